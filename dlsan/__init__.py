@@ -1,0 +1,53 @@
+"""dlsan: catches the silent bugs of deep-learning code.
+
+Two halves share one vocabulary of findings:
+
+* the linter (``dlsan check``; :func:`lint_source`, :func:`lint_paths`) reads source with libcst and
+  never imports torch;
+* the runtime sanitizer (:func:`instrument`) wraps a PyTorch model.  Its names are resolved lazily
+  on first access so that ``import dlsan`` stays free of torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dlsan.__about__ import __version__
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from dlsan.lint.api import LintResult, lint_paths, lint_source
+    from dlsan.lint.finding import LintFinding
+    from dlsan.lint.rule import Invalid, Rule, Valid
+    from dlsan.runtime import Finding, NonFiniteError, Sanitizer, ShapeError, instrument
+
+_LAZY = {
+    "lint_source": "dlsan.lint.api",
+    "lint_paths": "dlsan.lint.api",
+    "LintResult": "dlsan.lint.api",
+    "LintFinding": "dlsan.lint.finding",
+    "Rule": "dlsan.lint.rule",
+    "Valid": "dlsan.lint.rule",
+    "Invalid": "dlsan.lint.rule",
+    "instrument": "dlsan.runtime",
+    "Sanitizer": "dlsan.runtime",
+    "Finding": "dlsan.runtime",
+    "NonFiniteError": "dlsan.runtime",
+    "ShapeError": "dlsan.runtime",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'dlsan' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
