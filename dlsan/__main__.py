@@ -1,0 +1,3 @@
+from dlsan.cli import main
+
+main()

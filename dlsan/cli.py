@@ -1,0 +1,152 @@
+"""The ``dlsan`` command: ``check``, ``rules``, ``explain``.
+
+Exit codes: 0 no findings, 1 findings (or fixes pending under ``--diff``), 2 usage or config error.
+This module must never import torch (a test checks it): it is what pre-commit hooks run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from dlsan.__about__ import __version__
+from dlsan.config import ConfigError
+from dlsan.lint.api import prepare
+from dlsan.lint.files import collect_files
+from dlsan.lint.registry import RuleLoadError, all_rules
+from dlsan.lint.runner import FileResult, lint_files
+from dlsan.lint.selection import split_selectors
+from dlsan.report import RENDERERS
+from dlsan.report import text as text_report
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"dlsan: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _display(path: Path) -> str:
+    """Paths under the current directory are shown relative to it, others as given."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dlsan")
+def cli() -> None:
+    """dlsan: catch the silent bugs of deep-learning code."""
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--select", help="Comma-separated codes, code prefixes (DLS1), names, or ALL.")
+@click.option("--ignore", help="Comma-separated codes, prefixes or names to skip.")
+@click.option("--extend-select", help="Add to the selected rules.")
+@click.option("--format", "output_format", type=click.Choice(sorted(RENDERERS)), default="text",
+              show_default=True)
+@click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--statistics", is_flag=True, help="Print a count per rule instead of each finding.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Use this pyproject.toml instead of the nearest one.")
+@click.option("--force-exclude", is_flag=True,
+              help="Apply exclude patterns to paths given explicitly too (for pre-commit).")
+def check(
+    paths: Sequence[Path], select: str | None, ignore: str | None, extend_select: str | None,
+    output_format: str, fix: bool, unsafe_fixes: bool, diff: bool, jobs: int | None, no_cache: bool,
+    exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
+) -> None:
+    """Lint PATHS (files or directories; default: the current directory)."""
+    path_list = list(paths) or [Path(".")]
+    for path in path_list:
+        if not path.exists():
+            _fail(f"path {str(path)!r} does not exist")
+    try:
+        run = prepare(path_list, config_path=config_path, select=split_selectors(select),
+                      ignore=split_selectors(ignore) or [], extend_select=split_selectors(extend_select) or [],
+                      fix=fix or diff, unsafe_fixes=unsafe_fixes)
+    except ConfigError as error:
+        _fail(str(error))
+    files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
+    results = lint_files(run.plan, [_display(f) for f in files], jobs)
+    pending = _handle_fixes(results, write=fix and not diff)
+    findings = [finding for result in results for finding in result.findings]
+    rules = all_rules(run.config.rule_dirs)
+    if statistics:
+        click.echo(text_report.statistics(findings), nl=False)
+    elif not diff or output_format != "text":
+        click.echo(RENDERERS[output_format](findings, rules), nl=False)
+    if diff:
+        changed = sum(result.applied for result in results if result.fixed is not None)
+        click.echo(f"{changed} fix{'es' if changed != 1 else ''} would be applied; "
+                   f"{len(findings)} finding{'s' if len(findings) != 1 else ''} would remain.", err=True)
+    elif output_format == "text":
+        click.echo(text_report.summary(findings, len(files)), err=True)
+    failed = bool(findings) or (diff and pending)
+    sys.exit(EXIT_CLEAN if exit_zero or not failed else EXIT_FINDINGS)
+
+
+def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
+    """Write (or print as a diff) each file's fixed text; returns whether any change is pending."""
+    pending = False
+    for result in results:
+        if result.problem:
+            click.echo(f"dlsan: {result.path}: {result.problem}", err=True)
+        if result.fixed is None or result.original is None:
+            continue
+        if not write:
+            pending = True
+            click.echo("".join(difflib.unified_diff(
+                result.original.splitlines(keepends=True), result.fixed.splitlines(keepends=True),
+                fromfile=f"a/{result.path}", tofile=f"b/{result.path}")), nl=False)
+            continue
+        try:
+            with open(result.path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(result.fixed)
+        except OSError as error:
+            click.echo(f"dlsan: {result.path}: not fixed, cannot write: {error.strerror or error}", err=True)
+            pending = True
+        else:
+            click.echo(f"Fixed {result.applied} finding{'s' if result.applied != 1 else ''} in {result.path}.",
+                       err=True)
+    return pending
+
+
+@cli.command("rules")
+def list_rules() -> None:
+    """List the rules: code, name, fixable, enabled by default."""
+    try:
+        rules = all_rules()
+    except RuleLoadError as error:
+        _fail(str(error))
+    click.echo(f"{'code':<8}{'name':<38}{'fix':<5}{'default':<9}summary")
+    for rule in rules:
+        click.echo(f"{rule.code:<8}{rule.name:<38}{'yes' if rule.fixable() else '':<5}"
+                   f"{'on' if rule.default_enabled else 'off':<9}{rule.summary()}")
+
+
+@cli.command()
+@click.argument("rule")
+def explain(rule: str) -> None:
+    """Print a rule's documentation (by code or name)."""
+    for candidate in all_rules():
+        if rule.upper() == candidate.code or rule.lower() == candidate.name:
+            click.echo(f"{candidate.code} {candidate.name}\n\n{candidate.message}\n\n{candidate.docs()}")
+            return
+    _fail(f"no rule {rule!r}; `dlsan rules` lists them")
+
+
+def main() -> None:
+    cli()

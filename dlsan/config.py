@@ -1,0 +1,126 @@
+"""``[tool.dlsan]`` in pyproject.toml: found by walking up from the checked path, validated strictly.
+
+A bad key or value raises :class:`ConfigError` naming it; the CLI turns that into exit code 2.
+
+    [tool.dlsan]
+    select = ["DLS1", "DLS501"]          # default: every rule enabled by default
+    extend-select = ["DLS202"]
+    ignore = ["DLS602"]
+    per-file-ignores = { "tests/*" = ["DLS301"] }
+    exclude = ["notebooks", "legacy/*.py"]
+    extend-exclude = []
+    rule-dirs = ["tools/dlsan_rules"]    # project-local rules, written like the built-in ones
+    [tool.dlsan.rule-options.DLS301]
+    eval-function-names = ["evaluate", "score"]
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_EXCLUDE = (
+    ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", ".eggs", "*.egg-info", "__pycache__",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules", "build", "dist", "site-packages",
+    ".ipynb_checkpoints",
+)
+
+_LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "rule-dirs")
+_KNOWN_KEYS = (*_LIST_KEYS, "per-file-ignores", "rule-options")
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the file, the key and what is wrong."""
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    select: list[str] | None = None
+    ignore: list[str] = field(default_factory=list)
+    extend_select: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE))
+    rule_dirs: list[Path] = field(default_factory=list)
+    rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        """The directory relative to which config paths and patterns are read."""
+        return self.path.parent if self.path is not None else Path.cwd()
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a ``[tool.dlsan]`` table, walking up from ``start``."""
+    start = start.resolve()
+    for directory in [start, *start.parents] if start.is_dir() else start.parents:
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
+                raise ConfigError(f"{candidate}: cannot read TOML: {error}") from error
+            if "dlsan" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
+        raise ConfigError(f"{path}: cannot read TOML: {error}") from error
+    table = data.get("tool", {}).get("dlsan", {}) if path.name == "pyproject.toml" else data
+    return parse_table(table, path)
+
+
+def _where(path: Path | None, key: str) -> str:
+    return f"{path or '<config>'}: [tool.dlsan] {key}"
+
+
+def _string_list(table: dict[str, Any], key: str, path: Path | None) -> list[str] | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{_where(path, key)} must be a list of strings, got {value!r}")
+    return value
+
+
+def parse_table(table: dict[str, Any], path: Path | None = None) -> Config:
+    for key in table:
+        if key not in _KNOWN_KEYS:
+            close = difflib.get_close_matches(key, _KNOWN_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{_where(path, repr(key))}: unknown key{hint}; known keys: {', '.join(_KNOWN_KEYS)}")
+    config = Config(path=path)
+    config.select = _string_list(table, "select", path)
+    config.ignore = _string_list(table, "ignore", path) or []
+    config.extend_select = _string_list(table, "extend-select", path) or []
+    exclude = _string_list(table, "exclude", path)
+    if exclude is not None:
+        config.exclude = exclude
+    config.exclude += _string_list(table, "extend-exclude", path) or []
+    config.rule_dirs = [config.root / d for d in _string_list(table, "rule-dirs", path) or []]
+    per_file = table.get("per-file-ignores", {})
+    if not isinstance(per_file, dict):
+        raise ConfigError(f"{_where(path, 'per-file-ignores')} must be a table of pattern = [codes]")
+    for pattern, codes in per_file.items():
+        if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+            raise ConfigError(f"{_where(path, f'per-file-ignores.{pattern!r}')} must be a list of codes, got {codes!r}")
+        config.per_file_ignores[pattern] = codes
+    options = table.get("rule-options", {})
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise ConfigError(f"{_where(path, 'rule-options')} must be a table of per-rule tables")
+    config.rule_options = options
+    return config

@@ -1,0 +1,123 @@
+"""The linter as a library: lint a string or a set of paths, with the CLI's selection rules."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dlsan.config import Config, ConfigError, find_config, load_config
+from dlsan.lint.engine import RuleSelection
+from dlsan.lint.engine import lint_source as _lint_source
+from dlsan.lint.files import collect_files
+from dlsan.lint.finding import LintFinding
+from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
+from dlsan.lint.rule import Rule
+from dlsan.lint.runner import FileResult, LintPlan, lint_files
+from dlsan.lint.selection import SelectionError, parse_error_ignored, select_rules
+
+
+def rule_settings(rules: Sequence[type[Rule]], options: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Validate ``[tool.dlsan.rule-options]`` against the rules' declared options, keyed by code."""
+    by_key = {key: rule for rule in rules for key in (rule.code, rule.name)}
+    settings: dict[str, dict[str, Any]] = {}
+    for key, values in options.items():
+        rule = by_key.get(key) or by_key.get(key.upper())
+        if rule is None:
+            raise ConfigError(f"[tool.dlsan.rule-options] {key!r}: no such rule")
+        for option, value in values.items():
+            if option not in rule.options:
+                known = ", ".join(rule.options) or "none"
+                raise ConfigError(f"[tool.dlsan.rule-options.{key}] unknown option {option!r} (known: {known})")
+            default = rule.options[option]
+            if default is not None and not isinstance(value, type(default)):
+                raise ConfigError(f"[tool.dlsan.rule-options.{key}] {option} must be "
+                                  f"{type(default).__name__}, got {value!r}")
+        settings[rule.code] = dict(values)
+    return settings
+
+
+def lint_source(
+    source: str,
+    path: str = "<string>",
+    *,
+    select: Iterable[str] | None = ("ALL",),
+    ignore: Iterable[str] = (),
+    options: dict[str, dict[str, Any]] | None = None,
+) -> list[LintFinding]:
+    """Findings for one piece of source text (dedented first, handy in tests and notebooks)."""
+    rules = all_rules()
+    chosen = select_rules(rules, select, ignore)
+    selection = RuleSelection(chosen, rule_settings(rules, options or {}))
+    return _lint_source(path, textwrap.dedent(source), selection)
+
+
+@dataclass
+class LintResult:
+    files: list[FileResult]
+
+    @property
+    def findings(self) -> list[LintFinding]:
+        return [finding for result in self.files for finding in result.findings]
+
+
+@dataclass
+class PreparedRun:
+    plan: LintPlan
+    rules: list[type[Rule]]
+    config: Config
+
+
+def prepare(
+    paths: Sequence[Path],
+    *,
+    config_path: Path | None = None,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] = (),
+    extend_select: Sequence[str] = (),
+    fix: bool = False,
+    unsafe_fixes: bool = False,
+) -> PreparedRun:
+    """Resolve config and rule selection; raises ConfigError for anything invalid."""
+    start = paths[0] if paths else Path.cwd()
+    config = load_config(config_path if config_path is not None else find_config(start))
+    try:
+        rules = all_rules(config.rule_dirs)
+    except RuleLoadError as error:
+        raise ConfigError(str(error)) from error
+    ignore_all = [*config.ignore, *ignore]
+    try:
+        chosen = select_rules(rules, select if select is not None else config.select, ignore_all,
+                              [*config.extend_select, *extend_select])
+        for selectors in config.per_file_ignores.values():
+            select_rules(rules, selectors)
+    except SelectionError as error:
+        raise ConfigError(str(error)) from error
+    plan = LintPlan(
+        rule_dirs=(builtin_rules_dir(), *(d.resolve() for d in config.rule_dirs)),
+        codes=tuple(rule.code for rule in chosen),
+        settings=rule_settings(rules, config.rule_options),
+        root=config.root,
+        per_file_ignores=config.per_file_ignores,
+        parse_errors_ignored=parse_error_ignored(ignore_all),
+        fix=fix,
+        unsafe_fixes=unsafe_fixes,
+    )
+    return PreparedRun(plan, chosen, config)
+
+
+def lint_paths(
+    paths: Sequence[str | Path],
+    *,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] = (),
+    jobs: int | None = None,
+    force_exclude: bool = False,
+) -> LintResult:
+    """Lint files and directories as ``dlsan check`` would (config discovered from the first path)."""
+    path_list = [Path(p) for p in paths] or [Path(".")]
+    run = prepare(path_list, select=select, ignore=ignore)
+    files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
+    return LintResult(lint_files(run.plan, [str(f) for f in files], jobs))

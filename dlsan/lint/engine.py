@@ -1,0 +1,186 @@
+"""Lint one file: decode, prefilter, one parse, one walk for every rule, suppressions, fixes.
+
+Never raises on input: undecodable, empty or unparsable files give a ``DLS000`` finding, and a
+rule that crashes is reported as a ``DLS000`` internal error while the other rules' findings stand.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from dlsan.lint.context import FileContext
+from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Edit, Fix, LintFinding
+from dlsan.lint.rule import FixSpec, InsertAfter, InsertBefore, Replace, Report, Rule
+from dlsan.lint.suppressions import is_suppressed
+from dlsan.lint.text import split_lines
+from dlsan.lint.walk import Dispatcher, walk
+
+
+@dataclass(frozen=True)
+class RuleSelection:
+    """The rules to run on one file, with their options."""
+
+    rules: Sequence[type[Rule]]
+    settings: dict[str, dict[str, Any]]
+
+    def prefilter_tokens(self) -> tuple[str, ...]:
+        return tuple({token for rule in self.rules for token in rule.requires})
+
+
+class _ImportTracker:
+    """Feeds imports met inside functions to the resolver (top-level ones are pre-read)."""
+
+    def __init__(self, context: FileContext) -> None:
+        self._names = context.names
+
+    def visit_Import(self, node: cst.Import) -> None:
+        self._names.add_import(node)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self._names.add_import(node)
+
+
+def decode_source(data: bytes) -> str:
+    """Decode Python source as the interpreter would (UTF-8, BOM allowed); raises on failure."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    return data.decode("utf-8")
+
+
+def _file_finding(path: str, message: str, line: int = 1, column: int = 1) -> LintFinding:
+    return LintFinding(
+        path=path, line=line, column=column, end_line=line, end_column=column,
+        code=PARSE_ERROR_CODE, name=PARSE_ERROR_NAME, message=message,
+    )
+
+
+def lint_bytes(path: str, data: bytes, selection: RuleSelection) -> list[LintFinding]:
+    """All findings for one file's raw content."""
+    if not data.strip():
+        if PurePath(path).name == "__init__.py":
+            return []
+        return [_file_finding(path, "File is empty: nothing to check (delete it or add code).")]
+    try:
+        source = decode_source(data)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        return [_file_finding(path, f"File is not valid UTF-8 ({error.reason} at byte {error.start}); "
+                                    "dlsan reads Python source as UTF-8.", line=line)]
+    return lint_source(path, source, selection)
+
+
+def _syntax_error(path: str, source: str) -> LintFinding | None:
+    try:
+        compile(source, path, "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
+    except SyntaxError as error:
+        return _file_finding(path, f"SyntaxError: {error.msg}", line=error.lineno or 1,
+                             column=error.offset or 1)
+    except (ValueError, RecursionError, MemoryError) as error:
+        return _file_finding(path, f"Cannot parse: {type(error).__name__}: {error}")
+    return None
+
+
+def lint_source(path: str, source: str, selection: RuleSelection) -> list[LintFinding]:
+    """All findings for one file's decoded text."""
+    # CPython's parser is several times faster than libcst's and guards it against input that
+    # would exhaust its stack (deep nesting): every file gets this check, prefiltered or not.
+    broken = _syntax_error(path, source)
+    if broken is not None:
+        return [broken]
+    if not any(token in source for token in selection.prefilter_tokens()):
+        return []
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        return [_file_finding(path, f"Cannot parse: {error.message}", line=error.raw_line,
+                              column=error.raw_column + 1)]
+    except (RecursionError, MemoryError, ValueError) as error:
+        return [_file_finding(path, f"Cannot parse: {type(error).__name__}")]
+    return _run_rules(path, source, module, selection)
+
+
+def _instantiate(context: FileContext, selection: RuleSelection) -> list[Rule]:
+    return [rule(context, selection.settings.get(rule.code)) for rule in selection.rules]
+
+
+def _run_rules(path: str, source: str, module: cst.Module, selection: RuleSelection) -> list[LintFinding]:
+    context = FileContext(path, source, module)
+    rules = _instantiate(context, selection)
+    internal_errors: list[LintFinding] = []
+    try:
+        walk(module, Dispatcher([_ImportTracker(context), *rules]), context.ancestors)
+    except Exception:
+        rules, internal_errors = _isolate_crashing_rules(path, source, module, selection)
+    reported = [(rule, report) for rule in rules for report in rule.reports]
+    if not reported:
+        return internal_errors
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    lines = split_lines(source)
+    findings: list[LintFinding] = []
+    for rule, report in reported:
+        finding = _to_finding(path, rule, report, positions)
+        text = lines[finding.line - 1] if finding.line <= len(lines) else ""
+        if not is_suppressed(text, finding.code, finding.name):
+            findings.append(finding)
+    return sorted(set(findings)) + internal_errors
+
+
+def _isolate_crashing_rules(
+    path: str, source: str, module: cst.Module, selection: RuleSelection
+) -> tuple[list[Rule], list[LintFinding]]:
+    """Re-walk rule by rule after a crash, keeping every rule that works."""
+    healthy: list[Rule] = []
+    errors: list[LintFinding] = []
+    for rule_class in selection.rules:
+        context = FileContext(path, source, module)
+        rule = rule_class(context, selection.settings.get(rule_class.code))
+        try:
+            walk(module, Dispatcher([_ImportTracker(context), rule]), context.ancestors)
+        except Exception as error:  # a rule bug must not cost the user the other rules
+            errors.append(_file_finding(
+                path, f"Internal error in {rule_class.code} ({rule_class.name}): "
+                      f"{type(error).__name__}: {error}. Please report it; other rules ran."))
+        else:
+            healthy.append(rule)
+    return healthy, errors
+
+
+def _to_finding(path: str, rule: Rule, report: Report, positions: Any) -> LintFinding:
+    where: CodeRange = positions[report.node]
+    return LintFinding(
+        path=path,
+        line=where.start.line,
+        column=where.start.column + 1,
+        end_line=where.end.line,
+        end_column=where.end.column + 1,
+        code=rule.code,
+        name=rule.name,
+        message=report.message,
+        fix=_to_fix(rule, report.fix, positions) if report.fix is not None else None,
+    )
+
+
+def _to_fix(rule: Rule, spec: FixSpec, positions: Any) -> Fix:
+    edits: list[Edit] = []
+    for item in spec.edits:
+        where: CodeRange = positions[item.node]
+        start = (where.start.line, where.start.column + 1)
+        end = (where.end.line, where.end.column + 1)
+        if isinstance(item, Replace):
+            edits.append(Edit(*start, *end, item.text))
+        elif isinstance(item, InsertBefore):
+            edits.append(Edit(*start, *start, item.text))
+        elif isinstance(item, InsertAfter):
+            edits.append(Edit(*end, *end, item.text))
+    return Fix(
+        message=spec.message,
+        applicability=spec.applicability or rule.fix_applicability,
+        edits=tuple(sorted(edits, key=lambda e: (e.line, e.column))),
+    )

@@ -1,0 +1,81 @@
+"""Which files to check: Python files under the given paths, minus excluded and git-ignored ones.
+
+Paths given explicitly are always checked (as Ruff does), unless ``force_exclude`` is set, which
+pre-commit hooks use because they pass every staged file by name.  Exclude patterns are globs
+matched against a path relative to the config root and against its base name.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatch
+from pathlib import Path
+
+PYTHON_SUFFIXES = (".py", ".pyi")
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
+    """Whether ``path`` itself matches a pattern (used while walking, where parents are pruned)."""
+    relative = _relative(path, root)
+    return any(fnmatch(relative, p.rstrip("/")) or fnmatch(path.name, p.rstrip("/")) for p in patterns)
+
+
+def _force_excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
+    """Whether ``path`` or one of its parents below ``root`` matches a pattern."""
+    relative = Path(_relative(path, root))
+    return any(_excluded(root / candidate, root, patterns) for candidate in [relative, *relative.parents][:-1])
+
+
+def _walk(directory: Path, root: Path, patterns: Sequence[str]) -> list[Path]:
+    found: list[Path] = []
+    for current, dirnames, filenames in os.walk(directory):
+        base = Path(current)
+        dirnames[:] = sorted(d for d in dirnames if not _excluded(base / d, root, patterns))
+        found.extend(base / name for name in sorted(filenames)
+                     if name.endswith(PYTHON_SUFFIXES) and not _excluded(base / name, root, patterns))
+    return found
+
+
+def git_ignored(paths: Sequence[Path]) -> set[Path]:
+    """The subset of ``paths`` that git ignores (empty when git or a repository is missing)."""
+    if not paths:
+        return set()
+    cwd = os.path.commonpath([str(p.resolve().parent) for p in paths])
+    try:
+        result = subprocess.run(
+            ["git", "check-ignore", "--stdin", "-z"],
+            input="\0".join(str(p.resolve()) for p in paths).encode(),
+            cwd=cwd, capture_output=True, timeout=60, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    if result.returncode not in (0, 1):
+        return set()
+    return {Path(item) for item in result.stdout.decode(errors="replace").split("\0") if item}
+
+
+def collect_files(
+    paths: Iterable[Path], root: Path, exclude: Sequence[str], *, force_exclude: bool = False
+) -> list[Path]:
+    """The files to check, each once, in a stable order."""
+    explicit: list[Path] = []
+    discovered: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            if force_exclude and _force_excluded(path, root, exclude):
+                continue
+            discovered.extend(_walk(path, root, exclude))
+        elif not (force_exclude and _force_excluded(path, root, exclude)):
+            explicit.append(path)
+    ignored = git_ignored(discovered)
+    kept = explicit + [p for p in discovered if p.resolve() not in ignored]
+    return list(dict.fromkeys(kept))

@@ -1,0 +1,134 @@
+"""A light, import-aware name resolver shared by every rule.
+
+libcst's QualifiedNameProvider builds full scope analysis and costs about ten times a parse.  Rules
+only need to know what a dotted expression such as ``O.Adam`` or ``F.cross_entropy`` refers to, so
+this resolver reads the file's imports and simple module-level aliases instead:
+
+    from torch import optim as O      ->  O.Adam            resolves to  torch.optim.Adam
+    import torch.nn.functional as F   ->  F.cross_entropy   resolves to  torch.nn.functional.cross_entropy
+    Opt = torch.optim.Adam            ->  Opt               resolves to  torch.optim.Adam
+
+Names it cannot resolve give ``None``: rules stay quiet when they cannot tell.  Star imports are
+remembered, and :meth:`NameResolver.matches` tries an unbound name against each of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+import libcst as cst
+
+
+def dotted_name(node: cst.BaseExpression | None) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else ``None`` (calls, subscripts, ...)."""
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.append(node.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _module_path(node: cst.BaseExpression | None) -> str | None:
+    return dotted_name(node) if node is not None else None
+
+
+class NameResolver:
+    """Maps local names to fully qualified names, from a module's imports and aliases."""
+
+    def __init__(self) -> None:
+        self._bindings: dict[str, str] = {}
+        self._star_modules: list[str] = []
+
+    @classmethod
+    def for_module(cls, module: cst.Module) -> NameResolver:
+        """Read the imports and aliases of ``module``'s top level (including if/try blocks)."""
+        resolver = cls()
+        resolver.add_statements(module.body)
+        return resolver
+
+    def add_statements(self, statements: Iterable[cst.CSTNode]) -> None:
+        for statement in statements:
+            if isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    if isinstance(small, (cst.Import, cst.ImportFrom)):
+                        self.add_import(small)
+                    elif isinstance(small, cst.Assign):
+                        self._add_alias(small)
+            elif isinstance(statement, (cst.If, cst.Try)):
+                self.add_statements(statement.body.body)
+                orelse = getattr(statement, "orelse", None)
+                if isinstance(orelse, (cst.If, cst.Else)):
+                    self.add_statements([orelse] if isinstance(orelse, cst.If) else orelse.body.body)
+                for handler in getattr(statement, "handlers", ()):
+                    self.add_statements(handler.body.body)
+
+    def add_import(self, node: cst.Import | cst.ImportFrom) -> None:
+        """Record one import statement (also called for imports met inside functions)."""
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                full = _module_path(alias.name)
+                if full is None:
+                    continue
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    self._bindings[alias.asname.name.value] = full
+                else:
+                    head = full.split(".", 1)[0]
+                    self._bindings[head] = head
+            return
+        if node.relative:
+            return
+        module = _module_path(node.module)
+        if module is None:
+            return
+        if isinstance(node.names, cst.ImportStar):
+            self._star_modules.append(module)
+            return
+        for alias in node.names:
+            name = _module_path(alias.name)
+            if name is None:
+                continue
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self._bindings[local] = f"{module}.{name}"
+
+    def _add_alias(self, node: cst.Assign) -> None:
+        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+            return
+        target = node.targets[0].target.value
+        resolved = self.resolve(node.value)
+        if resolved is not None and target not in self._bindings:
+            self._bindings[target] = resolved
+
+    def resolve(self, node: cst.BaseExpression | None) -> str | None:
+        """The qualified name ``node`` refers to, or ``None`` when it cannot be known."""
+        dotted = dotted_name(node)
+        if dotted is None:
+            return None
+        head, _, rest = dotted.partition(".")
+        bound = self._bindings.get(head)
+        if bound is None:
+            return None
+        return f"{bound}.{rest}" if rest else bound
+
+    def candidates(self, node: cst.BaseExpression | None) -> list[str]:
+        """Every qualified name ``node`` may refer to (one, or one per star import)."""
+        resolved = self.resolve(node)
+        if resolved is not None:
+            return [resolved]
+        dotted = dotted_name(node)
+        if dotted is None or dotted.split(".", 1)[0] in self._bindings:
+            return []
+        return [f"{module}.{dotted}" for module in self._star_modules]
+
+    def matches(self, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
+        """Whether ``node`` refers to one of the qualified names in ``targets``."""
+        return any(candidate in targets for candidate in self.candidates(node))
+
+    def imports_any(self, prefixes: Iterable[str]) -> bool:
+        """Whether anything imported starts with one of ``prefixes`` (e.g. ``"torch"``)."""
+        known = [*self._bindings.values(), *self._star_modules]
+        return any(value == p or value.startswith(p + ".") for p in prefixes for value in known)

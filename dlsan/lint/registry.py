@@ -1,0 +1,88 @@
+"""Rule discovery: every ``Rule`` subclass defined in a ``*.py`` file of a rule directory.
+
+Built-in rules live in the repository's top-level ``rules/`` directory.  A wheel ships them as
+``dlsan/_builtin_rules`` (see pyproject.toml), so nothing generic like ``rules`` is ever installed
+at the top level; an editable install or a source checkout reads ``rules/`` in place.  Project-local
+rule directories named in config are loaded exactly the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from dlsan.lint.finding import PARSE_ERROR_CODE
+from dlsan.lint.rule import Rule
+
+
+class RuleLoadError(Exception):
+    """A rule directory or file that cannot be loaded, or a clash of codes/names."""
+
+
+def builtin_rules_dir() -> Path:
+    package_dir = Path(__file__).resolve().parent.parent
+    shipped = package_dir / "_builtin_rules"
+    if shipped.is_dir():
+        return shipped
+    return package_dir.parent / "rules"
+
+
+def _module_name(directory: Path, stem: str) -> str:
+    digest = hashlib.sha1(str(directory).encode()).hexdigest()[:10]
+    return f"dlsan._loaded_rules.d{digest}.{stem}"
+
+
+def _load_file(directory: Path, path: Path) -> list[type[Rule]]:
+    name = _module_name(directory, path.stem)
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise RuleLoadError(f"cannot load rule file {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:
+            del sys.modules[name]
+            raise RuleLoadError(f"rule file {path} failed to import: {type(error).__name__}: {error}") from error
+    return [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, Rule) and value is not Rule
+        and value.__module__ == name
+    ]
+
+
+@lru_cache(maxsize=8)
+def load_rules(directories: tuple[Path, ...]) -> tuple[type[Rule], ...]:
+    """Every rule in ``directories``, sorted by code; raises RuleLoadError on any clash."""
+    found: list[type[Rule]] = []
+    for directory in directories:
+        if not directory.is_dir():
+            raise RuleLoadError(f"rule directory {directory} does not exist")
+        for path in sorted(directory.glob("*.py")):
+            if not path.name.startswith("_"):
+                found.extend(_load_file(directory.resolve(), path))
+    _check_unique(found)
+    return tuple(sorted(found, key=lambda rule: rule.code))
+
+
+def _check_unique(rules: Sequence[type[Rule]]) -> None:
+    seen: dict[str, type[Rule]] = {}
+    for rule in rules:
+        problems = rule.problems()
+        if problems:
+            raise RuleLoadError(f"rule {rule.__qualname__}: " + "; ".join(problems))
+        for key in (rule.code, rule.name):
+            if key == PARSE_ERROR_CODE or key in seen:
+                raise RuleLoadError(f"rule {rule.__qualname__} reuses {key!r}")
+            seen[key] = rule
+
+
+def all_rules(extra_directories: Iterable[Path] = ()) -> tuple[type[Rule], ...]:
+    return load_rules((builtin_rules_dir(), *(Path(d).resolve() for d in extra_directories)))

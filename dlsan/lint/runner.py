@@ -1,0 +1,134 @@
+"""Lint many files: per-file rule selection, worker processes, stable order.
+
+A :class:`LintPlan` is everything a worker needs to lint a file, as plain picklable data (rule
+directories and codes rather than classes, which workers load themselves), so it works with any
+multiprocessing start method.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+from dlsan.lint.engine import RuleSelection, lint_bytes
+from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
+from dlsan.lint.fixes import fix_source
+from dlsan.lint.registry import load_rules
+from dlsan.lint.rule import Rule
+from dlsan.lint.selection import matching
+
+#: below this many files, starting worker processes costs more than it saves
+PARALLEL_THRESHOLD = 8
+
+
+@dataclass(frozen=True)
+class LintPlan:
+    rule_dirs: tuple[Path, ...]
+    codes: tuple[str, ...]
+    settings: dict[str, dict[str, Any]]
+    root: Path
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    parse_errors_ignored: bool = False
+    fix: bool = False
+    unsafe_fixes: bool = False
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[LintFinding]
+    original: str | None = None
+    fixed: str | None = None
+    applied: int = 0
+    problem: str | None = None
+
+
+class _Linter:
+    def __init__(self, plan: LintPlan) -> None:
+        self.plan = plan
+        by_code = {rule.code: rule for rule in load_rules(plan.rule_dirs)}
+        self.rules: list[type[Rule]] = [by_code[code] for code in plan.codes]
+        self._selections: dict[tuple[str, ...], RuleSelection] = {}
+
+    def _selection(self, path: Path) -> RuleSelection:
+        ignored: list[str] = []
+        try:
+            relative = path.resolve().relative_to(self.plan.root.resolve()).as_posix()
+        except ValueError:
+            relative = path.as_posix()
+        for pattern, selectors in self.plan.per_file_ignores.items():
+            if fnmatch(relative, pattern) or fnmatch(path.name, pattern):
+                ignored.extend(selectors)
+        key = tuple(sorted(ignored))
+        selection = self._selections.get(key)
+        if selection is None:
+            dropped = {rule for selector in ignored for rule in matching(self.rules, selector)}
+            selection = RuleSelection([r for r in self.rules if r not in dropped], self.plan.settings)
+            self._selections[key] = selection
+        return selection
+
+    def lint(self, path_text: str) -> FileResult:
+        path = Path(path_text)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            return FileResult(path_text, [LintFinding(path_text, 1, 1, 1, 1, PARSE_ERROR_CODE, "parse-error",
+                                                      f"Cannot read file: {error.strerror or error}")])
+        selection = self._selection(path)
+        result = FileResult(path_text, lint_bytes(path_text, data, selection))
+        if self.plan.fix and any(f.fix is not None for f in result.findings):
+            original = data.decode("utf-8-sig")
+            fixed = fix_source(path_text, original, selection, unsafe=self.plan.unsafe_fixes)
+            result = FileResult(path_text, fixed.findings, original,
+                                fixed.source if fixed.source != original else None,
+                                fixed.applied, fixed.problem)
+        if self.plan.parse_errors_ignored:
+            result.findings = [f for f in result.findings if f.code != PARSE_ERROR_CODE]
+        return result
+
+
+_WORKER: _Linter | None = None
+
+
+def _init_worker(plan: LintPlan) -> None:
+    global _WORKER
+    _WORKER = _Linter(plan)
+
+
+def _lint_in_worker(path: str) -> FileResult:
+    assert _WORKER is not None
+    return _WORKER.lint(path)
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def lint_files(
+    plan: LintPlan,
+    paths: Sequence[str],
+    jobs: int | None = None,
+) -> list[FileResult]:
+    """Lint ``paths`` (in that order) with ``jobs`` processes (default: all cores)."""
+    jobs = default_jobs() if jobs is None else max(1, jobs)
+    if jobs == 1 or len(paths) < PARALLEL_THRESHOLD:
+        linter = _Linter(plan)
+        return [linter.lint(path) for path in paths]
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    chunk = max(1, len(paths) // (jobs * 8))
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(plan,)) as pool:
+        return list(pool.map(_lint_in_worker, paths, chunksize=chunk))
+
+
+def findings_of(results: Iterable[FileResult]) -> list[LintFinding]:
+    return [finding for result in results for finding in result.findings]

@@ -1,0 +1,103 @@
+"""One fast depth-first walk over a libcst tree, dispatching to every rule at once.
+
+libcst's own ``node.visit`` rebuilds each node's children while it walks and calls four hooks per
+node and attribute; for read-only linting that is most of the cost of a run.  This walker reads
+the dataclass fields of each node directly, skips the purely syntactic ones (whitespace, commas,
+brackets, operators: rules read those from their parent when they need them) and calls only the
+``visit_<Type>`` / ``leave_<Type>`` methods that some rule defines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import libcst as cst
+
+VisitFn = Callable[[Any], Any]
+
+_SYNTAX_FIELDS = frozenset(
+    {
+        "lpar", "rpar", "lbracket", "rbracket", "lbrace", "rbrace", "comma", "colon", "equal",
+        "dot", "semicolon", "header", "footer", "leading_lines", "lines_after_decorators",
+        "trailing_whitespace", "newline", "operator", "asynchronous", "walrus", "arrow",
+        "default_comma", "star_arg", "first_line", "empty_lines", "indent",
+    }
+)
+
+_FIELDS_BY_TYPE: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(node_type: type) -> tuple[str, ...]:
+    fields = _FIELDS_BY_TYPE.get(node_type)
+    if fields is None:
+        fields = tuple(
+            field.name
+            for field in dataclasses.fields(node_type)
+            if field.name not in _SYNTAX_FIELDS and not field.name.startswith("whitespace")
+        )
+        _FIELDS_BY_TYPE[node_type] = fields
+    return fields
+
+
+class Dispatcher:
+    """Maps node types to the visit/leave methods of a set of visitor objects."""
+
+    def __init__(self, visitors: Iterable[object]) -> None:
+        self._visit: dict[str, list[VisitFn]] = {}
+        self._leave: dict[str, list[VisitFn]] = {}
+        for visitor in visitors:
+            for attr in dir(type(visitor)):
+                if attr.startswith("visit_"):
+                    self._visit.setdefault(attr[6:], []).append(getattr(visitor, attr))
+                elif attr.startswith("leave_"):
+                    self._leave.setdefault(attr[6:], []).append(getattr(visitor, attr))
+        self._visit_by_type: dict[type, tuple[VisitFn, ...]] = {}
+        self._leave_by_type: dict[type, tuple[VisitFn, ...]] = {}
+
+    def visits(self, node_type: type) -> tuple[VisitFn, ...]:
+        found = self._visit_by_type.get(node_type)
+        if found is None:
+            found = self._visit_by_type[node_type] = tuple(self._visit.get(node_type.__name__, ()))
+        return found
+
+    def leaves(self, node_type: type) -> tuple[VisitFn, ...]:
+        found = self._leave_by_type.get(node_type)
+        if found is None:
+            found = self._leave_by_type[node_type] = tuple(self._leave.get(node_type.__name__, ()))
+        return found
+
+
+def walk(root: cst.CSTNode, dispatcher: Dispatcher, ancestors: list[cst.CSTNode]) -> None:
+    """Visit ``root`` and its descendants in source order, keeping ``ancestors`` up to date.
+
+    ``ancestors`` holds the chain of enclosing nodes of the node being visited (not the node
+    itself), so rules can ask "am I inside a loop / a ``with torch.no_grad()``" without a second
+    pass.  An explicit stack keeps deeply nested input from hitting the recursion limit.
+    """
+    cst_node = cst.CSTNode
+    stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
+    push = stack.append
+    pop = stack.pop
+    while stack:
+        node, leaving = pop()
+        node_type = type(node)
+        if leaving:
+            ancestors.pop()
+            for leave in dispatcher.leaves(node_type):
+                leave(node)
+            continue
+        for visit in dispatcher.visits(node_type):
+            visit(node)
+        push((node, True))
+        ancestors.append(node)
+        children: list[cst.CSTNode] = []
+        for name in _child_fields(node_type):
+            value = getattr(node, name)
+            if isinstance(value, cst_node):
+                children.append(value)
+            elif type(value) is tuple or type(value) is list:
+                children.extend(item for item in value if isinstance(item, cst_node))
+        for child in reversed(children):
+            push((child, False))

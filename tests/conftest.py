@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def run_dlsan(tmp_path_factory):
+    """Run the real CLI in a subprocess: ``run_dlsan("check", path, cwd=...)``."""
+
+    def run(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dlsan", *map(str, args)],
+            cwd=cwd or REPO, capture_output=True, text=True, input=input, timeout=300,
+        )
+
+    return run
