@@ -76,7 +76,6 @@ def walk(root: cst.CSTNode, dispatcher: Dispatcher, ancestors: list[cst.CSTNode]
     itself), so rules can ask "am I inside a loop / a ``with torch.no_grad()``" without a second
     pass.  An explicit stack keeps deeply nested input from hitting the recursion limit.
     """
-    cst_node = cst.CSTNode
     stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
     push = stack.append
     pop = stack.pop
@@ -92,12 +91,28 @@ def walk(root: cst.CSTNode, dispatcher: Dispatcher, ancestors: list[cst.CSTNode]
             visit(node)
         push((node, True))
         ancestors.append(node)
-        children: list[cst.CSTNode] = []
-        for name in _child_fields(node_type):
-            value = getattr(node, name)
-            if isinstance(value, cst_node):
-                children.append(value)
-            elif type(value) is tuple or type(value) is list:
-                children.extend(item for item in value if isinstance(item, cst_node))
-        for child in reversed(children):
+        for child in reversed(children(node)):
             push((child, False))
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The non-syntax child nodes of ``node``, in field order."""
+    found: list[cst.CSTNode] = []
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            found.append(value)
+        elif type(value) is tuple or type(value) is list:
+            found.extend(item for item in value if isinstance(item, cst.CSTNode))
+    return found
+
+
+def descendants(root: cst.CSTNode) -> list[cst.CSTNode]:
+    """Every node below ``root`` (not ``root`` itself), pre-order, syntax nodes skipped."""
+    found: list[cst.CSTNode] = []
+    stack = list(reversed(children(root)))
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack.extend(reversed(children(node)))
+    return found

@@ -1,0 +1,91 @@
+"""The file's own functions, classes and methods, and following calls into them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from dlsan.lint.context import FileContext
+from dlsan.lint.names import dotted_name
+
+
+@dataclass
+class FileIndex:
+    #: module-level functions by name (the last definition wins, as at run time)
+    functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    classes: dict[str, cst.ClassDef] = field(default_factory=dict)
+    #: class name -> method name -> definition
+    methods: dict[str, dict[str, cst.FunctionDef]] = field(default_factory=dict)
+
+
+def _collect(statements: list[cst.BaseStatement] | tuple[cst.BaseStatement, ...], index: FileIndex) -> None:
+    for statement in statements:
+        if isinstance(statement, cst.FunctionDef):
+            index.functions[statement.name.value] = statement
+        elif isinstance(statement, cst.ClassDef):
+            index.classes[statement.name.value] = statement
+            index.methods[statement.name.value] = {
+                item.name.value: item for item in statement.body.body if isinstance(item, cst.FunctionDef)
+            }
+        elif isinstance(statement, cst.If):
+            _collect(statement.body.body, index)
+            if isinstance(statement.orelse, cst.Else):
+                _collect(statement.orelse.body.body, index)
+
+
+def file_index(context: FileContext) -> FileIndex:
+    def build() -> FileIndex:
+        index = FileIndex()
+        _collect(context.module.body, index)
+        return index
+
+    return context.fact("file_index", build)
+
+
+def base_names(context: FileContext, cls: cst.ClassDef) -> list[str]:
+    """Qualified (or, when unresolved, dotted) names of a class's bases."""
+    names = []
+    for base in cls.bases:
+        resolved = context.names.resolve(base.value) or dotted_name(base.value)
+        if resolved:
+            names.append(resolved)
+    return names
+
+
+def is_module_class(context: FileContext, cls: cst.ClassDef, _seen: frozenset[str] = frozenset()) -> bool:
+    """Whether ``cls`` subclasses ``torch.nn.Module``, directly or through classes of this file.
+
+    Bases such as ``nn.Module``, ``torch.nn.Sequential`` or ``pl.LightningModule`` count; an
+    unresolvable base from another module does not.
+    """
+    index = file_index(context)
+    for name in base_names(context, cls):
+        if name.startswith("torch.nn.") or name in ("lightning.LightningModule",
+                                                     "pytorch_lightning.LightningModule",
+                                                     "lightning.pytorch.LightningModule"):
+            return True
+        local = index.classes.get(name)
+        if local is not None and name not in _seen and is_module_class(context, local, _seen | {name}):
+            return True
+    return False
+
+
+def enclosing_class(context: FileContext) -> cst.ClassDef | None:
+    return context.enclosing(cst.ClassDef)
+
+
+def called_function(context: FileContext, call: cst.Call, within: cst.ClassDef | None = None) -> cst.FunctionDef | None:
+    """The same-file definition ``call`` runs: ``helper(...)`` or, inside a class, ``self.helper(...)``."""
+    index = file_index(context)
+    func = call.func
+    if isinstance(func, cst.Name):
+        return index.functions.get(func.value)
+    if (
+        within is not None
+        and isinstance(func, cst.Attribute)
+        and isinstance(func.value, cst.Name)
+        and func.value.value == "self"
+    ):
+        return index.methods.get(within.name.value, {}).get(func.attr.value)
+    return None

@@ -1,0 +1,83 @@
+"""Loops (and functions) that train: they call ``backward()`` or an optimizer's ``step()``.
+
+"Trains" looks through calls to functions of the same file, so the loop of
+
+    for batch in loader:
+        loss = train_step(model, batch)     # train_step calls loss.backward() and opt.step()
+
+counts as a training loop.  Method names decide, since types are unknown: ``x.backward()``,
+``manual_backward`` (Lightning), ``accelerator.backward(loss)``; ``step()`` on a receiver named
+like an optimizer or a loss scaler (``optimizer``, ``opt_g``, ``self.optim``, ``scaler``), never
+on a scheduler.
+"""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from dlsan.lint.analysis.functions import called_function
+from dlsan.lint.analysis.nodes import calls_in, method_name, receiver
+from dlsan.lint.context import FileContext
+from dlsan.lint.names import dotted_name
+
+BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
+_OPTIMIZER_NAME = re.compile(r"opt|scaler", re.IGNORECASE)
+_SCHEDULER_NAME = re.compile(r"sched|lr_", re.IGNORECASE)
+
+Loop = (cst.For, cst.While)
+_SCOPE_BOUNDARIES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+
+
+def is_backward_call(call: cst.Call) -> bool:
+    return method_name(call) in BACKWARD_METHODS
+
+
+def is_optimizer_step(call: cst.Call) -> bool:
+    """``optimizer.step()``, ``self.opt_d.step()``, ``scaler.step(optimizer)``."""
+    if method_name(call) != "step":
+        return False
+    name = dotted_name(receiver(call))
+    if name is None:
+        return False
+    last = name.rsplit(".", 1)[-1]
+    return bool(_OPTIMIZER_NAME.search(last)) and not _SCHEDULER_NAME.search(last)
+
+
+def trains(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None = None) -> bool:
+    """Whether running ``node`` calls backward or an optimizer step, following same-file calls."""
+    return _trains(context, node, within, frozenset())
+
+
+def _trains(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None, seen: frozenset[int]) -> bool:
+    def compute() -> bool:
+        for call in calls_in(context, node):
+            if is_backward_call(call) or is_optimizer_step(call):
+                return True
+            target = called_function(context, call, within)
+            if target is not None and id(target) not in seen and _trains(context, target, within, seen | {id(node)}):
+                return True
+        return False
+
+    return context.fact(("trains", id(node)), compute)
+
+
+def enclosing_loops(context: FileContext) -> list[cst.For | cst.While]:
+    """Loops enclosing the node being visited, innermost first, within the current function."""
+    found: list[cst.For | cst.While] = []
+    for node in reversed(context.ancestors):
+        if isinstance(node, _SCOPE_BOUNDARIES):
+            break
+        if isinstance(node, Loop):
+            found.append(node)
+    return found
+
+
+def enclosing_training_loop(context: FileContext) -> cst.For | cst.While | None:
+    """The innermost enclosing loop (in the current function) that trains."""
+    within = context.enclosing(cst.ClassDef)
+    for loop in enclosing_loops(context):
+        if trains(context, loop, within):
+            return loop
+    return None

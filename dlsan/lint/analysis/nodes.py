@@ -1,0 +1,56 @@
+"""Cached subtree queries."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from dlsan.lint.context import FileContext
+from dlsan.lint.walk import children, descendants
+
+
+def nodes_in(context: FileContext, root: cst.CSTNode) -> list[cst.CSTNode]:
+    """Every node below ``root`` in source order (cached per root)."""
+    return context.fact(("nodes_in", id(root)), lambda: descendants(root))
+
+
+def calls_in(context: FileContext, root: cst.CSTNode) -> list[cst.Call]:
+    """Every call below ``root``, nested function and class bodies included, in source order."""
+    return context.fact(("calls_in", id(root)),
+                        lambda: [n for n in nodes_in(context, root) if isinstance(n, cst.Call)])
+
+
+def parent_map(context: FileContext) -> dict[int, cst.CSTNode]:
+    """``id(node) -> parent`` for the whole module; one extra walk, done only on first use."""
+
+    def build() -> dict[int, cst.CSTNode]:
+        parents: dict[int, cst.CSTNode] = {}
+        stack: list[cst.CSTNode] = [context.module]
+        while stack:
+            node = stack.pop()
+            for child in children(node):
+                parents[id(child)] = node
+                stack.append(child)
+        return parents
+
+    return context.fact("parent_map", build)
+
+
+def ancestors_of(context: FileContext, node: cst.CSTNode) -> list[cst.CSTNode]:
+    """Enclosing nodes of ``node``, innermost first (for analysis outside the walk)."""
+    parents = parent_map(context)
+    chain: list[cst.CSTNode] = []
+    current = parents.get(id(node))
+    while current is not None:
+        chain.append(current)
+        current = parents.get(id(current))
+    return chain
+
+
+def method_name(call: cst.Call) -> str | None:
+    """``"step"`` for ``opt.step()``, ``None`` for calls that are not ``x.name(...)``."""
+    return call.func.attr.value if isinstance(call.func, cst.Attribute) else None
+
+
+def receiver(call: cst.Call) -> cst.BaseExpression | None:
+    """``opt`` for ``opt.step()``."""
+    return call.func.value if isinstance(call.func, cst.Attribute) else None
