@@ -1,0 +1,171 @@
+"""The order of gradient events within a training iteration, per optimizer object.
+
+A training iteration (a loop body, or a per-step function) is reduced to a source-ordered list of
+:class:`GradEvent`:
+
+* ``backward``  - ``loss.backward()``, ``scaler.scale(loss).backward()``, ``accelerator.backward``,
+  ``self.manual_backward(loss)``;
+* ``clear``     - ``opt.zero_grad()`` (of that optimizer), ``model.zero_grad()`` /
+  ``zero_grad(set_to_none=True)`` on anything not named like an optimizer, ``p.grad = None`` (or any
+  assignment to ``.grad``), ``p.grad.zero_()`` / ``.detach_()`` (all of these: of every optimizer);
+* ``step``      - ``opt.step()``, ``scaler.step(opt)`` (of ``opt``);
+* ``scheduler`` - ``scheduler.step()`` as a statement of its own (a diffusion sampler's
+  ``scheduler.step(noise, t, x).prev_sample`` is not an LR scheduler).
+
+Optimizers are told apart by the dotted name of the receiver (``opt_d``, ``self.opt_g``).  Calls to
+functions of the same file are followed (their events are attributed to the call site), so
+``train_step(...)`` called in a loop counts as what it does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import libcst as cst
+
+from dlsan.lint.analysis.functions import called_function
+from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step
+from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
+from dlsan.lint.context import FileContext
+from dlsan.lint.names import dotted_name
+
+EventKind = Literal["backward", "clear", "step", "scheduler"]
+
+OPTIMIZER_NAME = re.compile(r"opt", re.IGNORECASE)
+SCHEDULER_NAME = re.compile(r"sched|lr_", re.IGNORECASE)
+_SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
+_GRAD_RESETS = frozenset({"zero_", "detach_", "fill_"})
+_MAX_CALL_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class GradEvent:
+    kind: EventKind
+    #: where it happens in the analysed scope (the call site, for events of a followed call)
+    node: cst.CSTNode
+    #: the optimizer's dotted name for ``step`` and ``zero_grad`` of an optimizer; ``None`` for
+    #: clears that reach every optimizer and for ``backward``/``scheduler``
+    optimizer: str | None = None
+    #: whether a ``zero_grad()`` call made this clear (rather than a ``.grad`` assignment)
+    by_zero_grad: bool = False
+    #: whether the event comes from a followed call or a nested function, not the scope itself
+    followed: bool = False
+
+
+def _last_part(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def stepped_optimizer(call: cst.Call) -> str | None:
+    """``opt`` for ``opt.step()`` and ``scaler.step(opt)``; ``None`` when not an optimizer step."""
+    if not is_optimizer_step(call):
+        return None
+    name = dotted_name(receiver(call))
+    if name is not None and _SCALER_NAME.search(_last_part(name)):
+        return dotted_name(call.args[0].value) if call.args else None
+    return name
+
+
+def is_scheduler_step(call: cst.Call) -> bool:
+    """``scheduler.step()`` / ``lr_scheduler.step(val_loss)`` on a receiver named like a scheduler."""
+    if method_name(call) != "step":
+        return False
+    name = dotted_name(receiver(call))
+    return name is not None and bool(SCHEDULER_NAME.search(_last_part(name)))
+
+
+def _zero_grad_event(call: cst.Call, node: cst.CSTNode) -> GradEvent:
+    name = dotted_name(receiver(call))
+    optimizer = name if name is not None and OPTIMIZER_NAME.search(_last_part(name)) else None
+    return GradEvent("clear", node, optimizer, by_zero_grad=True)
+
+
+def _resets_grad(call: cst.Call) -> bool:
+    """``p.grad.zero_()``, ``p.grad.data.zero_()``, ``p.grad.detach_()``."""
+    if method_name(call) not in _GRAD_RESETS:
+        return False
+    name = dotted_name(receiver(call)) or ""
+    return ".grad" in f".{name}" and name.split(".")[-1] in ("grad", "data")
+
+
+def _assigns_grad(node: cst.CSTNode) -> bool:
+    if isinstance(node, cst.Assign):
+        return any(isinstance(t.target, cst.Attribute) and t.target.attr.value == "grad" for t in node.targets)
+    if isinstance(node, cst.AnnAssign):
+        return isinstance(node.target, cst.Attribute) and node.target.attr.value == "grad"
+    return False
+
+
+def grad_events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | None = None) -> list[GradEvent]:
+    """The gradient events of ``scope`` in source order, following same-file calls."""
+    return _events(context, scope, within, frozenset(), 0)
+
+
+def _events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | None,
+            seen: frozenset[int], depth: int) -> list[GradEvent]:
+    def compute() -> list[GradEvent]:
+        statement_calls = {id(n.value) for n in nodes_in(context, scope) if isinstance(n, cst.Expr)}
+        found: list[GradEvent] = []
+        nested = _nested_function_nodes(context, scope)
+        for node in nodes_in(context, scope):
+            inner = id(node) in nested
+            if _assigns_grad(node):
+                found.append(GradEvent("clear", node, followed=inner))
+            if not isinstance(node, cst.Call):
+                continue
+            event = _call_event(node, id(node) in statement_calls)
+            if event is not None:
+                found.append(GradEvent(event.kind, node, event.optimizer, event.by_zero_grad, inner))
+                continue
+            target = called_function(context, node, within)
+            if target is not None and id(target) not in seen and depth < _MAX_CALL_DEPTH:
+                for sub in _events(context, target, within, seen | {id(scope)}, depth + 1):
+                    found.append(GradEvent(sub.kind, node, sub.optimizer, sub.by_zero_grad, followed=True))
+        return found
+
+    return context.fact(("grad_events", id(scope), id(within), depth), compute)
+
+
+def _call_event(call: cst.Call, is_statement: bool) -> GradEvent | None:
+    if is_backward_call(call):
+        return GradEvent("backward", call)
+    if method_name(call) == "zero_grad":
+        return _zero_grad_event(call, call)
+    if _resets_grad(call):
+        return GradEvent("clear", call)
+    optimizer = stepped_optimizer(call)
+    if optimizer is not None:
+        return GradEvent("step", call, optimizer)
+    if is_statement and is_scheduler_step(call):
+        return GradEvent("scheduler", call)
+    return None
+
+
+def _nested_function_nodes(context: FileContext, scope: cst.CSTNode) -> set[int]:
+    """Ids of the nodes that sit inside functions nested in ``scope``."""
+    inside: set[int] = set()
+    for node in nodes_in(context, scope):
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)) and id(node) not in inside:
+            inside |= {id(n) for n in nodes_in(context, node)}
+    return inside
+
+
+def stepped_optimizers(events: list[GradEvent]) -> set[str]:
+    return {e.optimizer for e in events if e.kind == "step" and e.optimizer is not None}
+
+
+def clears(event: GradEvent, optimizer: str, stepped: set[str]) -> bool:
+    """Whether ``event`` clears ``optimizer``'s gradients.
+
+    A ``zero_grad()`` of a name that never steps here (a loop variable over optimizers, an alias
+    such as ``self.optimizer`` for ``optimizer``) may be any optimizer: it counts as clearing all.
+    """
+    if event.kind != "clear":
+        return False
+    return event.optimizer is None or event.optimizer == optimizer or event.optimizer not in stepped
+
+
+def has_backward(events: list[GradEvent]) -> bool:
+    return any(e.kind == "backward" for e in events)

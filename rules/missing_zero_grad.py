@@ -1,0 +1,287 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from dlsan.lint.analysis.callers import call_sites, enclosing_class_of, loops_around
+from dlsan.lint.analysis.loops import enclosing_loops
+from dlsan.lint.analysis.optimizers import (
+    GradEvent,
+    clears,
+    grad_events,
+    has_backward,
+    stepped_optimizer,
+    stepped_optimizers,
+)
+from dlsan.lint.rule import Invalid, Rule, Valid
+
+#: methods that Lightning calls once per batch: an optimizer stepped there must be cleared there
+_PER_BATCH_HOOKS = frozenset({"training_step"})
+
+
+def _clears_optimizer(events: list[GradEvent], optimizer: str) -> bool:
+    stepped = stepped_optimizers(events)
+    return any(clears(event, optimizer, stepped) for event in events)
+
+
+class MissingZeroGrad(Rule):
+    """
+    ## What it does
+    Flags an `optimizer.step()` in a training iteration that calls `backward()` but never clears
+    that optimizer's gradients.
+
+    An iteration is a loop body that calls `backward()` (directly or through a function of the same
+    file), a Lightning `training_step`, or a per-step function whose callers loop without clearing.
+    `opt.zero_grad()`, `model.zero_grad()`, `zero_grad(set_to_none=True)` and `p.grad = None` all
+    clear; gradient accumulation that clears every N steps is fine.
+
+    ## Why is this bad?
+    `backward()` adds into `.grad`; it does not overwrite it. Without clearing, every step applies
+    the sum of all gradients since the start of training: the effective learning rate grows with
+    the step count and training diverges or stalls, without any error. With two optimizers (a GAN's
+    generator and discriminator) clearing only one of them is the usual slip.
+
+    ## Example
+    ```python
+    for x, y in loader:
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+    """
+
+    code = "DLS504"
+    name = "missing-zero-grad"
+    message = (
+        "`{optimizer}.step()` runs every iteration after `backward()`, but nothing clears its "
+        "gradients, so they accumulate across iterations; call `{optimizer}.zero_grad()` each step"
+    )
+    requires = ("step",)
+
+    VALID = [
+        Valid("""
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+        """),
+        Valid("""
+            for i, (x, y) in enumerate(loader):
+                loss = criterion(model(x), y) / accum_steps
+                loss.backward()
+                if (i + 1) % accum_steps == 0:
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+        """),
+        Valid("""
+            for images, labels in train_loader:
+                model.zero_grad()
+                outputs = model(images)
+                criterion(outputs, labels).backward()
+                optimizer.step()
+        """),
+        Valid("""
+            for batch in loader:
+                for p in model.parameters():
+                    p.grad = None
+                loss = model(batch).mean()
+                loss.backward()
+                optimizer.step()
+        """),
+        Valid("""
+            for real, _ in loader:
+                opt_d.zero_grad()
+                d_loss = disc_loss(D(real), D(G(noise()).detach()))
+                d_loss.backward()
+                opt_d.step()
+                opt_g.zero_grad()
+                g_loss = gen_loss(D(G(noise())))
+                g_loss.backward()
+                opt_g.step()
+        """),
+        Valid("""
+            def train_step(model, batch, optimizer):
+                optimizer.zero_grad()
+                loss = model(batch).loss
+                loss.backward()
+                optimizer.step()
+                return loss.item()
+
+            for epoch in range(epochs):
+                for batch in loader:
+                    train_step(model, batch, opt)
+        """),
+        Valid("""
+            def train_step(batch):
+                loss = model(batch).mean()
+                loss.backward()
+                optimizer.step()
+
+            for batch in loader:
+                optimizer.zero_grad()
+                train_step(batch)
+        """),
+        Valid("""
+            for x, y in loader:
+                def closure():
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    return loss
+                optimizer.step(closure)
+        """),
+        Valid("""
+            class GAN(LightningModule):
+                def training_step(self, batch, batch_idx):
+                    opt_g, opt_d = self.optimizers()
+                    opt_d.zero_grad()
+                    self.manual_backward(self.d_loss(batch))
+                    opt_d.step()
+                    opt_g.zero_grad()
+                    self.manual_backward(self.g_loss(batch))
+                    opt_g.step()
+        """),
+        Valid("""
+            for batch in loader:
+                grads = torch.autograd.grad(loss_fn(model, batch), params)
+                for p, g in zip(params, grads):
+                    p.grad = g
+                optimizer.step()
+        """),
+        Valid("""
+            for x, y in loader:
+                with torch.autocast("cuda"):
+                    loss = criterion(model(x), y)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+        """),
+    ]
+    INVALID = [
+        Invalid("""
+            for x, y in loader:
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+        """, line=4),
+        Invalid("""
+            for epoch in range(num_epochs):
+                optimizer.zero_grad()
+                for inputs, targets in train_loader:
+                    outputs = net(inputs)
+                    loss = criterion(outputs, targets)
+                    loss.backward()
+                    optimizer.step()
+        """, line=7),
+        Invalid("""
+            for real, _ in loader:
+                opt_d.zero_grad()
+                d_loss = disc_loss(D(real), D(G(noise()).detach()))
+                d_loss.backward()
+                opt_d.step()
+                g_loss = gen_loss(D(G(noise())))
+                g_loss.backward()
+                opt_g.step()
+        """, line=8),
+        Invalid("""
+            for x, y in loader:
+                with torch.autocast("cuda"):
+                    loss = criterion(model(x), y)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+        """, line=5),
+        Invalid("""
+            class Trainer:
+                def fit(self, loader):
+                    for batch in loader:
+                        loss = self.model(batch).loss
+                        self.accelerator.backward(loss)
+                        self.optimizer.step()
+                        self.scheduler.step()
+        """, line=6),
+        Invalid("""
+            def train_step(batch):
+                loss = model(batch).mean()
+                loss.backward()
+                optimizer.step()
+
+            for epoch in range(10):
+                for batch in loader:
+                    train_step(batch)
+        """, line=4),
+        Invalid("""
+            class GAN(LightningModule):
+                def training_step(self, batch, batch_idx):
+                    opt_g, opt_d = self.optimizers()
+                    self.manual_backward(self.d_loss(batch))
+                    opt_d.step()
+                    opt_g.zero_grad()
+                    self.manual_backward(self.g_loss(batch))
+                    opt_g.step()
+        """, line=5),
+        Invalid("""
+            step = 0
+            while step < max_steps:
+                batch = next(data_iter)
+                loss = model(**batch).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optim.step()
+                step += 1
+        """, line=7),
+        Invalid("""
+            for episode in range(episodes):
+                log_probs, rewards = run_episode(env, policy)
+                loss = -(torch.stack(log_probs) * discounted(rewards)).sum()
+                loss.backward()
+                policy_optimizer.step()
+        """, line=5),
+    ]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        optimizer = stepped_optimizer(node)
+        if optimizer is None:
+            return
+        within = self.context.enclosing(cst.ClassDef)
+        for loop in enclosing_loops(self.context):
+            events = grad_events(self.context, loop, within)
+            if has_backward(events):
+                if not _clears_optimizer(events, optimizer):
+                    self._report(node, optimizer)
+                return
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is not None and self._per_step_function_never_clears(function, within, optimizer):
+            self._report(node, optimizer)
+
+    def _per_step_function_never_clears(self, function: cst.FunctionDef, within: cst.ClassDef | None,
+                                        optimizer: str) -> bool:
+        """A function that steps without clearing, run once per batch: a Lightning hook, or a
+        function every caller of which calls in a loop that does not clear either."""
+        events = grad_events(self.context, function, within)
+        if not has_backward(events) or _clears_optimizer(events, optimizer):
+            return False
+        if within is not None and function.name.value in _PER_BATCH_HOOKS:
+            return True
+        sites = call_sites(self.context, function)
+        return bool(sites) and all(self._loops_without_clearing(site) for site in sites)
+
+    def _loops_without_clearing(self, site: cst.Call) -> bool:
+        loops = loops_around(self.context, site)
+        if not loops:
+            return False
+        return not any(e.kind == "clear" for e in grad_events(self.context, loops[0], enclosing_class_of(self.context, site)))
+
+    def _report(self, node: cst.Call, optimizer: str) -> None:
+        self.report(node, self.message.format(optimizer=optimizer))
+

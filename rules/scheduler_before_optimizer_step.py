@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from dlsan.lint.analysis.loops import enclosing_loops
+from dlsan.lint.analysis.optimizers import grad_events, is_scheduler_step
+from dlsan.lint.rule import Invalid, Rule, Valid
+
+
+class SchedulerBeforeOptimizerStep(Rule):
+    """
+    ## What it does
+    Flags `lr_scheduler.step()` called, within a loop iteration, before any `optimizer.step()` of
+    that iteration (at the top of the epoch loop, ahead of the batch loop or the `train()` call).
+
+    ## Why is this bad?
+    Since PyTorch 1.1 the scheduler must step after the optimizer. Stepping it first skips the
+    first value of the schedule: the warm-up or the initial learning rate is never used, and a
+    step schedule decays one epoch early. PyTorch only warns once, at run time.
+
+    ## Example
+    ```python
+    for epoch in range(epochs):
+        scheduler.step()
+        train_one_epoch(model, loader, optimizer)
+    ```
+
+    ## Use instead
+    ```python
+    for epoch in range(epochs):
+        train_one_epoch(model, loader, optimizer)
+        scheduler.step()
+    ```
+    """
+
+    code = "DLS506"
+    name = "scheduler-before-optimizer-step"
+    message = (
+        "the LR scheduler steps before the optimizer in this iteration, which skips the first value "
+        "of the schedule; call `scheduler.step()` after `optimizer.step()`"
+    )
+    requires = ("step",)
+
+    VALID = [
+        Valid("""
+            for epoch in range(epochs):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+                scheduler.step()
+        """),
+        Valid("""
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+                lr_scheduler.step()
+        """),
+        Valid("""
+            def train(model, loader, optimizer):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+
+            for epoch in range(epochs):
+                train(model, loader, optimizer)
+                val_loss = validate(model, val_loader)
+                scheduler.step(val_loss)
+        """),
+        Valid("""
+            for t in scheduler.timesteps:
+                noise_pred = unet(latents, t)
+                latents = scheduler.step(noise_pred, t, latents).prev_sample
+        """),
+        Valid("""
+            for _ in range(start_epoch):
+                scheduler.step()
+            for epoch in range(start_epoch, epochs):
+                train_epoch(model, loader, optimizer)
+                scheduler.step()
+        """),
+        Valid("""
+            for real, _ in loader:
+                opt_d.zero_grad()
+                d_loss(real).backward()
+                opt_d.step()
+                sched_d.step()
+                opt_g.zero_grad()
+                g_loss(real).backward()
+                opt_g.step()
+                sched_g.step()
+        """),
+        Valid("""
+            for x, y in loader:
+                loss = criterion(model(x), y)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                optimizer.zero_grad()
+        """),
+        Valid("""
+            for epoch in range(epochs):
+                scheduler.step()
+                print(scheduler.get_last_lr())
+        """),
+    ]
+    INVALID = [
+        Invalid("""
+            for epoch in range(epochs):
+                scheduler.step()
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+        """, line=2),
+        Invalid("""
+            def train(model, loader, optimizer):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+
+            for epoch in range(epochs):
+                scheduler.step()
+                train(model, loader, optimizer)
+        """, line=8),
+        Invalid("""
+            for step, batch in enumerate(loader):
+                lr_scheduler.step()
+                loss = model(**batch).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+        """, line=2),
+        Invalid("""
+            for real, _ in loader:
+                sched_d.step()
+                sched_g.step()
+                opt_d.zero_grad()
+                d_loss(real).backward()
+                opt_d.step()
+                opt_g.zero_grad()
+                g_loss(real).backward()
+                opt_g.step()
+        """, line=2),
+        Invalid("""
+            class Trainer:
+                def fit(self):
+                    for epoch in range(self.epochs):
+                        self.scheduler.step()
+                        self.train_epoch()
+
+                def train_epoch(self):
+                    for batch in self.loader:
+                        self.optimizer.zero_grad()
+                        self.model(batch).loss.backward()
+                        self.optimizer.step()
+        """, line=4),
+        Invalid("""
+            for x, y in loader:
+                scheduler.step()
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+        """, line=2),
+        Invalid("""
+            epoch = 0
+            while epoch < max_epochs:
+                warmup_scheduler.step()
+                for batch in train_loader:
+                    opt.zero_grad()
+                    model(batch).mean().backward()
+                    opt.step()
+                epoch += 1
+        """, line=3),
+        Invalid("""
+            for epoch in range(args.epochs):
+                if args.lr_schedule:
+                    scheduler.step()
+                for i, (images, target) in enumerate(train_loader):
+                    optimizer.zero_grad()
+                    criterion(model(images), target).backward()
+                    optimizer.step()
+        """, line=3),
+    ]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not is_scheduler_step(node):
+            return
+        within = self.context.enclosing(cst.ClassDef)
+        for loop in enclosing_loops(self.context):
+            events = grad_events(self.context, loop, within)
+            steps = [i for i, e in enumerate(events) if e.kind == "step"]
+            if not steps:
+                continue
+            position = next((i for i, e in enumerate(events) if e.node is node), None)
+            if position is not None and position < steps[0]:
+                self.report(node)
+            return
