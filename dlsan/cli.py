@@ -117,6 +117,7 @@ def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
                 handle.write(result.fixed)
         except OSError as error:
             click.echo(f"dlsan: {result.path}: not fixed, cannot write: {error.strerror or error}", err=True)
+            result.findings = result.unfixed
             pending = True
         else:
             click.echo(f"Fixed {result.applied} finding{'s' if result.applied != 1 else ''} in {result.path}.",

@@ -80,7 +80,8 @@ def load_config(path: Path | None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
         raise ConfigError(f"{path}: cannot read TOML: {error}") from error
-    table = data.get("tool", {}).get("dlsan", {}) if path.name == "pyproject.toml" else data
+    # pyproject.toml-shaped files hold a [tool.dlsan] table; a dedicated file may hold the keys bare
+    table = data.get("tool", {}).get("dlsan", {}) if "tool" in data or path.name == "pyproject.toml" else data
     return parse_table(table, path)
 
 

@@ -47,6 +47,8 @@ class FileResult:
     fixed: str | None = None
     applied: int = 0
     problem: str | None = None
+    #: the findings before fixing, reported again when the fixed text cannot be written
+    unfixed: list[LintFinding] = field(default_factory=list)
 
 
 class _Linter:
@@ -68,7 +70,7 @@ class _Linter:
         key = tuple(sorted(ignored))
         selection = self._selections.get(key)
         if selection is None:
-            dropped = {rule for selector in ignored for rule in matching(self.rules, selector)}
+            dropped = {rule for selector in ignored for rule in matching(self.rules, selector, strict=False)}
             selection = RuleSelection([r for r in self.rules if r not in dropped], self.plan.settings)
             self._selections[key] = selection
         return selection
@@ -87,7 +89,7 @@ class _Linter:
             fixed = fix_source(path_text, original, selection, unsafe=self.plan.unsafe_fixes)
             result = FileResult(path_text, fixed.findings, original,
                                 fixed.source if fixed.source != original else None,
-                                fixed.applied, fixed.problem)
+                                fixed.applied, fixed.problem, unfixed=result.findings)
         if self.plan.parse_errors_ignored:
             result.findings = [f for f in result.findings if f.code != PARSE_ERROR_CODE]
         return result

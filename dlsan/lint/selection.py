@@ -12,13 +12,14 @@ class SelectionError(ValueError):
     """A selector that names no rule."""
 
 
-def matching(rules: Sequence[type[Rule]], selector: str) -> list[type[Rule]]:
+def matching(rules: Sequence[type[Rule]], selector: str, *, strict: bool = True) -> list[type[Rule]]:
+    """The rules ``selector`` names; with ``strict``, a selector naming none is an error."""
     token = selector.strip()
     if token.upper() == "ALL":
         return list(rules)
     upper = token.upper()
     found = [rule for rule in rules if rule.code.startswith(upper) or rule.name == token.lower()]
-    if not found and upper not in (PARSE_ERROR_CODE, PARSE_ERROR_NAME.upper()):
+    if strict and not found and upper not in (PARSE_ERROR_CODE, PARSE_ERROR_NAME.upper()):
         raise SelectionError(f"{selector!r} matches no rule code, prefix or name")
     return found
 
