@@ -1,0 +1,116 @@
+"""Train/eval mode tracking: where code switches a model to ``eval()`` or back to ``train()``.
+
+A scope's *mode events*, in source order, are
+
+* ``eval``: ``m.eval()``, ``m.train(False)``, ``m.train(mode=False)``;
+* ``train``: ``m.train()``, ``m.train(True)``;
+* ``unknown``: ``m.train(flag)`` with a flag only known at run time (the usual way to *restore* a
+  saved mode), which each rule reads in its quiet direction;
+* ``step``: a training step (``backward()`` or an optimizer's ``step()``).
+
+Calls to functions and ``self`` methods of the same file are followed: ``validate(model)`` whose
+body calls ``model.eval()`` yields that ``eval`` event, with ``origin`` the call in the scanned
+scope.  Events met through such a call carry no receiver (parameter names differ from argument
+names), and rules treat a receiver-less event as applying to any model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import libcst as cst
+
+from dlsan.lint.analysis.dataflow import Scope, flow_of
+from dlsan.lint.analysis.functions import called_function
+from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step
+from dlsan.lint.analysis.nodes import method_name, receiver
+from dlsan.lint.context import FileContext
+from dlsan.lint.names import dotted_name
+
+Mode = Literal["eval", "train", "unknown"]
+EventKind = Literal["eval", "train", "unknown", "step"]
+
+_NOT_A_MODEL_RECEIVER = ("trainer", "Trainer")
+
+
+@dataclass(frozen=True)
+class ModeEvent:
+    kind: EventKind
+    #: the model's dotted name (``"model"``, ``"self.net"``); ``None`` when unknown
+    receiver: str | None
+    #: the call of the scanned scope that caused this event (itself, or a same-file call)
+    origin: cst.Call
+
+    def applies_to(self, model: str) -> bool:
+        """Whether this event may concern ``model`` (prefixes match: ``model.module``)."""
+        if self.receiver is None:
+            return True
+        return (self.receiver == model or model.startswith(self.receiver + ".")
+                or self.receiver.startswith(model + "."))
+
+
+def mode_of_call(call: cst.Call) -> Mode | None:
+    """The mode ``call`` switches to, if it is ``.eval()`` / ``.train(...)``."""
+    method = method_name(call)
+    if method == "eval":
+        return "eval" if not call.args else None
+    if method != "train":
+        return None
+    name = dotted_name(receiver(call))
+    if name is not None and name.rsplit(".", 1)[-1].endswith(_NOT_A_MODEL_RECEIVER):
+        return None
+    if not call.args:
+        return "train"
+    (arg, *rest) = call.args
+    if rest or arg.star or (arg.keyword is not None and arg.keyword.value != "mode"):
+        return None
+    value = arg.value
+    if isinstance(value, cst.Name) and value.value in ("True", "False"):
+        return "train" if value.value == "True" else "eval"
+    return "unknown"
+
+
+def scope_events(context: FileContext, scope: Scope | cst.CSTNode, within: cst.ClassDef | None = None) -> list[ModeEvent]:
+    """Mode events of the calls in ``scope`` (a function, the module, or a loop of a scope)."""
+    return _events(context, scope, within, frozenset())
+
+
+def _events(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None, seen: frozenset[int]) -> list[ModeEvent]:
+    def compute() -> list[ModeEvent]:
+        events: list[ModeEvent] = []
+        for call in _calls(context, node):
+            events.extend(_call_events(context, call, within, seen | {id(node)}))
+        return events
+
+    return context.fact(("mode_events", id(node), id(within)), compute)
+
+
+def _calls(context: FileContext, node: cst.CSTNode) -> list[cst.Call]:
+    if isinstance(node, (cst.FunctionDef, cst.Module)):
+        return flow_of(context, node).calls
+    from dlsan.lint.analysis.dataflow import scope_of
+
+    return flow_of(context, scope_of(context, node)).calls_within(node)
+
+
+def _call_events(context: FileContext, call: cst.Call, within: cst.ClassDef | None,
+                 seen: frozenset[int]) -> list[ModeEvent]:
+    mode = mode_of_call(call)
+    if mode is not None:
+        return [ModeEvent(mode, dotted_name(receiver(call)), call)]
+    if is_backward_call(call) or is_optimizer_step(call):
+        return [ModeEvent("step", None, call)]
+    target = called_function(context, call, within)
+    if target is None or id(target) in seen:
+        return []
+    return [ModeEvent(event.kind, None, call) for event in _events(context, target, within, seen)]
+
+
+def last_mode_before(events: list[ModeEvent], flow_position: dict[int, int], at: int, model: str) -> ModeEvent | None:
+    """The last eval/train/unknown event for ``model`` whose origin comes before position ``at``."""
+    found = None
+    for event in events:
+        if event.kind != "step" and flow_position.get(id(event.origin), at) < at and event.applies_to(model):
+            found = event
+    return found

@@ -1,0 +1,491 @@
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from dlsan.lint.analysis.dataflow import (
+    LOSS,
+    Flow,
+    GraphKind,
+    carries_graph,
+    current_scope,
+    flow_of,
+    graph_kind,
+)
+from dlsan.lint.analysis.grad_mode import grad_disabled, in_evaluation_context
+from dlsan.lint.analysis.loops import enclosing_loops, enclosing_training_loop
+from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver
+from dlsan.lint.names import dotted_name
+from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+
+_ACCUMULATING_METHODS = frozenset({"append", "extend", "update", "add"})
+_CONDITIONAL = (cst.If, cst.For, cst.While, cst.Try, cst.Match)
+_ATOMS = (cst.Name, cst.Attribute, cst.Subscript, cst.Call)
+_LOGGING_CALL = re.compile(
+    r"^(print|pprint|log|log_dict|info|debug|warning|warn|error|write|echo|format|add_scalar|"
+    r"add_scalars|set_postfix|set_postfix_str|set_description)$|^log_"
+)
+
+
+class LossAccumulatedWithGraph(Rule):
+    """
+    ## What it does
+    Flags a graph-carrying tensor (a loss, a model output, arithmetic on them) accumulated into
+    state that outlives the loop iteration of a training loop, or of an evaluation loop that runs
+    with gradients on.
+
+    Accumulating means `total += loss`, `total = total + loss`, `stats[k] += loss`,
+    `losses.append(loss)` or `meter.update(loss, n)` into something created before the loop
+    (or an attribute). Quiet for `.item()`, `.detach()`, `float()`, `.tolist()`, `.data`, for
+    values computed under `torch.no_grad()` / `inference_mode()`, and for summing one step's loss
+    terms into a variable created in the same iteration (or one that is then backpropagated).
+
+    ## Why is this bad?
+    A loss tensor holds a reference to the autograd graph that produced it. Adding it to a
+    running total builds one more graph node per step that references every earlier one, so the
+    graphs (and, without `backward()`, their saved activations) of the whole epoch stay alive:
+    memory grows step after step until the run dies with an out-of-memory error, and each step
+    gets slower. It is the first entry of PyTorch's memory FAQ.
+
+    ## Example
+    ```python
+    running_loss = 0.0
+    for inputs, targets in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        running_loss += loss
+    ```
+
+    ## Use instead
+    ```python
+    running_loss = 0.0
+    for inputs, targets in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        running_loss += loss.item()
+    ```
+
+    ## Fix safety
+    The fix calls `.item()` on an accumulated loss (`.detach()` on a model output). It is safe
+    when the accumulator is a local variable that is only logged (printed, formatted, passed to a
+    logger); otherwise unsafe, since later code may expect a tensor (`torch.stack(losses)`,
+    `.backward()` on the total) or a device-side value (`.item()` synchronises with the GPU).
+    """
+
+    code = "DLS101"
+    name = "loss-accumulated-with-graph"
+    message = (
+        "a graph-carrying tensor is accumulated across iterations: every step's autograd graph "
+        "stays alive and memory grows until OOM; accumulate `loss.item()` (or `.detach()`)"
+    )
+    fix_applicability = "unsafe"
+    requires = ("torch", "lightning")
+
+    VALID = [
+        Valid("""
+            import torch
+            running_loss = 0.0
+            for inputs, targets in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(inputs), targets)
+                loss.backward()
+                optimizer.step()
+                running_loss += loss.item() * inputs.size(0)
+        """),
+        Valid("""
+            import torch
+            losses = []
+            for step, batch in enumerate(loader):
+                out = model(batch["x"])
+                loss = F.mse_loss(out, batch["y"])
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+                losses.append(loss.detach())
+        """),
+        Valid("""
+            import torch
+            for batch in loader:
+                logits = model(batch.x)
+                loss = ce(logits, batch.y)
+                loss = loss + 0.1 * model.regularizer()
+                loss += 1e-4 * sum(p.pow(2).sum() for p in model.parameters())
+                loss.backward()
+                optimizer.step()
+        """),
+        Valid("""
+            import torch
+            def evaluate(model, loader, criterion):
+                model.eval()
+                total = 0.0
+                with torch.no_grad():
+                    for x, y in loader:
+                        total += criterion(model(x), y)
+                return total / len(loader)
+        """),
+        Valid("""
+            import torch
+            @torch.inference_mode()
+            def validate(model, loader):
+                losses = []
+                for x, y in loader:
+                    losses.append(F.cross_entropy(model(x), y))
+                return torch.stack(losses).mean()
+        """),
+        Valid("""
+            import torch
+            class LitModel(pl.LightningModule):
+                def training_step(self, batch, batch_idx):
+                    x, y = batch
+                    loss = 0
+                    for head in self.heads:
+                        loss += F.cross_entropy(head(x), y)
+                    return loss
+        """),
+        Valid("""
+            import torch
+            epoch_loss, correct = 0.0, 0
+            for images, labels in train_loader:
+                outputs = net(images)
+                loss = criterion(outputs, labels)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                epoch_loss += float(loss)
+                _, predicted = torch.max(outputs, 1)
+                correct += (predicted == labels).sum()
+        """),
+        Valid("""
+            import torch
+            accum = 0
+            for i, (x, y) in enumerate(loader):
+                accum = accum + criterion(model(x), y) / accum_steps
+                if (i + 1) % accum_steps == 0:
+                    accum.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    accum = 0
+        """),
+        Valid("""
+            import torch
+            history = {"loss": []}
+            for epoch in range(10):
+                for xb, yb in loader:
+                    loss = loss_fn(model(xb), yb)
+                    loss.backward()
+                    opt.step()
+                    history["loss"].append(loss.tolist())
+        """),
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+            running_loss = 0.0
+            for inputs, targets in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(inputs), targets)
+                loss.backward()
+                optimizer.step()
+                running_loss += loss
+            print(f"loss {running_loss / len(loader):.4f}")
+            """,
+            line=8,
+            fixed="""
+            import torch
+            running_loss = 0.0
+            for inputs, targets in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(inputs), targets)
+                loss.backward()
+                optimizer.step()
+                running_loss += loss.item()
+            print(f"loss {running_loss / len(loader):.4f}")
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            def train_epoch(model, loader, optimizer):
+                model.train()
+                epoch_loss = 0
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = F.cross_entropy(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    epoch_loss += loss / len(loader)
+                return epoch_loss
+            """,
+            line=10,
+            fixed="""
+            import torch
+            def train_epoch(model, loader, optimizer):
+                model.train()
+                epoch_loss = 0
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = F.cross_entropy(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    epoch_loss += loss.item() / len(loader)
+                return epoch_loss
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            losses = []
+            for batch in train_loader:
+                outputs = model(**batch)
+                loss = outputs.loss
+                accelerator.backward(loss)
+                optimizer.step()
+                losses.append(loss)
+            mean_loss = torch.stack(losses).mean()
+            """,
+            line=8,
+        ),
+        Invalid(
+            """
+            import torch
+            stats = {"g": 0.0, "d": 0.0}
+            for real, _ in loader:
+                fake = netG(torch.randn(real.size(0), 100, 1, 1))
+                loss_d = bce(netD(real), ones) + bce(netD(fake.detach()), zeros)
+                loss_d.backward()
+                opt_d.step()
+                loss_g = bce(netD(fake), ones)
+                loss_g.backward()
+                opt_g.step()
+                stats["d"] += loss_d
+                stats["g"] += loss_g.item()
+            """,
+            line=11,
+        ),
+        Invalid(
+            """
+            import torch
+            meter = AverageMeter()
+            for i, (images, target) in enumerate(train_loader):
+                output = model(images)
+                loss = criterion(output, target)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                meter.update(loss, images.size(0))
+            """,
+            line=9,
+        ),
+        Invalid(
+            """
+            import torch
+            def validate(model, val_loader, criterion):
+                model.eval()
+                val_loss = 0.0
+                for x, y in val_loader:
+                    val_loss += criterion(model(x), y)
+                return val_loss / len(val_loader)
+            """,
+            line=6,
+        ),
+        Invalid(
+            """
+            import torch
+            class Trainer:
+                def fit(self, loader):
+                    for epoch in range(self.epochs):
+                        for x, y in loader:
+                            loss = self.loss_fn(self.model(x), y)
+                            self.optimizer.zero_grad()
+                            loss.backward()
+                            self.optimizer.step()
+                            self.total_loss = self.total_loss + loss
+            """,
+            line=10,
+        ),
+        Invalid(
+            """
+            import torch
+            predictions = []
+            model.eval()
+            def predict(loader):
+                for batch in loader:
+                    predictions.append(model(batch))
+            """,
+            line=6,
+            fixed="""
+            import torch
+            predictions = []
+            model.eval()
+            def predict(loader):
+                for batch in loader:
+                    predictions.append(model(batch).detach())
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            total_loss = 0
+            for step, batch in enumerate(dataloader):
+                with torch.autocast("cuda"):
+                    loss = compute_loss(model, batch)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                total_loss += loss
+                if step % 100 == 0:
+                    print(total_loss / (step + 1))
+            """,
+            line=9,
+            fixed="""
+            import torch
+            total_loss = 0
+            for step, batch in enumerate(dataloader):
+                with torch.autocast("cuda"):
+                    loss = compute_loss(model, batch)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                total_loss += loss.item()
+                if step % 100 == 0:
+                    print(total_loss / (step + 1))
+            """,
+        ),
+    ]
+
+    # -- accumulation sites ----------------------------------------------------------------------
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.operator, (cst.AddAssign, cst.SubtractAssign)):
+            self._check(node, node.target, node.value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        """``total = total + loss``."""
+        value = node.value
+        if len(node.targets) != 1 or not isinstance(value, cst.BinaryOperation) \
+                or not isinstance(value.operator, (cst.Add, cst.Subtract)):
+            return
+        target = self.context.code(node.targets[0].target)
+        if self.context.code(value.left) == target:
+            self._check(node, node.targets[0].target, value.right)
+        elif isinstance(value.operator, cst.Add) and self.context.code(value.right) == target:
+            self._check(node, node.targets[0].target, value.left)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        """``losses.append(loss)``, ``meter.update(loss, n)``."""
+        if method_name(node) not in _ACCUMULATING_METHODS or not node.args or node.args[0].keyword:
+            return
+        self._check(node, receiver(node), node.args[0].value)
+
+    # -- the check -------------------------------------------------------------------------------
+
+    def _check(self, site: cst.CSTNode, accumulator: cst.BaseExpression | None, value: cst.BaseExpression) -> None:
+        context = self.context
+        loops = enclosing_loops(context)
+        if not loops or grad_disabled(context):
+            return
+        loop = enclosing_training_loop(context)
+        if loop is None:
+            if not in_evaluation_context(context):
+                return
+            loop = loops[0]
+        name = _accumulator_name(accumulator)
+        if name is None:
+            return
+        kind = graph_kind(context, value, site)
+        if not carries_graph(kind):
+            return
+        flow = flow_of(context, current_scope(context))
+        if name in flow.backpropagated or self._reset_each_iteration(flow, name, loop, site):
+            return
+        self.report(site, fix=self._fix(flow, name, value, kind))
+
+    def _reset_each_iteration(self, flow: Flow, name: str, loop: cst.CSTNode, site: cst.CSTNode) -> bool:
+        """Whether ``name`` is (re)bound in every iteration of ``loop`` before ``site``."""
+        start, at = flow.position(loop), flow.position(site)
+        for binding in flow.bindings_of(name):
+            if binding.augmented or binding.item or not start < binding.position < at:
+                continue
+            between = []
+            for ancestor in ancestors_of(self.context, binding.statement):
+                if ancestor is loop:
+                    break
+                between.append(ancestor)
+            if not any(isinstance(node, _CONDITIONAL) for node in between):
+                return True
+        return False
+
+    # -- the fix ---------------------------------------------------------------------------------
+
+    def _fix(self, flow: Flow, name: str, value: cst.BaseExpression, kind: GraphKind | None) -> FixSpec | None:
+        leaves = _graph_leaves(self.context, value)
+        if not leaves or not all(isinstance(leaf, _ATOMS) for leaf, _ in leaves):
+            return None
+        edits = []
+        for leaf, leaf_kind in leaves:
+            method = "item" if leaf_kind == LOSS else "detach"
+            edits.append(Replace(leaf, f"{self.context.code(leaf)}.{method}()"))
+        safe = self._only_logged(flow, name)
+        what = "`.item()`" if kind == LOSS else "`.detach()`"
+        return FixSpec(f"Accumulate {what}", edits, "safe" if safe else "unsafe")
+
+    def _only_logged(self, flow: Flow, name: str) -> bool:
+        """A local whose value is only ever printed/logged (besides being accumulated)."""
+        bindings = flow.bindings_of(name)
+        if "." in name or not bindings or all(b.augmented or b.item for b in bindings):
+            return False
+        if isinstance(flow.scope, cst.FunctionDef) and name in _parameters(flow.scope):
+            return False
+        for read in flow.reads.get(name, []):
+            if not self._logged_or_accumulated(read):
+                return False
+        return True
+
+    def _logged_or_accumulated(self, read: cst.BaseExpression) -> bool:
+        previous: cst.CSTNode = read
+        for ancestor in ancestors_of(self.context, read):
+            if isinstance(ancestor, cst.FormattedString):
+                return True
+            if isinstance(ancestor, cst.Call):
+                if ancestor.func is previous and method_name(ancestor) in _ACCUMULATING_METHODS:
+                    return True
+                called = dotted_name(ancestor.func)
+                if called is not None and _LOGGING_CALL.search(called.rsplit(".", 1)[-1]):
+                    return True
+            if isinstance(ancestor, cst.AugAssign) and ancestor.target is previous:
+                return True
+            if isinstance(ancestor, (cst.BaseSmallStatement, cst.BaseCompoundStatement)):
+                return False
+            previous = ancestor
+        return False
+
+
+def _accumulator_name(node: cst.BaseExpression | None) -> str | None:
+    while isinstance(node, cst.Subscript):
+        node = node.value
+    return dotted_name(node)
+
+
+def _parameters(function: cst.FunctionDef) -> set[str]:
+    params = function.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            every.append(star)
+    return {param.name.value for param in every}
+
+
+def _graph_leaves(context, value: cst.BaseExpression) -> list[tuple[cst.BaseExpression, GraphKind | None]]:
+    """The graph-carrying operands of ``value`` that a fix must sanitise, with their kinds."""
+    if isinstance(value, cst.BinaryOperation):
+        return _graph_leaves(context, value.left) + _graph_leaves(context, value.right)
+    if isinstance(value, cst.UnaryOperation):
+        return _graph_leaves(context, value.expression)
+    kind = graph_kind(context, value)
+    return [(value, kind)] if carries_graph(kind) else []
