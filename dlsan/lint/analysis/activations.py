@@ -1,0 +1,217 @@
+"""Which output activation an expression ends in: softmax, log_softmax or sigmoid.
+
+Seen through:
+
+* calls: ``F.softmax(z, dim=1)``, ``torch.sigmoid(z)``, ``z.log_softmax(-1)``, ``nn.Softmax(1)(z)``;
+* variables: ``probs = z.softmax(-1)`` ... ``probs`` (the last plain assignment before the use);
+* modules called on the input: ``self.act(z)`` with ``self.act = nn.Sigmoid()``, a ``nn.Sequential``
+  whose last layer is one of these, and a model class of the same file whose ``forward`` returns
+  such an output on every ``return``.
+
+Anything else (a model of unknown class, ``outputs.logits``, a branchy forward) is unknown: ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import libcst as cst
+
+from dlsan.lint.analysis.bindings import Located, constructor, value_at
+from dlsan.lint.analysis.functions import file_index, is_module_class
+from dlsan.lint.analysis.nodes import nodes_in
+from dlsan.lint.calls import get_arg, has_unpacking, positional_args
+from dlsan.lint.context import FileContext
+
+Activation = Literal["softmax", "log_softmax", "sigmoid"]
+
+_FUNCTIONS: dict[str, Activation] = {
+    "torch.softmax": "softmax", "torch.nn.functional.softmax": "softmax", "torch.special.softmax": "softmax",
+    "torch.log_softmax": "log_softmax", "torch.nn.functional.log_softmax": "log_softmax",
+    "torch.special.log_softmax": "log_softmax",
+    "torch.sigmoid": "sigmoid", "torch.nn.functional.sigmoid": "sigmoid", "torch.special.expit": "sigmoid",
+}
+_TENSOR_METHODS: dict[str, Activation] = {"softmax": "softmax", "log_softmax": "log_softmax", "sigmoid": "sigmoid"}
+_MODULES: dict[str, Activation] = {
+    "torch.nn.Softmax": "softmax", "torch.nn.LogSoftmax": "log_softmax", "torch.nn.Sigmoid": "sigmoid",
+    "torch.nn.modules.activation.Softmax": "softmax", "torch.nn.modules.activation.LogSoftmax": "log_softmax",
+    "torch.nn.modules.activation.Sigmoid": "sigmoid",
+}
+#: tensor methods that keep the values (and so the activation) of their input
+_VALUE_PRESERVING = frozenset({"view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "float",
+                               "double", "half", "to", "permute", "transpose", "view_as", "reshape_as"})
+_SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
+_MAX_DEPTH = 12
+
+
+@dataclass(frozen=True)
+class Ending:
+    kind: Activation
+    #: the activation call itself, when the expression *is* that call (a local, fixable case)
+    inline_call: cst.Call | None = None
+    #: the same-file model class whose forward ends in the activation
+    model_class: str | None = None
+
+
+def activation_call(context: FileContext, call: cst.Call) -> Activation | None:
+    """The activation a call applies by itself (a function or tensor method, no module)."""
+    for candidate in context.names.candidates(call.func):
+        if candidate in _FUNCTIONS:
+            return _FUNCTIONS[candidate]
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value in _TENSOR_METHODS:
+        owner = func.value
+        if (context.names.resolve(owner) is None and not (isinstance(owner, cst.Name) and owner.value == "self")
+                and _tensor_method_arguments(call)):
+            return _TENSOR_METHODS[func.attr.value]
+    return None
+
+
+def _tensor_method_arguments(call: cst.Call) -> bool:
+    """Whether the arguments fit ``t.sigmoid()`` / ``t.softmax(dim)``, not ``obj.softmax(x)``."""
+    if has_unpacking(call):
+        return False
+    args = positional_args(call)
+    if not args:
+        return True
+    if len(args) > 1 or call.func.attr.value == "sigmoid":  # type: ignore[attr-defined]
+        return False
+    value = args[0].value
+    if isinstance(value, cst.UnaryOperation):
+        value = value.expression
+    return isinstance(value, cst.Integer) or isinstance(value, cst.Name) and ("dim" in value.value or "axis" in value.value)
+
+
+def activation_input(context: FileContext, call: cst.Call) -> cst.BaseExpression | None:
+    """What the activation call is applied to: ``z`` in ``torch.sigmoid(z)`` and ``z.sigmoid()``."""
+    if any(candidate in _FUNCTIONS for candidate in context.names.candidates(call.func)):
+        args = positional_args(call)
+        only_input = len(call.args) == 1 or (len(args) == 1 and get_arg(call, "dim") is not None)
+        return args[0].value if args and only_input else None
+    if isinstance(call.func, cst.Attribute):
+        return call.func.value
+    return None
+
+
+def ending(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode,
+           cls: cst.ClassDef | None) -> Ending | None:
+    """The activation that ``expr`` (read in ``scope``, inside class ``cls``) ends in."""
+    return _ending(context, expr, scope, cls, 0)
+
+
+def _ending(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode,
+            cls: cst.ClassDef | None, depth: int) -> Ending | None:
+    if depth > _MAX_DEPTH:
+        return None
+    if isinstance(expr, cst.Name):
+        found = value_at(context, expr, scope)
+        if found is None:
+            return None
+        result = _ending(context, found.expr, found.scope, cls, depth + 1)
+        return None if result is None else Ending(result.kind, None, result.model_class)
+    if not isinstance(expr, cst.Call):
+        return None
+    direct = activation_call(context, expr)
+    if direct is not None:
+        return Ending(direct, inline_call=expr)
+    if isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _VALUE_PRESERVING:
+        inner = _ending(context, expr.func.value, scope, cls, depth + 1)
+        return None if inner is None else Ending(inner.kind, None, inner.model_class)
+    built = constructor(context, expr.func, scope, cls)
+    return None if built is None else _module_ending(context, built, cls, depth + 1)
+
+
+def _module_ending(context: FileContext, built: Located, cls: cst.ClassDef | None, depth: int) -> Ending | None:
+    """The activation a module built by ``built.expr`` (a constructor call) ends its output in."""
+    call = built.expr
+    if not isinstance(call, cst.Call) or depth > _MAX_DEPTH:
+        return None
+    for candidate in context.names.candidates(call.func):
+        if candidate in _MODULES:
+            return Ending(_MODULES[candidate])
+        if candidate in _SEQUENTIAL:
+            return _sequential_ending(context, call, built.scope, cls, depth)
+    if isinstance(call.func, cst.Name):
+        model = file_index(context).classes.get(call.func.value)
+        if model is not None and is_module_class(context, model):
+            result = forward_ending(context, model, depth)
+            return None if result is None else Ending(result.kind, model_class=model.name.value)
+    return None
+
+
+def _sequential_ending(context: FileContext, call: cst.Call, scope: cst.CSTNode,
+                       cls: cst.ClassDef | None, depth: int) -> Ending | None:
+    if not call.args or call.args[-1].star or call.args[-1].keyword is not None:
+        return None
+    last = constructor(context, call.args[-1].value, scope, cls)
+    return None if last is None else _module_ending(context, last, cls, depth + 1)
+
+
+def forward_ending(context: FileContext, model: cst.ClassDef, depth: int = 0) -> Ending | None:
+    """The activation every ``return`` of ``model.forward`` ends in, if they agree."""
+
+    def compute() -> Ending | None:
+        forward = file_index(context).methods.get(model.name.value, {}).get("forward")
+        if forward is None:
+            return None
+        returns = [n for n in _own_nodes(context, forward) if isinstance(n, cst.Return)]
+        endings = [_ending(context, r.value, forward, model, depth + 1) if r.value is not None else None
+                   for r in returns]
+        if not endings or any(e is None for e in endings):
+            return None
+        kinds = {e.kind for e in endings if e is not None}
+        return Ending(kinds.pop()) if len(kinds) == 1 else None
+
+    key = ("forward_ending", id(model))
+    cache = context.fact("forward_ending_in_progress", set)
+    if key in cache:
+        return None
+    cache.add(key)
+    try:
+        return context.fact(key, compute)
+    finally:
+        cache.discard(key)
+
+
+def _own_nodes(context: FileContext, function: cst.FunctionDef) -> list[cst.CSTNode]:
+    """The nodes of ``function`` outside the functions and classes nested in it."""
+    nested: set[int] = set()
+    own: list[cst.CSTNode] = []
+    for node in nodes_in(context, function):
+        if id(node) in nested:
+            continue
+        own.append(node)
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            nested |= {id(n) for n in nodes_in(context, node)}
+    return own
+
+
+@dataclass(frozen=True)
+class LossCall:
+    """A call that computes a given loss, and how the loss was named there."""
+
+    #: the prediction argument (``input``)
+    prediction: cst.BaseExpression
+    #: ``F.binary_cross_entropy`` (functional form) or the loss module's constructor call
+    loss: Located | None
+    functional: bool
+
+
+def loss_call(context: FileContext, call: cst.Call, scope: cst.CSTNode, cls: cst.ClassDef | None,
+              functions: frozenset[str], modules: frozenset[str]) -> LossCall | None:
+    """``call`` as a loss of the given kinds: ``F.cross_entropy(pred, y)``, or a call of an object
+    built by ``nn.CrossEntropyLoss(...)`` (``criterion(pred, y)``, ``nn.CrossEntropyLoss()(pred, y)``)."""
+    if not call.args or call.args[0].keyword is not None and call.args[0].keyword.value != "input":
+        return None
+    prediction = get_arg(call, "input", 0)
+    if prediction is None or prediction.star:
+        return None
+    if context.names.matches(call.func, functions):
+        return LossCall(prediction.value, None, functional=True)
+    if not isinstance(call.func, (cst.Name, cst.Attribute, cst.Call)) or context.names.resolve(call.func):
+        return None
+    built = constructor(context, call.func, scope, cls)
+    if built is not None and isinstance(built.expr, cst.Call) and context.names.matches(built.expr.func, modules):
+        return LossCall(prediction.value, built, functional=False)
+    return None

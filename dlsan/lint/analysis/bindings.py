@@ -1,0 +1,190 @@
+"""Local data flow: what value a name holds at a use, and what constructed an object.
+
+Cheap and conservative: a name's value at a use is the right-hand side of the last plain
+assignment (``x = ...``) before the use in the same function (or, for a name the function neither
+binds nor takes as a parameter, the module's only assignment to it).  Any other binding in
+between - a ``for`` target, tuple unpacking, ``+=``, ``with ... as`` - gives ``None``.  An object's
+constructor is followed through such assignments, ``self.attr = ...`` set once in the class, and
+calls like ``.to(device)`` / ``.cuda()`` that return the object itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from dlsan.lint.analysis.functions import file_index
+from dlsan.lint.analysis.nodes import ancestors_of, nodes_in
+from dlsan.lint.context import FileContext
+from dlsan.lint.names import dotted_name
+
+#: methods that return the module or tensor they are called on
+SELF_RETURNING = frozenset({"to", "cuda", "cpu", "eval", "train", "float", "double", "half",
+                            "bfloat16", "requires_grad_", "to_empty"})
+_MAX_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One binding of a name in a scope, by position in the scope's source order."""
+
+    position: int
+    name: str
+    #: the assigned value for ``name = value``; ``None`` for any other kind of binding
+    value: cst.BaseExpression | None
+    #: the binding statement or expression (a use inside it reads the previous value)
+    node: cst.CSTNode
+
+
+@dataclass(frozen=True)
+class Located:
+    """An expression and the scope (function, or module) whose names it reads."""
+
+    expr: cst.BaseExpression
+    scope: cst.CSTNode
+
+
+def scope_of(context: FileContext, node: cst.CSTNode) -> cst.CSTNode:
+    """The function whose local names ``node`` reads (the module at top level)."""
+    return next((n for n in ancestors_of(context, node) if isinstance(n, (cst.FunctionDef, cst.Lambda))),
+                context.module)
+
+
+def class_of(context: FileContext, node: cst.CSTNode) -> cst.ClassDef | None:
+    return next((n for n in ancestors_of(context, node) if isinstance(n, cst.ClassDef)), None)
+
+
+def _positions(context: FileContext, scope: cst.CSTNode) -> dict[int, int]:
+    return context.fact(("positions", id(scope)),
+                        lambda: {id(node): i for i, node in enumerate(nodes_in(context, scope))})
+
+
+def _target_names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [name for element in target.elements for name in _target_names(element.value)]
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return []
+
+
+def _node_bindings(node: cst.CSTNode) -> list[tuple[str, cst.BaseExpression | None]]:
+    if isinstance(node, cst.Assign):
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            return [(node.targets[0].target.value, node.value)]
+        return [(name, None) for t in node.targets for name in _target_names(t.target)]
+    if isinstance(node, cst.AnnAssign) and node.value is not None:
+        return [(name, node.value) for name in _target_names(node.target)]
+    if isinstance(node, cst.AugAssign):
+        return [(name, None) for name in _target_names(node.target)]
+    if isinstance(node, (cst.For, cst.CompFor)):
+        return [(name, None) for name in _target_names(node.target)]
+    if isinstance(node, cst.AsName):
+        return [(name, None) for name in _target_names(node.name)]
+    if isinstance(node, cst.NamedExpr):
+        return [(name, node.value) for name in _target_names(node.target)]
+    return []
+
+
+def bindings(context: FileContext, scope: cst.CSTNode) -> dict[str, list[Binding]]:
+    """Every binding of each name in ``scope`` (nested functions and classes excluded)."""
+
+    def build() -> dict[str, list[Binding]]:
+        nested: set[int] = set()
+        found: dict[str, list[Binding]] = {}
+        for position, node in enumerate(nodes_in(context, scope)):
+            if id(node) in nested:
+                continue
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                nested |= {id(n) for n in nodes_in(context, node)}
+                if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                    found.setdefault(node.name.value, []).append(Binding(position, node.name.value, None, node))
+                continue
+            for name, value in _node_bindings(node):
+                found.setdefault(name, []).append(Binding(position, name, value, node))
+        return found
+
+    return context.fact(("bindings", id(scope)), build)
+
+
+def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
+    params = function.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            every.append(star)
+    return {param.name.value for param in every}
+
+
+def value_at(context: FileContext, name: cst.Name, scope: cst.CSTNode) -> Located | None:
+    """The value ``name`` holds where it is used in ``scope``, when one plain assignment says so."""
+    local = bindings(context, scope).get(name.value, [])
+    if local:
+        use = _positions(context, scope).get(id(name))
+        if use is None:
+            return None
+        before = [b for b in local if b.position < use]
+        if before and any(n is name for n in nodes_in(context, before[-1].node)):
+            before.pop()
+        if not before or before[-1].value is None:
+            return None
+        return Located(before[-1].value, scope)
+    if isinstance(scope, (cst.FunctionDef, cst.Lambda)) and name.value in _parameters(scope):
+        return None
+    if scope is context.module:
+        return None
+    module_bindings = bindings(context, context.module).get(name.value, [])
+    if len(module_bindings) == 1 and module_bindings[0].value is not None:
+        return Located(module_bindings[0].value, context.module)
+    return None
+
+
+def attribute_value(context: FileContext, cls: cst.ClassDef, attr: str) -> Located | None:
+    """The value of ``self.<attr>`` when the class assigns it exactly once."""
+
+    def build() -> dict[str, list[Located | None]]:
+        found: dict[str, list[Located | None]] = {}
+        for method in file_index(context).methods.get(cls.name.value, {}).values():
+            for node in nodes_in(context, method):
+                if isinstance(node, cst.Assign):
+                    targets, value = [t.target for t in node.targets], node.value
+                elif isinstance(node, (cst.AnnAssign, cst.AugAssign)):
+                    targets, value = [node.target], None if isinstance(node, cst.AugAssign) else node.value
+                else:
+                    continue
+                for target in targets:
+                    name = dotted_name(target)
+                    if name is not None and name.startswith("self.") and name.count(".") == 1:
+                        found.setdefault(name[5:], []).append(None if value is None else Located(value, method))
+        return found
+
+    assigned = context.fact(("self_attributes", id(cls)), build).get(attr, [])
+    return assigned[0] if len(assigned) == 1 else None
+
+
+def constructor(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode,
+                cls: cst.ClassDef | None, depth: int = 0) -> Located | None:
+    """The call that constructed the object ``expr`` refers to (``nn.CrossEntropyLoss()``,
+    ``Net()``), followed through local assignments, ``self.attr`` and ``.to(device)``."""
+    if depth > _MAX_DEPTH:
+        return None
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in SELF_RETURNING:
+            return constructor(context, func.value, scope, cls, depth + 1)
+        return Located(expr, scope)
+    if isinstance(expr, cst.Name):
+        found = value_at(context, expr, scope)
+        return None if found is None else constructor(context, found.expr, found.scope, cls, depth + 1)
+    if (cls is not None and isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)
+            and expr.value.value == "self"):
+        found = attribute_value(context, cls, expr.attr.value)
+        return None if found is None else constructor(context, found.expr, found.scope, cls, depth + 1)
+    return None
+
+
+def uses_in_scope(context: FileContext, scope: cst.CSTNode, name: str) -> int:
+    """How many times ``name`` appears as a Name in ``scope`` (bindings included)."""
+    return sum(1 for node in nodes_in(context, scope) if isinstance(node, cst.Name) and node.value == name)
