@@ -18,7 +18,8 @@ from dlsan.config import ConfigError
 from dlsan.lint.api import prepare
 from dlsan.lint.files import collect_files
 from dlsan.lint.registry import RuleLoadError, all_rules
-from dlsan.lint.runner import FileResult, lint_files
+from dlsan.lint.cache import ResultCache, default_cache_dir
+from dlsan.lint.runner import FileResult, lint_files, run_key
 from dlsan.lint.selection import split_selectors
 from dlsan.report import RENDERERS
 from dlsan.report import text as text_report
@@ -80,7 +81,8 @@ def check(
     except ConfigError as error:
         _fail(str(error))
     files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
-    results = lint_files(run.plan, [_display(f) for f in files], jobs)
+    cache = None if no_cache or fix or diff else ResultCache(default_cache_dir(), run_key(run.plan))
+    results = lint_files(run.plan, [_display(f) for f in files], jobs, cache)
     pending = _handle_fixes(results, write=fix and not diff)
     findings = [finding for result in results for finding in result.findings]
     rules = all_rules(run.config.rule_dirs)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,13 @@ REPO = Path(__file__).resolve().parent.parent
 def run_dlsan(tmp_path_factory):
     """Run the real CLI in a subprocess: ``run_dlsan("check", path, cwd=...)``."""
 
+    cache_dir = tmp_path_factory.mktemp("dlsan-cache")
+
     def run(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "dlsan", *map(str, args)],
             cwd=cwd or REPO, capture_output=True, text=True, input=input, timeout=300,
+            env={**os.environ, "DLSAN_CACHE_DIR": str(cache_dir)},
         )
 
     return run

@@ -50,32 +50,40 @@ def git_ignored(paths: Sequence[Path]) -> set[Path]:
     if not paths:
         return set()
     cwd = os.path.commonpath([str(p.resolve().parent) for p in paths])
+    # git answers with the paths as given; a directory is matched by its "dir/" patterns only with
+    # the trailing slash, so directories are asked about as "dir/"
     try:
         result = subprocess.run(
             ["git", "check-ignore", "--stdin", "-z"],
-            input="\0".join(str(p.resolve()) for p in paths).encode(),
+            input="\0".join(str(p.resolve()) + ("/" if p.is_dir() else "") for p in paths).encode(),
             cwd=cwd, capture_output=True, timeout=60, check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return set()
     if result.returncode not in (0, 1):
         return set()
-    return {Path(item) for item in result.stdout.decode(errors="replace").split("\0") if item}
+    return {Path(item.rstrip("/")) for item in result.stdout.decode(errors="replace").split("\0") if item}
 
 
 def collect_files(
     paths: Iterable[Path], root: Path, exclude: Sequence[str], *, force_exclude: bool = False
 ) -> list[Path]:
-    """The files to check, each once, in a stable order."""
-    explicit: list[Path] = []
-    discovered: list[Path] = []
+    """The files to check, each once, in a stable order.
+
+    Files found by walking a directory are dropped when git ignores them, unless the directory
+    given is itself ignored (``dlsan check .venv/lib/.../torch`` means it).
+    """
+    kept: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            if force_exclude and _force_excluded(path, root, exclude):
-                continue
-            discovered.extend(_walk(path, root, exclude))
-        elif not (force_exclude and _force_excluded(path, root, exclude)):
-            explicit.append(path)
-    ignored = git_ignored(discovered)
-    kept = explicit + [p for p in discovered if p.resolve() not in ignored]
+        if force_exclude and _force_excluded(path, root, exclude):
+            continue
+        if not path.is_dir():
+            kept.append(path)
+            continue
+        found = _walk(path, root, exclude)
+        if path.resolve() in git_ignored([path]):
+            kept.extend(found)
+        else:
+            ignored = git_ignored(found)
+            kept.extend(p for p in found if p.resolve() not in ignored)
     return list(dict.fromkeys(kept))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dlsan.lint.engine import RuleSelection, lint_source
-from dlsan.lint.finding import PARSE_ERROR_CODE, Fix, LintFinding
+from dlsan.lint.finding import Fix, LintFinding
 from dlsan.lint.text import line_starts, offset
 
 MAX_ROUNDS = 10
@@ -85,7 +85,3 @@ def _parse_problem(source: str) -> str | None:
     except (SyntaxError, cst.ParserSyntaxError, ValueError) as error:
         return str(error).splitlines()[0] if str(error) else type(error).__name__
     return None
-
-
-def has_parse_error(findings: Iterable[LintFinding]) -> bool:
-    return any(f.code == PARSE_ERROR_CODE for f in findings)

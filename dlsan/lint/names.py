@@ -127,8 +127,3 @@ class NameResolver:
     def matches(self, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
         """Whether ``node`` refers to one of the qualified names in ``targets``."""
         return any(candidate in targets for candidate in self.candidates(node))
-
-    def imports_any(self, prefixes: Iterable[str]) -> bool:
-        """Whether anything imported starts with one of ``prefixes`` (e.g. ``"torch"``)."""
-        known = [*self._bindings.values(), *self._star_modules]
-        return any(value == p or value.startswith(p + ".") for p in prefixes for value in known)

@@ -7,15 +7,17 @@ multiprocessing start method.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+from dlsan.lint.cache import ResultCache, rules_fingerprint
 from dlsan.lint.engine import RuleSelection, lint_bytes
 from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
 from dlsan.lint.fixes import fix_source
@@ -75,6 +77,10 @@ class _Linter:
             self._selections[key] = selection
         return selection
 
+    def selection_key(self, path: Path) -> str:
+        """Identifies the rules that run on ``path`` (part of its cache key)."""
+        return ",".join(rule.code for rule in self._selection(path).rules)
+
     def lint(self, path_text: str) -> FileResult:
         path = Path(path_text)
         try:
@@ -119,8 +125,43 @@ def lint_files(
     plan: LintPlan,
     paths: Sequence[str],
     jobs: int | None = None,
+    cache: ResultCache | None = None,
 ) -> list[FileResult]:
-    """Lint ``paths`` (in that order) with ``jobs`` processes (default: all cores)."""
+    """Lint ``paths`` (results in that order) with ``jobs`` processes (default: all cores).
+
+    With a ``cache``, files whose content and rules are unchanged are answered from it and only
+    the others are linted; fixing never uses the cache.
+    """
+    if cache is None or plan.fix:
+        return _lint_all(plan, paths, jobs)
+    linter = _Linter(plan)
+    results: list[FileResult | None] = [None] * len(paths)
+    keys: dict[int, str] = {}
+    for i, path in enumerate(paths):
+        try:
+            content = Path(path).read_bytes()
+        except OSError:
+            continue
+        keys[i] = cache.file_key(content, linter.selection_key(Path(path)))
+        hit = cache.get(keys[i], path)
+        if hit is not None:
+            results[i] = FileResult(path, hit)
+    misses = [i for i, result in enumerate(results) if result is None]
+    for i, result in zip(misses, _lint_all(plan, [paths[i] for i in misses], jobs)):
+        results[i] = result
+        if i in keys:
+            cache.put(keys[i], result.findings)
+    cache.save()
+    return [result for result in results if result is not None]
+
+
+def run_key(plan: LintPlan) -> str:
+    """Everything besides a file's content and its rule selection that decides its findings."""
+    return json.dumps([plan.codes, plan.settings, plan.parse_errors_ignored,
+                       rules_fingerprint(plan.rule_dirs)], sort_keys=True, default=str)
+
+
+def _lint_all(plan: LintPlan, paths: Sequence[str], jobs: int | None) -> list[FileResult]:
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs == 1 or len(paths) < PARALLEL_THRESHOLD:
         linter = _Linter(plan)
@@ -130,7 +171,3 @@ def lint_files(
     chunk = max(1, len(paths) // (jobs * 8))
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(plan,)) as pool:
         return list(pool.map(_lint_in_worker, paths, chunksize=chunk))
-
-
-def findings_of(results: Iterable[FileResult]) -> list[LintFinding]:
-    return [finding for result in results for finding in result.findings]

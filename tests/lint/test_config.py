@@ -173,3 +173,12 @@ def test_cli_select_overrides_config_select(run_dlsan, tmp_path):
     ]
 
 
+
+
+def test_an_ignored_directory_named_explicitly_is_checked(run_dlsan, tmp_path):
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / ".gitignore").write_text("vendor/\n")
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "m.py").write_text(BUGGY)
+    assert {path for path, _ in _codes(run_dlsan("check", "--format", "json", ".", cwd=tmp_path))} == set()
+    assert _codes(run_dlsan("check", "--format", "json", "vendor", cwd=tmp_path))

@@ -47,11 +47,6 @@ def test_local_rebinding_is_not_followed_through_star():
     assert not resolver.matches(_expr("Adam"), {"torch.optim.Adam"})
 
 
-def test_imports_any():
-    assert _resolver("import torch.nn as nn").imports_any(["torch"])
-    assert not _resolver("import numpy").imports_any(["torch"])
-
-
 def test_dotted_name():
     assert dotted_name(_expr("a.b.c")) == "a.b.c"
     assert dotted_name(_expr("a().b")) is None
