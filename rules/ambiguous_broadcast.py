@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from dlsan.lint.analysis.shapes import (
+    Shape,
+    binding_scope,
+    broadcast,
+    broadcasts_both_ways,
+    called_layer,
+    shape_of,
+)
+from dlsan.lint.calls import get_arg
+from dlsan.lint.rule import Invalid, Rule, Valid
+
+_ELEMENTWISE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)
+_COMPARISONS = (cst.Equal, cst.NotEqual, cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)
+
+_LOSS_NAMES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+               "binary_cross_entropy_with_logits")
+_LOSS_FUNCTIONS = frozenset(f"torch.nn.functional.{name}" for name in _LOSS_NAMES)
+_LOSS_CLASS_NAMES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss")
+_LOSS_MODULES = frozenset(f"torch.nn.{name}" for name in _LOSS_CLASS_NAMES)
+
+
+class AmbiguousBroadcast(Rule):
+    """
+    ## What it does
+    Flags element-wise arithmetic, comparisons and shape-sensitive losses (`mse_loss`, `l1_loss`,
+    `smooth_l1_loss`, `huber_loss`, `binary_cross_entropy(_with_logits)` and their `nn` modules)
+    whose operands' locally inferred shapes broadcast both ways, such as `(N,)` with `(N, 1)`.
+
+    Shapes come from the same function: literal constructors (`torch.randn(N, 1)`), shape
+    methods (`view`, `unsqueeze`, `flatten`...), indexing, reductions, and models defined in the
+    file whose last layer is known (`nn.Sequential(..., nn.Linear(h, 1))`). A layer applied to
+    a tensor of unknown shape is assumed to receive a batch. When a shape is unknown, the rule
+    says nothing.
+
+    ## Why is this bad?
+    Broadcasting `(N,)` against `(N, 1)` does not fail: it builds the `(N, N)` outer
+    difference. A regression model that ends in `nn.Linear(h, 1)` scored with
+    `F.mse_loss(model(x), y)` against targets `y` of shape `(N,)` compares every prediction with
+    every target; the loss decreases a little, the model learns the mean, and nothing crashes.
+    Accuracy computed as `(pred > 0.5) == y` is wrong the same way.
+
+    An outer product written on purpose (`u[:, None] * v[None, :]`, `s.unsqueeze(1) - s`) is
+    not reported outside losses; a loss never wants one.
+
+    ## Example
+    ```python
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    target = batch["price"].view(-1)
+    loss = F.mse_loss(model(features), target)   # (B, 1) vs (B,) -> (B, B)
+    ```
+
+    ## Use instead
+    ```python
+    loss = F.mse_loss(model(features).squeeze(-1), target)
+    ```
+    """
+
+    code = "DLS202"
+    name = "ambiguous-broadcast"
+    message = (
+        "these shapes broadcast both ways (an `(N,)` against an `(N, 1)` gives `(N, N)`), so every "
+        "element meets every other instead of its partner; make the shapes match, e.g. "
+        "`.squeeze(-1)` the one with the trailing 1 or `.view(-1, 1)` the other"
+    )
+
+    VALID = [
+        Valid("""
+            import torch
+            u = torch.randn(5)
+            v = torch.randn(7)
+            outer = u[:, None] * v[None, :]
+        """),
+        Valid("""
+            import torch
+            import torch.nn.functional as F
+            from torch import nn
+
+            model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+
+            def train_step(batch, optimizer):
+                pred = model(batch["x"]).squeeze(-1)
+                loss = F.mse_loss(pred, batch["y"].view(-1))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        """),
+        Valid("""
+            import torch
+            scores = torch.randn(batch_size)
+            pairwise = scores.unsqueeze(1) - scores
+        """),
+        Valid("""
+            import torch
+            from torch import nn
+            head = nn.Linear(64, 1)
+            def loss_fn(features, labels):
+                logits = head(features)
+                return nn.BCEWithLogitsLoss()(logits, labels.float().view(-1, 1))
+        """),
+        Valid("""
+            import torch
+            x = torch.randn(N, D)
+            centered = x - x.mean(0)
+        """),
+        Valid("""
+            import torch
+            import torch.nn.functional as F
+            def training_step(self, batch, batch_idx):
+                x, y = batch
+                y_hat = self.model(x)
+                return F.mse_loss(y_hat, y)
+        """),
+        Valid("""
+            import torch
+            a = torch.randn(16, 1)
+            b = torch.randn(16, 1)
+            err = (a - b).pow(2).mean()
+        """),
+        Valid("""
+            import torch
+            x = torch.randn(32, 3, 8, 8)
+            mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+            normed = x - mean
+        """),
+        Valid("""
+            import torch
+            pos = torch.arange(seq_len)
+            rel = pos[:, None] - pos[None, :]
+        """),
+    ]
+    INVALID = [
+        Invalid("""
+            import torch
+            import torch.nn.functional as F
+            from torch import nn
+
+            model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+
+            def train_step(batch, optimizer):
+                pred = model(batch["x"])
+                loss = F.mse_loss(pred, batch["y"].view(-1))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        """, line=9),
+        Invalid("""
+            import torch
+            pred = torch.randn(64, 1)
+            target = torch.randn(64)
+            residual = pred - target
+        """, line=4),
+        Invalid("""
+            import torch
+            from torch import nn
+
+            class Regressor(nn.Module):
+                def __init__(self, d):
+                    super().__init__()
+                    self.body = nn.Sequential(nn.Linear(d, 64), nn.ReLU())
+                    self.head = nn.Linear(64, 1)
+
+                def forward(self, x):
+                    return self.head(self.body(x))
+
+            model = Regressor(13)
+            criterion = nn.MSELoss()
+            for xb, yb in loader:
+                loss = criterion(model(xb), yb.flatten())
+                loss.backward()
+        """, line=16),
+        Invalid("""
+            import torch
+            X = torch.randn(100, 3)
+            y = torch.randn(100)
+            w = torch.zeros(3, 1, requires_grad=True)
+            loss = ((X @ w - y) ** 2).mean()
+        """, line=5),
+        Invalid("""
+            import torch
+            import pytorch_lightning as pl
+            from torch import nn
+
+            class LitRegressor(pl.LightningModule):
+                def __init__(self):
+                    super().__init__()
+                    self.net = nn.Sequential(nn.Linear(20, 1))
+                    self.loss = nn.SmoothL1Loss()
+
+                def training_step(self, batch, batch_idx):
+                    x, y = batch
+                    return self.loss(self.net(x), y.reshape(-1))
+        """, line=13),
+        Invalid("""
+            import torch
+            from torch import nn
+            clf = nn.Linear(128, 1)
+            def accuracy(features, labels):
+                preds = (torch.sigmoid(clf(features)) > 0.5).float()
+                return (preds == labels.view(-1)).float().mean()
+        """, line=6),
+        Invalid("""
+            import torch
+            import torch.nn.functional as F
+            logits = torch.randn(32, 1, requires_grad=True)
+            labels = torch.randint(0, 2, (32,)).float()
+            loss = F.binary_cross_entropy_with_logits(logits, labels)
+        """, line=5),
+        Invalid("""
+            import torch
+            values = critic(states).view(-1, 1)
+            returns = torch.zeros(num_steps)
+            advantages = returns - values
+        """, line=4),
+        Invalid("""
+            import torch
+            import torch.nn.functional as F
+            pred = torch.rand(n)
+            target = torch.rand(n).unsqueeze(1)
+            loss = F.l1_loss(input=pred, target=target)
+        """, line=5),
+    ]
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, _ELEMENTWISE):
+            self._check(node, node.left, node.right, loss=None)
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        if len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, _COMPARISONS):
+            self._check(node, node.left, node.comparisons[0].comparator, loss=None)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        loss = self._loss_name(node)
+        if loss is None:
+            return
+        prediction, target = get_arg(node, "input", 0), get_arg(node, "target", 1)
+        if prediction is not None and target is not None:
+            self._check(node, prediction.value, target.value, loss=loss)
+
+    def _loss_name(self, call: cst.Call) -> str | None:
+        if self.context.names.matches(call.func, _LOSS_FUNCTIONS):
+            return self.context.code(call.func)
+        if not self.context.fact("dls202.mentions_loss_modules",
+                                 lambda: any(name in self.context.source for name in _LOSS_CLASS_NAMES)):
+            return None
+        layer = called_layer(self.context, call.func, binding_scope(self.context))
+        if isinstance(layer, cst.Call) and self.context.names.matches(layer.func, _LOSS_MODULES):
+            return self.context.code(layer.func)
+        return None
+
+    def _check(self, node: cst.CSTNode, left: cst.BaseExpression, right: cst.BaseExpression, loss: str | None) -> None:
+        scope = binding_scope(self.context)
+        first = shape_of(self.context, left, scope)
+        if first is None:
+            return
+        second = shape_of(self.context, right, scope)
+        if second is None or not broadcasts_both_ways(first, second, allow_explicit=loss is None):
+            return
+        self.report(node, self._describe(first, second, loss))
+
+    def _describe(self, first: Shape, second: Shape, loss: str | None) -> str:
+        result = broadcast(first, second)
+        if loss is not None:
+            return (f"`{loss}` gets an input of shape {first} and a target of shape {second}, which "
+                    f"broadcast to {result}: every prediction is compared with every target; "
+                    "make them match (`.squeeze(-1)` the input or `.view(-1, 1)` the target)")
+        return (f"shapes {first} and {second} broadcast both ways, to {result}: every element meets "
+                "every other instead of its partner; make the shapes match (`.squeeze(-1)` / "
+                "`.view(-1, 1)`), or index both sides (`u[:, None] * v[None, :]`) if an outer "
+                "product is meant")
