@@ -1058,7 +1058,7 @@ def _describe_reduction(context: FileContext, call: cst.Call) -> Reduction | Non
             return None
         keepdim = keep_arg.value.value == "True"
     return Reduction(call, tensor, method, dims, keepdim, keep_arg,
-                     pair=method in _PAIR_REDUCTIONS and dims is not None and library != "numpy",
+                     pair=method in _PAIR_REDUCTIONS and dims is not None and library != "numpy" and axis is None,
                      library=library, numpy_style=axis is not None or library == "numpy")
 
 

@@ -1,0 +1,449 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from dlsan.lint.analysis.nodes import nodes_in
+from dlsan.lint.analysis.shapes import (
+    Reduction,
+    Scope,
+    assigned_value,
+    binding_scope,
+    bindings_of,
+    reduction_of,
+    shape_of,
+)
+from dlsan.lint.calls import append_keyword, keyword_arg, numeric_value, positional_args
+from dlsan.lint.names import dotted_name
+from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Replace, Rule, Valid
+
+_ELEMENTWISE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)
+_AUGMENTED = (cst.AddAssign, cst.SubtractAssign, cst.MultiplyAssign, cst.DivideAssign,
+              cst.FloorDivideAssign, cst.ModuloAssign, cst.PowerAssign)
+_ARITHMETIC_METHODS = frozenset({"add", "sub", "mul", "div", "true_divide", "add_", "sub_", "mul_", "div_"})
+_ARITHMETIC_FUNCTIONS = frozenset(f"torch.{m}" for m in ("add", "sub", "mul", "div", "true_divide"))
+#: element-wise wrappers a reduced value may pass through before it meets its input
+_POINTWISE_METHODS = frozenset({"sqrt", "rsqrt", "exp", "log", "abs", "clamp", "clamp_min", "clamp_max",
+                                "clip", "pow", "float", "double", "detach", "reciprocal"})
+_POINTWISE_FUNCTIONS = frozenset(f"torch.{m}" for m in ("sqrt", "rsqrt", "exp", "log", "abs", "clamp", "clip"))
+#: how many names to follow from an operand back to the reduction (``std = torch.sqrt(var + eps)``)
+_MAX_NAME_HOPS = 4
+
+
+@dataclass(frozen=True)
+class _Found:
+    reduction: Reduction
+    #: names followed from the operand to the reduction
+    via: tuple[cst.Name, ...]
+
+
+class ReductionWithoutKeepdim(Rule):
+    """
+    ## What it does
+    Flags a reduction of a tensor over a non-leading dim (`x.mean(dim=1)`, `e.sum(-1)`,
+    `logits.max(dim=-1).values`) without `keepdim=True`, whose result is then combined element-wise
+    with the same tensor (`x - x.mean(dim=1)`), directly or through a variable.
+
+    Reasoning: reducing `x` of shape `(N, D)` over dim 1 gives `(N,)`. Broadcasting aligns
+    shapes from the right, so `x - m` pairs `m`'s `N` with `x`'s `D`: it raises when `N != D`,
+    and is silently wrong when `N == D` (a square attention or Gram matrix, a batch as large as the
+    feature count) - each row then loses the mean of another row. It is right only in degenerate
+    cases (a batch of one). In general a reduction over dims `S` broadcasts back correctly exactly
+    when `S` is a leading block `{0, ..., k-1}`: over dim 0 (or over everything) it is fine, over
+    any later dim it is a bug for every input with more than one dim. So the rule flags positive
+    non-leading dims always, `-1` unless the tensor is known to be 1-D (then `-1` is dim 0), and
+    other negative dims only when the tensor's rank is known; it is quiet for `keepdim=True` and
+    when the reduced value is reshaped (`unsqueeze`, `[:, None]`, `view`) before it is combined.
+
+    ## Why is this bad?
+    Without `keepdim=True` the reduced dim disappears, and broadcasting lines the result up
+    against the wrong dim of the original tensor. Normalisations, centring and numerically stable
+    softmax written this way either crash on some batch sizes or, worse, run and compute nonsense
+    whenever two dims happen to be equal.
+
+    ## Example
+    ```python
+    logits = logits - logits.max(dim=-1).values
+    probs = logits.exp() / logits.exp().sum(-1)
+    ```
+
+    ## Use instead
+    ```python
+    logits = logits - logits.max(dim=-1, keepdim=True).values
+    probs = logits.exp() / logits.exp().sum(-1, keepdim=True)
+    ```
+
+    ## Fix safety
+    The fix adds `keepdim=True` to the reduction. It is safe when the reduced value is used only
+    in that broadcast and the call is known to be PyTorch's (or NumPy's, with `keepdims=True`);
+    unsafe when the value is also used elsewhere (its shape changes there too) or the receiver
+    could be something else (a pandas DataFrame has no `keepdim`).
+    """
+
+    code = "DLS201"
+    name = "reduction-without-keepdim"
+    message = (
+        "a reduction over a non-leading dim without `keepdim=True` is combined element-wise with "
+        "the tensor it reduced: broadcasting aligns it with the wrong dim (it crashes, or is "
+        "silently wrong when two dims are equal); pass `keepdim=True`"
+    )
+    fix_applicability = "safe"
+
+    VALID = [
+        Valid("""
+            import torch
+            x = torch.randn(32, 16)
+            centered = x - x.mean(dim=0)
+        """),
+        Valid("""
+            import torch
+            def normalize(x):
+                return (x - x.mean(dim=1, keepdim=True)) / x.std(dim=1, keepdim=True)
+        """),
+        Valid("""
+            import torch
+            def softmax(logits):
+                e = torch.exp(logits - logits.max())
+                return e / e.sum()
+        """),
+        Valid("""
+            import torch
+            weights = torch.rand(10)
+            weights = weights / weights.sum(-1)
+        """),
+        Valid("""
+            import torch
+            def center(feats):
+                return feats - feats.mean(1).unsqueeze(1)
+        """),
+        Valid("""
+            import torch
+            def center(feats):
+                mu = feats.mean(dim=-1)[:, None]
+                return feats - mu
+        """),
+        Valid("""
+            import torch
+            def layer_norm(h, eps=1e-5):
+                mu = h.mean(-1, keepdim=True)
+                var = h.var(-1, unbiased=False, keepdim=True)
+                return (h - mu) / torch.sqrt(var + eps)
+        """),
+        Valid("""
+            import torch
+            def training_step(self, batch, batch_idx):
+                x, y = batch
+                pooled = x.mean(dim=1)
+                return self.head(pooled) - y
+        """),
+        Valid("""
+            import torch
+            images = torch.rand(8, 3, 32, 32)
+            images = images - images.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
+        """),
+        Valid("""
+            import torch
+            x = torch.randn(T, D)
+            x = x - x.mean(dim=-2)
+            y = x - x.sum(dim=(0, 1))
+        """),
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+            def standardize(x):
+                return x - x.mean(dim=1)
+            """,
+            line=3,
+            fixed="""
+            import torch
+            def standardize(x):
+                return x - x.mean(dim=1, keepdim=True)
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            def softmax(scores):
+                e = torch.exp(scores)
+                return e / e.sum(-1)
+            """,
+            line=4,
+            fixed="""
+            import torch
+            def softmax(scores):
+                e = torch.exp(scores)
+                return e / e.sum(-1, keepdim=True)
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            def stable_logits(logits):
+                return logits - logits.max(dim=-1).values
+            """,
+            line=3,
+            fixed="""
+            import torch
+            def stable_logits(logits):
+                return logits - logits.max(dim=-1, keepdim=True).values
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            def layer_norm(x, eps=1e-5):
+                m = torch.mean(x, -1)
+                v = torch.var(x, -1)
+                return (x - m) / torch.sqrt(v + eps)
+            """,
+            line=5,
+            fixed="""
+            import torch
+            def layer_norm(x, eps=1e-5):
+                m = torch.mean(x, -1, keepdim=True)
+                v = torch.var(x, -1, keepdim=True)
+                return (x - m) / torch.sqrt(v + eps)
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            for images, labels in loader:
+                feats = backbone(images)
+                feats = feats / feats.norm(dim=1)
+                loss = criterion(feats @ prototypes.T, labels)
+                loss.backward()
+            """,
+            line=4,
+            fixed="""
+            import torch
+            for images, labels in loader:
+                feats = backbone(images)
+                feats = feats / feats.norm(dim=1, keepdim=True)
+                loss = criterion(feats @ prototypes.T, labels)
+                loss.backward()
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            attn = torch.randn(T, T)
+            attn = attn - torch.max(attn, 1)[0]
+            """,
+            line=3,
+            fixed="""
+            import torch
+            attn = torch.randn(T, T)
+            attn = attn - torch.max(attn, 1, keepdim=True)[0]
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            def training_step(self, batch, batch_idx):
+                probs = self(batch["x"]).softmax(-1)
+                probs /= probs.sum(dim=1, keepdim=False)
+                return probs
+            """,
+            line=4,
+            fixed="""
+            import torch
+            def training_step(self, batch, batch_idx):
+                probs = self(batch["x"]).softmax(-1)
+                probs /= probs.sum(dim=1, keepdim=True)
+                return probs
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            def log_softmax(z):
+                lse = z.logsumexp(1)
+                print(lse.shape)
+                return z - lse
+            """,
+            line=5,
+            fixed="""
+            import torch
+            def log_softmax(z):
+                lse = z.logsumexp(1, keepdim=True)
+                print(lse.shape)
+                return z - lse
+            """,
+        ),
+        Invalid(
+            """
+            import numpy as np
+            import torch
+            X = np.random.rand(100, 4)
+            X_scaled = (X - X.min(axis=1)) / (X.max(axis=1) - X.min(axis=1) + 1e-8)
+            """,
+            line=4,
+        ),
+        Invalid(
+            """
+            import torch
+            x = torch.randn(32, 16)
+            x_unit = x.div(x.norm(p=2, dim=1) + 1e-12)
+            """,
+            line=3,
+        ),
+    ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: a reduction that could be flagged was met earlier in the file: only then follow names
+        self._reduction_seen = False
+
+    # -- where a reduced value meets its input -----------------------------------------------------
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Attribute) and not self._reduction_seen:
+            reduction = reduction_of(self.context, node)
+            self._reduction_seen = reduction is not None and reduction.dims is not None and not reduction.keepdim
+        operands = self._call_operands(node)
+        if operands is not None:
+            self._check(node, *operands)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, _ELEMENTWISE):
+            self._check(node, node.left, node.right)
+            self._check(node, node.right, node.left)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.operator, _AUGMENTED):
+            self._check(node, node.target, node.value)
+
+    def _call_operands(self, call: cst.Call) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
+        args = positional_args(call)
+        if not isinstance(call.func, cst.Attribute) or call.func.attr.value not in _ARITHMETIC_METHODS:
+            return None
+        if self.context.names.matches(call.func, _ARITHMETIC_FUNCTIONS):
+            return (args[0].value, args[1].value) if len(args) == 2 else None
+        if self.context.names.resolve(call.func.value) is None and len(args) == 1:
+            return call.func.value, args[0].value
+        return None
+
+    # -- the check -----------------------------------------------------------------------------------
+
+    def _check(self, node: cst.CSTNode, tensor_side: cst.BaseExpression, reduced_side: cst.BaseExpression) -> None:
+        scope = binding_scope(self.context)
+        found = self._reduction_in(reduced_side, scope, ())
+        if found is None:
+            return
+        reduction = found.reduction
+        if self.context.code(reduction.input) not in self._roots(tensor_side, scope, _MAX_NAME_HOPS):
+            return
+        if not self._misaligns(reduction, scope):
+            return
+        self.report(node, fix=self._fix(found, scope))
+
+    def _reduction_in(self, expr: cst.BaseExpression, scope: Scope, via: tuple[cst.Name, ...]) -> _Found | None:
+        """The reduction ``expr`` is (through pointwise wrappers and assignments), if any."""
+        if isinstance(expr, cst.Name):
+            if not self._reduction_seen or len(via) >= _MAX_NAME_HOPS:
+                return None
+            bound = assigned_value(self.context, expr, scope)
+            return self._reduction_in(bound[0], scope, (*via, expr)) if bound and bound[1] is scope else None
+        if isinstance(expr, cst.Attribute) and expr.attr.value == "values" and isinstance(expr.value, cst.Call):
+            reduction = reduction_of(self.context, expr.value)
+            return _Found(reduction, via) if reduction is not None and reduction.pair else None
+        if isinstance(expr, cst.Subscript) and isinstance(expr.value, cst.Call) and _is_first_item(expr):
+            reduction = reduction_of(self.context, expr.value)
+            return _Found(reduction, via) if reduction is not None and reduction.pair else None
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _ELEMENTWISE):
+            for inner, other in ((expr.left, expr.right), (expr.right, expr.left)):
+                if _is_small_constant(other):
+                    return self._reduction_in(inner, scope, via)
+            return None
+        if isinstance(expr, cst.Call):
+            wrapped = self._pointwise_argument(expr)
+            if wrapped is not None:
+                return self._reduction_in(wrapped, scope, via)
+            reduction = reduction_of(self.context, expr)
+            if reduction is not None and not reduction.pair:
+                return _Found(reduction, via)
+        return None
+
+    def _pointwise_argument(self, call: cst.Call) -> cst.BaseExpression | None:
+        if self.context.names.matches(call.func, _POINTWISE_FUNCTIONS):
+            args = positional_args(call)
+            return args[0].value if args else None
+        if (isinstance(call.func, cst.Attribute) and call.func.attr.value in _POINTWISE_METHODS
+                and self.context.names.resolve(call.func.value) is None):
+            return call.func.value
+        return None
+
+    def _roots(self, expr: cst.BaseExpression, scope: Scope, hops: int) -> set[str]:
+        """Source of ``expr`` and of the tensors it is element-wise arithmetic on (``x`` for
+        ``x - m``, and for ``xc`` after ``xc = x - m``): those keep ``x``'s shape."""
+        found = {self.context.code(expr)}
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _ELEMENTWISE):
+            found |= self._roots(expr.left, scope, hops) | self._roots(expr.right, scope, hops)
+        elif isinstance(expr, cst.Name) and hops > 0 and self._reduction_seen:
+            bound = assigned_value(self.context, expr, scope)
+            if bound is not None and bound[1] is scope and isinstance(bound[0], cst.BinaryOperation):
+                found |= self._roots(bound[0], scope, hops - 1)
+        return found
+
+    def _misaligns(self, reduction: Reduction, scope: Scope) -> bool:
+        """Whether the reduced dims are not a leading block of the input's dims."""
+        dims = reduction.dims
+        if dims is None or reduction.keepdim:
+            return False
+        shape = shape_of(self.context, reduction.input, scope)
+        if shape is not None and shape.exact:
+            rank = len(shape.dims)
+            normalized = {d + rank if d < 0 else d for d in dims}
+            if any(not 0 <= d < rank for d in normalized):
+                return False
+            return normalized != set(range(len(normalized)))
+        if all(d >= 0 for d in dims):
+            return set(dims) != set(range(len(set(dims))))
+        return set(dims) == {-1}
+
+    # -- the fix -------------------------------------------------------------------------------------
+
+    def _fix(self, found: _Found, scope: Scope) -> FixSpec | None:
+        reduction = found.reduction
+        keyword = "keepdims" if reduction.numpy_style else "keepdim"
+        if reduction.keepdim_arg is not None:
+            edit = Replace(reduction.keepdim_arg.value, "True")
+        else:
+            where = append_keyword(reduction.call, f"{keyword}=True")
+            if where is None:
+                return None
+            edit = InsertAfter(*where)
+        safe = self._known_library(reduction, scope) and all(self._used_once(name, scope) for name in found.via)
+        return FixSpec(f"Pass `{keyword}=True`", [edit], "safe" if safe else "unsafe")
+
+    def _known_library(self, reduction: Reduction, scope: Scope) -> bool:
+        return (reduction.library is not None or reduction.pair
+                or keyword_arg(reduction.call, "dim") is not None
+                or shape_of(self.context, reduction.input, scope) is not None)
+
+    def _used_once(self, name: cst.Name, scope: Scope) -> bool:
+        """``name`` has one binding in ``scope`` and this is its only use."""
+        if len(bindings_of(self.context, scope).by_name.get(name.value, ())) != 1:
+            return False
+        uses = [node for node in nodes_in(self.context, scope)
+                if isinstance(node, cst.Name) and node.value == name.value]
+        return len(uses) == 2  # the assignment's target and this use
+
+
+def _is_first_item(expr: cst.Subscript) -> bool:
+    """``call(...)[0]``: the values of a ``(values, indices)`` pair."""
+    if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
+        return False
+    return numeric_value(expr.slice[0].slice.value) == 0
+
+
+def _is_small_constant(expr: cst.BaseExpression) -> bool:
+    """A number, or a name like ``eps`` / ``self.eps``: adding it keeps the reduced shape."""
+    if numeric_value(expr) is not None:
+        return True
+    name = dotted_name(expr)
+    return name is not None and "eps" in name.rsplit(".", 1)[-1].lower()
