@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.calls import get_arg, numeric_value
+from dlsan.lint.analysis.bindings import number_value, value_at
+from dlsan.lint.calls import get_arg
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 
 _ADAM = {"torch.optim.Adam", "torch.optim.adam.Adam"}
+_PARTIAL = {"functools.partial"}
 #: Adam(params, lr, betas, eps, weight_decay, ...)
 _WEIGHT_DECAY_POSITION = 4
 
@@ -54,6 +56,14 @@ class AdamWeightDecay(Rule):
         Valid("import torch\nopt = torch.optim.Adam(params, lr, (0.9, 0.999), 1e-8, 0)"),
         Valid("from keras.optimizers import Adam\nopt = Adam(weight_decay=0.01)"),
         Valid("import torch\nopt = torch.optim.Adam(model.parameters(), weight_decay=args.wd)"),
+        Valid("import torch\nWD = 0.0\nopt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=WD)"),
+        Valid("import functools, torch\nmake_opt = functools.partial(torch.optim.Adam, lr=3e-4)"),
+        Valid(
+            "import torch\n"
+            "groups = [{'params': decay, 'weight_decay': 0.01}, {'params': no_decay, 'weight_decay': 0.0}]\n"
+            "opt = torch.optim.AdamW(groups, lr=1e-3)\n"
+        ),
+        Valid("import torch\nopt = torch.optim.Adam([{'params': enc.parameters(), 'lr': 1e-4}, {'params': head.parameters()}])"),
     ]
     INVALID = [
         Invalid(
@@ -81,18 +91,73 @@ class AdamWeightDecay(Rule):
         ),
         Invalid("from torch.optim import *\nopt = Adam(model.parameters(), weight_decay=0.1)\n", line=2),
         Invalid("import torch.optim as optim\nopt = optim.Adam([{'params': w}], weight_decay=2e-5)\n", line=2),
+        Invalid(
+            "import functools\nimport torch\n"
+            "optimizer_factory = functools.partial(torch.optim.Adam, lr=1e-3, weight_decay=1e-4)\n",
+            line=3,
+            fixed="import functools\nimport torch\n"
+            "optimizer_factory = functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=1e-4)\n",
+        ),
+        Invalid(
+            "from functools import partial\nfrom torch.optim import Adam\nmake = partial(Adam, weight_decay=5e-4)\n",
+            line=3,
+        ),
+        Invalid(
+            "import torch\nWEIGHT_DECAY = 1e-4\n\ndef build(model):\n"
+            "    return torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=WEIGHT_DECAY)\n",
+            line=5,
+        ),
+        Invalid(
+            "import torch\n\ndef configure_optimizers(self):\n"
+            "    groups = [\n"
+            "        {'params': self.backbone.parameters(), 'lr': 1e-4, 'weight_decay': 1e-5},\n"
+            "        {'params': self.head.parameters(), 'lr': 1e-3},\n"
+            "    ]\n"
+            "    return torch.optim.Adam(groups)\n",
+            line=8,
+        ),
+        Invalid("import torch as T\nAdam = T.optim.Adam\nopt = Adam(net.parameters(), weight_decay=1e-3)\n", line=3),
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        if not self.context.names.matches(node.func, _ADAM):
+        names = self.context.names
+        if names.matches(node.func, _ADAM):
+            adam, arguments, decay_position = node.func, node, _WEIGHT_DECAY_POSITION
+        elif names.matches(node.func, _PARTIAL) and node.args and names.matches(node.args[0].value, _ADAM):
+            adam, arguments, decay_position = node.args[0].value, node, _WEIGHT_DECAY_POSITION + 1
+        else:
             return
-        decay = get_arg(node, "weight_decay", _WEIGHT_DECAY_POSITION)
-        if decay is None:
-            return
-        value = numeric_value(decay.value)
-        if value is None or value == 0:
+        scope = self.context.enclosing(cst.FunctionDef) or self.context.module
+        if not (self._decays(get_arg(arguments, "weight_decay", decay_position), scope)
+                or self._group_decays(get_arg(arguments, "params", decay_position - 4), scope)):
             return
         fix = None
-        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "Adam":
-            fix = FixSpec("Use `AdamW`", [Replace(node.func.attr, "AdamW")])
+        if isinstance(adam, cst.Attribute) and adam.attr.value == "Adam":
+            fix = FixSpec("Use `AdamW`", [Replace(adam.attr, "AdamW")])
         self.report(node, fix=fix)
+
+    def _decays(self, decay: cst.Arg | None, scope: cst.CSTNode) -> bool:
+        if decay is None:
+            return False
+        value = number_value(self.context, decay.value, scope)
+        return value is not None and value != 0
+
+    def _group_decays(self, params: cst.Arg | None, scope: cst.CSTNode) -> bool:
+        """A parameter-group list literal (``[{"params": ..., "weight_decay": 1e-4}, ...]``, written
+        in the call or assigned to a name) in which some group sets a non-zero decay."""
+        groups: cst.BaseExpression | None = params.value if params is not None else None
+        if isinstance(groups, cst.Name):
+            found = value_at(self.context, groups, scope)
+            groups, scope = (found.expr, found.scope) if found is not None else (None, scope)
+        if not isinstance(groups, (cst.List, cst.Tuple)):
+            return False
+        for element in groups.elements:
+            if not isinstance(element.value, cst.Dict):
+                continue
+            for item in element.value.elements:
+                if (isinstance(item, cst.DictElement) and isinstance(item.key, cst.SimpleString)
+                        and item.key.evaluated_value == "weight_decay"):
+                    value = number_value(self.context, item.value, scope)
+                    if value is not None and value != 0:
+                        return True
+        return False

@@ -6,6 +6,7 @@ from dlsan.lint.calls import append_keyword, get_arg, has_unpacking
 from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Rule, Valid
 
 _TORCH_LOAD = {"torch.load", "torch.serialization.load"}
+_PARTIAL = {"functools.partial"}
 
 
 class TorchLoadWithoutWeightsOnly(Rule):
@@ -54,6 +55,8 @@ class TorchLoadWithoutWeightsOnly(Rule):
         Valid('import torch\ndef load(path):\n    return path\nstate = load("ckpt.pt")'),
         Valid('import torch\nstate = torch.jit.load("model.pt")'),
         Valid('from torch import load\nstate = load(f, weights_only=True)'),
+        Valid('import functools, torch\nload_cpu = functools.partial(torch.load, map_location="cpu", weights_only=True)'),
+        Valid('from functools import partial\nimport numpy as np\nload = partial(np.load, allow_pickle=False)'),
     ]
     INVALID = [
         Invalid(
@@ -87,15 +90,25 @@ class TorchLoadWithoutWeightsOnly(Rule):
             line=4,
         ),
         Invalid('import torch\nload_fn = torch.load\nsd = load_fn("w.pt")\n', line=3),
+        Invalid(
+            'import functools\nimport torch\nload_cpu = functools.partial(torch.load, map_location="cpu")\n',
+            line=3,
+            fixed='import functools\nimport torch\n'
+            'load_cpu = functools.partial(torch.load, map_location="cpu", weights_only=True)\n',
+        ),
+        Invalid('from functools import partial\nfrom torch import *\nreader = partial(load, mmap=True)\n', line=3),
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        if not self.context.names.matches(node.func, _TORCH_LOAD):
+        names = self.context.names
+        loads = names.matches(node.func, _TORCH_LOAD)
+        if not loads and not (names.matches(node.func, _PARTIAL) and node.args
+                              and names.matches(node.args[0].value, _TORCH_LOAD)):
             return
         if get_arg(node, "weights_only") is not None or has_unpacking(node):
             return
         fix = None
         where = append_keyword(node, "weights_only=True")
-        if where is not None and get_arg(node, "pickle_module", 2) is None:
+        if where is not None and get_arg(node, "pickle_module", 2 if loads else 3) is None:
             fix = FixSpec("Add `weights_only=True`", [InsertAfter(*where)])
         self.report(node, fix=fix)

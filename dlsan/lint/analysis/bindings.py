@@ -16,6 +16,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.functions import file_index
 from dlsan.lint.analysis.nodes import ancestors_of, nodes_in
+from dlsan.lint.calls import numeric_value
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 
@@ -188,3 +189,16 @@ def constructor(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNo
 def uses_in_scope(context: FileContext, scope: cst.CSTNode, name: str) -> int:
     """How many times ``name`` appears as a Name in ``scope`` (bindings included)."""
     return sum(1 for node in nodes_in(context, scope) if isinstance(node, cst.Name) and node.value == name)
+
+
+def number_value(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode) -> float | None:
+    """A numeric literal's value, also through names: ``WEIGHT_DECAY = 1e-4`` ... ``WEIGHT_DECAY``."""
+    for _ in range(_MAX_DEPTH):
+        value = numeric_value(expr)
+        if value is not None or not isinstance(expr, cst.Name):
+            return value
+        found = value_at(context, expr, scope)
+        if found is None:
+            return None
+        expr, scope = found.expr, found.scope
+    return None
