@@ -107,10 +107,13 @@ def _call_events(context: FileContext, call: cst.Call, within: cst.ClassDef | No
     return [ModeEvent(event.kind, None, call) for event in _events(context, target, within, seen)]
 
 
-def last_mode_before(events: list[ModeEvent], flow_position: dict[int, int], at: int, model: str) -> ModeEvent | None:
-    """The last eval/train/unknown event for ``model`` whose origin comes before position ``at``."""
+def last_mode_before(events: list[ModeEvent], flow_position: dict[int, int], at: int,
+                     model: str | None) -> ModeEvent | None:
+    """The last eval/train/unknown event for ``model`` (``None``: any model) whose origin comes
+    before position ``at`` of the scope."""
     found = None
     for event in events:
-        if event.kind != "step" and flow_position.get(id(event.origin), at) < at and event.applies_to(model):
+        if event.kind != "step" and flow_position.get(id(event.origin), at) < at \
+                and (model is None or event.applies_to(model)):
             found = event
     return found

@@ -1,0 +1,230 @@
+"""Data-dependent preprocessing and dataset splits, for the leakage rules (DLS401, DLS403).
+
+* :func:`is_transformer` - an sklearn transformer that learns from data (scalers, imputers,
+  PCA/SVD, encoders, vectorizers, feature selectors), by its constructor or a name bound to one.
+* :func:`fit_call_data` - the data of ``t.fit(X)`` / ``t.fit_transform(X)``.
+* :func:`manual_scaling_data` - ``(X - X.mean()) / X.std()``, ``(X - X.min()) / (X.max() - X.min())``,
+  ``X -= X.mean(0)``: the data standardised with its own statistics.
+* :func:`split_sinks` - where data is split into train/test: ``train_test_split``, ``random_split``,
+  ``kfold.split``, ``cross_val_score``, and slices assigned to train/test/val names.
+* :func:`names_held_out` / :func:`names_training` - whether an expression names a test/validation
+  set or a training set.
+
+Stateless transforms (``Normalizer``, ``HashingVectorizer``, ``FunctionTransformer``) and target
+encoders (``LabelEncoder``, ``LabelBinarizer``: a class vocabulary, not a statistic) learn nothing
+that leaks, and pipelines are left alone: ``Pipeline([...]).fit(X_train)`` after a split is the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import libcst as cst
+
+from dlsan.lint.analysis.dataflow import Flow, flow_of, reaching_bindings, root_names_in, scope_of
+from dlsan.lint.analysis.nodes import method_name, receiver
+from dlsan.lint.calls import get_arg, positional_args
+from dlsan.lint.context import FileContext
+from dlsan.lint.names import dotted_name
+
+_TRANSFORMERS = frozenset({
+    # sklearn.preprocessing
+    "StandardScaler", "MinMaxScaler", "RobustScaler", "MaxAbsScaler", "QuantileTransformer",
+    "PowerTransformer", "KBinsDiscretizer", "OneHotEncoder", "OrdinalEncoder", "TargetEncoder",
+    "SplineTransformer",
+    # sklearn.impute
+    "SimpleImputer", "KNNImputer", "IterativeImputer",
+    # sklearn.decomposition
+    "PCA", "TruncatedSVD", "KernelPCA", "IncrementalPCA", "FastICA", "NMF", "FactorAnalysis",
+    "SparsePCA", "LatentDirichletAllocation",
+    # sklearn.feature_extraction.text
+    "TfidfVectorizer", "CountVectorizer", "TfidfTransformer", "DictVectorizer",
+    # sklearn.feature_selection
+    "SelectKBest", "SelectPercentile", "VarianceThreshold", "RFE", "RFECV", "SelectFromModel",
+})
+_TRANSFORMER_NAME = re.compile(
+    r"scaler|imputer|encoder|vectori[sz]er|tfidf|pca|svd|normali[sz]er|discreti[sz]er|selector",
+    re.IGNORECASE,
+)
+_NOT_A_TRANSFORMER_NAME = re.compile(r"label_?encoder|labelencoder|^le$|^lb$|autoencoder|text_encoder|"
+                                     r"image_encoder|tokenizer", re.IGNORECASE)
+FIT_METHODS = frozenset({"fit", "fit_transform"})
+_STATISTICS = frozenset({"mean", "std", "min", "max", "median", "var", "quantile", "nanmean",
+                         "nanstd", "nanmin", "nanmax", "amin", "amax"})
+_SPLIT_FUNCTIONS = frozenset({"train_test_split", "random_split"})
+_CV_FUNCTIONS = frozenset({"cross_val_score", "cross_val_predict", "cross_validate", "learning_curve",
+                           "validation_curve", "permutation_test_score"})
+_SPLITTER_NAME = re.compile(r"(^|_)(kf|kfold|skf|gkf|cv|folds?|splitter|sss|tscv|rkf|splits?)$|k_?fold",
+                            re.IGNORECASE)
+_HELD_OUT = re.compile(r"(^|_)(test|tst|te|val|valid|validation|holdout|dev|eval)(_|\d|$)|"
+                       r"^(x|y|df|data)_?(test|val)|^test", re.IGNORECASE)
+_TRAINING = re.compile(r"(^|_)(train|trn|tr|training)(_|\d|$)|^(x|y|df|data)_?train|^train", re.IGNORECASE)
+
+
+def names_held_out(expr: cst.CSTNode) -> bool:
+    """``X_test``, ``test_df``, ``x_val``, ``df_valid["text"]``: a held-out set."""
+    return any(_HELD_OUT.search(name) for name in root_names_in(expr))
+
+
+def names_training(expr: cst.CSTNode) -> bool:
+    return any(_TRAINING.search(name) for name in root_names_in(expr))
+
+
+def _transformer_class(context: FileContext, func: cst.BaseExpression) -> bool:
+    resolved = context.names.resolve(func)
+    return resolved is not None and resolved.startswith("sklearn.") and resolved.rsplit(".", 1)[-1] in _TRANSFORMERS
+
+
+def is_transformer(context: FileContext, expr: cst.BaseExpression, at: cst.CSTNode, *, by_name: bool = False) -> bool:
+    """Whether ``expr`` is a data-dependent sklearn transformer: ``StandardScaler()``, or a name
+    bound to one in this scope; with ``by_name``, also a name that says so (``scaler``)."""
+    if isinstance(expr, cst.Call):
+        return _transformer_class(context, expr.func)
+    name = dotted_name(expr)
+    if name is None:
+        return False
+    flow = flow_of(context, scope_of(context, at))
+    bindings = reaching_bindings(context, flow, name, at) or _module_bindings(context, name)
+    if any(isinstance(b.value, cst.Call) and b.index is None and _transformer_class(context, b.value.func)
+           for b in bindings):
+        return True
+    last = name.rsplit(".", 1)[-1]
+    return by_name and not bindings and bool(_TRANSFORMER_NAME.search(last)) \
+        and not _NOT_A_TRANSFORMER_NAME.search(last)
+
+
+def _module_bindings(context: FileContext, name: str) -> list:
+    return flow_of(context, context.module).bindings_of(name)
+
+
+def fit_call_data(call: cst.Call) -> cst.BaseExpression | None:
+    """``X`` of ``t.fit(X, y)`` / ``t.fit_transform(X)``."""
+    if method_name(call) not in FIT_METHODS:
+        return None
+    arg = get_arg(call, "X", 0) or get_arg(call, "raw_documents", 0)
+    return arg.value if arg is not None else None
+
+
+def fitted_transformer(context: FileContext, call: cst.Call, *, by_name: bool = False) -> bool:
+    target = receiver(call)
+    return target is not None and is_transformer(context, target, call, by_name=by_name)
+
+
+# -- manual scaling ------------------------------------------------------------------------------
+
+
+def _statistic_of(context: FileContext, expr: cst.BaseExpression) -> str | None:
+    """The data a statistic is computed from: ``X`` for ``X.mean(0)``, ``np.std(X)``, ``X.max()``."""
+    if not isinstance(expr, cst.Call):
+        return None
+    method = method_name(expr)
+    if method in _STATISTICS:
+        name = dotted_name(expr.func)
+        if name is not None and name.split(".", 1)[0] in ("np", "numpy", "torch") or \
+                (context.names.resolve(expr.func) or "").startswith(("numpy.", "torch.")):
+            args = positional_args(expr)
+            return context.code(args[0].value) if args else None
+        return context.code(receiver(expr))  # type: ignore[arg-type]
+    return None
+
+
+def _centred(context: FileContext, expr: cst.BaseExpression) -> str | None:
+    """``X`` for ``X - X.mean()`` / ``X - X.min()`` (also ``(X - X.mean(0))``)."""
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Subtract):
+        data = context.code(expr.left)
+        if _statistic_of(context, expr.right) == data:
+            return data
+    return None
+
+
+def manual_scaling_data(context: FileContext, node: cst.CSTNode) -> str | None:
+    """The data (as source text) that ``node`` standardises or min-max scales with its own
+    statistics: an assigned value ``(X - X.mean()) / X.std()``, or ``X -= X.mean()`` / ``X /= X.std()``."""
+    if isinstance(node, cst.AugAssign) and isinstance(node.operator, (cst.SubtractAssign, cst.DivideAssign)):
+        data = context.code(node.target)
+        return data if _statistic_of(context, node.value) == data else None
+    value = getattr(node, "value", None)
+    if not isinstance(value, cst.BaseExpression):
+        return None
+    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Divide):
+        return _centred(context, value.left)
+    return _centred(context, value)
+
+
+# -- splits ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sink:
+    """Where data is split: the node, and the expressions that receive the data."""
+
+    node: cst.CSTNode
+    data: tuple[cst.BaseExpression, ...]
+
+
+def split_sinks(context: FileContext, flow: Flow) -> list[Sink]:
+    """Splits in ``flow``'s scope, in source order (cached)."""
+    return context.fact(("split_sinks", id(flow.scope)), lambda: _find_sinks(context, flow))
+
+
+def _find_sinks(context: FileContext, flow: Flow) -> list[Sink]:
+    sinks = []
+    for call in flow.calls:
+        data = _split_call_data(context, call)
+        if data:
+            sinks.append(Sink(call, data))
+    for bindings in flow.bindings.values():
+        for binding in bindings:
+            value = _bound_value(binding.value, binding.index)
+            if not binding.item and not binding.element and _is_part_name(binding.name) \
+                    and isinstance(value, cst.Subscript):
+                sinks.append(Sink(binding.statement, (value.value,)))
+    return sorted(sinks, key=lambda sink: flow.position(sink.node))
+
+
+def _bound_value(value: cst.BaseExpression | None, index: int | None) -> cst.BaseExpression | None:
+    """The part of ``value`` a target at ``index`` of a tuple target receives, when visible."""
+    if index is None:
+        return value
+    if isinstance(value, (cst.Tuple, cst.List)) and index < len(value.elements):
+        return value.elements[index].value
+    return None
+
+
+def _is_part_name(name: str) -> bool:
+    last = name.rsplit(".", 1)[-1]
+    return bool(_TRAINING.search(last) or _HELD_OUT.search(last))
+
+
+def _split_call_data(context: FileContext, call: cst.Call) -> tuple[cst.BaseExpression, ...]:
+    resolved = context.names.resolve(call.func)
+    name = dotted_name(call.func)
+    last = (resolved or name or "").rsplit(".", 1)[-1]
+    args = [arg.value for arg in positional_args(call)]
+    if resolved is not None and not resolved.startswith(("sklearn.", "torch.")):
+        return ()
+    if last in _SPLIT_FUNCTIONS and (resolved is not None or name == last):
+        return tuple(args if last == "train_test_split" else args[:1])
+    if last in _CV_FUNCTIONS and (resolved is not None or name == last):
+        return tuple(args[1:])
+    if method_name(call) == "split" and args:
+        splitter = receiver(call)
+        splitter_name = dotted_name(splitter)
+        if isinstance(splitter, cst.Call):
+            known = (context.names.resolve(splitter.func) or "").startswith("sklearn.model_selection.")
+        else:
+            known = splitter_name is not None and (
+                _SPLITTER_NAME.search(splitter_name.rsplit(".", 1)[-1]) is not None
+                or _bound_to_splitter(context, splitter_name, call))
+        return tuple(args) if known else ()
+    return ()
+
+
+def _bound_to_splitter(context: FileContext, name: str, at: cst.CSTNode) -> bool:
+    flow = flow_of(context, scope_of(context, at))
+    return any(
+        isinstance(b.value, cst.Call)
+        and (context.names.resolve(b.value.func) or "").startswith("sklearn.model_selection.")
+        for b in reaching_bindings(context, flow, name, at)
+    )

@@ -1,0 +1,390 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from dlsan.lint.analysis.callers import call_sites
+from dlsan.lint.analysis.dataflow import Scope, current_scope, flow_of, scope_of
+from dlsan.lint.analysis.functions import called_function, is_module_class
+from dlsan.lint.analysis.grad_mode import disables_grad, function_disables_grad, is_eval_function_name
+from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step, trains
+from dlsan.lint.analysis.models import model_name
+from dlsan.lint.analysis.nodes import ancestors_of
+from dlsan.lint.analysis.modes import ModeEvent, last_mode_before, scope_events
+from dlsan.lint.rule import Invalid, Rule, Valid
+
+#: pytest's `test_*` functions are tests, not evaluation loops; these names are evaluation loops
+_EVAL_LOOP_TESTS = frozenset({"test_epoch", "test_loop", "test_one_epoch", "test_step", "test_batch"})
+
+
+class MissingEvalMode(Rule):
+    """
+    ## What it does
+    Flags a model run in an evaluation context with no `.eval()` (or `.train(False)`) before it.
+
+    An evaluation context is a `torch.no_grad()` / `torch.inference_mode()` block or decorated
+    function, or a function named like an evaluation (`evaluate`, `validate`, `val_epoch`, `test`,
+    `predict`, `inference`...). Calls to functions of the same file are followed: a
+    `validate(model)` whose body calls `model.eval()` counts, and so does an `.eval()` before every
+    call of the evaluating function. Quiet for `self(...)` and sub-modules inside a module's own
+    methods (Lightning's `validation_step` included: Lightning switches modes itself), for
+    framework hooks (methods of classes derived from another library's class), for `no_grad`
+    blocks inside a training step (targets, teacher outputs, EMA updates, samples), and for
+    pytest's `test_*` functions.
+
+    ## Why is this bad?
+    `no_grad()` only turns gradient tracking off; the model stays in training mode. Dropout still
+    drops activations at random and batch norm normalises with the statistics of the evaluation
+    batch and updates its running averages with them. Validation metrics come out noisy and
+    pessimistic, predictions change from run to run, and evaluating on the test set silently
+    alters the model's running statistics.
+
+    ## Example
+    ```python
+    def evaluate(model, loader):
+        correct = 0
+        with torch.no_grad():
+            for x, y in loader:
+                correct += (model(x).argmax(1) == y).sum().item()
+        return correct / len(loader.dataset)
+    ```
+
+    ## Use instead
+    ```python
+    def evaluate(model, loader):
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for x, y in loader:
+                correct += (model(x).argmax(1) == y).sum().item()
+        return correct / len(loader.dataset)
+    ```
+    """
+
+    code = "DLS301"
+    name = "missing-eval-mode"
+    message = (
+        "model run for evaluation while still in training mode: `no_grad()` does not switch off "
+        "dropout or batch-norm statistic updates; call `model.eval()` first (and `.train()` after)"
+    )
+    requires = ("torch",)
+
+    VALID = [
+        Valid("""
+            import torch
+            def evaluate(model, loader):
+                model.eval()
+                with torch.no_grad():
+                    for x, y in loader:
+                        out = model(x)
+        """),
+        Valid("""
+            import torch
+            def validate(model, loader):
+                model.train(False)
+                return [model(x) for x, _ in loader]
+        """),
+        Valid("""
+            import torch
+            import torch.nn as nn
+            class Net(nn.Module):
+                @torch.no_grad()
+                def predict(self, x):
+                    return self(x).argmax(-1)
+                def validation_step(self, batch, batch_idx):
+                    x, y = batch
+                    return F.cross_entropy(self.model(x), y)
+        """),
+        Valid("""
+            import torch
+            @torch.no_grad()
+            def update_ema(ema_model, model, decay=0.999):
+                for ema_p, p in zip(ema_model.parameters(), model.parameters()):
+                    ema_p.mul_(decay).add_(p, alpha=1 - decay)
+        """),
+        Valid("""
+            import torch
+            def set_eval(m):
+                m.eval()
+            def run_validation(model, loader):
+                set_eval(model)
+                with torch.no_grad():
+                    return [model(x) for x in loader]
+        """),
+        Valid("""
+            import torch
+            for i, (real, _) in enumerate(loader):
+                loss_d = criterion(netD(real), ones)
+                loss_d.backward()
+                opt_d.step()
+                if i % 500 == 0:
+                    with torch.no_grad():
+                        samples = netG(fixed_noise).cpu()
+        """),
+        Valid("""
+            import torch
+            def predict(model, x):
+                with torch.no_grad():
+                    return model(x)
+            model = Net()
+            model.load_state_dict(torch.load("w.pt", weights_only=True))
+            model.eval()
+            print(predict(model, batch))
+        """),
+        Valid("""
+            import torch
+            def test_forward_shape():
+                model = Net()
+                assert model(torch.randn(2, 3)).shape == (2, 10)
+        """),
+        Valid("""
+            import torch
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.clamp_(-0.01, 0.01)
+                nn.init.zeros_(model.fc.bias)
+        """),
+        Valid("""
+            import torch
+            from transformers import Trainer
+            class MyTrainer(Trainer):
+                def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+                    with torch.no_grad():
+                        return model(**inputs)
+        """),
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+            def evaluate(model, loader):
+                correct = 0
+                with torch.no_grad():
+                    for x, y in loader:
+                        correct += (model(x).argmax(1) == y).sum().item()
+                return correct / len(loader.dataset)
+            """,
+            line=6,
+        ),
+        Invalid(
+            """
+            import torch
+            model = torchvision.models.resnet50(weights="DEFAULT")
+            model.load_state_dict(torch.load("finetuned.pt", weights_only=True))
+            with torch.inference_mode():
+                logits = model(images)
+            """,
+            line=5,
+        ),
+        Invalid(
+            """
+            import torch
+            @torch.no_grad()
+            def predict(net, batch):
+                return net(batch).softmax(-1)
+            """,
+            line=4,
+        ),
+        Invalid(
+            """
+            import torch
+            model.eval()
+            for epoch in range(epochs):
+                model.train()
+                for x, y in train_loader:
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                with torch.no_grad():
+                    val_loss = sum(criterion(model(x), y).item() for x, y in val_loader)
+            """,
+            line=10,
+        ),
+        Invalid(
+            """
+            import torch
+            class Trainer:
+                def validate(self):
+                    losses = []
+                    for batch in self.val_loader:
+                        with torch.no_grad():
+                            losses.append(self.loss_fn(self.model(batch["x"]), batch["y"]).item())
+                    return sum(losses) / len(losses)
+            """,
+            line=7,
+        ),
+        Invalid(
+            """
+            import torch
+            def val_epoch(encoder, loader):
+                feats = []
+                for images in loader:
+                    feats.append(encoder(images).detach())
+                return torch.cat(feats)
+            """,
+            line=5,
+        ),
+        Invalid(
+            """
+            import torch
+            def train_one_epoch(model, loader, optimizer):
+                model.train()
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    F.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+            def evaluate(model, loader):
+                with torch.no_grad():
+                    return sum((model(x).argmax(1) == y).sum().item() for x, y in loader)
+            for epoch in range(10):
+                train_one_epoch(model, train_loader, optimizer)
+                print(evaluate(model, val_loader))
+            """,
+            line=10,
+        ),
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+            class Classifier(nn.Module):
+                def forward(self, x):
+                    return self.fc(x)
+            clf = Classifier()
+            clf.load_state_dict(state)
+            with torch.no_grad():
+                preds = clf(features).argmax(dim=1)
+            """,
+            line=9,
+        ),
+        Invalid(
+            """
+            import torch
+            def inference(model, tokenizer, texts):
+                batch = tokenizer(texts, return_tensors="pt", padding=True)
+                with torch.no_grad():
+                    outputs = model(**batch)
+                return outputs.logits.argmax(-1)
+            """,
+            line=5,
+        ),
+    ]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        context = self.context
+        if not isinstance(node.func, (cst.Name, cst.Attribute)):
+            return
+        model = model_name(context, node)
+        if model is None or not self._evaluation_context():
+            return
+        cls = context.enclosing(cst.ClassDef)
+        if cls is not None and (is_module_class(context, cls) or _derives_from_library(context, cls)):
+            return
+        scope = current_scope(context)
+        reported = context.fact(("DLS301 reported", id(self)), set)
+        if (id(scope), model) in reported or not self._runs_in_training_mode(scope, node, model, cls):
+            return
+        reported.add((id(scope), model))
+        self.report(node)
+
+    # -- is this an evaluation? ------------------------------------------------------------------
+
+    def _evaluation_context(self) -> bool:
+        """Inside a no_grad block/decorator that is not part of a training step, or in a
+        function named like an evaluation."""
+        context = self.context
+        within = context.enclosing(cst.ClassDef)
+        chain = context.ancestors
+        for index in range(len(chain) - 1, -1, -1):
+            node = chain[index]
+            if isinstance(node, cst.With) and any(disables_grad(context, i.item) for i in node.items):
+                return not self._in_training_step(chain[:index], within)
+            if isinstance(node, cst.FunctionDef):
+                if function_disables_grad(context, node):
+                    return True
+                name = node.name.value
+                return is_eval_function_name(name) and (not name.startswith("test_") or name in _EVAL_LOOP_TESTS)
+            if isinstance(node, (cst.Lambda, cst.ClassDef)):
+                return False
+        return False
+
+    def _in_training_step(self, outer: list[cst.CSTNode], within: cst.ClassDef | None) -> bool:
+        """Whether the innermost loop (or function, or module) around a no_grad block runs a
+        training step itself, outside nested loops: the block then computes targets, teacher
+        outputs or samples for that step rather than evaluating."""
+        context = self.context
+        region: cst.CSTNode = next((n for n in reversed(outer) if isinstance(n, (cst.For, cst.While, cst.FunctionDef))),
+                                   context.module)
+        scope = region if isinstance(region, (cst.FunctionDef, cst.Module)) else scope_of(context, region)
+        flow = flow_of(context, scope)
+        calls = flow.calls if region is scope else flow.calls_within(region)
+        nested = [loop for loop in flow.loops if loop is not region and (region is scope or flow.contains(region, loop))]
+        return any(
+            self._is_step(call, within) for call in calls if not any(flow.contains(loop, call) for loop in nested)
+        )
+
+    def _is_step(self, call: cst.Call, within: cst.ClassDef | None) -> bool:
+        """``loss.backward()``, ``opt.step()``, or a call of a same-file per-step function (one
+        that trains without looping, unlike a whole training epoch)."""
+        if is_backward_call(call) or is_optimizer_step(call):
+            return True
+        target = called_function(self.context, call, within)
+        return target is not None and not flow_of(self.context, target).loops and trains(self.context, target, within)
+
+    # -- which mode is the model in? -------------------------------------------------------------
+
+    def _runs_in_training_mode(self, scope: Scope, call: cst.Call, model: str, cls: cst.ClassDef | None) -> bool:
+        context = self.context
+        flow = flow_of(context, scope)
+        events = scope_events(context, scope, cls)
+        last = last_mode_before(events, flow.order, flow.position(call), model)
+        if last is not None:
+            return last.kind == "train"
+        if _switched_later_in_loop(flow, events, call, model):
+            return False
+        root = model.split(".", 1)[0]
+        if root == "self" and cls is not None:
+            return not any(self._switches_mode(scope_events(context, method, cls), model)
+                           for method in cls.body.body if isinstance(method, cst.FunctionDef))
+        if isinstance(scope, cst.FunctionDef):
+            if root in _parameter_names(scope):
+                return not any(self._eval_before(site) for site in call_sites(context, scope))
+            if not flow.bindings_of(root):  # a global: set up anywhere in the file
+                return not self._switches_mode(scope_events(context, context.module), model)
+        return True
+
+    def _eval_before(self, site: cst.Call) -> bool:
+        scope = scope_of(self.context, site)
+        flow = flow_of(self.context, scope)
+        events = scope_events(self.context, scope, self._class_of(site))
+        last = last_mode_before(events, flow.order, flow.position(site), None)
+        return last is not None and last.kind != "train"
+
+    def _class_of(self, node: cst.CSTNode) -> cst.ClassDef | None:
+        return next((a for a in ancestors_of(self.context, node) if isinstance(a, cst.ClassDef)), None)
+
+    @staticmethod
+    def _switches_mode(events: list[ModeEvent], model: str) -> bool:
+        return any(e.kind in ("eval", "unknown") and e.applies_to(model) for e in events)
+
+
+def _switched_later_in_loop(flow, events: list[ModeEvent], call: cst.Call, model: str) -> bool:
+    """An ``.eval()`` later in a loop around ``call`` reaches it from the second iteration on."""
+    position = flow.position(call)
+    for loop in flow.loops:
+        if flow.contains(loop, call) and any(
+            e.kind in ("eval", "unknown") and e.applies_to(model) and flow.position(e.origin) > position
+            and flow.contains(loop, e.origin)
+            for e in events
+        ):
+            return True
+    return False
+
+
+def _parameter_names(function: cst.FunctionDef) -> set[str]:
+    params = function.params
+    return {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+
+
+def _derives_from_library(context, cls: cst.ClassDef) -> bool:
+    """A class extending another library's class (a HF ``Trainer``, a Lightning ``Callback``):
+    its methods are hooks that the library calls in a mode it has already set."""
+    return any(context.names.resolve(base.value) is not None for base in cls.bases)

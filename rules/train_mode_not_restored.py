@@ -1,0 +1,355 @@
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from dlsan.lint.analysis.dataflow import current_scope, flow_of
+from dlsan.lint.analysis.functions import called_function
+from dlsan.lint.analysis.loops import enclosing_training_loop
+from dlsan.lint.analysis.modes import ModeEvent, mode_of_call, scope_events
+from dlsan.lint.analysis.nodes import method_name
+from dlsan.lint.rule import Invalid, Rule, Valid
+
+#: models that are meant to stay in eval mode while another one trains
+_FROZEN_MODEL = re.compile(r"teacher|target|ema|frozen|ref(erence)?(_|$)|pretrained", re.IGNORECASE)
+
+
+class TrainModeNotRestored(Rule):
+    """
+    ## What it does
+    Flags a model put in eval mode inside a training loop (directly, or by calling a function of
+    the same file such as `validate(model)`) when no `.train()` follows before the loop's next
+    training step.
+
+    The loop body is read as a cycle: a `model.train()` at the top of the next iteration, or at the
+    end of the called function, restores the mode. `.train(was_training)`-style restores with a
+    run-time flag count as restoring. Quiet for models meant to stay frozen (`teacher`,
+    `target_net`, `ema_model`...).
+
+    ## Why is this bad?
+    After the first evaluation the rest of training runs in eval mode: dropout is off and batch norm
+    stops updating its running statistics and normalises with stale ones. Training still "works",
+    so nothing crashes; the model just regularises less and converges to something worse, and the
+    drop starts exactly at the first validation - a classic silent bug of periodic evaluation.
+
+    ## Example
+    ```python
+    model.train()
+    for epoch in range(epochs):
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+        validate(model, val_loader)  # calls model.eval()
+    ```
+
+    ## Use instead
+    ```python
+    for epoch in range(epochs):
+        model.train()
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+        validate(model, val_loader)
+    ```
+    """
+
+    code = "DLS302"
+    name = "train-mode-not-restored"
+    message = (
+        "the model is switched to eval mode inside the training loop and not back to `.train()` "
+        "before the next training step: dropout and batch-norm updates stay off for the rest of "
+        "training; call `model.train()` after evaluating (or at the top of each epoch)"
+    )
+    requires = ("torch",)
+
+    VALID = [
+        Valid("""
+            import torch
+            for epoch in range(epochs):
+                model.train()
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+                model.eval()
+                with torch.no_grad():
+                    val = [model(x) for x, _ in val_loader]
+        """),
+        Valid("""
+            import torch
+            def validate(model, loader):
+                model.eval()
+                with torch.no_grad():
+                    out = [model(x) for x in loader]
+                model.train()
+                return out
+            for step, batch in enumerate(loader):
+                loss = model(batch).mean()
+                loss.backward()
+                optimizer.step()
+                if step % 1000 == 0:
+                    validate(model, val_loader)
+        """),
+        Valid("""
+            import torch
+            def evaluate(model, loader):
+                was_training = model.training
+                model.eval()
+                result = run(model, loader)
+                model.train(was_training)
+                return result
+            for epoch in range(10):
+                for batch in loader:
+                    optimizer.zero_grad()
+                    model(batch).loss.backward()
+                    optimizer.step()
+                evaluate(model, val_loader)
+        """),
+        Valid("""
+            import torch
+            teacher.eval()
+            for x, y in loader:
+                with torch.no_grad():
+                    soft = teacher(x)
+                loss = kd_loss(student(x), soft, y)
+                loss.backward()
+                optimizer.step()
+        """),
+        Valid("""
+            import torch
+            for x, y in loader:
+                target_net.eval()
+                with torch.no_grad():
+                    q_next = target_net(x).max(1).values
+                loss = F.smooth_l1_loss(policy_net(x).gather(1, y), q_next)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        """),
+        Valid("""
+            import torch
+            for epoch in range(epochs):
+                train_one_epoch(model, train_loader, optimizer)
+                model.eval()
+                evaluate(model, val_loader)
+            def train_one_epoch(model, loader, optimizer):
+                model.train()
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    F.nll_loss(model(x), y).backward()
+                    optimizer.step()
+        """),
+        Valid("""
+            import torch
+            model.eval()
+            with torch.no_grad():
+                baseline = evaluate(model, val_loader)
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+        """),
+        Valid("""
+            import torch
+            class Trainer:
+                def fit(self):
+                    for epoch in range(self.epochs):
+                        self.model.train()
+                        for batch in self.train_loader:
+                            self.training_step(batch)
+                        self.model.eval()
+                        self.validate()
+                def training_step(self, batch):
+                    self.optimizer.zero_grad()
+                    self.model(batch).loss.backward()
+                    self.optimizer.step()
+        """),
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+            def validate(model, loader):
+                model.eval()
+                with torch.no_grad():
+                    return sum(criterion(model(x), y).item() for x, y in loader)
+            model.train()
+            for epoch in range(epochs):
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+                validate(model, val_loader)
+            """,
+            line=12,
+        ),
+        Invalid(
+            """
+            import torch
+            for step, batch in enumerate(loader):
+                loss = model(**batch).loss
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                if step % eval_every == 0:
+                    model.eval()
+                    with torch.no_grad():
+                        evaluate(model, val_loader)
+            """,
+            line=8,
+        ),
+        Invalid(
+            """
+            import torch
+            model.train()
+            for epoch in range(num_epochs):
+                for inputs, labels in dataloaders["train"]:
+                    optimizer.zero_grad()
+                    loss = criterion(model(inputs), labels)
+                    loss.backward()
+                    optimizer.step()
+                model.train(False)
+                for inputs, labels in dataloaders["val"]:
+                    with torch.no_grad():
+                        outputs = model(inputs)
+            """,
+            line=9,
+        ),
+        Invalid(
+            """
+            import torch
+            class Trainer:
+                def evaluate(self):
+                    self.model.eval()
+                    with torch.no_grad():
+                        return [self.model(b) for b in self.val_loader]
+                def fit(self):
+                    self.model.train()
+                    for epoch in range(self.epochs):
+                        for batch in self.train_loader:
+                            self.optimizer.zero_grad()
+                            self.model(batch).mean().backward()
+                            self.optimizer.step()
+                        self.evaluate()
+            """,
+            line=14,
+        ),
+        Invalid(
+            """
+            import torch
+            for i, (real, _) in enumerate(dataloader):
+                netD.zero_grad()
+                errD = criterion(netD(real), label)
+                errD.backward()
+                optimizerD.step()
+                if i % 100 == 0:
+                    netG.eval()
+                    with torch.no_grad():
+                        samples = netG(fixed_noise)
+                netG.zero_grad()
+                errG = criterion(netD(netG(noise)), label)
+                errG.backward()
+                optimizerG.step()
+            """,
+            line=8,
+        ),
+        Invalid(
+            """
+            import torch
+            def run_eval(model, loader, metric):
+                model.eval()
+                for x, y in loader:
+                    metric.update(model(x), y)
+                return metric.compute()
+            def train(model, loader, val_loader, optimizer, epochs):
+                model.train()
+                for epoch in range(epochs):
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        F.cross_entropy(model(x), y).backward()
+                        optimizer.step()
+                    score = run_eval(model, val_loader, metric)
+            """,
+            line=14,
+        ),
+        Invalid(
+            """
+            import torch
+            step = 0
+            while step < max_steps:
+                batch = next(it)
+                scaler.scale(model(batch).loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                if step % 500 == 0:
+                    model.eval()
+                    perplexity = compute_perplexity(model, val_data)
+            """,
+            line=10,
+        ),
+        Invalid(
+            """
+            import torch
+            def test(model, loader):
+                model.eval()
+                correct = 0
+                with torch.no_grad():
+                    for x, y in loader:
+                        correct += (model(x).argmax(1) == y).sum().item()
+                return correct
+            def train(model, loader, optimizer):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    F.nll_loss(model(x), y).backward()
+                    optimizer.step()
+            for epoch in range(1, 11):
+                train(model, train_loader, optimizer)
+                test(model, test_loader)
+            """,
+            line=16,
+        ),
+    ]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        context = self.context
+        mode = mode_of_call(node)
+        if mode is None and (method_name(node) is not None and not _is_self_method(node)):
+            return
+        if mode not in (None, "eval"):
+            return
+        if mode == "eval" and _FROZEN_MODEL.search(context.code(node.func)):
+            return
+        cls = context.enclosing(cst.ClassDef)
+        if mode is None and called_function(context, node, cls) is None:
+            return
+        loop = enclosing_training_loop(context)
+        if loop is None:
+            return
+        flow = flow_of(context, current_scope(context))
+        events = scope_events(context, loop, cls)
+        mine = [i for i, e in enumerate(events) if e.origin is node and e.kind == "eval"]
+        if mine and _steps_before_restore(events, mine[-1]) and flow.contains(loop, node):
+            self.report(node)
+
+
+def _is_self_method(call: cst.Call) -> bool:
+    func = call.func
+    return isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"
+
+
+def _steps_before_restore(events: list[ModeEvent], start: int) -> bool:
+    """Reading the loop body's events as a cycle from ``start``: is a training step reached
+    before any ``train``/``unknown`` event?"""
+    count = len(events)
+    for offset in range(1, count):
+        kind = events[(start + offset) % count].kind
+        if kind in ("train", "unknown"):
+            return False
+        if kind == "step":
+            return True
+    return False
