@@ -1,0 +1,153 @@
+"""Which values of a function come from held-out *test* data, and which decisions they drive.
+
+Test data is recognised by name, as types are unknown: identifiers whose ``_``-separated words
+include ``test`` (``test_loader``, ``X_test``, ``test_acc``, ``dl_test``) or that glue it to a data
+word (``testloader``, ``testset``), a ``["test"]`` subscript, or a call of a function named like
+a test run (``test(model, loader)``, ``run_test(...)``).  Names that describe settings rather than
+data (``test_batch_size``, ``test_interval``, ``test_transform``) do not count.
+
+Within one function (or the module), assignments propagate it: ``loader = DataLoader(test_ds)``,
+``for x, y in test_loader: correct += ...``, ``acc = correct / total`` all carry test data, found by
+iterating the function's assignments to a fixpoint.  A *decision* value is a comparison involving
+test data: ``is_best = test_acc > best_acc``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from dlsan.lint.analysis.nodes import nodes_in
+from dlsan.lint.context import FileContext
+from dlsan.lint.names import dotted_name
+from dlsan.lint.walk import children
+
+_GLUED = re.compile(r"^test(loader|set|data|dataset|ds|dl|iter|x|y|images|labels)s?$", re.IGNORECASE)
+_SETTING_WORDS = frozenset({
+    "size", "batch", "bs", "freq", "frequency", "interval", "every", "path", "dir", "file", "files",
+    "fn", "func", "mode", "only", "is", "do", "run", "split", "ratio", "frac", "fraction", "transform",
+    "transforms", "tfms", "aug", "steps", "iters", "workers", "time", "url", "root", "name", "names",
+    "case", "cases", "config", "cfg", "flag", "args",
+})
+_FIXPOINT_ROUNDS = 3
+
+
+def is_test_name(identifier: str) -> bool:
+    """``test_loader``, ``X_test``, ``testloader``, ``test_acc``: yes; ``latest``,
+    ``test_batch_size``, ``test_transform``: no."""
+    words = identifier.lower().strip("_").split("_")
+    if any(word in _SETTING_WORDS for word in words):
+        return False
+    return "test" in words or "testing" in words or bool(_GLUED.match(identifier))
+
+
+@dataclass
+class Taint:
+    #: names holding test data or values computed from it
+    data: set[str] = field(default_factory=set)
+    #: names holding a comparison of such values (``is_best``)
+    decisions: set[str] = field(default_factory=set)
+
+
+def _identifiers(expr: cst.CSTNode) -> list[tuple[str, cst.CSTNode]]:
+    """The names, attribute names and string subscripts that ``expr`` reads (not keywords)."""
+    found: list[tuple[str, cst.CSTNode]] = []
+    stack: list[cst.CSTNode] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            found.append((node.value, node))
+        elif isinstance(node, cst.Attribute):
+            found.append((node.attr.value, node))
+            stack.append(node.value)
+        elif isinstance(node, cst.SubscriptElement) and isinstance(node.slice, cst.Index):
+            value = node.slice.value
+            if isinstance(value, cst.SimpleString):
+                found.append((str(value.evaluated_value), node))
+            else:
+                stack.append(value)
+        elif isinstance(node, cst.Arg):
+            stack.append(node.value)
+        elif isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+            continue
+        else:
+            stack.extend(children(node))
+    return found
+
+
+def reads_test_data(expr: cst.CSTNode, taint: Taint) -> bool:
+    return any(name in taint.data or is_test_name(name) for name, _ in _identifiers(expr))
+
+
+def reads_decision(expr: cst.CSTNode, taint: Taint) -> bool:
+    """Whether ``expr`` compares test-derived values, or reads a name that holds such a comparison."""
+    if any(isinstance(node, cst.Name) and name in taint.decisions for name, node in _identifiers(expr)):
+        return True
+    stack: list[cst.CSTNode] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Comparison) and reads_test_data(node, taint):
+            return True
+        if not isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+            stack.extend(children(node))
+    return False
+
+
+def _assignments(context: FileContext, scope: cst.CSTNode) -> list[tuple[list[str], cst.CSTNode]]:
+    """(target names, value) for every assignment, ``for`` loop and ``with ... as`` in ``scope``."""
+    found: list[tuple[list[str], cst.CSTNode]] = []
+    nested: set[int] = set()
+    for node in nodes_in(context, scope):
+        if id(node) in nested:
+            continue
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            nested |= {id(n) for n in nodes_in(context, node)}
+        elif isinstance(node, cst.Assign):
+            found.append(([n for t in node.targets for n in _names(t.target)], node.value))
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
+            found.append((_names(node.target), node.value))
+        elif isinstance(node, (cst.For, cst.CompFor)):
+            found.append((_names(node.target), node.iter))
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            found.append((_names(node.asname.name), node.item))
+    return found
+
+
+def _names(target: cst.CSTNode) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for element in target.elements for n in _names(element.value)]
+    if isinstance(target, cst.StarredElement):
+        return _names(target.value)
+    name = dotted_name(target) if isinstance(target, cst.Attribute) else None
+    return [name.rsplit(".", 1)[-1]] if name else []
+
+
+def _receivers_of_test_data(targets: list[str]) -> list[str]:
+    """``train_loader, test_loader = make_loaders(train_ds, test_ds)``: the test part is named as
+    such; its siblings hold the other splits.  Unnamed unpacking (``loss, acc = ...``) is all test."""
+    named = [t for t in targets if is_test_name(t)]
+    return named if named and len(named) < len(targets) else targets
+
+
+def taint(context: FileContext, scope: cst.CSTNode) -> Taint:
+    """The test-data and decision names of ``scope`` (a function, or the module)."""
+
+    def compute() -> Taint:
+        result = Taint()
+        assignments = _assignments(context, scope)
+        for _ in range(_FIXPOINT_ROUNDS):
+            before = (len(result.data), len(result.decisions))
+            for targets, value in assignments:
+                if reads_test_data(value, result):
+                    result.data.update(_receivers_of_test_data(targets))
+                if reads_decision(value, result):
+                    result.decisions.update(targets)
+            if (len(result.data), len(result.decisions)) == before:
+                break
+        return result
+
+    return context.fact(("holdout_taint", id(scope)), compute)

@@ -1,0 +1,322 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import libcst as cst
+
+from dlsan.lint.analysis.callers import call_sites, loops_around
+from dlsan.lint.analysis.holdout import Taint, reads_decision, reads_test_data, taint
+from dlsan.lint.analysis.loops import enclosing_loops, trains
+from dlsan.lint.analysis.nodes import calls_in, nodes_in
+from dlsan.lint.analysis.optimizers import is_scheduler_step
+from dlsan.lint.names import dotted_name
+from dlsan.lint.rule import Invalid, Rule, Valid
+
+#: calls that keep a model or stop training when made under a test-driven condition
+_KEEPS_OR_STOPS = re.compile(r"save|checkpoint|deepcopy|state_dict|load_state_dict", re.IGNORECASE)
+#: names updated by early stopping or best-model bookkeeping
+_STOPPING_STATE = re.compile(
+    r"patience|counter|wait|bad_epoch|no_improve|trigger|stop|best_(model|state|weights|params|ckpt|checkpoint|net)",
+    re.IGNORECASE,
+)
+_EARLY_STOPPER = re.compile(r"early_?stop|stopper", re.IGNORECASE)
+_SAVES = re.compile(r"save|checkpoint", re.IGNORECASE)
+_EPOCH = re.compile(r"epoch", re.IGNORECASE)
+_TRAIN_CALL = re.compile(r"(^|_)train", re.IGNORECASE)
+
+
+class TestSetModelSelection(Rule):
+    """
+    ## What it does
+    Flags a metric computed on test data that decides something inside the training loop: which
+    checkpoint is kept (`torch.save` or a best-model copy under a comparison), when training stops
+    (`break`, patience counters, an `EarlyStopping` object), or the learning rate
+    (`scheduler.step(test_loss)`).
+
+    Test data is recognised by name (`test_loader`, `testloader`, `X_test`, `test_ds`, a loader built
+    from one, `test_acc`). Logging or printing test metrics, and a final test evaluation after the
+    loop, are not flagged.
+
+    ## Why is this bad?
+    Once the test set chooses the checkpoint, the stopping epoch or the schedule, it is part of
+    training: the reported test score is optimistically biased, and no data is left to estimate how
+    the model does on unseen data. Select on a validation split and touch the test set once, at
+    the end.
+
+    ## Example
+    ```python
+    for epoch in range(epochs):
+        train_one_epoch(model, train_loader, optimizer)
+        test_acc = evaluate(model, test_loader)
+        if test_acc > best_acc:
+            best_acc = test_acc
+            torch.save(model.state_dict(), "best.pt")
+    ```
+
+    ## Use instead
+    ```python
+    for epoch in range(epochs):
+        train_one_epoch(model, train_loader, optimizer)
+        val_acc = evaluate(model, val_loader)
+        if val_acc > best_acc:
+            best_acc = val_acc
+            torch.save(model.state_dict(), "best.pt")
+    model.load_state_dict(torch.load("best.pt", weights_only=True))
+    test_acc = evaluate(model, test_loader)
+    ```
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    code = "DLS402"
+    name = "test-set-model-selection"
+    message = (
+        "a metric on test data {what} inside the training loop, which leaks the test set into "
+        "training and biases the reported score; select on a validation split, test once at the end"
+    )
+    requires = ("test",)
+
+    VALID = [
+        Valid("""
+            for epoch in range(1, epochs + 1):
+                train(model, train_loader, optimizer, epoch)
+                test_loss, test_acc = evaluate(model, test_loader)
+                print(f"epoch {epoch}: test loss {test_loss:.4f} acc {test_acc:.2%}")
+                scheduler.step()
+        """),
+        Valid("""
+            for epoch in range(epochs):
+                train_one_epoch(model, train_loader, optimizer)
+                val_acc = evaluate(model, val_loader)
+                if val_acc > best_acc:
+                    best_acc = val_acc
+                    torch.save(model.state_dict(), "best.pt")
+            test_acc = evaluate(model, test_loader)
+        """),
+        Valid("""
+            def train(model, loader, opt):
+                for x, y in loader:
+                    opt.zero_grad()
+                    loss_fn(model(x), y).backward()
+                    opt.step()
+
+            for epoch in range(epochs):
+                train(model, train_loader, opt)
+                val_loss = validate(model, val_loader)
+                scheduler.step(val_loss)
+                wandb.log({"test_acc": evaluate(model, test_loader)})
+        """),
+        Valid("""
+            for epoch in range(epochs):
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+                test_acc = accuracy(model, X_test, y_test)
+                if test_acc > best_test_acc:
+                    best_test_acc = test_acc
+                writer.add_scalar("test/best_acc", best_test_acc, epoch)
+        """),
+        Valid("""
+            for epoch in range(epochs):
+                train_one_epoch(model, train_loader, optimizer)
+                if epoch % args.test_interval == 0:
+                    torch.save(model.state_dict(), f"epoch{epoch}.pt")
+        """),
+        Valid("""
+            for epoch in range(epochs):
+                train_one_epoch(model, train_loader, optimizer)
+                test_acc = evaluate(model, test_loader)
+                torch.save({"model": model.state_dict(), "test_acc": test_acc}, f"ckpt_{epoch}.pt")
+        """),
+        Valid("""
+            for epoch in range(epochs):
+                train_one_epoch(model, train_loader, optimizer)
+                val_loss = evaluate(model, valid_loader)
+                early_stopping(val_loss, model)
+                if early_stopping.early_stop:
+                    break
+            model.load_state_dict(torch.load("checkpoint.pt", weights_only=True))
+            test_loss = evaluate(model, test_loader)
+        """),
+        Valid("""
+            train_ds, test_ds = random_split(dataset, [0.8, 0.2])
+            train_loader, test_loader = make_loaders(train_ds, test_ds)
+            for epoch in range(epochs):
+                train_loss = train_epoch(model, train_loader, optimizer)
+                if train_loss < best_train_loss:
+                    best_train_loss = train_loss
+                    torch.save(model.state_dict(), "lowest_train_loss.pt")
+        """),
+        Valid("""
+            for x, y in test_loader:
+                pred = model(x).argmax(1)
+                if (pred != y).any():
+                    break
+        """),
+    ]
+    INVALID = [
+        Invalid("""
+            for epoch in range(epochs):
+                train_one_epoch(model, train_loader, optimizer)
+                test_acc = evaluate(model, test_loader)
+                if test_acc > best_acc:
+                    best_acc = test_acc
+                    torch.save(model.state_dict(), "best.pt")
+        """, line=4),
+        Invalid("""
+            def train(model, loader, opt):
+                for x, y in loader:
+                    opt.zero_grad()
+                    loss_fn(model(x), y).backward()
+                    opt.step()
+
+            for epoch in range(epochs):
+                train(model, train_loader, opt)
+                test_loss = evaluate(model, test_loader)
+                scheduler.step(test_loss)
+        """, line=10),
+        Invalid("""
+            patience, bad_epochs = 5, 0
+            for epoch in range(100):
+                for xb, yb in train_dl:
+                    opt.zero_grad()
+                    F.mse_loss(net(xb), yb).backward()
+                    opt.step()
+                with torch.no_grad():
+                    loss = F.mse_loss(net(X_test), y_test).item()
+                if loss < best:
+                    best, bad_epochs = loss, 0
+                else:
+                    bad_epochs += 1
+                if bad_epochs >= patience:
+                    break
+        """, line=9),
+        Invalid("""
+            testloader = DataLoader(testset, batch_size=256)
+            for epoch in range(start_epoch, start_epoch + 200):
+                train(epoch)
+                correct = total = 0
+                for inputs, targets in testloader:
+                    predicted = net(inputs).argmax(1)
+                    correct += predicted.eq(targets).sum().item()
+                    total += targets.size(0)
+                acc = 100.0 * correct / total
+                is_best = acc > best_acc
+                best_acc = max(acc, best_acc)
+                save_checkpoint({"net": net.state_dict(), "acc": acc}, is_best)
+        """, line=12),
+        Invalid("""
+            for epoch in range(epochs):
+                train_epoch(model, train_loader, optimizer)
+                test_loss = evaluate(model, test_loader)
+                early_stopping(test_loss, model)
+                if early_stopping.early_stop:
+                    break
+        """, line=4),
+        Invalid("""
+            loaders = {"train": train_dl, "test": test_dl}
+            for epoch in range(epochs):
+                train_epoch(model, loaders["train"], optimizer)
+                metrics = evaluate(model, loaders["test"])
+                if metrics["f1"] > best_f1:
+                    best_f1 = metrics["f1"]
+                    best_state = copy.deepcopy(model.state_dict())
+        """, line=5),
+        Invalid("""
+            def train_epoch(model, loader, optimizer):
+                for batch in loader:
+                    optimizer.zero_grad()
+                    model(**batch).loss.backward()
+                    optimizer.step()
+
+            def test(epoch):
+                global best_acc
+                correct = total = 0
+                for inputs, targets in testloader:
+                    correct += net(inputs).argmax(1).eq(targets).sum().item()
+                    total += targets.size(0)
+                acc = 100.0 * correct / total
+                if acc > best_acc:
+                    torch.save(net.state_dict(), "./checkpoint/ckpt.pth")
+                    best_acc = acc
+
+            for epoch in range(200):
+                train_epoch(net, trainloader, optimizer)
+                test(epoch)
+        """, line=14),
+        Invalid("""
+            for epoch in range(num_epochs):
+                model.train()
+                for images, labels in train_loader:
+                    optimizer.zero_grad()
+                    criterion(model(images), labels).backward()
+                    optimizer.step()
+                test_accuracy = compute_accuracy(model, test_loader)
+                if test_accuracy >= target_accuracy:
+                    print("reached target, stopping")
+                    break
+        """, line=8),
+    ]
+
+    def visit_If(self, node: cst.If) -> None:
+        if self._keeps_or_stops(node) and reads_decision(node.test, self._taint()) and self._in_training():
+            self.report(node, self.message.format(what="chooses the checkpoint or stops training"))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        what = self._decision_made_by(node) if node.args else None
+        if what is not None and self._in_training():
+            self.report(node, self.message.format(what=what))
+
+    def _decision_made_by(self, call: cst.Call) -> str | None:
+        name = dotted_name(call.func) or ""
+        last = name.rsplit(".", 1)[-1]
+        if is_scheduler_step(call):
+            return "drives the LR scheduler" if self._any_arg(call, reads_test_data) else None
+        if _EARLY_STOPPER.search(last) or _EARLY_STOPPER.search(name):
+            return "drives early stopping" if self._any_arg(call, reads_test_data) else None
+        if _SAVES.search(last):
+            return "chooses the checkpoint" if self._any_arg(call, reads_decision) else None
+        return None
+
+    def _any_arg(self, call: cst.Call, reads: Callable[[cst.CSTNode, Taint], bool]) -> bool:
+        data = self._taint()
+        return any(reads(arg.value, data) for arg in call.args)
+
+    def _taint(self) -> Taint:
+        scope = self.context.enclosing(cst.FunctionDef) or self.context.module
+        return taint(self.context, scope)
+
+    def _keeps_or_stops(self, node: cst.If) -> bool:
+        """Whether the branches save or copy the model, stop the loop, or update stopping state."""
+        for inner in nodes_in(self.context, node):
+            if isinstance(inner, (cst.Break, cst.Return)):
+                return True
+            if isinstance(inner, cst.Call) and _KEEPS_OR_STOPS.search(dotted_name(inner.func) or ""):
+                return True
+            if isinstance(inner, (cst.Assign, cst.AugAssign)):
+                targets = [t.target for t in inner.targets] if isinstance(inner, cst.Assign) else [inner.target]
+                names = [n for t in targets for n in [t, *nodes_in(self.context, t)] if isinstance(n, cst.Name)]
+                if any(_STOPPING_STATE.search(name.value) for name in names):
+                    return True
+        return False
+
+    def _in_training(self) -> bool:
+        """Inside a loop that trains (an epoch loop that calls ``train...()`` counts), or in a
+        function that a training loop of this file calls."""
+        within = self.context.enclosing(cst.ClassDef)
+        if any(self._trains(loop, within) for loop in enclosing_loops(self.context)):
+            return True
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is None:
+            return False
+        return any(self._trains(loop, within) for site in call_sites(self.context, function)
+                   for loop in loops_around(self.context, site))
+
+    def _trains(self, loop: cst.For | cst.While, within: cst.ClassDef | None) -> bool:
+        if trains(self.context, loop, within):
+            return True
+        if not isinstance(loop, cst.For) or not _EPOCH.search(self.context.code(loop.target)):
+            return False
+        return any(_TRAIN_CALL.search((dotted_name(c.func) or "").rsplit(".", 1)[-1]) for c in calls_in(self.context, loop))
