@@ -43,8 +43,9 @@ class AmbiguousBroadcast(Rule):
     every target; the loss decreases a little, the model learns the mean, and nothing crashes.
     Accuracy computed as `(pred > 0.5) == y` is wrong the same way.
 
-    An outer product written on purpose (`u[:, None] * v[None, :]`, `s.unsqueeze(1) - s`) is
-    not reported outside losses; a loss never wants one.
+    An outer product written on purpose (`u[:, None] * v[None, :]`, `s.unsqueeze(1) - s`, or
+    two sizes known to differ, `(max_len, 1) * (d_model,)`) is not reported outside losses; a
+    loss never wants one.
 
     ## Example
     ```python
@@ -130,6 +131,10 @@ class AmbiguousBroadcast(Rule):
             import torch
             pos = torch.arange(seq_len)
             rel = pos[:, None] - pos[None, :]
+        """),
+        Valid("""
+            import torch
+            angles = torch.arange(max_len).view(-1, 1) * torch.linspace(0, 1, d_model)
         """),
     ]
     INVALID = [
@@ -257,7 +262,7 @@ class AmbiguousBroadcast(Rule):
         if first is None:
             return
         second = shape_of(self.context, right, scope)
-        if second is None or not broadcasts_both_ways(first, second, allow_explicit=loss is None):
+        if second is None or not broadcasts_both_ways(first, second, allow_outer=loss is None):
             return
         self.report(node, self._describe(first, second, loss))
 

@@ -50,7 +50,7 @@ class Shape:
 
     def __str__(self) -> str:
         inner = ", ".join("?" if d is None else str(d) for d in self.dims)
-        if len(self.dims) == 1:
+        if len(self.dims) == 1 and self.exact:
             inner += ","
         return f"(..., {inner})" if not self.exact else f"({inner})"
 
@@ -117,20 +117,38 @@ def expanded_positions(a: Shape, b: Shape) -> set[int]:
     return stretched
 
 
-def broadcasts_both_ways(a: Shape, b: Shape, *, allow_explicit: bool = True) -> bool:
+def broadcasts_both_ways(a: Shape, b: Shape, *, allow_outer: bool = True) -> bool:
     """Whether each operand is stretched by the other (``(N,)`` with ``(N, 1)`` gives ``(N, N)``).
 
-    With ``allow_explicit``, a stretch over a singleton inserted on purpose (``u[:, None]``) marks
-    an intended outer product, and the pair is not reported.
+    With ``allow_outer``, what looks like an intended outer product is not reported: a stretch
+    over a singleton inserted on purpose (``u[:, None]``), or operands whose sizes are known to
+    be different quantities (``(max_len, 1)`` with ``(d_model,)``).
     """
     if broadcast(a, b) is None:
         return False
     stretched_a, stretched_b = expanded_positions(a, b), expanded_positions(b, a)
     if not stretched_a or not stretched_b:
         return False
-    if allow_explicit and (stretched_a & a.explicit or stretched_b & b.explicit):
+    if allow_outer and (stretched_a & a.explicit or stretched_b & b.explicit or _distinct_extents(a, b)):
         return False
     return True
+
+
+def _is_fresh(dim: Dim) -> bool:
+    """A symbol the inference made up (a batch, a flattened size): it may equal any other size."""
+    return isinstance(dim, str) and (dim == BATCH or dim.startswith("numel("))
+
+
+def _distinct_extents(a: Shape, b: Shape) -> bool:
+    """Both shapes are fully known and their non-singleton sizes differ: ``(N, 1)`` against
+    ``(M,)`` is an outer product of two different things, ``(N, 1)`` against ``(N,)`` is not."""
+    sizes = []
+    for shape in (a, b):
+        kept = [d for d in shape.dims if d != 1]
+        if not shape.exact or any(d is None or _is_fresh(d) for d in kept):
+            return False
+        sizes.append(sorted(str(d) for d in kept))
+    return sizes[0] != sizes[1]
 
 
 # -- qualified names ------------------------------------------------------------------------------
@@ -843,13 +861,20 @@ def _remaining(base: Shape, dims: list[Dim], source: str) -> Dim:
     others = [d for d in dims if d is not None]
     if not base.exact:
         return f"numel({source})" if all(d == 1 for d in others) else None
-    if any(not isinstance(d, int) for d in others):
+    if any(d is None for d in base.dims):
         return None
-    known = math.prod(others)  # type: ignore[arg-type]
-    total = _product(base.dims)
-    if isinstance(total, int):
-        return total // known if known and total % known == 0 else None
-    return total if known == 1 else None
+    symbols = [d for d in base.dims if isinstance(d, str)]
+    number = math.prod(d for d in base.dims if isinstance(d, int))
+    for other in others:
+        if isinstance(other, str):
+            if other not in symbols:
+                return None
+            symbols.remove(other)
+        elif other == 0 or number % other:
+            return None
+        else:
+            number //= other
+    return _product((number, *symbols))
 
 
 def _transpose(base: Shape, first: int, second: int) -> Shape | None:
