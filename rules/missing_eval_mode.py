@@ -276,7 +276,7 @@ class MissingEvalMode(Rule):
         if model is None or not self._evaluation_context():
             return
         cls = context.enclosing(cst.ClassDef)
-        if cls is not None and (is_module_class(context, cls) or _derives_from_library(context, cls)):
+        if cls is not None and (_module_like(context, cls) or _derives_from_library(context, cls)):
             return
         scope = current_scope(context)
         reported = context.fact(("DLS301 reported", id(self)), set)
@@ -382,6 +382,12 @@ def _switched_later_in_loop(flow, events: list[ModeEvent], call: cst.Call, model
 def _parameter_names(function: cst.FunctionDef) -> set[str]:
     params = function.params
     return {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+
+
+def _module_like(context, cls: cst.ClassDef) -> bool:
+    """An ``nn.Module`` (also through a conditional base such as
+    ``pl.LightningModule if pl else nn.Module``)."""
+    return is_module_class(context, cls) or any("Module" in context.code(base.value) for base in cls.bases)
 
 
 def _derives_from_library(context, cls: cst.ClassDef) -> bool:
