@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from dlsan.__about__ import __version__
 from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME, LintFinding
@@ -38,9 +39,17 @@ _PARSE_ERROR_ENTRY = {
 }
 
 
+# RFC 3986 sub-delims and "@" may stay as they are in a path; ":" may not in a relative
+# reference's first segment (it would read as a scheme), so it is escaped like the rest.
+_PATH_SAFE = "/!$&'()*+,;=@"
+
+
 def _uri(path: str) -> str:
+    """A valid RFC 3986 URI reference: ``file://`` for absolute paths, else the percent-encoded
+    relative path (a space, ``#``, ``?``, ``%`` or non-ASCII letter in a file name would otherwise
+    make the ``uri-reference`` invalid or change its meaning)."""
     candidate = Path(path)
-    return candidate.as_posix() if not candidate.is_absolute() else candidate.as_uri()
+    return candidate.as_uri() if candidate.is_absolute() else quote(candidate.as_posix(), safe=_PATH_SAFE)
 
 
 def render(findings: Sequence[LintFinding], rules: Sequence[type[Rule]]) -> str:
