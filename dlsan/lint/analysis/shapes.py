@@ -325,16 +325,18 @@ class _Inference:
         self.owner = owner if owner is not None else _owner_class(context, scope)
         self.names = context.names
 
-    # each expression's shape is cached per file: an expression belongs to exactly one scope
     def shape(self, expr: cst.BaseExpression) -> Shape | None:
-        key = ("shapes.shape", id(expr))
-        facts = self.context._facts
-        if key in facts:
-            return facts[key]
-        facts[key] = None  # a cycle through assignments reads "unknown"
-        result = self._compute(expr)
-        facts[key] = result
-        return result
+        """Cached per file (an expression belongs to exactly one scope); an expression met again
+        while its own shape is being computed (``x = x + 1`` in a loop, a forward that calls
+        itself) reads as unknown."""
+        active: set[int] = self.context.fact("shapes.active", set)
+        if id(expr) in active:
+            return None
+        active.add(id(expr))
+        try:
+            return self.context.fact(("shapes.shape", id(expr)), lambda: self._compute(expr))
+        finally:
+            active.discard(id(expr))
 
     def _compute(self, expr: cst.BaseExpression) -> Shape | None:
         if isinstance(expr, (cst.Integer, cst.Float)):
