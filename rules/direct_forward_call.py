@@ -16,7 +16,8 @@ class DirectForwardCall(Rule):
     Flags `model.forward(x)` called on a module from outside it, instead of `model(x)`.
 
     `super().forward(...)`, `self.forward(...)` and `ParentClass.forward(self, ...)` are how a module
-    calls its own or its parent's implementation and are not flagged.
+    calls its own or its parent's implementation and are not flagged, nor is a wrapper's `forward`
+    calling `self.module.forward(...)` of the module it wraps (as DDP does on purpose).
 
     ## Why is this bad?
     `nn.Module.__call__` runs the forward pre-hooks and hooks around `forward`. Calling `forward`
@@ -85,6 +86,11 @@ class DirectForwardCall(Rule):
         Valid("""
             import torch.nn as nn
             outputs = nn.Linear.forward(layer, x)
+        """),
+        Valid("""
+            class NoSyncWrapper(nn.Module):
+                def forward(self, *inputs, **kwargs):
+                    return self.module.forward(*inputs, **kwargs)
         """),
         Valid("""
             hook = model.register_forward_hook(save_activation)
@@ -202,13 +208,21 @@ class DirectForwardCall(Rule):
         if not isinstance(func, cst.Attribute) or func.attr.value != "forward":
             return
         target = func.value
-        if self._is_own_or_class(target) or _passes_self(node):
+        if self._is_own_or_class(target) or _passes_self(node) or self._wrapper_forward(target):
             return
         if not isinstance(target, (cst.Name, cst.Attribute, cst.Subscript, cst.Call)) or target.lpar:
             return
         text = self.context.code(target)
         self.report(node, self.message.format(receiver=text),
                     fix=FixSpec(f"Call `{text}(...)`", [Replace(func, text)]))
+
+    def _wrapper_forward(self, target: cst.BaseExpression) -> bool:
+        """``self.module.forward(...)`` inside a class's own ``forward``."""
+        name = dotted_name(target) or ""
+        if not name.startswith("self."):
+            return False
+        method = self.context.enclosing(cst.FunctionDef)
+        return method is not None and method.name.value == "forward" and self.context.enclosing(cst.ClassDef) is not None
 
     def _is_own_or_class(self, target: cst.BaseExpression) -> bool:
         """``self``/``super()``/``cls``, or a class: one of this file (``Block``) or an imported

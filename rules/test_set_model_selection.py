@@ -6,7 +6,7 @@ from collections.abc import Callable
 import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites, loops_around
-from dlsan.lint.analysis.holdout import Taint, reads_decision, reads_test_data, taint
+from dlsan.lint.analysis.holdout import Taint, mentions_test_data, reads_decision, reads_test_data, taint
 from dlsan.lint.analysis.loops import enclosing_loops, trains
 from dlsan.lint.analysis.nodes import calls_in, nodes_in
 from dlsan.lint.analysis.optimizers import is_scheduler_step
@@ -261,11 +261,15 @@ class TestSetModelSelection(Rule):
     ]
 
     def visit_If(self, node: cst.If) -> None:
-        if self._keeps_or_stops(node) and reads_decision(node.test, self._taint()) and self._in_training():
+        if not mentions_test_data(self.context) or not reads_decision(node.test, self._taint()):
+            return
+        if self._keeps_or_stops(node) and self._in_training():
             self.report(node, self.message.format(what="chooses the checkpoint or stops training"))
 
     def visit_Call(self, node: cst.Call) -> None:
-        what = self._decision_made_by(node) if node.args else None
+        if not node.args or not mentions_test_data(self.context):
+            return
+        what = self._decision_made_by(node)
         if what is not None and self._in_training():
             self.report(node, self.message.format(what=what))
 

@@ -18,9 +18,8 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import Located, constructor, value_at
+from dlsan.lint.analysis.bindings import Located, constructor, scope_names, value_at
 from dlsan.lint.analysis.functions import file_index, is_module_class
-from dlsan.lint.analysis.nodes import nodes_in
 from dlsan.lint.calls import get_arg, has_unpacking, positional_args
 from dlsan.lint.context import FileContext
 
@@ -155,7 +154,7 @@ def forward_ending(context: FileContext, model: cst.ClassDef, depth: int = 0) ->
         forward = file_index(context).methods.get(model.name.value, {}).get("forward")
         if forward is None:
             return None
-        returns = [n for n in _own_nodes(context, forward) if isinstance(n, cst.Return)]
+        returns = [n for n in scope_names(context, forward).own_nodes if isinstance(n, cst.Return)]
         endings = [_ending(context, r.value, forward, model, depth + 1) if r.value is not None else None
                    for r in returns]
         if not endings or any(e is None for e in endings):
@@ -172,19 +171,6 @@ def forward_ending(context: FileContext, model: cst.ClassDef, depth: int = 0) ->
         return context.fact(key, compute)
     finally:
         cache.discard(key)
-
-
-def _own_nodes(context: FileContext, function: cst.FunctionDef) -> list[cst.CSTNode]:
-    """The nodes of ``function`` outside the functions and classes nested in it."""
-    nested: set[int] = set()
-    own: list[cst.CSTNode] = []
-    for node in nodes_in(context, function):
-        if id(node) in nested:
-            continue
-        own.append(node)
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            nested |= {id(n) for n in nodes_in(context, node)}
-    return own
 
 
 @dataclass(frozen=True)
@@ -210,6 +196,8 @@ def loss_call(context: FileContext, call: cst.Call, scope: cst.CSTNode, cls: cst
     if context.names.matches(call.func, functions):
         return LossCall(prediction.value, None, functional=True)
     if not isinstance(call.func, (cst.Name, cst.Attribute, cst.Call)) or context.names.resolve(call.func):
+        return None
+    if not any(module.rsplit(".", 1)[-1] in context.source for module in modules):
         return None
     built = constructor(context, call.func, scope, cls)
     if built is not None and isinstance(built.expr, cst.Call) and context.names.matches(built.expr.func, modules):

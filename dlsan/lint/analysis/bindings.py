@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dlsan.lint.analysis.functions import file_index
-from dlsan.lint.analysis.nodes import ancestors_of, nodes_in
+from dlsan.lint.analysis.nodes import nodes_in
 from dlsan.lint.calls import numeric_value
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
+from dlsan.lint.walk import children
 
 #: methods that return the module or tensor they are called on
 SELF_RETURNING = frozenset({"to", "cuda", "cpu", "eval", "train", "float", "double", "half",
@@ -44,21 +45,6 @@ class Located:
 
     expr: cst.BaseExpression
     scope: cst.CSTNode
-
-
-def scope_of(context: FileContext, node: cst.CSTNode) -> cst.CSTNode:
-    """The function whose local names ``node`` reads (the module at top level)."""
-    return next((n for n in ancestors_of(context, node) if isinstance(n, (cst.FunctionDef, cst.Lambda))),
-                context.module)
-
-
-def class_of(context: FileContext, node: cst.CSTNode) -> cst.ClassDef | None:
-    return next((n for n in ancestors_of(context, node) if isinstance(n, cst.ClassDef)), None)
-
-
-def _positions(context: FileContext, scope: cst.CSTNode) -> dict[int, int]:
-    return context.fact(("positions", id(scope)),
-                        lambda: {id(node): i for i, node in enumerate(nodes_in(context, scope))})
 
 
 def _target_names(target: cst.BaseExpression) -> list[str]:
@@ -89,25 +75,49 @@ def _node_bindings(node: cst.CSTNode) -> list[tuple[str, cst.BaseExpression | No
     return []
 
 
-def bindings(context: FileContext, scope: cst.CSTNode) -> dict[str, list[Binding]]:
-    """Every binding of each name in ``scope`` (nested functions and classes excluded)."""
+@dataclass
+class ScopeNames:
+    """The bindings of one scope, and the source-order position of each of its own nodes."""
 
-    def build() -> dict[str, list[Binding]]:
-        nested: set[int] = set()
+    bindings: dict[str, list[Binding]]
+    positions: dict[int, int]
+    #: the scope's own nodes in source order (nested functions and classes included, not entered)
+    own_nodes: list[cst.CSTNode]
+
+
+_NESTED_SCOPES = frozenset({cst.FunctionDef, cst.ClassDef, cst.Lambda})
+_BINDERS = frozenset({cst.Assign, cst.AnnAssign, cst.AugAssign, cst.For, cst.CompFor, cst.AsName, cst.NamedExpr})
+
+
+def scope_names(context: FileContext, scope: cst.CSTNode) -> ScopeNames:
+    """Bindings and positions of ``scope``'s own nodes; nested functions and classes are not
+    entered (their names are bound, their bodies belong to other scopes)."""
+
+    def build() -> ScopeNames:
         found: dict[str, list[Binding]] = {}
-        for position, node in enumerate(nodes_in(context, scope)):
-            if id(node) in nested:
-                continue
-            if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-                nested |= {id(n) for n in nodes_in(context, node)}
-                if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+        positions: dict[int, int] = {}
+        own: list[cst.CSTNode] = []
+        stack: list[cst.CSTNode] = list(reversed(children(scope)))
+        while stack:
+            node = stack.pop()
+            position = positions[id(node)] = len(own)
+            own.append(node)
+            if type(node) in _NESTED_SCOPES:
+                if not isinstance(node, cst.Lambda):
                     found.setdefault(node.name.value, []).append(Binding(position, node.name.value, None, node))
                 continue
-            for name, value in _node_bindings(node):
-                found.setdefault(name, []).append(Binding(position, name, value, node))
-        return found
+            if type(node) in _BINDERS:
+                for name, value in _node_bindings(node):
+                    found.setdefault(name, []).append(Binding(position, name, value, node))
+            stack.extend(reversed(children(node)))
+        return ScopeNames(found, positions, own)
 
-    return context.fact(("bindings", id(scope)), build)
+    return context.fact(("scope_names", id(scope)), build)
+
+
+def bindings(context: FileContext, scope: cst.CSTNode) -> dict[str, list[Binding]]:
+    """Every binding of each name in ``scope`` (nested functions and classes excluded)."""
+    return scope_names(context, scope).bindings
 
 
 def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
@@ -123,7 +133,7 @@ def value_at(context: FileContext, name: cst.Name, scope: cst.CSTNode) -> Locate
     """The value ``name`` holds where it is used in ``scope``, when one plain assignment says so."""
     local = bindings(context, scope).get(name.value, [])
     if local:
-        use = _positions(context, scope).get(id(name))
+        use = scope_names(context, scope).positions.get(id(name))
         if use is None:
             return None
         before = [b for b in local if b.position < use]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from dlsan.lint.analysis.nodes import nodes_in
+from dlsan.lint.analysis.bindings import scope_names
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.walk import children
@@ -32,6 +32,15 @@ _SETTING_WORDS = frozenset({
     "case", "cases", "config", "cfg", "flag", "args",
 })
 _FIXPOINT_ROUNDS = 3
+
+
+_IDENTIFIER_WITH_TEST = re.compile(r"\b\w*test\w*\b", re.IGNORECASE)
+
+
+def mentions_test_data(context: FileContext) -> bool:
+    """Whether any identifier or string of the file names test data (a cheap, per-file gate)."""
+    return context.fact("mentions_test_data", lambda: any(
+        is_test_name(match.group()) for match in _IDENTIFIER_WITH_TEST.finditer(context.source)))
 
 
 def is_test_name(identifier: str) -> bool:
@@ -98,13 +107,8 @@ def reads_decision(expr: cst.CSTNode, taint: Taint) -> bool:
 def _assignments(context: FileContext, scope: cst.CSTNode) -> list[tuple[list[str], cst.CSTNode]]:
     """(target names, value) for every assignment, ``for`` loop and ``with ... as`` in ``scope``."""
     found: list[tuple[list[str], cst.CSTNode]] = []
-    nested: set[int] = set()
-    for node in nodes_in(context, scope):
-        if id(node) in nested:
-            continue
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            nested |= {id(n) for n in nodes_in(context, node)}
-        elif isinstance(node, cst.Assign):
+    for node in scope_names(context, scope).own_nodes:
+        if isinstance(node, cst.Assign):
             found.append(([n for t in node.targets for n in _names(t.target)], node.value))
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
             found.append((_names(node.target), node.value))

@@ -25,6 +25,7 @@ from typing import Literal
 
 import libcst as cst
 
+from dlsan.lint.analysis.bindings import scope_names
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
@@ -146,8 +147,8 @@ def _call_event(call: cst.Call, is_statement: bool) -> GradEvent | None:
 def _nested_function_nodes(context: FileContext, scope: cst.CSTNode) -> set[int]:
     """Ids of the nodes that sit inside functions nested in ``scope``."""
     inside: set[int] = set()
-    for node in nodes_in(context, scope):
-        if isinstance(node, (cst.FunctionDef, cst.Lambda)) and id(node) not in inside:
+    for node in scope_names(context, scope).own_nodes:
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
             inside |= {id(n) for n in nodes_in(context, node)}
     return inside
 
