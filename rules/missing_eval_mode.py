@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites
@@ -14,6 +16,7 @@ from dlsan.lint.rule import Invalid, Rule, Valid
 
 #: pytest's `test_*` functions are tests, not evaluation loops; these names are evaluation loops
 _EVAL_LOOP_TESTS = frozenset({"test_epoch", "test_loop", "test_one_epoch", "test_step", "test_batch"})
+_EVALUATED_PARAMETER = re.compile(r"model|net$|loader|dataset", re.IGNORECASE)
 
 
 class MissingEvalMode(Rule):
@@ -220,6 +223,7 @@ class MissingEvalMode(Rule):
                 for images in loader:
                     feats.append(encoder(images).detach())
                 return torch.cat(feats)
+            val_features = val_epoch(backbone, val_loader)
             """,
             line=5,
         ),
@@ -272,39 +276,54 @@ class MissingEvalMode(Rule):
         context = self.context
         if not isinstance(node.func, (cst.Name, cst.Attribute)):
             return
+        evaluation = self._evaluation_context()
+        if evaluation is None:
+            return
         model = model_name(context, node)
-        if model is None or not self._evaluation_context():
+        if model is None:
             return
         cls = context.enclosing(cst.ClassDef)
-        if cls is not None and (_module_like(context, cls) or _derives_from_library(context, cls)):
+        if cls is not None and (_module_like(context, cls) or _derives_from_library(context, cls)
+                                or "Test" in cls.name.value):
             return
         scope = current_scope(context)
         reported = context.fact(("DLS301 reported", id(self)), set)
-        if (id(scope), model) in reported or not self._runs_in_training_mode(scope, node, model, cls):
+        if (id(scope), model) in reported or not self._runs_in_training_mode(scope, node, model, cls, evaluation):
             return
         reported.add((id(scope), model))
         self.report(node)
 
     # -- is this an evaluation? ------------------------------------------------------------------
 
-    def _evaluation_context(self) -> bool:
-        """Inside a no_grad block/decorator that is not part of a training step, or in a
-        function named like an evaluation."""
+    def _evaluation_context(self) -> str | None:
+        """``"no_grad"`` inside a no_grad block/decorator that is not part of a training step,
+        ``"name"`` in a function named like an evaluation, else ``None``."""
         context = self.context
         within = context.enclosing(cst.ClassDef)
         chain = context.ancestors
         for index in range(len(chain) - 1, -1, -1):
             node = chain[index]
             if isinstance(node, cst.With) and any(disables_grad(context, i.item) for i in node.items):
-                return not self._in_training_step(chain[:index], within)
+                in_step = context.fact(("DLS301 in training step", id(node)),
+                                       lambda: self._in_training_step(chain[:index], within))
+                return None if in_step else "no_grad"
             if isinstance(node, cst.FunctionDef):
                 if function_disables_grad(context, node):
-                    return True
-                name = node.name.value
-                return is_eval_function_name(name) and (not name.startswith("test_") or name in _EVAL_LOOP_TESTS)
+                    return "no_grad"
+                return "name" if self._evaluation_function(node, within) else None
             if isinstance(node, (cst.Lambda, cst.ClassDef)):
-                return False
-        return False
+                return None
+        return None
+
+    def _evaluation_function(self, function: cst.FunctionDef, within: cst.ClassDef | None) -> bool:
+        """Named like an evaluation and not training. A ``test*`` function is a pytest test unless it
+        takes a model or a data loader (``def test(model, device, test_loader)``)."""
+        name = function.name.value.lstrip("_")
+        if not is_eval_function_name(name) or trains(self.context, function, within):
+            return False
+        if name.startswith("test") and name not in _EVAL_LOOP_TESTS:
+            return any(_EVALUATED_PARAMETER.search(p) for p in _parameter_names(function))
+        return True
 
     def _in_training_step(self, outer: list[cst.CSTNode], within: cst.ClassDef | None) -> bool:
         """Whether the innermost loop (or function, or module) around a no_grad block runs a
@@ -331,13 +350,17 @@ class MissingEvalMode(Rule):
 
     # -- which mode is the model in? -------------------------------------------------------------
 
-    def _runs_in_training_mode(self, scope: Scope, call: cst.Call, model: str, cls: cst.ClassDef | None) -> bool:
+    def _runs_in_training_mode(self, scope: Scope, call: cst.Call, model: str, cls: cst.ClassDef | None,
+                               evaluation: str) -> bool:
         context = self.context
         flow = flow_of(context, scope)
         events = scope_events(context, scope, cls)
-        last = last_mode_before(events, flow.order, flow.position(call), model)
+        at = flow.position(call)
+        last = last_mode_before(events, flow.order, at, model)
         if last is not None:
-            return last.kind == "train"
+            # `model.train()` right before the call is deliberate (updating batch-norm statistics);
+            # left over from training steps in between, it is the bug
+            return last.kind == "train" and _steps_between(flow, events, last, at)
         if _switched_later_in_loop(flow, events, call, model):
             return False
         root = model.split(".", 1)[0]
@@ -346,7 +369,12 @@ class MissingEvalMode(Rule):
                            for method in cls.body.body if isinstance(method, cst.FunctionDef))
         if isinstance(scope, cst.FunctionDef):
             if root in _parameter_names(scope):
-                return not any(self._eval_before(site) for site in call_sites(context, scope))
+                sites = call_sites(context, scope)
+                if not sites:
+                    # an evaluation function should set the mode itself; a utility (`eval_fn`
+                    # callbacks, shape propagation) leaves it to a caller we cannot see
+                    return evaluation == "no_grad" and is_eval_function_name(scope.name.value)
+                return not any(self._eval_before(site) for site in sites)
             if not flow.bindings_of(root):  # a global: set up anywhere in the file
                 return not self._switches_mode(scope_events(context, context.module), model)
         return True
@@ -377,6 +405,12 @@ def _switched_later_in_loop(flow, events: list[ModeEvent], call: cst.Call, model
         ):
             return True
     return False
+
+
+def _steps_between(flow, events: list[ModeEvent], start: ModeEvent, at: int) -> bool:
+    """Whether a training step comes after the event ``start`` and before position ``at``."""
+    index = next(i for i, event in enumerate(events) if event is start)
+    return any(e.kind == "step" and flow.order.get(id(e.origin), at) < at for e in events[index + 1:])
 
 
 def _parameter_names(function: cst.FunctionDef) -> set[str]:

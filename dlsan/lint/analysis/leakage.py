@@ -132,9 +132,9 @@ def _statistic_of(context: FileContext, expr: cst.BaseExpression) -> str | None:
 def _centred(context: FileContext, expr: cst.BaseExpression) -> str | None:
     """``X`` for ``X - X.mean()`` / ``X - X.min()`` (also ``(X - X.mean(0))``)."""
     if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Subtract):
-        data = context.code(expr.left)
-        if _statistic_of(context, expr.right) == data:
-            return data
+        statistic_data = _statistic_of(context, expr.right)
+        if statistic_data is not None and statistic_data == context.code(expr.left):
+            return statistic_data
     return None
 
 
@@ -142,8 +142,8 @@ def manual_scaling_data(context: FileContext, node: cst.CSTNode) -> str | None:
     """The data (as source text) that ``node`` standardises or min-max scales with its own
     statistics: an assigned value ``(X - X.mean()) / X.std()``, or ``X -= X.mean()`` / ``X /= X.std()``."""
     if isinstance(node, cst.AugAssign) and isinstance(node.operator, (cst.SubtractAssign, cst.DivideAssign)):
-        data = context.code(node.target)
-        return data if _statistic_of(context, node.value) == data else None
+        statistic_data = _statistic_of(context, node.value)
+        return statistic_data if statistic_data is not None and statistic_data == context.code(node.target) else None
     value = getattr(node, "value", None)
     if not isinstance(value, cst.BaseExpression):
         return None

@@ -18,16 +18,19 @@ or is named like one (``criterion``, ``loss_fn``, ``self.compute_loss``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import file_index, is_module_class
+from dlsan.lint.analysis.functions import called_function, file_index, is_module_class
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 
-_MODEL_NAME = re.compile(
-    r"model|net$|^net|network|classifier|backbone|encoder|decoder|generator|discriminator|"
-    r"^(gen|disc|teacher|student|critic|actor|policy|vae|autoencoder)$",
+#: a model-ish word, as the last ``_``-separated token of a name (``model``, ``ema_model``,
+#: ``resnet``, ``netG``, ``target_net``) or followed by one short tag (``model_ddp``, ``net_g``)
+_MODEL_WORD = re.compile(
+    r"(model|net|network|classifier|backbone|encoder|decoder|generator|discriminator|gen|disc|"
+    r"teacher|student|critic|actor|policy|vae|autoencoder|[a-z]*net[a-z]?)\d*",
     re.IGNORECASE,
 )
 _NOT_A_MODEL_NAME = re.compile(
@@ -76,15 +79,13 @@ def _constructed_module(context: FileContext, value: cst.BaseExpression) -> bool
 
 def module_bindings(context: FileContext) -> frozenset[str]:
     """Dotted names assigned a module constructor anywhere in the file (``model = Net()``,
-    ``self.encoder = nn.LSTM(...)``)."""
+    ``self.encoder = nn.LSTM(...)``); reads statements only, not expressions."""
 
     def compute() -> frozenset[str]:
-        from dlsan.lint.analysis.nodes import nodes_in
-
         found = set()
-        for node in nodes_in(context, context.module):
-            if isinstance(node, cst.Assign) and _constructed_module(context, node.value):
-                for target in node.targets:
+        for statement in _assignments(context.module.body):
+            if _constructed_module(context, statement.value):
+                for target in statement.targets:
                     name = dotted_name(target.target)
                     if name is not None:
                         found.add(name)
@@ -93,19 +94,60 @@ def module_bindings(context: FileContext) -> frozenset[str]:
     return context.fact("module_bindings", compute)
 
 
+def _assignments(body: Sequence[cst.CSTNode]) -> Iterator[cst.Assign]:
+    stack = list(reversed(body))
+    while stack:
+        statement = stack.pop()
+        if isinstance(statement, cst.SimpleStatementLine):
+            yield from (small for small in statement.body if isinstance(small, cst.Assign))
+            continue
+        for block in _blocks(statement):
+            stack.extend(reversed(block))
+
+
+def _blocks(statement: cst.CSTNode) -> Iterator[Sequence[cst.CSTNode]]:
+    """The statement lists directly inside a compound statement (else/except/finally included)."""
+    for name in ("body", "orelse", "handlers", "finalbody"):
+        part = getattr(statement, name, None)
+        if isinstance(part, (list, tuple)):  # try handlers
+            for handler in part:
+                yield from _blocks(handler)
+        elif isinstance(part, cst.BaseSuite) and isinstance(getattr(part, "body", None), (list, tuple)):
+            yield part.body
+        elif isinstance(part, (cst.If, cst.Else, cst.Finally)):
+            yield from _blocks(part)
+
+
+def _model_like_name(last: str) -> bool:
+    if last[:1].isupper() and not last.isupper() and not last.startswith(("G", "D")):
+        return False  # a class: `ResNet(...)` constructs a model, it does not run one
+    if _NOT_A_MODEL_NAME.search(last):
+        return False
+    tokens = [t for t in last.split("_") if t]
+    if not tokens:
+        return False
+    if _MODEL_WORD.fullmatch(tokens[-1]):
+        return True
+    return len(tokens) >= 2 and _MODEL_WORD.fullmatch(tokens[-2]) is not None and len(tokens[-1]) <= 4
+
+
 def model_name(context: FileContext, call: cst.Call) -> str | None:
-    """The dotted name of the model ``call`` runs (``"model"``, ``"self.net"``), else ``None``."""
+    """The dotted name of the model ``call`` runs (``"model"``, ``"self.net"``), else ``None``.
+
+    A model is run with inputs: calls without arguments (``solver.model()``) are not model runs,
+    and neither are calls of functions or methods defined in this file."""
     name = dotted_name(call.func)
-    if name is None or name == "self":
+    if name is None or name == "self" or not call.args:
         return None
     last = name.rsplit(".", 1)[-1]
     if "." not in name and last in file_index(context).functions:
         return None
+    if name.startswith("self.") and name.count(".") == 1 and called_function(
+            context, call, context.enclosing(cst.ClassDef)) is not None:
+        return None
     if name in module_bindings(context):
         return name
-    if _MODEL_NAME.search(last) and not _NOT_A_MODEL_NAME.search(last):
-        if context.names.resolve(call.func) is not None:  # an imported function, e.g. `build_model`
-            return None
+    if _model_like_name(last) and context.names.resolve(call.func) is None:
         return name
     return None
 
