@@ -57,10 +57,27 @@ def _target_names(target: cst.BaseExpression) -> list[str]:
     return []
 
 
+def _parallel_pairs(target: cst.BaseExpression,
+                    value: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression | None]] | None:
+    """``x = v`` and ``a, b = va, vb``: each name with its own value (``None`` when not that shape)."""
+    if isinstance(target, cst.Name):
+        return [(target.value, value)]
+    if not (isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List))):
+        return None
+    names, values = target.elements, value.elements
+    if len(names) != len(values) or any(isinstance(e, cst.StarredElement) for e in (*names, *values)):
+        return None
+    if not all(isinstance(e.value, cst.Name) for e in names):
+        return None
+    return [(e.value.value, v.value) for e, v in zip(names, values)]  # type: ignore[attr-defined]
+
+
 def _node_bindings(node: cst.CSTNode) -> list[tuple[str, cst.BaseExpression | None]]:
     if isinstance(node, cst.Assign):
-        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
-            return [(node.targets[0].target.value, node.value)]
+        if len(node.targets) == 1:
+            pairs = _parallel_pairs(node.targets[0].target, node.value)
+            if pairs is not None:
+                return pairs
         return [(name, None) for t in node.targets for name in _target_names(t.target)]
     if isinstance(node, cst.AnnAssign) and node.value is not None:
         return [(name, node.value) for name in _target_names(node.target)]

@@ -109,7 +109,7 @@ def _assignments(context: FileContext, scope: cst.CSTNode) -> list[tuple[list[st
     found: list[tuple[list[str], cst.CSTNode]] = []
     for node in scope_names(context, scope).own_nodes:
         if isinstance(node, cst.Assign):
-            found.append(([n for t in node.targets for n in _names(t.target)], node.value))
+            found.extend(_assigned_pairs(node))
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
             found.append((_names(node.target), node.value))
         elif isinstance(node, (cst.For, cst.CompFor)):
@@ -117,6 +117,16 @@ def _assignments(context: FileContext, scope: cst.CSTNode) -> list[tuple[list[st
         elif isinstance(node, cst.WithItem) and node.asname is not None:
             found.append((_names(node.asname.name), node.item))
     return found
+
+
+def _assigned_pairs(node: cst.Assign) -> list[tuple[list[str], cst.CSTNode]]:
+    """``a, b = x, 0`` pairs each name with its own value; other assignments bind all to all."""
+    target, value = node.targets[0].target, node.value
+    if (len(node.targets) == 1 and isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List))
+            and len(target.elements) == len(value.elements)
+            and not any(isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements))):
+        return [(_names(t.value), v.value) for t, v in zip(target.elements, value.elements)]
+    return [([n for t in node.targets for n in _names(t.target)], value)]
 
 
 def _names(target: cst.CSTNode) -> list[str]:
