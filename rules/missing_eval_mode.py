@@ -31,8 +31,9 @@ class MissingEvalMode(Rule):
     call of the evaluating function. Quiet for `self(...)` and sub-modules inside a module's own
     methods (Lightning's `validation_step` included: Lightning switches modes itself), for
     framework hooks (methods of classes derived from another library's class), for `no_grad`
-    blocks inside a training step (targets, teacher outputs, EMA updates, samples), and for
-    pytest's `test_*` functions.
+    blocks inside a training step (targets, teacher outputs, EMA updates, samples), for runs whose
+    output is dropped (`model(x)` as a statement: calibration, batch-norm statistics, hooks
+    capturing inputs), and for pytest's `test_*` functions and methods of `Test` classes.
 
     ## Why is this bad?
     `no_grad()` only turns gradient tracking off; the model stays in training mode. Dropout still
@@ -274,8 +275,8 @@ class MissingEvalMode(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         context = self.context
-        if not isinstance(node.func, (cst.Name, cst.Attribute)):
-            return
+        if not isinstance(node.func, (cst.Name, cst.Attribute)) or isinstance(context.parent(), cst.Expr):
+            return  # a run whose output is dropped is for its side effects: hooks, calibration, BN stats
         evaluation = self._evaluation_context()
         if evaluation is None:
             return

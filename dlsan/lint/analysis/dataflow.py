@@ -405,6 +405,12 @@ class _Tracker:
                 if method in ("sum", "mean"):
                     return LOSS if not call.args else base
                 return base
+            if base == CLEAN:
+                return CLEAN
+        within = next((a for a in ancestors_of(context, call) if isinstance(a, cst.ClassDef)), None)
+        target = called_function(context, call, within)
+        if target is not None:
+            return self.same_file_return_kind(target, depth)
         if isinstance(func, cst.Name):
             if func.value in _CLEAN_BUILTINS:
                 return CLEAN
@@ -422,13 +428,12 @@ class _Tracker:
                 if resolved.rsplit(".", 1)[-1] in _CLEAN_TORCH:
                     return CLEAN
                 return _join([self.kind(flow, arg.value, at, depth + 1) for arg in call.args]) or None
-        return self.same_file_return_kind(call, depth)
+        return None
 
-    def same_file_return_kind(self, call: cst.Call, depth: int) -> GraphKind | None:
+    def same_file_return_kind(self, target: cst.FunctionDef, depth: int) -> GraphKind | None:
+        """What a function of this file returns (``CLEAN`` for ``None``)."""
         context = self.context
-        within = next((a for a in ancestors_of(context, call) if isinstance(a, cst.ClassDef)), None)
-        target = called_function(context, call, within)
-        if target is None or id(target) in self.active:
+        if id(target) in self.active:
             return None
         self.active.add(id(target))
         try:

@@ -33,6 +33,10 @@ _MODEL_WORD = re.compile(
     r"teacher|student|critic|actor|policy|vae|autoencoder|[a-z]*net[a-z]?)\d*",
     re.IGNORECASE,
 )
+#: short tags after a model word: `model_ddp`, `model_ema`, `net_g`
+_MODEL_TAGS = frozenset({"ddp", "fsdp", "dp", "ema", "base", "old", "new", "orig", "copy", "ft",
+                         "pt", "fp16", "fp32", "bf16", "cpu", "gpu", "cuda", "swa", "avg", "eval",
+                         "train", "ref", "src", "tgt", "student", "teacher", "q", "int8", "ts", "jit"})
 _NOT_A_MODEL_NAME = re.compile(
     r"(_fn|_func|loss|criterion|optimizer|opt|path|dir|name|config|cfg|type|args|kwargs|cls|class|"
     r"factory|builder|fn|func)$|^(get|build|create|make|load|init|setup|save|export|train|evaluate|"
@@ -128,7 +132,8 @@ def _model_like_name(last: str) -> bool:
         return False
     if _MODEL_WORD.fullmatch(tokens[-1]):
         return True
-    return len(tokens) >= 2 and _MODEL_WORD.fullmatch(tokens[-2]) is not None and len(tokens[-1]) <= 4
+    return len(tokens) >= 2 and _MODEL_WORD.fullmatch(tokens[-2]) is not None and (
+        tokens[-1].lower() in _MODEL_TAGS or len(tokens[-1]) == 1 or tokens[-1].isdigit())
 
 
 def model_name(context: FileContext, call: cst.Call) -> str | None:
