@@ -213,8 +213,8 @@ class DirectForwardCall(Rule):
         if not isinstance(target, (cst.Name, cst.Attribute, cst.Subscript, cst.Call)) or target.lpar:
             return
         text = self.context.code(target)
-        self.report(node, self.message.format(receiver=text),
-                    fix=FixSpec(f"Call `{text}(...)`", [Replace(func, text)]))
+        fix = None if "\n" in text else FixSpec(f"Call `{text}(...)`", [Replace(func, text)])
+        self.report(node, self.message.format(receiver=text), fix=fix)
 
     def _wrapper_forward(self, target: cst.BaseExpression) -> bool:
         """``self.module.forward(...)`` inside a class's own ``forward``."""

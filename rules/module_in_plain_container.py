@@ -7,7 +7,7 @@ from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
-from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from dlsan.lint.rule import EditSpec, FixSpec, InsertAfter, InsertBefore, Invalid, Replace, Rule, Valid
 
 _NOT_MODULES = frozenset({"Parameter", "UninitializedParameter", "UninitializedBuffer", "Buffer"})
 _ADDS_ITEM = frozenset({"append", "extend", "insert"})
@@ -291,7 +291,7 @@ class ModuleInPlainContainer(Rule):
         is_dict = isinstance(value, (cst.Dict, cst.DictComp))
         wrapper = "ModuleDict" if is_dict else "ModuleList"
         message = self.message.format(kind="dict" if is_dict else "list", wrapper=wrapper)
-        self.report(value, message, fix=self._fix(cls, node, attr, wrapper))
+        self.report(value, message, fix=self._fix(cls, attr, value, wrapper))
 
     def _holds_modules(self, cls: cst.ClassDef, attr: str, value: _Container) -> bool:
         if isinstance(value, (cst.ListComp, cst.DictComp)):
@@ -335,21 +335,24 @@ class ModuleInPlainContainer(Rule):
                     return True
         return False
 
-    def _fix(self, cls: cst.ClassDef, assignment: cst.Assign, attr: str, wrapper: str) -> FixSpec | None:
-        value = assignment.value
-        assert isinstance(value, _Container)
+    def _fix(self, cls: cst.ClassDef, attr: str, value: _Container, wrapper: str) -> FixSpec | None:
+        """Wrap the container in place (its text, comments and layout kept)."""
         prefix = self._nn_prefix(wrapper)
         if prefix is None:
             return None
         if isinstance(value, (cst.Dict, cst.DictComp)) and not self._string_keys(cls, attr, value):
             return None
-        inner = self.context.code(value)
-        if isinstance(value, cst.Tuple):
-            inner = f"[{inner}]"
-        elif isinstance(value, (cst.List, cst.Dict)) and not value.elements:
-            inner = ""
-        target = self.context.code(assignment.targets[0].target)
-        return FixSpec(f"Wrap in `{wrapper}`", [Replace(assignment, f"{target} = {prefix}{wrapper}({inner})")])
+        opening = f"{prefix}{wrapper}("
+        edits: list[EditSpec]
+        if isinstance(value, (cst.List, cst.Dict)) and not value.elements:
+            edits = [Replace(value, f"{opening})")]
+        elif isinstance(value, cst.Tuple) and value.lpar:
+            edits = [Replace(value.lpar[0], f"{opening}["), Replace(value.rpar[-1], "])")]
+        elif isinstance(value, cst.Tuple):
+            edits = [InsertBefore(value, f"{opening}["), InsertAfter(value, "])")]
+        else:
+            edits = [InsertBefore(value, opening), InsertAfter(value, ")")]
+        return FixSpec(f"Wrap in `{wrapper}`", edits)
 
     def _nn_prefix(self, wrapper: str) -> str | None:
         """How this file spells ``torch.nn.<wrapper>``: ``nn.``, ``torch.nn.`` or bare."""

@@ -246,7 +246,7 @@ class SigmoidBeforeBce(Rule):
     def _fix(self, node: cst.Call, loss: LossCall, sigmoid: cst.Call, scope: cst.CSTNode) -> FixSpec | None:
         logits = activation_input(self.context, sigmoid)
         rename = self._loss_rename(node, loss, scope)
-        if logits is None or rename is None:
+        if logits is None or rename is None or "\n" in self.context.code(logits):
             return None
         edits: list[EditSpec] = [rename, Replace(sigmoid, self.context.code(logits))]
         return FixSpec("Drop the sigmoid and use the with-logits loss", edits)

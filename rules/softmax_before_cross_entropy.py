@@ -237,7 +237,7 @@ class SoftmaxBeforeCrossEntropy(Rule):
         if found.inline_call is None:
             return None
         logits = activation_input(self.context, found.inline_call)
-        if logits is None:
+        if logits is None or "\n" in self.context.code(logits):
             return None
         return FixSpec(f"Remove the `{found.kind}`", [Replace(found.inline_call, self.context.code(logits))])
 
