@@ -1,0 +1,141 @@
+"""Unit tests of output-activation tracking (analysis/activations), local data flow
+(analysis/bindings) and test-data taint (analysis/holdout)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+import pytest
+
+from dlsan.lint.analysis.activations import ending, forward_ending
+from dlsan.lint.analysis.bindings import constructor, number_value
+from dlsan.lint.analysis.functions import file_index
+from dlsan.lint.analysis.holdout import is_test_name, reads_decision, taint
+from dlsan.lint.analysis.nodes import calls_in
+from dlsan.lint.context import FileContext
+
+
+def _context(source: str) -> FileContext:
+    source = textwrap.dedent(source)
+    return FileContext("t.py", source, cst.parse_module(source))
+
+
+def _last_argument_of(context: FileContext, function: str) -> cst.BaseExpression:
+    """The first argument of the last call of ``function`` at module level."""
+    call = [c for c in calls_in(context, context.module) if context.code(c.func) == function][-1]
+    return call.args[0].value
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("import torch.nn.functional as F\nloss(F.softmax(z, dim=1))", "softmax"),
+    ("import torch\nloss(torch.log_softmax(z, -1))", "log_softmax"),
+    ("loss(z.sigmoid())", "sigmoid"),
+    ("loss(z.softmax(dim=-1))", "softmax"),
+    ("import torch.nn as nn\nloss(nn.Sigmoid()(z))", "sigmoid"),
+    ("import torch\np = torch.sigmoid(z)\nloss(p.view(-1))", "sigmoid"),
+    ("import torch\np = torch.sigmoid(z)\np = head(z)\nloss(p)", None),
+    ("loss(obj.softmax(x, y))", None),
+    ("import scipy.special\nloss(scipy.special.softmax(z))", None),
+    ("loss(outputs.logits)", None),
+])
+def test_expression_endings(code, expected):
+    ctx = _context(code)
+    found = ending(ctx, _last_argument_of(ctx, "loss"), ctx.module, None)
+    assert (found.kind if found else None) == expected
+
+
+def test_forward_endings_of_same_file_models():
+    ctx = _context("""
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Probs(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.net = nn.Sequential(nn.Linear(4, 2), nn.Softmax(dim=1))
+            def forward(self, x):
+                return self.net(x)
+
+        class Branchy(nn.Module):
+            def forward(self, x):
+                if self.training:
+                    return self.fc(x)
+                return F.softmax(self.fc(x), dim=1)
+
+        class Wrapped(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = Probs()
+            def forward(self, x):
+                y = self.inner(x)
+                return y
+
+        class Recursive(nn.Module):
+            def forward(self, x):
+                return self(x)
+    """)
+    classes = file_index(ctx).classes
+    assert forward_ending(ctx, classes["Probs"]).kind == "softmax"
+    assert forward_ending(ctx, classes["Branchy"]) is None
+    assert forward_ending(ctx, classes["Wrapped"]).kind == "softmax"
+    assert forward_ending(ctx, classes["Recursive"]) is None
+
+
+def test_model_instance_through_assignment_and_to_device():
+    ctx = _context("""
+        import torch.nn as nn
+        class Net(nn.Module):
+            def forward(self, x):
+                return x.sigmoid()
+        model = Net().to(device)
+        model = model.cuda()
+        loss(model(x))
+    """)
+    found = ending(ctx, _last_argument_of(ctx, "loss"), ctx.module, None)
+    assert found is not None and found.kind == "sigmoid" and found.model_class == "Net"
+
+
+def test_constructor_and_numbers_through_names():
+    ctx = _context("""
+        import torch.nn as nn
+        WD = 1e-4
+        a, b = nn.BCELoss(), 3
+        def f():
+            crit = a
+            use(crit, WD, b)
+    """)
+    call = next(c for c in calls_in(ctx, ctx.module) if ctx.code(c.func) == "use")
+    function = file_index(ctx).functions["f"]
+    built = constructor(ctx, call.args[0].value, function, None)
+    assert built is not None and ctx.code(built.expr) == "nn.BCELoss()"
+    assert number_value(ctx, call.args[1].value, function) == 1e-4
+    assert number_value(ctx, call.args[2].value, function) == 3
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("test_loader", True), ("testloader", True), ("X_test", True), ("test_acc", True), ("dl_test", True),
+    ("latest", False), ("test_batch_size", False), ("test_transform", False), ("contest", False),
+    ("val_loader", False),
+])
+def test_test_names(name, expected):
+    assert is_test_name(name) is expected
+
+
+def test_taint_follows_assignments_but_not_sibling_splits():
+    ctx = _context("""
+        train_loader, test_loader = make_loaders(train_ds, test_ds)
+        loader = DataLoader(testset)
+        correct = 0
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum()
+        acc = correct / n
+        is_best = acc > best
+        best, bad_epochs = acc, 0
+    """)
+    result = taint(ctx, ctx.module)
+    assert {"test_loader", "loader", "x", "y", "correct", "acc", "best"} <= result.data
+    assert "train_loader" not in result.data and "bad_epochs" not in result.data
+    assert "is_best" in result.decisions
+    assert reads_decision(cst.parse_expression("acc >= target"), result)
+    assert not reads_decision(cst.parse_expression("epoch > 3"), result)
