@@ -448,13 +448,15 @@ class LossAccumulatedWithGraph(Rule):
         return True
 
     def _logged_or_accumulated(self, read: cst.BaseExpression) -> bool:
+        """Printed or logged as a value (``f"{total / n}"``, ``logger.info(total)``), or the
+        target of another accumulation. Tensor API use (``total.detach()``) breaks on a float."""
         previous: cst.CSTNode = read
         for ancestor in ancestors_of(self.context, read):
+            if isinstance(ancestor, cst.Attribute) and ancestor.value is previous:
+                return self._accumulating_method(ancestor)
             if isinstance(ancestor, cst.FormattedString):
                 return True
             if isinstance(ancestor, cst.Call):
-                if ancestor.func is previous and method_name(ancestor) in _ACCUMULATING_METHODS:
-                    return True
                 called = dotted_name(ancestor.func)
                 if called is not None and _LOGGING_CALL.search(called.rsplit(".", 1)[-1]):
                     return True
@@ -464,6 +466,13 @@ class LossAccumulatedWithGraph(Rule):
                 return False
             previous = ancestor
         return False
+
+
+    def _accumulating_method(self, attribute: cst.Attribute) -> bool:
+        """``losses.append`` in ``losses.append(x)``."""
+        parents = ancestors_of(self.context, attribute)
+        return bool(parents) and isinstance(parents[0], cst.Call) and parents[0].func is attribute \
+            and attribute.attr.value in _ACCUMULATING_METHODS
 
 
 def _accumulator_name(node: cst.BaseExpression | None) -> str | None:
