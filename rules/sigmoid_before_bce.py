@@ -98,6 +98,21 @@ class SigmoidBeforeBce(Rule):
         """),
         Valid("""
             import torch.nn as nn
+
+            class Scorer(nn.Module):
+                def forward(self, x):
+                    return self.fc(x).sigmoid()
+
+            def fit(net, loader):
+                loss_fn = nn.BCELoss()
+                for xb, yb in loader:
+                    loss = loss_fn(net(xb), yb)
+
+            fit(Scorer(), loader)
+            fit(make_model(), loader)
+        """),
+        Valid("""
+            import torch.nn as nn
             loss_fn = nn.BCELoss()
             out = model(x)
             out = out.sigmoid()
@@ -206,6 +221,29 @@ class SigmoidBeforeBce(Rule):
                     x, y = batch
                     return self.loss(self.act(self.backbone(x)), y)
         """, line=10),
+        Invalid("""
+            import torch.nn as nn
+
+            class ChurnNet(nn.Module):
+                def __init__(self, features):
+                    super().__init__()
+                    self.hidden = nn.Linear(features, 32)
+                    self.out = nn.Linear(32, 1)
+                    self.act = nn.Sigmoid()
+
+                def forward(self, x):
+                    x = self.act(self.out(self.hidden(x).relu()))
+                    return x
+
+            def fit(net, loader, epochs=5):
+                loss_fn = nn.BCELoss()
+                for _ in range(epochs):
+                    for xb, yb in loader:
+                        loss = loss_fn(net(xb), yb)
+
+            net = ChurnNet(20)
+            fit(net, train_loader, epochs=10)
+        """, line=18),
         Invalid("""
             from torch.nn.functional import binary_cross_entropy
             import torch

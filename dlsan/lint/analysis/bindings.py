@@ -5,7 +5,8 @@ assignment (``x = ...``) before the use in the same function (or, for a name the
 binds nor takes as a parameter, the module's only assignment to it).  Any other binding in
 between - a ``for`` target, tuple unpacking, ``+=``, ``with ... as`` - gives ``None``.  An object's
 constructor is followed through such assignments, ``self.attr = ...`` set once in the class, and
-calls like ``.to(device)`` / ``.cuda()`` that return the object itself.
+calls like ``.to(device)`` / ``.cuda()`` that return the object itself, and into a function's
+parameter when every same-file caller passes an object of the same constructor.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from dlsan.lint.analysis.callers import call_sites, enclosing_function
 from dlsan.lint.analysis.functions import file_index
 from dlsan.lint.analysis.nodes import nodes_in
-from dlsan.lint.calls import numeric_value
+from dlsan.lint.calls import get_arg, has_unpacking, numeric_value
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.walk import children
@@ -205,12 +207,36 @@ def constructor(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNo
         return Located(expr, scope)
     if isinstance(expr, cst.Name):
         found = value_at(context, expr, scope)
+        if found is None and isinstance(scope, cst.FunctionDef) and expr.value in _parameters(scope):
+            return _passed_constructor(context, scope, expr.value, depth)
         return None if found is None else constructor(context, found.expr, found.scope, cls, depth + 1)
     if (cls is not None and isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)
             and expr.value.value == "self"):
         found = attribute_value(context, cls, expr.attr.value)
         return None if found is None else constructor(context, found.expr, found.scope, cls, depth + 1)
     return None
+
+
+def _passed_constructor(context: FileContext, function: cst.FunctionDef, parameter: str,
+                        depth: int) -> Located | None:
+    """What every same-file caller of a plain function passes for ``parameter``, when all of them
+    pass an object built by the same constructor (``train(model, ...)`` with ``model = Net()``)."""
+    positions = [p.name.value for p in function.params.params]
+    if parameter not in positions or (positions and positions[0] in ("self", "cls")):
+        return None
+    found: list[Located] = []
+    for site in call_sites(context, function):
+        argument = get_arg(site, parameter, positions.index(parameter))
+        if argument is None or has_unpacking(site):
+            return None
+        scope = enclosing_function(context, site) or context.module
+        built = constructor(context, argument.value, scope, None, depth + 1)
+        if built is None:
+            return None
+        found.append(built)
+    if not found or len({context.code(b.expr.func) for b in found if isinstance(b.expr, cst.Call)}) != 1:
+        return None
+    return found[0]
 
 
 def uses_in_scope(context: FileContext, scope: cst.CSTNode, name: str) -> int:
