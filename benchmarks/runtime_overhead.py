@@ -1,0 +1,170 @@
+"""Step-time overhead of ``dlsan.instrument`` against the plain model and ``detect_anomaly``.
+
+One training step = zero_grad + forward + loss + backward + optimizer step, on CPU with one
+thread.  The three variants (plain, instrumented, ``torch.autograd.detect_anomaly``) are copies
+of the same model fed the same batch, timed step by step in rotating order, so that each
+instrumented step has a plain neighbour measured under the same machine load; the figure of merit
+is the median of the per-repetition ratios.  Run::
+
+    python benchmarks/runtime_overhead.py            # about a minute
+    python benchmarks/runtime_overhead.py --quick    # a few seconds, for smoke tests
+
+Targets (issue 5): median paired ratio <= 1.10 on the CNN and the transformer, <= 1.35 on the tiny
+MLP, and always below detect_anomaly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import dlsan  # noqa: E402
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class Case:
+    name: str
+    target: float
+    reps: int
+    build: Callable[[], tuple[nn.Module, Batch]]
+
+
+def tiny_mlp() -> tuple[nn.Module, Batch]:
+    model = nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(inplace=True), nn.Linear(256, 256), nn.ReLU(inplace=True), nn.Linear(256, 10)
+    )
+    return model, (torch.randn(64, 784), torch.randint(0, 10, (64,)))
+
+
+def cnn() -> tuple[nn.Module, Batch]:
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.1), nn.Linear(32 * 8 * 8, 10),
+    )  # fmt: skip
+    return model, (torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,)))
+
+
+class SmallTransformer(nn.Module):
+    def __init__(self, vocab: int = 1000, dim: int = 64, layers: int = 2) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        layer = nn.TransformerEncoderLayer(dim, 4, 4 * dim, dropout=0.1, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(tokens)))
+
+
+def transformer() -> tuple[nn.Module, Batch]:
+    return SmallTransformer(), (torch.randint(0, 1000, (16, 32)), torch.randint(0, 1000, (16, 32)))
+
+
+CASES = [
+    Case("tiny MLP", 1.35, 400, tiny_mlp),
+    Case("CNN", 1.10, 60, cnn),
+    Case("transformer", 1.10, 60, transformer),
+]
+
+
+def make_step(model: nn.Module, batch: Batch, anomaly: bool) -> Callable[[], None]:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    inputs, targets = batch
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autograd.detect_anomaly(check_nan=True) if anomaly else _nothing():
+            out = model(inputs)
+            loss = nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), targets.reshape(-1))
+            loss.backward()
+        optimizer.step()
+
+    step.optimizer = optimizer  # type: ignore[attr-defined]
+    return step
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def run_case(case: Case, reps: int, warmup: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    model, batch = case.build()
+    models = {name: copy.deepcopy(model) for name in ("plain", "dlsan", "anomaly")}
+    steps = {name: make_step(m, batch, anomaly=(name == "anomaly")) for name, m in models.items()}
+    sanitizer = dlsan.instrument(models["dlsan"], optimizer=steps["dlsan"].optimizer)  # type: ignore[attr-defined]
+    names = list(steps)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # detect_anomaly warns that it is slow, every step
+        for name in names:
+            for _ in range(warmup):
+                steps[name]()
+        for rep in range(reps):
+            order = names[rep % 3 :] + names[: rep % 3]
+            for name in order:
+                start = time.perf_counter()
+                steps[name]()
+                times[name].append(time.perf_counter() - start)
+    sanitizer.remove()
+    assert not sanitizer.findings, sanitizer.report()
+    ratio = [d / p for d, p in zip(times["dlsan"], times["plain"])]
+    anomaly_ratio = [a / p for a, p in zip(times["anomaly"], times["plain"])]
+    return {
+        "plain_ms": statistics.median(times["plain"]) * 1e3,
+        "dlsan_ms": statistics.median(times["dlsan"]) * 1e3,
+        "anomaly_ms": statistics.median(times["anomaly"]) * 1e3,
+        "dlsan_ratio": statistics.median(ratio),
+        "anomaly_ratio": statistics.median(anomaly_ratio),
+        "target": case.target,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few repetitions (smoke test, noisy)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    scale = 0.1 if args.quick else 1.0
+    results = {}
+    for case in CASES:
+        results[case.name] = run_case(case, max(5, int(case.reps * scale)), warmup=3 if args.quick else 10)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"torch {torch.__version__}, CPU, 1 thread; medians over paired repetitions")
+        print(f"{'model':<12} {'plain ms':>9} {'dlsan ms':>9} {'anomaly ms':>11} {'dlsan x':>8} {'anomaly x':>10}  target")
+        for name, r in results.items():
+            ok = r["dlsan_ratio"] <= r["target"] and r["dlsan_ratio"] < r["anomaly_ratio"]
+            print(
+                f"{name:<12} {r['plain_ms']:9.3f} {r['dlsan_ms']:9.3f} {r['anomaly_ms']:11.3f} "
+                f"{r['dlsan_ratio']:8.3f} {r['anomaly_ratio']:10.2f}  <= {r['target']:.2f}: {'ok' if ok else 'MISSED'}"
+            )
+    missed = [n for n, r in results.items() if not (r["dlsan_ratio"] <= r["target"] and r["dlsan_ratio"] < r["anomaly_ratio"])]
+    return 1 if missed and not args.quick else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

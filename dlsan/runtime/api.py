@@ -1,0 +1,59 @@
+"""``dlsan.instrument``: the one entry point of the runtime sanitizer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from torch import nn
+
+from dlsan.runtime.sanitizer import Sanitizer
+
+DISABLE_ENV = "DLSAN_DISABLE"
+
+
+def instrument(
+    model: nn.Module,
+    *,
+    optimizer: Any = None,
+    scaler: Any = None,
+    on_error: str = "raise",
+    shapes: Mapping[str, str] | None = None,
+    checks: Iterable[str] | str | None = None,
+    every: int = 1,
+    allow_inf: Iterable[str] | str | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Sanitizer:
+    """Watch ``model`` for silent numerical and shape bugs while it trains or runs.
+
+    Args:
+        model: the module to watch; every sub-module is hooked.
+        optimizer: count steps from its ``step()`` and check its gradients before each update.
+        scaler: a ``torch.amp.GradScaler``: steps it skips (inf gradients on purpose) are not errors.
+        on_error: ``"raise"`` (default: :class:`NonFiniteError` / :class:`ShapeError`), ``"warn"``
+            (a :class:`SanitizerWarning` with the same text) or ``"record"`` (``san.findings`` only).
+        shapes: shape contracts by module name, e.g. ``{"encoder": "B T D -> B T D"}``.
+        checks: names of the probes to run (default: every probe that is on by default); see
+            ``dlsan.runtime.probe.probe_classes()``.
+        every: look at the device-side flags once every ``every`` forward / backward passes
+            instead of after each (fewer host synchronisations, later reports).
+        allow_inf: modules (and their sub-modules; wildcards allowed) whose outputs may hold
+            ``-inf``, such as attention-mask builders.
+        options: per-probe keyword options, e.g. ``{"dead-relu": {"threshold": 0.9}}``.
+
+    Set ``DLSAN_DISABLE=1`` to make this a no-op that returns an inert :class:`Sanitizer`.
+    """
+    if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
+        return Sanitizer.inert()
+    return Sanitizer(
+        model,
+        optimizer=optimizer,
+        scaler=scaler,
+        on_error=on_error,
+        shapes=shapes,
+        checks=checks,
+        every=every,
+        allow_inf=allow_inf,
+        options=options,
+    )

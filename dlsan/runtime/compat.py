@@ -1,0 +1,38 @@
+"""Small shims over torch APIs that moved between the torch versions dlsan supports (>= 2.2)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+try:
+    from torch.compiler import is_compiling as _is_compiling
+except ImportError:  # pragma: no cover - torch < 2.3
+    from torch._dynamo import is_compiling as _is_compiling
+
+try:
+    from torch.autograd.graph import get_gradient_edge as _get_gradient_edge
+except ImportError:  # pragma: no cover - torch < 2.3
+    _get_gradient_edge = None
+
+is_compiling: Callable[[], bool] = _is_compiling
+
+_queue_callback = torch.autograd.Variable._execution_engine.queue_callback
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the running backward pass has finished (call only from inside it)."""
+    _queue_callback(callback)
+
+
+def leaf_grad_node(tensor: torch.Tensor) -> tuple[Any, int] | None:
+    """The gradient accumulator of a leaf tensor, and the index its gradient arrives at.
+
+    A non-leaf tensor's gradient arrives at ``tensor.grad_fn`` (index ``tensor.output_nr``); a
+    leaf's at its accumulator node, which only ``get_gradient_edge`` exposes.
+    """
+    if _get_gradient_edge is None:  # pragma: no cover - torch < 2.3
+        return None
+    edge = _get_gradient_edge(tensor)
+    return edge.node, edge.output_nr

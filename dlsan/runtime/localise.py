@@ -1,0 +1,220 @@
+"""Turn a non-finite tape into a finding that names the first bad layer.
+
+Runs only after a cheap check has shown that something is non-finite, so it may synchronise.
+The rule (see :mod:`dlsan.runtime.tape`): the first non-finite slot in tape order was produced by
+code that received only finite values, so
+
+* forward, first bad slot is a call's *output*: that module is the culprit;
+* forward, first bad slot is a call's *input* that no module returned: the parent module's own
+  code made it, or, for the outermost call, it was already in the model's input;
+* backward, first bad gradient is that of a tensor some calls *received*: the innermost of them
+  produced it in its backward (its output gradients, which arrived earlier, were finite);
+* backward, first bad gradient is that of a tensor no call received: the parent's own code
+  consumed it, or, for the model's output, it came from the loss.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from dlsan.runtime.findings import Finding
+from dlsan.runtime.recorder import finite_preserving
+from dlsan.runtime.stats import format_stats, nonfinite_label, tensor_stats
+from dlsan.runtime.structure import Path, format_path
+from dlsan.runtime.tape import OUTPUT, BackwardWindow, ForwardPass
+
+
+def all_finite(values: Sequence[torch.Tensor]) -> bool:
+    """One host synchronisation for any number of 0-dim sums (on any devices)."""
+    if not values:
+        return True
+    try:
+        total = torch.stack(list(values)).sum()
+    except RuntimeError:  # sums on several devices
+        return all(math.isfinite(float(v)) for v in values)
+    return math.isfinite(float(total)) or first_nonfinite(values) is None
+
+
+def first_nonfinite(values: Sequence[torch.Tensor]) -> int | None:
+    try:
+        host = torch.stack(list(values)).tolist()
+    except RuntimeError:
+        host = [float(v) for v in values]
+    for index, value in enumerate(host):
+        if not math.isfinite(value):
+            return index
+    return None
+
+
+class ModuleTable:
+    """Names, classes and (weakly held) modules of the instrumented model, by index."""
+
+    def __init__(self, named_modules: Sequence[tuple[str, nn.Module]]) -> None:
+        self.names = [name for name, _ in named_modules]
+        self.types = [type(module).__name__ for _, module in named_modules]
+        self._refs = [weakref.ref(module) for _, module in named_modules]
+
+    def module(self, index: int) -> nn.Module | None:
+        return self._refs[index]()
+
+    def finite_preserving(self, index: int) -> bool:
+        module = self.module(index)
+        return module is not None and finite_preserving(module)
+
+    def label(self, index: int) -> str:
+        name = self.names[index]
+        return f"module '{name}' ({self.types[index]})" if name else f"the model itself ({self.types[index]})"
+
+
+def forward_finding(fwd: ForwardPass, table: ModuleTable) -> Finding | None:
+    k = first_nonfinite(fwd.values)
+    if k is None:
+        return None
+    slot = fwd.value_slots[k]
+    owner = fwd.owners[slot]
+    bad_stats = _stats(fwd, slot)
+    label = nonfinite_label(bad_stats)
+    details: dict[str, Any] = {"slot": format_path(fwd.paths[slot][0], fwd.paths[slot][1:])}
+    if fwd.roles[slot] == OUTPUT:
+        call, origin = owner, "module"
+        where = f"its {_fmt(fwd.paths[slot])}"
+    elif fwd.call_parent[owner] < 0:
+        call, origin = owner, "input"
+        where = f"the model input {_fmt(fwd.paths[slot])}"
+    else:
+        call, origin = fwd.call_parent[owner], "module"
+        child = fwd.call_module[owner]
+        where = f"the tensor its own code passed to '{table.names[child]}' as {_fmt(fwd.paths[slot])}"
+    index = fwd.call_module[call]
+    lines = []
+    if origin == "input":
+        lines.append(
+            f"{label} already in the model input at step {fwd.step}, before any layer ran "
+            f"({_fmt(fwd.paths[slot])} of {table.label(index)}): the data is bad, not a layer"
+        )
+    else:
+        lines.append(f"{label} first appeared in the forward pass at step {fwd.step} in {table.label(index)}: {where}")
+    lines.append(f"  {_fmt(fwd.paths[slot])}: " + _describe(fwd, slot, bad_stats))
+    if origin != "input":
+        received = fwd.call_inputs[call]
+        if received:
+            lines.append("  it received finite inputs:")
+            lines.extend(f"    {_fmt(path)}: {_describe(fwd, s, _stats(fwd, s))}" for s, path in received)
+        else:
+            lines.append("  it received no floating-point tensors")
+        bad_params = _nonfinite_parameters(table.module(index))
+        if bad_params:
+            origin = "parameter"
+            lines.append("  its parameters were already non-finite (corrupted by an earlier update):")
+            lines.extend(f"    {name}: {format_stats(stats)}" for name, stats in bad_params)
+            details["parameters"] = [name for name, _ in bad_params]
+    details.update(origin=origin, where=details.pop("slot"), stats=bad_stats)
+    return Finding("nonfinite", table.names[index], "forward", fwd.step, "\n".join(lines), details)
+
+
+def backward_finding(window: BackwardWindow, table: ModuleTable, step: int) -> Finding | None:
+    k = first_nonfinite(window.values)
+    if k is None:
+        return None
+    fwd, slot = window.entries[k]
+    path = fwd.paths[slot]
+    details: dict[str, Any] = {"where": format_path(path[0], path[1:])}
+    # A finite-preserving module (ReLU, pooling...) cannot turn finite gradients into non-finite
+    # ones: when it is the only module that received the tensor, the parent's code did it.
+    received_by = fwd.consumers(slot)
+    consumers = [c for c in received_by if not table.finite_preserving(fwd.call_module[c])]
+    if consumers:
+        call = max(consumers, key=lambda c: (fwd.depth(c), c))
+        input_path = next(p for s, p in fwd.call_inputs[call] if s == slot)
+        details["where"] = format_path(input_path[0], input_path[1:])
+        origin, index = "module", fwd.call_module[call]
+        head = (
+            f"non-finite gradient first appeared in the backward pass at step {step} in {table.label(index)}: "
+            f"the gradient for its input {_fmt(input_path)}"
+        )
+        tail = (
+            "the gradients it received for its outputs were finite"
+            if _received_gradients(window, k, fwd, call)
+            else "no gradient for its outputs was seen (it reaches the loss through code dlsan does not watch)"
+        )
+        message = f"{head}\n  {tail}"
+    else:
+        producers = fwd.producers(slot)
+        anchor = min(received_by or producers, key=fwd.depth)
+        parent = fwd.call_parent[anchor]
+        if parent < 0:
+            origin, index = "loss", fwd.call_module[anchor]
+            message = (
+                f"the gradient arriving at the model's {_fmt(path)} at step {step} is already non-finite: "
+                f"the loss (or other code after the model) produced it"
+            )
+        else:
+            origin, index = "module", fwd.call_module[parent]
+            source = f"'{table.names[fwd.call_module[producers[0]]]}'" if producers else "its own code"
+            message = (
+                f"non-finite gradient first appeared in the backward pass at step {step} in the own code of "
+                f"{table.label(index)}, outside its sub-modules: the gradient it computed for the "
+                f"{_fmt(path)} of {source}"
+            )
+    details["origin"] = origin
+    return Finding("nonfinite", table.names[index], "backward", step, message, details)
+
+
+def parameter_gradient_finding(
+    named_grads: Sequence[tuple[str, int, torch.Tensor]], table: ModuleTable, step: int, hint: str
+) -> Finding:
+    """``named_grads``: ``(parameter name, owning module index, grad)`` of the non-finite ones."""
+    name, index, grad = named_grads[0]
+    stats = tensor_stats(grad)
+    lines = [
+        f"{nonfinite_label(stats)} in the gradient of parameter '{name}' at step {step}, "
+        f"before the optimizer step; it belongs to {table.label(index)}",
+        f"  grad: {format_stats(stats)}",
+    ]
+    if len(named_grads) > 1:
+        others = ", ".join(n for n, _, _ in named_grads[1:6])
+        lines.append(f"  also non-finite: {others}" + (" ..." if len(named_grads) > 6 else ""))
+    if hint:
+        lines.append(f"  {hint}")
+    details = {"origin": "parameter-gradient", "parameters": [n for n, _, _ in named_grads], "stats": stats}
+    return Finding("nonfinite", table.names[index], "backward", step, "\n".join(lines), details)
+
+
+def _received_gradients(window: BackwardWindow, k: int, fwd: ForwardPass, call: int) -> list[int]:
+    outputs = {s for s, _ in fwd.call_outputs[call]}
+    return [j for j in range(k) if window.entries[j][0] is fwd and window.entries[j][1] in outputs]
+
+
+def _nonfinite_parameters(module: nn.Module | None) -> list[tuple[str, dict[str, Any]]]:
+    if module is None:
+        return []
+    found = []
+    for name, param in module.named_parameters(recurse=False):
+        if param.is_floating_point() and not bool(torch.isfinite(param.detach()).all()):
+            found.append((name, tensor_stats(param)))
+    return found
+
+
+def _stats(fwd: ForwardPass, slot: int) -> dict[str, Any] | None:
+    tensor = fwd.refs[slot]()
+    return None if tensor is None else tensor_stats(tensor)
+
+
+def _describe(fwd: ForwardPass, slot: int, stats: dict[str, Any] | None) -> str:
+    tensor = fwd.refs[slot]()
+    if stats is None or tensor is None:
+        return "values not available (the tensor was freed before the check)"
+    text = format_stats(stats)
+    if tensor._version != fwd.versions[slot]:
+        text += " (as it is now: it was modified in place later)"
+    return text
+
+
+def _fmt(path: Path) -> str:
+    return format_path(path[0], path[1:])

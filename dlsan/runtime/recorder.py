@@ -1,0 +1,291 @@
+"""Module hooks that fill the tape (:mod:`dlsan.runtime.tape`): the sanitizer's hot path.
+
+Cost rules, because these run for every module call of every step:
+
+* no host synchronisation: the only device work is one ``sum`` per new tensor value (about as
+  cheap as a reduction gets; ``isfinite(t).all()`` costs several times more) and one gradient
+  pre-hook per tensor that requires grad;
+* a tensor passed from one module to the next is reduced once (found again by ``id`` + version),
+  and outputs of finite-preserving modules are not reduced at all;
+* no tensor outlives the forward pass (weak references, plus strong ones while it runs);
+* under ``torch.compile`` tracing the hooks do nothing, so they never break the graph.
+
+The recorder reports three events to its *listener* (the :class:`~dlsan.runtime.Sanitizer`):
+``_forward_begin(pass)``, ``_forward_end(pass)`` when the outermost instrumented call returns,
+and ``_backward_end(window)`` from ``queue_callback`` once the autograd engine has finished.
+"""
+
+from __future__ import annotations
+
+import sys
+import weakref
+from functools import partial
+from typing import Any, Callable, Protocol
+
+import torch
+from torch import nn
+
+from dlsan.runtime.compat import is_compiling, leaf_grad_node, queue_callback
+from dlsan.runtime.structure import Path, tensors_in
+from dlsan.runtime.tape import INPUT, OUTPUT, BackwardWindow, ForwardPass
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+_STRIDED = torch.strided
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+_ARG0: Path = ("args", 0)
+_OUTPUT: Path = ("output",)
+
+#: Module types whose output is finite whenever their inputs are (no parameters, magnitude never
+#: grows).  Exact types only: a subclass may override ``forward``.  Left out on purpose: Dropout
+#: (scales up by 1/(1-p)), LogSoftmax (large negative outputs overflow fp16), SELU (scale > 1),
+#: Upsample (bicubic overshoots), PReLU (learned slope).
+FINITE_PRESERVING: frozenset[type[nn.Module]] = frozenset(
+    {
+        nn.Identity, nn.Flatten, nn.Unflatten,
+        nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Hardsigmoid, nn.Softsign,
+        nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Softmax, nn.Softmin, nn.Softmax2d,
+        nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
+        nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+        nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+        nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+    }
+)  # fmt: skip
+
+GradObserver = Callable[[ForwardPass, int, torch.Tensor], None]
+
+
+def finite_preserving(module: nn.Module) -> bool:
+    kind = type(module)
+    if kind is nn.LeakyReLU:
+        return abs(module.negative_slope) <= 1
+    if kind in (nn.ELU, nn.CELU):
+        return abs(module.alpha) <= 1
+    return kind in FINITE_PRESERVING
+
+
+class Listener(Protocol):
+    """What the recorder reports to (the :class:`~dlsan.runtime.Sanitizer`)."""
+
+    step: int
+
+    def _forward_begin(self, fwd: ForwardPass) -> None:
+        """The outermost instrumented call is starting."""
+
+    def _forward_end(self, fwd: ForwardPass) -> None:
+        """The outermost instrumented call returned; ``fwd`` is complete."""
+
+    def _backward_end(self, window: BackwardWindow) -> None:
+        """The autograd engine finished a backward pass that went through the model."""
+
+
+class Recorder:
+    """Installs one forward pre-hook and one forward hook per module and keeps the current tape.
+
+    ``reduce``: compute the per-slot sums (needed by the non-finite check).  ``allow_neg_inf[i]``:
+    module ``i`` may return ``-inf``; its output sums are clamped from below, so ``-inf`` reads as
+    finite while NaN and ``+inf`` still show.  Since ``-inf`` then flows on as an accepted value,
+    the finite-preserving shortcut is off whenever some module may return ``-inf``.
+    """
+
+    def __init__(
+        self,
+        listener: Listener,
+        names: list[str],
+        modules: list[nn.Module],
+        *,
+        reduce: bool,
+        allow_neg_inf: list[bool],
+    ) -> None:
+        self._listener = weakref.ref(listener)
+        self.names = names
+        self.reduce = reduce
+        self.allow_neg_inf = allow_neg_inf
+        shortcut = not any(allow_neg_inf)
+        self.skip_sum = [shortcut and finite_preserving(module) for module in modules]
+        self.active = True
+        self.current: ForwardPass | None = None
+        self.grad_observers: list[GradObserver] = []
+        self._grad_values: list[torch.Tensor] = []
+        self._grad_entries: list[tuple[ForwardPass, int]] = []
+        self._backward_queued = False
+        self._handles: list[Any] = []
+        self._self_ref = self_ref = weakref.ref(self)
+        for index, module in enumerate(modules):
+            pre, post = _make_hooks(self_ref, index)
+            self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+            self._handles.append(module.register_forward_hook(post, always_call=True))
+
+    def remove(self) -> None:
+        self.active = False
+        self.current = None
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._grad_values, self._grad_entries = [], []
+
+    # -- forward -------------------------------------------------------------------------------
+
+    def enter(self, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        fwd = self.current
+        if fwd is None:
+            listener = self._listener()
+            if listener is None or torch._C._get_tracing_state() is not None:
+                return
+            fwd = self.current = ForwardPass(listener.step, torch.is_grad_enabled(), sys.exc_info()[1])
+            listener._forward_begin(fwd)
+        call = len(fwd.call_module)
+        stack = fwd.stack
+        fwd.call_module.append(index)
+        fwd.call_parent.append(stack[-1] if stack else -1)
+        fwd.call_outputs.append([])
+        stack.append(call)
+        inputs: list[tuple[int, Path]] = []
+        fwd.call_inputs.append(inputs)
+        if not kwargs and len(args) == 1 and isinstance(args[0], torch.Tensor):
+            slot = self._observe(fwd, args[0], call, INPUT, _ARG0, 0)
+            if slot >= 0:
+                inputs.append((slot, _ARG0))
+            return
+        for path, tensor in tensors_in(args, ("args",)) + tensors_in(kwargs, ("kwargs",)):
+            slot = self._observe(fwd, tensor, call, INPUT, path, 0)
+            if slot >= 0:
+                inputs.append((slot, path))
+
+    def leave(self, index: int, output: Any) -> None:
+        fwd = self.current
+        if fwd is None or not fwd.stack:
+            return
+        call = fwd.stack.pop()
+        # 0: sum it, 1: sum it and let -inf pass, 2: no sum (finite-preserving module)
+        mode = 2 if self.skip_sum[index] else 1 if self.allow_neg_inf[index] else 0
+        if isinstance(output, torch.Tensor):
+            slot = self._observe(fwd, output, call, OUTPUT, _OUTPUT, mode)
+            if slot >= 0:
+                fwd.call_outputs[call].append((slot, _OUTPUT))
+        elif output is not None:
+            outputs = fwd.call_outputs[call]
+            for path, tensor in tensors_in(output, ("output",)):
+                slot = self._observe(fwd, tensor, call, OUTPUT, path, mode)
+                if slot >= 0:
+                    outputs.append((slot, path))
+        if not fwd.stack:
+            self.current = None
+            listener = self._listener()
+            try:
+                if sys.exc_info()[1] is not fwd.exc:
+                    fwd.aborted = True  # the forward raised: its tape is incomplete, drop it
+                elif listener is not None:
+                    if fwd.leaf_slots:
+                        self._hook_leaves(fwd)
+                    if fwd.keep is not None and not (self.reduce or self.grad_observers):
+                        self._hook_outputs(fwd)
+                    listener._forward_end(fwd)
+            finally:
+                fwd.keep = None
+
+    def _observe(self, fwd: ForwardPass, tensor: torch.Tensor, call: int, role: int, path: Path, mode: int) -> int:
+        key = id(tensor)
+        slot = fwd.memo.get(key)
+        if slot is not None and fwd.refs[slot]() is tensor and fwd.versions[slot] == tensor._version:
+            return slot
+        if not tensor.is_floating_point() or tensor.layout is not _STRIDED:
+            return -1
+        slot = len(fwd.roles)
+        if self.reduce and mode != 2:
+            flat = tensor.detach()
+            value = flat.sum(dtype=torch.float32) if flat.dtype in _LOW_PRECISION else flat.sum()
+            if mode == 1:
+                value = value.clamp_min(-_FLOAT32_MAX)
+            fwd.values.append(value)
+            fwd.value_slots.append(slot)
+        fwd.refs.append(weakref.ref(tensor))
+        fwd.versions.append(tensor._version)
+        fwd.roles.append(role)
+        fwd.owners.append(call)
+        fwd.paths.append(path)
+        fwd.memo[key] = slot
+        if fwd.keep is not None:
+            fwd.keep.append(tensor)
+        if tensor.requires_grad and (self.reduce or self.grad_observers):
+            self._hook_gradient(fwd, tensor, slot)
+        return slot
+
+    # -- backward ------------------------------------------------------------------------------
+
+    def _hook_gradient(self, fwd: ForwardPass, tensor: torch.Tensor, slot: int) -> None:
+        # Hook the autograd node, not the tensor: a tensor modified in place later (the next
+        # module is ReLU(inplace=True)) gets a new grad_fn, but the node captured now still
+        # receives the gradient of the value this module produced.  Full backward hooks
+        # (register_full_backward_hook) fail outright on such in-place outputs.
+        node = tensor.grad_fn
+        if node is not None:
+            node.register_prehook(partial(_on_gradient, self._self_ref, fwd, slot, tensor.output_nr))
+        elif fwd.keep is not None:
+            fwd.leaf_slots.append(slot)  # hooked at the end of the pass, see _hook_leaves
+
+    def _hook_outputs(self, fwd: ForwardPass) -> None:
+        # Without per-slot gradients, the model's outputs alone still tell when a backward
+        # pass went through the model (step counting, probes' on_backward_end).
+        for slot, _ in fwd.call_outputs[0]:
+            tensor = fwd.refs[slot]()
+            if tensor is not None and tensor.grad_fn is not None:
+                node = tensor.grad_fn
+                node.register_prehook(partial(_on_gradient, self._self_ref, fwd, slot, tensor.output_nr))
+
+    def _hook_leaves(self, fwd: ForwardPass) -> None:
+        # A leaf's gradient accumulator is created on demand and held only by the graph: hooked
+        # before the graph uses the leaf, it would die and be replaced by a fresh one.
+        for slot in fwd.leaf_slots:
+            tensor = fwd.refs[slot]()
+            edge = None if tensor is None else leaf_grad_node(tensor)
+            if edge is not None:
+                node, index = edge
+                node.register_prehook(partial(_on_gradient, self._self_ref, fwd, slot, index))
+
+    def gradient(self, fwd: ForwardPass, slot: int, grad: torch.Tensor) -> None:
+        if self.reduce:
+            flat = grad.detach()
+            self._grad_values.append(flat.sum(dtype=torch.float32) if flat.dtype in _LOW_PRECISION else flat.sum())
+            self._grad_entries.append((fwd, slot))
+        for observer in self.grad_observers:
+            observer(fwd, slot, grad)
+        if not self._backward_queued:
+            self._backward_queued = True
+            queue_callback(self._backward_done)
+
+    def _backward_done(self) -> None:
+        self._backward_queued = False
+        window = BackwardWindow(self._grad_values, self._grad_entries)
+        self._grad_values, self._grad_entries = [], []
+        listener = self._listener()
+        if self.active and listener is not None:
+            listener._backward_end(window)
+
+
+def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callable[..., None], Callable[..., None]]:
+    """Closure factory: each module gets hooks bound to its index and a weak recorder reference."""
+
+    def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        recorder = recorder_ref()
+        if recorder is not None and not is_compiling():
+            recorder.enter(index, args, kwargs)
+
+    def post_hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        recorder = recorder_ref()
+        if recorder is not None and not is_compiling():
+            recorder.leave(index, output)
+
+    return pre_hook, post_hook
+
+
+def _on_gradient(
+    recorder_ref: weakref.ref[Recorder],
+    fwd: ForwardPass,
+    slot: int,
+    index: int,
+    grad_outputs: tuple[torch.Tensor | None, ...],
+) -> None:
+    recorder = recorder_ref()
+    grad = grad_outputs[index]
+    if recorder is not None and recorder.active and grad is not None:
+        recorder.gradient(fwd, slot, grad)

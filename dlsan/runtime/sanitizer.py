@@ -1,0 +1,338 @@
+"""The :class:`Sanitizer`: what ``dlsan.instrument`` returns, and the hub between the core and probes.
+
+It owns the recorder (module hooks), the step tracker (optimizer / loss scaler) and the probes,
+routes the recorder's events to the probes, applies ``on_error`` to findings and detaches
+everything on :meth:`Sanitizer.remove` (or when the ``with`` block exits, even on error).
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, Callable
+
+from torch import nn
+
+from dlsan.runtime.contracts import Contract, parse_contract
+from dlsan.runtime.findings import Finding, NonFiniteError, SanitizerError, SanitizerWarning, ShapeError
+from dlsan.runtime.localise import ModuleTable
+from dlsan.runtime.names import covered, unknown_module
+from dlsan.runtime.probe import Probe, probe_classes
+from dlsan.runtime.recorder import Recorder
+from dlsan.runtime.tape import BackwardWindow, ForwardPass
+from dlsan.runtime.training import StepTracker
+
+ON_ERROR = ("raise", "warn", "record")
+_ERRORS: dict[str, type[SanitizerError]] = {"nonfinite": NonFiniteError, "shape": ShapeError}
+
+
+class Sanitizer:
+    """Watches one model; see :func:`dlsan.instrument` for the arguments.
+
+    Use as a context manager (hooks are removed on exit, even when the body raised) or call
+    :meth:`remove`.  ``findings`` lists what was seen (repeats of the same problem are merged:
+    ``details["count"]`` and ``details["last_step"]``), :meth:`report` summarises it for people,
+    :meth:`to_dict` for programs.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        optimizer: Any = None,
+        scaler: Any = None,
+        on_error: str = "raise",
+        shapes: Mapping[str, str] | None = None,
+        checks: Iterable[str] | str | None = None,
+        every: int = 1,
+        allow_inf: Iterable[str] | str | None = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self._init_state(on_error, every, optimizer, scaler)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"instrument() needs a torch.nn.Module, got {type(model).__name__}")
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {', '.join(map(repr, ON_ERROR))}, not {on_error!r}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive int, not {every!r}")
+        named = list(model.named_modules())
+        names = [name for name, _ in named]
+        self._model_ref = weakref.ref(model)
+        self.table = ModuleTable(named)
+        self.contracts = _parse_contracts(shapes, names)
+        allow_neg_inf = covered(allow_inf, names, "allow_inf")
+        self.probes = _build_probes(checks, options, bool(self.contracts))
+        self.recorder = Recorder(
+            self,
+            names,
+            [module for _, module in named],
+            reduce=any(probe.needs_values for probe in self.probes),
+            allow_neg_inf=allow_neg_inf,
+        )
+        self._attached = True
+        self._tracker = StepTracker(self, optimizer, scaler)
+        for probe in self.probes:
+            probe.attach(self)
+        self._route()
+        self._finalizer = weakref.finalize(
+            self, _collected, self.recorder, self._handles, self._tracker, self.probes
+        )
+        self._finalizer.atexit = False
+
+    @classmethod
+    def inert(cls) -> Sanitizer:
+        """A sanitizer that watches nothing (what ``instrument`` returns under ``DLSAN_DISABLE=1``)."""
+        self = cls.__new__(cls)
+        self._init_state("record", 1, None, None)
+        return self
+
+    def _init_state(self, on_error: str, every: int, optimizer: Any, scaler: Any) -> None:
+        self.on_error = on_error
+        self.every = every
+        self.optimizer = optimizer
+        self.scaler = scaler
+        #: training steps seen so far (see :mod:`dlsan.runtime.training` for what counts as one)
+        self.step = 0
+        self.probes: list[Probe] = []
+        self.contracts: dict[str, Contract] = {}
+        self._findings: list[Finding] = []
+        self._by_key: dict[tuple[Any, ...], Finding] = {}
+        self._handles: list[Any] = []
+        self._attached = False
+        self._raising = True
+        self._events: dict[str, list[Callable[..., None]]] = {}
+
+    # -- public API ----------------------------------------------------------------------------
+
+    @property
+    def attached(self) -> bool:
+        return self._attached
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Findings so far; pending checks (``every`` > 1) are run first, without raising."""
+        self._flush(raising=False)
+        return list(self._findings)
+
+    def check(self) -> None:
+        """Inspect now whatever ``every`` kept for later (applies ``on_error``)."""
+        self._flush(raising=True)
+
+    def remove(self) -> None:
+        """Detach every hook and restore the optimizer and scaler.  Idempotent; never raises for
+        findings (pending checks are recorded and warned about instead)."""
+        if not self._attached:
+            return
+        try:
+            self._flush(raising=False, warn=True)
+        finally:
+            self._attached = False
+            self._finalizer.detach()
+            _release(self.recorder, self._handles, self._tracker, self.probes)
+            self._events = {}
+
+    def __enter__(self) -> Sanitizer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None and self._attached:
+            try:
+                self.check()
+            finally:
+                self.remove()
+        else:
+            self.remove()
+
+    def report(self) -> str:
+        """A human-readable summary of the findings."""
+        findings = self.findings
+        checks = ", ".join(probe.name for probe in self.probes) or "none"
+        count = f"{len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}"
+        lines = [f"dlsan: {count} in {self.step} steps (checks: {checks})"]
+        for finding in sorted(findings, key=lambda f: (f.kind, f.step)):
+            count = finding.details.get("count", 1)
+            repeat = f" (seen {count} times, last at step {finding.details.get('last_step')})" if count > 1 else ""
+            module = finding.module or "<model>"
+            lines.append(f"[{finding.kind}] step {finding.step} {finding.phase} {module}{repeat}")
+            lines.extend("    " + line for line in finding.message.splitlines())
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state: settings, findings and each probe's summary."""
+        return {
+            "step": self.step,
+            "on_error": self.on_error,
+            "every": self.every,
+            "checks": [probe.name for probe in self.probes],
+            "findings": [finding.to_dict() for finding in self.findings],
+            "probes": {probe.name: probe.summary() for probe in self.probes},
+        }
+
+    # -- for probes ----------------------------------------------------------------------------
+
+    @property
+    def model(self) -> nn.Module:
+        model = self._model_ref()
+        if model is None:
+            raise RuntimeError("the instrumented model no longer exists")
+        return model
+
+    def named_modules(self) -> list[tuple[str, nn.Module]]:
+        """The instrumented modules as ``(qualified name, module)``, in the core's index order."""
+        found = []
+        for index, name in enumerate(self.table.names):
+            module = self.table.module(index)
+            if module is not None:
+                found.append((name, module))
+        return found
+
+    def register_forward_hook(self, module: nn.Module, hook: Callable[..., Any], **kwargs: Any) -> Any:
+        """``module.register_forward_hook`` whose handle :meth:`remove` removes."""
+        handle = module.register_forward_hook(hook, **kwargs)
+        self._handles.append(handle)
+        return handle
+
+    def register_forward_pre_hook(self, module: nn.Module, hook: Callable[..., Any], **kwargs: Any) -> Any:
+        """``module.register_forward_pre_hook`` whose handle :meth:`remove` removes."""
+        handle = module.register_forward_pre_hook(hook, **kwargs)
+        self._handles.append(handle)
+        return handle
+
+    def track(self, handle: Any) -> Any:
+        """Remove ``handle`` (anything with ``.remove()``) together with the sanitizer."""
+        self._handles.append(handle)
+        return handle
+
+    def emit(self, finding: Finding, *, fatal: bool = True) -> None:
+        """Record ``finding``; for fatal kinds apply ``on_error`` (raise / warn / record)."""
+        key = (finding.kind, finding.module, finding.phase, finding.details.get("origin"), finding.details.get("where"))
+        first = self._by_key.get(key)
+        if first is None:
+            finding.details.setdefault("count", 1)
+            self._by_key[key] = finding
+            self._findings.append(finding)
+        else:
+            first.details["count"] = first.details.get("count", 1) + 1
+            first.details["last_step"] = finding.step
+        if fatal and self.on_error == "raise" and self._raising:
+            raise _ERRORS.get(finding.kind, SanitizerError)(finding)
+        if first is None and (self.on_error == "warn" or (self.on_error == "raise" and not fatal)):
+            warnings.warn(f"dlsan: {finding.message}", SanitizerWarning, stacklevel=2)
+
+    # -- events from the recorder and the step tracker -----------------------------------------
+
+    def _route(self) -> None:
+        for event in (
+            "on_forward_begin",
+            "on_forward_end",
+            "on_backward_end",
+            "before_optimizer_step",
+            "on_step_skipped",
+            "on_step_end",
+        ):
+            base = getattr(Probe, event)
+            self._events[event] = [getattr(p, event) for p in self.probes if getattr(type(p), event) is not base]
+
+    def _dispatch(self, event: str, *args: Any) -> None:
+        for callback in self._events.get(event, ()):
+            callback(*args)
+
+    def _forward_begin(self, fwd: ForwardPass) -> None:
+        self._dispatch("on_forward_begin", fwd)
+
+    def _forward_end(self, fwd: ForwardPass) -> None:
+        self._dispatch("on_forward_end", fwd)
+
+    def _backward_end(self, window: BackwardWindow) -> None:
+        self._dispatch("on_backward_end", window)
+        if self._attached and self._tracker.mode == "backward":
+            self._advance_step()
+
+    def _before_optimizer_step(self, optimizer: Any) -> None:
+        self._dispatch("before_optimizer_step", optimizer)
+
+    def _step_skipped(self, optimizer: Any) -> None:
+        self._dispatch("on_step_skipped", optimizer)
+
+    def _advance_step(self) -> None:
+        self.step += 1
+        self._dispatch("on_step_end", self.step)
+
+    def _flush(self, *, raising: bool, warn: bool = False) -> None:
+        if not self._attached:
+            return
+        before = len(self._findings)
+        self._raising = raising
+        try:
+            for probe in self.probes:
+                probe.flush()
+        finally:
+            self._raising = True
+        if warn and self.on_error != "record":
+            for finding in self._findings[before:]:
+                warnings.warn(f"dlsan: {finding.message}", SanitizerWarning, stacklevel=3)
+
+
+def _parse_contracts(shapes: Mapping[str, str] | None, names: list[str]) -> dict[str, Contract]:
+    if shapes is None:
+        return {}
+    if not isinstance(shapes, Mapping):
+        raise ValueError("shapes must map module names to contracts, e.g. {'encoder': 'B T D -> B T D'}")
+    known = set(names)
+    contracts = {}
+    for name, text in shapes.items():
+        if name not in known:
+            raise unknown_module("shapes", name, names)
+        contracts[name] = parse_contract(name, text)
+    return contracts
+
+
+def _build_probes(
+    checks: Iterable[str] | str | None, options: Mapping[str, Mapping[str, Any]] | None, has_contracts: bool
+) -> list[Probe]:
+    classes = probe_classes()
+    if checks is None:
+        selected = [name for name, cls in classes.items() if cls.default]
+    else:
+        selected = [checks] if isinstance(checks, str) else list(checks)
+        unknown = [name for name in selected if name not in classes]
+        if unknown:
+            raise ValueError(f"unknown check(s) {', '.join(map(repr, unknown))}; available: {_names(classes)}")
+    if has_contracts and "shape" not in selected:
+        selected.append("shape")
+    options = dict(options or {})
+    unknown = [name for name in options if name not in classes]
+    if unknown:
+        raise ValueError(f"options for unknown check(s) {', '.join(map(repr, unknown))}; available: {_names(classes)}")
+    return [classes[name](**dict(options.get(name, {}))) for name in dict.fromkeys(selected)]
+
+
+def _names(classes: Mapping[str, type[Probe]]) -> str:
+    return ", ".join(sorted(classes))
+
+
+def _release(recorder: Recorder, handles: list[Any], tracker: StepTracker, probes: list[Probe]) -> None:
+    recorder.remove()
+    for handle in handles:
+        handle.remove()
+    handles.clear()
+    tracker.remove()
+    for probe in probes:
+        probe.detach()
+
+
+def _collected(recorder: Recorder, handles: list[Any], tracker: StepTracker, probes: list[Probe]) -> None:
+    warnings.warn(
+        "dlsan: a Sanitizer was garbage-collected while attached, so it stopped watching the model; "
+        "keep a reference (san = dlsan.instrument(...)) or use it as a context manager",
+        SanitizerWarning,
+        stacklevel=2,
+    )
+    _release(recorder, handles, tracker, probes)

@@ -1,0 +1,135 @@
+"""What one forward pass looked like, and which gradients flowed back through it.
+
+The tape records, for every call of an instrumented module, which tensors crossed the module's
+boundary.  Each distinct tensor *value* is one **slot**, numbered in the order it was first seen:
+
+* a tensor a module returns is an *output* slot of that call;
+* a tensor a module receives that no earlier call returned (the model's input, or something the
+  parent module's own code computed) is an *input* slot of that call;
+* a tensor returned by one call and passed to the next is one slot, seen twice (found again by
+  ``id`` and version counter, so an in-place change makes a new slot).
+
+Per slot the tape keeps one 0-dim device tensor, the tensor's sum: NaN and Inf propagate through a
+sum, so the whole pass can be judged later with one host synchronisation, and the *first
+non-finite slot in order* is exactly the first bad layer: everything seen before it was finite, so
+the call that produced it received finite inputs.  The backward pass is recorded the same way, in
+the order the gradients of the slots arrive.
+
+Outputs of *finite-preserving* modules (ReLU, max-pooling, Flatten...: finite inputs always give
+finite outputs) get a slot but no sum: they cannot be the first bad slot, so reading them would
+only cost memory bandwidth (see :data:`dlsan.runtime.recorder.FINITE_PRESERVING`).
+
+Nothing here holds a tensor beyond the pass itself: slots keep weak references (used only to
+describe a culprit), plus strong ones while a pass that records gradients runs (see ``keep``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import torch
+
+from dlsan.runtime.structure import Path
+
+INPUT = 0
+OUTPUT = 1
+
+
+class ForwardPass:
+    """One outermost call of an instrumented module and everything it called.
+
+    Calls are numbered in the order they started; ``call_module[c]`` is the index of the module
+    (into :attr:`Recorder.names`), ``call_parent[c]`` the enclosing call (``-1`` for the outermost),
+    ``call_inputs[c]`` / ``call_outputs[c]`` lists of ``(slot, path)``.  Slot ``s`` has
+    ``roles[s]`` (:data:`INPUT` or :data:`OUTPUT`), ``owners[s]`` (the call that returned it, or the
+    first call that received it) and ``paths[s]``.  ``values[k]`` is the sum of slot
+    ``value_slots[k]`` (on the tensor's device; empty when no probe asked for values).
+    """
+
+    __slots__ = (
+        "step",
+        "grad_enabled",
+        "exc",
+        "aborted",
+        "stack",
+        "memo",
+        "values",
+        "value_slots",
+        "refs",
+        "versions",
+        "roles",
+        "owners",
+        "paths",
+        "call_module",
+        "call_parent",
+        "call_inputs",
+        "call_outputs",
+        "keep",
+        "leaf_slots",
+        "__weakref__",
+    )
+
+    def __init__(self, step: int, grad_enabled: bool, exc: BaseException | None) -> None:
+        self.step = step
+        self.grad_enabled = grad_enabled
+        self.exc = exc
+        self.aborted = False
+        self.stack: list[int] = []
+        self.memo: dict[int, int] = {}
+        self.values: list[torch.Tensor] = []
+        self.value_slots: list[int] = []
+        self.refs: list[weakref.ref[torch.Tensor]] = []
+        self.versions: list[int] = []
+        self.roles: list[int] = []
+        self.owners: list[int] = []
+        self.paths: list[Path] = []
+        self.call_module: list[int] = []
+        self.call_parent: list[int] = []
+        self.call_inputs: list[list[tuple[int, Path]]] = []
+        self.call_outputs: list[list[tuple[int, Path]]] = []
+        #: strong references to the slots' tensors while the pass runs with grad enabled (autograd
+        #: saves most of them anyway), so a culprit can be described at the end-of-pass check;
+        #: cleared as soon as the pass has been handed to the probes
+        self.keep: list[torch.Tensor] | None = [] if grad_enabled else None
+        #: slots holding leaf tensors that require grad (their gradient hooks wait for the pass end)
+        self.leaf_slots: list[int] = []
+
+    def tensor(self, slot: int) -> torch.Tensor | None:
+        """The slot's tensor if it is still alive and unchanged, else ``None``."""
+        tensor = self.refs[slot]()
+        if tensor is None or tensor._version != self.versions[slot]:
+            return None
+        return tensor
+
+    def depth(self, call: int) -> int:
+        depth = 0
+        while self.call_parent[call] >= 0:
+            call = self.call_parent[call]
+            depth += 1
+        return depth
+
+    def consumers(self, slot: int) -> list[int]:
+        """Calls that received ``slot`` as an input, in call order."""
+        return [c for c, inputs in enumerate(self.call_inputs) if any(s == slot for s, _ in inputs)]
+
+    def producers(self, slot: int) -> list[int]:
+        """Calls that returned ``slot`` (a container returning its last child's output counts too)."""
+        return [c for c, outputs in enumerate(self.call_outputs) if any(s == slot for s, _ in outputs)]
+
+
+@dataclass
+class BackwardWindow:
+    """The gradients that arrived during one backward pass, in arrival order.
+
+    ``entries[k]`` is ``(pass, slot)`` and ``values[k]`` the gradient's sum (on its device).
+    """
+
+    values: list[torch.Tensor] = field(default_factory=list)
+    entries: list[tuple[ForwardPass, int]] = field(default_factory=list)
+
+    def passes(self) -> list[ForwardPass]:
+        seen: dict[int, ForwardPass] = {}
+        for fwd, _ in self.entries:
+            seen.setdefault(id(fwd), fwd)
+        return list(seen.values())

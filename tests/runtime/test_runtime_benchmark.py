@@ -1,0 +1,23 @@
+"""The overhead benchmark script keeps working (a few steps; the figures themselves are not tested)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "runtime_overhead.py"
+
+
+def test_benchmark_runs_one_case_quickly():
+    spec = importlib.util.spec_from_file_location("dlsan_runtime_overhead", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(bench)
+        result = bench.run_case(bench.CASES[0], reps=3, warmup=1)
+    finally:
+        del sys.modules[spec.name]
+    assert set(result) >= {"plain_ms", "dlsan_ms", "anomaly_ms", "dlsan_ratio", "anomaly_ratio"}
+    assert result["dlsan_ms"] > 0
