@@ -267,11 +267,11 @@ class SigmoidBeforeBce(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        scope = self.context.enclosing(cst.FunctionDef, cst.Lambda) or self.context.module
-        cls = self.context.enclosing(cst.ClassDef)
-        loss = loss_call(self.context, node, scope, cls, _BCE, _BCE_LOSS)
+        loss = loss_call(self.context, node, _BCE, _BCE_LOSS)
         if loss is None:
             return
+        scope = self.context.enclosing(cst.FunctionDef, cst.Lambda) or self.context.module
+        cls = self.context.enclosing(cst.ClassDef)
         found = ending(self.context, loss.prediction, scope, cls)
         if found is None or found.kind != "sigmoid":
             return

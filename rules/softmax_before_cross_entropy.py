@@ -223,11 +223,11 @@ class SoftmaxBeforeCrossEntropy(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        scope = self.context.enclosing(cst.FunctionDef, cst.Lambda) or self.context.module
-        cls = self.context.enclosing(cst.ClassDef)
-        loss = loss_call(self.context, node, scope, cls, _CROSS_ENTROPY, _CROSS_ENTROPY_LOSS)
+        loss = loss_call(self.context, node, _CROSS_ENTROPY, _CROSS_ENTROPY_LOSS)
         if loss is None:
             return
+        scope = self.context.enclosing(cst.FunctionDef, cst.Lambda) or self.context.module
+        cls = self.context.enclosing(cst.ClassDef)
         found = ending(self.context, loss.prediction, scope, cls)
         if found is None or found.kind == "sigmoid":
             return

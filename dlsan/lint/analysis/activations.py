@@ -184,10 +184,11 @@ class LossCall:
     functional: bool
 
 
-def loss_call(context: FileContext, call: cst.Call, scope: cst.CSTNode, cls: cst.ClassDef | None,
-              functions: frozenset[str], modules: frozenset[str]) -> LossCall | None:
+def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
+              modules: frozenset[str]) -> LossCall | None:
     """``call`` as a loss of the given kinds: ``F.cross_entropy(pred, y)``, or a call of an object
-    built by ``nn.CrossEntropyLoss(...)`` (``criterion(pred, y)``, ``nn.CrossEntropyLoss()(pred, y)``)."""
+    built by ``nn.CrossEntropyLoss(...)`` (``criterion(pred, y)``, ``nn.CrossEntropyLoss()(pred, y)``).
+    Call it during the walk: the scope is the walk's current one."""
     if not call.args or call.args[0].keyword is not None and call.args[0].keyword.value != "input":
         return None
     prediction = get_arg(call, "input", 0)
@@ -197,9 +198,16 @@ def loss_call(context: FileContext, call: cst.Call, scope: cst.CSTNode, cls: cst
         return LossCall(prediction.value, None, functional=True)
     if not isinstance(call.func, (cst.Name, cst.Attribute, cst.Call)) or context.names.resolve(call.func):
         return None
-    if not any(module.rsplit(".", 1)[-1] in context.source for module in modules):
+    if not _source_mentions(context, modules):
         return None
-    built = constructor(context, call.func, scope, cls)
+    scope = context.enclosing(cst.FunctionDef, cst.Lambda) or context.module
+    built = constructor(context, call.func, scope, context.enclosing(cst.ClassDef))
     if built is not None and isinstance(built.expr, cst.Call) and context.names.matches(built.expr.func, modules):
         return LossCall(prediction.value, built, functional=False)
     return None
+
+
+def _source_mentions(context: FileContext, classes: frozenset[str]) -> bool:
+    """Whether the file's text names one of the loss classes at all (cached per file)."""
+    return context.fact(("mentions", classes),
+                        lambda: any(name.rsplit(".", 1)[-1] in context.source for name in classes))

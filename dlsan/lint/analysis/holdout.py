@@ -14,6 +14,7 @@ test data: ``is_best = test_acc > best_acc``.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ def mentions_test_data(context: FileContext) -> bool:
         is_test_name(match.group()) for match in _IDENTIFIER_WITH_TEST.finditer(context.source)))
 
 
+@functools.lru_cache(maxsize=4096)
 def is_test_name(identifier: str) -> bool:
     """``test_loader``, ``X_test``, ``testloader``, ``test_acc``: yes; ``latest``,
     ``test_batch_size``, ``test_transform``: no."""
@@ -60,21 +62,43 @@ class Taint:
     decisions: set[str] = field(default_factory=set)
 
 
-def _identifiers(expr: cst.CSTNode) -> list[tuple[str, cst.CSTNode]]:
-    """The names, attribute names and string subscripts that ``expr`` reads (not keywords)."""
-    found: list[tuple[str, cst.CSTNode]] = []
+@dataclass(frozen=True)
+class Reads:
+    """What an expression reads, collected in one walk: its identifiers (names, attribute names,
+    string subscripts; not keywords), the plain names among them, and each comparison's identifiers."""
+
+    identifiers: frozenset[str]
+    names: frozenset[str]
+    comparisons: tuple[frozenset[str], ...]
+
+    def test_data(self, taint: Taint) -> bool:
+        return _any_test(self.identifiers, taint)
+
+    def decision(self, taint: Taint) -> bool:
+        return bool(self.names & taint.decisions) or any(_any_test(c, taint) for c in self.comparisons)
+
+
+def _any_test(identifiers: frozenset[str], taint: Taint) -> bool:
+    return bool(identifiers & taint.data) or any(is_test_name(name) for name in identifiers)
+
+
+def reads_of(expr: cst.CSTNode) -> Reads:
+    identifiers: set[str] = set()
+    names: set[str] = set()
+    comparisons: list[frozenset[str]] = []
     stack: list[cst.CSTNode] = [expr]
     while stack:
         node = stack.pop()
         if isinstance(node, cst.Name):
-            found.append((node.value, node))
+            identifiers.add(node.value)
+            names.add(node.value)
         elif isinstance(node, cst.Attribute):
-            found.append((node.attr.value, node))
+            identifiers.add(node.attr.value)
             stack.append(node.value)
         elif isinstance(node, cst.SubscriptElement) and isinstance(node.slice, cst.Index):
             value = node.slice.value
             if isinstance(value, cst.SimpleString):
-                found.append((str(value.evaluated_value), node))
+                identifiers.add(str(value.evaluated_value))
             else:
                 stack.append(value)
         elif isinstance(node, cst.Arg):
@@ -82,26 +106,24 @@ def _identifiers(expr: cst.CSTNode) -> list[tuple[str, cst.CSTNode]]:
         elif isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
             continue
         else:
+            if isinstance(node, cst.Comparison):
+                comparisons.append(reads_of_comparison(node))
             stack.extend(children(node))
-    return found
+    return Reads(frozenset(identifiers), frozenset(names), tuple(comparisons))
+
+
+def reads_of_comparison(node: cst.Comparison) -> frozenset[str]:
+    inner = [reads_of(node.left), *(reads_of(target.comparator) for target in node.comparisons)]
+    return frozenset().union(*(r.identifiers for r in inner))
 
 
 def reads_test_data(expr: cst.CSTNode, taint: Taint) -> bool:
-    return any(name in taint.data or is_test_name(name) for name, _ in _identifiers(expr))
+    return reads_of(expr).test_data(taint)
 
 
 def reads_decision(expr: cst.CSTNode, taint: Taint) -> bool:
     """Whether ``expr`` compares test-derived values, or reads a name that holds such a comparison."""
-    if any(isinstance(node, cst.Name) and name in taint.decisions for name, node in _identifiers(expr)):
-        return True
-    stack: list[cst.CSTNode] = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Comparison) and reads_test_data(node, taint):
-            return True
-        if not isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
-            stack.extend(children(node))
-    return False
+    return reads_of(expr).decision(taint)
 
 
 def _assignments(context: FileContext, scope: cst.CSTNode) -> list[tuple[list[str], cst.CSTNode]]:
@@ -152,13 +174,13 @@ def taint(context: FileContext, scope: cst.CSTNode) -> Taint:
 
     def compute() -> Taint:
         result = Taint()
-        assignments = _assignments(context, scope)
+        assignments = [(targets, reads_of(value)) for targets, value in _assignments(context, scope)]
         for _ in range(_FIXPOINT_ROUNDS):
             before = (len(result.data), len(result.decisions))
-            for targets, value in assignments:
-                if reads_test_data(value, result):
+            for targets, reads in assignments:
+                if reads.test_data(result):
                     result.data.update(_receivers_of_test_data(targets))
-                if reads_decision(value, result):
+                if reads.decision(result):
                     result.decisions.update(targets)
             if (len(result.data), len(result.decisions)) == before:
                 break
