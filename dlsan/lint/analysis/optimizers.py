@@ -77,10 +77,10 @@ def is_scheduler_step(call: cst.Call) -> bool:
     return name is not None and bool(SCHEDULER_NAME.search(_last_part(name)))
 
 
-def _zero_grad_event(call: cst.Call, node: cst.CSTNode) -> GradEvent:
+def _zero_grad_event(call: cst.Call) -> GradEvent:
     name = dotted_name(receiver(call))
     optimizer = name if name is not None and OPTIMIZER_NAME.search(_last_part(name)) else None
-    return GradEvent("clear", node, optimizer, by_zero_grad=True)
+    return GradEvent("clear", call, optimizer, by_zero_grad=True)
 
 
 def _resets_grad(call: cst.Call) -> bool:
@@ -133,7 +133,7 @@ def _call_event(call: cst.Call, is_statement: bool) -> GradEvent | None:
     if is_backward_call(call):
         return GradEvent("backward", call)
     if method_name(call) == "zero_grad":
-        return _zero_grad_event(call, call)
+        return _zero_grad_event(call)
     if _resets_grad(call):
         return GradEvent("clear", call)
     optimizer = stepped_optimizer(call)
