@@ -24,6 +24,7 @@ def instrument(
     every: int = 1,
     allow_inf: Iterable[str] | str | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    tensorboard: Any = None,
 ) -> Sanitizer:
     """Watch ``model`` for silent numerical and shape bugs while it trains or runs.
 
@@ -41,6 +42,8 @@ def instrument(
         allow_inf: modules (and their sub-modules; wildcards allowed) whose outputs may hold
             ``-inf``, such as attention-mask builders.
         options: per-probe keyword options, e.g. ``{"dead-relu": {"threshold": 0.9}}``.
+        tensorboard: a ``SummaryWriter`` (anything with ``add_scalar``): the probes log their
+            per-layer figures (gradient norms, dead-unit fractions) to it as they compute them.
 
     Set ``DLSAN_DISABLE=1`` to make this a no-op that returns an inert :class:`Sanitizer`.
     """
@@ -56,4 +59,5 @@ def instrument(
         every=every,
         allow_inf=allow_inf,
         options=options,
+        tensorboard=tensorboard,
     )

@@ -42,6 +42,9 @@ Events, all optional (the defaults do nothing); ``fwd`` is a :class:`~dlsan.runt
 ``on_step_end(step)``           the step counter advanced to ``step`` (see :attr:`Sanitizer.step`).
 ``flush()``                     inspect anything kept for later (``Sanitizer.check()``, report, remove).
 
+``watch()`` returns a context manager that ``Sanitizer.watch()`` enters around user code outside
+the model (the loss), for probes that look inside torch calls.
+
 Rules for the hot path (module hooks, gradient observers): no host synchronisation (no
 ``.item()``, ``bool(t)``, ``if t``): keep device-side results and look at them in ``on_step_end``
 or ``flush``; hold no tensor across steps; return ``None`` from hooks (never change values); do
@@ -55,10 +58,11 @@ probes (``fatal = True``: the non-finite and shape checks) and records the rest.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import weakref
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, ContextManager, TypeVar
 
 from dlsan.runtime.findings import Finding
 
@@ -118,6 +122,10 @@ class Probe:
 
     def flush(self) -> None:
         pass
+
+    def watch(self) -> ContextManager[Any]:
+        """Context for code outside the model that the probe should see (see ``Sanitizer.watch``)."""
+        return contextlib.nullcontext()
 
     def summary(self) -> dict[str, Any]:
         """Extra machine-readable state for ``Sanitizer.to_dict()`` (e.g. per-layer series)."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable
 
@@ -49,8 +51,10 @@ class Sanitizer:
         every: int = 1,
         allow_inf: Iterable[str] | str | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
+        tensorboard: Any = None,
     ) -> None:
         self._init_state(on_error, every, optimizer, scaler)
+        self.tensorboard = tensorboard
         if not isinstance(model, nn.Module):
             raise TypeError(f"instrument() needs a torch.nn.Module, got {type(model).__name__}")
         if on_error not in ON_ERROR:
@@ -95,6 +99,8 @@ class Sanitizer:
         self.scaler = scaler
         #: training steps seen so far (see :mod:`dlsan.runtime.training` for what counts as one)
         self.step = 0
+        #: anything with ``add_scalar(tag, value, step)`` (a ``SummaryWriter``), or ``None``
+        self.tensorboard: Any = None
         self.probes: list[Probe] = []
         self.contracts: dict[str, Contract] = {}
         self._findings: list[Finding] = []
@@ -151,18 +157,27 @@ class Sanitizer:
             self.remove()
 
     def report(self) -> str:
-        """A human-readable summary of the findings."""
-        findings = self.findings
-        checks = ", ".join(probe.name for probe in self.probes) or "none"
-        count = f"{len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}"
-        lines = [f"dlsan: {count} in {self.step} steps (checks: {checks})"]
-        for finding in sorted(findings, key=lambda f: (f.kind, f.step)):
-            count = finding.details.get("count", 1)
-            repeat = f" (seen {count} times, last at step {finding.details.get('last_step')})" if count > 1 else ""
-            module = finding.module or "<model>"
-            lines.append(f"[{finding.kind}] step {finding.step} {finding.phase} {module}{repeat}")
-            lines.extend("    " + line for line in finding.message.splitlines())
-        return "\n".join(lines)
+        """A human-readable summary: a table per finding kind, worst first, then the messages."""
+        from dlsan.runtime.report import format_report
+
+        return format_report(self)
+
+    def plot(self, path: str | Path) -> Path:
+        """Write a PNG of per-layer gradient norms over steps and dead-unit fractions per layer
+        (needs matplotlib: ``pip install dlsan[plot]``); returns the path."""
+        from dlsan.runtime.report import plot
+
+        return plot(self, path)
+
+    @contextmanager
+    def watch(self) -> Iterator[Sanitizer]:
+        """Let the probes that look inside torch calls (``broadcast``) see the block too, e.g. the
+        loss: ``with san.watch(): loss = F.mse_loss(model(x), y)``."""
+        with ExitStack() as stack:
+            if self._attached:
+                for probe in self.probes:
+                    stack.enter_context(probe.watch())
+            yield self
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable state: settings, findings and each probe's summary."""
@@ -209,6 +224,11 @@ class Sanitizer:
         """Remove ``handle`` (anything with ``.remove()``) together with the sanitizer."""
         self._handles.append(handle)
         return handle
+
+    def log_scalar(self, tag: str, value: float, step: int) -> None:
+        """Log ``dlsan/<tag>`` to the ``tensorboard=`` writer, if one was given."""
+        if self.tensorboard is not None:
+            self.tensorboard.add_scalar(f"dlsan/{tag}", value, step)
 
     def emit(self, finding: Finding, *, fatal: bool = True) -> None:
         """Record ``finding``; for fatal kinds apply ``on_error`` (raise / warn / record)."""
@@ -299,7 +319,7 @@ def _build_probes(
 ) -> list[Probe]:
     classes = probe_classes()
     if checks is None:
-        selected = [name for name, cls in classes.items() if cls.default]
+        selected = sorted(name for name, cls in classes.items() if cls.default)  # stable, whatever was imported first
     else:
         selected = [checks] if isinstance(checks, str) else list(checks)
         unknown = [name for name in selected if name not in classes]

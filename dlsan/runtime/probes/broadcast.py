@@ -1,0 +1,194 @@
+"""``ambiguous-broadcast`` (opt-in: ``checks=[..., "broadcast"]``): element-wise ops whose operands
+broadcast both ways, and shape-sensitive losses called with differently shaped input and target.
+
+``pred - y`` with ``pred`` of shape ``(N, 1)`` and ``y`` of shape ``(N,)`` is an ``(N, N)`` tensor,
+not ``N`` differences, and every reduction afterwards hides it; ``F.mse_loss`` on the same pair
+only warns.  An op is flagged when *each* operand is stretched along some dimension and at least
+one stretch is along a dimension the operand does not have (the implicit leading 1 that
+broadcasting adds): ``x[:, None] * y[None, :]``, an outer product written with explicit 1s on both
+sides, is deliberate and stays quiet.
+
+A ``TorchFunctionMode`` sees every torch call, but only while the instrumented model runs (root
+module hooks push and pop it) and inside ``with san.watch():`` (for the loss), so code outside
+pays nothing.  Inside, each call costs one set lookup, plus host-side shape arithmetic for the
+element-wise ops and losses.  Reported once per call site, with both shapes and the module.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from dlsan.runtime.compat import is_compiling
+from dlsan.runtime.findings import Finding
+from dlsan.runtime.probe import Probe, register_probe
+from dlsan.runtime.sanitizer import Sanitizer
+
+_BINARY = (
+    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
+    "remainder", "fmod", "pow", "atan2", "hypot", "maximum", "minimum", "fmax", "fmin",
+    "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
+)  # fmt: skip
+_DUNDERS = ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv",
+            "mod", "pow", "rpow", "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "xor")  # fmt: skip
+_LOSSES = (
+    F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss,
+    F.binary_cross_entropy, F.binary_cross_entropy_with_logits, F.soft_margin_loss,
+)  # fmt: skip
+_SKIP_DIRS = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
+
+
+def _elementwise() -> frozenset[Callable[..., Any]]:
+    found = set()
+    for name in _BINARY:
+        for owner in (torch, torch.Tensor):
+            if hasattr(owner, name):
+                found.add(getattr(owner, name))
+    for name in _DUNDERS:
+        if hasattr(torch.Tensor, f"__{name}__"):
+            found.add(getattr(torch.Tensor, f"__{name}__"))
+    return frozenset(found)
+
+
+_ELEMENTWISE = _elementwise()
+_LOSS_SET = frozenset(_LOSSES)
+
+
+def ambiguous(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Both shapes are stretched by broadcasting, and one along a dimension it does not have."""
+    n = max(len(a), len(b))
+    pa, pb = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    a_grows = [i for i in range(n) if pa[i] == 1 and pb[i] > 1]
+    b_grows = [i for i in range(n) if pb[i] == 1 and pa[i] > 1]
+    implicit = any(i < n - len(a) for i in a_grows) or any(i < n - len(b) for i in b_grows)
+    return bool(a_grows and b_grows and implicit)
+
+
+class _Mode(TorchFunctionMode):
+    def __init__(self, probe: BroadcastProbe) -> None:
+        super().__init__()
+        self.probe = probe
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func in _ELEMENTWISE:
+            if len(args) >= 2 and isinstance(args[0], torch.Tensor) and isinstance(args[1], torch.Tensor):
+                a, b = tuple(args[0].shape), tuple(args[1].shape)
+                if a != b and ambiguous(a, b):
+                    self.probe._report(func, a, b, loss=False)
+        elif func in _LOSS_SET:
+            given = list(args[:2]) + [kwargs.get(k) for k in ("input", "target")[len(args[:2]) :]]
+            if all(isinstance(t, torch.Tensor) for t in given) and given[0].shape != given[1].shape:
+                self.probe._report(func, tuple(given[0].shape), tuple(given[1].shape), loss=True)
+        return func(*args, **kwargs)
+
+
+@register_probe
+class BroadcastProbe(Probe):
+    name = "broadcast"
+    kinds = ("ambiguous-broadcast",)
+    default = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._mode = _Mode(self)
+        self._depth = 0
+        self._sites: set[str] = set()
+
+    def attach(self, sanitizer: Sanitizer) -> None:
+        super().attach(sanitizer)
+        root = sanitizer.model
+        sanitizer.register_forward_pre_hook(root, self._enter_hook)
+        sanitizer.register_forward_hook(root, self._exit_hook, always_call=True)
+
+    def detach(self) -> None:
+        while self._depth:
+            self._leave()
+        super().detach()
+
+    def _enter_hook(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        if not is_compiling():
+            self._enter()
+
+    def _exit_hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if self._depth and not is_compiling():
+            self._leave()
+
+    def _enter(self) -> None:
+        self._depth += 1
+        if self._depth == 1:
+            self._mode.__enter__()
+
+    def _leave(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._mode.__exit__(None, None, None)
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        self._enter()
+        try:
+            yield
+        finally:
+            self._leave()
+
+    def _report(self, func: Any, a: tuple[int, ...], b: tuple[int, ...], *, loss: bool) -> None:
+        site = _call_site()
+        if site in self._sites:
+            return
+        self._sites.add(site)
+        sanitizer = self.sanitizer
+        if sanitizer is None:
+            return
+        module = _running_module(sanitizer)
+        where = "in the loss" if module is None else f"in {repr(module) if module else 'the model'}"
+        name = getattr(func, "__name__", str(func))
+        shapes = f"{_shape(a)} and {_shape(b)}"
+        if loss:
+            message = (
+                f"{name} called with input {_shape(a)} and target {_shape(b)} {where} at {site}: the shapes differ, so "
+                "the loss broadcasts them instead of pairing elements. Reshape one to the other's shape"
+            )
+        else:
+            out = torch.broadcast_shapes(a, b)
+            message = (
+                f"{name} of shapes {shapes} {where} at {site} broadcasts both ways into {_shape(tuple(out))}: "
+                "probably meant element by element. Make the shapes equal (squeeze/unsqueeze/keepdim=True)"
+            )
+        self.emit(
+            Finding(
+                "ambiguous-broadcast",
+                module or "",
+                "forward",
+                sanitizer.step,
+                message,
+                {"where": site, "op": name, "shapes": [list(a), list(b)], "loss": loss},
+            )
+        )
+
+
+def _call_site() -> str:
+    """``file:line`` of the innermost frame outside torch and dlsan."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_SKIP_DIRS):
+        frame = frame.f_back
+    return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def _running_module(sanitizer: Sanitizer) -> str | None:
+    fwd = sanitizer.recorder.current
+    if fwd is None or not fwd.stack:
+        return None
+    return sanitizer.table.names[fwd.call_module[fwd.stack[-1]]]
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"

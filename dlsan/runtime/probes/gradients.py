@@ -1,0 +1,284 @@
+"""``vanishing-gradient`` / ``exploding-gradient``: how the gradient changes from the output layers
+back to the input layers, sustained over several steps.
+
+Two per-layer gradient norms are kept each step, for every module with trainable parameters
+("layer"), ordered by when the layer first ran in the forward pass:
+
+* the **weight** gradient norm (all of the layer's own parameters, one ``torch._foreach_norm``
+  pass over the model), what AUTOTRAINER (Zhang et al., ICSE 2021) compares;
+* the **output** gradient norm, the gradient that flows back through the layer's output (one
+  ``vector_norm`` per layer call, from the core's gradient observers).  Weight gradients alone miss
+  a deep linear stack whose weights are 3x too large: the gradient that reaches the first layer is
+  3**depth times larger, but that layer's input is as many times smaller, so the weight-gradient
+  ratio between first and last layer stays near 1.
+
+With ``first`` the layer nearest the input and ``last`` the one nearest the output, a step is
+
+* *vanishing* when ``norm(first) / norm(last) < vanishing_ratio`` (1e-3) and
+  ``norm(first) < vanishing_norm`` (1e-4), for the weight or the output gradients (AUTOTRAINER's
+  ``beta_1`` and ``beta_2``): the input layers learn a thousand times slower and barely at all;
+* *exploding* when ``norm(first) / norm(last) > exploding_ratio`` (70, AUTOTRAINER's ``beta_3``),
+  or any layer's norm exceeds ``exploding_norm`` (off by default: the absolute scale of gradients
+  depends on the loss and its reduction, so no single number fits every model).
+
+A finding needs ``window`` consecutive such steps (default 5), so one noisy batch does not alarm.
+A step with a non-finite norm counts for neither (the ``nonfinite`` check reports it) and breaks
+the run of steps, as does a step the loss scaler skipped.
+
+Cost: the norms stay on the device, one small vector per step; they are read once every
+``window`` steps (or every ``every`` steps when that is larger), one host synchronisation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from dlsan.runtime.findings import Finding
+from dlsan.runtime.probe import Probe, register_probe
+from dlsan.runtime.sanitizer import Sanitizer
+from dlsan.runtime.series import Series
+from dlsan.runtime.tape import OUTPUT, ForwardPass
+
+_KINDS = ("weight", "output")
+
+
+@register_probe
+class GradientProbe(Probe):
+    """Options: ``vanishing_ratio`` (1e-3), ``vanishing_norm`` (1e-4), ``exploding_ratio`` (70),
+    ``exploding_norm`` (None: off) and ``window`` (5 consecutive steps); see the module docs."""
+
+    name = "gradients"
+    kinds = ("vanishing-gradient", "exploding-gradient")
+
+    def __init__(
+        self,
+        vanishing_ratio: float = 1e-3,
+        vanishing_norm: float = 1e-4,
+        exploding_ratio: float = 70.0,
+        exploding_norm: float | None = None,
+        window: int = 5,
+    ) -> None:
+        super().__init__()
+        if window < 1:
+            raise ValueError(f"gradients: window must be a positive number of steps, not {window!r}")
+        self.vanishing_ratio = vanishing_ratio
+        self.vanishing_norm = vanishing_norm
+        self.exploding_ratio = exploding_ratio
+        self.exploding_norm = exploding_norm
+        self.window = window
+        self._layer_names: list[str] = []
+        self._layer_of: dict[int, int] = {}  # core module index -> layer position
+        self._params: list[tuple[nn.Parameter, int]] = []
+        self._order: dict[int, int] = {}  # layer position -> rank in forward execution order
+        # this step, on the device: output-gradient norms and the layers they belong to
+        self._out_norms: list[torch.Tensor] = []
+        self._out_layers: list[int] = []
+        self._skipped = False
+        # steps waiting to be read: (step, device row of 2 * layers norms, layers present per kind)
+        self._pending: list[tuple[int, torch.Tensor, tuple[list[int], list[int]]]] = []
+        self._streak = {"vanishing-gradient": 0, "exploding-gradient": 0}
+        self.series = {kind: Series() for kind in _KINDS}
+
+    def attach(self, sanitizer: Sanitizer) -> None:
+        super().attach(sanitizer)
+        for index, (name, module) in enumerate(sanitizer.named_modules()):
+            params = [p for p in module.parameters(recurse=False)]
+            if params:
+                self._layer_of[index] = len(self._layer_names)
+                self._params.extend((p, len(self._layer_names)) for p in params)
+                self._layer_names.append(name)
+        if self._layer_names:
+            sanitizer.recorder.grad_observers.append(self._observe)
+
+    def detach(self) -> None:
+        self._out_norms, self._out_layers, self._pending = [], [], []
+        sanitizer = self.sanitizer
+        if sanitizer is not None and self._observe in sanitizer.recorder.grad_observers:
+            sanitizer.recorder.grad_observers.remove(self._observe)
+        super().detach()
+
+    # -- hot path --------------------------------------------------------------------------------
+
+    def on_forward_end(self, fwd: ForwardPass) -> None:
+        if len(self._order) < len(self._layer_names):
+            for module in fwd.call_module:
+                layer = self._layer_of.get(module)
+                if layer is not None and layer not in self._order:
+                    self._order[layer] = len(self._order)
+
+    def _observe(self, fwd: ForwardPass, slot: int, grad: torch.Tensor) -> None:
+        if fwd.roles[slot] != OUTPUT:
+            return
+        layer = self._layer_of.get(fwd.call_module[fwd.owners[slot]])
+        if layer is not None and grad.layout is torch.strided:
+            self._out_norms.append(torch.linalg.vector_norm(grad.detach(), dtype=torch.float32))
+            self._out_layers.append(layer)
+
+    def on_step_skipped(self, optimizer: torch.optim.Optimizer) -> None:
+        self._skipped = True
+
+    def on_step_end(self, step: int) -> None:
+        out_norms, out_layers = self._out_norms, self._out_layers
+        self._out_norms, self._out_layers = [], []
+        skipped, self._skipped = self._skipped, False
+        if skipped or not out_norms:
+            if skipped:
+                self._pending.append((step, torch.empty(0), ([], [])))  # breaks the run of steps
+            return
+        grads = [(p.grad, layer) for p, layer in self._params if p.grad is not None and p.requires_grad]
+        device = out_norms[0].device
+        size = len(self._layer_names)
+        squares = torch.zeros(2 * size, device=device)
+        squares.index_add_(0, torch.tensor(out_layers, device=device), torch.stack(out_norms).square())
+        weight_layers = []
+        if grads:
+            weight_layers = [layer for _, layer in grads]
+            norms = _norms([grad for grad, _ in grads])
+            positions = torch.tensor([size + layer for layer in weight_layers], device=device)
+            squares.index_add_(0, positions, torch.stack([n.to(device, torch.float32) for n in norms]).square())
+        self._pending.append((step, squares.sqrt(), (sorted(set(weight_layers)), sorted(set(out_layers)))))
+        sanitizer = self.sanitizer
+        if len(self._pending) >= max(self.window, sanitizer.every if sanitizer is not None else 1):
+            self._read()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._read()
+
+    # -- judging ---------------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        pending, self._pending = self._pending, []
+        rows = [row for _, row, _ in pending if row.numel()]
+        try:
+            host = torch.stack(rows).tolist() if rows else []  # the one host read
+        except RuntimeError:  # rows on several devices
+            host = [row.tolist() for row in rows]
+        values = iter(host)
+        size = len(self._layer_names)
+        for step, row, present in pending:
+            if not row.numel():
+                self._streak = dict.fromkeys(self._streak, 0)
+                continue
+            norms = next(values)
+            by_kind = {
+                "weight": {layer: norms[size + layer] for layer in present[0]},
+                "output": {layer: norms[layer] for layer in present[1]},
+            }
+            self._record(step, by_kind)
+            self._judge(step, by_kind)
+
+    def _record(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
+        sanitizer = self.sanitizer
+        for kind, norms in by_kind.items():
+            named = {self._layer_names[layer] or "model": value for layer, value in norms.items()}
+            self.series[kind].add(step, named)
+            if sanitizer is not None:
+                for name, value in named.items():
+                    sanitizer.log_scalar(f"grad_norm/{kind}/{name}", value, step)
+
+    def _judge(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
+        if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
+            self._streak = dict.fromkeys(self._streak, 0)  # the nonfinite check's business
+            return
+        verdicts: dict[str, tuple[str, dict[str, Any]] | None] = {
+            "vanishing-gradient": None,
+            "exploding-gradient": None,
+        }
+        for kind, norms in by_kind.items():
+            ends = self._ends(norms)
+            if ends is None:
+                continue
+            first, last = ends
+            if norms[last] <= 0:
+                continue  # nothing reached the output layer: no trend to judge
+            ratio = norms[first] / norms[last]
+            facts = {
+                "gradient": kind,
+                "first": self._layer_names[first],
+                "last": self._layer_names[last],
+                "first_norm": norms[first],
+                "last_norm": norms[last],
+                "ratio": ratio,
+            }
+            if verdicts["vanishing-gradient"] is None and (
+                ratio < self.vanishing_ratio and norms[first] < self.vanishing_norm
+            ):
+                verdicts["vanishing-gradient"] = (kind, facts)
+            if verdicts["exploding-gradient"] is None and ratio > self.exploding_ratio:
+                verdicts["exploding-gradient"] = (kind, facts)
+        if self.exploding_norm is not None and verdicts["exploding-gradient"] is None:
+            verdicts["exploding-gradient"] = self._too_large(by_kind)
+        for finding_kind, verdict in verdicts.items():
+            if verdict is None:
+                self._streak[finding_kind] = 0
+                continue
+            self._streak[finding_kind] += 1
+            if self._streak[finding_kind] == self.window:
+                self._report(finding_kind, step, verdict[1])
+
+    def _ends(self, norms: dict[int, float]) -> tuple[int, int] | None:
+        ranked = sorted((self._order.get(layer, len(self._order) + layer), layer) for layer in norms)
+        if len(ranked) < 2:
+            return None
+        return ranked[0][1], ranked[-1][1]
+
+    def _too_large(self, by_kind: dict[str, dict[int, float]]) -> tuple[str, dict[str, Any]] | None:
+        assert self.exploding_norm is not None
+        for kind, norms in by_kind.items():
+            for layer, value in norms.items():
+                if value > self.exploding_norm:
+                    return kind, {"gradient": kind, "layer": self._layer_names[layer], "norm": value}
+        return None
+
+    def _report(self, kind: str, step: int, facts: dict[str, Any]) -> None:
+        what = "weight gradient" if facts["gradient"] == "weight" else "gradient of the layer outputs"
+        start = step - self.window + 1
+        if "ratio" not in facts:
+            module = facts["layer"]
+            message = (
+                f"exploding gradients: the {what} of '{module}' had norm {facts['norm']:.3g} > {self.exploding_norm:g} "
+                f"on {self.window} steps in a row ({start}-{step}); clip gradients or lower the learning rate"
+            )
+        else:
+            module = facts["first"]
+            first, last = facts["first"] or "<model>", facts["last"] or "<model>"
+            trend = f"{facts['first_norm']:.3g} at '{first}' (nearest the input) vs {facts['last_norm']:.3g} at '{last}'"
+            if kind == "vanishing-gradient":
+                message = (
+                    f"vanishing gradients: the {what} shrinks from the output to the input layers, {trend} "
+                    f"(ratio {facts['ratio']:.2g} < {self.vanishing_ratio:g}) on {self.window} steps in a row "
+                    f"({start}-{step}); the first layers barely learn. Use ReLU-like activations, residual "
+                    "connections, normalisation or a variance-preserving initialisation (Kaiming/Xavier)"
+                )
+            else:
+                message = (
+                    f"exploding gradients: the {what} grows from the output to the input layers, {trend} "
+                    f"(ratio {facts['ratio']:.3g} > {self.exploding_ratio:g}) on {self.window} steps in a row "
+                    f"({start}-{step}). Check the initialisation scale, add normalisation, clip gradients"
+                )
+        self.emit(Finding(kind, module, "backward", step, message, {**facts, "window": [start, step]}))
+
+    def summary(self) -> dict[str, Any]:
+        ranked = sorted(range(len(self._layer_names)), key=lambda l: self._order.get(l, len(self._order) + l))
+        return {
+            "layers": [self._layer_names[layer] or "model" for layer in ranked if layer in self._order],
+            "norms": {kind: series.to_dict() for kind, series in self.series.items()},
+        }
+
+
+def _norms(grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    """One norm per gradient: ``torch._foreach_norm`` for the dense ones (one pass), values of sparse ones."""
+    dense = [i for i, g in enumerate(grads) if g.layout is torch.strided]
+    result: list[torch.Tensor] = [torch.empty(0)] * len(grads)
+    if dense:
+        for i, norm in zip(dense, torch._foreach_norm([grads[i].detach() for i in dense])):
+            result[i] = norm
+    for i, grad in enumerate(grads):
+        if grad.layout is not torch.strided:
+            result[i] = torch.linalg.vector_norm(grad.coalesce().values())
+    return result

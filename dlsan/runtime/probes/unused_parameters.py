@@ -1,0 +1,87 @@
+"""``unused-parameter``: trainable parameters that backward never reaches, step after step.
+
+A parameter whose ``.grad`` is still ``None`` after the backward pass was not part of the graph:
+its module was never called (an auxiliary head someone forgot to add to the loss), its output
+was dropped or detached, or it ran under ``no_grad``.  The optimizer still holds state for it and
+weight decay still shrinks it.  One step proves little (a branch taken every other batch), so a
+parameter is reported after ``steps`` consecutive training steps (default 5) without a gradient.
+Frozen parameters (``requires_grad=False``) are what the user asked for, never findings.
+
+Host-side only: ``p.grad is None`` reads no tensor value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from dlsan.runtime.findings import Finding
+from dlsan.runtime.probe import Probe, register_probe
+from dlsan.runtime.sanitizer import Sanitizer
+from dlsan.runtime.tape import BackwardWindow
+
+
+@register_probe
+class UnusedParameterProbe(Probe):
+    """Option: ``steps``, consecutive training steps without a gradient before a report (5)."""
+
+    name = "unused-parameter"
+    kinds = ("unused-parameter",)
+
+    def __init__(self, steps: int = 5) -> None:
+        super().__init__()
+        if steps < 1:
+            raise ValueError(f"unused-parameter: steps must be a positive number, not {steps!r}")
+        self.steps = steps
+        self._params: list[tuple[str, str, nn.Parameter]] = []  # (module, parameter path, parameter)
+        self._missing: dict[str, int] = {}
+        self._reported: set[str] = set()
+        self._backward = False
+
+    def attach(self, sanitizer: Sanitizer) -> None:
+        super().attach(sanitizer)
+        seen: set[int] = set()
+        for module_name, module in sanitizer.named_modules():
+            for name, param in module.named_parameters(recurse=False):
+                if id(param) not in seen:  # a shared (tied) parameter belongs to its first owner
+                    seen.add(id(param))
+                    self._params.append((module_name, f"{module_name}.{name}" if module_name else name, param))
+
+    def on_backward_end(self, window: BackwardWindow) -> None:
+        self._backward = True
+
+    def on_step_end(self, step: int) -> None:
+        if not self._backward:
+            return  # the optimizer stepped without a backward pass through the model
+        self._backward = False
+        newly: dict[str, list[str]] = {}
+        for module_name, path, param in self._params:
+            if not param.requires_grad or param.grad is not None:
+                self._missing.pop(path, None)
+                continue
+            count = self._missing[path] = self._missing.get(path, 0) + 1
+            if count == self.steps and path not in self._reported:
+                self._reported.add(path)
+                newly.setdefault(module_name, []).append(path)
+        for module_name, paths in newly.items():
+            self._report(module_name, paths, step)
+
+    def _report(self, module: str, paths: list[str], step: int) -> None:
+        label = f"module '{module}'" if module else "the model"
+        names = ", ".join(paths)
+        self.emit(
+            Finding(
+                "unused-parameter",
+                module,
+                "backward",
+                step,
+                f"{names} of {label} received no gradient in {self.steps} training steps in a row "
+                f"(up to step {step}): the module was not called, its output did not reach the loss, or it ran "
+                "under no_grad/detach. Add it to the loss, remove it, or freeze it with requires_grad_(False)",
+                {"parameters": paths, "steps": self.steps},
+            )
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {"steps": self.steps, "unused": sorted(self._reported)}

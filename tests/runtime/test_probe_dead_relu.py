@@ -1,0 +1,127 @@
+"""``dead-relu``: ReLU layers whose units never fire over a window of steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from runtime_health_models import kinds, train
+from torch import nn
+
+import dlsan
+
+
+def _batch():
+    return torch.randn(16, 10), torch.randint(0, 3, (16,))
+
+
+def _dead_mlp(relu: nn.Module) -> nn.Sequential:
+    model = nn.Sequential(nn.Linear(10, 32), relu, nn.Linear(32, 3))
+    with torch.no_grad():
+        model[0].bias.fill_(-50)  # every pre-activation is negative: no unit ever fires
+    return model
+
+
+@pytest.mark.parametrize("relu", [nn.ReLU(), nn.ReLU(inplace=True), nn.ReLU6(), nn.LeakyReLU(0.0)])
+def test_bias_minus_50_before_a_relu_is_reported(relu):
+    san = train(_dead_mlp(relu), _batch, steps=20, checks=["dead-relu"])
+    (finding,) = san.findings
+    assert finding.kind == "dead-relu" and finding.module == "1" and finding.phase == "forward"
+    assert finding.details["fraction"] == 1.0 and finding.details["units"] == 32
+    assert finding.details["window"] == [1, 20]
+    assert "100% of the 32 units" in finding.message and "steps 1-20" in finding.message
+
+
+def test_a_leaky_relu_with_a_slope_is_not_a_relu():
+    san = train(_dead_mlp(nn.LeakyReLU(0.01)), _batch, steps=20, checks=["dead-relu"])
+    assert not san.findings
+
+
+def test_conv_units_are_channels():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    with torch.no_grad():
+        model[0].bias[:3] = -50  # 3 of 4 channels dead (75%), though most *elements* are dead too
+    san = train(model, lambda: (torch.randn(4, 3, 6, 6), torch.randint(0, 3, (4,))), steps=8, checks=["dead-relu"])
+    (finding,) = san.findings
+    assert finding.details["units"] == 4 and finding.details["fraction"] == 0.75
+
+
+def test_partly_dead_below_the_threshold_is_quiet_and_the_threshold_is_configurable():
+    def half_dead():
+        model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
+        with torch.no_grad():
+            model[0].bias[:16] = -50
+        return model
+
+    assert not train(half_dead(), _batch, steps=20, checks=["dead-relu"]).findings
+    san = train(half_dead(), _batch, steps=20, checks=["dead-relu"], options={"dead-relu": {"threshold": 0.5}})
+    assert [f.details["fraction"] for f in san.findings] == [0.5]
+
+
+def test_units_that_fire_once_in_the_window_are_alive():
+    model = _dead_mlp(nn.ReLU())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    with dlsan.instrument(model, optimizer=optimizer, checks=["dead-relu"], on_error="record", options={"dead-relu": {"window": 4}}) as san:
+        for step in range(4):
+            x = torch.randn(2, 10) + (100.0 if step == 2 else 0.0)  # one batch lifts every unit
+            model[0].bias.data.fill_(-50 if step != 2 else 50)
+            F.cross_entropy(model(x), torch.tensor([0, 1])).backward()
+            optimizer.step()
+    assert not san.findings
+
+
+def test_windows_restart_so_a_layer_that_dies_later_is_caught():
+    model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    with dlsan.instrument(model, optimizer=optimizer, checks=["dead-relu"], on_error="record", options={"dead-relu": {"window": 5}}) as san:
+        for step in range(10):
+            if step == 5:
+                model[0].bias.data.fill_(-50)
+            F.cross_entropy(model(torch.randn(8, 10)), torch.randint(0, 3, (8,))).backward()
+            optimizer.step()
+    (finding,) = san.findings
+    assert finding.details["window"] == [6, 10]
+
+
+def test_a_module_whose_forward_ends_in_functional_relu_is_watched():
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(10, 32)
+
+        def forward(self, x):
+            return F.relu(self.lin(x))
+
+    class Uses(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(10, 32)
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.lin(x))  # a sub-module call: the ReLU is watched itself, once
+
+    for block in (Block(), Uses()):
+        model = nn.Sequential(block, nn.Linear(32, 3))
+        with torch.no_grad():
+            block.lin.bias.fill_(-50)
+        san = train(model, _batch, steps=20, checks=["dead-relu"])
+        assert [f.module for f in san.findings] == (["0"] if isinstance(block, Block) else ["0.act"])
+
+
+def test_an_open_window_is_judged_at_the_end_once():
+    san = train(_dead_mlp(nn.ReLU()), _batch, steps=6, checks=["dead-relu"])  # window 20: still open
+    (finding,) = san.findings
+    assert finding.details["window"] == [1, 6] and finding.details["count"] == 1
+    san = train(_dead_mlp(nn.ReLU()), _batch, steps=3, checks=["dead-relu"])  # too short to judge
+    assert not san.findings
+
+
+def test_steps_without_an_optimizer_count_backward_passes():
+    san = train(_dead_mlp(nn.ReLU()), _batch, steps=20, with_optimizer=False, checks=["dead-relu"])
+    assert kinds(san) == ["dead-relu"] and san.findings[0].details["window"] == [1, 20]
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="threshold"):
+        dlsan.instrument(nn.ReLU(), options={"dead-relu": {"threshold": 1.5}})

@@ -1,0 +1,119 @@
+"""``vanishing-gradient`` / ``exploding-gradient``: the gradient's trend from output to input layers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from runtime_health_models import HEALTHY, kinds, train
+from torch import nn
+
+import dlsan
+from dlsan.runtime.probes import gradients
+
+
+def _sigmoid_stack(depth: int = 16) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        linear = nn.Linear(32, 32)
+        nn.init.normal_(linear.weight, std=0.01)  # small init: each layer scales the gradient by ~0.01
+        layers += [linear, nn.Sigmoid()]
+    return nn.Sequential(*layers, nn.Linear(32, 3))
+
+
+def _times_three_stack(depth: int = 8) -> nn.Sequential:
+    layers = []
+    for _ in range(depth):
+        linear = nn.Linear(32, 32, bias=False)
+        nn.init.orthogonal_(linear.weight)
+        linear.weight.data.mul_(3)  # every layer triples the signal, forward and backward
+        layers.append(linear)
+    return nn.Sequential(*layers, nn.Linear(32, 3))
+
+
+def _batch():
+    return torch.randn(16, 32), torch.randint(0, 3, (16,))
+
+
+def test_sixteen_sigmoid_layers_with_small_init_vanish():
+    san = train(_sigmoid_stack(), _batch, steps=10, checks=["gradients"])
+    (finding,) = san.findings
+    assert finding.kind == "vanishing-gradient" and finding.module == "0" and finding.phase == "backward"
+    assert finding.details["first"] == "0" and finding.details["last"] == "32"
+    assert finding.details["ratio"] < 1e-3 and finding.details["first_norm"] < 1e-4
+    assert finding.step == 5 and finding.details["window"] == [1, 5]
+    assert "vanishing gradients" in finding.message and "'0' (nearest the input)" in finding.message
+
+
+def test_a_deep_linear_stack_with_weights_times_three_explodes_in_the_output_gradients():
+    san = train(_times_three_stack(), _batch, steps=6, lr=1e-9, checks=["gradients"])
+    (finding,) = san.findings
+    assert finding.kind == "exploding-gradient" and finding.details["gradient"] == "output"
+    assert finding.details["ratio"] > 70
+    # the weight gradients alone see nothing: first and last layer's are about equal
+    weight = san.to_dict()["probes"]["gradients"]["norms"]["weight"]["layers"]
+    assert 0.1 < weight["0"][0] / weight["8"][0] < 10
+
+
+def test_one_bad_step_is_not_sustained():
+    model = _times_three_stack()
+    san = train(model, _batch, steps=4, lr=1e-9, checks=["gradients"])  # window 5: 4 steps are not enough
+    assert not san.findings
+    san = train(_times_three_stack(), _batch, steps=4, lr=1e-9, checks=["gradients"], options={"gradients": {"window": 4}})
+    assert kinds(san) == ["exploding-gradient"]
+
+
+def test_a_run_of_steps_is_broken_by_a_healthy_one():
+    model = _times_three_stack()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scales = [3, 3, 3, 1 / 3, 3, 3, 3]  # a healthy step in the middle
+    with dlsan.instrument(model, optimizer=optimizer, checks=["gradients"], options={"gradients": {"window": 4}}) as san:
+        for scale in scales:
+            for layer in model[:-1]:
+                nn.init.orthogonal_(layer.weight)
+                layer.weight.data.mul_(scale)
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(torch.randn(16, 32)), torch.randint(0, 3, (16,))).backward()
+            optimizer.step()
+    assert not san.findings
+
+
+def test_non_finite_gradients_are_never_vanishing():
+    model = _sigmoid_stack()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    with dlsan.instrument(model, optimizer=optimizer, checks=["gradients"], on_error="record") as san:
+        for _ in range(6):
+            optimizer.zero_grad()
+            model(torch.randn(4, 32)).sum().mul(float("nan")).backward()
+            optimizer.step()
+    assert not san.findings
+
+
+def test_thresholds_are_configurable():
+    build, batch = HEALTHY["mlp"]
+    torch.manual_seed(0)
+    san = train(build(), batch, steps=6, checks=["gradients"], options={"gradients": {"exploding_norm": 1e-6}})
+    (finding,) = san.findings
+    assert finding.kind == "exploding-gradient" and "norm" in finding.details and "> 1e-06" in finding.message
+    torch.manual_seed(0)
+    loose = {"gradients": {"vanishing_ratio": 10.0, "vanishing_norm": 10.0}}
+    assert kinds(train(build(), batch, steps=6, checks=["gradients"], options=loose)) == ["vanishing-gradient"]
+
+
+def test_steps_without_an_optimizer_count_backward_passes():
+    san = train(_sigmoid_stack(), _batch, steps=5, with_optimizer=False, checks=["gradients"])
+    assert kinds(san) == ["vanishing-gradient"]
+
+
+def test_norms_are_read_once_per_window(monkeypatch):
+    reads = []
+    real = gradients.GradientProbe._read
+    monkeypatch.setattr(gradients.GradientProbe, "_read", lambda self: reads.append(len(self._pending)) or real(self))
+    build, batch = HEALTHY["mlp"]
+    san = train(build(), batch, steps=12, checks=["gradients"])
+    assert reads[:2] == [5, 5] and sum(reads) == 12
+    assert san.to_dict()["probes"]["gradients"]["norms"]["weight"]["steps"] == list(range(1, 13))
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="window"):
+        dlsan.instrument(nn.Linear(2, 2), options={"gradients": {"window": 0}})
