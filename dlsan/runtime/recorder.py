@@ -213,10 +213,10 @@ class Recorder:
     # -- backward ------------------------------------------------------------------------------
 
     def _hook_gradient(self, fwd: ForwardPass, tensor: torch.Tensor, slot: int) -> None:
-        # Hook the autograd node, not the tensor: a tensor modified in place later (the next
-        # module is ReLU(inplace=True)) gets a new grad_fn, but the node captured now still
-        # receives the gradient of the value this module produced.  Full backward hooks
-        # (register_full_backward_hook) fail outright on such in-place outputs.
+        # A pre-hook on the node that produced the tensor sees the gradient of the value this
+        # module produced, even when a later in-place module (ReLU(inplace=True)) gives the
+        # tensor a new grad_fn; full backward hooks (register_full_backward_hook) fail outright
+        # there.  Node hooks also cost half of Tensor.register_hook and die with the graph.
         node = tensor.grad_fn
         if node is not None:
             node.register_prehook(partial(_on_gradient, self._self_ref, fwd, slot, tensor.output_nr))

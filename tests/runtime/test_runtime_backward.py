@@ -30,6 +30,13 @@ def test_backward_culprit_inside_nested_blocks(toys, x):
     assert (info.value.module, info.value.phase) == ("blocks.1.inner.1", "backward")
 
 
+def test_backward_culprit_is_the_innermost_of_the_modules_sharing_an_input(toys, x):
+    model = nn.Sequential(nn.Linear(8, 8), nn.Sequential(toys.SqrtOfZero(), nn.Linear(8, 4)))
+    with dlsan.instrument(model), pytest.raises(NonFiniteError) as info:
+        model(x).sum().backward()
+    assert info.value.module == "1.0"
+
+
 def test_backward_culprit_in_the_parents_own_code(toys, x):
     model = toys.OwnCodeGradBug()
     with dlsan.instrument(model), pytest.raises(NonFiniteError) as info:
@@ -53,6 +60,22 @@ def test_backward_through_inplace_relu(toys, x):
     with dlsan.instrument(model), pytest.raises(NonFiniteError) as info:
         model(x).sum().backward()
     assert (info.value.module, info.value.phase) == ("2", "backward")
+
+
+def test_gradient_made_by_parent_code_next_to_a_relu_is_not_blamed_on_the_relu(x):
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin, self.act, self.out = nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4)
+
+        def forward(self, t):
+            h = self.lin(t)
+            return self.out(self.act(h) + torch.sqrt(h - h))  # h feeds the ReLU and the parent's sqrt
+
+    model = Block()
+    with dlsan.instrument(model), pytest.raises(NonFiniteError) as info:
+        model(x).sum().backward()
+    assert (info.value.module, info.value.phase) == ("", "backward")
 
 
 def test_input_that_requires_grad(toys, x):
@@ -121,9 +144,13 @@ def _amp_step(model, optimizer, scaler, x, y):
     scaler.update()
 
 
-def test_loss_scaler_skipped_steps_are_not_errors(toys):
+@pytest.mark.parametrize("fused", [False, True], ids=["sgd", "fused-adam"])
+def test_loss_scaler_skipped_steps_are_not_errors(toys, fused):
     model = toys.mlp(width=32)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    # a fused optimizer receives the scaler's found_inf flag and skips inside its own step()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01, fused=True) if fused else torch.optim.SGD(
+        model.parameters(), lr=0.01
+    )
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**24)  # overflows fp16 gradients at first
     x, y = torch.randn(32, 8), torch.randint(0, 4, (32,))
     with dlsan.instrument(model, optimizer=optimizer, scaler=scaler) as san:

@@ -30,6 +30,8 @@ def test_innermost_module_is_blamed_not_its_containers(toys, x):
         model(x)
     assert info.value.module == "blocks.1.inner.1"
     assert "+inf" in str(info.value)
+    # its input is not kept by autograd, yet the message still describes it
+    assert "args[0]: shape (6, 16) float32: all finite, values in" in str(info.value)
     assert [f.module for f in san.findings] == ["blocks.1.inner.1"]
 
 
@@ -117,6 +119,13 @@ def test_inplace_relu_runs_forward_and_backward_and_localises(toys, x):
     assert [(f.module, f.phase) for f in san.findings] == [("2", "forward")]
 
 
+def test_an_inplace_module_that_breaks_its_input_is_blamed(toys, x):
+    model = nn.Sequential(nn.Linear(8, 16), toys.InplaceLog(), nn.Linear(16, 4))
+    with dlsan.instrument(model), pytest.raises(NonFiniteError) as info, torch.no_grad():
+        model(x)
+    assert info.value.module == "1"
+
+
 def test_fp16_sums_do_not_overflow_into_false_alarms():
     model = nn.Sequential(nn.Identity(), nn.Linear(512, 512, bias=False).half())
     nn.init.constant_(model[1].weight, 0.1)
@@ -198,6 +207,19 @@ def test_modules_called_directly_are_watched_too(toys, x):
     with dlsan.instrument(model), pytest.raises(NonFiniteError) as info:
         model.blocks[1](torch.randn(6, 16))
     assert info.value.module == "blocks.1.inner.1"
+
+
+def test_a_forward_that_raises_after_a_nan_reports_the_users_error_only(toys, x):
+    class Crash(nn.Module):
+        def forward(self, t):
+            raise KeyError("user bug")
+
+    model = nn.Sequential(toys.Log(), Crash())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch turns errors raised by hooks during an exception into warnings
+        with dlsan.instrument(model) as san, pytest.raises(KeyError):
+            model(x)
+    assert not san.findings
 
 
 def test_forward_that_raises_leaves_the_sanitizer_usable(toys, x):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import warnings
 import weakref
 
 import pytest
@@ -115,6 +116,25 @@ def test_a_dropped_sanitizer_detaches_and_warns(toys, x):
         gc.collect()
     assert ref() is None, "the model's hooks kept the sanitizer alive"
     assert not model[0]._forward_hooks
+
+
+def test_a_removed_sanitizer_is_collected_quietly(toys):
+    san = dlsan.instrument(toys.mlp())
+    san.remove()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del san
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, SanitizerWarning)]
+
+
+def test_exit_on_error_keeps_the_users_exception_and_records_pending_findings(toys, x):
+    model = toys.mlp(toys.Log())
+    with pytest.raises(KeyError), pytest.warns(SanitizerWarning):
+        with dlsan.instrument(model, every=10) as san:
+            model(x)  # NaN, not looked at yet
+            raise KeyError("user bug")
+    assert [f.module for f in san.findings] == ["2"]
 
 
 class _NoSync:

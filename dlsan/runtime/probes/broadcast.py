@@ -39,10 +39,8 @@ _BINARY = (
 )  # fmt: skip
 _DUNDERS = ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv", "rfloordiv",
             "mod", "pow", "rpow", "eq", "ne", "lt", "le", "gt", "ge", "and", "or", "xor")  # fmt: skip
-_LOSSES = (
-    F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss,
-    F.binary_cross_entropy, F.binary_cross_entropy_with_logits, F.soft_margin_loss,
-)  # fmt: skip
+#: losses that broadcast a mismatched target with a mere warning (the BCE losses raise by themselves)
+_LOSSES = (F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss)
 _SKIP_DIRS = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
 
 
