@@ -3,11 +3,11 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.analysis.bindings import number_value, value_at
+from dlsan.lint.analysis.nodes import callee_among
 from dlsan.lint.calls import get_arg
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 
-_ADAM = {"torch.optim.Adam", "torch.optim.adam.Adam"}
-_PARTIAL = {"functools.partial"}
+_ADAM = frozenset({"torch.optim.Adam", "torch.optim.adam.Adam"})
 #: Adam(params, lr, betas, eps, weight_decay, ...)
 _WEIGHT_DECAY_POSITION = 4
 
@@ -120,16 +120,13 @@ class AdamWeightDecay(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        names = self.context.names
-        if names.matches(node.func, _ADAM):
-            adam, arguments, decay_position = node.func, node, _WEIGHT_DECAY_POSITION
-        elif names.matches(node.func, _PARTIAL) and node.args and names.matches(node.args[0].value, _ADAM):
-            adam, arguments, decay_position = node.args[0].value, node, _WEIGHT_DECAY_POSITION + 1
-        else:
+        called = callee_among(self.context, node, _ADAM)
+        if called is None:
             return
+        adam, offset = called
         scope = self.context.enclosing(cst.FunctionDef) or self.context.module
-        if not (self._decays(get_arg(arguments, "weight_decay", decay_position), scope)
-                or self._group_decays(get_arg(arguments, "params", decay_position - 4), scope)):
+        if not (self._decays(get_arg(node, "weight_decay", _WEIGHT_DECAY_POSITION + offset), scope)
+                or self._group_decays(get_arg(node, "params", offset), scope)):
             return
         fix = None
         if isinstance(adam, cst.Attribute) and adam.attr.value == "Adam":

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import libcst as cst
 
+from dlsan.lint.analysis.nodes import callee_among
 from dlsan.lint.calls import append_keyword, get_arg, has_unpacking
 from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Rule, Valid
 
-_TORCH_LOAD = {"torch.load", "torch.serialization.load"}
-_PARTIAL = {"functools.partial"}
+_TORCH_LOAD = frozenset({"torch.load", "torch.serialization.load"})
+#: torch.load(f, map_location, pickle_module, ...)
+_PICKLE_MODULE_POSITION = 2
 
 
 class TorchLoadWithoutWeightsOnly(Rule):
@@ -100,15 +102,11 @@ class TorchLoadWithoutWeightsOnly(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        names = self.context.names
-        loads = names.matches(node.func, _TORCH_LOAD)
-        if not loads and not (names.matches(node.func, _PARTIAL) and node.args
-                              and names.matches(node.args[0].value, _TORCH_LOAD)):
-            return
-        if get_arg(node, "weights_only") is not None or has_unpacking(node):
+        called = callee_among(self.context, node, _TORCH_LOAD)
+        if called is None or get_arg(node, "weights_only") is not None or has_unpacking(node):
             return
         fix = None
         where = append_keyword(node, "weights_only=True")
-        if where is not None and get_arg(node, "pickle_module", 2 if loads else 3) is None:
+        if where is not None and get_arg(node, "pickle_module", _PICKLE_MODULE_POSITION + called[1]) is None:
             fix = FixSpec("Add `weights_only=True`", [InsertAfter(*where)])
         self.report(node, fix=fix)

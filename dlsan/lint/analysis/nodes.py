@@ -1,4 +1,5 @@
-"""Cached subtree queries."""
+"""Cached subtree queries, and the parts of a call: method name, receiver, callee (also through
+``functools.partial``)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,19 @@ def method_name(call: cst.Call) -> str | None:
 def receiver(call: cst.Call) -> cst.BaseExpression | None:
     """``opt`` for ``opt.step()``."""
     return call.func.value if isinstance(call.func, cst.Attribute) else None
+
+
+_PARTIAL = frozenset({"functools.partial"})
+
+
+def callee_among(context: FileContext, call: cst.Call,
+                 qualified: frozenset[str]) -> tuple[cst.BaseExpression, int] | None:
+    """``(callee, offset)`` when ``call`` runs one of the ``qualified`` functions: directly
+    (``torch.load(f)``, offset 0) or bound by ``functools.partial(torch.load, ...)`` (offset 1: its
+    arguments sit one position later); ``None`` otherwise."""
+    names = context.names
+    if names.matches(call.func, qualified):
+        return call.func, 0
+    if names.matches(call.func, _PARTIAL) and call.args and names.matches(call.args[0].value, qualified):
+        return call.args[0].value, 1
+    return None
