@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.activations import LossCall, activation_input, ending, loss_call
+from dlsan.lint.analysis.activations import LossCall, activated_loss, activation_input_source
 from dlsan.lint.analysis.bindings import uses_in_scope
 from dlsan.lint.rule import EditSpec, FixSpec, Invalid, Replace, Rule, Valid
 
@@ -267,34 +267,31 @@ class SigmoidBeforeBce(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        loss = loss_call(self.context, node, _BCE, _BCE_LOSS)
-        if loss is None:
+        activated = activated_loss(self.context, node, _BCE, _BCE_LOSS)
+        if activated is None or activated[1].kind != "sigmoid":
             return
-        scope = self.context.enclosing(cst.FunctionDef, cst.Lambda) or self.context.module
-        cls = self.context.enclosing(cst.ClassDef)
-        found = ending(self.context, loss.prediction, scope, cls)
-        if found is None or found.kind != "sigmoid":
-            return
+        loss, found = activated
         what = f"`{found.model_class}`, whose forward ends in a sigmoid" if found.model_class else "a sigmoid"
         fix = None
         if found.inline_call is not None:
-            fix = self._fix(node, loss, found.inline_call, scope)
+            fix = self._fix(node, loss, found.inline_call)
         self.report(node, self.message.format(what=what), fix=fix)
 
-    def _fix(self, node: cst.Call, loss: LossCall, sigmoid: cst.Call, scope: cst.CSTNode) -> FixSpec | None:
-        logits = activation_input(self.context, sigmoid)
-        rename = self._loss_rename(node, loss, scope)
-        if logits is None or rename is None or "\n" in self.context.code(logits):
+    def _fix(self, node: cst.Call, loss: LossCall, sigmoid: cst.Call) -> FixSpec | None:
+        logits = activation_input_source(self.context, sigmoid)
+        rename = self._loss_rename(node, loss)
+        if logits is None or rename is None:
             return None
-        edits: list[EditSpec] = [rename, Replace(sigmoid, self.context.code(logits))]
+        edits: list[EditSpec] = [rename, Replace(sigmoid, logits)]
         return FixSpec("Drop the sigmoid and use the with-logits loss", edits)
 
-    def _loss_rename(self, node: cst.Call, loss: LossCall, scope: cst.CSTNode) -> Replace | None:
+    def _loss_rename(self, node: cst.Call, loss: LossCall) -> Replace | None:
         """Renaming the loss to its with-logits form, when nothing else uses that loss object."""
         loss_func = node.func if loss.functional else loss.loss.expr.func if loss.loss else None
         if not isinstance(loss_func, cst.Attribute) or loss_func.attr.value not in _WITH_LOGITS:
             return None
         if not loss.functional:
+            scope = loss.scope
             shared = isinstance(node.func, cst.Name) and (
                 loss.loss is None or loss.loss.scope is not scope or uses_in_scope(self.context, scope, node.func.value) != 2
             )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.activations import Ending, activation_input, ending, loss_call
+from dlsan.lint.analysis.activations import Ending, activated_loss, activation_input_source
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 
 _CROSS_ENTROPY = frozenset({"torch.nn.functional.cross_entropy"})
@@ -223,23 +223,19 @@ class SoftmaxBeforeCrossEntropy(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        loss = loss_call(self.context, node, _CROSS_ENTROPY, _CROSS_ENTROPY_LOSS)
-        if loss is None:
+        activated = activated_loss(self.context, node, _CROSS_ENTROPY, _CROSS_ENTROPY_LOSS)
+        if activated is None or activated[1].kind == "sigmoid":
             return
-        scope = self.context.enclosing(cst.FunctionDef, cst.Lambda) or self.context.module
-        cls = self.context.enclosing(cst.ClassDef)
-        found = ending(self.context, loss.prediction, scope, cls)
-        if found is None or found.kind == "sigmoid":
-            return
+        found = activated[1]
         self.report(node, self.message.format(what=_describe(found)), fix=self._fix(found))
 
     def _fix(self, found: Ending) -> FixSpec | None:
         if found.inline_call is None:
             return None
-        logits = activation_input(self.context, found.inline_call)
-        if logits is None or "\n" in self.context.code(logits):
+        logits = activation_input_source(self.context, found.inline_call)
+        if logits is None:
             return None
-        return FixSpec(f"Remove the `{found.kind}`", [Replace(found.inline_call, self.context.code(logits))])
+        return FixSpec(f"Remove the `{found.kind}`", [Replace(found.inline_call, logits)])
 
 
 def _describe(found: Ending) -> str:

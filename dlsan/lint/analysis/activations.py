@@ -93,6 +93,16 @@ def activation_input(context: FileContext, call: cst.Call) -> cst.BaseExpression
     return None
 
 
+def activation_input_source(context: FileContext, call: cst.Call) -> str | None:
+    """The source of what the activation call is applied to, when known and on one line: what a
+    fix that drops the activation writes in its place."""
+    logits = activation_input(context, call)
+    if logits is None:
+        return None
+    source = context.code(logits)
+    return None if "\n" in source else source
+
+
 def ending(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode,
            cls: cst.ClassDef | None) -> Ending | None:
     """The activation that ``expr`` (read in ``scope``, inside class ``cls``) ends in."""
@@ -182,6 +192,8 @@ class LossCall:
     #: ``F.binary_cross_entropy`` (functional form) or the loss module's constructor call
     loss: Located | None
     functional: bool
+    #: the function (or lambda, or module) the call reads its names in
+    scope: cst.CSTNode
 
 
 def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
@@ -195,16 +207,31 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
     if prediction is None or prediction.star:
         return None
     if context.names.matches(call.func, functions):
-        return LossCall(prediction.value, None, functional=True)
+        return LossCall(prediction.value, None, functional=True, scope=_walk_scope(context))
     if not isinstance(call.func, (cst.Name, cst.Attribute, cst.Call)) or context.names.resolve(call.func):
         return None
     if not _source_mentions(context, modules):
         return None
-    scope = context.enclosing(cst.FunctionDef, cst.Lambda) or context.module
+    scope = _walk_scope(context)
     built = constructor(context, call.func, scope, context.enclosing(cst.ClassDef))
     if built is not None and isinstance(built.expr, cst.Call) and context.names.matches(built.expr.func, modules):
-        return LossCall(prediction.value, built, functional=False)
+        return LossCall(prediction.value, built, functional=False, scope=scope)
     return None
+
+
+def activated_loss(context: FileContext, call: cst.Call, functions: frozenset[str],
+                   modules: frozenset[str]) -> tuple[LossCall, Ending] | None:
+    """``call`` as a loss of the given kinds (see :func:`loss_call`) whose prediction ends in an
+    activation, with that activation.  Call it during the walk."""
+    loss = loss_call(context, call, functions, modules)
+    if loss is None:
+        return None
+    found = ending(context, loss.prediction, loss.scope, context.enclosing(cst.ClassDef))
+    return None if found is None else (loss, found)
+
+
+def _walk_scope(context: FileContext) -> cst.CSTNode:
+    return context.enclosing(cst.FunctionDef, cst.Lambda) or context.module
 
 
 def _source_mentions(context: FileContext, classes: frozenset[str]) -> bool:
