@@ -3,12 +3,12 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites, enclosing_class_of, loops_around
-from dlsan.lint.analysis.loops import enclosing_loops
 from dlsan.lint.analysis.optimizers import (
     GradEvent,
     clears,
     grad_events,
     has_backward,
+    iteration_events,
     stepped_optimizer,
     stepped_optimizers,
 )
@@ -253,14 +253,13 @@ class MissingZeroGrad(Rule):
         optimizer = stepped_optimizer(node)
         if optimizer is None:
             return
-        within = self.context.enclosing(cst.ClassDef)
-        for loop in enclosing_loops(self.context):
-            events = grad_events(self.context, loop, within)
-            if has_backward(events):
-                if not _clears_optimizer(events, optimizer):
-                    self._report(node, optimizer)
-                return
+        events = iteration_events(self.context, "backward")
+        if events is not None:
+            if not _clears_optimizer(events, optimizer):
+                self._report(node, optimizer)
+            return
         function = self.context.enclosing(cst.FunctionDef)
+        within = self.context.enclosing(cst.ClassDef)
         if function is not None and self._per_step_function_never_clears(function, within, optimizer):
             self._report(node, optimizer)
 

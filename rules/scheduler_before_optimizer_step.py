@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.loops import enclosing_loops
-from dlsan.lint.analysis.optimizers import grad_events, is_scheduler_step
+from dlsan.lint.analysis.optimizers import is_scheduler_step, iteration_events
 from dlsan.lint.rule import Invalid, Rule, Valid
 
 
@@ -192,13 +191,10 @@ class SchedulerBeforeOptimizerStep(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         if not is_scheduler_step(node):
             return
-        within = self.context.enclosing(cst.ClassDef)
-        for loop in enclosing_loops(self.context):
-            events = grad_events(self.context, loop, within)
-            steps = [i for i, e in enumerate(events) if e.kind == "step"]
-            if not steps:
-                continue
-            position = next((i for i, e in enumerate(events) if e.node is node), None)
-            if position is not None and position < steps[0]:
-                self.report(node)
+        events = iteration_events(self.context, "step")
+        if events is None:
             return
+        first_step = next(i for i, e in enumerate(events) if e.kind == "step")
+        position = next((i for i, e in enumerate(events) if e.node is node), None)
+        if position is not None and position < first_step:
+            self.report(node)

@@ -27,7 +27,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.bindings import scope_names
 from dlsan.lint.analysis.functions import called_function
-from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step
+from dlsan.lint.analysis.loops import enclosing_loops, is_backward_call, is_optimizer_step
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
@@ -127,6 +127,17 @@ def _events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | Non
         return found
 
     return context.fact(("grad_events", id(scope), id(within), depth), compute)
+
+
+def iteration_events(context: FileContext, kind: EventKind) -> list[GradEvent] | None:
+    """The gradient events of the training iteration around the node being visited: the innermost
+    enclosing loop (within its function) that has an event of ``kind``; ``None`` when none has."""
+    within = context.enclosing(cst.ClassDef)
+    for loop in enclosing_loops(context):
+        events = grad_events(context, loop, within)
+        if any(event.kind == kind for event in events):
+            return events
+    return None
 
 
 def _call_event(call: cst.Call, is_statement: bool) -> GradEvent | None:
