@@ -156,13 +156,20 @@ def plot(sanitizer: Sanitizer, path: str | Path) -> Path:
 
 def _lines(ax: Any, series: dict[str, Any], title: str, *, log: bool) -> None:
     steps = series["steps"]
+    positive = [v for values in series["layers"].values() for v in values if v is not None and v > 0]
+    # a log axis cannot show 0, the very value of a gradient that vanished: draw it at a floor
+    floor = min(positive, default=1.0) / 10
+    zeros = False
     for index, (layer, values) in enumerate(series["layers"].items()):
-        points = [(s, v) for s, v in zip(steps, values) if v is not None and v > 0]
+        points = [(s, v if v > 0 else floor) for s, v in zip(steps, values) if v is not None]
+        zeros = zeros or any(v == 0 for v in values)
         if points:
             color = _color(index, len(series["layers"]))
             ax.plot([s for s, _ in points], [v for _, v in points], label=layer, color=color, linewidth=1)
     if log:
         ax.set_yscale("log")
+    if zeros:
+        title += f" (exact zeros drawn at {floor:.2g})"
     ax.set_title(title)
     ax.set_xlabel("step")
     if len(series["layers"]) <= 12:
