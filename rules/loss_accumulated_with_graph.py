@@ -13,6 +13,7 @@ from dlsan.lint.analysis.dataflow import (
     flow_of,
     graph_kind,
 )
+from dlsan.lint.analysis.functions import parameter_names
 from dlsan.lint.analysis.grad_mode import grad_disabled, in_evaluation_context
 from dlsan.lint.analysis.loops import enclosing_loops, enclosing_training_loop
 from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver
@@ -440,7 +441,7 @@ class LossAccumulatedWithGraph(Rule):
         bindings = flow.bindings_of(name)
         if "." in name or not bindings or all(b.augmented or b.item for b in bindings):
             return False
-        if isinstance(flow.scope, cst.FunctionDef) and name in _parameters(flow.scope):
+        if isinstance(flow.scope, cst.FunctionDef) and name in parameter_names(flow.scope):
             return False
         for read in flow.reads.get(name, []):
             if not self._logged_or_accumulated(read):
@@ -479,15 +480,6 @@ def _accumulator_name(node: cst.BaseExpression | None) -> str | None:
     while isinstance(node, cst.Subscript):
         node = node.value
     return dotted_name(node)
-
-
-def _parameters(function: cst.FunctionDef) -> set[str]:
-    params = function.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            every.append(star)
-    return {param.name.value for param in every}
 
 
 def _graph_leaves(context, value: cst.BaseExpression) -> list[tuple[cst.BaseExpression, GraphKind | None]]:

@@ -4,13 +4,12 @@ import re
 
 import libcst as cst
 
-from dlsan.lint.analysis.callers import call_sites
+from dlsan.lint.analysis.callers import call_sites, enclosing_class_of
 from dlsan.lint.analysis.dataflow import Scope, current_scope, flow_of, scope_of
-from dlsan.lint.analysis.functions import called_function, is_module_class
+from dlsan.lint.analysis.functions import called_function, is_module_class, parameter_names
 from dlsan.lint.analysis.grad_mode import disables_grad, function_disables_grad, is_eval_function_name
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step, trains
 from dlsan.lint.analysis.models import model_name
-from dlsan.lint.analysis.nodes import ancestors_of
 from dlsan.lint.analysis.modes import ModeEvent, last_mode_before, scope_events
 from dlsan.lint.rule import Invalid, Rule, Valid
 
@@ -323,7 +322,7 @@ class MissingEvalMode(Rule):
         if not is_eval_function_name(name) or trains(self.context, function, within):
             return False
         if name.startswith("test") and name not in _EVAL_LOOP_TESTS:
-            return any(_EVALUATED_PARAMETER.search(p) for p in _parameter_names(function))
+            return any(_EVALUATED_PARAMETER.search(p) for p in parameter_names(function))
         return True
 
     def _in_training_step(self, outer: list[cst.CSTNode], within: cst.ClassDef | None) -> bool:
@@ -369,7 +368,7 @@ class MissingEvalMode(Rule):
             return not any(self._switches_mode(scope_events(context, method, cls), model)
                            for method in cls.body.body if isinstance(method, cst.FunctionDef))
         if isinstance(scope, cst.FunctionDef):
-            if root in _parameter_names(scope):
+            if root in parameter_names(scope):
                 sites = call_sites(context, scope)
                 if not sites:
                     # an evaluation function should set the mode itself; a utility (`eval_fn`
@@ -383,12 +382,9 @@ class MissingEvalMode(Rule):
     def _eval_before(self, site: cst.Call) -> bool:
         scope = scope_of(self.context, site)
         flow = flow_of(self.context, scope)
-        events = scope_events(self.context, scope, self._class_of(site))
+        events = scope_events(self.context, scope, enclosing_class_of(self.context, site))
         last = last_mode_before(events, flow.order, flow.position(site), None)
         return last is not None and last.kind != "train"
-
-    def _class_of(self, node: cst.CSTNode) -> cst.ClassDef | None:
-        return next((a for a in ancestors_of(self.context, node) if isinstance(a, cst.ClassDef)), None)
 
     @staticmethod
     def _switches_mode(events: list[ModeEvent], model: str) -> bool:
@@ -412,11 +408,6 @@ def _steps_between(flow, events: list[ModeEvent], start: ModeEvent, at: int) -> 
     """Whether a training step comes after the event ``start`` and before position ``at``."""
     index = next(i for i, event in enumerate(events) if event is start)
     return any(e.kind == "step" and flow.order.get(id(e.origin), at) < at for e in events[index + 1:])
-
-
-def _parameter_names(function: cst.FunctionDef) -> set[str]:
-    params = function.params
-    return {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
 
 
 def _module_like(context, cls: cst.ClassDef) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites, enclosing_function
-from dlsan.lint.analysis.functions import file_index
+from dlsan.lint.analysis.functions import file_index, parameter_names
 from dlsan.lint.analysis.nodes import nodes_in
 from dlsan.lint.calls import get_arg, has_unpacking, numeric_value
 from dlsan.lint.context import FileContext
@@ -139,15 +139,6 @@ def bindings(context: FileContext, scope: cst.CSTNode) -> dict[str, list[Binding
     return scope_names(context, scope).bindings
 
 
-def _parameters(function: cst.FunctionDef | cst.Lambda) -> set[str]:
-    params = function.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            every.append(star)
-    return {param.name.value for param in every}
-
-
 def value_at(context: FileContext, name: cst.Name, scope: cst.CSTNode) -> Located | None:
     """The value ``name`` holds where it is used in ``scope``, when one plain assignment says so."""
     local = bindings(context, scope).get(name.value, [])
@@ -161,7 +152,7 @@ def value_at(context: FileContext, name: cst.Name, scope: cst.CSTNode) -> Locate
         if not before or before[-1].value is None:
             return None
         return Located(before[-1].value, scope)
-    if isinstance(scope, (cst.FunctionDef, cst.Lambda)) and name.value in _parameters(scope):
+    if isinstance(scope, (cst.FunctionDef, cst.Lambda)) and name.value in parameter_names(scope):
         return None
     if scope is context.module:
         return None
@@ -207,7 +198,7 @@ def constructor(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNo
         return Located(expr, scope)
     if isinstance(expr, cst.Name):
         found = value_at(context, expr, scope)
-        if found is None and isinstance(scope, cst.FunctionDef) and expr.value in _parameters(scope):
+        if found is None and isinstance(scope, cst.FunctionDef) and expr.value in parameter_names(scope):
             return _passed_constructor(context, scope, expr.value, depth)
         return None if found is None else constructor(context, found.expr, found.scope, cls, depth + 1)
     if (cls is not None and isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)

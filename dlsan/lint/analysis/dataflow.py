@@ -122,17 +122,18 @@ class Flow:
 
 def scope_of(context: FileContext, node: cst.CSTNode) -> Scope:
     """The function (or module) whose flow ``node`` belongs to."""
-    for ancestor in ancestors_of(context, node):
-        if isinstance(ancestor, cst.FunctionDef):
-            return ancestor
-        if isinstance(ancestor, (cst.Lambda, cst.ClassDef)):
-            break
-    return context.module
+    return _innermost_scope(context, ancestors_of(context, node))
 
 
 def current_scope(context: FileContext) -> Scope:
     """The scope of the node being visited in the walk."""
-    for ancestor in reversed(context.ancestors):
+    return _innermost_scope(context, reversed(context.ancestors))
+
+
+def _innermost_scope(context: FileContext, ancestors: Iterable[cst.CSTNode]) -> Scope:
+    """The function that the ``ancestors`` (innermost first) put a node in; the module for code
+    in a lambda or a class body, whose names this analysis does not follow."""
+    for ancestor in ancestors:
         if isinstance(ancestor, cst.FunctionDef):
             return ancestor
         if isinstance(ancestor, (cst.Lambda, cst.ClassDef)):

@@ -71,8 +71,14 @@ def is_module_class(context: FileContext, cls: cst.ClassDef, _seen: frozenset[st
     return False
 
 
-def enclosing_class(context: FileContext) -> cst.ClassDef | None:
-    return context.enclosing(cst.ClassDef)
+def parameter_names(function: cst.FunctionDef | cst.Lambda) -> set[str]:
+    """Every parameter name of ``function``, ``*args`` and ``**kwargs`` included."""
+    params = function.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            every.append(star)
+    return {param.name.value for param in every}
 
 
 def called_function(context: FileContext, call: cst.Call, within: cst.ClassDef | None = None) -> cst.FunctionDef | None:
