@@ -7,6 +7,7 @@ rule that crashes is reported as a ``DLS000`` internal error while the other rul
 from __future__ import annotations
 
 import codecs
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -76,6 +77,43 @@ def lint_bytes(path: str, data: bytes, selection: RuleSelection) -> list[LintFin
     return lint_source(path, source, selection)
 
 
+#: libcst's native parser recurses once per level of its tree, and a flat construct of CPython's
+#: (``a or b or ...``, ``import a.b.c...``) is a deep chain in libcst's: a few thousand levels
+#: overflow a default 8 MiB stack and kill the process.  Parsing on a thread whose stack grows
+#: with the input (about 1.4 KiB of stack per byte of source in the worst case measured) turns
+#: that into, at worst, a RecursionError.  The stack is virtual memory, committed only as used.
+_STACK_PER_SOURCE_BYTE = 2048
+_MIN_PARSE_STACK = 16 << 20
+_MAX_PARSE_STACK = 1 << 30
+
+
+def parse_module(source: str) -> cst.Module:
+    """``cst.parse_module`` on a thread with a stack deep enough for ``source``; raises what it raises."""
+    outcome: list[cst.Module | BaseException] = []
+
+    def parse() -> None:
+        try:
+            outcome.append(cst.parse_module(source))
+        except BaseException as error:  # handed to the calling thread
+            outcome.append(error)
+
+    size = min(max(_STACK_PER_SOURCE_BYTE * len(source), _MIN_PARSE_STACK), _MAX_PARSE_STACK)
+    try:
+        previous = threading.stack_size(size)
+    except (ValueError, RuntimeError):  # a platform without settable stacks: parse in place
+        return cst.parse_module(source)
+    try:
+        thread = threading.Thread(target=parse, name="dlsan-parse")
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    (result,) = outcome
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 def _syntax_error(path: str, source: str) -> LintFinding | None:
     try:
         compile(source, path, "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
@@ -97,7 +135,7 @@ def lint_source(path: str, source: str, selection: RuleSelection) -> list[LintFi
     if not any(token in source for token in selection.prefilter_tokens()):
         return []
     try:
-        module = cst.parse_module(source)
+        module = parse_module(source)
     except cst.ParserSyntaxError as error:
         return [_file_finding(path, f"Cannot parse: {error.message}", line=error.raw_line,
                               column=error.raw_column + 1)]
@@ -121,7 +159,13 @@ def _run_rules(path: str, source: str, module: cst.Module, selection: RuleSelect
     reported = [(rule, report) for rule in rules for report in rule.reports]
     if not reported:
         return internal_errors
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    try:
+        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    except Exception as error:  # libcst computes positions recursively, frames per tree level
+        if not _caused_by_recursion(error):
+            raise
+        return [_file_finding(path, "Cannot locate findings: the code is nested too deeply "
+                                    "(RecursionError in libcst's position computation).")]
     lines = split_lines(source)
     findings: list[LintFinding] = []
     for rule, report in reported:
@@ -130,6 +174,16 @@ def _run_rules(path: str, source: str, module: cst.Module, selection: RuleSelect
         if not is_suppressed(text, finding.code, finding.name):
             findings.append(finding)
     return sorted(set(findings)) + internal_errors
+
+
+def _caused_by_recursion(error: BaseException | None) -> bool:
+    """A RecursionError, or an error raised while one unwound (libcst's position recorder turns
+    it into a KeyError on its way out)."""
+    while error is not None:
+        if isinstance(error, RecursionError):
+            return True
+        error = error.__context__
+    return False
 
 
 def _isolate_crashing_rules(

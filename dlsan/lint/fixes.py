@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from dlsan.lint.engine import RuleSelection, lint_source
+from dlsan.lint.engine import RuleSelection, lint_source, parse_module
 from dlsan.lint.finding import Fix, LintFinding
 from dlsan.lint.text import line_starts, offset
 
@@ -81,7 +81,7 @@ def fix_source(path: str, source: str, selection: RuleSelection, *, unsafe: bool
 def _parse_problem(source: str) -> str | None:
     try:
         compile(source, "<fixed>", "exec", flags=0x400, dont_inherit=True)
-        cst.parse_module(source)
-    except (SyntaxError, cst.ParserSyntaxError, ValueError) as error:
+        parse_module(source)
+    except (SyntaxError, cst.ParserSyntaxError, ValueError, RecursionError, MemoryError) as error:
         return str(error).splitlines()[0] if str(error) else type(error).__name__
     return None
