@@ -27,7 +27,7 @@ from dlsan.runtime.findings import Finding
 from dlsan.runtime.recorder import finite_preserving
 from dlsan.runtime.stats import format_stats, nonfinite_label, tensor_stats
 from dlsan.runtime.structure import Path, format_path
-from dlsan.runtime.tape import OUTPUT, BackwardWindow, ForwardPass
+from dlsan.runtime.tape import OUTPUT, BackwardWindow, ForwardPass, version_of
 
 
 def all_finite(values: Sequence[torch.Tensor]) -> bool:
@@ -211,7 +211,7 @@ def _describe(fwd: ForwardPass, slot: int, stats: dict[str, Any] | None) -> str:
     if stats is None or tensor is None:
         return "values not available (the tensor was freed before the check)"
     text = format_stats(stats)
-    if tensor._version != fwd.versions[slot]:
+    if version_of(tensor) != fwd.versions[slot]:
         text += " (as it is now: it was modified in place later)"
     return text
 

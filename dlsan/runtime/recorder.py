@@ -27,7 +27,7 @@ from torch import nn
 
 from dlsan.runtime.compat import is_compiling, leaf_grad_node, queue_callback
 from dlsan.runtime.structure import Path, tensors_in
-from dlsan.runtime.tape import INPUT, OUTPUT, BackwardWindow, ForwardPass
+from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _STRIDED = torch.strided
@@ -186,7 +186,13 @@ class Recorder:
     def _observe(self, fwd: ForwardPass, tensor: torch.Tensor, call: int, role: int, path: Path, mode: int) -> int:
         key = id(tensor)
         slot = fwd.memo.get(key)
-        if slot is not None and fwd.refs[slot]() is tensor and fwd.versions[slot] == tensor._version:
+        try:
+            version = tensor._version
+        except RuntimeError:  # an inference tensor: no version counter, so in-place changes are
+            version = NO_VERSION  # invisible; a module returning its own input gets a fresh sum
+            if slot is not None and role == OUTPUT and any(s == slot for s, _ in fwd.call_inputs[call]):
+                slot = None
+        if slot is not None and fwd.refs[slot]() is tensor and fwd.versions[slot] == version:
             return slot
         if not tensor.is_floating_point() or tensor.layout is not _STRIDED:
             return -1
@@ -199,7 +205,7 @@ class Recorder:
             fwd.values.append(value)
             fwd.value_slots.append(slot)
         fwd.refs.append(weakref.ref(tensor))
-        fwd.versions.append(tensor._version)
+        fwd.versions.append(version)
         fwd.roles.append(role)
         fwd.owners.append(call)
         fwd.paths.append(path)

@@ -34,6 +34,16 @@ from dlsan.runtime.structure import Path
 
 INPUT = 0
 OUTPUT = 1
+#: the version of an inference tensor, which has no version counter (see :func:`version_of`)
+NO_VERSION = -1
+
+
+def version_of(tensor: torch.Tensor) -> int:
+    """``tensor._version``, or :data:`NO_VERSION` for tensors made under ``inference_mode``."""
+    try:
+        return tensor._version
+    except RuntimeError:
+        return NO_VERSION
 
 
 class ForwardPass:
@@ -98,7 +108,7 @@ class ForwardPass:
     def tensor(self, slot: int) -> torch.Tensor | None:
         """The slot's tensor if it is still alive and unchanged, else ``None``."""
         tensor = self.refs[slot]()
-        if tensor is None or tensor._version != self.versions[slot]:
+        if tensor is None or version_of(tensor) != self.versions[slot]:
             return None
         return tensor
 

@@ -126,6 +126,16 @@ def test_an_inplace_module_that_breaks_its_input_is_blamed(toys, x):
     assert info.value.module == "1"
 
 
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_inference_mode_including_inplace_modules(toys, x, mode):
+    model = nn.Sequential(
+        nn.Linear(8, 16), nn.ReLU(inplace=True), nn.Linear(16, 16), toys.InplaceLog(), nn.Linear(16, 4)
+    )
+    with dlsan.instrument(model), pytest.raises(NonFiniteError) as info, mode():
+        model(x)
+    assert info.value.module == "3"
+
+
 def test_fp16_sums_do_not_overflow_into_false_alarms():
     model = nn.Sequential(nn.Identity(), nn.Linear(512, 512, bias=False).half())
     nn.init.constant_(model[1].weight, 0.1)
