@@ -2,8 +2,8 @@
 
 The report is a table per finding kind, worst first (the most dead units, the smallest or largest
 gradient ratio, the earliest NaN), so that the line to read first is on top; the full messages
-follow.  The plot draws what the probes measured along the run: per-layer gradient norms over the
-steps (weights, and the gradient flowing back through each layer's output) and the fraction of
+follow.  The plot draws what the probes measured along the run: per-layer weight-gradient norms over
+the steps, the gradient flowing back through the first and the last layer's output, and the fraction of
 dead units per ReLU layer.  matplotlib is imported only here, only when plotting.
 """
 
@@ -129,7 +129,7 @@ def plot(sanitizer: Sanitizer, path: str | Path) -> Path:
     figure = Figure(figsize=(9, 3.2 * count))
     axes = figure.subplots(count, 1, squeeze=False)
     for ax, (kind, series) in zip(axes[:, 0], panels):
-        title = "weight gradient norm per layer" if kind == "weight" else "gradient norm at each layer's output"
+        title = "weight gradient norm per layer" if kind == "weight" else "gradient norm at the output of the first and the last layer"
         _lines(ax, series, title, log=True)
     ax = axes[-1, 0]
     series = dead.get("dead_fraction", {})

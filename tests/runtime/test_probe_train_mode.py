@@ -13,18 +13,7 @@ def model(toys):
     return toys.DropoutNet()
 
 
-@pytest.mark.parametrize(
-    "context",
-    [
-        torch.no_grad,
-        pytest.param(
-            torch.inference_mode,
-            marks=pytest.mark.xfail(
-                strict=True, raises=RuntimeError, reason="core recorder reads _version of inference tensors"
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
 def test_dropout_model_under_no_grad_in_train_mode_is_reported(model, context):
     with dlsan.instrument(model, checks=["train-mode-in-eval"], on_error="record") as san:
         with context():

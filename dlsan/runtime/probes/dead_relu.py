@@ -5,10 +5,10 @@ input gets no gradient, so nothing moves it back: it is dead for good, and a lay
 dead has lost its capacity.  The threshold follows AUTOTRAINER (Zhang et al., ICSE 2021), which
 calls a network's ReLUs dying when 70% of them are inactive.
 
-Cost: per ReLU call, one ``amax`` over every dimension but the unit one, ``> 0``, and an OR into a
-boolean vector kept on the device: no per-element counts and no host synchronisation.  The
-vectors are read once per window (``window`` steps), when the fraction of units that never fired
-is judged, then cleared.
+Cost: per ReLU call, one ``amax`` over every dimension but the unit one, folded into a running
+per-unit maximum kept on the device (``fmax``, in place): no per-element counts and no host
+synchronisation.  A unit fired when its maximum is above 0.  The maxima are read once per window
+(``window`` steps), when the fraction of units that never fired is judged, then cleared.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class DeadReluProbe(Probe):
         self.threshold = threshold
         self.window = window
         self._names: list[str] = []
-        self._fired: list[torch.Tensor | None] = []
+        self._peak: list[torch.Tensor | None] = []  # per ReLU: each unit's largest output so far
         self._start = 1  # first step of the open window
         self._flushed = 0  # last step at which flush() judged the open window
         self.series = Series()
@@ -64,12 +64,12 @@ class DeadReluProbe(Probe):
                 channel_first = isinstance(previous, _CHANNEL_FIRST)
                 sanitizer.register_forward_hook(module, self._hook(len(self._names), channel_first))
                 self._names.append(name)
-                self._fired.append(None)
+                self._peak.append(None)
             if any(True for _ in module.parameters(recurse=False)):
                 previous = module
 
     def detach(self) -> None:
-        self._fired = [None] * len(self._fired)
+        self._peak = [None] * len(self._peak)
         super().detach()
 
     def _hook(self, index: int, channel_first: bool) -> Any:
@@ -80,12 +80,12 @@ class DeadReluProbe(Probe):
             # units: features on the last dim, or channels (dim 1) of conv-like outputs
             unit = 1 if out.dim() > 3 or (out.dim() == 3 and channel_first) else out.dim() - 1
             dims = tuple(d for d in range(out.dim()) if d != unit)
-            fired = (out.amax(dim=dims) if dims else out) > 0
-            seen = self._fired[index]
-            if seen is None or seen.shape != fired.shape or seen.device != fired.device:
-                self._fired[index] = fired
+            peak = out.amax(dim=dims) if dims else out.clone()
+            seen = self._peak[index]
+            if seen is None or seen.shape != peak.shape or seen.device != peak.device:
+                self._peak[index] = peak
             else:
-                seen.logical_or_(fired)
+                torch.fmax(seen, peak, out=seen)
 
         return hook
 
@@ -102,21 +102,21 @@ class DeadReluProbe(Probe):
             self._judge(sanitizer.step, close=False)
 
     def _judge(self, step: int, close: bool = True) -> None:
-        seen = [(i, fired) for i, fired in enumerate(self._fired) if fired is not None]
+        seen = [(i, peak) for i, peak in enumerate(self._peak) if peak is not None]
         start = self._start
         if close:
-            self._fired = [None] * len(self._fired)
+            self._peak = [None] * len(self._peak)
             self._start = step + 1
         if not seen:
             return
         try:
-            alive = torch.stack([fired.sum() for _, fired in seen]).tolist()  # the one host read
+            alive = torch.stack([(peak > 0).sum() for _, peak in seen]).tolist()  # the one host read
         except RuntimeError:  # vectors on several devices
-            alive = [int(fired.sum()) for _, fired in seen]
+            alive = [int((peak > 0).sum()) for _, peak in seen]
         fractions = {}
         sanitizer = self.sanitizer
-        for (index, fired), count in zip(seen, alive):
-            units = fired.numel()
+        for (index, peak), count in zip(seen, alive):
+            units = peak.numel()
             dead = 1 - count / units
             name = self._names[index]
             fractions[name] = dead

@@ -6,8 +6,9 @@ Two per-layer gradient norms are kept each step, for every module with trainable
 
 * the **weight** gradient norm (all of the layer's own parameters, one ``torch._foreach_norm``
   pass over the model), what AUTOTRAINER (Zhang et al., ICSE 2021) compares;
-* the **output** gradient norm, the gradient that flows back through the layer's output (one
-  ``vector_norm`` per layer call, from the core's gradient observers).  Weight gradients alone miss
+* the **output** gradient norm, the gradient that flows back through the layer's output, for the
+  first and the last layer (one ``vector_norm`` per call of those two, from the core's gradient
+  observers; all layers would cost as much again as the core's own sums).  Weight gradients miss
   a deep linear stack whose weights are 3x too large: the gradient that reaches the first layer is
   3**depth times larger, but that layer's input is as many times smaller, so the weight-gradient
   ratio between first and last layer stays near 1.
@@ -25,8 +26,9 @@ A finding needs ``window`` consecutive such steps (default 5), so one noisy batc
 A step with a non-finite norm counts for neither (the ``nonfinite`` check reports it) and breaks
 the run of steps, as does a step the loss scaler skipped.
 
-Cost: the norms stay on the device, one small vector per step; they are read once every
-``window`` steps (or every ``every`` steps when that is larger), one host synchronisation.
+Cost: per step one ``_foreach_norm``, one ``stack`` per backward pass and one ``cat``; the norms
+stay on the device and are read once every ``window`` steps (or every ``every`` steps when that
+is larger), one host synchronisation, and summed per layer on the host.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
 from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.series import Series
-from dlsan.runtime.tape import OUTPUT, ForwardPass
+from dlsan.runtime.tape import OUTPUT, BackwardWindow, ForwardPass
 
 _KINDS = ("weight", "output")
 
@@ -74,12 +76,15 @@ class GradientProbe(Probe):
         self._layer_of: dict[int, int] = {}  # core module index -> layer position
         self._params: list[tuple[nn.Parameter, int]] = []
         self._order: dict[int, int] = {}  # layer position -> rank in forward execution order
-        # this step, on the device: output-gradient norms and the layers they belong to
+        self._watched: set[int] = set()  # the layers first and last in execution order
+        # this backward pass, on the device: output-gradient norms and the layers they belong to
         self._out_norms: list[torch.Tensor] = []
         self._out_layers: list[int] = []
+        self._passes: list[tuple[torch.Tensor, list[int]]] = []  # this step's backward passes
         self._skipped = False
-        # steps waiting to be read: (step, device row of 2 * layers norms, layers present per kind)
-        self._pending: list[tuple[int, torch.Tensor, tuple[list[int], list[int]]]] = []
+        # steps waiting to be read: (step, device row of norms or None for a skipped step, the
+        # layer of each weight-gradient norm, the layer of each output-gradient norm)
+        self._pending: list[tuple[int, torch.Tensor | None, list[int], list[int]]] = []
         self._streak = {"vanishing-gradient": 0, "exploding-gradient": 0}
         self.series = {kind: Series() for kind in _KINDS}
 
@@ -95,7 +100,7 @@ class GradientProbe(Probe):
             sanitizer.recorder.grad_observers.append(self._observe)
 
     def detach(self) -> None:
-        self._out_norms, self._out_layers, self._pending = [], [], []
+        self._out_norms, self._out_layers, self._passes, self._pending = [], [], [], []
         sanitizer = self.sanitizer
         if sanitizer is not None and self._observe in sanitizer.recorder.grad_observers:
             sanitizer.recorder.grad_observers.remove(self._observe)
@@ -109,38 +114,42 @@ class GradientProbe(Probe):
                 layer = self._layer_of.get(module)
                 if layer is not None and layer not in self._order:
                     self._order[layer] = len(self._order)
+                    self._watched = {min(self._order, key=self._order.get), max(self._order, key=self._order.get)}
 
     def _observe(self, fwd: ForwardPass, slot: int, grad: torch.Tensor) -> None:
+        # only the layers nearest the input and the output: the ratio needs no more, and a norm
+        # per layer output would cost as much again as the core's own per-tensor sums
         if fwd.roles[slot] != OUTPUT:
             return
         layer = self._layer_of.get(fwd.call_module[fwd.owners[slot]])
-        if layer is not None and grad.layout is torch.strided:
+        if layer in self._watched and grad.layout is torch.strided:
             self._out_norms.append(torch.linalg.vector_norm(grad.detach(), dtype=torch.float32))
             self._out_layers.append(layer)
+
+    def on_backward_end(self, window: BackwardWindow) -> None:
+        if self._out_norms:  # one small tensor per pass, however many layer calls it had
+            self._passes.append((torch.stack(self._out_norms), self._out_layers))
+            self._out_norms, self._out_layers = [], []
 
     def on_step_skipped(self, optimizer: torch.optim.Optimizer) -> None:
         self._skipped = True
 
     def on_step_end(self, step: int) -> None:
-        out_norms, out_layers = self._out_norms, self._out_layers
-        self._out_norms, self._out_layers = [], []
+        passes, self._passes = self._passes, []
         skipped, self._skipped = self._skipped, False
-        if skipped or not out_norms:
-            if skipped:
-                self._pending.append((step, torch.empty(0), ([], [])))  # breaks the run of steps
+        if skipped:
+            self._pending.append((step, None, [], []))  # breaks the run of steps
+            return
+        if not passes:
             return
         grads = [(p.grad, layer) for p, layer in self._params if p.grad is not None and p.requires_grad]
-        device = out_norms[0].device
-        size = len(self._layer_names)
-        squares = torch.zeros(2 * size, device=device)
-        squares.index_add_(0, torch.tensor(out_layers, device=device), torch.stack(out_norms).square())
-        weight_layers = []
+        device = passes[0][0].device
+        parts = [norms for norms, _ in passes]
         if grads:
-            weight_layers = [layer for _, layer in grads]
             norms = _norms([grad for grad, _ in grads])
-            positions = torch.tensor([size + layer for layer in weight_layers], device=device)
-            squares.index_add_(0, positions, torch.stack([n.to(device, torch.float32) for n in norms]).square())
-        self._pending.append((step, squares.sqrt(), (sorted(set(weight_layers)), sorted(set(out_layers)))))
+            parts.insert(0, torch.stack([n.to(device, torch.float32) for n in norms]))
+        out_layers = [layer for _, layers in passes for layer in layers]
+        self._pending.append((step, torch.cat(parts), [layer for _, layer in grads], out_layers))
         sanitizer = self.sanitizer
         if len(self._pending) >= max(self.window, sanitizer.every if sanitizer is not None else 1):
             self._read()
@@ -153,22 +162,23 @@ class GradientProbe(Probe):
 
     def _read(self) -> None:
         pending, self._pending = self._pending, []
-        rows = [row for _, row, _ in pending if row.numel()]
+        rows = [row for _, row, _, _ in pending if row is not None]
         try:
-            host = torch.stack(rows).tolist() if rows else []  # the one host read
+            host = torch.cat(rows).tolist() if rows else []  # the one host read
         except RuntimeError:  # rows on several devices
-            host = [row.tolist() for row in rows]
-        values = iter(host)
-        size = len(self._layer_names)
-        for step, row, present in pending:
-            if not row.numel():
+            host = [value for row in rows for value in row.tolist()]
+        at = 0
+        for step, row, weight_layers, out_layers in pending:
+            if row is None:
                 self._streak = dict.fromkeys(self._streak, 0)
                 continue
-            norms = next(values)
-            by_kind = {
-                "weight": {layer: norms[size + layer] for layer in present[0]},
-                "output": {layer: norms[layer] for layer in present[1]},
-            }
+            by_kind: dict[str, dict[int, float]] = {}
+            for kind, layers in (("weight", weight_layers), ("output", out_layers)):
+                squares: dict[int, float] = {}
+                for layer, value in zip(layers, host[at : at + len(layers)]):
+                    squares[layer] = squares.get(layer, 0.0) + value * value
+                at += len(layers)
+                by_kind[kind] = {layer: math.sqrt(square) for layer, square in sorted(squares.items())}
             self._record(step, by_kind)
             self._judge(step, by_kind)
 
@@ -190,7 +200,7 @@ class GradientProbe(Probe):
             "exploding-gradient": None,
         }
         for kind, norms in by_kind.items():
-            ends = self._ends(norms)
+            ends = self._first_last(norms)
             if ends is None:
                 continue
             first, last = ends
@@ -221,7 +231,7 @@ class GradientProbe(Probe):
             if self._streak[finding_kind] == self.window:
                 self._report(finding_kind, step, verdict[1])
 
-    def _ends(self, norms: dict[int, float]) -> tuple[int, int] | None:
+    def _first_last(self, norms: dict[int, float]) -> tuple[int, int] | None:
         ranked = sorted((self._order.get(layer, len(self._order) + layer), layer) for layer in norms)
         if len(ranked) < 2:
             return None
