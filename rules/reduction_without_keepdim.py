@@ -4,16 +4,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from dlsan.lint.analysis.nodes import nodes_in
-from dlsan.lint.analysis.shapes import (
-    Reduction,
-    Scope,
-    assigned_value,
-    binding_scope,
-    bindings_of,
-    reduction_of,
-    shape_of,
-)
+from dlsan.lint.analysis.bindings import bindings, uses_in_scope, value_at
+from dlsan.lint.analysis.shapes import Reduction, Scope, binding_scope, reduction_of, shape_of
 from dlsan.lint.calls import append_keyword, keyword_arg, numeric_value, positional_args
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Replace, Rule, Valid
@@ -346,8 +338,8 @@ class ReductionWithoutKeepdim(Rule):
         if isinstance(expr, cst.Name):
             if not self._reduction_seen or len(via) >= _MAX_NAME_HOPS:
                 return None
-            bound = assigned_value(self.context, expr, scope)
-            return self._reduction_in(bound[0], scope, (*via, expr)) if bound and bound[1] is scope else None
+            bound = value_at(self.context, expr, scope)
+            return self._reduction_in(bound.expr, scope, (*via, expr)) if bound and bound.scope is scope else None
         if isinstance(expr, cst.Attribute) and expr.attr.value == "values" and isinstance(expr.value, cst.Call):
             reduction = reduction_of(self.context, expr.value)
             return _Found(reduction, via) if reduction is not None and reduction.pair else None
@@ -384,9 +376,9 @@ class ReductionWithoutKeepdim(Rule):
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _ELEMENTWISE):
             found |= self._roots(expr.left, scope, hops) | self._roots(expr.right, scope, hops)
         elif isinstance(expr, cst.Name) and hops > 0 and self._reduction_seen:
-            bound = assigned_value(self.context, expr, scope)
-            if bound is not None and bound[1] is scope and isinstance(bound[0], cst.BinaryOperation):
-                found |= self._roots(bound[0], scope, hops - 1)
+            bound = value_at(self.context, expr, scope)
+            if bound is not None and bound.scope is scope and isinstance(bound.expr, cst.BinaryOperation):
+                found |= self._roots(bound.expr, scope, hops - 1)
         return found
 
     def _misaligns(self, reduction: Reduction, scope: Scope) -> bool:
@@ -427,11 +419,9 @@ class ReductionWithoutKeepdim(Rule):
 
     def _used_once(self, name: cst.Name, scope: Scope) -> bool:
         """``name`` has one binding in ``scope`` and this is its only use."""
-        if len(bindings_of(self.context, scope).by_name.get(name.value, ())) != 1:
+        if len(bindings(self.context, scope).get(name.value, ())) != 1:
             return False
-        uses = [node for node in nodes_in(self.context, scope)
-                if isinstance(node, cst.Name) and node.value == name.value]
-        return len(uses) == 2  # the assignment's target and this use
+        return uses_in_scope(self.context, scope, name.value) == 2  # the assignment's target and this use
 
 
 def _is_first_item(expr: cst.Subscript) -> bool:

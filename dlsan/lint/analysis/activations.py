@@ -18,7 +18,7 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import Located, constructor, scope_names, value_at
+from dlsan.lint.analysis.bindings import Located, constructor, own_returns, value_at
 from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.calls import get_arg, has_unpacking, positional_args
 from dlsan.lint.context import FileContext
@@ -164,7 +164,7 @@ def forward_ending(context: FileContext, model: cst.ClassDef, depth: int = 0) ->
         forward = file_index(context).methods.get(model.name.value, {}).get("forward")
         if forward is None:
             return None
-        returns = [n for n in scope_names(context, forward).own_nodes if isinstance(n, cst.Return)]
+        returns = own_returns(context, forward)
         endings = [_ending(context, r.value, forward, model, depth + 1) if r.value is not None else None
                    for r in returns]
         if not endings or any(e is None for e in endings):

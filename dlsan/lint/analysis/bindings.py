@@ -1,14 +1,23 @@
-"""Local data flow: what value a name holds at a use, and what constructed an object.
+"""Which value a name holds at a use, and what constructed an object: the conservative answer.
 
-Cheap and conservative: a name's value at a use is the right-hand side of the last plain
-assignment (``x = ...``) before the use in the same function (or, for a name the function neither
-binds nor takes as a parameter, the module's only assignment to it).  Any other binding in
-between - a ``for`` target, tuple unpacking, ``+=``, ``with ... as`` - gives ``None``.  An object's
-constructor is followed through such assignments, ``self.attr = ...`` set once in the class, and
-calls like ``.to(device)`` / ``.cuda()`` that return the object itself, and into a function's
-parameter when every same-file caller passes an object of the same constructor.
+A name's value at a use is the right-hand side of the last plain assignment before the use in the
+same function (``x = v``, ``a, b = va, vb``, ``a = b = v``, ``x: T = v``, ``(x := v)``) or, for
+a name the function neither binds nor takes as a parameter, the module's only assignment to it.
+Any other binding in between - a ``for`` target, unpacking a call, ``+=``, ``with ... as``, an
+import, a nested ``def`` - gives ``None``, and so does a name that a comprehension or a lambda
+binds anywhere in the scope.  A use inside a binding (``x = x + 1``, the body of ``for x in ...``)
+reads the value from before it.  The shape inference (:mod:`.shapes`) and the activation, constructor
+and constant lookups (:mod:`.activations`, DLS501) all answer "what is this name" here.
+
+An object's constructor is followed through such assignments, ``self.attr = ...`` set once in the
+class, and calls like ``.to(device)`` / ``.cuda()`` that return the object itself, and into a
+function's parameter when every same-file caller passes an object of the same constructor.
+
+:mod:`.dataflow` answers a different question and keeps its own index: *every* binding that may
+reach a use (augmented and item assignments, ``for`` targets with their iterable, dotted targets
+such as ``self.total``, loop back edges), for graph tracking and taint, where a partial answer
+still counts; here any doubt must give ``None``.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,13 +40,15 @@ _MAX_DEPTH = 8
 
 @dataclass(frozen=True)
 class Binding:
-    """One binding of a name in a scope, by position in the scope's source order."""
+    """One binding of a name in a scope."""
 
+    #: source-order position of the binding's last node in its scope: a use at or before it (in
+    #: the assigned value, in a ``for`` body) reads the previous value
     position: int
     name: str
-    #: the assigned value for ``name = value``; ``None`` for any other kind of binding
+    #: the assigned value for a plain assignment; ``None`` for any other kind of binding
     value: cst.BaseExpression | None
-    #: the binding statement or expression (a use inside it reads the previous value)
+    #: the binding statement or expression
     node: cst.CSTNode
 
 
@@ -74,24 +85,30 @@ def _parallel_pairs(target: cst.BaseExpression,
     return [(e.value.value, v.value) for e, v in zip(names, values)]  # type: ignore[attr-defined]
 
 
+def _assigned(target: cst.BaseExpression, value: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression | None]]:
+    pairs = _parallel_pairs(target, value)
+    return pairs if pairs is not None else [(name, None) for name in _target_names(target)]
+
+
 def _node_bindings(node: cst.CSTNode) -> list[tuple[str, cst.BaseExpression | None]]:
     if isinstance(node, cst.Assign):
-        if len(node.targets) == 1:
-            pairs = _parallel_pairs(node.targets[0].target, node.value)
-            if pairs is not None:
-                return pairs
-        return [(name, None) for t in node.targets for name in _target_names(t.target)]
+        return [pair for target in node.targets for pair in _assigned(target.target, node.value)]
     if isinstance(node, cst.AnnAssign) and node.value is not None:
         return [(name, node.value) for name in _target_names(node.target)]
-    if isinstance(node, cst.AugAssign):
-        return [(name, None) for name in _target_names(node.target)]
-    if isinstance(node, (cst.For, cst.CompFor)):
-        return [(name, None) for name in _target_names(node.target)]
-    if isinstance(node, cst.AsName):
-        return [(name, None) for name in _target_names(node.name)]
     if isinstance(node, cst.NamedExpr):
         return [(name, node.value) for name in _target_names(node.target)]
+    if isinstance(node, (cst.AugAssign, cst.For, cst.CompFor)):
+        return [(name, None) for name in _target_names(node.target)]
+    if isinstance(node, cst.AsName):  # with ... as x, except E as x, import m as x
+        return [(name, None) for name in _target_names(node.name)]
+    if isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
+        return [(_imported_name(alias), None) for alias in node.names if alias.asname is None]
     return []
+
+
+def _imported_name(alias: cst.ImportAlias) -> str:
+    """``torch`` for ``import torch.nn``, ``nn`` for ``from torch import nn``."""
+    return (dotted_name(alias.name) or "").split(".")[0]
 
 
 @dataclass
@@ -102,10 +119,13 @@ class ScopeNames:
     positions: dict[int, int]
     #: the scope's own nodes in source order (nested functions and classes included, not entered)
     own_nodes: list[cst.CSTNode]
+    #: names bound by a comprehension or a lambda somewhere in the scope: never resolved
+    opaque: set[str]
 
 
 _NESTED_SCOPES = frozenset({cst.FunctionDef, cst.ClassDef, cst.Lambda})
-_BINDERS = frozenset({cst.Assign, cst.AnnAssign, cst.AugAssign, cst.For, cst.CompFor, cst.AsName, cst.NamedExpr})
+_BINDERS = frozenset({cst.Assign, cst.AnnAssign, cst.AugAssign, cst.For, cst.CompFor, cst.AsName, cst.NamedExpr,
+                      cst.Import, cst.ImportFrom})
 
 
 def scope_names(context: FileContext, scope: cst.CSTNode) -> ScopeNames:
@@ -116,22 +136,37 @@ def scope_names(context: FileContext, scope: cst.CSTNode) -> ScopeNames:
         found: dict[str, list[Binding]] = {}
         positions: dict[int, int] = {}
         own: list[cst.CSTNode] = []
-        stack: list[cst.CSTNode] = list(reversed(children(scope)))
+        opaque: set[str] = set()
+        # pre-order; a binder is pushed again to register its bindings once its subtree is numbered
+        stack: list[tuple[cst.CSTNode, bool]] = [(child, False) for child in reversed(children(scope))]
         while stack:
-            node = stack.pop()
+            node, leaving = stack.pop()
+            if leaving:
+                for name, value in _node_bindings(node):
+                    found.setdefault(name, []).append(Binding(len(own) - 1, name, value, node))
+                continue
             position = positions[id(node)] = len(own)
             own.append(node)
-            if type(node) in _NESTED_SCOPES:
-                if not isinstance(node, cst.Lambda):
+            kind = type(node)
+            if kind in _NESTED_SCOPES:
+                if kind is cst.Lambda:
+                    opaque |= {param.name.value for param in node.params.params}
+                else:
                     found.setdefault(node.name.value, []).append(Binding(position, node.name.value, None, node))
                 continue
-            if type(node) in _BINDERS:
-                for name, value in _node_bindings(node):
-                    found.setdefault(name, []).append(Binding(position, name, value, node))
-            stack.extend(reversed(children(node)))
-        return ScopeNames(found, positions, own)
+            if kind is cst.CompFor:
+                opaque |= set(_target_names(node.target))
+            if kind in _BINDERS:
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(children(node)))
+        return ScopeNames(found, positions, own, opaque)
 
     return context.fact(("scope_names", id(scope)), build)
+
+
+def own_returns(context: FileContext, function: cst.FunctionDef) -> list[cst.Return]:
+    """The ``return`` statements of ``function`` itself (not of functions nested in it), in order."""
+    return [node for node in scope_names(context, function).own_nodes if isinstance(node, cst.Return)]
 
 
 def bindings(context: FileContext, scope: cst.CSTNode) -> dict[str, list[Binding]]:
@@ -141,14 +176,15 @@ def bindings(context: FileContext, scope: cst.CSTNode) -> dict[str, list[Binding
 
 def value_at(context: FileContext, name: cst.Name, scope: cst.CSTNode) -> Located | None:
     """The value ``name`` holds where it is used in ``scope``, when one plain assignment says so."""
-    local = bindings(context, scope).get(name.value, [])
+    names = scope_names(context, scope)
+    if name.value in names.opaque:
+        return None
+    local = names.bindings.get(name.value, [])
     if local:
-        use = scope_names(context, scope).positions.get(id(name))
+        use = names.positions.get(id(name))
         if use is None:
             return None
         before = [b for b in local if b.position < use]
-        if before and any(n is name for n in nodes_in(context, before[-1].node)):
-            before.pop()
         if not before or before[-1].value is None:
             return None
         return Located(before[-1].value, scope)

@@ -15,8 +15,9 @@ reductions with and without ``keepdim``, element-wise arithmetic (broadcasting),
 ``nn.Linear(k, n)``, ``nn.Sequential(...)`` folded layer by layer, and ``nn.Module`` classes of the
 same file, whose ``forward`` return value is inferred the same way (its input unknown).
 
-Names are followed to their latest assignment before the use in the same function (then to a
-single module-level assignment); ``self.layer`` to the class's ``__init__``.  A layer applied to a
+Names are followed to their latest plain assignment before the use in the same function (then to
+a single module-level assignment), as :func:`~dlsan.lint.analysis.bindings.value_at` says;
+``self.layer`` to the class's ``__init__``.  A layer applied to a
 tensor of unknown shape is assumed to receive a batch: ``nn.Linear(h, 1)(x)`` is ``(batch, 1)``
 with possibly more leading dims.
 """
@@ -24,16 +25,16 @@ with possibly more leading dims.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Union
 
 import libcst as cst
 
+from dlsan.lint.analysis.bindings import own_returns, value_at
 from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.calls import get_arg, has_unpacking, keyword_arg, numeric_value, positional_args
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
-from dlsan.lint.walk import children
 
 Dim = Union[int, str, None]
 Scope = Union[cst.FunctionDef, cst.Module]
@@ -189,125 +190,9 @@ _MODULE_PASSTHROUGH = frozenset({"to", "cuda", "cpu", "float", "double", "half",
                                  "requires_grad_"})
 
 
-# -- bindings: the latest assignment of a name before a use ---------------------------------------
-
-_NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
-
-
-@dataclass
-class _Bindings:
-    #: id(node) -> pre-order index, for every node of the scope (nested scopes excluded)
-    order: dict[int, int] = field(default_factory=dict)
-    #: name -> [(index after the binding statement, assigned value or None when unknown)]
-    by_name: dict[str, list[tuple[int, cst.BaseExpression | None]]] = field(default_factory=dict)
-    #: names bound by comprehensions or lambdas somewhere in the scope: never resolved
-    opaque: set[str] = field(default_factory=set)
-
-    def bind(self, name: str, position: int, value: cst.BaseExpression | None) -> None:
-        self.by_name.setdefault(name, []).append((position, value))
-
-
-def _target_names(target: cst.BaseExpression) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [n for element in target.elements for n in _target_names(element.value)]
-    if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
-    return []
-
-
-def _collect_bindings(scope: Scope) -> _Bindings:
-    bindings = _Bindings()
-    if isinstance(scope, cst.FunctionDef):
-        for param in (*scope.params.params, *scope.params.posonly_params, *scope.params.kwonly_params):
-            bindings.bind(param.name.value, -1, None)
-        for star in (scope.params.star_arg, scope.params.star_kwarg):
-            if isinstance(star, cst.Param):
-                bindings.bind(star.name.value, -1, None)
-        roots: list[cst.CSTNode] = list(scope.body.body) if isinstance(scope.body, cst.IndentedBlock) else [scope.body]
-    else:
-        roots = list(scope.body)
-    # iterative pre-order walk; a binding statement registers once its subtree is numbered
-    stack: list[tuple[cst.CSTNode, bool]] = [(node, False) for node in reversed(roots)]
-    counter = 0
-    while stack:
-        node, leaving = stack.pop()
-        if leaving:
-            _register(node, counter, bindings)
-            continue
-        bindings.order[id(node)] = counter
-        counter += 1
-        if isinstance(node, _NESTED_SCOPES):
-            if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-                bindings.bind(node.name.value, counter, None)
-            else:
-                bindings.opaque |= {p.name.value for p in node.params.params}
-            continue
-        if isinstance(node, cst.CompFor):
-            bindings.opaque |= set(_target_names(node.target))
-        stack.append((node, True))
-        stack.extend((child, False) for child in reversed(children(node)))
-    return bindings
-
-
-def _register(node: cst.CSTNode, position: int, bindings: _Bindings) -> None:
-    if isinstance(node, cst.Assign):
-        for target in node.targets:
-            if isinstance(target.target, cst.Name):
-                bindings.bind(target.target.value, position, node.value)
-            else:
-                for name in _target_names(target.target):
-                    bindings.bind(name, position, None)
-    elif isinstance(node, cst.AnnAssign) and isinstance(node.target, cst.Name):
-        bindings.bind(node.target.value, position, node.value)
-    elif isinstance(node, (cst.AugAssign, cst.For, cst.NamedExpr)):
-        for name in _target_names(node.target):
-            bindings.bind(name, position, None)
-    elif isinstance(node, cst.WithItem) and node.asname is not None:
-        for name in _target_names(node.asname.name):
-            bindings.bind(name, position, None)
-    elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
-        for alias in node.names:
-            local = alias.asname.name if alias.asname is not None else alias.name
-            name = dotted_name(local)  # type: ignore[arg-type]
-            if name:
-                bindings.bind(name.split(".")[0], position, None)
-    elif isinstance(node, cst.ExceptHandler) and node.name is not None:
-        for name in _target_names(node.name.name):
-            bindings.bind(name, position, None)
-
-
-def bindings_of(context: FileContext, scope: Scope) -> _Bindings:
-    return context.fact(("shapes.bindings", id(scope)), lambda: _collect_bindings(scope))
-
-
-def assigned_value(context: FileContext, name: cst.Name, scope: Scope) -> tuple[cst.BaseExpression, Scope] | None:
-    """The expression last assigned to ``name`` before this use in ``scope`` (then, for a
-    function, the module's only assignment of it), with the scope it belongs to; ``None`` when
-    it is unknown."""
-    bindings = bindings_of(context, scope)
-    if name.value in bindings.opaque:
-        return None
-    found = bindings.by_name.get(name.value)
-    if found:
-        use = bindings.order.get(id(name), math.inf)
-        before = [value for position, value in found if position <= use]
-        return (before[-1], scope) if before and before[-1] is not None else None
-    if isinstance(scope, cst.FunctionDef):
-        module_level = bindings_of(context, context.module).by_name.get(name.value, [])
-        if len(module_level) == 1 and module_level[0][1] is not None:
-            return module_level[0][1], context.module
-    return None
-
-
-def binding_scope(context: FileContext, ancestors: list[cst.CSTNode] | None = None) -> Scope:
+def binding_scope(context: FileContext) -> Scope:
     """The function (or the module) whose bindings names at the current walk position refer to."""
-    chain = context.ancestors if ancestors is None else ancestors
-    for node in reversed(chain):
-        if isinstance(node, cst.FunctionDef):
-            return node
-    return context.module
+    return context.enclosing(cst.FunctionDef) or context.module
 
 
 # -- the inference ---------------------------------------------------------------------------------
@@ -344,13 +229,12 @@ class _Inference:
         if isinstance(expr, cst.UnaryOperation):
             return self.shape(expr.expression)
         if isinstance(expr, cst.Name):
-            found = assigned_value(self.context, expr, self.scope)
+            found = value_at(self.context, expr, self.scope)
             if found is None:
                 return None
-            value, scope = found
-            if scope is not self.scope:
-                return _Inference(self.context, scope, None).shape(value)
-            return self.shape(value)
+            if found.scope is not self.scope:
+                return _Inference(self.context, found.scope, None).shape(found.expr)  # type: ignore[arg-type]
+            return self.shape(found.expr)
         if isinstance(expr, cst.BinaryOperation):
             return self._binary(expr)
         if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1:
@@ -516,8 +400,8 @@ class _Inference:
             if isinstance(func, cst.Name) and func.value == "self" and self.owner is not None:
                 return self.owner
             if isinstance(func, cst.Name):
-                found = assigned_value(self.context, func, self.scope)
-                func = found[0] if found is not None else None  # type: ignore[assignment]
+                found = value_at(self.context, func, self.scope)
+                func = found.expr if found is not None else None  # type: ignore[assignment]
             elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
                 func = _init_attribute(self.context, self.owner, func.attr.value)  # type: ignore[assignment]
             elif (isinstance(func, cst.Call) and isinstance(func.func, cst.Attribute)
@@ -569,9 +453,9 @@ class _Inference:
         if value is not None:
             return int(value) if value == int(value) and value >= 0 else None
         if isinstance(node, cst.Name):
-            bound = assigned_value(self.context, node, self.scope)
-            if bound is not None and isinstance(bound[0], cst.Integer):
-                return int(bound[0].evaluated_value)
+            bound = value_at(self.context, node, self.scope)
+            if bound is not None and isinstance(bound.expr, cst.Integer):
+                return int(bound.expr.evaluated_value)
         size = self._size_of_tensor(node)
         if size is not False:
             return size  # type: ignore[return-value]
@@ -727,26 +611,13 @@ def _forward_shape(context: FileContext, cls: cst.ClassDef) -> Shape | None:
         forward = file_index(context).methods.get(cls.name.value, {}).get("forward")
         if forward is None:
             return None
-        returns = [n for n in _statements(forward) if isinstance(n, cst.Return)]
+        returns = own_returns(context, forward)
         if len(returns) != 1 or returns[0].value is None:
             return None
         inference = _Inference(context, forward, cls)
         return inference.shape(returns[0].value)
 
     return context.fact(("shapes.forward", id(cls)), compute)
-
-
-def _statements(function: cst.FunctionDef) -> list[cst.CSTNode]:
-    """Small statements of ``function``, nested functions and classes excluded."""
-    found: list[cst.CSTNode] = []
-    stack: list[cst.CSTNode] = [function.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.SimpleStatementLine):
-            found.extend(node.body)
-        elif not isinstance(node, (*_NESTED_SCOPES, cst.BaseExpression)):
-            stack.extend(children(node))
-    return found
 
 
 # -- pure shape arithmetic -------------------------------------------------------------------------
