@@ -18,6 +18,11 @@ bindings later in that loop body (they reach it through the back edge).
 * ``None`` - cannot tell (a parameter, an unknown call): callers stay quiet.
 
 :func:`forward_taint` follows values forward: which names are (re)computed from a set of names.
+
+:mod:`.bindings` keeps a second, smaller index on purpose: it answers "which single value does
+this name hold here", where any doubt (a ``for`` target, ``+=``, unpacking) must give ``None``; this
+module keeps every binding kind, with its value, and loop back edges, because graph tracking and
+taint must see every value that may reach a use.
 """
 
 from __future__ import annotations
