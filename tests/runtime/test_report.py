@@ -51,7 +51,9 @@ def test_to_dict_is_json_with_the_per_layer_series():
     gradients = data["probes"]["gradients"]
     assert gradients["layers"] == ["0", "2", "4"]
     assert gradients["norms"]["weight"]["steps"] == list(range(1, 21))
-    assert set(gradients["norms"]["output"]["layers"]) == {"0", "4"}  # first and last layer only
+    output = gradients["norms"]["output"]["layers"]
+    assert output["2"][0] > 0 and set(output["2"][1:]) == {None}  # after the first pass: first and last only
+    assert None not in output["0"] + output["4"]
     assert all(v > 0 for v in gradients["norms"]["weight"]["layers"]["0"])
     dead = data["probes"]["dead-relu"]
     assert dead["threshold"] == 0.7 and dead["dead_fraction"]["steps"] == [20]

@@ -7,8 +7,10 @@ Two per-layer gradient norms are kept each step, for every module with trainable
 * the **weight** gradient norm (all of the layer's own parameters, one ``torch._foreach_norm``
   pass over the model), what AUTOTRAINER (Zhang et al., ICSE 2021) compares;
 * the **output** gradient norm, the gradient that flows back through the layer's output, for the
-  first and the last layer (one ``vector_norm`` per call of those two, from the core's gradient
-  observers; all layers would cost as much again as the core's own sums).  Weight gradients miss
+  first and the last layer: a pre-hook on the autograd node of those two layers' outputs, one
+  ``vector_norm`` each (not the core's gradient observers, which would make the core hook every
+  tensor again, where it now skips the ones whose gradient cannot be the first bad one; nor every
+  layer, which would cost as much again as the core's own sums).  Weight gradients miss
   a deep linear stack whose weights are 3x too large: the gradient that reaches the first layer is
   3**depth times larger, but that layer's input is as many times smaller, so the weight-gradient
   ratio between first and last layer stays near 1.
@@ -34,16 +36,20 @@ is larger), one host synchronisation, and summed per layer on the host.
 from __future__ import annotations
 
 import math
+import weakref
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
+from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
 from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.series import Series
-from dlsan.runtime.tape import OUTPUT, BackwardWindow, ForwardPass
+from dlsan.runtime.structure import tensors_in
+from dlsan.runtime.tape import BackwardWindow, ForwardPass
 
 _KINDS = ("weight", "output")
 
@@ -76,7 +82,7 @@ class GradientProbe(Probe):
         self._layer_of: dict[int, int] = {}  # core module index -> layer position
         self._params: list[tuple[nn.Parameter, int]] = []
         self._order: dict[int, int] = {}  # layer position -> rank in forward execution order
-        self._watched: set[int] = set()  # the layers first and last in execution order
+        self._watched: set[int] | None = None  # the layers first and last in execution order
         # this backward pass, on the device: output-gradient norms and the layers they belong to
         self._out_norms: list[torch.Tensor] = []
         self._out_layers: list[int] = []
@@ -95,34 +101,44 @@ class GradientProbe(Probe):
             if params:
                 self._layer_of[index] = len(self._layer_names)
                 self._params.extend((p, len(self._layer_names)) for p in params)
+                sanitizer.register_forward_hook(module, self._output_hook(len(self._layer_names)))
                 self._layer_names.append(name)
-        if self._layer_names:
-            sanitizer.recorder.grad_observers.append(self._observe)
 
     def detach(self) -> None:
         self._out_norms, self._out_layers, self._passes, self._pending = [], [], [], []
-        sanitizer = self.sanitizer
-        if sanitizer is not None and self._observe in sanitizer.recorder.grad_observers:
-            sanitizer.recorder.grad_observers.remove(self._observe)
         super().detach()
 
     # -- hot path --------------------------------------------------------------------------------
 
     def on_forward_end(self, fwd: ForwardPass) -> None:
-        if len(self._order) < len(self._layer_names):
+        if len(self._order) < len(self._layer_names) and fwd.grad_enabled:
             for module in fwd.call_module:
                 layer = self._layer_of.get(module)
                 if layer is not None and layer not in self._order:
                     self._order[layer] = len(self._order)
-                    self._watched = {min(self._order, key=self._order.get), max(self._order, key=self._order.get)}
+            self._watched = {min(self._order, key=self._order.get), max(self._order, key=self._order.get)}
 
-    def _observe(self, fwd: ForwardPass, slot: int, grad: torch.Tensor) -> None:
-        # only the layers nearest the input and the output: the ratio needs no more, and a norm
-        # per layer output would cost as much again as the core's own per-tensor sums
-        if fwd.roles[slot] != OUTPUT:
-            return
-        layer = self._layer_of.get(fwd.call_module[fwd.owners[slot]])
-        if layer in self._watched and grad.layout is torch.strided:
+    def _output_hook(self, layer: int) -> Any:
+        """Every layer's output is hooked in the first pass (the ends of the execution order are
+        known only at its end); from then on only those of the two ends."""
+        probe_ref = weakref.ref(self)
+
+        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+            probe = probe_ref()
+            if probe is None or not torch.is_grad_enabled() or is_compiling():
+                return
+            if probe._watched is not None and layer not in probe._watched:
+                return
+            found = [output] if isinstance(output, torch.Tensor) else [t for _, t in tensors_in(output)]
+            for tensor in found:
+                node = tensor.grad_fn
+                if node is not None and tensor.is_floating_point():
+                    node.register_prehook(partial(_on_gradient, probe_ref, layer, tensor.output_nr))
+
+        return hook
+
+    def _observe(self, layer: int, grad: torch.Tensor) -> None:
+        if grad.layout is torch.strided:
             self._out_norms.append(torch.linalg.vector_norm(grad.detach(), dtype=torch.float32))
             self._out_layers.append(layer)
 
@@ -279,6 +295,14 @@ class GradientProbe(Probe):
             "layers": [self._layer_names[layer] or "model" for layer in ranked if layer in self._order],
             "norms": {kind: series.to_dict() for kind, series in self.series.items()},
         }
+
+
+def _on_gradient(
+    probe_ref: weakref.ref[GradientProbe], layer: int, index: int, grad_outputs: tuple[torch.Tensor | None, ...]
+) -> None:
+    probe, grad = probe_ref(), grad_outputs[index]
+    if probe is not None and probe.sanitizer is not None and grad is not None:
+        probe._observe(layer, grad)
 
 
 def _norms(grads: list[torch.Tensor]) -> list[torch.Tensor]:
