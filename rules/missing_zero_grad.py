@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.callers import call_sites, enclosing_class_of, loops_around
+from dlsan.lint.analysis.callers import call_sites, enclosing_class_of
+from dlsan.lint.analysis.loops import loops_around
 from dlsan.lint.analysis.optimizers import (
     GradEvent,
     clears,

@@ -5,9 +5,9 @@ from collections.abc import Callable
 
 import libcst as cst
 
-from dlsan.lint.analysis.callers import call_sites, loops_around
+from dlsan.lint.analysis.callers import call_sites
 from dlsan.lint.analysis.holdout import Taint, mentions_test_data, reads_decision, reads_test_data, taint
-from dlsan.lint.analysis.loops import enclosing_loops, trains
+from dlsan.lint.analysis.loops import enclosing_loops, loops_around, trains
 from dlsan.lint.analysis.nodes import calls_in, nodes_in
 from dlsan.lint.analysis.optimizers import is_scheduler_step
 from dlsan.lint.names import dotted_name

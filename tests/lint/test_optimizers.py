@@ -6,8 +6,9 @@ import textwrap
 
 import libcst as cst
 
-from dlsan.lint.analysis.callers import call_sites, loops_around
+from dlsan.lint.analysis.callers import call_sites
 from dlsan.lint.analysis.functions import file_index
+from dlsan.lint.analysis.loops import loops_around
 from dlsan.lint.analysis.nodes import calls_in
 from dlsan.lint.analysis.optimizers import (
     clears,

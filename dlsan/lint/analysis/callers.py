@@ -1,4 +1,4 @@
-"""Who calls a same-file function, and from which loops.
+"""Who calls a same-file function, and from which function and class.
 
 Built once per file on first use (one pass over the module's calls, each resolved with
 :func:`~dlsan.lint.analysis.functions.called_function`), so rules that reason about a per-step
@@ -12,9 +12,6 @@ import libcst as cst
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.nodes import ancestors_of, calls_in
 from dlsan.lint.context import FileContext
-
-_SCOPE_BOUNDARIES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
-
 
 def call_sites(context: FileContext, function: cst.FunctionDef) -> list[cst.Call]:
     """Every call in the file that runs ``function`` (``f(...)``, or ``self.f(...)`` in its class)."""
@@ -30,17 +27,6 @@ def call_sites(context: FileContext, function: cst.FunctionDef) -> list[cst.Call
         return sites
 
     return context.fact("call_sites", build).get(id(function), [])
-
-
-def loops_around(context: FileContext, node: cst.CSTNode) -> list[cst.For | cst.While]:
-    """Loops enclosing ``node`` within its own function, innermost first (outside the walk)."""
-    found: list[cst.For | cst.While] = []
-    for ancestor in ancestors_of(context, node):
-        if isinstance(ancestor, _SCOPE_BOUNDARIES):
-            break
-        if isinstance(ancestor, (cst.For, cst.While)):
-            found.append(ancestor)
-    return found
 
 
 def enclosing_function(context: FileContext, node: cst.CSTNode) -> cst.FunctionDef | None:

@@ -48,7 +48,6 @@ OUTPUT: GraphKind = "output"
 CLEAN: GraphKind = "clean"
 
 _NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
-_LOOPS = (cst.For, cst.While)
 _ASSIGNMENTS = (cst.Assign, cst.AugAssign, cst.AnnAssign, cst.NamedExpr)
 _MAX_DEPTH = 24
 

@@ -14,11 +14,12 @@ on a scheduler.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function
-from dlsan.lint.analysis.nodes import calls_in, method_name, receiver
+from dlsan.lint.analysis.nodes import ancestors_of, calls_in, method_name, receiver
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 
@@ -65,8 +66,17 @@ def _trains(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None
 
 def enclosing_loops(context: FileContext) -> list[cst.For | cst.While]:
     """Loops enclosing the node being visited, innermost first, within the current function."""
+    return _loops_within_function(reversed(context.ancestors))
+
+
+def loops_around(context: FileContext, node: cst.CSTNode) -> list[cst.For | cst.While]:
+    """Loops enclosing ``node`` within its own function, innermost first (outside the walk)."""
+    return _loops_within_function(ancestors_of(context, node))
+
+
+def _loops_within_function(ancestors: Iterable[cst.CSTNode]) -> list[cst.For | cst.While]:
     found: list[cst.For | cst.While] = []
-    for node in reversed(context.ancestors):
+    for node in ancestors:
         if isinstance(node, _SCOPE_BOUNDARIES):
             break
         if isinstance(node, Loop):
