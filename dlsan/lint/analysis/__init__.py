@@ -1,20 +1,30 @@
 """Shared program analysis for rules, computed lazily and at most once per file.
 
-* :mod:`.functions` - the file's functions, classes and methods; following a call to a function
-  defined in the same file.
-* :mod:`.nodes` - cached subtree queries (the calls inside a statement, a parent map).
-* :mod:`.loops` - loops that train (call ``backward()`` or an optimizer's ``step()``, directly or
-  through a same-file function).
+* :mod:`.nodes` - cached subtree queries (the calls or nodes below a node, a parent map, a node's
+  ancestors) and the parts of a call: method name, receiver, callee through ``functools.partial``.
+* :mod:`.functions` - the file's functions, classes and methods, their parameters, whether a class
+  is an ``nn.Module``; following a call to a function defined in the same file.
+* :mod:`.callers` - who calls a same-file function, and from which function and class.
+* :mod:`.loops` - the loops around a node, and which loops and functions train (call
+  ``backward()`` or an optimizer's ``step()``, directly or through a same-file function).
 * :mod:`.grad_mode` - whether code runs with gradients disabled (``no_grad``/``inference_mode``
   blocks and decorators) or in an evaluation context.
-* :mod:`.dataflow` - local def-use flow per function (or module top level): bindings and reads
-  in source order, reaching bindings, whether a value carries an autograd graph (loss / model
-  output / sanitised by ``.item()``, ``.detach()``...), forward taint.
+* :mod:`.bindings` - which single value a name holds at a use (``None`` when in doubt), the
+  constructor an object was built by, numeric constants through names.
+* :mod:`.dataflow` - every binding that may reach a use (reaching definitions with loop back edges),
+  whether a value carries an autograd graph (loss / model output / sanitised by ``.item()``...),
+  forward taint.
 * :mod:`.models` - which calls run a model and which compute a loss.
 * :mod:`.modes` - ``.eval()`` / ``.train()`` / training-step events in source order, following
   same-file calls.
+* :mod:`.optimizers` - backward / zero_grad / optimizer step / scheduler step events per optimizer,
+  in source order, for a loop body or a per-step function.
+* :mod:`.activations` - whether an expression ends in softmax, log_softmax or sigmoid (also through
+  variables, layers and a same-file model's ``forward``), and which losses it is fed to.
+* :mod:`.shapes` - local symbolic shape inference, broadcasting, and the description of reductions.
 * :mod:`.leakage` - sklearn transformers, manual standardisation, dataset splits, train/test names.
+* :mod:`.holdout` - which values come from held-out test data, and which decisions compare them.
 
-Every helper takes the :class:`~dlsan.lint.context.FileContext` first and caches through
-``context.fact``; none of them walks the whole file unless a rule actually asks.
+Every helper takes the :class:`~dlsan.lint.context.FileContext` first (or works on a node alone)
+and caches through ``context.fact``; none of them walks the whole file unless a rule actually asks.
 """
