@@ -98,13 +98,15 @@ def parse_module(source: str) -> cst.Module:
             outcome.append(error)
 
     size = min(max(_STACK_PER_SOURCE_BYTE * len(source), _MIN_PARSE_STACK), _MAX_PARSE_STACK)
+    thread = threading.Thread(target=parse, name="dlsan-parse")
     try:
         previous = threading.stack_size(size)
     except (ValueError, RuntimeError):  # a platform without settable stacks: parse in place
         return cst.parse_module(source)
     try:
-        thread = threading.Thread(target=parse, name="dlsan-parse")
         thread.start()
+    except RuntimeError:  # the system refused a stack that large: parse in place
+        return cst.parse_module(source)
     finally:
         threading.stack_size(previous)
     thread.join()
