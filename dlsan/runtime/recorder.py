@@ -32,6 +32,10 @@ from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, Forwar
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _STRIDED = torch.strided
 _FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+# _observe modes (bits)
+NO_SUM = 1  # a finite-preserving module's output: finite whenever its inputs are
+ALLOW_NEG_INF = 2  # an allow_inf module's output: -inf reads as finite
+NO_GRADIENT = 4  # only a finite-preserving module consumes it: its gradient is finite when theirs is
 _ARG0: Path = ("args", 0)
 _OUTPUT: Path = ("output",)
 
@@ -61,6 +65,23 @@ def finite_preserving(module: nn.Module) -> bool:
     if kind in (nn.ELU, nn.CELU):
         return abs(module.alpha) <= 1
     return kind in FINITE_PRESERVING
+
+
+def _sequence_feeds_preserving(modules: list[nn.Module]) -> dict[int, int]:
+    """``{child index: Sequential index}`` for children of an ``nn.Sequential`` whose next child
+    is finite-preserving.  ``Sequential.forward`` hands each child's output to the next child and
+    to nothing else, and a finite-preserving module cannot turn finite gradients into non-finite
+    ones, so that output's gradient needs no check of its own."""
+    index_of = {id(module): index for index, module in enumerate(modules)}
+    found: dict[int, int] = {}
+    for index, module in enumerate(modules):
+        if type(module) is not nn.Sequential:
+            continue
+        children = list(module.children())
+        for child, successor in zip(children, children[1:]):
+            if finite_preserving(successor) and id(child) in index_of:
+                found.setdefault(index_of[id(child)], index)
+    return found
 
 
 class Listener(Protocol):
@@ -102,6 +123,7 @@ class Recorder:
         self.allow_neg_inf = allow_neg_inf
         shortcut = not any(allow_neg_inf)
         self.skip_sum = [shortcut and finite_preserving(module) for module in modules]
+        self.sequence_feeds_preserving = _sequence_feeds_preserving(modules) if shortcut else {}
         self.active = True
         self.current: ForwardPass | None = None
         self.grad_observers: list[GradObserver] = []
@@ -156,8 +178,10 @@ class Recorder:
         if fwd is None or not fwd.stack:
             return
         call = fwd.stack.pop()
-        # 0: sum it, 1: sum it and let -inf pass, 2: no sum (finite-preserving module)
-        mode = 2 if self.skip_sum[index] else 1 if self.allow_neg_inf[index] else 0
+        mode = NO_SUM if self.skip_sum[index] else ALLOW_NEG_INF if self.allow_neg_inf[index] else 0
+        sequence = self.sequence_feeds_preserving.get(index)
+        if sequence is not None and fwd.stack and fwd.call_module[fwd.stack[-1]] == sequence:
+            mode |= NO_GRADIENT
         if isinstance(output, torch.Tensor):
             slot = self._observe(fwd, output, call, OUTPUT, _OUTPUT, mode)
             if slot >= 0:
@@ -197,10 +221,10 @@ class Recorder:
         if not tensor.is_floating_point() or tensor.layout is not _STRIDED:
             return -1
         slot = len(fwd.roles)
-        if self.reduce and mode != 2:
+        if self.reduce and not mode & NO_SUM:
             flat = tensor.detach()
             value = flat.sum(dtype=torch.float32) if flat.dtype in _LOW_PRECISION else flat.sum()
-            if mode == 1:
+            if mode & ALLOW_NEG_INF:
                 value = value.clamp_min(-_FLOAT32_MAX)
             fwd.values.append(value)
             fwd.value_slots.append(slot)
@@ -212,7 +236,7 @@ class Recorder:
         fwd.memo[key] = slot
         if fwd.keep is not None:
             fwd.keep.append(tensor)
-        if tensor.requires_grad and (self.reduce or self.grad_observers):
+        if tensor.requires_grad and (self.grad_observers or (self.reduce and not mode & NO_GRADIENT)):
             self._hook_gradient(fwd, tensor, slot)
         return slot
 
