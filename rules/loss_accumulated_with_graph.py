@@ -16,12 +16,11 @@ from dlsan.lint.analysis.dataflow import (
 from dlsan.lint.analysis.functions import parameter_names
 from dlsan.lint.analysis.grad_mode import grad_disabled, in_evaluation_context
 from dlsan.lint.analysis.loops import enclosing_loops, enclosing_training_loop
-from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver
+from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver, runs_whenever
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 
 _ACCUMULATING_METHODS = frozenset({"append", "extend", "update", "add"})
-_CONDITIONAL = (cst.If, cst.For, cst.While, cst.Try, cst.Match)
 _ATOMS = (cst.Name, cst.Attribute, cst.Subscript, cst.Call)
 _LOGGING_CALL = re.compile(
     r"^(print|pprint|log|log_dict|info|debug|warning|warn|error|write|echo|format|add_scalar|"
@@ -410,17 +409,11 @@ class LossAccumulatedWithGraph(Rule):
     def _reset_each_iteration(self, flow: Flow, name: str, loop: cst.CSTNode, site: cst.CSTNode) -> bool:
         """Whether ``name`` is (re)bound in every iteration of ``loop`` before ``site``."""
         start, at = flow.position(loop), flow.position(site)
-        for binding in flow.bindings_of(name):
-            if binding.augmented or binding.item or not start < binding.position < at:
-                continue
-            between = []
-            for ancestor in ancestors_of(self.context, binding.statement):
-                if ancestor is loop:
-                    break
-                between.append(ancestor)
-            if not any(isinstance(node, _CONDITIONAL) for node in between):
-                return True
-        return False
+        return any(
+            not (binding.augmented or binding.item) and start < binding.position < at
+            and runs_whenever(self.context, binding.statement, loop)
+            for binding in flow.bindings_of(name)
+        )
 
     # -- the fix ---------------------------------------------------------------------------------
 

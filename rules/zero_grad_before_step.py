@@ -2,12 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.nodes import ancestors_of, method_name
+from dlsan.lint.analysis.nodes import ancestors_of, method_name, runs_whenever
 from dlsan.lint.analysis.optimizers import GradEvent, grad_events, stepped_optimizers
 from dlsan.lint.rule import Invalid, Rule, Valid
-
-_CONDITIONAL = (cst.If, cst.For, cst.While, cst.Try, cst.ExceptHandler, cst.IfExp, cst.Match)
-
 
 def _cleared_optimizers(clear: GradEvent, stepped: set[str]) -> set[str]:
     """Which of the ``stepped`` optimizers a clear surely clears: itself, the same attribute seen
@@ -236,9 +233,5 @@ class ZeroGradBeforeStep(Rule):
         """Whether the clear runs every time the step does (it is not under a branch or loop
         that the step is outside of)."""
         step_ancestors = {id(n) for n in ancestors_of(self.context, step.node)}
-        for ancestor in ancestors_of(self.context, clear):
-            if id(ancestor) in step_ancestors:
-                return True
-            if isinstance(ancestor, _CONDITIONAL):
-                return False
-        return True
+        common = next((a for a in ancestors_of(self.context, clear) if id(a) in step_ancestors), None)
+        return runs_whenever(self.context, clear, common)

@@ -9,7 +9,7 @@ import libcst as cst
 from dlsan.lint.analysis.functions import called_function, file_index, is_module_class
 from dlsan.lint.analysis.grad_mode import grad_disabled, in_evaluation_context
 from dlsan.lint.analysis.loops import enclosing_training_loop, is_optimizer_step, trains
-from dlsan.lint.analysis.nodes import ancestors_of, calls_in
+from dlsan.lint.analysis.nodes import ancestors_of, calls_in, runs_whenever
 from dlsan.lint.context import FileContext
 
 
@@ -138,3 +138,23 @@ def test_enclosing_training_loop_during_the_walk():
 
     walk(ctx.module, Dispatcher([Probe()]), ctx.ancestors)
     assert seen == [True, False]
+
+
+def test_runs_whenever_stops_at_branches_loops_and_try():
+    context = _context("""
+        for batch in loader:
+            a()
+            if ok:
+                b()
+            c() if ok else None
+            try:
+                d()
+            except E:
+                pass
+    """)
+    loop = context.module.body[0]
+    assert runs_whenever(context, _call(context, "a()"), loop)
+    assert not runs_whenever(context, _call(context, "b()"), loop)
+    assert not runs_whenever(context, _call(context, "c()"), loop)
+    assert not runs_whenever(context, _call(context, "d()"), loop)
+    assert not runs_whenever(context, _call(context, "a()"), None)

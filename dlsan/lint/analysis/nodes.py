@@ -47,6 +47,21 @@ def ancestors_of(context: FileContext, node: cst.CSTNode) -> list[cst.CSTNode]:
     return chain
 
 
+#: nodes whose body may run fewer times than the code around them (or not at all)
+CONDITIONAL = (cst.If, cst.IfExp, cst.For, cst.While, cst.Try, cst.ExceptHandler, cst.Match)
+
+
+def runs_whenever(context: FileContext, node: cst.CSTNode, outer: cst.CSTNode | None) -> bool:
+    """Whether ``node`` runs every time its ancestor ``outer`` (``None``: the module) does: no
+    branch, loop or ``try`` lies between them."""
+    for ancestor in ancestors_of(context, node):
+        if ancestor is outer:
+            return True
+        if isinstance(ancestor, CONDITIONAL):
+            return False
+    return True
+
+
 def method_name(call: cst.Call) -> str | None:
     """``"step"`` for ``opt.step()``, ``None`` for calls that are not ``x.name(...)``."""
     return call.func.attr.value if isinstance(call.func, cst.Attribute) else None
