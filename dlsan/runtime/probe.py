@@ -51,6 +51,9 @@ or ``flush``; hold no tensor across steps; return ``None`` from hooks (never cha
 nothing while ``dlsan.runtime.compat.is_compiling()``.  For per-layer activation gradients, append
 an observer ``fn(fwd, slot, grad)`` to ``sanitizer.recorder.grad_observers`` instead of hooking
 tensors yourself; ``fwd.owners[slot]`` / ``fwd.producers(slot)`` map the slot to module calls.
+Observers see the gradient of every tensor crossing a module boundary (while any observer is
+registered the core hooks them all, even those its own check could skip).  ``needs_values = True``
+asks the core to keep its per-slot sums (``fwd.values``, ``window.values``).
 
 Findings go through :meth:`Probe.emit`, which applies the sanitizer's ``on_error`` mode to fatal
 probes (``fatal = True``: the non-finite and shape checks) and records the rest.

@@ -196,9 +196,9 @@ class Recorder:
             self.current = None
             listener = self._listener()
             try:
-                if sys.exc_info()[1] is not fwd.exc:
-                    fwd.aborted = True  # the forward raised: its tape is incomplete, drop it
-                elif listener is not None:
+                # an exception in flight that was not there at the start: the forward raised and
+                # its tape is incomplete, so it is dropped (the user's error is what matters)
+                if sys.exc_info()[1] is fwd.exc and listener is not None:
                     if fwd.leaf_slots:
                         self._hook_leaves(fwd)
                     if fwd.keep is not None and not (self.reduce or self.grad_observers):

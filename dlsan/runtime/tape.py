@@ -61,7 +61,6 @@ class ForwardPass:
         "step",
         "grad_enabled",
         "exc",
-        "aborted",
         "stack",
         "memo",
         "values",
@@ -84,7 +83,6 @@ class ForwardPass:
         self.step = step
         self.grad_enabled = grad_enabled
         self.exc = exc
-        self.aborted = False
         self.stack: list[int] = []
         self.memo: dict[int, int] = {}
         self.values: list[torch.Tensor] = []
@@ -104,13 +102,6 @@ class ForwardPass:
         self.keep: list[torch.Tensor] | None = [] if grad_enabled else None
         #: slots holding leaf tensors that require grad (their gradient hooks wait for the pass end)
         self.leaf_slots: list[int] = []
-
-    def tensor(self, slot: int) -> torch.Tensor | None:
-        """The slot's tensor if it is still alive and unchanged, else ``None``."""
-        tensor = self.refs[slot]()
-        if tensor is None or version_of(tensor) != self.versions[slot]:
-            return None
-        return tensor
 
     def depth(self, call: int) -> int:
         depth = 0
