@@ -22,7 +22,7 @@ from dlsan.config import ConfigError
 from dlsan.lint.api import prepare
 from dlsan.lint.engine import RuleSelection, lint_source
 from dlsan.lint.finding import PARSE_ERROR_CODE
-from dlsan.lint.runner import _Linter
+from dlsan.lint.runner import Linter
 
 #: flake8's result tuple: line (1-based), column (0-based), "CODE message", the plugin class
 Flake8Result = tuple[int, int, str, type]
@@ -35,7 +35,7 @@ class DlsanChecker:
     version = __version__
 
     #: per-directory linter (its rules and per-file ignores), shared by every file of a flake8 run
-    _linters: dict[Path, Union[_Linter, ConfigError]] = {}
+    _linters: dict[Path, Union[Linter, ConfigError]] = {}
 
     def __init__(self, tree: ast.AST, lines: Sequence[str], filename: str) -> None:
         del tree  # dlsan parses with libcst itself
@@ -48,16 +48,16 @@ class DlsanChecker:
         if isinstance(linter, ConfigError):
             yield 1, 0, f"{PARSE_ERROR_CODE} dlsan configuration error: {linter}", type(self)
             return
-        selection: RuleSelection = linter._selection(path)
+        selection: RuleSelection = linter.selection_for(path)
         for finding in lint_source(self.filename, "".join(self.lines), selection):
             yield finding.line, max(finding.column - 1, 0), f"{finding.code} {finding.message}", type(self)
 
     @classmethod
-    def _linter_for(cls, path: Path) -> Union[_Linter, ConfigError]:
+    def _linter_for(cls, path: Path) -> Union[Linter, ConfigError]:
         directory = path.resolve().parent
         if directory not in cls._linters:
             try:
-                cls._linters[directory] = _Linter(prepare([directory]).plan)
+                cls._linters[directory] = Linter(prepare([directory]).plan)
             except ConfigError as error:
                 cls._linters[directory] = error
         return cls._linters[directory]

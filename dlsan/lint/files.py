@@ -41,7 +41,8 @@ def _walk(directory: Path, root: Path, patterns: Sequence[str]) -> list[Path]:
         base = Path(current)
         dirnames[:] = sorted(d for d in dirnames if not _excluded(base / d, root, patterns))
         found.extend(base / name for name in sorted(filenames)
-                     if name.endswith(PYTHON_SUFFIXES) and not _excluded(base / name, root, patterns))
+                     if name.endswith(PYTHON_SUFFIXES) and not _excluded(base / name, root, patterns)
+                     and (base / name).is_file())  # not a FIFO or socket, which would block a read
     return found
 
 

@@ -7,6 +7,7 @@ multiprocessing start method.
 
 from __future__ import annotations
 
+import codecs
 import json
 import multiprocessing
 import os
@@ -53,14 +54,15 @@ class FileResult:
     unfixed: list[LintFinding] = field(default_factory=list)
 
 
-class _Linter:
+class Linter:
     def __init__(self, plan: LintPlan) -> None:
         self.plan = plan
         by_code = {rule.code: rule for rule in load_rules(plan.rule_dirs)}
         self.rules: list[type[Rule]] = [by_code[code] for code in plan.codes]
         self._selections: dict[tuple[str, ...], RuleSelection] = {}
 
-    def _selection(self, path: Path) -> RuleSelection:
+    def selection_for(self, path: Path) -> RuleSelection:
+        """The selected rules minus those ``per-file-ignores`` drops for ``path``."""
         ignored: list[str] = []
         try:
             relative = path.resolve().relative_to(self.plan.root.resolve()).as_posix()
@@ -79,7 +81,7 @@ class _Linter:
 
     def selection_key(self, path: Path) -> str:
         """Identifies the rules that run on ``path`` (part of its cache key)."""
-        return ",".join(rule.code for rule in self._selection(path).rules)
+        return ",".join(rule.code for rule in self.selection_for(path).rules)
 
     def lint(self, path_text: str) -> FileResult:
         path = Path(path_text)
@@ -88,25 +90,26 @@ class _Linter:
         except OSError as error:
             return FileResult(path_text, [LintFinding(path_text, 1, 1, 1, 1, PARSE_ERROR_CODE, "parse-error",
                                                       f"Cannot read file: {error.strerror or error}")])
-        selection = self._selection(path)
+        selection = self.selection_for(path)
         result = FileResult(path_text, lint_bytes(path_text, data, selection))
         if self.plan.fix and any(f.fix is not None for f in result.findings):
             original = data.decode("utf-8-sig")
             fixed = fix_source(path_text, original, selection, unsafe=self.plan.unsafe_fixes)
-            result = FileResult(path_text, fixed.findings, original,
-                                fixed.source if fixed.source != original else None,
+            bom = "\ufeff" if data.startswith(codecs.BOM_UTF8) else ""
+            result = FileResult(path_text, fixed.findings, bom + original,
+                                bom + fixed.source if fixed.source != original else None,
                                 fixed.applied, fixed.problem, unfixed=result.findings)
         if self.plan.parse_errors_ignored:
             result.findings = [f for f in result.findings if f.code != PARSE_ERROR_CODE]
         return result
 
 
-_WORKER: _Linter | None = None
+_WORKER: Linter | None = None
 
 
 def _init_worker(plan: LintPlan) -> None:
     global _WORKER
-    _WORKER = _Linter(plan)
+    _WORKER = Linter(plan)
 
 
 def _lint_in_worker(path: str) -> FileResult:
@@ -134,7 +137,7 @@ def lint_files(
     """
     if cache is None or plan.fix:
         return _lint_all(plan, paths, jobs)
-    linter = _Linter(plan)
+    linter = Linter(plan)
     results: list[FileResult | None] = [None] * len(paths)
     keys: dict[int, str] = {}
     for i, path in enumerate(paths):
@@ -164,7 +167,7 @@ def run_key(plan: LintPlan) -> str:
 def _lint_all(plan: LintPlan, paths: Sequence[str], jobs: int | None) -> list[FileResult]:
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if jobs == 1 or len(paths) < PARALLEL_THRESHOLD:
-        linter = _Linter(plan)
+        linter = Linter(plan)
         return [linter.lint(path) for path in paths]
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)

@@ -21,13 +21,13 @@ BUGGY = "import torch\nstate = torch.load('ckpt.pt')\n"
 @pytest.fixture
 def counted(monkeypatch):
     calls: list[str] = []
-    real = runner._Linter.lint
+    real = runner.Linter.lint
 
     def counting(self, path):
         calls.append(Path(path).name)
         return real(self, path)
 
-    monkeypatch.setattr(runner._Linter, "lint", counting)
+    monkeypatch.setattr(runner.Linter, "lint", counting)
     return calls
 
 

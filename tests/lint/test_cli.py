@@ -155,3 +155,19 @@ def test_jobs_give_the_same_findings_in_a_stable_order(run_dlsan, tmp_path):
 def test_python_m_dlsan_and_version(run_dlsan):
     result = run_dlsan("--version")
     assert result.returncode == 0 and "dlsan" in result.stdout
+
+
+def test_fix_keeps_a_utf8_bom_and_crlf(run_dlsan, tmp_path):
+    target = tmp_path / "bom.py"
+    target.write_bytes(b"\xef\xbb\xbfimport torch\r\nstate = torch.load('c.pt')\r\n")
+    run_dlsan("check", "--fix", "--unsafe-fixes", "bom.py", cwd=tmp_path)
+    assert target.read_bytes() == b"\xef\xbb\xbfimport torch\r\nstate = torch.load('c.pt', weights_only=True)\r\n"
+
+
+def test_a_fifo_named_like_python_does_not_hang(run_dlsan, tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / "a.py").write_text(BUGGY)
+    result = run_dlsan("check", ".", cwd=tmp_path)
+    assert result.returncode == 1 and "pipe.py" not in result.stdout
