@@ -45,12 +45,16 @@ def instrument(
         tensorboard: a ``SummaryWriter`` (anything with ``add_scalar``): the probes log their
             per-layer figures (gradient norms, dead-unit fractions) to it as they compute them.
 
+    A ``DistributedDataParallel`` (or ``DataParallel``) wrapper is looked through: the wrapped
+    module is instrumented, so module names (in findings, ``shapes=``, ``allow_inf=``) are the
+    model's own, without the wrapper's ``module.`` prefix, the same on one process as on many.
+
     Set ``DLSAN_DISABLE=1`` to make this a no-op that returns an inert :class:`Sanitizer`.
     """
     if os.environ.get(DISABLE_ENV, "").strip() not in ("", "0"):
         return Sanitizer.inert()
     return Sanitizer(
-        model,
+        _unwrap(model),
         optimizer=optimizer,
         scaler=scaler,
         on_error=on_error,
@@ -61,3 +65,10 @@ def instrument(
         options=options,
         tensorboard=tensorboard,
     )
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a data-parallel wrapper (whose forward calls it, so its hooks fire)."""
+    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        return model.module
+    return model

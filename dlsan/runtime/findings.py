@@ -26,7 +26,8 @@ class Finding:
     ``module`` is the qualified name from ``model.named_modules()`` (``""`` for the root), ``phase``
     is ``"forward"``, ``"backward"`` or ``"step"`` (the optimizer step), ``step`` the training step
     it happened in (see :attr:`Sanitizer.step`).  ``details`` holds the machine-readable facts the
-    message is built from; it is JSON-serialisable.
+    message is built from; it is JSON-serialisable.  ``rank`` is the ``torch.distributed`` rank of
+    the process that saw it (``None`` outside distributed runs), set by the sanitizer on emit.
     """
 
     kind: str
@@ -35,6 +36,7 @@ class Finding:
     step: int
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    rank: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class Finding:
             "step": self.step,
             "message": self.message,
             "details": _jsonable(self.details),
+            "rank": self.rank,
         }
 
     def __str__(self) -> str:
@@ -59,6 +62,7 @@ class SanitizerError(RuntimeError):
         self.module = finding.module
         self.phase = finding.phase
         self.step = finding.step
+        self.rank = finding.rank
 
 
 class NonFiniteError(SanitizerError):

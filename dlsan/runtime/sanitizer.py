@@ -109,6 +109,8 @@ class Sanitizer:
         self._attached = False
         self._raising = True
         self._events: dict[str, list[Callable[..., None]]] = {}
+        #: this process's ``torch.distributed`` rank when the sanitizer was built (else ``None``)
+        self.rank = _distributed_rank()
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -231,7 +233,13 @@ class Sanitizer:
             self.tensorboard.add_scalar(f"dlsan/{tag}", value, step)
 
     def emit(self, finding: Finding, *, fatal: bool = True) -> None:
-        """Record ``finding``; for fatal kinds apply ``on_error`` (raise / warn / record)."""
+        """Record ``finding``; for fatal kinds apply ``on_error`` (raise / warn / record).
+
+        In a distributed run the finding gets this process's rank, and its message says it, since
+        each rank reports only what it saw itself (dlsan never communicates between ranks)."""
+        if self.rank is not None and finding.rank is None:
+            finding.rank = self.rank
+            finding.message = f"[rank {self.rank}] {finding.message}"
         key = (finding.kind, finding.module, finding.phase, finding.details.get("origin"), finding.details.get("where"))
         first = self._by_key.get(key)
         if first is None:
@@ -336,6 +344,12 @@ def _build_probes(
 
 def _names(classes: Mapping[str, type[Probe]]) -> str:
     return ", ".join(sorted(classes))
+
+
+def _distributed_rank() -> int | None:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else None
 
 
 def _release(recorder: Recorder, handles: list[Any], tracker: StepTracker, probes: list[Probe]) -> None:
