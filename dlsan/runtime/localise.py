@@ -77,30 +77,28 @@ def forward_finding(fwd: ForwardPass, table: ModuleTable) -> Finding | None:
     if k is None:
         return None
     slot = fwd.value_slots[k]
-    owner = fwd.owners[slot]
+    owner, path = fwd.owners[slot], _fmt(fwd.paths[slot])
     bad_stats = _stats(fwd, slot)
     label = nonfinite_label(bad_stats)
-    details: dict[str, Any] = {"slot": format_path(fwd.paths[slot][0], fwd.paths[slot][1:])}
     if fwd.roles[slot] == OUTPUT:
         call, origin = owner, "module"
-        where = f"its {_fmt(fwd.paths[slot])}"
+        where = f"its {path}"
     elif fwd.call_parent[owner] < 0:
         call, origin = owner, "input"
-        where = f"the model input {_fmt(fwd.paths[slot])}"
+        where = f"the model input {path}"
     else:
         call, origin = fwd.call_parent[owner], "module"
-        child = fwd.call_module[owner]
-        where = f"the tensor its own code passed to '{table.names[child]}' as {_fmt(fwd.paths[slot])}"
+        where = f"the tensor its own code passed to '{table.names[fwd.call_module[owner]]}' as {path}"
     index = fwd.call_module[call]
-    lines = []
+    details: dict[str, Any] = {"where": path}
     if origin == "input":
-        lines.append(
+        head = (
             f"{label} already in the model input at step {fwd.step}, before any layer ran "
-            f"({_fmt(fwd.paths[slot])} of {table.label(index)}): the data is bad, not a layer"
+            f"({path} of {table.label(index)}): the data is bad, not a layer"
         )
     else:
-        lines.append(f"{label} first appeared in the forward pass at step {fwd.step} in {table.label(index)}: {where}")
-    lines.append(f"  {_fmt(fwd.paths[slot])}: " + _describe(fwd, slot, bad_stats))
+        head = f"{label} first appeared in the forward pass at step {fwd.step} in {table.label(index)}: {where}"
+    lines = [head, f"  {path}: " + _describe(fwd, slot, bad_stats)]
     if origin != "input":
         received = fwd.call_inputs[call]
         if received:
@@ -114,7 +112,7 @@ def forward_finding(fwd: ForwardPass, table: ModuleTable) -> Finding | None:
             lines.append("  its parameters were already non-finite (corrupted by an earlier update):")
             lines.extend(f"    {name}: {format_stats(stats)}" for name, stats in bad_params)
             details["parameters"] = [name for name, _ in bad_params]
-    details.update(origin=origin, where=details.pop("slot"), stats=bad_stats)
+    details.update(origin=origin, stats=bad_stats)
     return Finding("nonfinite", table.names[index], "forward", fwd.step, "\n".join(lines), details)
 
 
@@ -124,7 +122,7 @@ def backward_finding(window: BackwardWindow, table: ModuleTable, step: int) -> F
         return None
     fwd, slot = window.entries[k]
     path = fwd.paths[slot]
-    details: dict[str, Any] = {"where": format_path(path[0], path[1:])}
+    details: dict[str, Any] = {"where": _fmt(path)}
     # A finite-preserving module (ReLU, pooling...) cannot turn finite gradients into non-finite
     # ones: when it is the only module that received the tensor, the parent's code did it.
     received_by = fwd.consumers(slot)
@@ -132,7 +130,7 @@ def backward_finding(window: BackwardWindow, table: ModuleTable, step: int) -> F
     if consumers:
         call = max(consumers, key=lambda c: (fwd.depth(c), c))
         input_path = next(p for s, p in fwd.call_inputs[call] if s == slot)
-        details["where"] = format_path(input_path[0], input_path[1:])
+        details["where"] = _fmt(input_path)
         origin, index = "module", fwd.call_module[call]
         head = (
             f"non-finite gradient first appeared in the backward pass at step {step} in {table.label(index)}: "
@@ -141,7 +139,7 @@ def backward_finding(window: BackwardWindow, table: ModuleTable, step: int) -> F
         tail = (
             "the gradients it received for its outputs were finite"
             if _received_gradients(window, k, fwd, call)
-            else "no gradient for its outputs was seen (it reaches the loss through code dlsan does not watch)"
+            else "(the gradients arriving at its outputs were not checked one by one)"
         )
         message = f"{head}\n  {tail}"
     else:
