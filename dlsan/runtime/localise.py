@@ -144,7 +144,7 @@ def backward_finding(window: BackwardWindow, table: ModuleTable, step: int) -> F
         message = f"{head}\n  {tail}"
     else:
         producers = fwd.producers(slot)
-        anchor = min(received_by or producers, key=fwd.depth)
+        anchor = min(received_by or producers or [fwd.owners[slot]], key=fwd.depth)
         parent = fwd.call_parent[anchor]
         if parent < 0:
             origin, index = "loss", fwd.call_module[anchor]
