@@ -10,6 +10,9 @@ Cost rules, because these run for every module call of every step:
 * no tensor outlives the forward pass (weak references, plus strong ones while it runs);
 * under ``torch.compile`` tracing the hooks do nothing, so they never break the graph.
 
+Threads may call the model concurrently: each thread records its own forward pass (thread-local
+``current``), and gradients are gathered per autograd graph task, so concurrent passes never mix.
+
 The recorder reports three events to its *listener* (the :class:`~dlsan.runtime.Sanitizer`):
 ``_forward_begin(pass)``, ``_forward_end(pass)`` when the outermost instrumented call returns,
 and ``_backward_end(window)`` from ``queue_callback`` once the autograd engine has finished.
@@ -18,6 +21,7 @@ and ``_backward_end(window)`` from ``queue_callback`` once the autograd engine h
 from __future__ import annotations
 
 import sys
+import threading
 import weakref
 from functools import partial
 from typing import Any, Callable, Protocol
@@ -25,7 +29,7 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import is_compiling, leaf_grad_node, queue_callback
+from dlsan.runtime.compat import graph_task_id, is_compiling, leaf_grad_node, queue_callback
 from dlsan.runtime.structure import Path, tensors_in
 from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass
 
@@ -99,6 +103,12 @@ class Listener(Protocol):
         """The autograd engine finished a backward pass that went through the model."""
 
 
+class _ThreadState(threading.local):
+    """The forward pass the calling thread is in (class attributes are each thread's defaults)."""
+
+    current: ForwardPass | None = None
+
+
 class Recorder:
     """Installs one forward pre-hook and one forward hook per module and keeps the current tape.
 
@@ -125,11 +135,10 @@ class Recorder:
         self.skip_sum = [shortcut and finite_preserving(module) for module in modules]
         self.sequence_feeds_preserving = _sequence_feeds_preserving(modules) if shortcut else {}
         self.active = True
-        self.current: ForwardPass | None = None
+        self._thread = _ThreadState()
         self.grad_observers: list[GradObserver] = []
-        self._grad_values: list[torch.Tensor] = []
-        self._grad_entries: list[tuple[ForwardPass, int]] = []
-        self._backward_queued = False
+        #: per running backward pass (graph task id): the gradient sums and their (pass, slot)
+        self._pending: dict[int, tuple[list[torch.Tensor], list[tuple[ForwardPass, int]]]] = {}
         self._handles: list[Any] = []
         self._self_ref = self_ref = weakref.ref(self)
         for index, module in enumerate(modules):
@@ -137,23 +146,29 @@ class Recorder:
             self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             self._handles.append(module.register_forward_hook(post, always_call=True))
 
+    @property
+    def current(self) -> ForwardPass | None:
+        """The forward pass the calling thread is in, if any."""
+        return self._thread.current
+
     def remove(self) -> None:
         self.active = False
-        self.current = None
+        self._thread = _ThreadState()
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self._grad_values, self._grad_entries = [], []
+        self._pending.clear()
 
     # -- forward -------------------------------------------------------------------------------
 
     def enter(self, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        fwd = self.current
+        state = self._thread
+        fwd = state.current
         if fwd is None:
             listener = self._listener()
             if listener is None or torch._C._get_tracing_state() is not None:
                 return
-            fwd = self.current = ForwardPass(listener.step, torch.is_grad_enabled(), sys.exc_info()[1])
+            fwd = state.current = ForwardPass(listener.step, torch.is_grad_enabled(), sys.exc_info()[1])
             listener._forward_begin(fwd)
         call = len(fwd.call_module)
         stack = fwd.stack
@@ -174,7 +189,8 @@ class Recorder:
                 inputs.append((slot, path))
 
     def leave(self, index: int, output: Any) -> None:
-        fwd = self.current
+        state = self._thread
+        fwd = state.current
         if fwd is None or not fwd.stack:
             return
         call = fwd.stack.pop()
@@ -193,7 +209,7 @@ class Recorder:
                 if slot >= 0:
                     outputs.append((slot, path))
         if not fwd.stack:
-            self.current = None
+            state.current = None
             listener = self._listener()
             try:
                 # an exception in flight that was not there at the start: the forward raised and
@@ -273,23 +289,23 @@ class Recorder:
                 node.register_prehook(partial(_on_gradient, self._self_ref, fwd, slot, index))
 
     def gradient(self, fwd: ForwardPass, slot: int, grad: torch.Tensor) -> None:
+        task = graph_task_id()
+        pending = self._pending.get(task)
+        if pending is None:
+            pending = self._pending[task] = ([], [])
+            queue_callback(partial(self._backward_done, task))
         if self.reduce:
             flat = grad.detach()
-            self._grad_values.append(flat.sum(dtype=torch.float32) if flat.dtype in _LOW_PRECISION else flat.sum())
-            self._grad_entries.append((fwd, slot))
+            pending[0].append(flat.sum(dtype=torch.float32) if flat.dtype in _LOW_PRECISION else flat.sum())
+            pending[1].append((fwd, slot))
         for observer in self.grad_observers:
             observer(fwd, slot, grad)
-        if not self._backward_queued:
-            self._backward_queued = True
-            queue_callback(self._backward_done)
 
-    def _backward_done(self) -> None:
-        self._backward_queued = False
-        window = BackwardWindow(self._grad_values, self._grad_entries)
-        self._grad_values, self._grad_entries = [], []
+    def _backward_done(self, task: int) -> None:
+        values, entries = self._pending.pop(task, ([], []))
         listener = self._listener()
         if self.active and listener is not None:
-            listener._backward_end(window)
+            listener._backward_end(BackwardWindow(values, entries))
 
 
 def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callable[..., None], Callable[..., None]]:

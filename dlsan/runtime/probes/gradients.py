@@ -116,7 +116,8 @@ class GradientProbe(Probe):
                 layer = self._layer_of.get(module)
                 if layer is not None and layer not in self._order:
                     self._order[layer] = len(self._order)
-            self._watched = {min(self._order, key=self._order.get), max(self._order, key=self._order.get)}
+            if self._order:  # else the pass ran only parameter-free modules (one called directly)
+                self._watched = {min(self._order, key=self._order.get), max(self._order, key=self._order.get)}
 
     def _output_hook(self, layer: int) -> Any:
         """Every layer's output is hooked in the first pass (the ends of the execution order are
