@@ -18,6 +18,7 @@ reach a use (augmented and item assignments, ``for`` targets with their iterable
 such as ``self.total``, loop back edges), for graph tracking and taint, where a partial answer
 still counts; here any doubt must give ``None``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
