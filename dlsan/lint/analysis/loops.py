@@ -25,7 +25,8 @@ from dlsan.lint.names import dotted_name
 
 BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
 _OPTIMIZER_NAME = re.compile(r"opt|scaler", re.IGNORECASE)
-_SCHEDULER_NAME = re.compile(r"sched|lr_", re.IGNORECASE)
+#: a receiver named like an LR scheduler (``scheduler``, ``lr_sched``): its ``step()`` is no optimizer step
+SCHEDULER_NAME = re.compile(r"sched|lr_", re.IGNORECASE)
 
 Loop = (cst.For, cst.While)
 _SCOPE_BOUNDARIES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
@@ -43,7 +44,7 @@ def is_optimizer_step(call: cst.Call) -> bool:
     if name is None:
         return False
     last = name.rsplit(".", 1)[-1]
-    return bool(_OPTIMIZER_NAME.search(last)) and not _SCHEDULER_NAME.search(last)
+    return bool(_OPTIMIZER_NAME.search(last)) and not SCHEDULER_NAME.search(last)
 
 
 def trains(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None = None) -> bool:

@@ -27,7 +27,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.bindings import scope_names
 from dlsan.lint.analysis.functions import called_function
-from dlsan.lint.analysis.loops import enclosing_loops, is_backward_call, is_optimizer_step
+from dlsan.lint.analysis.loops import SCHEDULER_NAME, enclosing_loops, is_backward_call, is_optimizer_step
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
@@ -35,7 +35,6 @@ from dlsan.lint.names import dotted_name
 EventKind = Literal["backward", "clear", "step", "scheduler"]
 
 OPTIMIZER_NAME = re.compile(r"opt", re.IGNORECASE)
-SCHEDULER_NAME = re.compile(r"sched|lr_", re.IGNORECASE)
 _SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
 _GRAD_RESETS = frozenset({"zero_", "detach_", "fill_"})
 _MAX_CALL_DEPTH = 3
