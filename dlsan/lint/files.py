@@ -35,6 +35,12 @@ def _force_excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
     return any(_excluded(root / candidate, root, patterns) for candidate in [relative, *relative.parents][:-1])
 
 
+def _readable_kind(path: Path) -> bool:
+    """A regular file, or a dangling link (reported as unreadable); never a FIFO or a socket,
+    which would block the read."""
+    return path.is_file() or not path.exists()
+
+
 def _walk(directory: Path, root: Path, patterns: Sequence[str]) -> list[Path]:
     found: list[Path] = []
     for current, dirnames, filenames in os.walk(directory):
@@ -42,7 +48,7 @@ def _walk(directory: Path, root: Path, patterns: Sequence[str]) -> list[Path]:
         dirnames[:] = sorted(d for d in dirnames if not _excluded(base / d, root, patterns))
         found.extend(base / name for name in sorted(filenames)
                      if name.endswith(PYTHON_SUFFIXES) and not _excluded(base / name, root, patterns)
-                     and (base / name).is_file())  # not a FIFO or socket, which would block a read
+                     and _readable_kind(base / name))
     return found
 
 
