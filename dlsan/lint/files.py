@@ -16,22 +16,22 @@ from pathlib import Path
 PYTHON_SUFFIXES = (".py", ".pyi")
 
 
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+def relative_posix(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when below it (lexically: no symlink resolution, no syscall
+    per file), else as given."""
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    return path.as_posix() if relative.startswith("..") else Path(relative).as_posix()
 
 
 def _excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
     """Whether ``path`` itself matches a pattern (used while walking, where parents are pruned)."""
-    relative = _relative(path, root)
+    relative = relative_posix(path, root)
     return any(fnmatch(relative, p.rstrip("/")) or fnmatch(path.name, p.rstrip("/")) for p in patterns)
 
 
 def _force_excluded(path: Path, root: Path, patterns: Sequence[str]) -> bool:
     """Whether ``path`` or one of its parents below ``root`` matches a pattern."""
-    relative = Path(_relative(path, root))
+    relative = Path(relative_posix(path, root))
     return any(_excluded(root / candidate, root, patterns) for candidate in [relative, *relative.parents][:-1])
 
 
@@ -56,13 +56,14 @@ def git_ignored(paths: Sequence[Path]) -> set[Path]:
     """The subset of ``paths`` that git ignores (empty when git or a repository is missing)."""
     if not paths:
         return set()
-    cwd = os.path.commonpath([str(p.resolve().parent) for p in paths])
+    absolute = [os.path.abspath(p) for p in paths]
+    cwd = os.path.commonpath([os.path.dirname(p) for p in absolute])
     # git answers with the paths as given; a directory is matched by its "dir/" patterns only with
     # the trailing slash, so directories are asked about as "dir/"
     try:
         result = subprocess.run(
             ["git", "check-ignore", "--stdin", "-z"],
-            input="\0".join(str(p.resolve()) + ("/" if p.is_dir() else "") for p in paths).encode(),
+            input="\0".join(a + ("/" if p.is_dir() else "") for a, p in zip(absolute, paths)).encode(),
             cwd=cwd, capture_output=True, timeout=60, check=False,
         )
     except (OSError, subprocess.SubprocessError):
@@ -88,9 +89,9 @@ def collect_files(
             kept.append(path)
             continue
         found = _walk(path, root, exclude)
-        if path.resolve() in git_ignored([path]):
+        if Path(os.path.abspath(path)) in git_ignored([path]):
             kept.extend(found)
         else:
             ignored = git_ignored(found)
-            kept.extend(p for p in found if p.resolve() not in ignored)
+            kept.extend(p for p in found if Path(os.path.abspath(p)) not in ignored)
     return list(dict.fromkeys(kept))

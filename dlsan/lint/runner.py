@@ -20,6 +20,7 @@ from typing import Any
 
 from dlsan.lint.cache import ResultCache, rules_fingerprint
 from dlsan.lint.engine import RuleSelection, lint_bytes
+from dlsan.lint.files import relative_posix
 from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
 from dlsan.lint.fixes import fix_source
 from dlsan.lint.registry import load_rules
@@ -64,10 +65,7 @@ class Linter:
     def selection_for(self, path: Path) -> RuleSelection:
         """The selected rules minus those ``per-file-ignores`` drops for ``path``."""
         ignored: list[str] = []
-        try:
-            relative = path.resolve().relative_to(self.plan.root.resolve()).as_posix()
-        except ValueError:
-            relative = path.as_posix()
+        relative = relative_posix(path, self.plan.root)
         for pattern, selectors in self.plan.per_file_ignores.items():
             if fnmatch(relative, pattern) or fnmatch(path.name, pattern):
                 ignored.extend(selectors)
