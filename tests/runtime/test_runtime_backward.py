@@ -101,7 +101,7 @@ def test_steps_count_optimizer_steps_and_findings_carry_them(toys, x):
         for _ in range(3):
             model(x).sum().backward()  # two backward passes per step: accumulation
             model(x).sum().backward()
-            optimizer.zero_grad()  # keep the NaN gradients out of the weights
+            optimizer.zero_grad()  # dlsan: ignore[DLS505] - keep the NaN gradients out of the weights
             optimizer.step()
         assert san.step == 3
     (finding,) = san.findings
