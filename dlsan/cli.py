@@ -71,21 +71,23 @@ def check(
 ) -> None:
     """Lint PATHS (files or directories; default: the current directory)."""
     path_list = list(paths) or [Path(".")]
+    cache_dir = None if no_cache or fix or diff else default_cache_dir()
     for path in path_list:
         if not path.exists():
             _fail(f"path {str(path)!r} does not exist")
     try:
         run = prepare(path_list, config_path=config_path, select=split_selectors(select),
                       ignore=split_selectors(ignore) or [], extend_select=split_selectors(extend_select) or [],
-                      fix=fix or diff, unsafe_fixes=unsafe_fixes)
+                      fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir)
     except ConfigError as error:
         _fail(str(error))
     files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
-    cache = None if no_cache or fix or diff else ResultCache(default_cache_dir(), run_key(run.plan))
+    cache = None if cache_dir is None else ResultCache(cache_dir, run_key(run.plan))
     results = lint_files(run.plan, [_display(f) for f in files], jobs, cache)
     pending = _handle_fixes(results, write=fix and not diff)
     findings = [finding for result in results for finding in result.findings]
-    rules = all_rules(run.config.rule_dirs)
+    # only SARIF describes the rules (their docs): other formats never import a rule class
+    rules = all_rules(run.config.rule_dirs) if output_format == "sarif" else ()
     if statistics:
         click.echo(text_report.statistics(findings), nl=False)
     elif not diff or output_format != "text":

@@ -6,20 +6,23 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlsan.config import Config, ConfigError, find_config, load_config
-from dlsan.lint.engine import RuleSelection
-from dlsan.lint.engine import lint_source as _lint_source
 from dlsan.lint.files import collect_files
 from dlsan.lint.finding import LintFinding
-from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
-from dlsan.lint.rule import Rule
+from dlsan.lint.manifest import RuleInfo, rule_infos
+from dlsan.lint.registry import RuleLoadError, builtin_rules_dir
 from dlsan.lint.runner import FileResult, LintPlan, lint_files
 from dlsan.lint.selection import SelectionError, parse_error_ignored, select_rules
 
+if TYPE_CHECKING:
+    from dlsan.lint.rule import Rule
 
-def rule_settings(rules: Sequence[type[Rule]], options: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+
+def rule_settings(
+    rules: Sequence[RuleInfo] | Sequence[type[Rule]], options: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """Validate ``[tool.dlsan.rule-options]`` against the rules' declared options, keyed by code."""
     by_key = {key: rule for rule in rules for key in (rule.code, rule.name)}
     settings: dict[str, dict[str, Any]] = {}
@@ -48,10 +51,14 @@ def lint_source(
     options: dict[str, dict[str, Any]] | None = None,
 ) -> list[LintFinding]:
     """Findings for one piece of source text (dedented first, handy in tests and notebooks)."""
+    from dlsan.lint.engine import RuleSelection
+    from dlsan.lint.engine import lint_source as lint_text
+    from dlsan.lint.registry import all_rules
+
     rules = all_rules()
     chosen = select_rules(rules, select, ignore)
     selection = RuleSelection(chosen, rule_settings(rules, options or {}))
-    return _lint_source(path, textwrap.dedent(source), selection)
+    return lint_text(path, textwrap.dedent(source), selection)
 
 
 @dataclass
@@ -66,7 +73,6 @@ class LintResult:
 @dataclass
 class PreparedRun:
     plan: LintPlan
-    rules: list[type[Rule]]
     config: Config
 
 
@@ -79,12 +85,18 @@ def prepare(
     extend_select: Sequence[str] = (),
     fix: bool = False,
     unsafe_fixes: bool = False,
+    cache_dir: Path | None = None,
 ) -> PreparedRun:
-    """Resolve config and rule selection; raises ConfigError for anything invalid."""
+    """Resolve config and rule selection; raises ConfigError for anything invalid.
+
+    With a ``cache_dir``, what is known of the rules comes from its manifest when current, so
+    that nothing imports a rule (or libcst) until a file actually needs linting.
+    """
     start = paths[0] if paths else Path.cwd()
     config = load_config(config_path if config_path is not None else find_config(start))
+    rule_dirs = (builtin_rules_dir(), *(d.resolve() for d in config.rule_dirs))
     try:
-        rules = all_rules(config.rule_dirs)
+        rules = rule_infos(rule_dirs, cache_dir)
     except RuleLoadError as error:
         raise ConfigError(str(error)) from error
     ignore_all = [*config.ignore, *ignore]
@@ -96,8 +108,8 @@ def prepare(
     except SelectionError as error:
         raise ConfigError(str(error)) from error
     plan = LintPlan(
-        rule_dirs=(builtin_rules_dir(), *(d.resolve() for d in config.rule_dirs)),
-        codes=tuple(rule.code for rule in chosen),
+        rule_dirs=rule_dirs,
+        rules=tuple(chosen),
         settings=rule_settings(rules, config.rule_options),
         root=config.root,
         per_file_ignores=config.per_file_ignores,
@@ -105,7 +117,7 @@ def prepare(
         fix=fix,
         unsafe_fixes=unsafe_fixes,
     )
-    return PreparedRun(plan, chosen, config)
+    return PreparedRun(plan, config)
 
 
 def lint_paths(

@@ -14,9 +14,12 @@ import sys
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlsan.lint.finding import PARSE_ERROR_CODE
-from dlsan.lint.rule import Rule
+
+if TYPE_CHECKING:  # importing rule classes imports libcst: done only when rules are loaded
+    from dlsan.lint.rule import Rule
 
 
 class RuleLoadError(Exception):
@@ -37,6 +40,8 @@ def _module_name(directory: Path, stem: str) -> str:
 
 
 def _load_file(directory: Path, path: Path) -> list[type[Rule]]:
+    from dlsan.lint.rule import Rule
+
     name = _module_name(directory, path.stem)
     module = sys.modules.get(name)
     if module is None:

@@ -16,16 +16,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlsan.lint.cache import ResultCache, rules_fingerprint
-from dlsan.lint.engine import RuleSelection, lint_bytes
 from dlsan.lint.files import relative_posix
 from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
-from dlsan.lint.fixes import fix_source
-from dlsan.lint.registry import load_rules
-from dlsan.lint.rule import Rule
+from dlsan.lint.manifest import RuleInfo
 from dlsan.lint.selection import matching
+
+if TYPE_CHECKING:
+    from dlsan.lint.engine import RuleSelection
 
 #: below this many files, starting worker processes costs more than it saves
 PARALLEL_THRESHOLD = 8
@@ -34,7 +34,7 @@ PARALLEL_THRESHOLD = 8
 @dataclass(frozen=True)
 class LintPlan:
     rule_dirs: tuple[Path, ...]
-    codes: tuple[str, ...]
+    rules: tuple[RuleInfo, ...]
     settings: dict[str, dict[str, Any]]
     root: Path
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
@@ -56,30 +56,44 @@ class FileResult:
 
 
 class Linter:
+    """Lints files for one plan.  Rule classes (and libcst with them) are imported only when a
+    file is actually linted, so answering everything from the cache never imports them."""
+
     def __init__(self, plan: LintPlan) -> None:
         self.plan = plan
-        by_code = {rule.code: rule for rule in load_rules(plan.rule_dirs)}
-        self.rules: list[type[Rule]] = [by_code[code] for code in plan.codes]
+        self._codes_by_ignores: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._selections: dict[tuple[str, ...], RuleSelection] = {}
 
-    def selection_for(self, path: Path) -> RuleSelection:
-        """The selected rules minus those ``per-file-ignores`` drops for ``path``."""
+    def selected_codes(self, path: Path) -> tuple[str, ...]:
+        """The plan's rules minus those ``per-file-ignores`` drops for ``path``."""
         ignored: list[str] = []
         relative = relative_posix(path, self.plan.root)
         for pattern, selectors in self.plan.per_file_ignores.items():
             if fnmatch(relative, pattern) or fnmatch(path.name, pattern):
                 ignored.extend(selectors)
         key = tuple(sorted(ignored))
-        selection = self._selections.get(key)
+        codes = self._codes_by_ignores.get(key)
+        if codes is None:
+            dropped = {info for selector in ignored for info in matching(self.plan.rules, selector, strict=False)}
+            codes = self._codes_by_ignores[key] = tuple(i.code for i in self.plan.rules if i not in dropped)
+        return codes
+
+    def selection_for(self, path: Path) -> RuleSelection:
+        """The rule classes that run on ``path``, with their options."""
+        from dlsan.lint.engine import RuleSelection
+        from dlsan.lint.registry import load_rules
+
+        codes = self.selected_codes(path)
+        selection = self._selections.get(codes)
         if selection is None:
-            dropped = {rule for selector in ignored for rule in matching(self.rules, selector, strict=False)}
-            selection = RuleSelection([r for r in self.rules if r not in dropped], self.plan.settings)
-            self._selections[key] = selection
+            by_code = {rule.code: rule for rule in load_rules(self.plan.rule_dirs)}
+            selection = RuleSelection([by_code[code] for code in codes], self.plan.settings)
+            self._selections[codes] = selection
         return selection
 
     def selection_key(self, path: Path) -> str:
         """Identifies the rules that run on ``path`` (part of its cache key)."""
-        return ",".join(rule.code for rule in self.selection_for(path).rules)
+        return ",".join(self.selected_codes(path))
 
     def lint(self, path_text: str) -> FileResult:
         path = Path(path_text)
@@ -88,6 +102,9 @@ class Linter:
         except OSError as error:
             return FileResult(path_text, [LintFinding(path_text, 1, 1, 1, 1, PARSE_ERROR_CODE, "parse-error",
                                                       f"Cannot read file: {error.strerror or error}")])
+        from dlsan.lint.engine import lint_bytes
+        from dlsan.lint.fixes import fix_source
+
         selection = self.selection_for(path)
         result = FileResult(path_text, lint_bytes(path_text, data, selection))
         if self.plan.fix and any(f.fix is not None for f in result.findings):
@@ -158,7 +175,7 @@ def lint_files(
 
 def run_key(plan: LintPlan) -> str:
     """Everything besides a file's content and its rule selection that decides its findings."""
-    return json.dumps([plan.codes, plan.settings, plan.parse_errors_ignored,
+    return json.dumps([[info.code for info in plan.rules], plan.settings, plan.parse_errors_ignored,
                        rules_fingerprint(plan.rule_dirs)], sort_keys=True, default=str)
 
 

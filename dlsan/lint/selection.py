@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol, TypeVar
 
 from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME
-from dlsan.lint.rule import Rule
+
+
+class Selectable(Protocol):
+    """What selection reads of a rule: a rule class, or its :class:`~dlsan.lint.manifest.RuleInfo`."""
+
+    code: str
+    name: str
+    default_enabled: bool
+
+
+R = TypeVar("R", bound=Selectable)
 
 
 class SelectionError(ValueError):
     """A selector that names no rule."""
 
 
-def matching(rules: Sequence[type[Rule]], selector: str, *, strict: bool = True) -> list[type[Rule]]:
+def matching(rules: Sequence[R], selector: str, *, strict: bool = True) -> list[R]:
     """The rules ``selector`` names; with ``strict``, a selector naming none is an error."""
     token = selector.strip()
     if token.upper() == "ALL":
@@ -25,11 +36,11 @@ def matching(rules: Sequence[type[Rule]], selector: str, *, strict: bool = True)
 
 
 def select_rules(
-    rules: Sequence[type[Rule]],
+    rules: Sequence[R],
     select: Iterable[str] | None,
     ignore: Iterable[str] = (),
     extend_select: Iterable[str] = (),
-) -> list[type[Rule]]:
+) -> list[R]:
     """The rules chosen by the selectors; ``select=None`` means the default-enabled rules."""
     if select is None:
         chosen = [rule for rule in rules if rule.default_enabled]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from dlsan.lint.finding import LintFinding
-from dlsan.lint.rule import Rule
 from dlsan.report import github, json_report, sarif, text
 
-Renderer = Callable[[Sequence[LintFinding], Sequence[type[Rule]]], str]
+#: (findings, rule classes) -> text; only SARIF reads the rule classes (their docs)
+Renderer = Callable[[Sequence[LintFinding], Sequence[type]], str]
 
 RENDERERS: dict[str, Renderer] = {
     "text": text.render,

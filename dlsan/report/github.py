@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dlsan.lint.finding import LintFinding
-from dlsan.lint.rule import Rule
+
+if TYPE_CHECKING:  # rule classes import libcst, which a warm cached run never needs
+    from dlsan.lint.rule import Rule
 
 
 def _escape_data(value: str) -> str:

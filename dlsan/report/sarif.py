@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 from urllib.parse import quote
 
 from dlsan.__about__ import __version__
 from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME, LintFinding
-from dlsan.lint.rule import Rule
+
+if TYPE_CHECKING:  # rule classes import libcst, which a warm cached run never needs
+    from dlsan.lint.rule import Rule
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/dlsan/dlsan"

@@ -121,3 +121,64 @@ def test_concurrent_runs_leave_a_valid_cache(tmp_path):
     (cache_file,) = (tmp_path / "shared-cache").glob("results-*.json")
     assert len(json.loads(cache_file.read_text())["entries"]) == 30
     assert not list((tmp_path / "shared-cache").glob(".tmp-*"))
+
+
+def test_a_fully_cached_run_imports_no_rule_and_no_libcst(tmp_path):
+    """Importing libcst and the rules costs more than the rest of a warm run: it must not happen."""
+    (tmp_path / "a.py").write_text(BUGGY)
+    script = (
+        "import runpy, sys\n"
+        "sys.argv = ['dlsan', 'check', 'a.py']\n"
+        "try:\n    runpy.run_module('dlsan', run_name='__main__')\n"
+        "except SystemExit as exit:\n    code = exit.code\n"
+        "print(code, 'libcst' in sys.modules, any(m.startswith('dlsan._loaded_rules') for m in sys.modules))\n"
+    )
+    env = {**os.environ, "DLSAN_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+            for _ in range(2)]
+    assert runs[0].stdout.split()[-3:] == ["1", "True", "True"]
+    assert runs[1].stdout.split()[-3:] == ["1", "False", "False"]
+    assert "DLS602" in runs[1].stdout
+
+
+def test_a_changed_rule_file_invalidates_the_manifest(tmp_path):
+    from dlsan.lint.manifest import rule_infos
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.py").write_text(RULE.format(code="DLS951", code_lower="dls951"))
+    assert [i.code for i in rule_infos([rules], tmp_path / "cache")] == ["DLS951"]
+    from dlsan.lint.registry import load_rules
+
+    load_rules.cache_clear()  # a process loads a rule directory once; a new run is a new process
+    (rules / "r.py").unlink()
+    (rules / "r2.py").write_text(RULE.format(code="DLS952", code_lower="dls952"))
+    assert [i.code for i in rule_infos([rules], tmp_path / "cache")] == ["DLS952"]
+    assert len(list((tmp_path / "cache").glob("rules-*.json"))) == 2
+
+
+RULE = '''
+from dlsan.lint.rule import Invalid, Rule, Valid
+
+
+class R(Rule):
+    """
+    ## What it does
+    Nothing.
+
+    ## Why is this bad?
+    It is a test double.
+
+    ## Example
+    x
+
+    ## Use instead
+    y
+    """
+
+    code = "{code}"
+    name = "rule-{code_lower}"
+    message = "m"
+    VALID = [Valid("x")]
+    INVALID = [Invalid("x")]
+'''
