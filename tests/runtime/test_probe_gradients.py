@@ -34,18 +34,40 @@ def _batch():
     return torch.randn(16, 32), torch.randint(0, 3, (16,))
 
 
+EVERY_STEP = {"gradients": {"sample_every": 1}}  # for tests of step-by-step semantics
+
+
 def test_sixteen_sigmoid_layers_with_small_init_vanish():
-    san = train(_sigmoid_stack(), _batch, steps=10, checks=["gradients"])
+    san = train(_sigmoid_stack(), _batch, steps=20, checks=["gradients"])
     (finding,) = san.findings
     assert finding.kind == "vanishing-gradient" and finding.module == "0" and finding.phase == "backward"
     assert finding.details["first"] == "0" and finding.details["last"] == "32"
     assert finding.details["ratio"] < 1e-3 and finding.details["first_norm"] < 1e-4
-    assert finding.step == 5 and finding.details["window"] == [1, 5]
+    # 5 sampled steps in a row, one step in 4 by default
+    assert finding.step == 17 and finding.details["window"] == [1, 17]
     assert "vanishing gradients" in finding.message and "'0' (nearest the input)" in finding.message
+    assert "5 sampled steps in a row (one step in 4, 1-17)" in finding.message
+
+
+def test_every_step_is_judged_when_sampling_is_off():
+    san = train(_sigmoid_stack(), _batch, steps=10, checks=["gradients"], options=EVERY_STEP)
+    (finding,) = san.findings
+    assert finding.step == 5 and finding.details["window"] == [1, 5]
+    assert "on 5 steps in a row (1-5)" in finding.message
+
+
+def test_steps_between_samples_are_not_read(monkeypatch):
+    norms = []
+    real = gradients._norms
+    monkeypatch.setattr(gradients, "_norms", lambda *args: norms.append(1) or real(*args))
+    build, batch = HEALTHY["mlp"]
+    san = train(build(), batch, steps=12, checks=["gradients"], options={"gradients": {"sample_every": 3}})
+    assert len(norms) == 4
+    assert san.to_dict()["probes"]["gradients"]["norms"]["weight"]["steps"] == [1, 4, 7, 10]
 
 
 def test_a_deep_linear_stack_with_weights_times_three_explodes_in_the_output_gradients():
-    san = train(_times_three_stack(), _batch, steps=6, lr=1e-9, checks=["gradients"])
+    san = train(_times_three_stack(), _batch, steps=17, lr=1e-9, checks=["gradients"])
     (finding,) = san.findings
     assert finding.kind == "exploding-gradient" and finding.details["gradient"] == "output"
     assert finding.details["ratio"] > 70
@@ -56,9 +78,10 @@ def test_a_deep_linear_stack_with_weights_times_three_explodes_in_the_output_gra
 
 def test_one_bad_step_is_not_sustained():
     model = _times_three_stack()
-    san = train(model, _batch, steps=4, lr=1e-9, checks=["gradients"])  # window 5: 4 steps are not enough
+    san = train(model, _batch, steps=16, lr=1e-9, checks=["gradients"])  # window 5: 4 sampled steps are not enough
     assert not san.findings
-    san = train(_times_three_stack(), _batch, steps=4, lr=1e-9, checks=["gradients"], options={"gradients": {"window": 4}})
+    options = {"gradients": {"window": 4, "sample_every": 1}}
+    san = train(_times_three_stack(), _batch, steps=4, lr=1e-9, checks=["gradients"], options=options)
     assert kinds(san) == ["exploding-gradient"]
 
 
@@ -66,7 +89,8 @@ def test_a_run_of_steps_is_broken_by_a_healthy_one():
     model = _times_three_stack()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     scales = [3, 3, 3, 1 / 3, 3, 3, 3]  # a healthy step in the middle
-    with dlsan.instrument(model, optimizer=optimizer, checks=["gradients"], options={"gradients": {"window": 4}}) as san:
+    options = {"gradients": {"window": 4, "sample_every": 1}}
+    with dlsan.instrument(model, optimizer=optimizer, checks=["gradients"], options=options) as san:
         for scale in scales:
             for layer in model[:-1]:
                 nn.init.orthogonal_(layer.weight)
@@ -91,16 +115,17 @@ def test_non_finite_gradients_are_never_vanishing():
 def test_thresholds_are_configurable():
     build, batch = HEALTHY["mlp"]
     torch.manual_seed(0)
-    san = train(build(), batch, steps=6, checks=["gradients"], options={"gradients": {"exploding_norm": 1e-6}})
+    strict = {"gradients": {"exploding_norm": 1e-6, "sample_every": 1}}
+    san = train(build(), batch, steps=6, checks=["gradients"], options=strict)
     (finding,) = san.findings
     assert finding.kind == "exploding-gradient" and "norm" in finding.details and "> 1e-06" in finding.message
     torch.manual_seed(0)
-    loose = {"gradients": {"vanishing_ratio": 10.0, "vanishing_norm": 10.0}}
+    loose = {"gradients": {"vanishing_ratio": 10.0, "vanishing_norm": 10.0, "sample_every": 1}}
     assert kinds(train(build(), batch, steps=6, checks=["gradients"], options=loose)) == ["vanishing-gradient"]
 
 
 def test_steps_without_an_optimizer_count_backward_passes():
-    san = train(_sigmoid_stack(), _batch, steps=5, with_optimizer=False, checks=["gradients"])
+    san = train(_sigmoid_stack(), _batch, steps=5, with_optimizer=False, checks=["gradients"], options=EVERY_STEP)
     assert kinds(san) == ["vanishing-gradient"]
 
 
@@ -109,7 +134,7 @@ def test_norms_are_read_once_per_window(monkeypatch):
     real = gradients.GradientProbe._read
     monkeypatch.setattr(gradients.GradientProbe, "_read", lambda self: reads.append(len(self._pending)) or real(self))
     build, batch = HEALTHY["mlp"]
-    san = train(build(), batch, steps=12, checks=["gradients"])
+    san = train(build(), batch, steps=12, checks=["gradients"], options=EVERY_STEP)
     assert reads[:2] == [5, 5] and sum(reads) == 12
     assert san.to_dict()["probes"]["gradients"]["norms"]["weight"]["steps"] == list(range(1, 13))
 
@@ -117,3 +142,5 @@ def test_norms_are_read_once_per_window(monkeypatch):
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="window"):
         dlsan.instrument(nn.Linear(2, 2), options={"gradients": {"window": 0}})
+    with pytest.raises(ValueError, match="sample_every"):
+        dlsan.instrument(nn.Linear(2, 2), options={"gradients": {"sample_every": 0}})

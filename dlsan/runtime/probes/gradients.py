@@ -24,13 +24,18 @@ With ``first`` the layer nearest the input and ``last`` the one nearest the outp
   or any layer's norm exceeds ``exploding_norm`` (off by default: the absolute scale of gradients
   depends on the loss and its reduction, so no single number fits every model).
 
-A finding needs ``window`` consecutive such steps (default 5), so one noisy batch does not alarm.
-A step with a non-finite norm counts for neither (the ``nonfinite`` check reports it) and breaks
-the run of steps, as does a step the loss scaler skipped.
+The norms are taken on every ``sample_every``-th step (default 4: steps 1, 5, 9, ...): a trend
+that matters lasts hundreds of steps, so a sample sees it as well as every step would, at a
+quarter of the cost.  A finding needs ``window`` consecutive *sampled* steps of the same verdict
+(default 5, so 17 steps at the default sampling), so one noisy batch does not alarm.  A sampled
+step with a non-finite norm counts for neither (the ``nonfinite`` check reports it) and breaks
+the run, as does any step the loss scaler skipped.
 
-Cost: per step one ``_foreach_norm``, one ``stack`` per backward pass and one ``cat``; the norms
-stay on the device and are read once every ``window`` steps (or every ``every`` steps when that
-is larger), one host synchronisation, and summed per layer on the host.
+Cost, on a sampled step: one ``_foreach_norm`` and one ``stack``, one ``vector_norm`` per output of
+the two end layers, one ``stack`` per backward pass and one ``cat``; on the other steps nothing but
+one early return per end layer's call.  The norms stay on the device and are read once every
+``window`` sampled steps (or every ``every`` steps when that is larger), one host synchronisation,
+and summed per layer on the host.
 """
 
 from __future__ import annotations
@@ -57,7 +62,8 @@ _KINDS = ("weight", "output")
 @register_probe
 class GradientProbe(Probe):
     """Options: ``vanishing_ratio`` (1e-3), ``vanishing_norm`` (1e-4), ``exploding_ratio`` (70),
-    ``exploding_norm`` (None: off) and ``window`` (5 consecutive steps); see the module docs."""
+    ``exploding_norm`` (None: off), ``window`` (5 consecutive sampled steps) and ``sample_every``
+    (4: the norms of every 4th step); see the module docs."""
 
     name = "gradients"
     kinds = ("vanishing-gradient", "exploding-gradient")
@@ -69,20 +75,26 @@ class GradientProbe(Probe):
         exploding_ratio: float = 70.0,
         exploding_norm: float | None = None,
         window: int = 5,
+        sample_every: int = 4,
     ) -> None:
         super().__init__()
         if window < 1:
             raise ValueError(f"gradients: window must be a positive number of steps, not {window!r}")
+        if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 1:
+            raise ValueError(f"gradients: sample_every must be a positive int, not {sample_every!r}")
         self.vanishing_ratio = vanishing_ratio
         self.vanishing_norm = vanishing_norm
         self.exploding_ratio = exploding_ratio
         self.exploding_norm = exploding_norm
         self.window = window
+        self.sample_every = sample_every
+        self._sampling = True  # whether the step under way is sampled (step 1 is)
         self._layer_names: list[str] = []
         self._layer_of: dict[int, int] = {}  # core module index -> layer position
         self._params: list[tuple[nn.Parameter, int]] = []
         self._order: dict[int, int] = {}  # layer position -> rank in forward execution order
         self._watched: set[int] | None = None  # the layers first and last in execution order
+        self._hooks: list[Any] = []  # per layer: its output hook's handle, None once removed
         # this backward pass, on the device: output-gradient norms and the layers they belong to
         self._out_norms: list[torch.Tensor] = []
         self._out_layers: list[int] = []
@@ -92,6 +104,7 @@ class GradientProbe(Probe):
         # layer of each weight-gradient norm, the layer of each output-gradient norm)
         self._pending: list[tuple[int, torch.Tensor | None, list[int], list[int]]] = []
         self._streak = {"vanishing-gradient": 0, "exploding-gradient": 0}
+        self._since = {"vanishing-gradient": 0, "exploding-gradient": 0}  # first step of each run
         self.series = {kind: Series() for kind in _KINDS}
 
     def attach(self, sanitizer: Sanitizer) -> None:
@@ -101,7 +114,7 @@ class GradientProbe(Probe):
             if params:
                 self._layer_of[index] = len(self._layer_names)
                 self._params.extend((p, len(self._layer_names)) for p in params)
-                sanitizer.register_forward_hook(module, self._output_hook(len(self._layer_names)))
+                self._hooks.append(sanitizer.register_forward_hook(module, self._output_hook(len(self._layer_names))))
                 self._layer_names.append(name)
 
     def detach(self) -> None:
@@ -118,6 +131,19 @@ class GradientProbe(Probe):
                     self._order[layer] = len(self._order)
             if self._order:  # else the pass ran only parameter-free modules (one called directly)
                 self._watched = {min(self._order, key=self._order.get), max(self._order, key=self._order.get)}
+                self._unhook_middle()
+
+    def _unhook_middle(self) -> None:
+        """Remove the output hooks of layers ranked between the two ends: ranks are given in order
+        of first appearance, so the first layer stays first and only a layer not seen yet can become
+        the last; a ranked layer that is not an end now never will be, and its hook would only cost
+        a Python call per forward pass."""
+        assert self._watched is not None
+        for layer in self._order:
+            handle = self._hooks[layer]
+            if handle is not None and layer not in self._watched:
+                handle.remove()
+                self._hooks[layer] = None
 
     def _output_hook(self, layer: int) -> Any:
         """Every layer's output is hooked in the first pass (the ends of the execution order are
@@ -126,7 +152,7 @@ class GradientProbe(Probe):
 
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             probe = probe_ref()
-            if probe is None or not torch.is_grad_enabled() or is_compiling():
+            if probe is None or not probe._sampling or not torch.is_grad_enabled() or is_compiling():
                 return
             if probe._watched is not None and layer not in probe._watched:
                 return
@@ -154,17 +180,17 @@ class GradientProbe(Probe):
     def on_step_end(self, step: int) -> None:
         passes, self._passes = self._passes, []
         skipped, self._skipped = self._skipped, False
+        sampled, self._sampling = self._sampling, step % self.sample_every == 0  # step + 1 is next
         if skipped:
             self._pending.append((step, None, [], []))  # breaks the run of steps
             return
-        if not passes:
+        if not sampled or not passes:
             return
         grads = [(p.grad, layer) for p, layer in self._params if p.grad is not None and p.requires_grad]
         device = passes[0][0].device
         parts = [norms for norms, _ in passes]
         if grads:
-            norms = _norms([grad for grad, _ in grads])
-            parts.insert(0, torch.stack([n.to(device, torch.float32) for n in norms]))
+            parts.insert(0, _norms([grad for grad, _ in grads], device))
         out_layers = [layer for _, layers in passes for layer in layers]
         self._pending.append((step, torch.cat(parts), [layer for _, layer in grads], out_layers))
         sanitizer = self.sanitizer
@@ -245,6 +271,8 @@ class GradientProbe(Probe):
                 self._streak[finding_kind] = 0
                 continue
             self._streak[finding_kind] += 1
+            if self._streak[finding_kind] == 1:
+                self._since[finding_kind] = step
             if self._streak[finding_kind] == self.window:
                 self._report(finding_kind, step, verdict[1])
 
@@ -264,12 +292,15 @@ class GradientProbe(Probe):
 
     def _report(self, kind: str, step: int, facts: dict[str, Any]) -> None:
         what = "weight gradient" if facts["gradient"] == "weight" else "gradient of the layer outputs"
-        start = step - self.window + 1
+        start = self._since[kind]
+        steps = f"on {self.window} steps in a row ({start}-{step})"
+        if self.sample_every > 1:
+            steps = f"on {self.window} sampled steps in a row (one step in {self.sample_every}, {start}-{step})"
         if "ratio" not in facts:
             module = facts["layer"]
             message = (
                 f"exploding gradients: the {what} of '{module}' had norm {facts['norm']:.3g} > {self.exploding_norm:g} "
-                f"on {self.window} steps in a row ({start}-{step}); clip gradients or lower the learning rate"
+                f"{steps}; clip gradients or lower the learning rate"
             )
         else:
             module = facts["first"]
@@ -278,15 +309,15 @@ class GradientProbe(Probe):
             if kind == "vanishing-gradient":
                 message = (
                     f"vanishing gradients: the {what} shrinks from the output to the input layers, {trend} "
-                    f"(ratio {facts['ratio']:.2g} < {self.vanishing_ratio:g}) on {self.window} steps in a row "
-                    f"({start}-{step}); the first layers barely learn. Use ReLU-like activations, residual "
+                    f"(ratio {facts['ratio']:.2g} < {self.vanishing_ratio:g}) {steps}; "
+                    "the first layers barely learn. Use ReLU-like activations, residual "
                     "connections, normalisation or a variance-preserving initialisation (Kaiming/Xavier)"
                 )
             else:
                 message = (
                     f"exploding gradients: the {what} grows from the output to the input layers, {trend} "
-                    f"(ratio {facts['ratio']:.3g} > {self.exploding_ratio:g}) on {self.window} steps in a row "
-                    f"({start}-{step}). Check the initialisation scale, add normalisation, clip gradients"
+                    f"(ratio {facts['ratio']:.3g} > {self.exploding_ratio:g}) {steps}. "
+                    "Check the initialisation scale, add normalisation, clip gradients"
                 )
         self.emit(Finding(kind, module, "backward", step, message, {**facts, "window": [start, step]}))
 
@@ -306,8 +337,12 @@ def _on_gradient(
         probe._observe(layer, grad)
 
 
-def _norms(grads: list[torch.Tensor]) -> list[torch.Tensor]:
-    """One norm per gradient: ``torch._foreach_norm`` for the dense ones (one pass), values of sparse ones."""
+def _norms(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
+    """One norm per gradient, as float32 and stacked on ``device``: ``torch._foreach_norm`` for the
+    dense ones (one pass), the values of sparse ones.  Each norm is computed in its gradient's dtype
+    and only then converted (``stack`` promotes exactly), whichever path is taken."""
+    if all(g.layout is torch.strided and g.device == device for g in grads):  # the usual case
+        return torch.stack(torch._foreach_norm([g.detach() for g in grads])).to(torch.float32)
     dense = [i for i, g in enumerate(grads) if g.layout is torch.strided]
     result: list[torch.Tensor] = [torch.empty(0)] * len(grads)
     if dense:
@@ -316,4 +351,4 @@ def _norms(grads: list[torch.Tensor]) -> list[torch.Tensor]:
     for i, grad in enumerate(grads):
         if grad.layout is not torch.strided:
             result[i] = torch.linalg.vector_norm(grad.coalesce().values())
-    return result
+    return torch.stack([n.to(device, torch.float32) for n in result])
