@@ -125,3 +125,29 @@ def test_steps_without_an_optimizer_count_backward_passes():
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="threshold"):
         dlsan.instrument(nn.ReLU(), options={"dead-relu": {"threshold": 1.5}})
+
+
+def test_only_every_sample_every_th_step_is_observed(monkeypatch):
+    """The cost lever: forward passes of unsampled steps do no reduction at all."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    calls = []
+    real_amax = torch.Tensor.amax
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return real_amax(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "amax", counting)
+    with dlsan.instrument(model, optimizer=optimizer, checks=["dead-relu"], options={"dead-relu": {"sample_every": 2}}):
+        for _ in range(6):
+            optimizer.zero_grad()
+            model(torch.randn(5, 4)).sum().backward()
+            optimizer.step()
+    assert len(calls) == 3  # steps 0, 2 and 4 of six
+
+
+def test_sample_every_must_be_a_positive_int():
+    with pytest.raises(ValueError, match="sample_every"):
+        dlsan.instrument(nn.ReLU(), checks=["dead-relu"], options={"dead-relu": {"sample_every": 0}})

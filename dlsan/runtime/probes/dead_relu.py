@@ -8,7 +8,9 @@ calls a network's ReLUs dying when 70% of them are inactive.
 Cost: per ReLU call, one ``amax`` over every dimension but the unit one, folded into a running
 per-unit maximum kept on the device (``fmax``, in place): no per-element counts and no host
 synchronisation.  A unit fired when its maximum is above 0.  The maxima are read once per window
-(``window`` steps), when the fraction of units that never fired is judged, then cleared.
+(``window`` steps), when the fraction of units that never fired is judged, then cleared.  Only the
+forward passes of every ``sample_every``-th step are looked at (default 2): that halves the cost,
+and a unit that is alive fires on most batches, so half of a window's batches still show it.
 """
 
 from __future__ import annotations
@@ -35,21 +37,26 @@ _RELU_CALLS = frozenset({"relu", "relu_", "relu6"})
 
 @register_probe
 class DeadReluProbe(Probe):
-    """Options: ``threshold`` (fraction of dead units that makes a finding, default 0.7) and
-    ``window`` (steps a unit has to fire in, default 20).  When the run ends mid-window, the open
-    window is judged if it spans at least a quarter of ``window``."""
+    """Options: ``threshold`` (fraction of dead units that makes a finding, default 0.7),
+    ``window`` (steps a unit has to fire in, default 20) and ``sample_every`` (observe the forward
+    passes of one step in this many, default 2).  When the run ends mid-window, the open window is
+    judged if it spans at least a quarter of ``window``."""
 
     name = "dead-relu"
     kinds = ("dead-relu",)
 
-    def __init__(self, threshold: float = 0.7, window: int = 20) -> None:
+    def __init__(self, threshold: float = 0.7, window: int = 20, sample_every: int = 2) -> None:
         super().__init__()
         if not 0 < threshold <= 1:
             raise ValueError(f"dead-relu: threshold must be in (0, 1], not {threshold!r}")
         if window < 1:
             raise ValueError(f"dead-relu: window must be a positive number of steps, not {window!r}")
+        if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 1:
+            raise ValueError(f"dead-relu: sample_every must be a positive int, not {sample_every!r}")
         self.threshold = threshold
         self.window = window
+        self.sample_every = sample_every
+        self._observing = True  # whether this step's forward passes are sampled (step 0 is)
         self._names: list[str] = []
         self._peak: list[torch.Tensor | None] = []  # per ReLU: each unit's largest output so far
         self._start = 1  # first step of the open window
@@ -74,7 +81,7 @@ class DeadReluProbe(Probe):
 
     def _hook(self, index: int, channel_first: bool) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            if not isinstance(output, torch.Tensor) or output.dim() == 0 or is_compiling():
+            if not self._observing or not isinstance(output, torch.Tensor) or output.dim() == 0 or is_compiling():
                 return
             out = output.detach()
             # units: features on the last dim, or channels (dim 1) of conv-like outputs
@@ -90,6 +97,7 @@ class DeadReluProbe(Probe):
         return hook
 
     def on_step_end(self, step: int) -> None:
+        self._observing = step % self.sample_every == 0
         if step - self._start + 1 >= self.window:
             self._judge(step)
 
