@@ -88,7 +88,8 @@ def format_report(sanitizer: Sanitizer) -> str:
     findings = sanitizer.findings
     checks = ", ".join(probe.name for probe in sanitizer.probes) or "none"
     count = f"{len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}"
-    lines = [f"dlsan: {count} in {sanitizer.step} steps (checks: {checks})"]
+    steps = f"{sanitizer.step} step{'s' if sanitizer.step != 1 else ''}"
+    lines = [f"dlsan: {count} in {steps} (checks: {checks})"]
     by_kind: dict[str, list[Finding]] = {}
     for finding in findings:
         by_kind.setdefault(finding.kind, []).append(finding)
