@@ -275,12 +275,11 @@ class TestSetModelSelection(Rule):
 
     def _decision_made_by(self, call: cst.Call) -> str | None:
         name = dotted_name(call.func) or ""
-        last = name.rsplit(".", 1)[-1]
         if is_scheduler_step(call):
             return "drives the LR scheduler" if self._any_arg(call, reads_test_data) else None
-        if _EARLY_STOPPER.search(last) or _EARLY_STOPPER.search(name):
+        if _EARLY_STOPPER.search(name):
             return "drives early stopping" if self._any_arg(call, reads_test_data) else None
-        if _SAVES.search(last):
+        if _SAVES.search(name.rsplit(".", 1)[-1]):
             return "chooses the checkpoint" if self._any_arg(call, reads_decision) else None
         return None
 
