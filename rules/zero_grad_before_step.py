@@ -223,11 +223,15 @@ class ZeroGradBeforeStep(Rule):
         targets = _cleared_optimizers(events[position], stepped_optimizers(events))
         if not targets:
             return None
-        before = [e for e in events[:position] if e.kind == "backward" or e.kind == "step" and e.optimizer in targets]
-        if not before or before[-1].kind != "backward":
+
+        def relevant(e: GradEvent) -> bool:
+            return e.kind == "backward" or e.kind == "step" and e.optimizer in targets
+
+        previous = next((e for e in reversed(events[:position]) if relevant(e)), None)
+        if previous is None or previous.kind != "backward":
             return None
-        after = [e for e in events[position + 1:] if e.kind == "backward" or e.kind == "step" and e.optimizer in targets]
-        return after[0] if after and after[0].kind == "step" else None
+        following = next((e for e in events[position + 1:] if relevant(e)), None)
+        return following if following is not None and following.kind == "step" else None
 
     def _runs_whenever(self, clear: cst.CSTNode, step: GradEvent) -> bool:
         """Whether the clear runs every time the step does (it is not under a branch or loop
