@@ -17,7 +17,7 @@ same file, whose ``forward`` return value is inferred the same way (its input un
 
 Names are followed to their latest plain assignment before the use in the same function (then to
 a single module-level assignment), as :func:`~dlsan.lint.analysis.bindings.value_at` says;
-``self.layer`` to the class's ``__init__``.  A layer applied to a
+``self.layer`` to the class's only assignment to it (:func:`~dlsan.lint.analysis.bindings.attribute_value`).  A layer applied to a
 tensor of unknown shape is assumed to receive a batch: ``nn.Linear(h, 1)(x)`` is ``(batch, 1)``
 with possibly more leading dims.
 """
@@ -30,7 +30,7 @@ from typing import Union
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import own_returns, value_at
+from dlsan.lint.analysis.bindings import attribute_value, own_returns, value_at
 from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.calls import get_arg, has_unpacking, keyword_arg, numeric_value, positional_args
 from dlsan.lint.context import FileContext
@@ -394,26 +394,26 @@ class _Inference:
 
     def _resolve_layer(self, func: cst.BaseExpression) -> cst.BaseExpression | cst.ClassDef | None:
         """What a called expression is: a layer constructor call, or a same-file Module class."""
-        seen = 0
-        while seen < 8:
-            seen += 1
+        scope: cst.CSTNode = self.scope
+        for _ in range(8):
             if isinstance(func, cst.Name) and func.value == "self" and self.owner is not None:
                 return self.owner
             if isinstance(func, cst.Name):
-                found = value_at(self.context, func, self.scope)
-                func = found.expr if found is not None else None  # type: ignore[assignment]
+                found = value_at(self.context, func, scope)
             elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-                func = _init_attribute(self.context, self.owner, func.attr.value)  # type: ignore[assignment]
+                found = attribute_value(self.context, self.owner, func.attr.value) if self.owner is not None else None
             elif (isinstance(func, cst.Call) and isinstance(func.func, cst.Attribute)
                   and func.func.attr.value in _MODULE_PASSTHROUGH):
                 func = func.func.value
+                continue
             elif isinstance(func, cst.Call):
                 local = _local_module_class(self.context, func.func)
                 return local if local is not None else func
             else:
                 return None
-            if func is None:
+            if found is None:
                 return None
+            func, scope = found.expr, found.scope
         return None
 
     def _apply_layer(self, layer: cst.BaseExpression | cst.ClassDef, given: Shape | None) -> Shape | None:
@@ -570,30 +570,6 @@ def _owner_class(context: FileContext, scope: Scope) -> cst.ClassDef | None:
         if any(item is scope for item in cls.body.body):
             return cls
     return None
-
-
-def _init_attribute(context: FileContext, cls: cst.ClassDef | None, attr: str) -> cst.BaseExpression | None:
-    """The value assigned to ``self.<attr>`` in ``cls.__init__`` (the last assignment)."""
-    if cls is None:
-        return None
-    init = file_index(context).methods.get(cls.name.value, {}).get("__init__")
-    if init is None:
-        return None
-
-    def collect() -> dict[str, cst.BaseExpression]:
-        found: dict[str, cst.BaseExpression] = {}
-        for statement in init.body.body if isinstance(init.body, cst.IndentedBlock) else ():
-            if not isinstance(statement, cst.SimpleStatementLine):
-                continue
-            for small in statement.body:
-                if isinstance(small, cst.Assign) and len(small.targets) == 1:
-                    target = small.targets[0].target
-                    if (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)
-                            and target.value.value == "self"):
-                        found[target.attr.value] = small.value
-        return found
-
-    return context.fact(("shapes.init_attributes", id(cls)), collect).get(attr)
 
 
 def _local_module_class(context: FileContext, func: cst.BaseExpression) -> cst.ClassDef | None:
