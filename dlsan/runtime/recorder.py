@@ -121,14 +121,12 @@ class Recorder:
     def __init__(
         self,
         listener: Listener,
-        names: list[str],
         modules: list[nn.Module],
         *,
         reduce: bool,
         allow_neg_inf: list[bool],
     ) -> None:
         self._listener = weakref.ref(listener)
-        self.names = names
         self.reduce = reduce
         self.allow_neg_inf = allow_neg_inf
         shortcut = not any(allow_neg_inf)

@@ -70,7 +70,6 @@ class Sanitizer:
         self.probes = _build_probes(checks, options, bool(self.contracts))
         self.recorder = Recorder(
             self,
-            names,
             [module for _, module in named],
             reduce=any(probe.needs_values for probe in self.probes),
             allow_neg_inf=allow_neg_inf,

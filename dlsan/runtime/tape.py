@@ -50,7 +50,7 @@ class ForwardPass:
     """One outermost call of an instrumented module and everything it called.
 
     Calls are numbered in the order they started; ``call_module[c]`` is the index of the module
-    (into :attr:`Recorder.names`), ``call_parent[c]`` the enclosing call (``-1`` for the outermost),
+    (into the sanitizer's ``table.names``), ``call_parent[c]`` the enclosing call (``-1`` for the outermost),
     ``call_inputs[c]`` / ``call_outputs[c]`` lists of ``(slot, path)``.  Slot ``s`` has
     ``roles[s]`` (:data:`INPUT` or :data:`OUTPUT`), ``owners[s]`` (the call that returned it, or the
     first call that received it) and ``paths[s]``.  ``values[k]`` is the sum of slot

@@ -52,11 +52,10 @@ class NonFiniteProbe(Probe):
 
     def attach(self, sanitizer: Sanitizer) -> None:
         super().attach(sanitizer)
-        owner_of = {id(module): index for index, (_, module) in enumerate(sanitizer.named_modules())}
         for index, (prefix, module) in enumerate(sanitizer.named_modules()):
             for name, param in module.named_parameters(recurse=False):
                 full = f"{prefix}.{name}" if prefix else name
-                self._owner.setdefault(id(param), (full, owner_of.get(id(module), index)))
+                self._owner.setdefault(id(param), (full, index))
 
     def detach(self) -> None:
         self._forward.clear()
