@@ -408,12 +408,20 @@ class LossAccumulatedWithGraph(Rule):
 
     def _reset_each_iteration(self, flow: Flow, name: str, loop: cst.CSTNode, site: cst.CSTNode) -> bool:
         """Whether ``name`` is (re)bound in every iteration of ``loop`` before ``site``."""
-        start, at = flow.position(loop), flow.position(site)
-        return any(
-            not (binding.augmented or binding.item) and start < binding.position < at
+        first = self.context.fact(("DLS101 first reset", id(flow.scope), id(loop), name),
+                                  lambda: self._first_reset(flow, name, loop))
+        return first is not None and first < flow.position(site)
+
+    def _first_reset(self, flow: Flow, name: str, loop: cst.CSTNode) -> int | None:
+        """The position of the first plain binding of ``name`` after the start of ``loop`` that
+        runs whenever ``loop`` does (computed once per loop and name: one loop may hold
+        thousands of accumulation sites)."""
+        start = flow.position(loop)
+        return min((
+            binding.position for binding in flow.bindings_of(name)
+            if not (binding.augmented or binding.item) and start < binding.position
             and runs_whenever(self.context, binding.statement, loop)
-            for binding in flow.bindings_of(name)
-        )
+        ), default=None)
 
     # -- the fix ---------------------------------------------------------------------------------
 
@@ -430,7 +438,12 @@ class LossAccumulatedWithGraph(Rule):
         return FixSpec(f"Accumulate {what}", edits, "safe" if safe else "unsafe")
 
     def _only_logged(self, flow: Flow, name: str) -> bool:
-        """A local whose value is only ever printed/logged (besides being accumulated)."""
+        """A local whose value is only ever printed/logged (besides being accumulated); once per
+        scope and name, since it reads every binding and read of the name."""
+        return self.context.fact(("DLS101 only logged", id(flow.scope), name),
+                                 lambda: self._compute_only_logged(flow, name))
+
+    def _compute_only_logged(self, flow: Flow, name: str) -> bool:
         bindings = flow.bindings_of(name)
         if "." in name or not bindings or all(b.augmented or b.item for b in bindings):
             return False
