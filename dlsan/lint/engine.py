@@ -116,7 +116,7 @@ def parse_module(source: str) -> cst.Module:
     return result
 
 
-def _syntax_error(path: str, source: str) -> LintFinding | None:
+def syntax_error(path: str, source: str) -> LintFinding | None:
     try:
         compile(source, path, "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
     except SyntaxError as error:
@@ -127,30 +127,38 @@ def _syntax_error(path: str, source: str) -> LintFinding | None:
     return None
 
 
+def checked_parse(path: str, source: str) -> cst.Module | LintFinding:
+    """The libcst module of ``source``, or the DLS000 finding that says why there is none."""
+    try:
+        return parse_module(source)
+    except cst.ParserSyntaxError as error:
+        return _file_finding(path, f"Cannot parse: {error.message}", line=error.raw_line,
+                             column=error.raw_column + 1)
+    except (RecursionError, MemoryError, ValueError) as error:
+        return _file_finding(path, f"Cannot parse: {type(error).__name__}")
+
+
 def lint_source(path: str, source: str, selection: RuleSelection) -> list[LintFinding]:
     """All findings for one file's decoded text."""
     # CPython's parser is several times faster than libcst's and guards it against input that
     # would exhaust its stack (deep nesting): every file gets this check, prefiltered or not.
-    broken = _syntax_error(path, source)
+    broken = syntax_error(path, source)
     if broken is not None:
         return [broken]
     if not any(token in source for token in selection.prefilter_tokens()):
         return []
-    try:
-        module = parse_module(source)
-    except cst.ParserSyntaxError as error:
-        return [_file_finding(path, f"Cannot parse: {error.message}", line=error.raw_line,
-                              column=error.raw_column + 1)]
-    except (RecursionError, MemoryError, ValueError) as error:
-        return [_file_finding(path, f"Cannot parse: {type(error).__name__}")]
-    return _run_rules(path, source, module, selection)
+    module = checked_parse(path, source)
+    if isinstance(module, LintFinding):
+        return [module]
+    return lint_module(path, source, module, selection)
 
 
 def _instantiate(context: FileContext, selection: RuleSelection) -> list[Rule]:
     return [rule(context, selection.settings.get(rule.code)) for rule in selection.rules]
 
 
-def _run_rules(path: str, source: str, module: cst.Module, selection: RuleSelection) -> list[LintFinding]:
+def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelection) -> list[LintFinding]:
+    """All findings for an already parsed file (``module`` must be ``source`` parsed)."""
     context = FileContext(path, source, module)
     rules = _instantiate(context, selection)
     internal_errors: list[LintFinding] = []

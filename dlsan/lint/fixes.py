@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import libcst as cst
-
-from dlsan.lint.engine import RuleSelection, lint_source, parse_module
+from dlsan.lint.engine import RuleSelection, checked_parse, lint_module, lint_source, syntax_error
 from dlsan.lint.finding import Fix, LintFinding
 from dlsan.lint.text import line_starts, offset
 
@@ -59,8 +57,18 @@ def _overlaps(start: int, end: int, taken: list[tuple[int, int]]) -> bool:
                for other_start, other_end in taken)
 
 
-def fix_source(path: str, source: str, selection: RuleSelection, *, unsafe: bool) -> FixResult:
-    findings = lint_source(path, source, selection)
+def fix_source(
+    path: str,
+    source: str,
+    selection: RuleSelection,
+    *,
+    unsafe: bool,
+    findings: list[LintFinding] | None = None,
+) -> FixResult:
+    """Apply fixes to ``source`` until none applies; ``findings`` are its findings when the
+    caller already has them (saves a parse)."""
+    if findings is None:
+        findings = lint_source(path, source, selection)
     applied_total = 0
     for _ in range(MAX_ROUNDS):
         fixes = [f.fix for f in findings if applicable(f, unsafe) and f.fix is not None]
@@ -69,19 +77,11 @@ def fix_source(path: str, source: str, selection: RuleSelection, *, unsafe: bool
         new_source, applied = apply_edits(source, fixes)
         if applied == 0 or new_source == source:
             break
-        problem = _parse_problem(new_source)
-        if problem is not None:
+        # one parse both proves the fixed text still parses and feeds the next round's rules
+        module = syntax_error(path, new_source) or checked_parse(path, new_source)
+        if isinstance(module, LintFinding):
             return FixResult(source, applied_total, findings,
-                             problem=f"a fix would make the file unparsable ({problem}); not applied")
+                             problem=f"a fix would make the file unparsable ({module.message}); not applied")
         source, applied_total = new_source, applied_total + applied
-        findings = lint_source(path, source, selection)
+        findings = lint_module(path, source, module, selection)
     return FixResult(source, applied_total, findings)
-
-
-def _parse_problem(source: str) -> str | None:
-    try:
-        compile(source, "<fixed>", "exec", flags=0x400, dont_inherit=True)
-        parse_module(source)
-    except (SyntaxError, cst.ParserSyntaxError, ValueError, RecursionError, MemoryError) as error:
-        return str(error).splitlines()[0] if str(error) else type(error).__name__
-    return None

@@ -109,7 +109,8 @@ class Linter:
         result = FileResult(path_text, lint_bytes(path_text, data, selection))
         if self.plan.fix and any(f.fix is not None for f in result.findings):
             original = data.decode("utf-8-sig")
-            fixed = fix_source(path_text, original, selection, unsafe=self.plan.unsafe_fixes)
+            fixed = fix_source(path_text, original, selection, unsafe=self.plan.unsafe_fixes,
+                               findings=result.findings)
             bom = "\ufeff" if data.startswith(codecs.BOM_UTF8) else ""
             result = FileResult(path_text, fixed.findings, bom + original,
                                 bom + fixed.source if fixed.source != original else None,
