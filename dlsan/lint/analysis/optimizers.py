@@ -20,7 +20,7 @@ functions of the same file are followed (their events are attributed to the call
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import libcst as cst
@@ -117,12 +117,12 @@ def _events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | Non
                 continue
             event = _call_event(node, id(node) in statement_calls)
             if event is not None:
-                found.append(GradEvent(event.kind, node, event.optimizer, event.by_zero_grad, inner))
+                found.append(replace(event, followed=inner))
                 continue
             target = called_function(context, node, within)
             if target is not None and id(target) not in seen and depth < _MAX_CALL_DEPTH:
                 for sub in _events(context, target, within, seen | {id(scope)}, depth + 1):
-                    found.append(GradEvent(sub.kind, node, sub.optimizer, sub.by_zero_grad, followed=True))
+                    found.append(replace(sub, node=node, followed=True))
         return found
 
     return context.fact(("grad_events", id(scope), id(within), depth), compute)
