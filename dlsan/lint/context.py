@@ -49,10 +49,6 @@ class FileContext:
                 return node  # type: ignore[return-value]
         return None
 
-    def enclosing_all(self, *types: type[N]) -> list[N]:
-        """Every enclosing node of one of ``types``, innermost first."""
-        return [node for node in reversed(self.ancestors) if isinstance(node, types)]  # type: ignore[misc]
-
     def parent(self) -> cst.CSTNode | None:
         return self.ancestors[-1] if self.ancestors else None
 
