@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dlsan.lint.analysis.bindings import bindings, uses_in_scope, value_at
-from dlsan.lint.analysis.shapes import Reduction, Scope, binding_scope, reduction_of, shape_of
+from dlsan.lint.analysis.shapes import ARITHMETIC_METHODS, Reduction, Scope, binding_scope, reduction_of, shape_of
 from dlsan.lint.calls import append_keyword, keyword_arg, numeric_value, positional_args
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Replace, Rule, Valid
@@ -13,7 +13,6 @@ from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Replace, Rule, Valid
 _ELEMENTWISE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)
 _AUGMENTED = (cst.AddAssign, cst.SubtractAssign, cst.MultiplyAssign, cst.DivideAssign,
               cst.FloorDivideAssign, cst.ModuloAssign, cst.PowerAssign)
-_ARITHMETIC_METHODS = frozenset({"add", "sub", "mul", "div", "true_divide", "add_", "sub_", "mul_", "div_"})
 _ARITHMETIC_FUNCTIONS = frozenset(f"torch.{m}" for m in ("add", "sub", "mul", "div", "true_divide"))
 #: element-wise wrappers a reduced value may pass through before it meets its input
 _POINTWISE_METHODS = frozenset({"sqrt", "rsqrt", "exp", "log", "abs", "clamp", "clamp_min", "clamp_max",
@@ -311,7 +310,7 @@ class ReductionWithoutKeepdim(Rule):
 
     def _call_operands(self, call: cst.Call) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
         args = positional_args(call)
-        if not isinstance(call.func, cst.Attribute) or call.func.attr.value not in _ARITHMETIC_METHODS:
+        if not isinstance(call.func, cst.Attribute) or call.func.attr.value not in ARITHMETIC_METHODS:
             return None
         if self.context.names.matches(call.func, _ARITHMETIC_FUNCTIONS):
             return (args[0].value, args[1].value) if len(args) == 2 else None

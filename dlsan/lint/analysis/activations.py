@@ -20,6 +20,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.bindings import Located, constructor, own_returns, value_at
 from dlsan.lint.analysis.functions import file_index, is_module_class
+from dlsan.lint.analysis.shapes import SEQUENTIAL
 from dlsan.lint.calls import get_arg, has_unpacking, positional_args
 from dlsan.lint.context import FileContext
 
@@ -40,7 +41,6 @@ _MODULES: dict[str, Activation] = {
 #: tensor methods that keep the values (and so the activation) of their input
 _VALUE_PRESERVING = frozenset({"view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "float",
                                "double", "half", "to", "permute", "transpose", "view_as", "reshape_as"})
-_SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 _MAX_DEPTH = 12
 
 
@@ -139,7 +139,7 @@ def _module_ending(context: FileContext, built: Located, cls: cst.ClassDef | Non
     for candidate in context.names.candidates(call.func):
         if candidate in _MODULES:
             return Ending(_MODULES[candidate])
-        if candidate in _SEQUENTIAL:
+        if candidate in SEQUENTIAL:
             return _sequential_ending(context, call, built.scope, cls, depth)
     if isinstance(call.func, cst.Name):
         model = file_index(context).classes.get(call.func.value)

@@ -30,7 +30,7 @@ from typing import Union
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import attribute_value, own_returns, value_at
+from dlsan.lint.analysis.bindings import SELF_RETURNING, attribute_value, own_returns, value_at
 from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.calls import get_arg, has_unpacking, keyword_arg, numeric_value, positional_args
 from dlsan.lint.context import FileContext
@@ -172,22 +172,20 @@ _SAME_SHAPE_METHODS = frozenset({
     "exp_", "sigmoid_", "relu_", "clamp_", "masked_fill", "fill_", "zero_", "normal_", "uniform_",
     "nan_to_num",
 })
-_ARITHMETIC_METHODS = frozenset({"add", "sub", "mul", "div", "true_divide", "add_", "sub_", "mul_", "div_"})
+#: tensor methods for element-wise arithmetic with one other operand (``x.sub(m)``)
+ARITHMETIC_METHODS = frozenset({"add", "sub", "mul", "div", "true_divide", "add_", "sub_", "mul_", "div_"})
 _REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean", "amax", "amin", "logsumexp", "prod",
                          "std", "var", "all", "any", "argmax", "argmin", "norm"})
 #: reductions that return ``(values, indices)`` when given a dim
 _PAIR_REDUCTIONS = frozenset({"max", "min", "median", "nanmedian", "mode"})
 
 _LINEAR = frozenset({"torch.nn.Linear", "torch.nn.modules.linear.Linear", "torch.nn.LazyLinear"})
-_SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
+SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
 _POINTWISE_LAYERS = frozenset(f"torch.nn.{n}" for n in (
     "ReLU", "ReLU6", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "SELU", "LeakyReLU", "PReLU",
     "Softplus", "Softmax", "LogSoftmax", "Dropout", "AlphaDropout", "Identity", "LayerNorm",
     "BatchNorm1d", "Hardtanh", "Mish", "Hardswish", "Softsign", "Tanhshrink",
 ))
-#: ``.to(device)`` and friends return the module itself
-_MODULE_PASSTHROUGH = frozenset({"to", "cuda", "cpu", "float", "double", "half", "train", "eval",
-                                 "requires_grad_"})
 
 
 def binding_scope(context: FileContext) -> Scope:
@@ -339,7 +337,7 @@ class _Inference:
             return self._reshape(base, sizes, expand=method == "expand", source=call.func.value)
         if method in ("view_as", "reshape_as", "expand_as") and args:
             return self.shape(args[0].value)
-        if method in _ARITHMETIC_METHODS and len(args) == 1:
+        if method in ARITHMETIC_METHODS and len(args) == 1:
             other = self.shape(args[0].value)
             return broadcast(base, other) if other is not None else None
         if method == "unsqueeze":
@@ -403,7 +401,7 @@ class _Inference:
             elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
                 found = attribute_value(self.context, self.owner, func.attr.value) if self.owner is not None else None
             elif (isinstance(func, cst.Call) and isinstance(func.func, cst.Attribute)
-                  and func.func.attr.value in _MODULE_PASSTHROUGH):
+                  and func.func.attr.value in SELF_RETURNING):
                 func = func.func.value
                 continue
             elif isinstance(func, cst.Call):
@@ -437,7 +435,7 @@ class _Inference:
             return Shape((*given.dims[:-1], features), given.exact)
         if kind & _POINTWISE_LAYERS:
             return given
-        if kind & _SEQUENTIAL:
+        if kind & SEQUENTIAL:
             shape = given
             for arg in layer.args:
                 if arg.star or arg.keyword is not None:
