@@ -135,6 +135,12 @@ class Probe:
         return {}
 
 
+def check_positive_int(value: Any, label: str) -> None:
+    """Raise ``ValueError("<label> must be a positive int, not ...")`` unless ``value`` is an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{label} must be a positive int, not {value!r}")
+
+
 P = TypeVar("P", bound=type[Probe])
 
 _REGISTRY: dict[str, type[Probe]] = {}

@@ -21,7 +21,7 @@ from dlsan.runtime.contracts import Contract, parse_contract
 from dlsan.runtime.findings import Finding, NonFiniteError, SanitizerError, SanitizerWarning, ShapeError
 from dlsan.runtime.localise import ModuleTable
 from dlsan.runtime.names import covered, unknown_module
-from dlsan.runtime.probe import Probe, probe_classes
+from dlsan.runtime.probe import Probe, check_positive_int, probe_classes
 from dlsan.runtime.recorder import Recorder
 from dlsan.runtime.tape import BackwardWindow, ForwardPass
 from dlsan.runtime.training import StepTracker
@@ -59,8 +59,7 @@ class Sanitizer:
             raise TypeError(f"instrument() needs a torch.nn.Module, got {type(model).__name__}")
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(map(repr, ON_ERROR))}, not {on_error!r}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive int, not {every!r}")
+        check_positive_int(every, "every")
         named = list(model.named_modules())
         names = [name for name, _ in named]
         self._model_ref = weakref.ref(model)

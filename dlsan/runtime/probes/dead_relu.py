@@ -26,7 +26,7 @@ from torch import nn
 
 from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.findings import Finding
-from dlsan.runtime.probe import Probe, register_probe
+from dlsan.runtime.probe import Probe, check_positive_int, register_probe
 from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.series import Series
 
@@ -51,8 +51,7 @@ class DeadReluProbe(Probe):
             raise ValueError(f"dead-relu: threshold must be in (0, 1], not {threshold!r}")
         if window < 1:
             raise ValueError(f"dead-relu: window must be a positive number of steps, not {window!r}")
-        if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 1:
-            raise ValueError(f"dead-relu: sample_every must be a positive int, not {sample_every!r}")
+        check_positive_int(sample_every, "dead-relu: sample_every")
         self.threshold = threshold
         self.window = window
         self.sample_every = sample_every

@@ -50,7 +50,7 @@ from torch import nn
 
 from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.findings import Finding
-from dlsan.runtime.probe import Probe, register_probe
+from dlsan.runtime.probe import Probe, check_positive_int, register_probe
 from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.series import Series
 from dlsan.runtime.structure import tensors_in
@@ -80,8 +80,7 @@ class GradientProbe(Probe):
         super().__init__()
         if window < 1:
             raise ValueError(f"gradients: window must be a positive number of steps, not {window!r}")
-        if isinstance(sample_every, bool) or not isinstance(sample_every, int) or sample_every < 1:
-            raise ValueError(f"gradients: sample_every must be a positive int, not {sample_every!r}")
+        check_positive_int(sample_every, "gradients: sample_every")
         self.vanishing_ratio = vanishing_ratio
         self.vanishing_norm = vanishing_norm
         self.exploding_ratio = exploding_ratio
