@@ -234,7 +234,7 @@ class PreprocessingBeforeSplit(Rule):
         if data is None or _names_a_part(data) or not fitted_transformer(self.context, node, by_name=True):
             return
         flow = flow_of(self.context, current_scope(self.context))
-        seeds = self._bound_from(flow, node)
+        seeds = _bound_from(flow, node)
         if method_name(node) == "fit":
             seeds |= self._transformed_later(flow, receiver(node), node)
         if self._reaches_split(flow, node, seeds):
@@ -251,19 +251,10 @@ class PreprocessingBeforeSplit(Rule):
         if data is None or _names_a_part(cst.parse_expression(data)):
             return
         flow = flow_of(self.context, current_scope(self.context))
-        if self._reaches_split(flow, node, self._bound_from(flow, node)):
+        if self._reaches_split(flow, node, _bound_from(flow, node)):
             self.report(node)
 
     # -- flow ------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _bound_from(flow: Flow, node: cst.CSTNode) -> dict[str, int]:
-        """Names bound by the statement that contains ``node`` (with their positions)."""
-        return {
-            binding.name: binding.position
-            for bindings in flow.bindings.values() for binding in bindings
-            if flow.contains(binding.statement, node)
-        }
 
     @staticmethod
     def _transformed_later(flow: Flow, transformer: cst.BaseExpression | None, fit: cst.Call) -> dict[str, int]:
@@ -275,10 +266,7 @@ class PreprocessingBeforeSplit(Rule):
         seeds = {}
         for call in flow.calls:
             if flow.position(call) > at and method_name(call) == "transform" and dotted_name(receiver(call)) == name:
-                for bindings in flow.bindings.values():
-                    for binding in bindings:
-                        if flow.contains(binding.statement, call):
-                            seeds[binding.name] = binding.position
+                seeds |= _bound_from(flow, call)
         return seeds
 
     def _reaches_split(self, flow: Flow, origin: cst.CSTNode, seeds: dict[str, int]) -> bool:
@@ -296,3 +284,12 @@ class PreprocessingBeforeSplit(Rule):
 def _names_a_part(data: cst.BaseExpression) -> bool:
     """Data named like a training or held-out part was split already."""
     return names_training(data) or names_held_out(data)
+
+
+def _bound_from(flow: Flow, node: cst.CSTNode) -> dict[str, int]:
+    """Names bound by the statement that contains ``node`` (with their positions)."""
+    return {
+        binding.name: binding.position
+        for bindings in flow.bindings.values() for binding in bindings
+        if flow.contains(binding.statement, node)
+    }
