@@ -10,6 +10,8 @@ from dlsan.lint.registry import all_rules
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.walk import Dispatcher, walk
 
+from rule_doubles import DOCS
+
 RULES = all_rules()
 ALL = RuleSelection(RULES, {})
 LOAD = "import torch\nx = torch.load(f)\n"
@@ -89,19 +91,7 @@ def test_suppression_applies_to_its_line_only():
 
 
 class _Crashes(Rule):
-    """
-    ## What it does
-    Crashes.
-
-    ## Why is this bad?
-    It is a test double.
-
-    ## Example
-    x
-
-    ## Use instead
-    y
-    """
+    __doc__ = DOCS
 
     code = "DLS999"
     name = "crashes"

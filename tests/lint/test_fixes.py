@@ -10,24 +10,11 @@ from dlsan.lint.finding import Edit, Fix
 from dlsan.lint.fixes import apply_edits, fix_source
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 
+from rule_doubles import DOCS
+
 
 class _BreaksTheFile(Rule):
-    """
-    ## What it does
-    Replaces every `torch.load` name with broken syntax.
-
-    ## Why is this bad?
-    It is a test double.
-
-    ## Example
-    x
-
-    ## Use instead
-    y
-
-    ## Fix safety
-    Never safe.
-    """
+    __doc__ = DOCS
 
     code = "DLS998"
     name = "breaks-the-file"
