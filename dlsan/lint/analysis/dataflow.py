@@ -150,6 +150,7 @@ def flow_of(context: FileContext, scope: Scope) -> Flow:
 
 
 def _scope_nodes(scope: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The nodes below ``scope`` in pre-order, nested scopes' insides left out."""
     for node, entering in _scope_events(scope):
         if entering:
             yield node
@@ -244,7 +245,7 @@ def dotted_names_in(node: cst.CSTNode | None) -> list[str]:
     if node is None:
         return []
     found = []
-    for item in (node, *_descendants_in_scope(node)):
+    for item in (node, *_scope_nodes(node)):
         if isinstance(item, (cst.Name, cst.Attribute)):
             name = dotted_name(item)
             if name is not None:
@@ -256,11 +257,7 @@ def root_names_in(node: cst.CSTNode | None) -> set[str]:
     """Plain names read anywhere in ``node`` (``df.values[:, 1]`` gives ``df``)."""
     if node is None:
         return set()
-    return {item.value for item in (node, *_descendants_in_scope(node)) if isinstance(item, cst.Name)}
-
-
-def _descendants_in_scope(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    return _scope_nodes(node)  # type: ignore[arg-type]
+    return {item.value for item in (node, *_scope_nodes(node)) if isinstance(item, cst.Name)}
 
 
 # -- reaching definitions ----------------------------------------------------------------------
