@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import SELF_RETURNING
+from dlsan.lint.analysis.bindings import SELF_RETURNING, self_attribute
 from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
 from dlsan.lint.context import FileContext
-from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import EditSpec, FixSpec, InsertAfter, InsertBefore, Invalid, Replace, Rule, Valid
 
 _NOT_MODULES = frozenset({"Parameter", "UninitializedParameter", "UninitializedBuffer", "Buffer"})
@@ -279,7 +278,7 @@ class ModuleInPlainContainer(Rule):
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) != 1 or not isinstance(node.value, _Container):
             return
-        attr = _self_attribute(node.targets[0].target)
+        attr = self_attribute(node.targets[0].target)
         if attr is None:
             return
         cls = self.context.enclosing(cst.ClassDef)
@@ -310,12 +309,12 @@ class ModuleInPlainContainer(Rule):
         found: list[tuple[cst.BaseExpression, cst.BaseExpression | None]] = []
         for node in nodes_in(self.context, cls):
             if isinstance(node, cst.Call) and method_name(node) in _ADDS_ITEM and node.args:
-                if _self_attribute(receiver(node)) == attr:
+                if self_attribute(receiver(node)) == attr:
                     found.append((node.args[-1].value, None))
             elif isinstance(node, cst.Assign):
                 for target in node.targets:
                     t = target.target
-                    if (isinstance(t, cst.Subscript) and _self_attribute(t.value) == attr and len(t.slice) == 1
+                    if (isinstance(t, cst.Subscript) and self_attribute(t.value) == attr and len(t.slice) == 1
                             and isinstance(t.slice[0].slice, cst.Index)):
                         found.append((node.value, t.slice[0].slice.value))
         return found
@@ -325,13 +324,13 @@ class ModuleInPlainContainer(Rule):
         container (``nn.Sequential(*self.<attr>)``), or the class registers modules itself."""
         for node in nodes_in(self.context, cls):
             if isinstance(node, cst.Assign) and node is not assignment:
-                if any(_self_attribute(t.target) == attr for t in node.targets):
+                if any(self_attribute(t.target) == attr for t in node.targets):
                     return True
             elif isinstance(node, cst.Call):
                 if method_name(node) in _REGISTERS:
                     return True
                 resolved = self.context.names.resolve(node.func) or ""
-                if resolved.startswith("torch.nn.") and any(_self_attribute(a.value) == attr for a in node.args):
+                if resolved.startswith("torch.nn.") and any(self_attribute(a.value) == attr for a in node.args):
                     return True
         return False
 
@@ -372,11 +371,3 @@ class ModuleInPlainContainer(Rule):
             return all(isinstance(e, cst.DictElement) and isinstance(e.key, _STRING_KEYS) for e in value.elements)
         keys = [key for _, key in self._added_later(cls, attr)]
         return all(key is not None and not isinstance(key, (cst.Integer, cst.Float)) for key in keys)
-
-
-def _self_attribute(expr: cst.BaseExpression | None) -> str | None:
-    """``"x"`` for ``self.x``."""
-    name = dotted_name(expr) if expr is not None else None
-    if name is None or not name.startswith("self.") or name.count(".") != 1:
-        return None
-    return name[5:]

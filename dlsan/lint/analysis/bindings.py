@@ -199,6 +199,14 @@ def value_at(context: FileContext, name: cst.Name, scope: cst.CSTNode) -> Locate
     return None
 
 
+def self_attribute(expr: cst.BaseExpression | None) -> str | None:
+    """``"x"`` for ``self.x``; ``None`` for anything else."""
+    name = dotted_name(expr) if expr is not None else None
+    if name is None or not name.startswith("self.") or name.count(".") != 1:
+        return None
+    return name[5:]
+
+
 def attribute_value(context: FileContext, cls: cst.ClassDef, attr: str) -> Located | None:
     """The value of ``self.<attr>`` when the class assigns it exactly once."""
 
@@ -213,9 +221,9 @@ def attribute_value(context: FileContext, cls: cst.ClassDef, attr: str) -> Locat
                 else:
                     continue
                 for target in targets:
-                    name = dotted_name(target)
-                    if name is not None and name.startswith("self.") and name.count(".") == 1:
-                        found.setdefault(name[5:], []).append(None if value is None else Located(value, method))
+                    attr = self_attribute(target)
+                    if attr is not None:
+                        found.setdefault(attr, []).append(None if value is None else Located(value, method))
         return found
 
     assigned = context.fact(("self_attributes", id(cls)), build).get(attr, [])
