@@ -5,6 +5,7 @@ Only used on the failure path, where a host synchronisation no longer matters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -33,9 +34,14 @@ def tensor_stats(tensor: torch.Tensor) -> dict[str, Any]:
     return stats
 
 
+def format_shape(shape: Sequence[int]) -> str:
+    """A shape as Python writes a tuple: ``(4, 8)``, ``(3,)``, ``()``."""
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
 def format_stats(stats: dict[str, Any]) -> str:
     """``shape (4, 8) float32: 3 NaN, 1 +inf of 32 values; finite values in [-1.5, 2]``."""
-    shape = "(" + ", ".join(str(d) for d in stats["shape"]) + ("," if len(stats["shape"]) == 1 else "") + ")"
+    shape = format_shape(stats["shape"])
     counts = [
         f"{stats[key]} {label}"
         for key, label in (("nan", "NaN"), ("posinf", "+inf"), ("neginf", "-inf"))

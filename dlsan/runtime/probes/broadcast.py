@@ -31,6 +31,7 @@ from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
 from dlsan.runtime.sanitizer import Sanitizer
+from dlsan.runtime.stats import format_shape
 
 _BINARY = (
     "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
@@ -149,16 +150,16 @@ class BroadcastProbe(Probe):
         module = _running_module(sanitizer)
         where = "in the loss" if module is None else f"in {repr(module) if module else 'the model'}"
         name = getattr(func, "__name__", str(func))
-        shapes = f"{_shape(a)} and {_shape(b)}"
+        shapes = f"{format_shape(a)} and {format_shape(b)}"
         if loss:
             message = (
-                f"{name} called with input {_shape(a)} and target {_shape(b)} {where} at {site}: the shapes differ, so "
-                "the loss broadcasts them instead of pairing elements. Reshape one to the other's shape"
+                f"{name} called with input {format_shape(a)} and target {format_shape(b)} {where} at {site}: "
+                "the shapes differ, so the loss broadcasts them instead of pairing elements. Reshape one to the other's shape"
             )
         else:
             out = torch.broadcast_shapes(a, b)
             message = (
-                f"{name} of shapes {shapes} {where} at {site} broadcasts both ways into {_shape(tuple(out))}: "
+                f"{name} of shapes {shapes} {where} at {site} broadcasts both ways into {format_shape(tuple(out))}: "
                 "probably meant element by element. Make the shapes equal (squeeze/unsqueeze/keepdim=True)"
             )
         self.emit(
@@ -186,7 +187,3 @@ def _running_module(sanitizer: Sanitizer) -> str | None:
     if fwd is None or not fwd.stack:
         return None
     return sanitizer.table.names[fwd.call_module[fwd.stack[-1]]]
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
