@@ -220,11 +220,6 @@ class Sanitizer:
         self._handles.append(handle)
         return handle
 
-    def track(self, handle: Any) -> Any:
-        """Remove ``handle`` (anything with ``.remove()``) together with the sanitizer."""
-        self._handles.append(handle)
-        return handle
-
     def log_scalar(self, tag: str, value: float, step: int) -> None:
         """Log ``dlsan/<tag>`` to the ``tensorboard=`` writer, if one was given."""
         if self.tensorboard is not None:
