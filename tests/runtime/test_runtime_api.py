@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
@@ -20,6 +21,14 @@ def test_top_level_exports_are_the_runtime_ones():
     assert dlsan.Sanitizer is Sanitizer and dlsan.Finding is Finding
     assert dlsan.NonFiniteError is NonFiniteError and dlsan.ShapeError is ShapeError
     assert issubclass(NonFiniteError, RuntimeError) and issubclass(ShapeError, RuntimeError)
+
+
+def test_instrument_and_sanitizer_take_the_same_options():
+    # instrument() spells its options out (its signature is the documentation) and forwards
+    # them to Sanitizer.__init__, which spells them out again: the two lists must not drift
+    ours = list(inspect.signature(dlsan.instrument).parameters.values())
+    theirs = list(inspect.signature(Sanitizer.__init__).parameters.values())[1:]  # without self
+    assert ours == theirs
 
 
 def test_importing_dlsan_does_not_import_torch():
