@@ -32,24 +32,28 @@ from dlsan.runtime.tape import OUTPUT, BackwardWindow, ForwardPass, version_of
 
 def all_finite(values: Sequence[torch.Tensor]) -> bool:
     """One host synchronisation for any number of 0-dim sums (on any devices)."""
-    if not values:
-        return True
-    try:
-        total = torch.stack(list(values)).sum()
-    except RuntimeError:  # sums on several devices
-        return all(math.isfinite(float(v)) for v in values)
-    return math.isfinite(float(total)) or first_nonfinite(values) is None
+    return all(map(math.isfinite, host_values(values)))
 
 
 def first_nonfinite(values: Sequence[torch.Tensor]) -> int | None:
-    try:
-        host = torch.stack(list(values)).tolist()
-    except RuntimeError:
-        host = [float(v) for v in values]
-    for index, value in enumerate(host):
+    for index, value in enumerate(host_values(values)):
         if not math.isfinite(value):
             return index
     return None
+
+
+def host_values(values: Sequence[torch.Tensor]) -> list[float]:
+    """0-dim device tensors as Python floats.  Off the CPU they travel as one stacked tensor (one
+    synchronisation, where one ``item()`` each would wait once per value); on the CPU ``item()``
+    costs nothing to wait for and is cheaper than building the stack."""
+    if not values:
+        return []
+    if not values[0].is_cpu:
+        try:
+            return torch.stack(list(values)).tolist()
+        except RuntimeError:  # values on several devices
+            pass
+    return [value.item() for value in values]
 
 
 class ModuleTable:
