@@ -20,19 +20,17 @@ except ImportError:  # pragma: no cover - torch < 2.3
 is_compiling: Callable[[], bool] = _is_compiling
 
 _queue_callback = torch.autograd.Variable._execution_engine.queue_callback
-_graph_task_id: Callable[[], int] = getattr(torch._C, "_current_graph_task_id", threading.get_ident)
+
+#: The id of the backward pass running in this thread (call only from inside it), so that
+#: concurrent backward passes (threads) keep their gradients apart.  Older torch lacks it: there
+#: the calling thread stands in, right for CPU backward, which runs in the thread that asked.
+#: Bound directly, not wrapped: it is called once per gradient on the hot path.
+graph_task_id: Callable[[], int] = getattr(torch._C, "_current_graph_task_id", threading.get_ident)
 
 
 def queue_callback(callback: Callable[[], None]) -> None:
     """Run ``callback`` once the running backward pass has finished (call only from inside it)."""
     _queue_callback(callback)
-
-
-def graph_task_id() -> int:
-    """The id of the backward pass running in this thread (call only from inside it), so that
-    concurrent backward passes (threads) keep their gradients apart.  Older torch lacks it: there
-    the calling thread stands in, right for CPU backward, which runs in the thread that asked."""
-    return _graph_task_id()
 
 
 def leaf_grad_node(tensor: torch.Tensor) -> tuple[Any, int] | None:

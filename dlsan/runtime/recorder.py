@@ -293,7 +293,8 @@ class Recorder:
             pending = self._pending[task] = ([], [])
             queue_callback(partial(self._backward_done, task))
         if self.reduce:
-            flat = grad.detach()
+            # a gradient carries a graph only under backward(create_graph=True)
+            flat = grad.detach() if grad.requires_grad else grad
             pending[0].append(flat.sum(dtype=torch.float32) if flat.dtype in _LOW_PRECISION else flat.sum())
             pending[1].append((fwd, slot))
         for observer in self.grad_observers:

@@ -8,6 +8,7 @@ from torch import nn
 
 import dlsan
 from dlsan.runtime import NonFiniteError
+from dlsan.runtime.probes import nonfinite
 
 
 def test_names_the_module_whose_backward_produced_nan(toys, x):
@@ -84,6 +85,33 @@ def test_input_that_requires_grad(toys, x):
     with dlsan.instrument(model), pytest.raises(NonFiniteError) as info:
         model(x).sum().backward()
     assert (info.value.module, info.value.phase) == ("0", "backward")
+
+
+def test_double_backward_keeps_numerics_and_no_graph_in_the_checks(toys, x, monkeypatch):
+    """A gradient penalty (WGAN-GP, R1): backward(create_graph=True) gives gradients that carry a
+    graph; the per-slot sums must not join it, or each check would keep that graph alive."""
+    seen: list[torch.Tensor] = []
+    original = nonfinite.NonFiniteProbe.on_backward_end
+    monkeypatch.setattr(
+        nonfinite.NonFiniteProbe, "on_backward_end", lambda self, w: (seen.extend(w.values), original(self, w))[1]
+    )
+
+    def penalised_grads(instrumented: bool) -> list[torch.Tensor]:
+        torch.manual_seed(3)
+        model = toys.mlp()
+        inputs = x.clone().requires_grad_(True)
+        san = dlsan.instrument(model) if instrumented else None
+        (grad_in,) = torch.autograd.grad(model(inputs).sum(), inputs, create_graph=True)
+        (grad_in.norm() - 1).pow(2).backward()
+        if san is not None:
+            assert not san.findings
+            san.remove()
+        return [p.grad for p in model.parameters()]
+
+    plain, watched = penalised_grads(False), penalised_grads(True)
+    assert [g is None for g in plain] == [g is None for g in watched] != [True] * len(plain)
+    assert all(torch.equal(a, b) for a, b in zip(plain, watched) if a is not None)
+    assert seen and not any(value.requires_grad for value in seen)
 
 
 def test_steps_count_backward_passes_without_an_optimizer(toys, x):
