@@ -90,6 +90,7 @@ class GradientProbe(Probe):
         self._sampling = True  # whether the step under way is sampled (step 1 is)
         self._layer_names: list[str] = []
         self._layer_of: dict[int, int] = {}  # core module index -> layer position
+        self._unranked: set[int] = set()  # core module indexes of layers not seen running yet
         self._params: list[tuple[nn.Parameter, int]] = []
         self._order: dict[int, int] = {}  # layer position -> rank in forward execution order
         self._watched: set[int] | None = None  # the layers first and last in execution order
@@ -112,6 +113,7 @@ class GradientProbe(Probe):
             params = [p for p in module.parameters(recurse=False)]
             if params:
                 self._layer_of[index] = len(self._layer_names)
+                self._unranked.add(index)
                 self._params.extend((p, len(self._layer_names)) for p in params)
                 self._hooks.append(sanitizer.register_forward_hook(module, self._output_hook(len(self._layer_names))))
                 self._layer_names.append(name)
@@ -123,14 +125,17 @@ class GradientProbe(Probe):
     # -- hot path --------------------------------------------------------------------------------
 
     def on_forward_end(self, fwd: ForwardPass) -> None:
-        if len(self._order) < len(self._layer_names) and fwd.grad_enabled:
-            for module in fwd.call_module:
-                layer = self._layer_of.get(module)
-                if layer is not None and layer not in self._order:
-                    self._order[layer] = len(self._order)
-            if self._order:  # else the pass ran only parameter-free modules (one called directly)
-                self._watched = {min(self._order, key=self._order.get), max(self._order, key=self._order.get)}
-                self._unhook_middle()
+        # a layer that never runs (MultiheadAttention's out_proj, used only through its weight)
+        # stays unranked: the set test keeps that from costing a loop over the calls every pass
+        if not fwd.grad_enabled or self._unranked.isdisjoint(fwd.call_module):
+            return
+        for module in fwd.call_module:
+            layer = self._layer_of.get(module)
+            if layer is not None and layer not in self._order:
+                self._order[layer] = len(self._order)
+                self._unranked.discard(module)
+        self._watched = {min(self._order, key=self._order.get), max(self._order, key=self._order.get)}
+        self._unhook_middle()
 
     def _unhook_middle(self) -> None:
         """Remove the output hooks of layers ranked between the two ends: ranks are given in order
