@@ -31,7 +31,7 @@ from torch import nn
 
 from dlsan.runtime.compat import graph_task_id, is_compiling, leaf_grad_node, queue_callback
 from dlsan.runtime.structure import Path, tensors_in
-from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass
+from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass, version_of
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _STRIDED = torch.strided
@@ -224,11 +224,11 @@ class Recorder:
     def _observe(self, fwd: ForwardPass, tensor: torch.Tensor, call: int, role: int, path: Path, mode: int) -> int:
         key = id(tensor)
         slot = fwd.memo.get(key)
-        try:
-            version = tensor._version
-        except RuntimeError:  # an inference tensor: no version counter, so in-place changes are
-            version = NO_VERSION  # invisible; a module returning its own input gets a fresh sum
-            if slot is not None and role == OUTPUT and any(s == slot for s, _ in fwd.call_inputs[call]):
+        version = version_of(tensor)
+        if version == NO_VERSION and slot is not None and role == OUTPUT:
+            # an inference tensor has no version counter, so in-place changes are invisible: a
+            # module returning its own input gets a fresh sum
+            if any(s == slot for s, _ in fwd.call_inputs[call]):
                 slot = None
         if slot is not None and fwd.refs[slot]() is tensor and fwd.versions[slot] == version:
             return slot
