@@ -83,6 +83,23 @@ def test_windows_restart_so_a_layer_that_dies_later_is_caught():
     assert finding.details["window"] == [6, 10]
 
 
+def test_evaluation_passes_do_not_count_and_inference_mode_is_harmless():
+    """Units that fire only on evaluation inputs still learn nothing; and an inference_mode pass
+    before the first training pass must not leave the probe an inference tensor it later updates
+    in place (that raises outside inference_mode)."""
+    model = _dead_mlp(nn.ReLU())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    lifting = torch.full((4, 10), 100.0) @ torch.diag(torch.sign(model[0].weight.sum(0)))  # fires units
+    with dlsan.instrument(model, optimizer=optimizer, checks=["dead-relu"], on_error="record") as san:
+        for step in range(20):
+            with torch.inference_mode() if step % 2 else torch.no_grad():
+                model(lifting)
+            F.cross_entropy(model(torch.randn(8, 10)), torch.randint(0, 3, (8,))).backward()
+            optimizer.step()  # dlsan: ignore[DLS504] (gradients are irrelevant to this probe)
+    (finding,) = san.findings
+    assert finding.details["fraction"] == 1.0
+
+
 def test_a_module_whose_forward_ends_in_functional_relu_is_watched():
     class Block(nn.Module):
         def __init__(self) -> None:

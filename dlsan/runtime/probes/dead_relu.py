@@ -11,6 +11,8 @@ synchronisation.  A unit fired when its maximum is above 0.  The maxima are read
 (``window`` steps), when the fraction of units that never fired is judged, then cleared.  Only the
 forward passes of every ``sample_every``-th step are looked at (default 2): that halves the cost,
 and a unit that is alive fires on most batches, so half of a window's batches still show it.
+Only training passes count (grad enabled): a unit that fires on validation data but never on the
+training data still learns nothing, and inference pays nothing for the probe.
 """
 
 from __future__ import annotations
@@ -80,7 +82,13 @@ class DeadReluProbe(Probe):
 
     def _hook(self, index: int, channel_first: bool) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            if not self._observing or not isinstance(output, torch.Tensor) or output.dim() == 0 or is_compiling():
+            if (
+                not self._observing
+                or not torch.is_grad_enabled()  # evaluation and inference passes are not training
+                or not isinstance(output, torch.Tensor)
+                or output.dim() == 0
+                or is_compiling()
+            ):
                 return
             out = output.detach()
             # units: features on the last dim, or channels (dim 1) of conv-like outputs
