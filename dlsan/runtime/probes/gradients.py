@@ -96,8 +96,9 @@ class GradientProbe(Probe):
         self._watched: set[int] | None = None  # the layers first and last in execution order
         self._hooks: list[Any] = []  # per layer: its output hook's handle, None once removed
         # this backward pass, on the device: output-gradient norms and the layers they belong to
-        self._out_norms: list[torch.Tensor] = []
-        self._out_layers: list[int] = []
+        # (one pair per append, so a norm and its layer can never be split by another thread's
+        # backward pass running at the same moment)
+        self._out: list[tuple[torch.Tensor, int]] = []
         self._passes: list[tuple[torch.Tensor, list[int]]] = []  # this step's backward passes
         self._skipped = False
         # steps waiting to be read: (step, device row of norms or None for a skipped step, the
@@ -119,7 +120,7 @@ class GradientProbe(Probe):
                 self._layer_names.append(name)
 
     def detach(self) -> None:
-        self._out_norms, self._out_layers, self._passes, self._pending = [], [], [], []
+        self._out, self._passes, self._pending = [], [], []
         super().detach()
 
     # -- hot path --------------------------------------------------------------------------------
@@ -170,13 +171,12 @@ class GradientProbe(Probe):
 
     def _observe(self, layer: int, grad: torch.Tensor) -> None:
         if grad.layout is torch.strided:
-            self._out_norms.append(torch.linalg.vector_norm(grad.detach(), dtype=torch.float32))
-            self._out_layers.append(layer)
+            self._out.append((torch.linalg.vector_norm(grad.detach(), dtype=torch.float32), layer))
 
     def on_backward_end(self, window: BackwardWindow) -> None:
-        if self._out_norms:  # one small tensor per pass, however many layer calls it had
-            self._passes.append((torch.stack(self._out_norms), self._out_layers))
-            self._out_norms, self._out_layers = [], []
+        out, self._out = self._out, []
+        if out:  # one small tensor per pass, however many layer calls it had
+            self._passes.append((torch.stack([norm for norm, _ in out]), [layer for _, layer in out]))
 
     def on_step_skipped(self, optimizer: torch.optim.Optimizer) -> None:
         self._skipped = True
