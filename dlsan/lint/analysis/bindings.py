@@ -61,13 +61,18 @@ class Located:
     scope: cst.CSTNode
 
 
-def _target_names(target: cst.BaseExpression) -> list[str]:
+def target_names(target: cst.BaseExpression, *, attributes: bool = False) -> list[str]:
+    """The names an assignment target binds (``a, (b, *c) = ...`` -> ``a, b, c``); with
+    ``attributes``, ``self.x`` / ``obj.y.z`` targets count too, by their last part."""
     if isinstance(target, cst.Name):
         return [target.value]
     if isinstance(target, (cst.Tuple, cst.List)):
-        return [name for element in target.elements for name in _target_names(element.value)]
+        return [name for element in target.elements for name in target_names(element.value, attributes=attributes)]
     if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
+        return target_names(target.value, attributes=attributes)
+    if attributes and isinstance(target, cst.Attribute):
+        name = dotted_name(target)
+        return [name.rsplit(".", 1)[-1]] if name else []
     return []
 
 
@@ -88,20 +93,20 @@ def _parallel_pairs(target: cst.BaseExpression,
 
 def _assigned(target: cst.BaseExpression, value: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression | None]]:
     pairs = _parallel_pairs(target, value)
-    return pairs if pairs is not None else [(name, None) for name in _target_names(target)]
+    return pairs if pairs is not None else [(name, None) for name in target_names(target)]
 
 
 def _node_bindings(node: cst.CSTNode) -> list[tuple[str, cst.BaseExpression | None]]:
     if isinstance(node, cst.Assign):
         return [pair for target in node.targets for pair in _assigned(target.target, node.value)]
     if isinstance(node, cst.AnnAssign) and node.value is not None:
-        return [(name, node.value) for name in _target_names(node.target)]
+        return [(name, node.value) for name in target_names(node.target)]
     if isinstance(node, cst.NamedExpr):
-        return [(name, node.value) for name in _target_names(node.target)]
+        return [(name, node.value) for name in target_names(node.target)]
     if isinstance(node, (cst.AugAssign, cst.For, cst.CompFor)):
-        return [(name, None) for name in _target_names(node.target)]
+        return [(name, None) for name in target_names(node.target)]
     if isinstance(node, cst.AsName):  # with ... as x, except E as x, import m as x
-        return [(name, None) for name in _target_names(node.name)]
+        return [(name, None) for name in target_names(node.name)]
     if isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar):
         return [(_imported_name(alias), None) for alias in node.names if alias.asname is None]
     return []
@@ -156,7 +161,7 @@ def scope_names(context: FileContext, scope: cst.CSTNode) -> ScopeNames:
                     found.setdefault(node.name.value, []).append(Binding(position, node.name.value, None, node))
                 continue
             if kind is cst.CompFor:
-                opaque |= set(_target_names(node.target))
+                opaque |= set(target_names(node.target))
             if kind in _BINDERS:
                 stack.append((node, True))
             stack.extend((child, False) for child in reversed(children(node)))

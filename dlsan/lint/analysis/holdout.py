@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import scope_names
+from dlsan.lint.analysis.bindings import scope_names, target_names
 from dlsan.lint.context import FileContext
-from dlsan.lint.names import dotted_name
 from dlsan.lint.walk import children
 
 _GLUED = re.compile(r"^test(loader|set|data|dataset|ds|dl|iter|x|y|images|labels)s?$", re.IGNORECASE)
@@ -133,11 +132,11 @@ def _assignments(context: FileContext, scope: cst.CSTNode) -> list[tuple[list[st
         if isinstance(node, cst.Assign):
             found.extend(_assigned_pairs(node))
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
-            found.append((_names(node.target), node.value))
+            found.append((target_names(node.target, attributes=True), node.value))
         elif isinstance(node, (cst.For, cst.CompFor)):
-            found.append((_names(node.target), node.iter))
+            found.append((target_names(node.target, attributes=True), node.iter))
         elif isinstance(node, cst.WithItem) and node.asname is not None:
-            found.append((_names(node.asname.name), node.item))
+            found.append((target_names(node.asname.name, attributes=True), node.item))
     return found
 
 
@@ -147,19 +146,8 @@ def _assigned_pairs(node: cst.Assign) -> list[tuple[list[str], cst.CSTNode]]:
     if (len(node.targets) == 1 and isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List))
             and len(target.elements) == len(value.elements)
             and not any(isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements))):
-        return [(_names(t.value), v.value) for t, v in zip(target.elements, value.elements)]
-    return [([n for t in node.targets for n in _names(t.target)], value)]
-
-
-def _names(target: cst.CSTNode) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [n for element in target.elements for n in _names(element.value)]
-    if isinstance(target, cst.StarredElement):
-        return _names(target.value)
-    name = dotted_name(target) if isinstance(target, cst.Attribute) else None
-    return [name.rsplit(".", 1)[-1]] if name else []
+        return [(target_names(t.value, attributes=True), v.value) for t, v in zip(target.elements, value.elements)]
+    return [([n for t in node.targets for n in target_names(t.target, attributes=True)], value)]
 
 
 def _receivers_of_test_data(targets: list[str]) -> list[str]:
