@@ -54,6 +54,9 @@ def test_kill_switch_makes_instrument_a_no_op(toys, x, monkeypatch):
         ({"every": 0}, "every must be a positive int"),
         ({"checks": ["nonfinite", "dead-reluu"]}, "unknown check"),
         ({"options": {"nonsense": {}}}, "options for unknown check"),
+        ({"options": {"dead-relu": {"window": 0}}}, "dead-relu: window must be a positive int"),
+        ({"options": {"gradients": {"window": 2.5}}}, "gradients: window must be a positive int"),
+        ({"options": {"unused-parameter": {"steps": True}}}, "unused-parameter: steps must be a positive int"),
     ],
 )
 def test_bad_arguments_are_refused(toys, kwargs, problem):

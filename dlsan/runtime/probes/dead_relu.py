@@ -51,8 +51,7 @@ class DeadReluProbe(Probe):
         super().__init__()
         if not 0 < threshold <= 1:
             raise ValueError(f"dead-relu: threshold must be in (0, 1], not {threshold!r}")
-        if window < 1:
-            raise ValueError(f"dead-relu: window must be a positive number of steps, not {window!r}")
+        check_positive_int(window, "dead-relu: window")
         check_positive_int(sample_every, "dead-relu: sample_every")
         self.threshold = threshold
         self.window = window

@@ -78,8 +78,7 @@ class GradientProbe(Probe):
         sample_every: int = 4,
     ) -> None:
         super().__init__()
-        if window < 1:
-            raise ValueError(f"gradients: window must be a positive number of steps, not {window!r}")
+        check_positive_int(window, "gradients: window")
         check_positive_int(sample_every, "gradients: sample_every")
         self.vanishing_ratio = vanishing_ratio
         self.vanishing_norm = vanishing_norm

@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from dlsan.runtime.findings import Finding
-from dlsan.runtime.probe import Probe, register_probe
+from dlsan.runtime.probe import Probe, check_positive_int, register_probe
 from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.tape import BackwardWindow
 
@@ -31,8 +31,7 @@ class UnusedParameterProbe(Probe):
 
     def __init__(self, steps: int = 5) -> None:
         super().__init__()
-        if steps < 1:
-            raise ValueError(f"unused-parameter: steps must be a positive number, not {steps!r}")
+        check_positive_int(steps, "unused-parameter: steps")
         self.steps = steps
         self._params: list[tuple[str, str, nn.Parameter]] = []  # (module, parameter path, parameter)
         self._missing: dict[str, int] = {}
