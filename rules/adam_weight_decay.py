@@ -3,6 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.analysis.bindings import number_value, value_at
+from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.analysis.nodes import callee_among
 from dlsan.lint.calls import get_arg
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
@@ -124,7 +125,7 @@ class AdamWeightDecay(Rule):
         if called is None:
             return
         adam, offset = called
-        scope = self.context.enclosing(cst.FunctionDef) or self.context.module
+        scope = binding_scope(self.context)
         if not (self._decays(get_arg(node, "weight_decay", _WEIGHT_DECAY_POSITION + offset), scope)
                 or self._group_decays(get_arg(node, "params", offset), scope)):
             return

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
+from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.analysis.shapes import (
     Shape,
-    binding_scope,
     broadcast,
     broadcasts_both_ways,
     called_layer,

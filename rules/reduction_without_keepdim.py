@@ -5,7 +5,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from dlsan.lint.analysis.bindings import bindings, uses_in_scope, value_at
-from dlsan.lint.analysis.shapes import ARITHMETIC_METHODS, Reduction, Scope, binding_scope, reduction_of, shape_of
+from dlsan.lint.analysis.dataflow import Scope, binding_scope
+from dlsan.lint.analysis.shapes import ARITHMETIC_METHODS, Reduction, reduction_of, shape_of
 from dlsan.lint.calls import append_keyword, keyword_arg, numeric_value, positional_args
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Replace, Rule, Valid

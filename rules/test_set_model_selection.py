@@ -6,6 +6,7 @@ from collections.abc import Callable
 import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites
+from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.analysis.holdout import Taint, mentions_test_data, reads_decision, reads_test_data, taint
 from dlsan.lint.analysis.loops import enclosing_loops, loops_around, trains
 from dlsan.lint.analysis.nodes import calls_in, nodes_in
@@ -288,7 +289,7 @@ class TestSetModelSelection(Rule):
         return any(reads(arg.value, data) for arg in call.args)
 
     def _taint(self) -> Taint:
-        scope = self.context.enclosing(cst.FunctionDef) or self.context.module
+        scope = binding_scope(self.context)
         return taint(self.context, scope)
 
     def _keeps_or_stops(self, node: cst.If) -> bool:

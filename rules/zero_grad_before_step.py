@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.analysis.nodes import ancestors_of, method_name, runs_whenever
 from dlsan.lint.analysis.optimizers import GradEvent, grad_events, stepped_optimizers
 from dlsan.lint.rule import Invalid, Rule, Valid
@@ -207,7 +208,7 @@ class ZeroGradBeforeStep(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         if method_name(node) != "zero_grad":
             return
-        scope = self.context.enclosing(cst.FunctionDef) or self.context.module
+        scope = binding_scope(self.context)
         events = [e for e in grad_events(self.context, scope, self.context.enclosing(cst.ClassDef))
                   if not e.followed]
         position = next((i for i, e in enumerate(events) if e.node is node), None)

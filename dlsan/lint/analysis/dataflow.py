@@ -134,6 +134,12 @@ def current_scope(context: FileContext) -> Scope:
     return _innermost_scope(context, reversed(context.ancestors))
 
 
+def binding_scope(context: FileContext) -> Scope:
+    """The function (or the module) whose bindings names at the current walk position refer to.
+    Unlike :func:`current_scope`, code in a lambda belongs to the function around it."""
+    return context.enclosing(cst.FunctionDef) or context.module
+
+
 def _innermost_scope(context: FileContext, ancestors: Iterable[cst.CSTNode]) -> Scope:
     """The function that the ``ancestors`` (innermost first) put a node in; the module for code
     in a lambda or a class body, whose names this analysis does not follow."""

@@ -31,13 +31,13 @@ from typing import Union
 import libcst as cst
 
 from dlsan.lint.analysis.bindings import SELF_RETURNING, attribute_value, own_returns, value_at
+from dlsan.lint.analysis.dataflow import Scope
 from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.calls import get_arg, has_unpacking, keyword_arg, numeric_value, positional_args
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 
 Dim = Union[int, str, None]
-Scope = Union[cst.FunctionDef, cst.Module]
 
 
 @dataclass(frozen=True)
@@ -186,11 +186,6 @@ _POINTWISE_LAYERS = frozenset(f"torch.nn.{n}" for n in (
     "Softplus", "Softmax", "LogSoftmax", "Dropout", "AlphaDropout", "Identity", "LayerNorm",
     "BatchNorm1d", "Hardtanh", "Mish", "Hardswish", "Softsign", "Tanhshrink",
 ))
-
-
-def binding_scope(context: FileContext) -> Scope:
-    """The function (or the module) whose bindings names at the current walk position refer to."""
-    return context.enclosing(cst.FunctionDef) or context.module
 
 
 # -- the inference ---------------------------------------------------------------------------------
