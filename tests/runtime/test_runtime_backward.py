@@ -92,9 +92,12 @@ def test_double_backward_keeps_numerics_and_no_graph_in_the_checks(toys, x, monk
     graph; the per-slot sums must not join it, or each check would keep that graph alive."""
     seen: list[torch.Tensor] = []
     original = nonfinite.NonFiniteProbe.on_backward_end
-    monkeypatch.setattr(
-        nonfinite.NonFiniteProbe, "on_backward_end", lambda self, w: (seen.extend(w.values), original(self, w))[1]
-    )
+
+    def recording(self, window):
+        seen.extend(window.values)
+        original(self, window)
+
+    monkeypatch.setattr(nonfinite.NonFiniteProbe, "on_backward_end", recording)
 
     def penalised_grads(instrumented: bool) -> list[torch.Tensor]:
         torch.manual_seed(3)
