@@ -19,6 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from dlsan.lint.finding import LintFinding
     from dlsan.lint.rule import Invalid, Rule, Valid
     from dlsan.runtime import Finding, NonFiniteError, Sanitizer, ShapeError, instrument
+    from dlsan.runtime.checkreport import CheckFailure, CheckResult
+    from dlsan.runtime.sanity import SanityReport, sanity_check
+    from dlsan.runtime.split import SplitReport, audit_split
 
 _LAZY = {
     "lint_source": "dlsan.lint.api",
@@ -33,6 +36,12 @@ _LAZY = {
     "Finding": "dlsan.runtime",
     "NonFiniteError": "dlsan.runtime",
     "ShapeError": "dlsan.runtime",
+    "sanity_check": "dlsan.runtime.sanity",
+    "SanityReport": "dlsan.runtime.sanity",
+    "audit_split": "dlsan.runtime.split",
+    "SplitReport": "dlsan.runtime.split",
+    "CheckResult": "dlsan.runtime.checkreport",
+    "CheckFailure": "dlsan.runtime.checkreport",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,1 @@
+"""One module per sanity check; each exposes ``NAME`` and ``run(session) -> CheckResult``."""

@@ -1,0 +1,59 @@
+"""``loss-at-init``: the loss of the untrained model is close to the chance-level loss.
+
+For cross-entropy over C classes that is ln C, for binary cross-entropy ln 2 (each computed by
+the loss's own call on a uniform prediction).  Far above it, the output layer is mis-scaled (logits
+a few times too large make the model confidently wrong from step 0); far below it, the model is
+already right before training, which is a loss applied to the wrong thing or labels leaking into
+the input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from dlsan.runtime.checkreport import CheckResult, failed, passed, skipped
+from dlsan.runtime.sanity.loss import BINARY, CLASSIFICATION
+from dlsan.runtime.sanity.session import Session
+from dlsan.runtime.sanity.thresholds import INIT_LOSS_TOLERANCE
+
+NAME = "loss-at-init"
+
+
+def run(session: Session) -> CheckResult:
+    initial = session.initial
+    if initial.error is not None:
+        return skipped(NAME, f"the loss could not be computed: {initial.error}")
+    calls = [call for call in initial.calls if call.name in CLASSIFICATION + BINARY]
+    if not calls:
+        seen = ", ".join(sorted({call.name for call in initial.calls})) or "no torch.nn.functional loss dlsan knows"
+        return skipped(NAME, f"no chance-level loss for {seen}")
+    measured: list[dict[str, Any]] = []
+    for call in calls:
+        chance = call.chance_loss()
+        if chance is None or chance <= 0:
+            continue
+        value = call.evaluate(call.input.detach())
+        measured.append(
+            {"loss": call.name, "value": value, "chance": chance, "ratio": value / chance, "classes": call.classes}
+        )
+    if not measured:
+        return skipped(NAME, "the chance-level loss is 0 (every target ignored?)")
+    worst = max(measured, key=lambda m: abs(m["ratio"] - 1))
+    what = _chance_text(worst)
+    text = f"{worst['loss']} at init {worst['value']:.4g} vs chance {what}: ratio {worst['ratio']:.2f}"
+    details = {"terms": measured, "tolerance": INIT_LOSS_TOLERANCE}
+    if abs(worst["ratio"] - 1) > INIT_LOSS_TOLERANCE:
+        why = (
+            "mis-scaled output layer or a loss on the wrong thing"
+            if worst["ratio"] > 1
+            else "the untrained model is already right: a loss on the wrong thing, or labels leak into the input"
+        )
+        return failed(NAME, f"{text}, outside ±{INIT_LOSS_TOLERANCE:.0%} ({why})", **details)
+    return passed(NAME, f"{text}, within ±{INIT_LOSS_TOLERANCE:.0%}", **details)
+
+
+def _chance_text(measured: dict[str, Any]) -> str:
+    chance, classes = measured["chance"], measured["classes"]
+    per = f"ln {classes} = {math.log(classes):.4g}" if classes is not None else "ln 2 = 0.6931"
+    return f"{chance:.4g} ({per} per prediction)"

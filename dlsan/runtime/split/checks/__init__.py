@@ -1,0 +1,1 @@
+"""One module per split check; each exposes ``NAME`` and ``run(...) -> CheckResult``."""
