@@ -19,9 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from dlsan.lint.finding import LintFinding
     from dlsan.lint.rule import Invalid, Rule, Valid
     from dlsan.runtime import Finding, NonFiniteError, Sanitizer, ShapeError, instrument
-    from dlsan.runtime.checkreport import CheckFailure, CheckResult
-    from dlsan.runtime.sanity import SanityReport, sanity_check
-    from dlsan.runtime.split import SplitReport, audit_split
+    from dlsan.runtime.checkreport import CheckFailure as CheckFailure, CheckResult as CheckResult
+    from dlsan.runtime.sanity import SanityReport as SanityReport, sanity_check as sanity_check
+    from dlsan.runtime.split import SplitReport as SplitReport, audit_split as audit_split
 
 _LAZY = {
     "lint_source": "dlsan.lint.api",

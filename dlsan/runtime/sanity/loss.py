@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -58,7 +59,8 @@ class LossCall:
     def evaluate(self, prediction: torch.Tensor) -> float:
         """The loss this call computes with ``prediction`` in place of the model's output."""
         arguments = {**self.arguments, "input": prediction}
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the caller saw torch's warnings about this call once
             return float(self.function(**arguments))
 
     @property

@@ -10,6 +10,7 @@ the same weights and the same dropout masks.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import warnings
 from dataclasses import dataclass
@@ -82,7 +83,8 @@ class Session:
         if spec is None:
             return torch.optim.Adam(params, lr=DEFAULT_LR)
         if isinstance(spec, torch.optim.Optimizer):  # a new one like it; the caller's is never stepped
-            return type(spec)(params, **spec.defaults)
+            accepted = inspect.signature(type(spec)).parameters
+            return type(spec)(params, **{k: v for k, v in spec.defaults.items() if k in accepted})
         return spec(params)
 
     # -- running ----------------------------------------------------------------------------------

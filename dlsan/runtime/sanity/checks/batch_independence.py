@@ -44,6 +44,7 @@ def run(session: Session, *, mixes_batch: bool) -> CheckResult:
     if not outputs:
         return skipped(NAME, f"no output depends on {where} with the batch in dimension 0")
     leaks: dict[int, list[int]] = {}
+    nonfinite = False
     for i in sorted({0, size - 1}):
         total = sum(t[i].sum() for t in outputs)
         assert isinstance(total, torch.Tensor)
@@ -51,11 +52,15 @@ def run(session: Session, *, mixes_batch: bool) -> CheckResult:
         touched = torch.zeros(size, dtype=torch.bool, device=watched[0].device)
         for grad in grads:
             if grad is not None:
-                touched |= grad.reshape(size, -1).ne(0).any(dim=1)
+                rows = grad.reshape(size, -1)
+                finite = torch.isfinite(rows)
+                nonfinite = nonfinite or not bool(finite.all())
+                touched |= (rows.ne(0) & finite).any(dim=1)
         others = [j for j in touched.nonzero().flatten().tolist() if j != i]
         if others:
             leaks[i] = others
-    details = {"batch": size, "measured_at": where, "leaks": {str(i): js for i, js in leaks.items()}}
+    details = {"batch": size, "measured_at": where, "leaks": {str(i): js for i, js in leaks.items()},
+               "nonfinite_gradients": nonfinite}
     if leaks:
         i, others = next(iter(leaks.items()))
         shown = ", ".join(map(str, others[:_SHOWN])) + (" ..." if len(others) > _SHOWN else "")
@@ -65,6 +70,8 @@ def run(session: Session, *, mixes_batch: bool) -> CheckResult:
             "(a view/reshape/transpose over dimension 0, or attention/recurrence over the batch axis: batch_first?)",
             **details,
         )
+    if nonfinite:  # 0 * NaN is NaN: a NaN elsewhere in the batch shows up in every row
+        return skipped(NAME, "the input gradients are not finite (see zero-lr-finite)", **details)
     return passed(NAME, f"outputs of samples {sorted({0, size - 1})} have zero gradient w.r.t. {where} "
                   f"of the other {size - 1} samples", **details)
 

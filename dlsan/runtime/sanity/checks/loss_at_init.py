@@ -39,6 +39,10 @@ def run(session: Session) -> CheckResult:
         )
     if not measured:
         return skipped(NAME, "the chance-level loss is 0 (every target ignored?)")
+    broken = [m for m in measured if not math.isfinite(m["value"])]
+    if broken:
+        return failed(NAME, f"{broken[0]['loss']} at init is {broken[0]['value']} (see zero-lr-finite)",
+                      terms=measured, tolerance=INIT_LOSS_TOLERANCE)
     worst = max(measured, key=lambda m: abs(m["ratio"] - 1))
     what = _chance_text(worst)
     text = f"{worst['loss']} at init {worst['value']:.4g} vs chance {what}: ratio {worst['ratio']:.2f}"
