@@ -116,9 +116,19 @@ def scan(split: Split, keys: dict[str, Key], time_bound: Any = None) -> SplitSta
 def _distinct_counts(column: Column) -> Counter[Hashable]:
     """How often each distinct value occurs in the column (vectorised for NumPy columns)."""
     if isinstance(column, np.ndarray) and column.ndim == 1 and column.dtype.kind in "biuUSM":
-        values, counts = np.unique(column, return_counts=True)
+        values, counts = distinct(column)
         return Counter(dict(zip((_hashable(v) for v in values), counts.tolist())))
     return Counter(_hashable(value) for value in column)
+
+
+def distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a 1-D array and how often each occurs, by sorting (NumPy's
+    ``unique`` hashes, which is several times slower on a million 64-bit values)."""
+    ordered = np.sort(values, kind="stable")
+    if ordered.size == 0:
+        return ordered, np.zeros(0, np.int64)
+    starts = np.concatenate([[0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1])
+    return ordered[starts], np.diff(np.concatenate([starts, [ordered.size]]))
 
 
 def _hashable(value: Any) -> Hashable:

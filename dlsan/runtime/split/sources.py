@@ -17,7 +17,10 @@ from typing import Any, Callable, cast
 
 import numpy as np
 import torch
+from torch.utils.data import TensorDataset
 
+#: rows of a generic Dataset read at once (each item is a few Python objects until stacked)
+DATASET_CHUNK = 4096
 Field = Hashable
 Column = Any  # np.ndarray or list
 
@@ -44,12 +47,15 @@ class Split:
         self.data = data
         self.kind, self.length, self.fields = _describe(name, data)
         if self.kind == "columns":  # pandas Series are read by position, like the arrays
-            self.data = tuple(part.to_numpy() if hasattr(part, "to_numpy") else part for part in data)
+            parts = data.tensors if isinstance(data, TensorDataset) else data
+            self.data = tuple(part.to_numpy() if hasattr(part, "to_numpy") else part for part in parts)
 
     def __len__(self) -> int:
         return self.length
 
     def chunks(self, size: int) -> Iterator[Chunk]:
+        if self.kind == "dataset":  # items are Python objects until stacked: keep fewer alive
+            size = min(size, DATASET_CHUNK)
         for start in range(0, self.length, size):
             stop = min(start + size, self.length)
             yield Chunk(start, stop, self._columns(start, stop), self._example)
@@ -83,6 +89,8 @@ def _describe(name: str, data: Any) -> tuple[str, int, list[Field]]:
         if data.ndim == 0:
             raise TypeError(f"{name}: a 0-dimensional {type(data).__name__} is not a split")
         return "array", int(data.shape[0]), [0]
+    if isinstance(data, TensorDataset):  # item i is tuple(t[i] for t in tensors): read by columns
+        return _describe(name, tuple(data.tensors))
     if isinstance(data, tuple) and data and all(_is_array(part) for part in data):
         lengths = {len(part) for part in data}
         if len(lengths) != 1:

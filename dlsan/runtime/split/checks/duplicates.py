@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dlsan.runtime.checkreport import CheckResult, failed, passed
-from dlsan.runtime.split.scan import SplitStats
+from dlsan.runtime.split.scan import SplitStats, distinct
 
 NAME = "duplicates"
 _SHOWN = 5
@@ -34,7 +34,7 @@ def run(stats: Sequence[SplitStats]) -> CheckResult:
                 f"{second.name}_fraction": float(np.isin(second.digests, first.digests).mean()),
                 "examples": _index_pairs(first.digests, second.digests, shared),
             })
-    within = {s.name: int(s.size - np.unique(s.digests).size) for s in stats}
+    within = {s.name: int(s.size - distinct(s.digests)[0].size) for s in stats}
     details = {"across": pairs, "within": within, "sizes": {s.name: s.size for s in stats}}
     if pairs:
         text = "; ".join(
