@@ -53,7 +53,8 @@ def _mix(h: np.ndarray) -> np.ndarray:
     h = h * _M1
     h = h ^ (h >> np.uint64(27))
     h = h * _M2
-    return h ^ (h >> np.uint64(31))
+    mixed: np.ndarray = h ^ (h >> np.uint64(31))
+    return mixed
 
 
 def _word_digests(block: np.ndarray) -> np.ndarray:
