@@ -288,3 +288,15 @@ def test_works_without_pandas_installed() -> None:
         "assert 'pandas' not in sys.modules or sys.modules['pandas'] is None\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_content_names_the_fields_that_make_an_example() -> None:
+    pd = pytest.importorskip("pandas")
+    train = pd.DataFrame({"user": [1, 2, 3], "review": ["good", "bad", "fine"], "stars": [5, 1, 3]})
+    test = pd.DataFrame({"user": [4, 5], "review": ["bad", "great"], "stars": [2, 5]})
+    by_default = dlsan.audit_split(train, test, labels="stars")  # user and review: no row repeats
+    assert by_default["duplicates"].status == "pass"
+    by_review = dlsan.audit_split(train, test, labels="stars", content=["review"])
+    assert by_review["duplicates"].details["across"][0]["examples"] == [(1, 0)]
+    with pytest.raises(KeyError, match="'text'"):
+        dlsan.audit_split(train, test, content=["text"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from dlsan.runtime.checkreport import CheckReport
@@ -29,6 +30,7 @@ def audit_split(
     time: Any = None,
     accuracy: float | None = None,
     resolution: float | None = None,
+    content: Sequence[Hashable] | None = None,
 ) -> SplitReport:
     """Audit a train/test (and validation) split for leaks and for the test set's resolution.
 
@@ -40,6 +42,9 @@ def audit_split(
     at which ``test-size`` computes its confidence interval (default: 50%, the widest);
     ``resolution`` is the accuracy difference you need to resolve: ``test-size`` fails only when
     the evaluated splits are too small for it.
+
+    ``content`` names the fields whose bytes make an example's identity for ``duplicates``
+    (default: every field but those named by ``labels``, ``groups`` and ``time``).
 
     Each split is read once, in chunks; per example only an 8-byte digest is kept (plus its
     group and label in sets of distinct values when those keys are given).
@@ -54,7 +59,8 @@ def audit_split(
         for what, spec in (("labels", labels), ("groups", groups), ("time", time))
         if spec is not None
     }
-    stats = _scan_latest_first(splits, keys)
+    identity = _content_fields(splits, keys, content)
+    stats = _scan_latest_first(splits, keys, identity)
     evaluated = stats[1:]
     return SplitReport([
         duplicates.run(stats),
@@ -65,13 +71,29 @@ def audit_split(
     ])
 
 
-def _scan_latest_first(splits: list[Split], keys: dict[str, Key]) -> list[SplitStats]:
+def _content_fields(
+    splits: list[Split], keys: dict[str, Key], content: Sequence[Hashable] | None
+) -> dict[str, list[Hashable]]:
+    """Per split, the fields hashed for ``duplicates``."""
+    if content is None:
+        named = {key.field for key in keys.values() if key.field is not None}
+        return {split.name: [name for name in split.fields if name not in named] for split in splits}
+    for split in splits:
+        missing = [name for name in content if name not in split.fields]
+        if missing:
+            raise KeyError(f"content={list(content)!r}: {missing!r} not fields of {split.name} (fields: {split.fields})")
+    return {split.name: list(content) for split in splits}
+
+
+def _scan_latest_first(
+    splits: list[Split], keys: dict[str, Key], content: dict[str, list[Hashable]]
+) -> list[SplitStats]:
     """Scan test first, then val, then train, so that each split's pass can count its examples
     later than the earliest example of the splits after it; returned in time order."""
     stats: list[SplitStats] = []
     bound: Any = None
     for split in reversed(splits):
-        found = scan(split, keys, time_bound=bound)
+        found = scan(split, keys, content[split.name], time_bound=bound)
         if found.time is not None and found.time.earliest is not None:
             bound = found.time.earliest if bound is None or found.time.earliest < bound else bound
         stats.insert(0, found)

@@ -10,7 +10,8 @@ A key is one of:
 * the values themselves, one array per split: ``labels=(y_train, y_test)`` (in the order
   train, test, val) or ``labels={"train": y_train, "test": y_test}``.
 
-A key named by field is left out of the content that ``duplicates`` hashes.
+A key named by field is left out of the content that ``duplicates`` hashes (unless ``content=``
+names the fields to hash).
 """
 
 from __future__ import annotations

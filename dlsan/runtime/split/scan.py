@@ -79,11 +79,9 @@ class SplitStats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def scan(split: Split, keys: dict[str, Key], time_bound: Any = None) -> SplitStats:
-    """Digests of ``split``'s content, with labels, groups and time as the keys say.  ``time_bound``
-    is the earliest time of the splits that must come after this one."""
-    keyed = {key.field for key in keys.values() if key.field is not None}
-    content = [name for name in split.fields if name not in keyed]
+def scan(split: Split, keys: dict[str, Key], content: list[Hashable], time_bound: Any = None) -> SplitStats:
+    """Digests of the ``content`` fields of ``split``, with labels, groups and time as the keys say.
+    ``time_bound`` is the earliest time of the splits that must come after this one."""
     digests: list[np.ndarray] = []
     labels: Counter[Hashable] = Counter()
     moments = Moments()
