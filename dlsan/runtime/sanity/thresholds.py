@@ -16,9 +16,9 @@ Neither gives a tolerance; the ones below are ours and say why.
 from __future__ import annotations
 
 #: ``loss-at-init`` fails when the initial loss is further than this fraction from the chance-level
-#: loss.  Healthy default initialisations land within about 10% of it (the CNN, MLP, LSTM and
-#: transformer of tests/runtime/sanity_models.py: ratios 0.91-1.31), while the bugs the check is
-#: for are multiples off (the test's logits scaled by 20: ratio 9.3): Karpathy's makemore lecture 3 starts a mis-scaled output layer at 27
+#: loss.  Healthy default initialisations land near it (the CNN, MLP, LSTM and transformer of
+#: tests/runtime/runtime_health_models.py and the two models of sanity_models.py: ratios 0.91-1.31),
+#: while the bugs the check is for are multiples off (the test's logits scaled by 20: ratio 9.3): Karpathy's makemore lecture 3 starts a mis-scaled output layer at 27
 #: against ln 27 = 3.3.
 INIT_LOSS_TOLERANCE = 0.5
 
@@ -32,7 +32,7 @@ OVERFIT_DROP = 0.9
 #: the loss's floor) is at least this many times the real run's.  A model that ignores its input
 #: ends both runs on the same loss (ratio 1, bitwise, when it never reads the input); without its
 #: input a healthy model cannot get below the batch's label entropy, while with it, it memorises
-#: the batch (ratios of 10 to 1000 on the healthy models above).  Karpathy only asks for "worse";
+#: the batch (16x to 900,000x on the healthy models above).  Karpathy only asks for "worse";
 #: twice the loss is clearly worse and far from both.
 INPUT_DEPENDENCE_RATIO = 2.0
 
