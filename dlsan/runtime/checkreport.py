@@ -50,6 +50,17 @@ def skipped(name: str, message: str, **details: Any) -> CheckResult:
     return CheckResult(name, "skip", message, details)
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 example``, ``3 examples``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def some(items: Sequence[object], limit: int = 5) -> str:
+    """The first ``limit`` items for a message: ``a, b, c and 4 more``."""
+    text = ", ".join(map(str, items[:limit]))
+    return text if len(items) <= limit else f"{text} and {len(items) - limit} more"
+
+
 class CheckFailure(AssertionError):
     """Raised by :meth:`CheckReport.raise_on_failure`; ``.report`` is the report, the text its table.
 

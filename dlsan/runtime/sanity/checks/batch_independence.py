@@ -19,13 +19,12 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from dlsan.runtime.checkreport import CheckResult, failed, passed, skipped
+from dlsan.runtime.checkreport import CheckResult, failed, passed, skipped, some
 from dlsan.runtime.sanity.batch import batch_size, call_model, map_tensors, tensors
 from dlsan.runtime.sanity.session import Session
 from dlsan.runtime.sanity.thresholds import SEED
 
 NAME = "batch-independence"
-_SHOWN = 8
 
 
 def run(session: Session, *, mixes_batch: bool) -> CheckResult:
@@ -63,9 +62,8 @@ def run(session: Session, *, mixes_batch: bool) -> CheckResult:
                "nonfinite_gradients": nonfinite}
     if leaks:
         i, others = next(iter(leaks.items()))
-        shown = ", ".join(map(str, others[:_SHOWN])) + (" ..." if len(others) > _SHOWN else "")
         return failed(
-            NAME, f"the output of sample {i} has a non-zero gradient w.r.t. {where} of samples {shown} "
+            NAME, f"the output of sample {i} has a non-zero gradient w.r.t. {where} of samples {some(others, 8)} "
             f"({len(others)} of {size - 1} others): the model mixes examples across the batch "
             "(a view/reshape/transpose over dimension 0, or attention/recurrence over the batch axis: batch_first?)",
             **details,

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import torch
 
-from dlsan.runtime.checkreport import CheckResult, failed, passed, skipped
+from dlsan.runtime.checkreport import CheckResult, failed, passed, skipped, some
 from dlsan.runtime.sanity.session import Session
 from dlsan.runtime.sanity.thresholds import GRADIENT_STEPS, SEED
 
 NAME = "gradients-reach-parameters"
-_SHOWN = 5
 
 
 def run(session: Session) -> CheckResult:
@@ -45,9 +44,9 @@ def run(session: Session) -> CheckResult:
     if disconnected or dead:
         parts = []
         if disconnected:
-            parts.append(f"no gradient (disconnected from the loss): {_names(disconnected)}")
+            parts.append(f"no gradient (disconnected from the loss): {some(disconnected)}")
         if dead:
-            parts.append(f"gradient exactly zero on {GRADIENT_STEPS} steps (dead): {_names(dead)}")
+            parts.append(f"gradient exactly zero on {GRADIENT_STEPS} steps (dead): {some(dead)}")
         return failed(NAME, f"{len(disconnected) + len(dead)} of {len(trainable)} trainable parameters: "
                       + "; ".join(parts), **details)
     return passed(NAME, f"all {len(trainable)} trainable parameters get a non-zero gradient", **details)
@@ -58,7 +57,3 @@ def _nonzero(grad: torch.Tensor) -> bool:
         grad = grad.coalesce().values()
     return bool(grad.any())
 
-
-def _names(names: list[str]) -> str:
-    shown = ", ".join(names[:_SHOWN])
-    return shown if len(names) <= _SHOWN else f"{shown} and {len(names) - _SHOWN} more"

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dlsan.runtime.checkreport import CheckResult, failed, passed
+from dlsan.runtime.checkreport import CheckResult, counted, failed, passed
 from dlsan.runtime.split.scan import SplitStats, distinct
 
 NAME = "duplicates"
@@ -38,7 +38,7 @@ def run(stats: Sequence[SplitStats]) -> CheckResult:
     details = {"across": pairs, "within": within, "sizes": {s.name: s.size for s in stats}}
     if pairs:
         text = "; ".join(
-            f"{p['count']} {p['splits'][0]} examples also in {p['splits'][1]} "
+            f"{counted(p['count'], p['splits'][0] + ' example')} also in {p['splits'][1]} "
             f"({p[p['splits'][1] + '_fraction']:.2%} of {p['splits'][1]}; e.g. "
             + ", ".join(f"{p['splits'][0]}[{i}] = {p['splits'][1]}[{j}]" for i, j in p["examples"][:2]) + ")"
             for p in pairs

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
-from dlsan.runtime.checkreport import CheckResult, failed, passed, skipped
+from dlsan.runtime.checkreport import CheckResult, counted, failed, passed, skipped
 from dlsan.runtime.split.scan import SplitStats
 
 NAME = "group-overlap"
@@ -33,7 +33,7 @@ def run(stats: Sequence[SplitStats]) -> CheckResult:
     details = {"groups": sizes, "overlaps": overlaps}
     if overlaps:
         return failed(NAME, "; ".join(
-            f"{o['count']} groups in both {o['splits'][0]} and {o['splits'][1]} "
+            f"{counted(o['count'], 'group')} in both {o['splits'][0]} and {o['splits'][1]} "
             f"({o[o['splits'][1] + '_fraction']:.1%} of {o['splits'][1]}'s groups, e.g. {', '.join(o['examples'][:3])})"
             for o in overlaps
         ), **details)

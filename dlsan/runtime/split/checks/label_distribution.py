@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from dlsan.runtime.checkreport import CheckResult, failed, passed, skipped
+from dlsan.runtime.checkreport import CheckResult, failed, passed, skipped, some
 from dlsan.runtime.split.scan import SplitStats
 
 NAME = "label-distribution"
-_SHOWN = 5
 
 
 def run(stats: Sequence[SplitStats]) -> CheckResult:
@@ -41,8 +40,8 @@ def run(stats: Sequence[SplitStats]) -> CheckResult:
     missing = [(name, values) for name, values in unseen.items() if values]
     if missing:
         return failed(NAME, "; ".join(
-            f"{len(values)} {name} labels never occur in {train.name} ({_shown(values)}): the model cannot learn them"
-            for name, values in missing) + f" ({summary})", **details)
+            f"{len(values)} {name} labels never occur in {train.name} ({some([repr(v) for v in values])}): "
+            "the model cannot learn them" for name, values in missing) + f" ({summary})", **details)
     return passed(NAME, f"{summary}; total variation {shift}", **details)
 
 
@@ -54,7 +53,3 @@ def _proportions(counts: dict[Hashable, int]) -> dict[Hashable, float]:
 def _total_variation(first: dict[Hashable, float], second: dict[Hashable, float]) -> float:
     return 0.5 * sum(abs(first.get(k, 0.0) - second.get(k, 0.0)) for k in set(first) | set(second))
 
-
-def _shown(values: list[Hashable]) -> str:
-    text = ", ".join(map(repr, values[:_SHOWN]))
-    return text if len(values) <= _SHOWN else f"{text} and {len(values) - _SHOWN} more"
