@@ -328,3 +328,8 @@ def test_skip_and_bad_arguments() -> None:
         check(models.mlp(), models.vector_batch(), steps=0)
     with pytest.raises(TypeError, match="pair"):
         check(models.mlp(), torch.randn(4, 10))
+
+
+def test_a_model_that_cannot_run_on_its_batch_raises_its_own_error() -> None:
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        check(models.mlp(features=10), (torch.randn(4, 7), torch.zeros(4, dtype=torch.long)))

@@ -126,17 +126,18 @@ class Session:
         return bool(found) and all(t.numel() > 0 and bool((t == t.reshape(-1)[0]).all()) for t in found)
 
     def _initial_pass(self) -> InitialPass:
+        """Forward and loss once.  A model that cannot run on its batch is the caller's error and
+        propagates; a loss that cannot be computed is what ``output-target-shapes`` reports."""
         torch.manual_seed(SEED)
         model = self.fresh_model()
         recorder = LossRecorder()
-        output: Any = None
+        with torch.no_grad():
+            output = call_model(model, self.inputs)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                with torch.no_grad():
-                    output = call_model(model, self.inputs)
-                    with recorder:
-                        value = self.loss_fn(output, self.targets)
+                with torch.no_grad(), recorder:
+                    value = self.loss_fn(output, self.targets)
             except LossInputError as error:
                 return InitialPass(output, None, recorder.calls, str(error), [])
             except (RuntimeError, ValueError, IndexError, TypeError) as error:
