@@ -333,3 +333,29 @@ def test_skip_and_bad_arguments() -> None:
 def test_a_model_that_cannot_run_on_its_batch_raises_its_own_error() -> None:
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         check(models.mlp(features=10), (torch.randn(4, 7), torch.zeros(4, dtype=torch.long)))
+
+
+def test_a_bias_initialised_to_the_label_prior_is_not_called_too_good() -> None:
+    # Karpathy's "init well": on 1-in-16 positives the loss starts near H(1/16) = 0.23, not ln 2
+    x = torch.randn(64, 10)
+    y = torch.zeros(64, 1)
+    y[::16] = 1.0
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 1))
+    last = model[2]
+    assert isinstance(last, nn.Linear)
+    nn.init.constant_(last.bias, float(torch.logit(torch.tensor(1 / 16))))
+    result = check(model, (x, y), nn.BCEWithLogitsLoss())["loss-at-init"]
+    assert result.status == "pass", result.message
+    assert result.details["terms"][0]["prior"] == pytest.approx(0.2337, abs=1e-3)
+
+
+def test_labels_leaking_into_the_input_make_the_untrained_model_too_good() -> None:
+    x, y = models.vector_batch()
+    x[:, : models.CLASSES] = 8.0 * F.one_hot(y, models.CLASSES)  # the label is one of the features
+    model = nn.Linear(10, models.CLASSES)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.weight[:, : models.CLASSES] = torch.eye(models.CLASSES)  # e.g. a head copied from a trained model
+    result = check(model, (x, y))["loss-at-init"]
+    assert result.status == "fail", result.message
+    assert "already right" in result.message

@@ -82,6 +82,32 @@ class LossCall:
             return self.evaluate(torch.full_like(x, 0.5))
         return None
 
+    def prior_loss(self) -> float | None:
+        """The loss of the best constant prediction, the batch's label frequencies (below the
+        chance level when the labels are imbalanced; what a final bias initialised to the log
+        prior starts at, as Karpathy's recipe advises)."""
+        x, target = self.input.detach(), self.target.detach()
+        if self.name in CLASSIFICATION:
+            dim = 0 if x.dim() == 1 else 1
+            classes = x.shape[dim]
+            if target.is_floating_point():
+                dims = [d for d in range(target.dim()) if d != dim]
+                frequencies = target.to(x.dtype).mean(dim=dims) if dims else target.to(x.dtype)
+            else:
+                kept = target[target != self.arguments.get("ignore_index", -100)].clamp(0, classes - 1)
+                if kept.numel() == 0:
+                    return None
+                frequencies = torch.bincount(kept.reshape(-1), minlength=classes).to(x.dtype) / kept.numel()
+            shape = [1] * x.dim()
+            shape[dim] = classes
+            log_prior = frequencies.clamp_min(_EPS).log().reshape(shape).expand_as(x)
+            return self.evaluate(log_prior)  # log-frequencies: logits for cross_entropy, log-probabilities for nll
+        if self.name in BINARY and target.is_floating_point():
+            mean = target.to(x.dtype).mean().clamp(_EPS, 1 - _EPS)
+            constant = torch.logit(mean) if self.name == "binary_cross_entropy_with_logits" else mean
+            return self.evaluate(constant.expand_as(x))
+        return None
+
     def floor(self) -> float:
         """The lowest loss any prediction reaches: 0, except for smoothed or soft targets, where
         it is their entropy (computed by feeding the call the target distribution itself)."""

@@ -8,7 +8,8 @@ it non-zero.  The model runs in eval mode, because batch-norm in training mode m
 through its statistics by design.  For integer inputs (token ids) the dependency is measured from
 the first floating activation (the embedding's output).  Models that mix the batch on purpose
 (contrastive losses inside the model, set models) are skipped when told, with
-``mixes_batch=True``.
+``mixes_batch=True``; so are time-major models (inputs ``(T, N, ...)``), since dimension 0 is taken
+as the batch.
 """
 
 from __future__ import annotations
