@@ -300,3 +300,11 @@ def test_content_names_the_fields_that_make_an_example() -> None:
     assert by_review["duplicates"].details["across"][0]["examples"] == [(1, 0)]
     with pytest.raises(KeyError, match="'text'"):
         dlsan.audit_split(train, test, content=["text"])
+
+
+def test_callable_keys_see_dataframe_rows_as_dicts() -> None:
+    pd = pytest.importorskip("pandas")
+    train = pd.DataFrame({"src": [1, 2, 3], "dst": [2, 3, 4]})
+    test = pd.DataFrame({"src": [3, 9], "dst": [2, 8]})  # (3, 2) is the inverse of (2, 3)
+    report = dlsan.audit_split(train, test, groups=lambda row: frozenset((row["src"], row["dst"])))
+    assert report["group-overlap"].details["overlaps"][0]["examples"] == ["frozenset({2, 3})"]

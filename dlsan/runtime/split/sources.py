@@ -32,11 +32,11 @@ class Chunk:
     start: int
     stop: int
     columns: dict[Field, Column]
-    _example: Callable[[int], Any]
+    _examples: Callable[[int, int], list[Any]]
 
     def examples(self) -> list[Any]:
         """The rows as the caller sees them (what a callable key receives)."""
-        return [self._example(index) for index in range(self.start, self.stop)]
+        return self._examples(self.start, self.stop)
 
 
 class Split:
@@ -58,7 +58,7 @@ class Split:
             size = min(size, DATASET_CHUNK)
         for start in range(0, self.length, size):
             stop = min(start + size, self.length)
-            yield Chunk(start, stop, self._columns(start, stop), self._example)
+            yield Chunk(start, stop, self._columns(start, stop), self._examples)
 
     def _columns(self, start: int, stop: int) -> dict[Field, Column]:
         data = self.data
@@ -72,13 +72,13 @@ class Split:
         items = [data[index] for index in range(start, stop)]
         return {name: as_column([_field(item, name) for item in items]) for name in self.fields}
 
-    def _example(self, index: int) -> Any:
+    def _examples(self, start: int, stop: int) -> list[Any]:
         data = self.data
-        if self.kind == "dataframe":
-            return data.iloc[index].to_dict()
+        if self.kind == "dataframe":  # one dict per row
+            return list(data.iloc[start:stop].to_dict("records"))
         if self.kind == "columns":
-            return tuple(part[index] for part in data)
-        return data[index]
+            return [tuple(part[index] for part in data) for index in range(start, stop)]
+        return [data[index] for index in range(start, stop)]
 
 
 def _describe(name: str, data: Any) -> tuple[str, int, list[Field]]:
