@@ -115,7 +115,7 @@ def _distinct_counts(column: Column) -> Counter[Hashable]:
     """How often each distinct value occurs in the column (vectorised for NumPy columns)."""
     if isinstance(column, np.ndarray) and column.ndim == 1 and column.dtype.kind in "biuUSM":
         values, counts = distinct(column)
-        return Counter(dict(zip((_hashable(v) for v in values), counts.tolist())))
+        return Counter(dict(zip(values.tolist(), counts.tolist())))  # tolist: plain Python values
     return Counter(_hashable(value) for value in column)
 
 

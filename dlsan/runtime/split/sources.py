@@ -121,7 +121,7 @@ def _item_fields(item: Any) -> list[Field]:
 
 
 def _field(item: Any, name: Field) -> Any:
-    if isinstance(item, Mapping):
+    if isinstance(item, (dict, Mapping)):  # dict first: the common case, without the ABC check
         return item[name]
     if isinstance(item, (tuple, list)):
         return item[cast(int, name)]
