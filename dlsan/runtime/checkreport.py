@@ -105,8 +105,10 @@ class CheckReport:
         width = max([len("check"), *(len(check.name) for check in self.checks)])
         verdict = "passed" if self.passed else f"FAILED ({len(self.failures)} of {len(self.checks)} checks)"
         lines = [f"{self.title}: {verdict}", f"{'check':<{width}}  status  message"]
+        indent = " " * (width + 10)  # continuation lines of a message stay in the message column
         for check in self.checks:
-            lines.append(f"{check.name:<{width}}  {check.status:<6}  {check.message}")
+            message = check.message.replace("\n", "\n" + indent)
+            lines.append(f"{check.name:<{width}}  {check.status:<6}  {message}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -359,3 +359,12 @@ def test_labels_leaking_into_the_input_make_the_untrained_model_too_good() -> No
     result = check(model, (x, y))["loss-at-init"]
     assert result.status == "fail", result.message
     assert "already right" in result.message
+
+
+def test_multi_line_messages_stay_in_the_message_column() -> None:
+    report = check(models.NormalisesRows(), models.padded_batch())
+    lines = str(report).splitlines()
+    column = lines[1].index("message")
+    first = next(i for i, line in enumerate(lines) if line.startswith("zero-lr-finite"))
+    following = lines[first + 1]
+    assert following[:column].strip() == "" and following[column:].strip(), following

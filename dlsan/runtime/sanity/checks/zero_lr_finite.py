@@ -43,12 +43,8 @@ def run(session: Session) -> CheckResult:
     bad_params = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
     details = {"losses": losses, "findings": [f.to_dict() for f in findings], "nonfinite_parameters": bad_params}
     if findings:
-        first = findings[0]
-        where = first.module or "<model>"
-        return failed(
-            NAME, f"non-finite at learning rate 0, first in {first.phase} of {where!r} (step {first.step}): "
-            f"{first.message}", **details,
-        )
+        return failed(NAME, f"non-finite at learning rate 0, so a bug, not the learning rate: {findings[0].message}",
+                      **details)
     if not all(math.isfinite(value) for value in losses):
         return failed(NAME, f"the loss became {losses[-1]} at step {len(losses) - 1} with learning rate 0, "
                       "with every layer's output finite: the loss function produced it", **details)
