@@ -87,11 +87,20 @@ def sanity_check(
     }
     with preserved_rng(where):
         session = Session(model, batch, loss_fn, optimizer, steps, where)
-        results = [
-            skipped(name, "skipped by the caller (skip=)") if name in skipping else runs[name](session)
-            for name in CHECKS
-        ]
+        results = [_run(name, runs[name], session, skipping) for name in CHECKS]
     return SanityReport(results)
+
+
+#: the checks that run without a loss: they say why it cannot be computed, or need only outputs
+_WITHOUT_LOSS = (shapes.NAME, batch_independence.NAME)
+
+
+def _run(name: str, run: Callable[[Session], CheckResult], session: Session, skipping: set[str]) -> CheckResult:
+    if name in skipping:
+        return skipped(name, "skipped by the caller (skip=)")
+    if session.initial.error is not None and name not in _WITHOUT_LOSS:
+        return skipped(name, f"the loss could not be computed: {session.initial.error}")
+    return run(session)
 
 
 def _model_device(model: nn.Module) -> torch.device:

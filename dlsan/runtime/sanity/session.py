@@ -77,6 +77,12 @@ class Session:
                 module.eval()
         return model
 
+    def fresh_training(self) -> tuple[nn.Module, torch.optim.Optimizer]:
+        """A fresh copy in training mode and an optimizer for it, torch seeded first."""
+        torch.manual_seed(SEED)
+        model = self.fresh_model()
+        return model, self.make_optimizer(model)
+
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         params = [p for p in model.parameters() if p.requires_grad]
         spec = self._optimizer
@@ -101,9 +107,7 @@ class Session:
         (``steps + 1`` values; shorter when the loss stops being finite).  Computed once per kind."""
         if zero_inputs not in self._curves:
             inputs = zeroed(self.inputs) if zero_inputs else self.inputs
-            torch.manual_seed(SEED)
-            model = self.fresh_model()
-            optimizer = self.make_optimizer(model)
+            model, optimizer = self.fresh_training()
             curve: list[float] = []
             for _ in range(self.steps):
                 optimizer.zero_grad(set_to_none=True)

@@ -13,20 +13,16 @@ import torch
 
 from dlsan.runtime.checkreport import CheckResult, failed, passed, skipped, some
 from dlsan.runtime.sanity.session import Session
-from dlsan.runtime.sanity.thresholds import GRADIENT_STEPS, SEED
+from dlsan.runtime.sanity.thresholds import GRADIENT_STEPS
 
 NAME = "gradients-reach-parameters"
 
 
 def run(session: Session) -> CheckResult:
-    if session.initial.error is not None:
-        return skipped(NAME, f"the loss could not be computed: {session.initial.error}")
-    torch.manual_seed(SEED)
-    model = session.fresh_model()
+    model, optimizer = session.fresh_training()
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     if not trainable:
         return skipped(NAME, "the model has no trainable parameter")
-    optimizer = session.make_optimizer(model)
     reached: set[str] = set()
     moved: set[str] = set()
     for _ in range(GRADIENT_STEPS):

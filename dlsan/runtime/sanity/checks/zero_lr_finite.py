@@ -13,19 +13,15 @@ import math
 import torch
 
 from dlsan.runtime import instrument
-from dlsan.runtime.checkreport import CheckResult, failed, passed, skipped
+from dlsan.runtime.checkreport import CheckResult, failed, passed
 from dlsan.runtime.sanity.session import Session
-from dlsan.runtime.sanity.thresholds import SEED, ZERO_LR_STEPS
+from dlsan.runtime.sanity.thresholds import ZERO_LR_STEPS
 
 NAME = "zero-lr-finite"
 
 
 def run(session: Session) -> CheckResult:
-    if session.initial.error is not None:
-        return skipped(NAME, f"the loss could not be computed: {session.initial.error}")
-    torch.manual_seed(SEED)
-    model = session.fresh_model()
-    optimizer = session.make_optimizer(model)
+    model, optimizer = session.fresh_training()
     for group in optimizer.param_groups:
         lr = group.get("lr")
         group["lr"] = torch.zeros_like(lr) if isinstance(lr, torch.Tensor) else 0.0
