@@ -158,6 +158,7 @@ def test_labels_shifted_by_one_fail_output_target_shapes_before_the_loss_runs() 
     assert report["overfit-one-batch"].status == "skip"  # nothing trains on a loss that cannot run
 
 
+@pytest.mark.filterwarnings("ignore:Using a target size")  # torch's own warning, from the training runs
 def test_silent_broadcast_of_a_regression_output_fails_output_target_shapes() -> None:
     x = torch.randn(16, 10)
     report = check(models.regressor(), (x, x.sum(dim=1)), nn.MSELoss())
