@@ -47,6 +47,8 @@ class Kind(enum.Enum):
     ESTIMATOR = "estimator"
     #: an RPC handle (``rref.remote()``): methods are remote calls by name
     RPC_PROXY = "rpc-proxy"
+    #: a list or tuple (``element``: what its items hold)
+    SEQUENCE = "sequence"
     #: an instance of some class (``obj.cls`` when it is one of this file's)
     OBJECT = "object"
     UNKNOWN = "unknown"
@@ -106,6 +108,8 @@ class Value:
     distributed: bool = False
     #: the call that built the value, when one did
     origin: cst.Call | None = None
+    #: for a SEQUENCE, what its items hold
+    element: Value | None = None
 
     @property
     def is_torch(self) -> bool:
@@ -123,6 +127,9 @@ _ANNOTATIONS: dict[str, Kind] = {
     "torch.utils.data.DataLoader": Kind.LOADER, "torch.utils.data.Dataset": Kind.DATASET,
     "torch.amp.GradScaler": Kind.SCALER,
 }
+_SEQUENCE_ANNOTATIONS = frozenset({"list", "List", "Sequence", "Iterable", "tuple", "Tuple",
+                                   "typing.List", "typing.Sequence", "typing.Iterable", "typing.Tuple",
+                                   "collections.abc.Sequence", "collections.abc.Iterable"})
 _NUMPY_NON_ARRAYS = frozenset({"numpy.random.seed", "numpy.set_printoptions", "numpy.save", "numpy.savez"})
 
 
@@ -190,7 +197,23 @@ class _Inference:
             return self.call(expr, depth)
         if isinstance(expr, (cst.Name, cst.Attribute)):
             return self.name(expr, depth)
+        if isinstance(expr, (cst.List, cst.Tuple)):
+            return self.sequence(expr, depth)
+        if isinstance(expr, cst.Subscript):
+            container = self.value(expr.value, depth + 1)
+            if container.kind is Kind.SEQUENCE and container.element is not None:
+                return container.element
         return UNKNOWN
+
+    def sequence(self, expr: cst.List | cst.Tuple, depth: int) -> Value:
+        items = []
+        for element in expr.elements:
+            if isinstance(element, cst.StarredElement):
+                inner = self.value(element.value, depth + 1)
+                items.append(inner.element if inner.kind is Kind.SEQUENCE and inner.element else UNKNOWN)
+            else:
+                items.append(self.value(element.value, depth + 1))
+        return Value(Kind.SEQUENCE, element=join(items) if items else None)
 
     def name(self, expr: cst.Name | cst.Attribute, depth: int) -> Value:
         dotted = dotted_name(expr)
@@ -212,8 +235,10 @@ class _Inference:
             return self.unpacked(binding.value, binding.index, depth)
         if kind is BindingKind.PARAMETER and isinstance(binding.node, cst.Param):
             return self.parameter(binding.node, depth)
-        if kind is BindingKind.CLASS_DEF:
-            return UNKNOWN
+        if binding.element and binding.index is None and binding.value is not None:
+            iterable = self.value(binding.value, depth)
+            if iterable.kind is Kind.SEQUENCE and iterable.element is not None:
+                return iterable.element
         return UNKNOWN
 
     def unpacked(self, value: cst.BaseExpression, index: int, depth: int) -> Value:
@@ -239,13 +264,32 @@ class _Inference:
 
     def parameter(self, param: cst.Param, depth: int) -> Value:
         if param.annotation is not None:
-            resolved = self.context.names.resolve(_annotation_expr(param.annotation.annotation))
-            if resolved in _ANNOTATIONS:
-                return Value(_ANNOTATIONS[resolved], Framework.TORCH)
+            annotated = self.annotated(_annotation_expr(param.annotation.annotation), depth)
+            if annotated.kind is not Kind.UNKNOWN:
+                return annotated
         function = self.semantic.enclosing(param, cst.FunctionDef)
         if not isinstance(function, cst.FunctionDef):
             return UNKNOWN
         return self.passed(function, param.name.value, depth)
+
+    def annotated(self, annotation: cst.BaseExpression, depth: int) -> Value:
+        """What a parameter annotated ``annotation`` holds: ``nn.Module``, a class of this file,
+        ``list[nn.Module]``."""
+        from dlsan.lint.analysis.functions import file_index, is_module_class
+
+        if isinstance(annotation, cst.Subscript) and len(annotation.slice) >= 1:
+            container = self.context.names.resolve(annotation.value) or dotted_name(annotation.value)
+            first = annotation.slice[0].slice
+            if container in _SEQUENCE_ANNOTATIONS and isinstance(first, cst.Index):
+                return Value(Kind.SEQUENCE, element=self.annotated(first.value, depth + 1))
+            return UNKNOWN
+        resolved = self.context.names.resolve(annotation)
+        if resolved in _ANNOTATIONS:
+            return Value(_ANNOTATIONS[resolved], Framework.TORCH)
+        cls = file_index(self.context).classes.get(dotted_name(annotation) or "")
+        if cls is not None and is_module_class(self.context, cls):
+            return Value(Kind.MODULE, Framework.TORCH, self.class_info(cls))
+        return UNKNOWN
 
     def passed(self, function: cst.FunctionDef, parameter: str, depth: int) -> Value:
         """What every same-file caller of a plain function passes for ``parameter``."""
