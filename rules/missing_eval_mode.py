@@ -10,7 +10,7 @@ from dlsan.lint.analysis.functions import called_function, is_module_class, para
 from dlsan.lint.analysis.grad_mode import disables_grad, function_disables_grad, is_eval_function_name
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step, trains
 from dlsan.lint.analysis.models import model_name
-from dlsan.lint.analysis.modes import ModeEvent, last_mode_before, scope_events
+from dlsan.lint.analysis.modes import ModeEvent, last_mode_before, mode_relevance, scope_events
 from dlsan.lint.rule import Invalid, Rule, Valid
 
 #: pytest's `test_*` functions are tests, not evaluation loops; these names are evaluation loops
@@ -66,12 +66,39 @@ class MissingEvalMode(Rule):
     code = "DLS301"
     name = "missing-eval-mode"
     message = (
-        "model run for evaluation while still in training mode: `no_grad()` does not switch off "
+        "model run for evaluation while still in training mode ({evidence}): `no_grad()` does not switch off "
         "dropout or batch-norm statistic updates; call `model.eval()` first (and `.train()` after)"
     )
     requires = ("torch",)
 
     VALID = [
+        # pytorch/examples super_resolution: Net is conv + relu + pixel-shuffle, the mode changes nothing
+        Valid("""
+            import torch
+            import torch.nn as nn
+            class Net(nn.Module):
+                def __init__(self, upscale_factor):
+                    super().__init__()
+                    self.relu = nn.ReLU()
+                    self.conv1 = nn.Conv2d(1, 64, (5, 5), (1, 1), (2, 2))
+                    self.pixel_shuffle = nn.PixelShuffle(upscale_factor)
+                def forward(self, x):
+                    return self.pixel_shuffle(self.conv1(self.relu(x)))
+            model = Net(upscale_factor=3)
+            def test():
+                with torch.no_grad():
+                    for batch in testing_data_loader:
+                        prediction = model(batch[0])
+        """),
+        # d2l-ai/d2l-en d2l/mxnet.py: MXNet has no .eval(); the mode is autograd.record()
+        Valid("""
+            from mxnet import autograd, gluon, np
+            def evaluate_accuracy(net, data_iter):
+                metric = Accumulator(2)
+                for X, y in data_iter:
+                    metric.add(accuracy(net(X), y), y.size)
+                return metric[0] / metric[1]
+        """),
         Valid("""
             import torch
             def evaluate(model, loader):
@@ -250,6 +277,9 @@ class MissingEvalMode(Rule):
             import torch
             import torch.nn as nn
             class Classifier(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.2), nn.Linear(8, 2))
                 def forward(self, x):
                     return self.fc(x)
             clf = Classifier()
@@ -257,7 +287,7 @@ class MissingEvalMode(Rule):
             with torch.no_grad():
                 preds = clf(features).argmax(dim=1)
             """,
-            line=9,
+            line=12,
         ),
         Invalid(
             """
@@ -290,8 +320,11 @@ class MissingEvalMode(Rule):
         reported = context.fact(("DLS301 reported", id(self)), set)
         if (id(scope), model) in reported or not self._runs_in_training_mode(scope, node, model, cls, evaluation):
             return
+        relevance = mode_relevance(context, [node.func])
+        if not relevance.matters:
+            return
         reported.add((id(scope), model))
-        self.report(node)
+        self.report(node, self.message.format(evidence=relevance.evidence))
 
     # -- is this an evaluation? ------------------------------------------------------------------
 

@@ -81,11 +81,12 @@ class NameResolver:
                     head = full.split(".", 1)[0]
                     self._bindings[head] = head
             return
-        if node.relative:
-            return
-        module = _module_path(node.module)
+        module = _module_path(node.module) if node.module is not None else ""
         if module is None:
             return
+        if node.relative:
+            # the project's own modules: ``from .model import Net`` resolves to ``.model.Net``
+            module = "." * len(node.relative) + module
         if isinstance(node.names, cst.ImportStar):
             self._star_modules.append(module)
             return
@@ -96,7 +97,7 @@ class NameResolver:
             local = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
-            self._bindings[local] = f"{module}.{name}"
+            self._bindings[local] = f"{module}.{name}" if not module.endswith(".") else f"{module}{name}"
 
     def _add_alias(self, node: cst.Assign) -> None:
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
@@ -105,6 +106,14 @@ class NameResolver:
         resolved = self.resolve(node.value)
         if resolved is not None and target not in self._bindings:
             self._bindings[target] = resolved
+
+    def imported(self) -> frozenset[str]:
+        """Every qualified name the file imports or aliases (and each star-imported module)."""
+        return frozenset([*self._bindings.values(), *self._star_modules])
+
+    def star_modules(self) -> tuple[str, ...]:
+        """The modules this file star-imports (``from .clip import *`` gives ``.clip``)."""
+        return tuple(self._star_modules)
 
     def resolve(self, node: cst.BaseExpression | None) -> str | None:
         """The qualified name ``node`` refers to, or ``None`` when it cannot be known."""
