@@ -28,7 +28,7 @@ from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.catalog import Framework
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
-from dlsan.lint.semantic.values import Kind, file_frameworks, value_of
+from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
 Mode = Literal["eval", "train", "unknown"]
 EventKind = Literal["eval", "train", "unknown", "step"]
@@ -137,7 +137,7 @@ def mode_relevance(context: FileContext, models: list[cst.BaseExpression]) -> Mo
     over already in eval mode, and in files that do not use torch; for a model whose class cannot
     be resolved, yes, and the evidence says so."""
     unresolved: str | None = None
-    if not models and Framework.TORCH in file_frameworks(context):
+    if not models and may_use_torch(context):
         unresolved = "the model's class cannot be resolved"
     for expr in models:
         value = value_of(context, expr)
@@ -154,7 +154,7 @@ def mode_relevance(context: FileContext, models: list[cst.BaseExpression]) -> Mo
             label = info.class_name if info is not None else None
             unresolved = unresolved or (f"`{name}` is a `{label}` whose layers are not all known" if label
                                         else f"the class of `{name}` cannot be resolved")
-        elif value.kind is Kind.UNKNOWN and Framework.TORCH in file_frameworks(context):
+        elif value.kind is Kind.UNKNOWN and may_use_torch(context):
             unresolved = unresolved or f"the class of `{name}` cannot be resolved"
     if unresolved is not None:
         return ModeRelevance(True, f"{unresolved}, so it may contain dropout or batch-norm")

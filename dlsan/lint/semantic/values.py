@@ -154,6 +154,16 @@ def file_frameworks(context: FileContext) -> frozenset[Framework]:
     return frozenset(f for f in found if f is not None)
 
 
+def may_use_torch(context: FileContext) -> bool:
+    """Whether code of unknown type in this file may be torch code: the file imports torch, or
+    no other deep-learning framework (a snippet without imports)."""
+    frameworks = file_frameworks(context)
+    return Framework.TORCH in frameworks or not (frameworks & _OTHER_DEEP_LEARNING)
+
+
+_OTHER_DEEP_LEARNING = frozenset({Framework.MXNET, Framework.TENSORFLOW, Framework.JAX})
+
+
 def _inference(context: FileContext) -> _Inference:
     return context.fact(_Inference, lambda: _Inference(context))
 
@@ -791,4 +801,4 @@ def _annotation_expr(expr: cst.BaseExpression) -> cst.BaseExpression:
     return expr
 
 
-__all__ = ["UNKNOWN", "Evidence", "file_frameworks", "Kind", "ModuleInfo", "Split", "Value", "join", "module_info", "value_of"]
+__all__ = ["UNKNOWN", "Evidence", "file_frameworks", "may_use_torch", "Kind", "ModuleInfo", "Split", "Value", "join", "module_info", "value_of"]
