@@ -13,12 +13,14 @@ from dlsan.lint.analysis.dataflow import (
     flow_of,
     graph_kind,
 )
-from dlsan.lint.analysis.functions import parameter_names
+from dlsan.lint.analysis.functions import file_index, parameter_names
 from dlsan.lint.analysis.grad_mode import grad_disabled, in_evaluation_context
 from dlsan.lint.analysis.loops import enclosing_loops, enclosing_training_loop
 from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver, runs_whenever
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from dlsan.lint.semantic.summaries import summary_of
+from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
 _ACCUMULATING_METHODS = frozenset({"append", "extend", "update", "add"})
 _ATOMS = (cst.Name, cst.Attribute, cst.Subscript, cst.Call)
@@ -87,6 +89,33 @@ class LossAccumulatedWithGraph(Rule):
     requires = ("torch", "lightning")
 
     VALID = [
+        # d2l-ai/d2l-en d2l/torch.py: Accumulator.add stores float(b), the graph is released
+        Valid("""
+            import torch
+            class Accumulator:
+                def __init__(self, n):
+                    self.data = [0.0] * n
+                def add(self, *args):
+                    self.data = [a + float(b) for a, b in zip(self.data, args)]
+            for epoch in range(num_epochs):
+                metric = Accumulator(3)
+                for X, y in train_iter:
+                    l = loss(net(X), y)
+                    trainer.zero_grad()
+                    l.mean().backward()
+                    trainer.step()
+                    metric.add(l.sum(), accuracy(net(X), y), y.numel())
+        """),
+        # d2l-ai/d2l-en d2l/mxnet.py: MXNet NDArrays carry no torch graph
+        Valid("""
+            from mxnet import autograd, gluon, np
+            for X, y in train_iter:
+                with autograd.record():
+                    l = loss(net(X), y)
+                l.backward()
+                trainer.step(batch_size)
+                total += l.sum()
+        """),
         Valid("""
             import torch
             running_loss = 0.0
@@ -396,7 +425,7 @@ class LossAccumulatedWithGraph(Rule):
                 return
             loop = loops[0]
         name = _accumulator_name(accumulator)
-        if name is None:
+        if name is None or not may_use_torch(context) or self._converted_by(site, accumulator):
             return
         kind = graph_kind(context, value, site)
         if not carries_graph(kind):
@@ -405,6 +434,17 @@ class LossAccumulatedWithGraph(Rule):
         if name in flow.backpropagated or self._reset_each_iteration(flow, name, loop, site):
             return
         self.report(site, fix=self._fix(flow, name, value, kind))
+
+    def _converted_by(self, site: cst.CSTNode, accumulator: cst.BaseExpression | None) -> bool:
+        """``metric.add(loss)`` where ``metric`` is an object of a project class whose ``add``
+        keeps its arguments only as numbers (``d2l.Accumulator``: ``float(b)``)."""
+        if not isinstance(site, cst.Call) or accumulator is None:
+            return False
+        owner = value_of(self.context, accumulator)
+        if owner.kind is not Kind.OBJECT or owner.cls is None:
+            return False
+        method = file_index(self.context).methods.get(owner.cls.name.value, {}).get(method_name(site) or "")
+        return method is not None and summary_of(self.context, method).converts_arguments
 
     def _reset_each_iteration(self, flow: Flow, name: str, loop: cst.CSTNode, site: cst.CSTNode) -> bool:
         """Whether ``name`` is (re)bound in every iteration of ``loop`` before ``site``."""

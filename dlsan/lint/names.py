@@ -34,6 +34,18 @@ def dotted_name(node: cst.BaseExpression | None) -> str | None:
     return None
 
 
+#: what ``d2l = sys.modules[__name__]`` binds ``d2l`` to: the file's own module
+OWN_MODULE = "__own_module__"
+
+
+def _is_own_module(node: cst.BaseExpression) -> bool:
+    """``sys.modules[__name__]``."""
+    if not (isinstance(node, cst.Subscript) and dotted_name(node.value) == "sys.modules" and len(node.slice) == 1):
+        return False
+    index = node.slice[0].slice
+    return isinstance(index, cst.Index) and isinstance(index.value, cst.Name) and index.value.value == "__name__"
+
+
 def _module_path(node: cst.BaseExpression | None) -> str | None:
     return dotted_name(node) if node is not None else None
 
@@ -103,6 +115,9 @@ class NameResolver:
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
             return
         target = node.targets[0].target.value
+        if _is_own_module(node.value):
+            self._bindings[target] = OWN_MODULE
+            return
         resolved = self.resolve(node.value)
         if resolved is not None and target not in self._bindings:
             self._bindings[target] = resolved

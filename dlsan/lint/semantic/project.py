@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from dlsan.lint.names import OWN_MODULE
+
 if TYPE_CHECKING:
     from dlsan.lint.context import FileContext
 
@@ -118,9 +120,13 @@ def resolve(context: FileContext, qualified: str, importer: str | None = None) -
         module = qualified[: len(qualified) - len(qualified.lstrip("."))]
     if not module or not name:
         return None
+    if module == OWN_MODULE:
+        return ProjectFile(Path(context.path), "", context), name
     path = module_file(importer or context.path, module)
-    if path is None or os.path.abspath(path) == os.path.abspath(context.path):
+    if path is None:
         return None
+    if os.path.abspath(path) == os.path.abspath(context.path):
+        return ProjectFile(path, "", context), name  # the file names itself (``from d2l import torch as d2l``)
     loaded = load(path)
     if loaded is None:
         return None

@@ -412,7 +412,7 @@ class _Inference:
             loaded, name = found
             value = _inference(loaded.context).top_level(name, depth + 1)
             if value is not None:
-                return _localised(value, loaded.context, qualified)
+                return value if loaded.context is self.context else _localised(value, loaded.context, qualified)
             names = loaded.context.names
             target = names.resolve(cst.Name(name))
             if target is not None and target != qualified:
