@@ -11,6 +11,7 @@ from dlsan.lint.analysis.grad_mode import disables_grad, function_disables_grad,
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step, trains
 from dlsan.lint.analysis.models import model_name
 from dlsan.lint.analysis.modes import ModeEvent, last_mode_before, mode_relevance, scope_events
+from dlsan.lint.names import OWN_MODULE
 from dlsan.lint.rule import Invalid, Rule, Valid
 
 #: pytest's `test_*` functions are tests, not evaluation loops; these names are evaluation loops
@@ -452,4 +453,9 @@ def _module_like(context, cls: cst.ClassDef) -> bool:
 def _derives_from_library(context, cls: cst.ClassDef) -> bool:
     """A class extending another library's class (a HF ``Trainer``, a Lightning ``Callback``):
     its methods are hooks that the library calls in a mode it has already set."""
-    return any(context.names.resolve(base.value) is not None for base in cls.bases)
+    return any(_is_library_name(context.names.resolve(base.value)) for base in cls.bases)
+
+
+def _is_library_name(qualified: str | None) -> bool:
+    """A name imported from another package, not from the project (relative, or the file itself)."""
+    return qualified is not None and not qualified.startswith((".", OWN_MODULE))
