@@ -5,12 +5,24 @@ import re
 import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites, enclosing_class_of
-from dlsan.lint.analysis.dataflow import Scope, current_scope, flow_of, scope_of
-from dlsan.lint.analysis.functions import called_function, is_module_class, parameter_names
-from dlsan.lint.analysis.grad_mode import disables_grad, function_disables_grad, is_eval_function_name
+from dlsan.lint.analysis.functions import (
+    called_function,
+    is_module_class,
+    parameter_names,
+)
+from dlsan.lint.analysis.grad_mode import (
+    disables_grad,
+    function_disables_grad,
+    is_eval_function_name,
+)
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step, trains
 from dlsan.lint.analysis.models import model_name
-from dlsan.lint.analysis.modes import ModeEvent, last_mode_before, mode_relevance, scope_events
+from dlsan.lint.analysis.modes import (
+    ModeEvent,
+    last_mode_before,
+    mode_relevance,
+    scope_events,
+)
 from dlsan.lint.names import OWN_MODULE
 from dlsan.lint.rule import Invalid, Rule, Valid
 
@@ -317,7 +329,7 @@ class MissingEvalMode(Rule):
         if cls is not None and (_module_like(context, cls) or _derives_from_library(context, cls)
                                 or "Test" in cls.name.value):
             return
-        scope = current_scope(context)
+        scope = context.semantic.walk_function(context.ancestors).node
         reported = context.fact(("DLS301 reported", id(self)), set)
         if (id(scope), model) in reported or not self._runs_in_training_mode(scope, node, model, cls, evaluation):
             return
@@ -366,8 +378,8 @@ class MissingEvalMode(Rule):
         context = self.context
         region: cst.CSTNode = next((n for n in reversed(outer) if isinstance(n, (cst.For, cst.While, cst.FunctionDef))),
                                    context.module)
-        scope = region if isinstance(region, (cst.FunctionDef, cst.Module)) else scope_of(context, region)
-        flow = flow_of(context, scope)
+        scope = region if isinstance(region, (cst.FunctionDef, cst.Module)) else context.semantic.function_of(region).node
+        flow = context.semantic.scope_for(scope)
         calls = flow.calls if region is scope else flow.calls_within(region)
         nested = [loop for loop in flow.loops if loop is not region and (region is scope or flow.contains(region, loop))]
         return any(
@@ -380,14 +392,14 @@ class MissingEvalMode(Rule):
         if is_backward_call(call) or is_optimizer_step(call):
             return True
         target = called_function(self.context, call, within)
-        return target is not None and not flow_of(self.context, target).loops and trains(self.context, target, within)
+        return target is not None and not self.context.semantic.scope_for(target).loops and trains(self.context, target, within)
 
     # -- which mode is the model in? -------------------------------------------------------------
 
-    def _runs_in_training_mode(self, scope: Scope, call: cst.Call, model: str, cls: cst.ClassDef | None,
+    def _runs_in_training_mode(self, scope: cst.CSTNode, call: cst.Call, model: str, cls: cst.ClassDef | None,
                                evaluation: str) -> bool:
         context = self.context
-        flow = flow_of(context, scope)
+        flow = context.semantic.scope_for(scope)
         events = scope_events(context, scope, cls)
         at = flow.position(call)
         last = last_mode_before(events, flow.order, at, model)
@@ -414,8 +426,8 @@ class MissingEvalMode(Rule):
         return True
 
     def _eval_before(self, site: cst.Call) -> bool:
-        scope = scope_of(self.context, site)
-        flow = flow_of(self.context, scope)
+        scope = self.context.semantic.function_of(site).node
+        flow = self.context.semantic.scope_for(scope)
         events = scope_events(self.context, scope, enclosing_class_of(self.context, site))
         last = last_mode_before(events, flow.order, flow.position(site), None)
         return last is not None and last.kind != "train"

@@ -6,8 +6,13 @@ from collections.abc import Callable
 import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites
-from dlsan.lint.analysis.dataflow import binding_scope
-from dlsan.lint.analysis.holdout import Taint, mentions_test_data, reads_decision, reads_test_data, taint
+from dlsan.lint.analysis.holdout import (
+    Taint,
+    mentions_test_data,
+    reads_decision,
+    reads_test_data,
+    taint,
+)
 from dlsan.lint.analysis.loops import enclosing_loops, loops_around, trains
 from dlsan.lint.analysis.nodes import calls_in, nodes_in
 from dlsan.lint.analysis.optimizers import is_scheduler_step
@@ -335,7 +340,7 @@ class TestSetModelSelection(Rule):
         return any(reads(arg.value, data) for arg in call.args)
 
     def _taint(self) -> Taint:
-        scope = binding_scope(self.context)
+        scope = self.context.semantic.binding_function(self.context.ancestors).node
         return taint(self.context, scope)
 
     def _keeps_or_stops(self, node: cst.If) -> bool:

@@ -4,10 +4,14 @@ import re
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import current_scope, flow_of
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.loops import enclosing_training_loop
-from dlsan.lint.analysis.modes import ModeEvent, mode_of_call, mode_relevance, scope_events
+from dlsan.lint.analysis.modes import (
+    ModeEvent,
+    mode_of_call,
+    mode_relevance,
+    scope_events,
+)
 from dlsan.lint.analysis.nodes import method_name
 from dlsan.lint.calls import get_arg
 from dlsan.lint.rule import Invalid, Rule, Valid
@@ -355,7 +359,7 @@ class TrainModeNotRestored(Rule):
         loop = enclosing_training_loop(context)
         if loop is None:
             return
-        flow = flow_of(context, current_scope(context))
+        flow = context.semantic.walk_function(context.ancestors)
         events = scope_events(context, loop, cls)
         mine = [i for i, e in enumerate(events) if e.origin is node and e.kind == "eval"]
         if mine and _steps_before_restore(events, mine[-1]) and flow.contains(loop, node):

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import scope_names, target_names
 from dlsan.lint.context import FileContext
+from dlsan.lint.semantic import target_names
 from dlsan.lint.walk import children
 
 _GLUED = re.compile(r"^test(loader|set|data|dataset|ds|dl|iter|x|y|images|labels)s?$", re.IGNORECASE)
@@ -128,7 +128,7 @@ def reads_decision(expr: cst.CSTNode, taint: Taint) -> bool:
 def _assignments(context: FileContext, scope: cst.CSTNode) -> list[tuple[list[str], cst.CSTNode]]:
     """(target names, value) for every assignment, ``for`` loop and ``with ... as`` in ``scope``."""
     found: list[tuple[list[str], cst.CSTNode]] = []
-    for node in scope_names(context, scope).own_nodes:
+    for node in context.semantic.scope_for(scope).frame.nodes:
         if isinstance(node, cst.Assign):
             found.extend(_assigned_pairs(node))
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:

@@ -21,7 +21,6 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import Scope, flow_of
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step
 from dlsan.lint.analysis.nodes import method_name, receiver
@@ -73,7 +72,7 @@ def mode_of_call(call: cst.Call) -> Mode | None:
     return "unknown"
 
 
-def scope_events(context: FileContext, scope: Scope | cst.CSTNode, within: cst.ClassDef | None = None) -> list[ModeEvent]:
+def scope_events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | None = None) -> list[ModeEvent]:
     """Mode events of the calls in ``scope`` (a function, the module, or a loop of a scope)."""
     return _events(context, scope, within, frozenset())
 
@@ -90,10 +89,8 @@ def _events(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None
 
 def _calls(context: FileContext, node: cst.CSTNode) -> list[cst.Call]:
     if isinstance(node, (cst.FunctionDef, cst.Module)):
-        return flow_of(context, node).calls
-    from dlsan.lint.analysis.dataflow import scope_of
-
-    return flow_of(context, scope_of(context, node)).calls_within(node)
+        return context.semantic.scope_for(node).calls
+    return context.semantic.frame_of(node).calls_within(node)
 
 
 def _call_events(context: FileContext, call: cst.Call, within: cst.ClassDef | None,

@@ -25,9 +25,13 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import scope_names
 from dlsan.lint.analysis.functions import called_function
-from dlsan.lint.analysis.loops import SCHEDULER_NAME, enclosing_loops, is_backward_call, is_optimizer_step
+from dlsan.lint.analysis.loops import (
+    SCHEDULER_NAME,
+    enclosing_loops,
+    is_backward_call,
+    is_optimizer_step,
+)
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
 from dlsan.lint.catalog import Framework
 from dlsan.lint.context import FileContext
@@ -183,8 +187,8 @@ def _call_event(call: cst.Call, is_statement: bool) -> GradEvent | None:
 def _nested_function_nodes(context: FileContext, scope: cst.CSTNode) -> set[int]:
     """Ids of the nodes that sit inside functions nested in ``scope``."""
     inside: set[int] = set()
-    for node in scope_names(context, scope).own_nodes:
-        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+    for node in nodes_in(context, scope):
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)) and id(node) not in inside:
             inside |= {id(n) for n in nodes_in(context, node)}
     return inside
 

@@ -325,7 +325,9 @@ class _Inference:
 
     def passed(self, function: cst.FunctionDef, parameter: str, depth: int) -> Value:
         """What every same-file caller of a plain function passes for ``parameter``."""
-        from dlsan.lint.analysis.callers import call_sites  # the caller index sits on the model
+        from dlsan.lint.analysis.callers import (
+            call_sites,  # the caller index sits on the model
+        )
         from dlsan.lint.calls import has_unpacking
 
         positions = [p.name.value for p in function.params.params]
