@@ -43,6 +43,8 @@ _GRAPH_ATTRIBUTES = frozenset({"loss", "logits", "values", "T", "mT", "H", "real
                                "last_hidden_state", "pooler_output", "hidden_states"})
 _CLEAN_BUILTINS = frozenset({"float", "int", "bool", "str", "len", "round", "repr", "format", "abs_int"})
 _GRAPH_BUILTINS = frozenset({"sum", "max", "min", "abs"})
+#: a function's returns are not tuples that unpacking could split
+_UNSPLIT = object()
 
 
 def backpropagated(context: FileContext, scope: Scope) -> set[str]:
@@ -136,6 +138,10 @@ class _Tracker:
             value = binding.value
             if binding.index is not None and binding.index > 0 and _returns_values_and_indices(value):
                 return CLEAN
+            if binding.index is not None and isinstance(value, cst.Call):
+                part = self.returned_part(value, binding.index, depth)
+                if part is not _UNSPLIT:
+                    return part
             kind = self.kind(value, binding.node, depth + 1)
             if binding.augmented or binding.item:
                 return kind if carries_graph(kind) else None
@@ -197,6 +203,27 @@ class _Tracker:
                     return CLEAN
                 return _join([self.kind(arg.value, at, depth + 1) for arg in call.args]) or None
         return None
+
+    def returned_part(self, call: cst.Call, index: int, depth: int) -> GraphKind | None | object:
+        """``loss, n_correct = helper(...)``: what part ``index`` of a same-file function's tuple
+        returns carries (``_UNSPLIT`` when its returns are not all tuples of that length)."""
+        within = self.context.semantic.enclosing(call, cst.ClassDef)
+        target = called_function(self.context, call, within if isinstance(within, cst.ClassDef) else None)
+        if target is None or id(target) in self.active:
+            return _UNSPLIT
+        returns = [r.value for r in self.context.semantic.scope_for(target).returns]
+        parts = [r.elements[index].value for r in returns
+                 if isinstance(r, cst.Tuple) and index < len(r.elements)
+                 and not any(isinstance(e, cst.StarredElement) for e in r.elements)]
+        if not returns or len(parts) != len(returns):
+            return _UNSPLIT
+        self.active.add(id(target))
+        try:
+            if grad_disabled(self.context, [target]):
+                return CLEAN
+            return _join([self.kind(part, part, depth + 1) for part in parts])
+        finally:
+            self.active.discard(id(target))
 
     def same_file_return_kind(self, target: cst.FunctionDef, depth: int) -> GraphKind | None:
         """What a function of this file returns (``CLEAN`` for ``None``)."""
