@@ -15,6 +15,7 @@ from dlsan.lint.analysis.graph import (
 )
 from dlsan.lint.analysis.loops import enclosing_loops, enclosing_training_loop
 from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver
+from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 from dlsan.lint.semantic import CONDITIONAL, Scope
@@ -579,7 +580,7 @@ def _accumulator_name(node: cst.BaseExpression | None) -> str | None:
     return dotted_name(node)
 
 
-def _graph_leaves(context, value: cst.BaseExpression) -> list[tuple[cst.BaseExpression, GraphKind | None]]:
+def _graph_leaves(context: FileContext, value: cst.BaseExpression) -> list[tuple[cst.BaseExpression, GraphKind | None]]:
     """The graph-carrying operands of ``value`` that a fix must sanitise, with their kinds."""
     if isinstance(value, cst.BinaryOperation):
         return _graph_leaves(context, value.left) + _graph_leaves(context, value.right)

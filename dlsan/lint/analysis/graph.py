@@ -43,8 +43,7 @@ _GRAPH_ATTRIBUTES = frozenset({"loss", "logits", "values", "T", "mT", "H", "real
                                "last_hidden_state", "pooler_output", "hidden_states"})
 _CLEAN_BUILTINS = frozenset({"float", "int", "bool", "str", "len", "round", "repr", "format", "abs_int"})
 _GRAPH_BUILTINS = frozenset({"sum", "max", "min", "abs"})
-#: a function's returns are not tuples that unpacking could split
-_UNSPLIT = object()
+
 
 
 def backpropagated(context: FileContext, scope: Scope) -> set[str]:
@@ -139,8 +138,8 @@ class _Tracker:
             if binding.index is not None and binding.index > 0 and _returns_values_and_indices(value):
                 return CLEAN
             if binding.index is not None and isinstance(value, cst.Call):
-                part = self.returned_part(value, binding.index, depth)
-                if part is not _UNSPLIT:
+                split, part = self.returned_part(value, binding.index, depth)
+                if split:
                     return part
             kind = self.kind(value, binding.node, depth + 1)
             if binding.augmented or binding.item:
@@ -171,8 +170,8 @@ class _Tracker:
         context = self.context
         func = call.func
         method = method_name(call)
-        if method is not None:
-            base = self.kind(func.value, at, depth + 1)  # type: ignore[union-attr]
+        if method is not None and isinstance(func, cst.Attribute):
+            base = self.kind(func.value, at, depth + 1)
             if carries_graph(base):
                 if method in T.GRAPH_FREE_METHODS:
                     return CLEAN
@@ -204,24 +203,24 @@ class _Tracker:
                 return _join([self.kind(arg.value, at, depth + 1) for arg in call.args]) or None
         return None
 
-    def returned_part(self, call: cst.Call, index: int, depth: int) -> GraphKind | None | object:
-        """``loss, n_correct = helper(...)``: what part ``index`` of a same-file function's tuple
-        returns carries (``_UNSPLIT`` when its returns are not all tuples of that length)."""
+    def returned_part(self, call: cst.Call, index: int, depth: int) -> tuple[bool, GraphKind | None]:
+        """``loss, n_correct = helper(...)``: whether the returns of the same-file function ``call``
+        runs are all tuples with a part ``index``, and what that part carries."""
         within = self.context.semantic.enclosing(call, cst.ClassDef)
         target = called_function(self.context, call, within if isinstance(within, cst.ClassDef) else None)
         if target is None or id(target) in self.active:
-            return _UNSPLIT
+            return False, None
         returns = [r.value for r in self.context.semantic.scope_for(target).returns]
         parts = [r.elements[index].value for r in returns
                  if isinstance(r, cst.Tuple) and index < len(r.elements)
                  and not any(isinstance(e, cst.StarredElement) for e in r.elements)]
         if not returns or len(parts) != len(returns):
-            return _UNSPLIT
+            return False, None
         self.active.add(id(target))
         try:
             if grad_disabled(self.context, [target]):
-                return CLEAN
-            return _join([self.kind(part, part, depth + 1) for part in parts])
+                return True, CLEAN
+            return True, _join([self.kind(part, part, depth + 1) for part in parts])
         finally:
             self.active.discard(id(target))
 
