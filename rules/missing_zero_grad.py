@@ -10,8 +10,10 @@ from dlsan.lint.analysis.optimizers import (
     grad_events,
     has_backward,
     iteration_events,
+    optimized_modules,
     stepped_optimizer,
     stepped_optimizers,
+    steps_a_torch_optimizer,
 )
 from dlsan.lint.rule import Invalid, Rule, Valid
 
@@ -68,6 +70,49 @@ class MissingZeroGrad(Rule):
     requires = ("step",)
 
     VALID = [
+        # znxlwm/pytorch-generative-model-collections infoGAN.py: info_optimizer updates G and D,
+        # whose own optimizers clear their gradients every iteration
+        Valid("""
+            import itertools
+            import torch.optim as optim
+            class infoGAN(object):
+                def __init__(self):
+                    self.G_optimizer = optim.Adam(self.G.parameters(), lr=lrG)
+                    self.D_optimizer = optim.Adam(self.D.parameters(), lr=lrD)
+                    self.info_optimizer = optim.Adam(itertools.chain(self.G.parameters(), self.D.parameters()), lr=lrD)
+                def train(self):
+                    for iter, (x_, y_) in enumerate(self.data_loader):
+                        self.D_optimizer.zero_grad()
+                        self.BCE_loss(self.D(x_), self.y_real_).backward(retain_graph=True)
+                        self.D_optimizer.step()
+                        self.G_optimizer.zero_grad()
+                        self.BCE_loss(self.D(self.G(z_)), self.y_real_).backward(retain_graph=True)
+                        self.G_optimizer.step()
+                        info_loss = self.CE_loss(D_disc, y_disc_) + self.MSE_loss(D_cont, y_cont_)
+                        info_loss.backward()
+                        self.info_optimizer.step()
+        """),
+        # pytorch/examples distributed/rpc/rnn/main.py: gradients live per dist_autograd context
+        Valid("""
+            import torch.distributed.autograd as dist_autograd
+            from torch.distributed.optim import DistributedOptimizer
+            opt = DistributedOptimizer(optim.SGD, model.parameter_rrefs(), lr=0.05)
+            for epoch in range(10):
+                with dist_autograd.context() as context_id:
+                    loss = criterion(model(inp), target)
+                    dist_autograd.backward(context_id, [loss])
+                    opt.step(context_id)
+        """),
+        # d2l-ai/d2l-en d2l/mxnet.py: Gluon's backward() overwrites gradients (grad_req="write")
+        Valid("""
+            from mxnet import autograd, gluon
+            trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
+            for X, y in train_iter:
+                with autograd.record():
+                    l = loss(net(X), y)
+                l.backward()
+                trainer.step(X.shape[0])
+        """),
         Valid("""
             for x, y in loader:
                 optimizer.zero_grad()
@@ -252,17 +297,30 @@ class MissingZeroGrad(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         optimizer = stepped_optimizer(node)
-        if optimizer is None:
+        if optimizer is None or not steps_a_torch_optimizer(self.context, node):
             return
         events = iteration_events(self.context, "backward")
         if events is not None:
-            if not _clears_optimizer(events, optimizer):
+            if not _clears_optimizer(events, optimizer) and not self._cleared_through_others(events, optimizer, node):
                 self._report(node, optimizer)
             return
         function = self.context.enclosing(cst.FunctionDef)
         within = self.context.enclosing(cst.ClassDef)
         if function is not None and self._per_step_function_never_clears(function, within, optimizer):
             self._report(node, optimizer)
+
+    def _cleared_through_others(self, events: list[GradEvent], optimizer: str, at: cst.Call) -> bool:
+        """The optimizer's parameters all belong to optimizers that are cleared here
+        (``info_optimizer`` over ``G`` and ``D``, with ``G_optimizer`` and ``D_optimizer`` zeroed)."""
+        mine = optimized_modules(self.context, optimizer, at)
+        if not mine:
+            return False
+        cleared: set[str] = set()
+        for event in events:
+            if event.kind == "clear" and event.optimizer is not None and event.optimizer != optimizer:
+                theirs = optimized_modules(self.context, event.optimizer, at)
+                cleared |= theirs or set()
+        return mine <= cleared
 
     def _per_step_function_never_clears(self, function: cst.FunctionDef, within: cst.ClassDef | None,
                                         optimizer: str) -> bool:

@@ -8,11 +8,13 @@ caches expensive facts so that they are computed at most once per file, and only
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from dlsan.lint.names import NameResolver
+from dlsan.lint.semantic.model import SemanticModel
 
 N = TypeVar("N", bound=cst.CSTNode)
 T = TypeVar("T")
@@ -29,13 +31,30 @@ class FileContext:
         #: enclosing nodes of the node being visited, outermost first (maintained by the walker)
         self.ancestors: list[cst.CSTNode] = []
         self._facts: dict[object, Any] = {}
+        self._semantic: SemanticModel | None = None
+        self._lines: Any = None
+        #: project files (path -> content digest) whose code decided something in this file
+        self.dependencies: dict[str, str] = {}
+
+    @property
+    def semantic(self) -> SemanticModel:
+        """The file's semantic model (scopes, bindings, values), built on first use."""
+        if self._semantic is None:
+            self._semantic = SemanticModel(self.module)
+        return self._semantic
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        """The 1-based line ``node`` starts on (positions are computed on first use: for messages)."""
+        if self._lines is None:
+            self._lines = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        return int(self._lines[node].start.line)
 
     # -- lazily computed shared facts ------------------------------------------------------------
 
     def fact(self, key: object, compute: Callable[[], T]) -> T:
         """``compute()`` once per file and key; later calls return the cached value."""
         try:
-            return self._facts[key]
+            return cast(T, self._facts[key])
         except KeyError:
             value = self._facts[key] = compute()
             return value
@@ -46,7 +65,7 @@ class FileContext:
         """The innermost enclosing node of one of ``types``, if any."""
         for node in reversed(self.ancestors):
             if isinstance(node, types):
-                return node  # type: ignore[return-value]
+                return node
         return None
 
     def parent(self) -> cst.CSTNode | None:

@@ -8,7 +8,8 @@ this resolver reads the file's imports and simple module-level aliases instead:
     import torch.nn.functional as F   ->  F.cross_entropy   resolves to  torch.nn.functional.cross_entropy
     Opt = torch.optim.Adam            ->  Opt               resolves to  torch.optim.Adam
 
-Names it cannot resolve give ``None``: rules stay quiet when they cannot tell.  Star imports are
+Resolved names are canonical (:func:`dlsan.lint.catalog.canonical`: ``torch.nn.modules.loss.MSELoss``
+is ``torch.nn.MSELoss``).  Names it cannot resolve give ``None``: rules stay quiet when they cannot tell.  Star imports are
 remembered, and :meth:`NameResolver.matches` tries an unbound name against each of them.
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 import libcst as cst
+
+from dlsan.lint.catalog.names import canonical
 
 
 def dotted_name(node: cst.BaseExpression | None) -> str | None:
@@ -29,6 +32,18 @@ def dotted_name(node: cst.BaseExpression | None) -> str | None:
         parts.append(node.value)
         return ".".join(reversed(parts))
     return None
+
+
+#: what ``d2l = sys.modules[__name__]`` binds ``d2l`` to: the file's own module
+OWN_MODULE = "__own_module__"
+
+
+def _is_own_module(node: cst.BaseExpression) -> bool:
+    """``sys.modules[__name__]``."""
+    if not (isinstance(node, cst.Subscript) and dotted_name(node.value) == "sys.modules" and len(node.slice) == 1):
+        return False
+    index = node.slice[0].slice
+    return isinstance(index, cst.Index) and isinstance(index.value, cst.Name) and index.value.value == "__name__"
 
 
 def _module_path(node: cst.BaseExpression | None) -> str | None:
@@ -78,11 +93,12 @@ class NameResolver:
                     head = full.split(".", 1)[0]
                     self._bindings[head] = head
             return
-        if node.relative:
-            return
-        module = _module_path(node.module)
+        module = _module_path(node.module) if node.module is not None else ""
         if module is None:
             return
+        if node.relative:
+            # the project's own modules: ``from .model import Net`` resolves to ``.model.Net``
+            module = "." * len(node.relative) + module
         if isinstance(node.names, cst.ImportStar):
             self._star_modules.append(module)
             return
@@ -93,15 +109,26 @@ class NameResolver:
             local = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
-            self._bindings[local] = f"{module}.{name}"
+            self._bindings[local] = f"{module}.{name}" if not module.endswith(".") else f"{module}{name}"
 
     def _add_alias(self, node: cst.Assign) -> None:
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
             return
         target = node.targets[0].target.value
+        if _is_own_module(node.value):
+            self._bindings[target] = OWN_MODULE
+            return
         resolved = self.resolve(node.value)
         if resolved is not None and target not in self._bindings:
             self._bindings[target] = resolved
+
+    def imported(self) -> frozenset[str]:
+        """Every qualified name the file imports or aliases (and each star-imported module)."""
+        return frozenset([*self._bindings.values(), *self._star_modules])
+
+    def star_modules(self) -> tuple[str, ...]:
+        """The modules this file star-imports (``from .clip import *`` gives ``.clip``)."""
+        return tuple(self._star_modules)
 
     def resolve(self, node: cst.BaseExpression | None) -> str | None:
         """The qualified name ``node`` refers to, or ``None`` when it cannot be known."""
@@ -112,7 +139,7 @@ class NameResolver:
         bound = self._bindings.get(head)
         if bound is None:
             return None
-        return f"{bound}.{rest}" if rest else bound
+        return canonical(f"{bound}.{rest}" if rest else bound)
 
     def candidates(self, node: cst.BaseExpression | None) -> list[str]:
         """Every qualified name ``node`` may refer to (one, or one per star import)."""
@@ -122,7 +149,7 @@ class NameResolver:
         dotted = dotted_name(node)
         if dotted is None or dotted.split(".", 1)[0] in self._bindings:
             return []
-        return [f"{module}.{dotted}" for module in self._star_modules]
+        return [canonical(f"{module}.{dotted}") for module in self._star_modules]
 
     def matches(self, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
         """Whether ``node`` refers to one of the qualified names in ``targets``."""

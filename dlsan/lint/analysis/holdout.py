@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import scope_names, target_names
 from dlsan.lint.context import FileContext
+from dlsan.lint.semantic import target_names
 from dlsan.lint.walk import children
 
 _GLUED = re.compile(r"^test(loader|set|data|dataset|ds|dl|iter|x|y|images|labels)s?$", re.IGNORECASE)
@@ -29,7 +29,7 @@ _SETTING_WORDS = frozenset({
     "size", "batch", "bs", "freq", "frequency", "interval", "every", "path", "dir", "file", "files",
     "fn", "func", "mode", "only", "is", "do", "run", "split", "ratio", "frac", "fraction", "transform",
     "transforms", "tfms", "aug", "steps", "iters", "workers", "time", "url", "root", "name", "names",
-    "case", "cases", "config", "cfg", "flag", "args",
+    "case", "cases", "config", "cfg", "flag", "args", "kwargs", "params", "opts", "options",
 })
 _FIXPOINT_ROUNDS = 3
 
@@ -102,6 +102,8 @@ def reads_of(expr: cst.CSTNode) -> Reads:
                 stack.append(value)
         elif isinstance(node, cst.Arg):
             stack.append(node.value)
+        elif isinstance(node, cst.Call) and _evaluates_another_split(node):
+            stack.extend(arg.value for arg in node.args)  # ``test_epoch(model, valid_loader)``
         elif isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
             continue
         else:
@@ -109,6 +111,36 @@ def reads_of(expr: cst.CSTNode) -> Reads:
                 comparisons.append(reads_of_comparison(node))
             stack.extend(children(node))
     return Reads(frozenset(identifiers), frozenset(names), tuple(comparisons))
+
+
+_GLUED_OTHER_SPLIT = re.compile(r"^(val|valid|train|dev)(loader|set|data|dataset|ds|dl|iter)s?$", re.IGNORECASE)
+_OTHER_SPLITS = frozenset({"val", "valid", "validation", "dev", "train", "training", "trn"})
+
+
+def _evaluates_another_split(call: cst.Call) -> bool:
+    """A function named like a test run called on a validation or training split: its name says
+    what it does, its argument says on which data (``test(f"val_{epoch}", val_loader, model)``)."""
+    func = call.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    if not is_test_name(name):
+        return False
+    for arg in call.args:
+        for item in _names_in(arg.value):
+            words = set(item.lower().strip("_").split("_"))
+            if words & _OTHER_SPLITS or _GLUED_OTHER_SPLIT.match(item):
+                return True
+    return False
+
+
+def _names_in(node: cst.CSTNode) -> list[str]:
+    found, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, cst.Name):
+            found.append(item.value)
+        elif not isinstance(item, (cst.Lambda, cst.FunctionDef)):
+            stack.extend(children(item))
+    return found
 
 
 def reads_of_comparison(node: cst.Comparison) -> frozenset[str]:
@@ -128,16 +160,25 @@ def reads_decision(expr: cst.CSTNode, taint: Taint) -> bool:
 def _assignments(context: FileContext, scope: cst.CSTNode) -> list[tuple[list[str], cst.CSTNode]]:
     """(target names, value) for every assignment, ``for`` loop and ``with ... as`` in ``scope``."""
     found: list[tuple[list[str], cst.CSTNode]] = []
-    for node in scope_names(context, scope).own_nodes:
+    for node in context.semantic.scope_for(scope).frame.nodes:
         if isinstance(node, cst.Assign):
             found.extend(_assigned_pairs(node))
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
             found.append((target_names(node.target, attributes=True), node.value))
         elif isinstance(node, (cst.For, cst.CompFor)):
-            found.append((target_names(node.target, attributes=True), node.iter))
+            found.append((_element_names(node.target, node.iter), node.iter))
         elif isinstance(node, cst.WithItem) and node.asname is not None:
             found.append((target_names(node.asname.name, attributes=True), node.item))
     return found
+
+
+def _element_names(target: cst.BaseExpression, iterable: cst.BaseExpression) -> list[str]:
+    """The names a ``for`` target takes from the data: ``for i, (x, y) in enumerate(loader)``
+    gives ``x, y`` (the counter ``i`` is no data)."""
+    if (isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) and iterable.func.value == "enumerate"
+            and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2):
+        return target_names(target.elements[1].value, attributes=True)
+    return target_names(target, attributes=True)
 
 
 def _assigned_pairs(node: cst.Assign) -> list[tuple[list[str], cst.CSTNode]]:

@@ -22,39 +22,19 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import Flow, flow_of, reaching_bindings, root_names_in, scope_of
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.calls import get_arg, positional_args
+from dlsan.lint.catalog.sklearn_api import CV_FUNCTIONS, FIT_METHODS, SPLIT_FUNCTIONS, STATISTICS, TRANSFORMERS
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic import BindingKind, Scope, root_names_read
 
-_TRANSFORMERS = frozenset({
-    # sklearn.preprocessing
-    "StandardScaler", "MinMaxScaler", "RobustScaler", "MaxAbsScaler", "QuantileTransformer",
-    "PowerTransformer", "KBinsDiscretizer", "OneHotEncoder", "OrdinalEncoder", "TargetEncoder",
-    "SplineTransformer",
-    # sklearn.impute
-    "SimpleImputer", "KNNImputer", "IterativeImputer",
-    # sklearn.decomposition
-    "PCA", "TruncatedSVD", "KernelPCA", "IncrementalPCA", "FastICA", "NMF", "FactorAnalysis",
-    "SparsePCA", "LatentDirichletAllocation",
-    # sklearn.feature_extraction.text
-    "TfidfVectorizer", "CountVectorizer", "TfidfTransformer", "DictVectorizer",
-    # sklearn.feature_selection
-    "SelectKBest", "SelectPercentile", "VarianceThreshold", "RFE", "RFECV", "SelectFromModel",
-})
 _TRANSFORMER_NAME = re.compile(
     r"scaler|imputer|encoder|vectori[sz]er|tfidf|pca|svd|normali[sz]er|discreti[sz]er|selector",
     re.IGNORECASE,
 )
 _NOT_A_TRANSFORMER_NAME = re.compile(r"label_?encoder|labelencoder|^le$|^lb$|autoencoder|text_encoder|"
                                      r"image_encoder|tokenizer", re.IGNORECASE)
-FIT_METHODS = frozenset({"fit", "fit_transform"})
-_STATISTICS = frozenset({"mean", "std", "min", "max", "median", "var", "quantile", "nanmean",
-                         "nanstd", "nanmin", "nanmax", "amin", "amax"})
-_SPLIT_FUNCTIONS = frozenset({"train_test_split", "random_split"})
-_CV_FUNCTIONS = frozenset({"cross_val_score", "cross_val_predict", "cross_validate", "learning_curve",
-                           "validation_curve", "permutation_test_score"})
 _SPLITTER_NAME = re.compile(r"(^|_)(kf|kfold|skf|gkf|cv|folds?|splitter|sss|tscv|rkf|splits?)$|k_?fold",
                             re.IGNORECASE)
 _HELD_OUT = re.compile(r"(^|_)(test|tst|te|val|valid|validation|holdout|dev|eval)(_|\d|$)|"
@@ -64,16 +44,16 @@ _TRAINING = re.compile(r"(^|_)(train|trn|tr|training)(_|\d|$)|^(x|y|df|data)_?tr
 
 def names_held_out(expr: cst.CSTNode) -> bool:
     """``X_test``, ``test_df``, ``x_val``, ``df_valid["text"]``: a held-out set."""
-    return any(_HELD_OUT.search(name) for name in root_names_in(expr))
+    return any(_HELD_OUT.search(name) for name in root_names_read(expr))
 
 
 def names_training(expr: cst.CSTNode) -> bool:
-    return any(_TRAINING.search(name) for name in root_names_in(expr))
+    return any(_TRAINING.search(name) for name in root_names_read(expr))
 
 
 def _transformer_class(context: FileContext, func: cst.BaseExpression) -> bool:
     resolved = context.names.resolve(func)
-    return resolved is not None and resolved.startswith("sklearn.") and resolved.rsplit(".", 1)[-1] in _TRANSFORMERS
+    return resolved is not None and resolved.startswith("sklearn.") and resolved.rsplit(".", 1)[-1] in TRANSFORMERS
 
 
 def is_transformer(context: FileContext, expr: cst.BaseExpression, at: cst.CSTNode, *, by_name: bool = False) -> bool:
@@ -84,18 +64,13 @@ def is_transformer(context: FileContext, expr: cst.BaseExpression, at: cst.CSTNo
     name = dotted_name(expr)
     if name is None:
         return False
-    flow = flow_of(context, scope_of(context, at))
-    bindings = reaching_bindings(context, flow, name, at) or _module_bindings(context, name)
+    bindings = [b for b in context.semantic.reaching(name, at) if b.kind is not BindingKind.PARAMETER]
     if any(isinstance(b.value, cst.Call) and b.index is None and _transformer_class(context, b.value.func)
            for b in bindings):
         return True
     last = name.rsplit(".", 1)[-1]
     return by_name and not bindings and bool(_TRANSFORMER_NAME.search(last)) \
         and not _NOT_A_TRANSFORMER_NAME.search(last)
-
-
-def _module_bindings(context: FileContext, name: str) -> list:
-    return flow_of(context, context.module).bindings_of(name)
 
 
 def fit_call_data(call: cst.Call) -> cst.BaseExpression | None:
@@ -119,7 +94,7 @@ def _statistic_of(context: FileContext, expr: cst.BaseExpression) -> str | None:
     if not isinstance(expr, cst.Call):
         return None
     method = method_name(expr)
-    if method in _STATISTICS:
+    if method in STATISTICS:
         name = dotted_name(expr.func)
         if name is not None and name.split(".", 1)[0] in ("np", "numpy", "torch") or \
                 (context.names.resolve(expr.func) or "").startswith(("numpy.", "torch.")):
@@ -163,24 +138,28 @@ class Sink:
     data: tuple[cst.BaseExpression, ...]
 
 
-def split_sinks(context: FileContext, flow: Flow) -> list[Sink]:
-    """Splits in ``flow``'s scope, in source order (cached)."""
-    return context.fact(("split_sinks", id(flow.scope)), lambda: _find_sinks(context, flow))
+def split_sinks(context: FileContext, scope: Scope) -> list[Sink]:
+    """Splits in ``scope``'s frame, in source order (cached)."""
+    cache: dict[int, list[Sink]] = context.fact(split_sinks, dict)
+    found = cache.get(id(scope))
+    if found is None:
+        found = cache[id(scope)] = _find_sinks(context, scope)
+    return found
 
 
-def _find_sinks(context: FileContext, flow: Flow) -> list[Sink]:
+def _find_sinks(context: FileContext, scope: Scope) -> list[Sink]:
     sinks = []
-    for call in flow.calls:
+    for call in scope.calls:
         data = _split_call_data(context, call)
         if data:
             sinks.append(Sink(call, data))
-    for bindings in flow.bindings.values():
+    for bindings in scope.bindings.values():
         for binding in bindings:
             value = _bound_value(binding.value, binding.index)
             if not binding.item and not binding.element and _is_part_name(binding.name) \
                     and isinstance(value, cst.Subscript):
-                sinks.append(Sink(binding.statement, (value.value,)))
-    return sorted(sinks, key=lambda sink: flow.position(sink.node))
+                sinks.append(Sink(binding.node, (value.value,)))
+    return sorted(sinks, key=lambda sink: scope.position(sink.node))
 
 
 def _bound_value(value: cst.BaseExpression | None, index: int | None) -> cst.BaseExpression | None:
@@ -204,9 +183,9 @@ def _split_call_data(context: FileContext, call: cst.Call) -> tuple[cst.BaseExpr
     args = [arg.value for arg in positional_args(call)]
     if resolved is not None and not resolved.startswith(("sklearn.", "torch.")):
         return ()
-    if last in _SPLIT_FUNCTIONS and (resolved is not None or name == last):
+    if last in SPLIT_FUNCTIONS and (resolved is not None or name == last):
         return tuple(args if last == "train_test_split" else args[:1])
-    if last in _CV_FUNCTIONS and (resolved is not None or name == last):
+    if last in CV_FUNCTIONS and (resolved is not None or name == last):
         return tuple(args[1:])
     if method_name(call) == "split" and args:
         splitter = receiver(call)
@@ -222,9 +201,8 @@ def _split_call_data(context: FileContext, call: cst.Call) -> tuple[cst.BaseExpr
 
 
 def _bound_to_splitter(context: FileContext, name: str, at: cst.CSTNode) -> bool:
-    flow = flow_of(context, scope_of(context, at))
     return any(
         isinstance(b.value, cst.Call)
         and (context.names.resolve(b.value.func) or "").startswith("sklearn.model_selection.")
-        for b in reaching_bindings(context, flow, name, at)
+        for b in context.semantic.reaching(name, at)
     )

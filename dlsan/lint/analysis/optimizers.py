@@ -25,12 +25,18 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import scope_names
 from dlsan.lint.analysis.functions import called_function
-from dlsan.lint.analysis.loops import SCHEDULER_NAME, enclosing_loops, is_backward_call, is_optimizer_step
+from dlsan.lint.analysis.loops import (
+    SCHEDULER_NAME,
+    enclosing_loops,
+    is_backward_call,
+    is_optimizer_step,
+)
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
+from dlsan.lint.catalog import Framework
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
 EventKind = Literal["backward", "clear", "step", "scheduler"]
 
@@ -66,6 +72,79 @@ def stepped_optimizer(call: cst.Call) -> str | None:
     if name is not None and _SCALER_NAME.search(_last_part(name)):
         return dotted_name(call.args[0].value) if call.args else None
     return name
+
+
+def stepped_optimizer_expr(call: cst.Call) -> cst.BaseExpression | None:
+    """The optimizer expression ``call`` steps: ``opt`` in ``opt.step()`` and ``scaler.step(opt)``."""
+    owner = receiver(call)
+    name = dotted_name(owner)
+    if name is not None and _SCALER_NAME.search(_last_part(name)):
+        return call.args[0].value if call.args else None
+    return owner
+
+
+def steps_a_torch_optimizer(context: FileContext, call: cst.Call) -> bool:
+    """Whether the optimizer ``call`` steps may be a plain torch optimizer: not one of another
+    framework (a Gluon ``Trainer``), not a ``DistributedOptimizer`` (gradients live per
+    ``dist_autograd`` context), not in a file that does not use torch."""
+    expr = stepped_optimizer_expr(call)
+    if expr is None:
+        return False
+    value = value_of(context, expr)
+    if value.distributed or value.framework not in (None, Framework.TORCH):
+        return False
+    if value.kind not in (Kind.OPTIMIZER, Kind.UNKNOWN):
+        return False
+    return value.kind is Kind.OPTIMIZER or may_use_torch(context)
+
+
+def optimized_modules(context: FileContext, optimizer: str, at: cst.CSTNode) -> frozenset[str] | None:
+    """The modules whose parameters the optimizer named ``optimizer`` (read at ``at``) updates:
+    ``Adam(self.D.parameters())`` gives ``self.D``; ``Adam(chain(G.parameters(), D.parameters()))``
+    gives both; ``None`` when the constructor or its parameters are not that plain."""
+    from dlsan.lint.semantic.objects import constructor
+
+    expr = cst.parse_expression(optimizer)
+    if isinstance(expr, cst.Name):
+        built = constructor(context, _read_at(context, optimizer, at) or expr, None)
+    else:
+        owner = context.semantic.enclosing(at, cst.ClassDef)
+        attr = expr.attr.value if isinstance(expr, cst.Attribute) and dotted_name(expr.value) == "self" else None
+        built = None
+        if attr is not None and isinstance(owner, cst.ClassDef):
+            from dlsan.lint.semantic.objects import attribute_value
+
+            assigned = attribute_value(context, owner, attr)
+            built = constructor(context, assigned.expr, owner) if assigned is not None else None
+    if built is None or not isinstance(built.expr, cst.Call) or not built.expr.args:
+        return None
+    return _parameter_owners(built.expr.args[0].value)
+
+
+def _read_at(context: FileContext, name: str, at: cst.CSTNode) -> cst.Name | None:
+    """The Name node reading ``name`` nearest before ``at`` in its frame (for the model's lookups)."""
+    reads = context.semantic.frame_of(at).reads.get(name, [])
+    frame = context.semantic.frame_of(at)
+    before = [r for r in reads if isinstance(r, cst.Name) and frame.position(r) <= frame.position(at)]
+    return before[-1] if before else None
+
+
+def _parameter_owners(expr: cst.BaseExpression) -> frozenset[str] | None:
+    """``m.parameters()`` -> {m}; ``chain(a.parameters(), b.parameters())`` / ``list(a...) + list(b...)``."""
+    if isinstance(expr, cst.Call):
+        if method_name(expr) == "parameters":
+            owner = dotted_name(receiver(expr))
+            return frozenset({owner}) if owner is not None else None
+        callee = dotted_name(expr.func) or ""
+        if callee.rsplit(".", 1)[-1] in ("chain", "list") and expr.args:
+            parts = [_parameter_owners(arg.value) for arg in expr.args]
+            if any(p is None for p in parts):
+                return None
+            return frozenset().union(*(p for p in parts if p is not None))
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
+        left, right = _parameter_owners(expr.left), _parameter_owners(expr.right)
+        return None if left is None or right is None else left | right
+    return None
 
 
 def is_scheduler_step(call: cst.Call) -> bool:
@@ -157,8 +236,8 @@ def _call_event(call: cst.Call, is_statement: bool) -> GradEvent | None:
 def _nested_function_nodes(context: FileContext, scope: cst.CSTNode) -> set[int]:
     """Ids of the nodes that sit inside functions nested in ``scope``."""
     inside: set[int] = set()
-    for node in scope_names(context, scope).own_nodes:
-        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+    for node in nodes_in(context, scope):
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)) and id(node) not in inside:
             inside |= {id(n) for n in nodes_in(context, node)}
     return inside
 

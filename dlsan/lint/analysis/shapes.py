@@ -16,8 +16,8 @@ reductions with and without ``keepdim``, element-wise arithmetic (broadcasting),
 same file, whose ``forward`` return value is inferred the same way (its input unknown).
 
 Names are followed to their latest plain assignment before the use in the same function (then to
-a single module-level assignment), as :func:`~dlsan.lint.analysis.bindings.value_at` says;
-``self.layer`` to the class's only assignment to it (:func:`~dlsan.lint.analysis.bindings.attribute_value`).  A layer applied to a
+a single module-level assignment), as :meth:`~dlsan.lint.semantic.SemanticModel.value_at` says;
+``self.layer`` to the class's only assignment to it (:func:`~dlsan.lint.semantic.objects.attribute_value`).  A layer applied to a
 tensor of unknown shape is assumed to receive a batch: ``nn.Linear(h, 1)(x)`` is ``(batch, 1)``
 with possibly more leading dims.
 """
@@ -26,16 +26,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Union, cast
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import SELF_RETURNING, attribute_value, own_returns, value_at
-from dlsan.lint.analysis.dataflow import Scope
 from dlsan.lint.analysis.functions import file_index, is_module_class
-from dlsan.lint.calls import get_arg, has_unpacking, keyword_arg, numeric_value, positional_args
+from dlsan.lint.calls import (
+    get_arg,
+    has_unpacking,
+    keyword_arg,
+    numeric_value,
+    positional_args,
+)
+from dlsan.lint.catalog.torch_api import SELF_RETURNING, SEQUENTIAL
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic.objects import attribute_value
 
 Dim = Union[int, str, None]
 
@@ -89,7 +95,7 @@ def broadcast(a: Shape, b: Shape) -> Shape | None:
     for position in _positions(a, b):
         left, right = _dim_from_right(a, position), _dim_from_right(b, position)
         if left is False:
-            dims.append(right)  # type: ignore[arg-type]
+            dims.append(right)
         elif right is False:
             dims.append(left)
         elif left == 1:
@@ -179,8 +185,7 @@ _REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean", "amax", "amin", "lo
 #: reductions that return ``(values, indices)`` when given a dim
 _PAIR_REDUCTIONS = frozenset({"max", "min", "median", "nanmedian", "mode"})
 
-_LINEAR = frozenset({"torch.nn.Linear", "torch.nn.modules.linear.Linear", "torch.nn.LazyLinear"})
-SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
+_LINEAR = frozenset({"torch.nn.Linear", "torch.nn.LazyLinear"})
 _POINTWISE_LAYERS = frozenset(f"torch.nn.{n}" for n in (
     "ReLU", "ReLU6", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "SELU", "LeakyReLU", "PReLU",
     "Softplus", "Softmax", "LogSoftmax", "Dropout", "AlphaDropout", "Identity", "LayerNorm",
@@ -191,13 +196,13 @@ _POINTWISE_LAYERS = frozenset(f"torch.nn.{n}" for n in (
 # -- the inference ---------------------------------------------------------------------------------
 
 
-def shape_of(context: FileContext, expr: cst.BaseExpression, scope: Scope, *, enclosing_class: cst.ClassDef | None = None) -> Shape | None:
+def shape_of(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode, *, enclosing_class: cst.ClassDef | None = None) -> Shape | None:
     """The inferred shape of ``expr`` (evaluated in ``scope``), or ``None`` when unknown."""
     return _Inference(context, scope, enclosing_class).shape(expr)
 
 
 class _Inference:
-    def __init__(self, context: FileContext, scope: Scope, owner: cst.ClassDef | None) -> None:
+    def __init__(self, context: FileContext, scope: cst.CSTNode, owner: cst.ClassDef | None) -> None:
         self.context = context
         self.scope = scope
         self.owner = owner if owner is not None else _owner_class(context, scope)
@@ -222,11 +227,12 @@ class _Inference:
         if isinstance(expr, cst.UnaryOperation):
             return self.shape(expr.expression)
         if isinstance(expr, cst.Name):
-            found = value_at(self.context, expr, self.scope)
+            found = self.context.semantic.value_at(expr)
             if found is None:
                 return None
-            if found.scope is not self.scope:
-                return _Inference(self.context, found.scope, None).shape(found.expr)  # type: ignore[arg-type]
+            scope = self.context.semantic.function_of(found.expr).node
+            if scope is not self.scope:
+                return _Inference(self.context, scope, None).shape(found.expr)
             return self.shape(found.expr)
         if isinstance(expr, cst.BinaryOperation):
             return self._binary(expr)
@@ -329,7 +335,7 @@ class _Inference:
             if len(args) == 1 and _is_size_object(args[0].value):
                 return self._size_object_shape(args[0].value)
             sizes = _size_args(args) if not keyword_arg(call, "size") else None
-            return self._reshape(base, sizes, expand=method == "expand", source=call.func.value)
+            return self._reshape(base, sizes, expand=method == "expand", source=cast(cst.Attribute, call.func).value)
         if method in ("view_as", "reshape_as", "expand_as") and args:
             return self.shape(args[0].value)
         if method in ARITHMETIC_METHODS and len(args) == 1:
@@ -345,7 +351,7 @@ class _Inference:
             start = 0 if start is None and not args and keyword_arg(call, "start_dim") is None else start
             end = -1 if end is None and len(args) < 2 and keyword_arg(call, "end_dim") is None else end
             if base is UNKNOWN and start == 0 and end == -1:
-                return Shape((f"numel({self.context.code(call.func.value)})",))
+                return Shape((f"numel({self.context.code(cast(cst.Attribute, call.func).value)})",))
             return _flatten(base, start, end)
         if method in ("t", "transpose"):
             if method == "t":
@@ -387,12 +393,11 @@ class _Inference:
 
     def _resolve_layer(self, func: cst.BaseExpression) -> cst.BaseExpression | cst.ClassDef | None:
         """What a called expression is: a layer constructor call, or a same-file Module class."""
-        scope: cst.CSTNode = self.scope
         for _ in range(8):
             if isinstance(func, cst.Name) and func.value == "self" and self.owner is not None:
                 return self.owner
             if isinstance(func, cst.Name):
-                found = value_at(self.context, func, scope)
+                found = self.context.semantic.value_at(func)
             elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
                 found = attribute_value(self.context, self.owner, func.attr.value) if self.owner is not None else None
             elif (isinstance(func, cst.Call) and isinstance(func.func, cst.Attribute)
@@ -406,7 +411,7 @@ class _Inference:
                 return None
             if found is None:
                 return None
-            func, scope = found.expr, found.scope
+            func = found.expr
         return None
 
     def _apply_layer(self, layer: cst.BaseExpression | cst.ClassDef, given: Shape | None) -> Shape | None:
@@ -430,7 +435,7 @@ class _Inference:
             return Shape((*given.dims[:-1], features), given.exact)
         if kind & _POINTWISE_LAYERS:
             return given
-        if kind & SEQUENTIAL:
+        if SEQUENTIAL in kind:
             shape = given
             for arg in layer.args:
                 if arg.star or arg.keyword is not None:
@@ -446,12 +451,12 @@ class _Inference:
         if value is not None:
             return int(value) if value == int(value) and value >= 0 else None
         if isinstance(node, cst.Name):
-            bound = value_at(self.context, node, self.scope)
+            bound = self.context.semantic.value_at(node)
             if bound is not None and isinstance(bound.expr, cst.Integer):
                 return int(bound.expr.evaluated_value)
         size = self._size_of_tensor(node)
         if size is not False:
-            return size  # type: ignore[return-value]
+            return size
         return self.context.code(node)
 
     def _size_of_tensor(self, node: cst.BaseExpression) -> Dim | bool:
@@ -550,13 +555,13 @@ class _Inference:
         return _index(base, [element.slice for element in expr.slice])
 
 
-def called_layer(context: FileContext, func: cst.BaseExpression, scope: Scope) -> cst.BaseExpression | cst.ClassDef | None:
+def called_layer(context: FileContext, func: cst.BaseExpression, scope: cst.CSTNode) -> cst.BaseExpression | cst.ClassDef | None:
     """What a called expression is, following names, ``self.<attr>`` and ``.to(device)``: the
     constructor call of a layer or loss (``nn.MSELoss()``), or a same-file Module class."""
     return _Inference(context, scope, None)._resolve_layer(func)
 
 
-def _owner_class(context: FileContext, scope: Scope) -> cst.ClassDef | None:
+def _owner_class(context: FileContext, scope: cst.CSTNode) -> cst.ClassDef | None:
     if not isinstance(scope, cst.FunctionDef):
         return None
     for cls in file_index(context).classes.values():
@@ -580,7 +585,7 @@ def _forward_shape(context: FileContext, cls: cst.ClassDef) -> Shape | None:
         forward = file_index(context).methods.get(cls.name.value, {}).get("forward")
         if forward is None:
             return None
-        returns = own_returns(context, forward)
+        returns = context.semantic.scope_for(forward).returns
         if len(returns) != 1 or returns[0].value is None:
             return None
         inference = _Inference(context, forward, cls)
@@ -884,6 +889,7 @@ def _describe_reduction(context: FileContext, call: cst.Call) -> Reduction | Non
     method = call.func.attr.value
     qualified = context.names.resolve(call.func)
     library: str | None = None
+    signature: tuple[int, int | None]
     if qualified in _LINALG_NORMS:
         signature, library = (2, 3), "torch"
     elif method not in _REDUCTION_SIGNATURES:
@@ -904,6 +910,8 @@ def _describe_reduction(context: FileContext, call: cst.Call) -> Reduction | Non
         tensor = positional[0].value
     else:
         tensor = call.func.value
+    dim_position: int
+    keep_position: int | None
     dim_position, keep_position = signature
     if library == "numpy":
         keep_position = None  # np.sum(a, axis, dtype, out, keepdims)
