@@ -7,24 +7,45 @@ the device inside hooks and without changing a single bit of the computation.
 Layout: :mod:`~dlsan.runtime.api` (``instrument``), :mod:`~dlsan.runtime.sanitizer` (the
 ``Sanitizer`` hub), :mod:`~dlsan.runtime.recorder` and :mod:`~dlsan.runtime.tape` (the hooks and
 what they record), :mod:`~dlsan.runtime.probe` (the interface every check implements) and
-``dlsan/runtime/probes/`` (one module per check).  Importing this package imports torch.
+``dlsan/runtime/probes/`` (one module per check).  :mod:`~dlsan.runtime.codes` (the ``DLS8xx``
+codes and their docs) and :mod:`~dlsan.runtime.findings` never import torch, so ``dlsan explain``
+and the reporters read them without it; the names below import torch on first access.
 """
 
 from __future__ import annotations
 
-from dlsan.runtime.api import instrument
-from dlsan.runtime.findings import Finding, NonFiniteError, SanitizerError, SanitizerWarning, ShapeError
-from dlsan.runtime.probe import Probe, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "Finding",
-    "NonFiniteError",
-    "Probe",
-    "Sanitizer",
-    "SanitizerError",
-    "SanitizerWarning",
-    "ShapeError",
-    "instrument",
-    "register_probe",
-]
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.api import instrument
+    from dlsan.runtime.findings import Finding, NonFiniteError, SanitizerError, SanitizerWarning, ShapeError
+    from dlsan.runtime.probe import Probe, register_probe
+    from dlsan.runtime.sanitizer import Sanitizer
+
+_LAZY = {
+    "Finding": "dlsan.runtime.findings",
+    "NonFiniteError": "dlsan.runtime.findings",
+    "Probe": "dlsan.runtime.probe",
+    "Sanitizer": "dlsan.runtime.sanitizer",
+    "SanitizerError": "dlsan.runtime.findings",
+    "SanitizerWarning": "dlsan.runtime.findings",
+    "ShapeError": "dlsan.runtime.findings",
+    "instrument": "dlsan.runtime.api",
+    "register_probe": "dlsan.runtime.probe",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'dlsan.runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

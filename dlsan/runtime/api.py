@@ -25,6 +25,7 @@ def instrument(
     allow_inf: Iterable[str] | str | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     tensorboard: Any = None,
+    replay: bool | None = None,
 ) -> Sanitizer:
     """Watch ``model`` for silent numerical and shape bugs while it trains or runs.
 
@@ -44,6 +45,9 @@ def instrument(
         options: per-probe keyword options, e.g. ``{"dead-relu": {"threshold": 0.9}}``.
         tensorboard: a ``SummaryWriter`` (anything with ``add_scalar``): the probes log their
             per-layer figures (gradient norms, dead-unit fractions) to it as they compute them.
+        replay: when a module produces the first NaN/Inf, replay its forward op by op to name the
+            op and its source line (default: on in ``"raise"`` mode, where it costs nothing until
+            a failure; the arguments of each call are kept only while its forward pass runs).
 
     A ``DistributedDataParallel`` (or ``DataParallel``) wrapper is looked through: the wrapped
     module is instrumented, so module names (in findings, ``shapes=``, ``allow_inf=``) are the
@@ -64,6 +68,7 @@ def instrument(
         allow_inf=allow_inf,
         options=options,
         tensorboard=tensorboard,
+        replay=replay,
     )
 
 

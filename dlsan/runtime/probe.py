@@ -72,7 +72,7 @@ from dlsan.runtime.findings import Finding
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from dlsan.runtime.sanitizer import Sanitizer
+    from dlsan.runtime.host import ProbeHost
     from dlsan.runtime.tape import BackwardWindow, ForwardPass
 
 
@@ -87,14 +87,14 @@ class Probe:
     needs_values: ClassVar[bool] = False
 
     def __init__(self) -> None:
-        self._sanitizer_ref: weakref.ref[Sanitizer] | None = None
+        self._sanitizer_ref: weakref.ref[ProbeHost] | None = None
 
     @property
-    def sanitizer(self) -> Sanitizer | None:
+    def sanitizer(self) -> ProbeHost | None:
         """The sanitizer this probe is attached to (held weakly: hooks must not keep it alive)."""
         return None if self._sanitizer_ref is None else self._sanitizer_ref()
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         self._sanitizer_ref = weakref.ref(sanitizer)
 
     def detach(self) -> None:

@@ -13,9 +13,10 @@ Cost rules, because these run for every module call of every step:
 Threads may call the model concurrently: each thread records its own forward pass (thread-local
 ``current``), and gradients are gathered per autograd graph task, so concurrent passes never mix.
 
-The recorder reports three events to its *listener* (the :class:`~dlsan.runtime.Sanitizer`):
-``_forward_begin(pass)``, ``_forward_end(pass)`` when the outermost instrumented call returns,
-and ``_backward_end(window)`` from ``queue_callback`` once the autograd engine has finished.
+The recorder reports three events to its *listener* (the sanitizer's
+:class:`~dlsan.runtime.host.Router`): ``forward_begin(pass)``, ``forward_end(pass)`` when the
+outermost instrumented call returns, and ``backward_end(window)`` from ``queue_callback`` once the
+autograd engine has finished.
 """
 
 from __future__ import annotations
@@ -89,17 +90,17 @@ def _sequence_feeds_preserving(modules: list[nn.Module]) -> dict[int, int]:
 
 
 class Listener(Protocol):
-    """What the recorder reports to (the :class:`~dlsan.runtime.Sanitizer`)."""
+    """What the recorder reports to (the :class:`~dlsan.runtime.host.Router`)."""
 
     step: int
 
-    def _forward_begin(self, fwd: ForwardPass) -> None:
+    def forward_begin(self, fwd: ForwardPass) -> None:
         """The outermost instrumented call is starting."""
 
-    def _forward_end(self, fwd: ForwardPass) -> None:
+    def forward_end(self, fwd: ForwardPass) -> None:
         """The outermost instrumented call returned; ``fwd`` is complete."""
 
-    def _backward_end(self, window: BackwardWindow) -> None:
+    def backward_end(self, window: BackwardWindow) -> None:
         """The autograd engine finished a backward pass that went through the model."""
 
 
@@ -125,9 +126,14 @@ class Recorder:
         *,
         reduce: bool,
         allow_neg_inf: list[bool],
+        keep_calls: bool = False,
     ) -> None:
         self._listener = weakref.ref(listener)
         self.reduce = reduce
+        #: keep each call's arguments while a grad-enabled pass runs (``ForwardPass.call_args``)
+        self.keep_calls = keep_calls
+        #: record nothing new (set while dlsan itself replays a module, see dlsan.runtime.replay)
+        self.paused = False
         self.allow_neg_inf = allow_neg_inf
         shortcut = not any(allow_neg_inf)
         self.skip_sum = [shortcut and finite_preserving(module) for module in modules]
@@ -164,10 +170,10 @@ class Recorder:
         fwd = state.current
         if fwd is None:
             listener = self._listener()
-            if listener is None or torch._C._get_tracing_state() is not None:
+            if listener is None or self.paused or torch._C._get_tracing_state() is not None:
                 return
-            fwd = state.current = ForwardPass(listener.step, torch.is_grad_enabled(), sys.exc_info()[1])
-            listener._forward_begin(fwd)
+            fwd = state.current = ForwardPass(listener.step, torch.is_grad_enabled(), sys.exc_info()[1], self.keep_calls)
+            listener.forward_begin(fwd)
         call = len(fwd.call_module)
         stack = fwd.stack
         fwd.call_module.append(index)
@@ -176,6 +182,8 @@ class Recorder:
         stack.append(call)
         inputs: list[tuple[int, Path]] = []
         fwd.call_inputs.append(inputs)
+        if fwd.call_args is not None:
+            fwd.call_args.append((args, kwargs))
         if not kwargs and len(args) == 1 and isinstance(args[0], torch.Tensor):
             slot = self._observe(fwd, args[0], call, INPUT, _ARG0, 0)
             if slot >= 0:
@@ -217,9 +225,9 @@ class Recorder:
                         self._hook_leaves(fwd)
                     if fwd.keep is not None and not (self.reduce or self.grad_observers):
                         self._hook_outputs(fwd)
-                    listener._forward_end(fwd)
+                    listener.forward_end(fwd)
             finally:
-                fwd.keep = None
+                fwd.keep = fwd.call_args = None
 
     def _observe(self, fwd: ForwardPass, tensor: torch.Tensor, call: int, role: int, path: Path, mode: int) -> int:
         key = id(tensor)
@@ -304,7 +312,7 @@ class Recorder:
         values, entries = self._pending.pop(task, ([], []))
         listener = self._listener()
         if self.active and listener is not None:
-            listener._backward_end(BackwardWindow(values, entries))
+            listener.backward_end(BackwardWindow(values, entries))
 
 
 def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callable[..., None], Callable[..., None]]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dlsan.runtime.findings import KINDS, Finding
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dlsan.runtime.sanitizer import Sanitizer
+    from dlsan.runtime.host import Reported
 
 Column = tuple[str, Callable[[Finding], str]]
 
@@ -84,7 +84,7 @@ _DEFAULT: tuple[list[Column], Callable[[Finding], Any]] = (
 )
 
 
-def format_report(sanitizer: Sanitizer) -> str:
+def format_report(sanitizer: Reported) -> str:
     findings = sanitizer.findings
     checks = ", ".join(probe.name for probe in sanitizer.probes) or "none"
     count = f"{len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}"
@@ -116,7 +116,7 @@ def _table(columns: Sequence[Column], rows: Sequence[Finding]) -> list[str]:
     return ["  " + "  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip() for row in cells]
 
 
-def plot(sanitizer: Sanitizer, path: str | Path) -> Path:
+def plot(sanitizer: Reported, path: str | Path) -> Path:
     """Gradient norms per layer over steps (one panel per kind of norm) and dead-unit fractions."""
     try:
         from matplotlib.figure import Figure  # no pyplot: leaves the user's backend and figures alone

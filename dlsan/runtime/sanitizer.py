@@ -1,7 +1,8 @@
 """The :class:`Sanitizer`: what ``dlsan.instrument`` returns, and the hub between the core and probes.
 
-It owns the recorder (module hooks), the step tracker (optimizer / loss scaler) and the probes,
-routes the recorder's events to the probes, applies ``on_error`` to findings and detaches
+It owns the recorder (module hooks), the step tracker (optimizer / loss scaler), the probes and the
+:class:`~dlsan.runtime.host.Router` between them; it is the :class:`~dlsan.runtime.host.ProbeHost`
+the probes see, applies ``on_error`` to findings, gives each its source location and detaches
 everything on :meth:`Sanitizer.remove` (or when the ``with`` block exits, even on error).
 """
 
@@ -15,15 +16,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable
 
+
 from torch import nn
 
 from dlsan.runtime.contracts import Contract, parse_contract
 from dlsan.runtime.findings import Finding, NonFiniteError, SanitizerError, SanitizerWarning, ShapeError
+from dlsan.runtime.host import Router
 from dlsan.runtime.localise import ModuleTable
+from dlsan.runtime.location import Location, caller_location, module_location
 from dlsan.runtime.names import covered, unknown_module
 from dlsan.runtime.probe import Probe, check_positive_int, probe_classes
 from dlsan.runtime.recorder import Recorder
-from dlsan.runtime.tape import BackwardWindow, ForwardPass
 from dlsan.runtime.training import StepTracker
 
 ON_ERROR = ("raise", "warn", "record")
@@ -52,9 +55,12 @@ class Sanitizer:
         allow_inf: Iterable[str] | str | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
         tensorboard: Any = None,
+        replay: bool | None = None,
     ) -> None:
         self._init_state(on_error, every, optimizer, scaler)
         self.tensorboard = tensorboard
+        self.replay = (on_error == "raise") if replay is None else bool(replay)
+        self._call_site = caller_location()
         if not isinstance(model, nn.Module):
             raise TypeError(f"instrument() needs a torch.nn.Module, got {type(model).__name__}")
         if on_error not in ON_ERROR:
@@ -67,17 +73,19 @@ class Sanitizer:
         self.contracts = _parse_contracts(shapes, names)
         allow_neg_inf = covered(allow_inf, names, "allow_inf")
         self.probes = _build_probes(checks, options, bool(self.contracts))
+        self._router = Router(self.probes, lambda: self._attached)
         self.recorder = Recorder(
-            self,
+            self._router,
             [module for _, module in named],
             reduce=any(probe.needs_values for probe in self.probes),
             allow_neg_inf=allow_neg_inf,
+            keep_calls=self.replay,
         )
         self._attached = True
-        self._tracker = StepTracker(self, optimizer, scaler)
+        self._tracker = StepTracker(self._router, optimizer, scaler)
+        self._router.count_backward = self._tracker.mode == "backward"
         for probe in self.probes:
             probe.attach(self)
-        self._route()
         self._finalizer = weakref.finalize(
             self, _collected, self.recorder, self._handles, self._tracker, self.probes
         )
@@ -95,8 +103,10 @@ class Sanitizer:
         self.every = every
         self.optimizer = optimizer
         self.scaler = scaler
-        #: training steps seen so far (see :mod:`dlsan.runtime.training` for what counts as one)
-        self.step = 0
+        #: replay a failing module's forward op by op to name the op and its source line
+        self.replay = False
+        self._router = Router()
+        self._call_site: Location | None = None
         #: anything with ``add_scalar(tag, value, step)`` (a ``SummaryWriter``), or ``None``
         self.tensorboard: Any = None
         self.probes: list[Probe] = []
@@ -106,7 +116,6 @@ class Sanitizer:
         self._handles: list[Any] = []
         self._attached = False
         self._raising = True
-        self._events: dict[str, list[Callable[..., None]]] = {}
         #: this process's ``torch.distributed`` rank when the sanitizer was built (else ``None``)
         self.rank = _distributed_rank()
 
@@ -115,6 +124,11 @@ class Sanitizer:
     @property
     def attached(self) -> bool:
         return self._attached
+
+    @property
+    def step(self) -> int:
+        """Training steps seen so far (see :mod:`dlsan.runtime.training` for what counts as one)."""
+        return self._router.step
 
     @property
     def findings(self) -> list[Finding]:
@@ -137,7 +151,7 @@ class Sanitizer:
             self._attached = False
             self._finalizer.detach()
             _release(self.recorder, self._handles, self._tracker, self.probes)
-            self._events = {}
+            self._router.clear()
 
     def __enter__(self) -> Sanitizer:
         return self
@@ -233,6 +247,10 @@ class Sanitizer:
         if self.rank is not None and finding.rank is None:
             finding.rank = self.rank
             finding.message = f"[rank {self.rank}] {finding.message}"
+        if finding.path is None:
+            found = module_location(finding.module, self.table.names, self.table.module) or self._call_site
+            if found is not None:
+                finding.path, finding.line = found
         key = (finding.kind, finding.module, finding.phase, finding.details.get("origin"), finding.details.get("where"))
         first = self._by_key.get(key)
         if first is None:
@@ -246,45 +264,6 @@ class Sanitizer:
             raise _ERRORS.get(finding.kind, SanitizerError)(finding)
         if first is None and (self.on_error == "warn" or (self.on_error == "raise" and not fatal)):
             warnings.warn(f"dlsan: {finding.message}", SanitizerWarning, stacklevel=2)
-
-    # -- events from the recorder and the step tracker -----------------------------------------
-
-    def _route(self) -> None:
-        for event in (
-            "on_forward_begin",
-            "on_forward_end",
-            "on_backward_end",
-            "before_optimizer_step",
-            "on_step_skipped",
-            "on_step_end",
-        ):
-            base = getattr(Probe, event)
-            self._events[event] = [getattr(p, event) for p in self.probes if getattr(type(p), event) is not base]
-
-    def _dispatch(self, event: str, *args: Any) -> None:
-        for callback in self._events.get(event, ()):
-            callback(*args)
-
-    def _forward_begin(self, fwd: ForwardPass) -> None:
-        self._dispatch("on_forward_begin", fwd)
-
-    def _forward_end(self, fwd: ForwardPass) -> None:
-        self._dispatch("on_forward_end", fwd)
-
-    def _backward_end(self, window: BackwardWindow) -> None:
-        self._dispatch("on_backward_end", window)
-        if self._attached and self._tracker.mode == "backward":
-            self._advance_step()
-
-    def _before_optimizer_step(self, optimizer: Any) -> None:
-        self._dispatch("before_optimizer_step", optimizer)
-
-    def _step_skipped(self, optimizer: Any) -> None:
-        self._dispatch("on_step_skipped", optimizer)
-
-    def _advance_step(self) -> None:
-        self.step += 1
-        self._dispatch("on_step_end", self.step)
 
     def _flush(self, *, raising: bool, warn: bool = False) -> None:
         if not self._attached:

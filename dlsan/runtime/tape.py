@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -75,11 +76,12 @@ class ForwardPass:
         "call_inputs",
         "call_outputs",
         "keep",
+        "call_args",
         "leaf_slots",
         "__weakref__",
     )
 
-    def __init__(self, step: int, grad_enabled: bool, exc: BaseException | None) -> None:
+    def __init__(self, step: int, grad_enabled: bool, exc: BaseException | None, keep_calls: bool = False) -> None:
         self.step = step
         self.grad_enabled = grad_enabled
         self.exc = exc
@@ -100,6 +102,11 @@ class ForwardPass:
         #: saves most of them anyway), so a culprit can be described at the end-of-pass check;
         #: cleared as soon as the pass has been handed to the probes
         self.keep: list[torch.Tensor] | None = [] if grad_enabled else None
+        #: each call's ``(args, kwargs)``, kept like ``keep`` (grad-enabled passes only) when the
+        #: sanitizer replays failures, so the failing module can be run again op by op
+        self.call_args: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = (
+            [] if grad_enabled and keep_calls else None
+        )
         #: slots holding leaf tensors that require grad (their gradient hooks wait for the pass end)
         self.leaf_slots: list[int] = []
 

@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -30,8 +30,10 @@ from torch.overrides import TorchFunctionMode
 from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.stats import format_shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 _BINARY = (
     "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
@@ -102,7 +104,7 @@ class BroadcastProbe(Probe):
         self._depth = 0
         self._sites: set[str] = set()
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         root = sanitizer.model
         sanitizer.register_forward_pre_hook(root, self._enter_hook)
@@ -182,7 +184,7 @@ def _call_site() -> str:
     return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
-def _running_module(sanitizer: Sanitizer) -> str | None:
+def _running_module(sanitizer: ProbeHost) -> str | None:
     fwd = sanitizer.recorder.current
     if fwd is None or not fwd.stack:
         return None

@@ -21,7 +21,7 @@ import ast
 import inspect
 import textwrap
 from functools import lru_cache
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -29,8 +29,10 @@ from torch import nn
 from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.series import Series
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 _RELU_TYPES = (nn.ReLU, nn.ReLU6)
 _CHANNEL_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
@@ -63,7 +65,7 @@ class DeadReluProbe(Probe):
         self._flushed = 0  # last step at which flush() judged the open window
         self.series = Series()
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         previous: nn.Module | None = None
         for name, module in sanitizer.named_modules():

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import weakref
 from functools import partial
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -51,10 +51,12 @@ from torch import nn
 from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.series import Series
 from dlsan.runtime.structure import tensors_in
 from dlsan.runtime.tape import BackwardWindow, ForwardPass
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 _KINDS = ("weight", "output")
 
@@ -107,7 +109,7 @@ class GradientProbe(Probe):
         self._since = {"vanishing-gradient": 0, "exploding-gradient": 0}  # first step of each run
         self.series = {kind: Series() for kind in _KINDS}
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         for index, (name, module) in enumerate(sanitizer.named_modules()):
             params = [p for p in module.parameters(recurse=False)]

@@ -17,6 +17,8 @@ layer whose parameters became non-finite.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import weakref
 
 import torch
@@ -28,8 +30,10 @@ from dlsan.runtime.localise import (
     parameter_gradient_finding,
 )
 from dlsan.runtime.probe import Probe, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.tape import BackwardWindow, ForwardPass
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 
 @register_probe
@@ -50,7 +54,7 @@ class NonFiniteProbe(Probe):
         self._eager_backward = False
         self._owner: dict[int, tuple[str, int]] = {}
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         for index, (prefix, module) in enumerate(sanitizer.named_modules()):
             for name, param in module.named_parameters(recurse=False):
@@ -104,7 +108,7 @@ class NonFiniteProbe(Probe):
     # -- inspection ----------------------------------------------------------------------------
 
     @property
-    def _san(self) -> Sanitizer:
+    def _san(self) -> ProbeHost:
         assert self.sanitizer is not None, "probe used after detach()"
         return self.sanitizer
 

@@ -12,14 +12,16 @@ Host-side only: ``p.grad is None`` reads no tensor value.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from torch import nn
 
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.tape import BackwardWindow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 
 @register_probe
@@ -38,7 +40,7 @@ class UnusedParameterProbe(Probe):
         self._reported: set[str] = set()
         self._backward = False
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         seen: set[int] = set()
         for module_name, module in sanitizer.named_modules():
