@@ -40,7 +40,11 @@ Events, all optional (the defaults do nothing); ``fwd`` is a :class:`~dlsan.runt
 ``before_optimizer_step(opt)``  ``opt.step()`` is about to apply gradients (after any unscaling).
 ``on_step_skipped(opt)``        the loss scaler skipped this step (its gradients were inf on purpose).
 ``on_step_end(step)``           the step counter advanced to ``step`` (see :attr:`Sanitizer.step`).
-``flush()``                     inspect anything kept for later (``Sanitizer.check()``, report, remove).
+``flush()``                     inspect anything kept for later (``Sanitizer.check()``, report, remove);
+                                a probe that judges over a window reports the open, partial one here
+                                (saying how many steps it covered).
+
+``not_enough(steps)`` returns why the probe has not seen enough steps to judge (``report()`` lists it).
 
 ``watch()`` returns a context manager that ``Sanitizer.watch()`` enters around user code outside
 the model (the loss), for probes that look inside torch calls.
@@ -129,6 +133,11 @@ class Probe:
     def watch(self) -> ContextManager[Any]:
         """Context for code outside the model that the probe should see (see ``Sanitizer.watch``)."""
         return contextlib.nullcontext()
+
+    def not_enough(self, seen: int) -> str | None:
+        """Why this probe could not judge everything after ``seen`` steps (too few), for
+        ``report()``; ``None`` when it could."""
+        return None
 
     def summary(self) -> dict[str, Any]:
         """Extra machine-readable state for ``Sanitizer.to_dict()`` (e.g. per-layer series)."""

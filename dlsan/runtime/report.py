@@ -90,6 +90,10 @@ def format_report(sanitizer: Reported) -> str:
     count = f"{len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}"
     steps = f"{sanitizer.step} step{'s' if sanitizer.step != 1 else ''}"
     lines = [f"dlsan: {count} in {steps} (checks: {checks})"]
+    short = [(probe.name, probe.not_enough(sanitizer.step)) for probe in sanitizer.probes]
+    if any(reason for _, reason in short):
+        lines += ["", "not enough steps to judge:"]
+        lines += [f"  {name}: {reason}" for name, reason in short if reason]
     by_kind: dict[str, list[Finding]] = {}
     for finding in findings:
         by_kind.setdefault(finding.kind, []).append(finding)

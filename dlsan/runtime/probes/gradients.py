@@ -24,6 +24,17 @@ With ``first`` the layer nearest the input and ``last`` the one nearest the outp
   or any layer's norm exceeds ``exploding_norm`` (off by default: the absolute scale of gradients
   depends on the loss and its reduction, so no single number fits every model).
 
+The first sampled step (step 1) is also judged on its own, with far stricter thresholds: a ratio
+below ``init_vanishing_ratio`` (1e-6) or above ``init_exploding_ratio`` (1e4), or a norm that
+overflowed to +inf, is a finding "at initialisation" (``details["origin"] == "initialisation"``)
+at once: a 16-layer sigmoid stack, or linear layers that each triple the signal, are visible
+from the first backward pass, and people debug with a few steps.  When the run ends (``flush``:
+``report()``, ``remove()``) inside a window, a verdict that held on every sampled step so far, at
+least two of them, is reported as a partial window (``details["partial"]``, with the number of
+steps it covered).  A layer whose gradient is exactly zero is not vanishing: its units are dead or
+its output unused, which the ``dead-relu`` and ``unused-parameter`` checks report, unless the
+gradient fades there (some layer's norm is tiny but not zero: it underflowed on its way back).
+
 The norms are taken on every ``sample_every``-th step (default 4: steps 1, 5, 9, ...): a trend
 that matters lasts hundreds of steps, so a sample sees it as well as every step would, at a
 quarter of the cost.  A finding needs ``window`` consecutive *sampled* steps of the same verdict
@@ -64,8 +75,9 @@ _KINDS = ("weight", "output")
 @register_probe
 class GradientProbe(Probe):
     """Options: ``vanishing_ratio`` (1e-3), ``vanishing_norm`` (1e-4), ``exploding_ratio`` (70),
-    ``exploding_norm`` (None: off), ``window`` (5 consecutive sampled steps) and ``sample_every``
-    (4: the norms of every 4th step); see the module docs."""
+    ``exploding_norm`` (None: off), ``window`` (5 consecutive sampled steps), ``sample_every``
+    (4: the norms of every 4th step), ``init_vanishing_ratio`` (1e-6) and ``init_exploding_ratio``
+    (1e4) for the first step; see the module docs."""
 
     name = "gradients"
     kinds = ("vanishing-gradient", "exploding-gradient")
@@ -78,6 +90,8 @@ class GradientProbe(Probe):
         exploding_norm: float | None = None,
         window: int = 5,
         sample_every: int = 4,
+        init_vanishing_ratio: float = 1e-6,
+        init_exploding_ratio: float = 1e4,
     ) -> None:
         super().__init__()
         check_positive_int(window, "gradients: window")
@@ -88,6 +102,11 @@ class GradientProbe(Probe):
         self.exploding_norm = exploding_norm
         self.window = window
         self.sample_every = sample_every
+        self.init_vanishing_ratio = init_vanishing_ratio
+        self.init_exploding_ratio = init_exploding_ratio
+        self._initial_done = False  # whether the first sampled step was judged on its own
+        self._judged = 0  # sampled steps judged since the run began or was last broken
+        self._partial: set[tuple[str, int]] = set()  # (kind, first step) of partial windows reported
         self._sampling = True  # whether the step under way is sampled (step 1 is)
         self._layer_names: list[str] = []
         self._layer_of: dict[int, int] = {}  # core module index -> layer position
@@ -107,6 +126,7 @@ class GradientProbe(Probe):
         self._pending: list[tuple[int, torch.Tensor | None, list[int], list[int]]] = []
         self._streak = {"vanishing-gradient": 0, "exploding-gradient": 0}
         self._since = {"vanishing-gradient": 0, "exploding-gradient": 0}  # first step of each run
+        self._last: dict[str, tuple[int, dict[str, Any]]] = {}  # latest verdict of each kind
         self.series = {kind: Series() for kind in _KINDS}
 
     def attach(self, sanitizer: ProbeHost) -> None:
@@ -198,13 +218,29 @@ class GradientProbe(Probe):
             parts.insert(0, _norms([grad for grad, _ in grads], device))
         out_layers = [layer for _, layers in passes for layer in layers]
         self._pending.append((step, torch.cat(parts), [layer for _, layer in grads], out_layers))
-        sanitizer = self.sanitizer
-        if len(self._pending) >= max(self.window, sanitizer.every if sanitizer is not None else 1):
+        every = 1 if self.sanitizer is None else self.sanitizer.every
+        # the first sampled step is read at once (it is judged on its own), unless every= asked
+        # for fewer host reads: then it is judged the same way at the first read
+        if (not self._initial_done and every == 1) or len(self._pending) >= max(self.window, every):
             self._read()
 
     def flush(self) -> None:
         if self._pending:
             self._read()
+        for kind, streak in self._streak.items():
+            key = (kind, self._since[kind])
+            if 2 <= streak < self.window and streak == self._judged and key not in self._partial:
+                self._partial.add(key)
+                self._report(kind, self._last[kind][0], self._last[kind][1], partial=streak)
+
+    def not_enough(self, seen: int) -> str | None:
+        needed = (self.window - 1) * self.sample_every + 1
+        if seen >= needed:
+            return None
+        return (
+            f"sustained vanishing/exploding gradients need {needed} steps ({self.window} sampled, one in "
+            f"{self.sample_every}); {seen} seen, so only the first step was judged (at initialisation)"
+        )
 
     # -- judging ---------------------------------------------------------------------------------
 
@@ -219,6 +255,7 @@ class GradientProbe(Probe):
         for step, row, weight_layers, out_layers in pending:
             if row is None:
                 self._streak = dict.fromkeys(self._streak, 0)
+                self._judged = 0
                 continue
             by_kind: dict[str, dict[int, float]] = {}
             for kind, layers in (("weight", weight_layers), ("output", out_layers)):
@@ -240,9 +277,52 @@ class GradientProbe(Probe):
                     sanitizer.log_scalar(f"grad_norm/{kind}/{name}", value, step)
 
     def _judge(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
+        if not self._initial_done:
+            self._initial_done = True
+            self._judge_initialisation(step, by_kind)
+        self._judged += 1
         if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
             self._streak = dict.fromkeys(self._streak, 0)  # the nonfinite check's business
+            self._judged = 0
             return
+        verdicts = self._verdicts(by_kind, self.vanishing_ratio, self.vanishing_norm, self.exploding_ratio)
+        if self.exploding_norm is not None and verdicts["exploding-gradient"] is None:
+            verdicts["exploding-gradient"] = self._too_large(by_kind)
+        for finding_kind, verdict in verdicts.items():
+            if verdict is None:
+                self._streak[finding_kind] = 0
+                continue
+            self._streak[finding_kind] += 1
+            self._last[finding_kind] = (step, verdict[1])
+            if self._streak[finding_kind] == 1:
+                self._since[finding_kind] = step
+            if self._streak[finding_kind] == self.window:
+                self._report(finding_kind, step, verdict[1])
+
+    def _judge_initialisation(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
+        # an overflowed norm of finite gradients (the NaN/Inf in non-finite ones is the nonfinite
+        # check's); only weight gradients can still be looked at, the output ones are gone
+        overflowed = [
+            layer for layer, value in by_kind.get("weight", {}).items() if value == math.inf and self._finite(layer)
+        ]
+        if overflowed:
+            facts = {"gradient": "weight", "layer": self._layer_names[overflowed[0]], "norm": math.inf}
+            self._report("exploding-gradient", step, facts, initial=True)
+            return
+        if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
+            return
+        verdicts = self._verdicts(by_kind, self.init_vanishing_ratio, math.inf, self.init_exploding_ratio)
+        for finding_kind, verdict in verdicts.items():
+            if verdict is not None:
+                self._report(finding_kind, step, verdict[1], initial=True)
+
+    def _finite(self, layer: int) -> bool:
+        grads = [p.grad for p, owner in self._params if owner == layer and p.grad is not None]
+        return all(bool(torch.isfinite(g.detach()).all()) for g in grads if g.layout is torch.strided)
+
+    def _verdicts(
+        self, by_kind: dict[str, dict[int, float]], vanishing_ratio: float, vanishing_norm: float, exploding_ratio: float
+    ) -> dict[str, tuple[str, dict[str, Any]] | None]:
         verdicts: dict[str, tuple[str, dict[str, Any]] | None] = {
             "vanishing-gradient": None,
             "exploding-gradient": None,
@@ -252,8 +332,8 @@ class GradientProbe(Probe):
             if ends is None:
                 continue
             first, last = ends
-            if norms[last] <= 0:
-                continue  # nothing reached the output layer: no trend to judge
+            if norms[last] <= 0 or (norms[first] <= 0 and not self._fades_to_zero(norms)):
+                continue  # nothing reached the output layer, or a dead / unused layer cut it off
             ratio = norms[first] / norms[last]
             facts = {
                 "gradient": kind,
@@ -263,23 +343,17 @@ class GradientProbe(Probe):
                 "last_norm": norms[last],
                 "ratio": ratio,
             }
-            if verdicts["vanishing-gradient"] is None and (
-                ratio < self.vanishing_ratio and norms[first] < self.vanishing_norm
-            ):
+            if verdicts["vanishing-gradient"] is None and ratio < vanishing_ratio and norms[first] < vanishing_norm:
                 verdicts["vanishing-gradient"] = (kind, facts)
-            if verdicts["exploding-gradient"] is None and ratio > self.exploding_ratio:
+            if verdicts["exploding-gradient"] is None and ratio > exploding_ratio:
                 verdicts["exploding-gradient"] = (kind, facts)
-        if self.exploding_norm is not None and verdicts["exploding-gradient"] is None:
-            verdicts["exploding-gradient"] = self._too_large(by_kind)
-        for finding_kind, verdict in verdicts.items():
-            if verdict is None:
-                self._streak[finding_kind] = 0
-                continue
-            self._streak[finding_kind] += 1
-            if self._streak[finding_kind] == 1:
-                self._since[finding_kind] = step
-            if self._streak[finding_kind] == self.window:
-                self._report(finding_kind, step, verdict[1])
+        return verdicts
+
+    def _fades_to_zero(self, norms: dict[int, float]) -> bool:
+        """Whether zero norms are where a fading gradient underflowed (some layer's is tiny but
+        not zero), not where dead units or an unused output cut it off at once (the layers the
+        gradient reached all have a sizeable norm)."""
+        return any(0 < value < self.vanishing_norm for value in norms.values())
 
     def _first_last(self, norms: dict[int, float]) -> tuple[int, int] | None:
         ranked = sorted((self._order.get(layer, len(self._order) + layer), layer) for layer in norms)
@@ -295,13 +369,32 @@ class GradientProbe(Probe):
                     return kind, {"gradient": kind, "layer": self._layer_names[layer], "norm": value}
         return None
 
-    def _report(self, kind: str, step: int, facts: dict[str, Any]) -> None:
+    def _report(
+        self, kind: str, step: int, facts: dict[str, Any], *, initial: bool = False, partial: int = 0
+    ) -> None:
         what = "weight gradient" if facts["gradient"] == "weight" else "gradient of the layer outputs"
         start = self._since[kind]
-        steps = f"on {self.window} steps in a row ({start}-{step})"
+        count = partial or self.window
+        steps = f"on {count} steps in a row ({start}-{step})"
         if self.sample_every > 1:
-            steps = f"on {self.window} sampled steps in a row (one step in {self.sample_every}, {start}-{step})"
-        if "ratio" not in facts:
+            steps = f"on {count} sampled steps in a row (one step in {self.sample_every}, {start}-{step})"
+        if partial:
+            steps += f", every sampled step of the run so far (a partial window: {self.window} make a sustained finding)"
+        vanishing_ratio, exploding_ratio = self.vanishing_ratio, self.exploding_ratio
+        extra: dict[str, Any] = {"window": [start, step]}
+        if initial:
+            steps = f"at initialisation (step {step}, before any update)"
+            vanishing_ratio, exploding_ratio = self.init_vanishing_ratio, self.init_exploding_ratio
+            extra = {"origin": "initialisation", "window": [step, step]}
+        elif partial:
+            extra.update(partial=True, steps=partial)
+        if initial and "ratio" not in facts:
+            module = facts["layer"]
+            message = (
+                f"exploding gradients {steps}: the {what} of '{module or '<model>'}' overflowed to +inf. "
+                "Check the initialisation scale (weights far too large), add normalisation, clip gradients"
+            )
+        elif "ratio" not in facts:
             module = facts["layer"]
             message = (
                 f"exploding gradients: the {what} of '{module}' had norm {facts['norm']:.3g} > {self.exploding_norm:g} "
@@ -314,17 +407,17 @@ class GradientProbe(Probe):
             if kind == "vanishing-gradient":
                 message = (
                     f"vanishing gradients: the {what} shrinks from the output to the input layers, {trend} "
-                    f"(ratio {facts['ratio']:.2g} < {self.vanishing_ratio:g}) {steps}; "
+                    f"(ratio {facts['ratio']:.2g} < {vanishing_ratio:g}) {steps}; "
                     "the first layers barely learn. Use ReLU-like activations, residual "
                     "connections, normalisation or a variance-preserving initialisation (Kaiming/Xavier)"
                 )
             else:
                 message = (
                     f"exploding gradients: the {what} grows from the output to the input layers, {trend} "
-                    f"(ratio {facts['ratio']:.3g} > {self.exploding_ratio:g}) {steps}. "
+                    f"(ratio {facts['ratio']:.3g} > {exploding_ratio:g}) {steps}. "
                     "Check the initialisation scale, add normalisation, clip gradients"
                 )
-        self.emit(Finding(kind, module, "backward", step, message, {**facts, "window": [start, step]}))
+        self.emit(Finding(kind, module, "backward", step, message, {**facts, **extra}))
 
     def summary(self) -> dict[str, Any]:
         ranked = sorted(range(len(self._layer_names)), key=lambda l: self._order.get(l, len(self._order) + l))

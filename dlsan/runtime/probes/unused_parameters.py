@@ -5,7 +5,10 @@ its module was never called (an auxiliary head someone forgot to add to the loss
 was dropped or detached, or it ran under ``no_grad``.  The optimizer still holds state for it and
 weight decay still shrinks it.  One step proves little (a branch taken every other batch), so a
 parameter is reported after ``steps`` consecutive training steps (default 5) without a gradient.
-Frozen parameters (``requires_grad=False``) are what the user asked for, never findings.
+Frozen parameters (``requires_grad=False``) are what the user asked for, never findings.  When
+the run ends sooner (``flush``: ``report()``, ``remove()``), parameters that received no gradient
+in any of the steps so far, at least two, are reported as a partial window
+(``details["partial"]``): a debugging run of three steps still says ``aux_head.*`` never learned.
 
 Host-side only: ``p.grad is None`` reads no tensor value.
 """
@@ -38,7 +41,9 @@ class UnusedParameterProbe(Probe):
         self._params: list[tuple[str, str, nn.Parameter]] = []  # (module, parameter path, parameter)
         self._missing: dict[str, int] = {}
         self._reported: set[str] = set()
+        self._partial: set[str] = set()
         self._backward = False
+        self._steps_seen = 0  # training steps with a backward pass through the model
 
     def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
@@ -56,6 +61,7 @@ class UnusedParameterProbe(Probe):
         if not self._backward:
             return  # the optimizer stepped without a backward pass through the model
         self._backward = False
+        self._steps_seen += 1
         newly: dict[str, list[str]] = {}
         for module_name, path, param in self._params:
             if not param.requires_grad or param.grad is not None:
@@ -68,19 +74,49 @@ class UnusedParameterProbe(Probe):
         for module_name, paths in newly.items():
             self._report(module_name, paths, step)
 
-    def _report(self, module: str, paths: list[str], step: int) -> None:
+    def flush(self) -> None:
+        seen = self._steps_seen
+        if seen < 2 or seen >= self.steps:
+            return
+        newly: dict[str, list[str]] = {}
+        for module_name, path, param in self._params:
+            if self._missing.get(path) == seen and path not in self._partial and path not in self._reported:
+                self._partial.add(path)
+                newly.setdefault(module_name, []).append(path)
+        sanitizer = self.sanitizer
+        for module_name, paths in newly.items():
+            self._report(module_name, paths, sanitizer.step if sanitizer is not None else seen, partial=seen)
+
+    def not_enough(self, seen: int) -> str | None:
+        if self._steps_seen >= self.steps:
+            return None
+        return (
+            f"a sustained unused-parameter finding needs {self.steps} training steps in a row; "
+            f"{self._steps_seen} seen (a partial window of 2 or more is reported)"
+        )
+
+    def _report(self, module: str, paths: list[str], step: int, partial: int = 0) -> None:
         label = f"module '{module}'" if module else "the model"
         names = ", ".join(paths)
+        if partial:
+            when = (
+                f"in any of the {partial} training steps of the run so far (a partial window: "
+                f"{self.steps} in a row make a sustained finding)"
+            )
+            details: dict[str, Any] = {"parameters": paths, "steps": partial, "partial": True}
+        else:
+            when = f"in {self.steps} training steps in a row (up to step {step})"
+            details = {"parameters": paths, "steps": self.steps}
         self.emit(
             Finding(
                 "unused-parameter",
                 module,
                 "backward",
                 step,
-                f"{names} of {label} received no gradient in {self.steps} training steps in a row "
-                f"(up to step {step}): the module was not called, its output did not reach the loss, or it ran "
-                "under no_grad/detach. Add it to the loss, remove it, or freeze it with requires_grad_(False)",
-                {"parameters": paths, "steps": self.steps},
+                f"{names} of {label} received no gradient {when}: the module was not called, its output did not "
+                "reach the loss, or it ran under no_grad/detach. Add it to the loss, remove it, or freeze it with "
+                "requires_grad_(False)",
+                details,
             )
         )
 
