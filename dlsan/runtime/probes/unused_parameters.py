@@ -7,7 +7,7 @@ weight decay still shrinks it.  One step proves little (a branch taken every oth
 parameter is reported after ``steps`` consecutive training steps (default 5) without a gradient.
 Frozen parameters (``requires_grad=False``) are what the user asked for, never findings.  When
 the run ends sooner (``flush``: ``report()``, ``remove()``), parameters that received no gradient
-in any of the steps so far, at least two, are reported as a partial window
+in any of the steps so far, at least three, are reported as a partial window
 (``details["partial"]``): a debugging run of three steps still says ``aux_head.*`` never learned.
 
 Host-side only: ``p.grad is None`` reads no tensor value.
@@ -22,6 +22,10 @@ from torch import nn
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
 from dlsan.runtime.tape import BackwardWindow
+
+#: fewest training steps for reporting a partial window at the end of a run (two backward
+#: passes can be one step's gradient penalty, where a bias rightly gets no gradient)
+_MIN_PARTIAL = 3
 
 if TYPE_CHECKING:  # pragma: no cover
     from dlsan.runtime.host import ProbeHost
@@ -76,7 +80,7 @@ class UnusedParameterProbe(Probe):
 
     def flush(self) -> None:
         seen = self._steps_seen
-        if seen < 2 or seen >= self.steps:
+        if seen < _MIN_PARTIAL or seen >= self.steps:
             return
         newly: dict[str, list[str]] = {}
         for module_name, path, param in self._params:
@@ -92,7 +96,7 @@ class UnusedParameterProbe(Probe):
             return None
         return (
             f"a sustained unused-parameter finding needs {self.steps} training steps in a row; "
-            f"{self._steps_seen} seen (a partial window of 2 or more is reported)"
+            f"{self._steps_seen} seen (a partial window of {_MIN_PARTIAL} or more is reported)"
         )
 
     def _report(self, module: str, paths: list[str], step: int, partial: int = 0) -> None:
