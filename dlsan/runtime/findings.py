@@ -54,6 +54,9 @@ class Finding:
     rank: int | None = None
     path: str | None = None
     line: int | None = None
+    #: an exception whose traceback ends at the user's line that failed (set by a replay); raised
+    #: errors chain it as their ``__cause__``.  Not part of ``to_dict()``
+    cause: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
     def code(self) -> str:

@@ -31,6 +31,8 @@ import torch
 from torch import nn
 
 from dlsan.runtime.compat import graph_task_id, is_compiling, leaf_grad_node, queue_callback
+from dlsan.runtime.findings import SanitizerError
+from dlsan.runtime.replay import WeakCall
 from dlsan.runtime.structure import Path, tensors_in
 from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass, version_of
 
@@ -150,6 +152,10 @@ class Recorder:
             self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             self._handles.append(module.register_forward_hook(post, always_call=True))
 
+    def pause(self, paused: bool) -> None:
+        """Record nothing while ``paused`` (dlsan's own replay of a forward pass)."""
+        self.paused = paused
+
     @property
     def current(self) -> ForwardPass | None:
         """The forward pass the calling thread is in, if any."""
@@ -227,6 +233,8 @@ class Recorder:
                         self._hook_outputs(fwd)
                     listener.forward_end(fwd)
             finally:
+                if fwd.call_args:
+                    fwd.root_call = WeakCall(*fwd.call_args[0])
                 fwd.keep = fwd.call_args = None
 
     def _observe(self, fwd: ForwardPass, tensor: torch.Tensor, call: int, role: int, path: Path, mode: int) -> int:
@@ -309,10 +317,14 @@ class Recorder:
             observer(fwd, slot, grad)
 
     def _backward_done(self, task: int) -> None:
+        __tracebackhide__ = True
         values, entries = self._pending.pop(task, ([], []))
         listener = self._listener()
         if self.active and listener is not None:
-            listener.backward_end(BackwardWindow(values, entries))
+            try:
+                listener.backward_end(BackwardWindow(values, entries))
+            except SanitizerError as error:
+                raise error.with_traceback(None)  # the traceback ends at the user's backward() call
 
 
 def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callable[..., None], Callable[..., None]]:
@@ -324,9 +336,13 @@ def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callab
             recorder.enter(index, args, kwargs)
 
     def post_hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        __tracebackhide__ = True
         recorder = recorder_ref()
         if recorder is not None and not is_compiling():
-            recorder.leave(index, output)
+            try:
+                recorder.leave(index, output)
+            except SanitizerError as error:
+                raise error.with_traceback(None)  # the traceback ends where the user's code called the model
 
     return pre_hook, post_hook
 

@@ -261,7 +261,8 @@ class Sanitizer:
             first.details["count"] = first.details.get("count", 1) + 1
             first.details["last_step"] = finding.step
         if fatal and self.on_error == "raise" and self._raising:
-            raise _ERRORS.get(finding.kind, SanitizerError)(finding)
+            __tracebackhide__ = True
+            raise _ERRORS.get(finding.kind, SanitizerError)(finding) from finding.cause
         if first is None and (self.on_error == "warn" or (self.on_error == "raise" and not fatal)):
             warnings.warn(f"dlsan: {finding.message}", SanitizerWarning, stacklevel=2)
 

@@ -77,6 +77,7 @@ class ForwardPass:
         "call_outputs",
         "keep",
         "call_args",
+        "root_call",
         "leaf_slots",
         "__weakref__",
     )
@@ -107,6 +108,8 @@ class ForwardPass:
         self.call_args: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = (
             [] if grad_enabled and keep_calls else None
         )
+        #: the outermost call's arguments, held weakly once the pass is over (for a backward replay)
+        self.root_call: Any = None
         #: slots holding leaf tensors that require grad (their gradient hooks wait for the pass end)
         self.leaf_slots: list[int] = []
 

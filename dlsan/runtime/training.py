@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
+from dlsan.runtime.findings import SanitizerError
+
 if TYPE_CHECKING:  # pragma: no cover
     from dlsan.runtime.host import Router
 
@@ -59,15 +61,19 @@ class StepTracker:
         self._scaler = self._scaler_step = None
 
     def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        __tracebackhide__ = True
         router = self._router_ref()
         if router is None:
             return
         self._ran = True
         found_inf = getattr(optimizer, "found_inf", None)
-        if isinstance(found_inf, torch.Tensor) and bool(found_inf.sum() > 0):
-            router.step_skipped(optimizer)
-        else:
-            router.before_optimizer_step(optimizer)
+        try:
+            if isinstance(found_inf, torch.Tensor) and bool(found_inf.sum() > 0):
+                router.step_skipped(optimizer)
+            else:
+                router.before_optimizer_step(optimizer)
+        except SanitizerError as error:
+            raise error.with_traceback(None)  # the traceback ends at the user's optimizer.step()
 
     def _post_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         router = self._router_ref()

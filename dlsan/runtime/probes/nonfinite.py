@@ -30,6 +30,7 @@ from dlsan.runtime.localise import (
     parameter_gradient_finding,
 )
 from dlsan.runtime.probe import Probe, register_probe
+from dlsan.runtime.replay import explain_backward, explain_forward
 from dlsan.runtime.tape import BackwardWindow, ForwardPass
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -119,6 +120,7 @@ class NonFiniteProbe(Probe):
         for fwd in passes:
             finding = forward_finding(fwd, self._san.table)
             if finding is not None:
+                explain_forward(finding, fwd, self._san)
                 self._bad_passes.add(fwd)
                 self._reported_steps.add(fwd.step)
                 self.emit(finding)
@@ -133,6 +135,7 @@ class NonFiniteProbe(Probe):
                 continue  # the forward pass was already non-finite: this is its consequence
             finding = backward_finding(window, self._san.table, step)
             if finding is not None:
+                explain_backward(finding, window, self._san)
                 self._reported_steps.add(step)
                 self.emit(finding)
 
