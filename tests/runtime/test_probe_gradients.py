@@ -144,3 +144,20 @@ def test_bad_options_are_refused():
         dlsan.instrument(nn.Linear(2, 2), options={"gradients": {"window": 0}})
     with pytest.raises(ValueError, match="sample_every"):
         dlsan.instrument(nn.Linear(2, 2), options={"gradients": {"sample_every": 0}})
+
+
+def test_a_norm_that_overflows_float32_is_exploding_at_once():
+    # gradient elements of ~1e37: each finite, but the norm of 10,000 of them (~1e39) overflows
+    # float32, as an LSTM's can over a long sequence
+    model = nn.Sequential(nn.Linear(100, 100), nn.Linear(100, 100))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    with dlsan.instrument(model, optimizer=optimizer, on_error="record", checks=["nonfinite", "gradients"]) as san:
+        out = model(torch.ones(1, 100))
+        out.backward(torch.full_like(out, 1e37))
+        grad = model[1].weight.grad
+        assert torch.isfinite(grad).all() and not torch.isfinite(torch.linalg.vector_norm(grad))
+        optimizer.step()
+    (finding,) = san.findings  # and no nonfinite finding: every element is finite
+    assert (finding.kind, finding.step) == ("exploding-gradient", 1)
+    assert finding.details["overflow"] and finding.details["norm"] > 3.4e38
+    assert "is above the float32 maximum" in finding.message
