@@ -75,5 +75,6 @@ def instrument(
 def _unwrap(model: nn.Module) -> nn.Module:
     """The module inside a data-parallel wrapper (whose forward calls it, so its hooks fire)."""
     if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-        return model.module
+        inner: nn.Module = model.module
+        return inner
     return model

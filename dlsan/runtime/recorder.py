@@ -2,9 +2,12 @@
 
 Cost rules, because these run for every module call of every step:
 
-* no host synchronisation: the only device work is one ``sum`` per new tensor value (about as
-  cheap as a reduction gets; ``isfinite(t).all()`` costs several times more) and one gradient
-  pre-hook per tensor that requires grad;
+* no host synchronisation: the only device work is one reduction per new tensor value and one
+  gradient pre-hook per tensor that requires grad.  The reductions are exact for finite values of
+  any magnitude (a sum is not: ``finfo.min`` attention masks sum to ``-inf``): ``max`` in the
+  forward pass (NaN or ``+inf`` in, NaN or ``+inf`` out; about as cheap as ``sum``, where
+  ``isfinite(t).all()`` costs several times more) and ``aminmax`` for gradients, where ``-inf``
+  counts too (see :mod:`dlsan.runtime.tape` for why ``-inf`` is accepted inside the model);
 * a tensor passed from one module to the next is reduced once (found again by ``id`` + version),
   and outputs of finite-preserving modules are not reduced at all;
 * no tensor outlives the forward pass (weak references, plus strong ones while it runs);
@@ -30,31 +33,30 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import graph_task_id, is_compiling, leaf_grad_node, queue_callback
+from dlsan.runtime.compat import graph_task_id, in_backward, is_compiling, leaf_grad_node, queue_callback
 from dlsan.runtime.findings import SanitizerError
 from dlsan.runtime.replay import WeakCall
 from dlsan.runtime.structure import Path, tensors_in
 from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass, version_of
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 _STRIDED = torch.strided
-_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 # _observe modes (bits)
 NO_SUM = 1  # a finite-preserving module's output: finite whenever its inputs are
-ALLOW_NEG_INF = 2  # an allow_inf module's output: -inf reads as finite
 NO_GRADIENT = 4  # only a finite-preserving module consumes it: its gradient is finite when theirs is
 _ARG0: Path = ("args", 0)
 _OUTPUT: Path = ("output",)
 
-#: Module types whose output is finite whenever their inputs are (no parameters, magnitude never
-#: grows).  Exact types only: a subclass may override ``forward``.  Left out on purpose: Dropout
-#: (scales up by 1/(1-p)), LogSoftmax (large negative outputs overflow fp16), SELU (scale > 1),
-#: Upsample (bicubic overshoots), PReLU (learned slope).
+#: Module types that never output NaN or ``+inf`` when their inputs hold neither (finite values
+#: and ``-inf``, which is accepted inside the model), and whose input gradient is finite when their
+#: output gradient is: no parameters, magnitude never grows.  Exact types only: a subclass may
+#: override ``forward``.  Left out on purpose: Dropout (scales up by 1/(1-p)), LogSoftmax (large
+#: negative outputs overflow fp16), SELU (scale > 1), Upsample (bicubic overshoots), PReLU (learned
+#: slope), and those that turn ``-inf`` into NaN: GELU, SiLU, Mish, Hardswish (``-inf * 0``),
+#: Softsign (``-inf / inf``), Softmax/Softmin (a row of ``-inf``, a fully masked row).
 FINITE_PRESERVING: frozenset[type[nn.Module]] = frozenset(
     {
         nn.Identity, nn.Flatten, nn.Unflatten,
-        nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Hardsigmoid, nn.Softsign,
-        nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Softmax, nn.Softmin, nn.Softmax2d,
+        nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Hardsigmoid,
         nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
         nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
         nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
@@ -67,10 +69,10 @@ GradObserver = Callable[[ForwardPass, int, torch.Tensor], None]
 
 def finite_preserving(module: nn.Module) -> bool:
     kind = type(module)
-    if kind is nn.LeakyReLU:
-        return abs(module.negative_slope) <= 1
+    if kind is nn.LeakyReLU:  # a slope of 0 gives -inf * 0 = NaN, a negative one -inf -> +inf
+        return 0 < float(getattr(module, "negative_slope")) <= 1
     if kind in (nn.ELU, nn.CELU):
-        return abs(module.alpha) <= 1
+        return abs(float(getattr(module, "alpha"))) <= 1
     return kind in FINITE_PRESERVING
 
 
@@ -115,10 +117,9 @@ class _ThreadState(threading.local):
 class Recorder:
     """Installs one forward pre-hook and one forward hook per module and keeps the current tape.
 
-    ``reduce``: compute the per-slot sums (needed by the non-finite check).  ``allow_neg_inf[i]``:
-    module ``i`` may return ``-inf``; its output sums are clamped from below, so ``-inf`` reads as
-    finite while NaN and ``+inf`` still show.  Since ``-inf`` then flows on as an accepted value,
-    the finite-preserving shortcut is off whenever some module may return ``-inf``.
+    ``reduce``: compute the per-slot readings (needed by the non-finite check).
+    ``allow_neg_inf[i]``: module ``i`` may return ``-inf`` out of the model (masked logits); its
+    outputs are not checked for ``-inf`` where they leave the model (see :func:`producer`).
     """
 
     def __init__(
@@ -137,9 +138,8 @@ class Recorder:
         #: record nothing new (set while dlsan itself replays a module, see dlsan.runtime.replay)
         self.paused = False
         self.allow_neg_inf = allow_neg_inf
-        shortcut = not any(allow_neg_inf)
-        self.skip_sum = [shortcut and finite_preserving(module) for module in modules]
-        self.sequence_feeds_preserving = _sequence_feeds_preserving(modules) if shortcut else {}
+        self.skip_sum = [finite_preserving(module) for module in modules]
+        self.sequence_feeds_preserving = _sequence_feeds_preserving(modules)
         self.active = True
         self._thread = _ThreadState()
         self.grad_observers: list[GradObserver] = []
@@ -176,9 +176,13 @@ class Recorder:
         fwd = state.current
         if fwd is None:
             listener = self._listener()
-            if listener is None or self.paused or torch._C._get_tracing_state() is not None:
+            if listener is None or self.paused or torch._C._get_tracing_state() is not None or in_backward():
+                # in backward: activation checkpointing recomputing a forward it has already seen
                 return
-            fwd = state.current = ForwardPass(listener.step, torch.is_grad_enabled(), sys.exc_info()[1], self.keep_calls)
+            fwd = state.current = ForwardPass(
+                listener.step, torch.is_grad_enabled(), sys.exc_info()[1], keep=self.reduce or torch.is_grad_enabled(),
+                keep_calls=self.keep_calls,
+            )
             listener.forward_begin(fwd)
         call = len(fwd.call_module)
         stack = fwd.stack
@@ -206,7 +210,7 @@ class Recorder:
         if fwd is None or not fwd.stack:
             return
         call = fwd.stack.pop()
-        mode = NO_SUM if self.skip_sum[index] else ALLOW_NEG_INF if self.allow_neg_inf[index] else 0
+        mode = NO_SUM if self.skip_sum[index] else 0
         sequence = self.sequence_feeds_preserving.get(index)
         if sequence is not None and fwd.stack and fwd.call_module[fwd.stack[-1]] == sequence:
             mode |= NO_GRADIENT
@@ -223,13 +227,15 @@ class Recorder:
         if not fwd.stack:
             state.current = None
             listener = self._listener()
+            if self.reduce:
+                self._read_escapes(fwd)
             try:
                 # an exception in flight that was not there at the start: the forward raised and
                 # its tape is incomplete, so it is dropped (the user's error is what matters)
                 if sys.exc_info()[1] is fwd.exc and listener is not None:
                     if fwd.leaf_slots:
                         self._hook_leaves(fwd)
-                    if fwd.keep is not None and not (self.reduce or self.grad_observers):
+                    if fwd.grad_enabled and not (self.reduce or self.grad_observers):
                         self._hook_outputs(fwd)
                     listener.forward_end(fwd)
             finally:
@@ -248,15 +254,12 @@ class Recorder:
                 slot = None
         if slot is not None and fwd.refs[slot]() is tensor and fwd.versions[slot] == version:
             return slot
-        if not tensor.is_floating_point() or tensor.layout is not _STRIDED:
+        if not tensor.is_floating_point() or tensor.layout is not _STRIDED or tensor.is_nested:
             return -1
         slot = len(fwd.roles)
-        if self.reduce and not mode & NO_SUM:
-            flat = tensor.detach()
-            value = flat.sum(dtype=torch.float32) if flat.dtype in _LOW_PRECISION else flat.sum()
-            if mode & ALLOW_NEG_INF:
-                value = value.clamp_min(-_FLOAT32_MAX)
-            fwd.values.append(value)
+        if self.reduce and not mode & NO_SUM and tensor.numel():
+            # max: NaN or +inf anywhere shows, finite values of any size never overflow it
+            fwd.values.append(tensor.detach().max())
             fwd.value_slots.append(slot)
         fwd.refs.append(weakref.ref(tensor))
         fwd.versions.append(version)
@@ -272,6 +275,19 @@ class Recorder:
 
     # -- backward ------------------------------------------------------------------------------
 
+    def _read_escapes(self, fwd: ForwardPass) -> None:
+        """Where tensors leave the model, ``-inf`` counts as non-finite too (unless ``allow_inf``
+        names the module that produced it): one ``min`` per output of the outermost call, read
+        after every other value of the pass (``fwd.strict_from``)."""
+        fwd.strict_from = len(fwd.values)
+        for slot, _ in fwd.call_outputs[0]:
+            module = producer(fwd, slot)
+            tensor = fwd.refs[slot]()
+            if module is None or self.allow_neg_inf[module] or tensor is None or not tensor.numel():
+                continue
+            fwd.values.append(tensor.detach().min())
+            fwd.value_slots.append(slot)
+
     def _hook_gradient(self, fwd: ForwardPass, tensor: torch.Tensor, slot: int) -> None:
         # A pre-hook on the node that produced the tensor sees the gradient of the value this
         # module produced, even when a later in-place module (ReLU(inplace=True)) gives the
@@ -280,7 +296,7 @@ class Recorder:
         node = tensor.grad_fn
         if node is not None:
             node.register_prehook(partial(_on_gradient, self._self_ref, fwd, slot, tensor.output_nr))
-        elif fwd.keep is not None:
+        elif fwd.grad_enabled:
             fwd.leaf_slots.append(slot)  # hooked at the end of the pass, see _hook_leaves
 
     def _hook_outputs(self, fwd: ForwardPass) -> None:
@@ -308,11 +324,13 @@ class Recorder:
         if pending is None:
             pending = self._pending[task] = ([], [])
             queue_callback(partial(self._backward_done, task))
-        if self.reduce:
-            # a gradient carries a graph only under backward(create_graph=True)
+        if self.reduce and grad.numel() and grad.layout is _STRIDED and not grad.is_nested:
+            # a gradient carries a graph only under backward(create_graph=True); aminmax: any
+            # NaN or +-inf shows in its min or max, and finite values never overflow them
             flat = grad.detach() if grad.requires_grad else grad
-            pending[0].append(flat.sum(dtype=torch.float32) if flat.dtype in _LOW_PRECISION else flat.sum())
-            pending[1].append((fwd, slot))
+            pending[0].extend(torch.aminmax(flat))
+            entry = (fwd, slot)
+            pending[1].extend((entry, entry))
         for observer in self.grad_observers:
             observer(fwd, slot, grad)
 
@@ -325,6 +343,16 @@ class Recorder:
                 listener.backward_end(BackwardWindow(values, entries))
             except SanitizerError as error:
                 raise error.with_traceback(None)  # the traceback ends at the user's backward() call
+
+
+def producer(fwd: ForwardPass, slot: int) -> int | None:
+    """The index of the module whose code made ``slot``: the module that returned it, or the
+    parent whose own code passed it to a sub-module; ``None`` for the model's input."""
+    owner = fwd.owners[slot]
+    if fwd.roles[slot] == OUTPUT:
+        return fwd.call_module[owner]
+    parent = fwd.call_parent[owner]
+    return None if parent < 0 else fwd.call_module[parent]
 
 
 def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callable[..., None], Callable[..., None]]:

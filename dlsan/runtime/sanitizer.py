@@ -42,6 +42,10 @@ class Sanitizer:
     :meth:`to_dict` for programs.
     """
 
+    tensorboard: Any
+    probes: list[Probe]
+    contracts: dict[str, Contract]
+
     def __init__(
         self,
         model: nn.Module,
@@ -69,9 +73,9 @@ class Sanitizer:
         named = list(model.named_modules())
         names = [name for name, _ in named]
         self._model_ref = weakref.ref(model)
-        self.table = ModuleTable(named)
-        self.contracts = _parse_contracts(shapes, names)
         allow_neg_inf = covered(allow_inf, names, "allow_inf")
+        self.table = ModuleTable(named, allow_neg_inf)
+        self.contracts = _parse_contracts(shapes, names)
         self.probes = _build_probes(checks, options, bool(self.contracts))
         self._router = Router(self.probes, lambda: self._attached)
         self.recorder = Recorder(
@@ -108,9 +112,9 @@ class Sanitizer:
         self._router = Router()
         self._call_site: Location | None = None
         #: anything with ``add_scalar(tag, value, step)`` (a ``SummaryWriter``), or ``None``
-        self.tensorboard: Any = None
-        self.probes: list[Probe] = []
-        self.contracts: dict[str, Contract] = {}
+        self.tensorboard = None
+        self.probes = []
+        self.contracts = {}
         self._findings: list[Finding] = []
         self._by_key: dict[tuple[Any, ...], Finding] = {}
         self._handles: list[Any] = []

@@ -174,17 +174,25 @@ def test_three_steps_of_a_deep_times_three_stack_explode_at_initialisation():
     assert finding.details["ratio"] > 1e4 and finding.module == "0"
 
 
-def test_an_overflowed_norm_at_the_first_step_is_exploding():
-    model = _times_three_stack(depth=2)
-    for layer in model[:-1]:
-        layer.weight.data.mul_(1e10)  # activations of 1e20: the last layer's (finite) gradient norm overflows
-    san = train(model, _batch, steps=1, lr=0.0, checks=["gradients"])
-    (finding,) = [f for f in san.findings if f.kind == "exploding-gradient"]
-    assert finding.details["norm"] == float("inf") and "overflowed to +inf" in finding.message
-
-
 def test_a_layer_cut_off_by_dead_units_is_not_vanishing():
     model = nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))
     nn.init.constant_(model[0].bias, -100.0)  # every unit of the first ReLU is dead: zero gradient below it
     san = train(model, _batch, steps=3, checks=["gradients"], options=EVERY_STEP)
     assert not san.findings
+
+
+def test_a_norm_that_overflows_float32_is_exploding_at_once():
+    # gradient elements of ~1e37: each finite, but the norm of 10,000 of them (~1e39) overflows
+    # float32, as an LSTM's can over a long sequence
+    model = nn.Sequential(nn.Linear(100, 100), nn.Linear(100, 100))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    with dlsan.instrument(model, optimizer=optimizer, on_error="record", checks=["nonfinite", "gradients"]) as san:
+        out = model(torch.ones(1, 100))
+        out.backward(torch.full_like(out, 1e37))
+        grad = model[1].weight.grad
+        assert torch.isfinite(grad).all() and not torch.isfinite(torch.linalg.vector_norm(grad))
+        optimizer.step()
+    (finding,) = san.findings  # and no nonfinite finding: every element is finite
+    assert (finding.kind, finding.step) == ("exploding-gradient", 1)
+    assert finding.details["overflow"] and finding.details["norm"] > 3.4e38
+    assert "is above the float32 maximum" in finding.message

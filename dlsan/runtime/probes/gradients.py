@@ -22,7 +22,10 @@ With ``first`` the layer nearest the input and ``last`` the one nearest the outp
   ``beta_1`` and ``beta_2``): the input layers learn a thousand times slower and barely at all;
 * *exploding* when ``norm(first) / norm(last) > exploding_ratio`` (70, AUTOTRAINER's ``beta_3``),
   or any layer's norm exceeds ``exploding_norm`` (off by default: the absolute scale of gradients
-  depends on the loss and its reduction, so no single number fits every model).
+  depends on the loss and its reduction, so no single number fits every model);
+* *exploding* at once, without waiting for a window, when a norm overflows float32 (the norms are
+  computed in float64, so they can tell): the user's ``clip_grad_norm_`` sees ``inf``, although
+  every element is finite, which the ``nonfinite`` check cannot see.
 
 The first sampled step (step 1) is also judged on its own, with far stricter thresholds: a ratio
 below ``init_vanishing_ratio`` (1e-6) or above ``init_exploding_ratio`` (1e4), or a norm that
@@ -40,7 +43,8 @@ that matters lasts hundreds of steps, so a sample sees it as well as every step 
 quarter of the cost.  A finding needs ``window`` consecutive *sampled* steps of the same verdict
 (default 5, so 17 steps at the default sampling), so one noisy batch does not alarm.  A sampled
 step with a non-finite norm counts for neither (the ``nonfinite`` check reports it) and breaks
-the run, as does any step the loss scaler skipped.
+the run, as does any step the loss scaler skipped.  A non-finite norm (a non-finite element) is the
+``nonfinite`` check's.
 
 Cost, on a sampled step: one ``_foreach_norm`` and one ``stack``, one ``vector_norm`` per output of
 the two end layers, one ``stack`` per backward pass and one ``cat``; on the other steps nothing but
@@ -59,7 +63,7 @@ from typing import Any, TYPE_CHECKING
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import is_compiling
+from dlsan.runtime.compat import foreach_norm_float64, in_backward, is_compiling, local_tensor
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
 from dlsan.runtime.series import Series
@@ -70,6 +74,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from dlsan.runtime.host import ProbeHost
 
 _KINDS = ("weight", "output")
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 @register_probe
@@ -156,7 +161,7 @@ class GradientProbe(Probe):
             if layer is not None and layer not in self._order:
                 self._order[layer] = len(self._order)
                 self._unranked.discard(module)
-        self._watched = {min(self._order, key=self._order.get), max(self._order, key=self._order.get)}
+        self._watched = {min(self._order, key=self._order.__getitem__), max(self._order, key=self._order.__getitem__)}
         self._unhook_middle()
 
     def _unhook_middle(self) -> None:
@@ -178,8 +183,8 @@ class GradientProbe(Probe):
 
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             probe = probe_ref()
-            if probe is None or not probe._sampling or not torch.is_grad_enabled() or is_compiling():
-                return
+            if probe is None or not probe._sampling or not torch.is_grad_enabled() or is_compiling() or in_backward():
+                return  # in backward: activation checkpointing recomputing the forward pass
             if probe._watched is not None and layer not in probe._watched:
                 return
             found = [output] if isinstance(output, torch.Tensor) else [t for _, t in tensors_in(output)]
@@ -191,8 +196,9 @@ class GradientProbe(Probe):
         return hook
 
     def _observe(self, layer: int, grad: torch.Tensor) -> None:
-        if grad.layout is torch.strided:
-            self._out.append((torch.linalg.vector_norm(grad.detach(), dtype=torch.float32), layer))
+        if grad.layout is torch.strided and not grad.is_nested:
+            # in float64: no finite float32 gradient overflows it (see _overflowed)
+            self._out.append((torch.linalg.vector_norm(grad.detach(), dtype=torch.float64), layer))
 
     def on_backward_end(self, window: BackwardWindow) -> None:
         out, self._out = self._out, []
@@ -282,8 +288,14 @@ class GradientProbe(Probe):
             self._judge_initialisation(step, by_kind)
         self._judged += 1
         if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
-            self._streak = dict.fromkeys(self._streak, 0)  # the nonfinite check's business
+            self._streak = dict.fromkeys(self._streak, 0)  # a non-finite element: the nonfinite check's
             self._judged = 0
+            return
+        overflow = self._overflowed(by_kind)
+        if overflow is not None:  # the strongest signal there is: reported at once, no window
+            self._streak = dict.fromkeys(self._streak, 0)
+            self._judged = 0
+            self._report("exploding-gradient", step, overflow)
             return
         verdicts = self._verdicts(by_kind, self.vanishing_ratio, self.vanishing_norm, self.exploding_ratio)
         if self.exploding_norm is not None and verdicts["exploding-gradient"] is None:
@@ -300,25 +312,15 @@ class GradientProbe(Probe):
                 self._report(finding_kind, step, verdict[1])
 
     def _judge_initialisation(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
-        # an overflowed norm of finite gradients (the NaN/Inf in non-finite ones is the nonfinite
-        # check's); only weight gradients can still be looked at, the output ones are gone
-        overflowed = [
-            layer for layer, value in by_kind.get("weight", {}).items() if value == math.inf and self._finite(layer)
-        ]
-        if overflowed:
-            facts = {"gradient": "weight", "layer": self._layer_names[overflowed[0]], "norm": math.inf}
-            self._report("exploding-gradient", step, facts, initial=True)
-            return
+        # non-finite elements are the nonfinite check's; an overflowed norm is reported at any step
         if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
+            return
+        if self._overflowed(by_kind) is not None:
             return
         verdicts = self._verdicts(by_kind, self.init_vanishing_ratio, math.inf, self.init_exploding_ratio)
         for finding_kind, verdict in verdicts.items():
             if verdict is not None:
                 self._report(finding_kind, step, verdict[1], initial=True)
-
-    def _finite(self, layer: int) -> bool:
-        grads = [p.grad for p, owner in self._params if owner == layer and p.grad is not None]
-        return all(bool(torch.isfinite(g.detach()).all()) for g in grads if g.layout is torch.strided)
 
     def _verdicts(
         self, by_kind: dict[str, dict[int, float]], vanishing_ratio: float, vanishing_norm: float, exploding_ratio: float
@@ -361,6 +363,16 @@ class GradientProbe(Probe):
             return None
         return ranked[0][1], ranked[-1][1]
 
+    def _overflowed(self, by_kind: dict[str, dict[int, float]]) -> dict[str, Any] | None:
+        """The first layer whose (float64) norm is above the float32 maximum: computed in float32,
+        as ``clip_grad_norm_`` does for float32 gradients, it overflows to ``inf`` although every
+        element is finite (the nonfinite check would see no problem)."""
+        for kind, norms in by_kind.items():
+            for layer, value in norms.items():
+                if value > _FLOAT32_MAX:
+                    return {"gradient": kind, "layer": self._layer_names[layer], "norm": value, "overflow": True}
+        return None
+
     def _too_large(self, by_kind: dict[str, dict[int, float]]) -> tuple[str, dict[str, Any]] | None:
         assert self.exploding_norm is not None
         for kind, norms in by_kind.items():
@@ -381,18 +393,19 @@ class GradientProbe(Probe):
         if partial:
             steps += f", every sampled step of the run so far (a partial window: {self.window} make a sustained finding)"
         vanishing_ratio, exploding_ratio = self.vanishing_ratio, self.exploding_ratio
-        extra: dict[str, Any] = {"window": [start, step]}
+        extra: dict[str, Any] = {"window": [step, step] if facts.get("overflow") else [start, step]}
         if initial:
             steps = f"at initialisation (step {step}, before any update)"
             vanishing_ratio, exploding_ratio = self.init_vanishing_ratio, self.init_exploding_ratio
             extra = {"origin": "initialisation", "window": [step, step]}
         elif partial:
             extra.update(partial=True, steps=partial)
-        if initial and "ratio" not in facts:
+        if facts.get("overflow"):
             module = facts["layer"]
             message = (
-                f"exploding gradients {steps}: the {what} of '{module or '<model>'}' overflowed to +inf. "
-                "Check the initialisation scale (weights far too large), add normalisation, clip gradients"
+                f"exploding gradients: the {what} of '{module}' overflowed at step {step}: its norm "
+                f"{facts['norm']:.3g} is above the float32 maximum, so clip_grad_norm_ computes inf from finite elements. Clip gradients, lower the "
+                "learning rate, check the initialisation scale"
             )
         elif "ratio" not in facts:
             module = facts["layer"]
@@ -436,17 +449,17 @@ def _on_gradient(
 
 
 def _norms(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
-    """One norm per gradient, as float32 and stacked on ``device``: ``torch._foreach_norm`` for the
-    dense ones (one pass), the values of sparse ones.  Each norm is computed in its gradient's dtype
-    and only then converted (``stack`` promotes exactly), whichever path is taken."""
-    if all(g.layout is torch.strided and g.device == device for g in grads):  # the usual case
-        return torch.stack(torch._foreach_norm([g.detach() for g in grads])).to(torch.float32)
-    dense = [i for i, g in enumerate(grads) if g.layout is torch.strided]
-    result: list[torch.Tensor] = [torch.empty(0)] * len(grads)
-    if dense:
-        for i, norm in zip(dense, torch._foreach_norm([grads[i].detach() for i in dense])):
-            result[i] = norm
-    for i, grad in enumerate(grads):
-        if grad.layout is not torch.strided:
-            result[i] = torch.linalg.vector_norm(grad.coalesce().values())
-    return torch.stack([n.to(device, torch.float32) for n in result])
+    """One norm per gradient, computed in float64 and stacked on ``device``: the norm of finite
+    float32 (or lower precision) elements never overflows there, so an ``inf`` norm means an
+    ``inf`` element and a norm above the float32 maximum one that overflowed the user's own float32
+    norm (see :meth:`GradientProbe._overflowed`).  One ``torch._foreach_norm`` pass in the usual
+    case; sparse gradients by their values, FSDP2's DTensor gradients by this rank's shard (dlsan
+    never communicates)."""
+    local = [local_tensor(grad.detach()) for grad in grads]
+    if all(g.layout is torch.strided and g.device == device for g in local):
+        return torch.stack(foreach_norm_float64(local))
+    norms = []
+    for grad in local:
+        values = grad if grad.layout is torch.strided else grad.coalesce().values()
+        norms.append(torch.linalg.vector_norm(values, dtype=torch.float64).to(device))
+    return torch.stack(norms)

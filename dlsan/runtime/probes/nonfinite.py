@@ -1,7 +1,7 @@
 """``nonfinite``: NaN/Inf at the first bad layer, forward and backward, and in parameter gradients.
 
-The core keeps one device-side sum per tensor crossing a module boundary.  This probe looks at
-them in batches: after every ``every``-th forward pass and backward pass, one host
+The core keeps one device-side reading (a max; a min and a max for gradients) per tensor crossing
+a module boundary, exact for finite values of any magnitude.  This probe looks at them in batches: after every ``every``-th forward pass and backward pass, one host
 synchronisation over all kept sums; only when that shows a NaN/Inf does it localise (see
 :mod:`dlsan.runtime.localise`).
 
@@ -17,16 +17,17 @@ layer whose parameters became non-finite.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import math
 import weakref
+from typing import TYPE_CHECKING
 
 import torch
 
 from dlsan.runtime.localise import (
-    all_finite,
     backward_finding,
+    first_bad_forward,
     forward_finding,
+    host_values,
     parameter_gradient_finding,
 )
 from dlsan.runtime.probe import Probe, register_probe
@@ -115,11 +116,13 @@ class NonFiniteProbe(Probe):
 
     def _inspect_forward(self) -> None:
         passes, self._forward = self._forward, []
-        if all_finite([value for fwd in passes for value in fwd.values]):
-            return
+        host = host_values([value for fwd in passes for value in fwd.values])  # the one host read
+        at = 0
         for fwd in passes:
-            finding = forward_finding(fwd, self._san.table)
-            if finding is not None:
+            k = first_bad_forward(fwd, host[at : at + len(fwd.values)])
+            at += len(fwd.values)
+            if k is not None:
+                finding = forward_finding(fwd, self._san.table, k)
                 explain_forward(finding, fwd, self._san)
                 self._bad_passes.add(fwd)
                 self._reported_steps.add(fwd.step)
@@ -128,7 +131,7 @@ class NonFiniteProbe(Probe):
     def _inspect_backward(self, pending: list[tuple[BackwardWindow, int]]) -> None:
         windows = list(pending)
         pending.clear()
-        if all_finite([value for window, _ in windows for value in window.values]):
+        if all(map(math.isfinite, host_values([value for window, _ in windows for value in window.values]))):
             return
         for window, step in windows:
             if any(fwd in self._bad_passes for fwd in window.passes()):
@@ -149,7 +152,7 @@ class NonFiniteProbe(Probe):
         if not grads:
             return
         sums = [_dense(grad).sum() for _, _, grad in grads]
-        if all_finite(sums):
+        if all(map(math.isfinite, host_values(sums))):
             return
         step = self._san.step
         if step in self._reported_steps:
