@@ -154,5 +154,22 @@ def explain(rule: str) -> None:
     _fail(f"no rule {rule!r}; `dlsan rules` lists them")
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--format", "output_format", type=click.Choice(sorted(RENDERERS)), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the findings here.")
+@click.option("--checks", help="Comma-separated runtime checks (default: every check on by default).")
+@click.option("--on-error", type=click.Choice(["raise", "record"]), default="raise", show_default=True,
+              help="Stop at the first NaN/Inf or shape error, or record everything and run on.")
+@click.argument("script", type=click.Path(path_type=Path))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run(script: Path, args: Sequence[str], output_format: str, output: Path | None, checks: str | None,
+        on_error: str) -> None:
+    """Run a training SCRIPT with every nn.Module it calls instrumented; print the runtime findings."""
+    from dlsan.runtime.run import run_script  # imports torch: only here
+
+    sys.exit(run_script(script, args, output_format=output_format, output=output,
+                        checks=split_selectors(checks), on_error=on_error))
+
+
 def main() -> None:
     cli()
