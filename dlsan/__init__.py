@@ -18,7 +18,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from dlsan.lint.api import LintResult, lint_paths, lint_source
     from dlsan.lint.finding import LintFinding
     from dlsan.lint.rule import Invalid, Rule, Valid
-    from dlsan.runtime import Finding, NonFiniteError, Sanitizer, ShapeError, instrument
+    from dlsan.runtime import (
+        Finding,
+        NonFiniteError,
+        Sanitizer,
+        SanitizerError,
+        SanitizerWarning,
+        ShapeError,
+        instrument,
+    )
 
 _LAZY = {
     "lint_source": "dlsan.lint.api",
@@ -33,6 +41,8 @@ _LAZY = {
     "Finding": "dlsan.runtime",
     "NonFiniteError": "dlsan.runtime",
     "ShapeError": "dlsan.runtime",
+    "SanitizerError": "dlsan.runtime",
+    "SanitizerWarning": "dlsan.runtime",
 }
 
 __all__ = ["__version__", *_LAZY]

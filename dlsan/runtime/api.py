@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -70,6 +72,19 @@ def instrument(
         tensorboard=tensorboard,
         replay=replay,
     )
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming the known keywords when ``options`` (what an integration passes
+    on to :func:`instrument` later) holds one that ``instrument`` does not take."""
+    known = [name for name in inspect.signature(instrument).parameters if name != "model"]
+    unknown = [name for name in options if name not in known]
+    if unknown:
+        close = [m for name in unknown for m in difflib.get_close_matches(name, known, n=1)]
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        raise ValueError(
+            f"unknown dlsan.instrument option(s) {', '.join(map(repr, unknown))}{hint}; known: {', '.join(known)}"
+        )
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -8,6 +8,7 @@ everything on :meth:`Sanitizer.remove` (or when the ``with`` block exits, even o
 
 from __future__ import annotations
 
+import inspect
 import warnings
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
@@ -30,6 +31,7 @@ from dlsan.runtime.recorder import Recorder
 from dlsan.runtime.training import StepTracker
 
 ON_ERROR = ("raise", "warn", "record")
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 _ERRORS: dict[str, type[SanitizerError]] = {"nonfinite": NonFiniteError, "shape": ShapeError}
 
 
@@ -316,7 +318,20 @@ def _build_probes(
     unknown = [name for name in options if name not in classes]
     if unknown:
         raise ValueError(f"options for unknown check(s) {', '.join(map(repr, unknown))}; available: {_names(classes)}")
-    return [classes[name](**dict(options.get(name, {}))) for name in dict.fromkeys(selected)]
+    return [_probe(classes[name], options.get(name, {})) for name in dict.fromkeys(selected)]
+
+
+def _probe(cls: type[Probe], options: Mapping[str, Any]) -> Probe:
+    """``cls(**options)``, with unknown option names named as such (not a bare ``TypeError``)."""
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options for {cls.name!r} must be a dict of keyword options, not {options!r}")
+    parameters = inspect.signature(cls.__init__).parameters
+    known = [name for name, p in parameters.items() if name != "self" and p.kind in _NAMED]
+    unknown = [name for name in options if name not in known]
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        hint = ", ".join(map(repr, known)) if known else "none"
+        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for check {cls.name!r}; known: {hint}")
+    return cls(**dict(options))
 
 
 def _names(classes: Mapping[str, type[Probe]]) -> str:
