@@ -100,7 +100,7 @@ def test_report_and_to_dict(toys, x):
         model(x)
         model(x)
     report = san.report()
-    checks = ["dead-relu", "gradients", "graph-leak", "nonfinite", "shape", "train-mode-in-eval", "unused-parameter"]
+    checks = ["dead-relu", "gradients", "graph-leak", "init-scale", "nonfinite", "shape", "train-mode-in-eval", "unused-parameter"]
     assert report.startswith(f"dlsan: 1 finding in 0 steps (checks: {', '.join(checks)})")
     assert "[nonfinite] step 0 forward 2 (seen 2 times, last at step 0)" in report
     data = json.loads(json.dumps(san.to_dict()))
