@@ -5,7 +5,9 @@ its module was never called (an auxiliary head someone forgot to add to the loss
 was dropped or detached, or it ran under ``no_grad``.  The optimizer still holds state for it and
 weight decay still shrinks it.  One step proves little (a branch taken every other batch), so a
 parameter is reported after ``steps`` consecutive training steps (default 5) without a gradient.
-Frozen parameters (``requires_grad=False``) are what the user asked for, never findings.
+Frozen parameters (``requires_grad=False``) are what the user asked for, never findings.  Under
+FSDP1 a flat parameter is judged whole and reported by the names of the parameters in it; a rank
+judges only the parameters whose shard it holds (dlsan never communicates).
 
 Host-side only: ``p.grad is None`` reads no tensor value.
 """
@@ -17,6 +19,7 @@ from typing import Any
 from torch import nn
 
 from dlsan.runtime.findings import Finding
+from dlsan.runtime.names import parameter_names
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
 from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.tape import BackwardWindow
@@ -45,7 +48,7 @@ class UnusedParameterProbe(Probe):
             for name, param in module.named_parameters(recurse=False):
                 if id(param) not in seen:  # a shared (tied) parameter belongs to its first owner
                     seen.add(id(param))
-                    self._params.append((module_name, f"{module_name}.{name}" if module_name else name, param))
+                    self._params.append((module_name, ", ".join(parameter_names(module_name, name, param)), param))
 
     def on_backward_end(self, window: BackwardWindow) -> None:
         self._backward = True
@@ -56,7 +59,9 @@ class UnusedParameterProbe(Probe):
         self._backward = False
         newly: dict[str, list[str]] = {}
         for module_name, path, param in self._params:
-            if not param.requires_grad or param.grad is not None:
+            # numel 0: FSDP1 (use_orig_params) leaves an empty view on the ranks that do not hold
+            # the parameter's shard; whether it got a gradient is known only where the shard is
+            if not param.requires_grad or param.grad is not None or param.numel() == 0:
                 self._missing.pop(path, None)
                 continue
             count = self._missing[path] = self._missing.get(path, 0) + 1
