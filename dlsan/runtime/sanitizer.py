@@ -25,7 +25,7 @@ from dlsan.runtime.findings import Finding, NonFiniteError, SanitizerError, Sani
 from dlsan.runtime.host import Router
 from dlsan.runtime.localise import ModuleTable
 from dlsan.runtime.location import Location, caller_location, module_location
-from dlsan.runtime.names import covered, unknown_module
+from dlsan.runtime.names import covered, unknown_module, user_name
 from dlsan.runtime.probe import Probe, check_positive_int, probe_classes
 from dlsan.runtime.recorder import Recorder
 from dlsan.runtime.training import StepTracker
@@ -72,7 +72,7 @@ class Sanitizer:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(map(repr, ON_ERROR))}, not {on_error!r}")
         check_positive_int(every, "every")
-        named = list(model.named_modules())
+        named = [(user_name(name), module) for name, module in model.named_modules()]
         names = [name for name, _ in named]
         self._model_ref = weakref.ref(model)
         allow_neg_inf = covered(allow_inf, names, "allow_inf")

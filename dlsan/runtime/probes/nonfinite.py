@@ -30,6 +30,7 @@ from dlsan.runtime.localise import (
     host_values,
     parameter_gradient_finding,
 )
+from dlsan.runtime.names import parameter_names
 from dlsan.runtime.probe import Probe, register_probe
 from dlsan.runtime.replay import explain_backward, explain_forward
 from dlsan.runtime.tape import BackwardWindow, ForwardPass
@@ -60,7 +61,7 @@ class NonFiniteProbe(Probe):
         super().attach(sanitizer)
         for index, (prefix, module) in enumerate(sanitizer.named_modules()):
             for name, param in module.named_parameters(recurse=False):
-                full = f"{prefix}.{name}" if prefix else name
+                full = ", ".join(parameter_names(prefix, name, param))
                 self._owner.setdefault(id(param), (full, index))
 
     def detach(self) -> None:

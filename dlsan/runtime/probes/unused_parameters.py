@@ -9,6 +9,8 @@ Frozen parameters (``requires_grad=False``) are what the user asked for, never f
 the run ends sooner (``flush``: ``report()``, ``remove()``), parameters that received no gradient
 in any of the steps so far, at least three, are reported as a partial window
 (``details["partial"]``): a debugging run of three steps still says ``aux_head.*`` never learned.
+Under FSDP1 a flat parameter is judged whole and reported by the names of the parameters in it; a
+rank judges only the parameters whose shard it holds (dlsan never communicates).
 
 Host-side only: ``p.grad is None`` reads no tensor value.
 """
@@ -20,6 +22,7 @@ from typing import Any, TYPE_CHECKING
 from torch import nn
 
 from dlsan.runtime.findings import Finding
+from dlsan.runtime.names import parameter_names
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
 from dlsan.runtime.tape import BackwardWindow
 
@@ -56,7 +59,7 @@ class UnusedParameterProbe(Probe):
             for name, param in module.named_parameters(recurse=False):
                 if id(param) not in seen:  # a shared (tied) parameter belongs to its first owner
                     seen.add(id(param))
-                    self._params.append((module_name, f"{module_name}.{name}" if module_name else name, param))
+                    self._params.append((module_name, ", ".join(parameter_names(module_name, name, param)), param))
 
     def on_backward_end(self, window: BackwardWindow) -> None:
         self._backward = True
@@ -68,7 +71,9 @@ class UnusedParameterProbe(Probe):
         self._steps_seen += 1
         newly: dict[str, list[str]] = {}
         for module_name, path, param in self._params:
-            if not param.requires_grad or param.grad is not None:
+            # numel 0: FSDP1 (use_orig_params) leaves an empty view on the ranks that do not hold
+            # the parameter's shard; whether it got a gradient is known only where the shard is
+            if not param.requires_grad or param.grad is not None or param.numel() == 0:
                 self._missing.pop(path, None)
                 continue
             count = self._missing[path] = self._missing.get(path, 0) + 1
