@@ -93,7 +93,13 @@ class WeakCall:
     Only plain arguments can be held this way: tensors (weakly, with their version, so an in-place
     change later is noticed) and scalars; anything else makes the call unreplayable."""
 
+    __slots__ = ("ok", "_items")
+
     def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if not kwargs and len(args) == 1 and isinstance(args[0], torch.Tensor):  # the usual model(x)
+            self.ok = True
+            self._items: list[tuple[str | None, Any]] = [(None, (weakref.ref(args[0]), version_of(args[0])))]
+            return
         items = [*((None, value) for value in args), *kwargs.items()]
         self.ok = all(isinstance(value, (torch.Tensor, *_SCALARS)) for _, value in items)
         self._items = [

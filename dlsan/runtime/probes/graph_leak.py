@@ -104,8 +104,10 @@ class GraphLeakProbe(Probe):
         return f"a graph leak shows after {needed} steps ({self.graphs} earlier graphs alive); {seen} seen"
 
     def _check(self, *, before: int, step: int, location: bool) -> None:
-        self._tags = [entry for entry in self._tags if entry[0]() is not None]
         if self._reported:
+            return
+        self._tags = [entry for entry in self._tags if entry[0]() is not None]
+        if len(self._tags) < self.graphs:  # the usual case: the step that just ended, alone
             return
         old = [entry for entry in self._tags if entry[1] < before]
         steps = sorted({entry[1] for entry in old})
