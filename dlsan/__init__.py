@@ -10,9 +10,10 @@ Two halves share one vocabulary of findings:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dlsan.__about__ import __version__
+from dlsan.lazy import lazy_getattr
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from dlsan.lint.api import LintResult, lint_paths, lint_source
@@ -48,15 +49,7 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'dlsan' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("dlsan", globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 from torch import nn
 
-from dlsan.runtime import Sanitizer, instrument
+from dlsan.runtime.api import instrument
+from dlsan.runtime.sanitizer import Sanitizer
 
 
 class _Depth(threading.local):

@@ -14,14 +14,20 @@ and the reporters read them without it; the names below import torch on first ac
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from dlsan.runtime.api import instrument
-    from dlsan.runtime.findings import Finding, NonFiniteError, SanitizerError, SanitizerWarning, ShapeError
-    from dlsan.runtime.probe import Probe, register_probe
-    from dlsan.runtime.sanitizer import Sanitizer
+from dlsan.lazy import lazy_getattr
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only (explicit re-exports)
+    from dlsan.runtime.api import instrument as instrument
+    from dlsan.runtime.findings import Finding as Finding
+    from dlsan.runtime.findings import NonFiniteError as NonFiniteError
+    from dlsan.runtime.findings import SanitizerError as SanitizerError
+    from dlsan.runtime.findings import SanitizerWarning as SanitizerWarning
+    from dlsan.runtime.findings import ShapeError as ShapeError
+    from dlsan.runtime.probe import Probe as Probe
+    from dlsan.runtime.probe import register_probe as register_probe
+    from dlsan.runtime.sanitizer import Sanitizer as Sanitizer
 
 _LAZY = {
     "Finding": "dlsan.runtime.findings",
@@ -38,13 +44,7 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'dlsan.runtime' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("dlsan.runtime", globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

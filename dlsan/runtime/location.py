@@ -13,7 +13,6 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from pathlib import Path
 from types import FrameType
 from typing import Any, Optional, Tuple
@@ -59,7 +58,7 @@ def display_path(filename: str) -> str:
 
 def user_frame(start: FrameType | None = None) -> FrameType | None:
     """The innermost frame of user code at or above ``start`` (default: the caller)."""
-    frame = start if start is not None else sys._getframe(1)
+    frame: FrameType | None = start if start is not None else sys._getframe(1)
     while frame is not None and not is_user_file(frame.f_code.co_filename):
         frame = frame.f_back
     return frame
@@ -71,9 +70,17 @@ def caller_location() -> Location | None:
     return None if frame is None else (display_path(frame.f_code.co_filename), frame.f_lineno)
 
 
-@lru_cache(maxsize=None)
+_FORWARDS: dict[type, Optional[Location]] = {}
+
+
 def forward_location(cls: type) -> Optional[Location]:
     """The ``def forward`` line of a user-defined module class (``None`` for torch's own)."""
+    if cls not in _FORWARDS:
+        _FORWARDS[cls] = _find_forward(cls)
+    return _FORWARDS[cls]
+
+
+def _find_forward(cls: type) -> Optional[Location]:
     forward = getattr(cls, "forward", None)
     if forward is None:
         return None

@@ -156,7 +156,7 @@ def replay_backward(
             with torch.enable_grad(), finder:
                 output = model(*args, **kwargs)
             outs = [t for _, t in tensors_in(output) if t.is_floating_point() and t.grad_fn is not None]
-            leaves = [p for p in model.parameters() if p.requires_grad]
+            leaves: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
             leaves += [t for _, t in tensors_in((args, kwargs)) if t.requires_grad]
             if not outs or not leaves:
                 return None
@@ -278,7 +278,7 @@ def _op_name(func: Callable[..., Any]) -> str:
         name = torch.overrides.resolve_name(func)
     except Exception:  # pragma: no cover - older torch
         name = None
-    return name or getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+    return str(name or getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func)))
 
 
 _FramePosition = Tuple[types.FrameType, int, int]

@@ -54,18 +54,18 @@ class _Trainers:
 
     def __exit__(self, *exc: object) -> None:
         for cls, original in reversed(self._patched):
-            cls.__init__ = original  # type: ignore[misc]
+            setattr(cls, "__init__", original)
         self._patched.clear()
 
     def _wrap(self, cls: type, found: weakref.WeakSet[Any]) -> None:
-        original = cls.__init__
+        original = cls.__dict__["__init__"]
 
         def __init__(obj: Any, *args: Any, **kwargs: Any) -> None:
             original(obj, *args, **kwargs)
             found.add(obj)
 
         self._patched.append((cls, original))
-        cls.__init__ = __init__  # type: ignore[misc]
+        setattr(cls, "__init__", __init__)
 
     def options_for(self, model: nn.Module) -> dict[str, Any]:
         """The optimizer (and scaler) that trains ``model``: the first whose parameters it holds."""

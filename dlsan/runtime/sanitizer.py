@@ -66,7 +66,6 @@ class Sanitizer:
         self._init_state(on_error, every, optimizer, scaler)
         self.tensorboard = tensorboard
         self.replay = (on_error == "raise") if replay is None else bool(replay)
-        self._call_site = caller_location()
         if not isinstance(model, nn.Module):
             raise TypeError(f"instrument() needs a torch.nn.Module, got {type(model).__name__}")
         if on_error not in ON_ERROR:
@@ -112,7 +111,8 @@ class Sanitizer:
         #: replay a failing module's forward op by op to name the op and its source line
         self.replay = False
         self._router = Router()
-        self._call_site: Location | None = None
+        #: where user code instrumented the model (or called it, under dlsan run / pytest --dlsan)
+        self._call_site: Location | None = caller_location()
         #: anything with ``add_scalar(tag, value, step)`` (a ``SummaryWriter``), or ``None``
         self.tensorboard = None
         self.probes = []

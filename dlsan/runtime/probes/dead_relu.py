@@ -86,7 +86,7 @@ class DeadReluProbe(Probe):
         super().attach(sanitizer)
         previous: nn.Module | None = None
         for name, module in sanitizer.named_modules():
-            if _is_relu(module) or _ends_in_relu(type(module)):
+            if _is_relu(module) or _ends_in_relu(type(module)):  # type: ignore[arg-type]  # Module.__hash__ stub
                 channel_first = isinstance(previous, _CHANNEL_FIRST)
                 sanitizer.register_forward_hook(module, self._hook(len(self._names), channel_first))
                 self._names.append(name)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -81,7 +81,7 @@ class GraphLeakProbe(Probe):
             node = None if tensor is None else tensor.grad_fn
             if node is not None:
                 tag = _Tag()
-                node.metadata[_KEY] = tag
+                cast("dict[str, Any]", node.metadata)[_KEY] = tag
                 where = format_path(path[0], path[1:]) if path else "output"
                 self._tags.append((weakref.ref(tag), fwd.step, where))
                 return
