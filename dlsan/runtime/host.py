@@ -78,17 +78,17 @@ class Router:
     """Counts training steps and routes the recorder's and the step tracker's events to probes.
 
     ``count_backward``: a backward pass through the model ends a step (no optimizer and no scaler
-    were given, see :mod:`dlsan.runtime.training`).  ``active`` is asked before each step advance,
-    so nothing is counted once the sanitizer is detached.
+    were given, see :mod:`dlsan.runtime.training`).  Once :meth:`clear` detached it, no event
+    reaches a probe and no step is counted.
     """
 
-    def __init__(self, probes: Sequence[Probe] = (), active: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, probes: Sequence[Probe] = ()) -> None:
         from dlsan.runtime.probe import Probe
 
         #: training steps seen so far
         self.step = 0
         self.count_backward = False
-        self._active = active
+        self.attached = True
         self._events: dict[str, list[Callable[..., None]]] = {}
         for event in EVENTS:
             base = getattr(Probe, event)
@@ -96,6 +96,7 @@ class Router:
 
     def clear(self) -> None:
         self._events = {}
+        self.attached = False
 
     def _dispatch(self, event: str, *args: Any) -> None:
         for callback in self._events.get(event, ()):
@@ -111,7 +112,7 @@ class Router:
 
     def backward_end(self, window: BackwardWindow) -> None:
         self._dispatch("on_backward_end", window)
-        if self.count_backward and self._active():
+        if self.count_backward and self.attached:
             self.advance_step()
 
     # -- from the step tracker -----------------------------------------------------------------

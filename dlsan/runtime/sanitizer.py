@@ -17,7 +17,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable
 
-
 from torch import nn
 
 from dlsan.runtime.contracts import Contract, parse_contract
@@ -78,7 +77,7 @@ class Sanitizer:
         self.table = ModuleTable(named, allow_neg_inf)
         self.contracts = _parse_contracts(shapes, names)
         self.probes = _build_probes(checks, options, bool(self.contracts))
-        self._router = Router(self.probes, lambda: self._attached)
+        self._router = Router(self.probes)
         self.recorder = Recorder(
             self._router,
             [module for _, module in named],
