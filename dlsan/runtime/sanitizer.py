@@ -70,7 +70,7 @@ class Sanitizer:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(map(repr, ON_ERROR))}, not {on_error!r}")
         check_positive_int(every, "every")
-        named = [(user_name(name), module) for name, module in model.named_modules()]
+        named = _watched_modules(model)
         names = [name for name, _ in named]
         self._model_ref = weakref.ref(model)
         allow_neg_inf = covered(allow_inf, names, "allow_inf")
@@ -284,6 +284,25 @@ class Sanitizer:
         if warn and self.on_error != "record":
             for finding in self._findings[before:]:
                 warnings.warn(f"dlsan: {finding.message}", SanitizerWarning, stacklevel=3)
+
+
+def _watched_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The modules to hook, by the user's names (see :func:`dlsan.runtime.names.user_name`).
+
+    An ``nn.TransformerEncoderLayer`` inside the model is left unhooked, with everything in it:
+    its fused inference path (eval mode without grad) runs only while no module in it has hooks,
+    and instrumentation never changes which kernel runs.  Its enclosing modules are watched, so a
+    NaN made inside it is named at the ``nn.TransformerEncoder`` (or whatever holds it)."""
+    found: list[tuple[str, nn.Module]] = []
+    fused: list[str] = []
+    for name, module in model.named_modules():
+        if any(name.startswith(prefix) for prefix in fused):
+            continue
+        if isinstance(module, nn.TransformerEncoderLayer) and module is not model:
+            fused.append(name + ".")
+            continue
+        found.append((user_name(name), module))
+    return found
 
 
 def _parse_contracts(shapes: Mapping[str, str] | None, names: list[str]) -> dict[str, Contract]:
