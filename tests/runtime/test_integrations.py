@@ -160,12 +160,13 @@ def test_lightning_nan_stops_the_fit_naming_the_layer(pl: types.ModuleType, monk
 def _evaluating_module(pl: types.ModuleType) -> Any:
     class Lit(_lightning_module(pl)):  # type: ignore[misc]
         def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            return nn.functional.mse_loss(self.net(batch[0]), batch[1])
+            # Lightning puts the module in eval mode around its evaluation loops
+            return nn.functional.mse_loss(self.net(batch[0]), batch[1])  # dlsan: ignore[DLS301]
 
         test_step = validation_step
 
         def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            return self.net(batch[0])
+            return self.net(batch[0])  # dlsan: ignore[DLS301] - Lightning calls eval() first
 
     return Lit
 
@@ -256,21 +257,26 @@ def test_huggingface_hooks_against_a_stand_in(
     assert callback.sanitizer.step == 1 and not _hooked(net)
 
 
+class _HFModel(nn.Module):
+    """Called as the Hugging Face Trainer calls models; from training call ``bug_at`` on it makes NaN."""
+
+    def __init__(self, bug_at: int | None = None) -> None:
+        super().__init__()
+        self.net = _net()
+        self.calls = 0
+        self.bug_at = bug_at
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.bug_at is not None:
+            self.net[2].armed = self.calls >= self.bug_at
+        self.calls += self.training
+        out = self.net(x)
+        return {"loss": nn.functional.mse_loss(out, labels), "logits": out}
+
+
 def _hf_train(callback: Any, bug_at: int | None, tmp_path: Any) -> tuple[nn.Module, list[dict[str, Any]]]:
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("accelerate")
-
-    class Model(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = _net()
-            self.calls = 0
-
-        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-            self.net[2].armed = bug_at is not None and self.calls >= bug_at
-            self.calls += self.training
-            out = self.net(x)
-            return {"loss": nn.functional.mse_loss(out, labels), "logits": out}
 
     seen: list[dict[str, Any]] = []
 
@@ -291,7 +297,7 @@ def _hf_train(callback: Any, bug_at: int | None, tmp_path: Any) -> tuple[nn.Modu
         dataloader_num_workers=0,
     )
     data = [{"x": torch.randn(4), "labels": torch.randn(1)} for _ in range(16)]
-    model = Model()
+    model = _HFModel(bug_at)
     transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=[callback, Spy()]).train()
     return model, seen
 
@@ -317,22 +323,12 @@ def test_huggingface_train_is_watched_and_findings_reach_the_logs(
 def _hf_trainer(callback: Any, tmp_path: Any) -> Any:
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("accelerate")
-
-    class Model(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = _net()
-
-        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-            out = self.net(x)
-            return {"loss": nn.functional.mse_loss(out, labels), "logits": out}
-
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path), per_device_eval_batch_size=4, report_to=[], use_cpu=True, disable_tqdm=True,
         remove_unused_columns=False, dataloader_num_workers=0, save_strategy="no",
     )  # fmt: skip
     data = [{"x": torch.randn(4), "labels": torch.randn(1)} for _ in range(8)]
-    return transformers.Trainer(model=Model(), args=args, eval_dataset=data, callbacks=[callback]), data
+    return transformers.Trainer(model=_HFModel(), args=args, eval_dataset=data, callbacks=[callback]), data
 
 
 @pytest.mark.parametrize("loop", ["evaluate", "predict"])

@@ -295,7 +295,8 @@ def test_timm_needs_torchvision() -> None:
         import timm  # noqa: F401
     except ImportError as error:
         pytest.skip(
-            f"timm cannot be imported without torchvision ({error}); torchvision's wheels do not load beside "
-            "this torch, so the timm models (ResNet, ViT, ConvNeXt) are not in the zoo"
+            f"no timm model can be built here ({error}): timm imports torchvision.ops when imported, and "
+            "torchvision's wheels do not load beside this torch, so it is not in the test extra and its "
+            "ResNet, ViT and ConvNeXt are not in the zoo"
         )
     pytest.fail("timm imports here: add its ResNet, ViT and ConvNeXt to the zoo")

@@ -4,15 +4,12 @@ every setup: about 30 s on two shared cores, most of it starting the processes."
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch.distributed as dist
+from gloo_ranks import run_two_ranks
 
 WORKER = Path(__file__).with_name("dist_zoo_worker.py")
 SETUPS = ["ddp", "fsdp1", "fsdp1-orig", "fsdp2"]
@@ -26,26 +23,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def every_setup(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Ranks]]:
-    out = tmp_path_factory.mktemp("zoo")
-    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), str(rank), str(out / "store"), str(out)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank in range(2)
-    ]
-    try:
-        logs = [proc.communicate(timeout=300)[0] for proc in procs]
-    finally:
-        for proc in procs:
-            proc.kill()
-    for proc, log in zip(procs, logs):
-        assert proc.returncode == 0, log
-    return [json.loads((out / f"rank{rank}.json").read_text()) for rank in range(2)]
+    return run_two_ranks(WORKER, tmp_path_factory.mktemp("zoo"), timeout=300)
 
 
 @pytest.fixture(params=SETUPS)
