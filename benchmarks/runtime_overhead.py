@@ -15,8 +15,12 @@ slowed down by a neighbour process (cache and memory-bandwidth contention still 
     python benchmarks/runtime_overhead.py            # about two minutes
     python benchmarks/runtime_overhead.py --quick    # a few seconds, for smoke tests
 
-Targets (issue 5): median paired ratio <= 1.10 on the CNN and the transformer, <= 1.35 on the tiny
-MLP, and always below detect_anomaly.
+Targets (issues 5 and 17): median paired ratio <= 1.10 on the CNN and the transformer, <= 1.35 on
+the tiny MLP and on the smaller one (64-128-128-10, batch 32, about 0.1 ms a step), and always below
+detect_anomaly.  A small BERT and GPT-2 built from ``transformers`` configs
+(eager attention, whose masks hold ``finfo.min``) are reported for information, when transformers
+is installed: with 64-wide layers the per-module cost of the hooks weighs more than in the other
+cases (about 1.2x measured here), so no target is claimed for them.
 
 For information (no target), the ``eval x`` column times an evaluation forward pass
 (``model.eval()`` under ``torch.inference_mode()``) with every default probe against the plain one:
@@ -35,6 +39,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -50,7 +55,7 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 @dataclass
 class Case:
     name: str
-    target: float
+    target: float | None  # None: reported for information
     reps: int
     build: Callable[[], tuple[nn.Module, Batch]]
 
@@ -60,6 +65,12 @@ def tiny_mlp() -> tuple[nn.Module, Batch]:
         nn.Linear(784, 256), nn.ReLU(inplace=True), nn.Linear(256, 256), nn.ReLU(inplace=True), nn.Linear(256, 10)
     )
     return model, (torch.randn(64, 784), torch.randint(0, 10, (64,)))
+
+
+def smaller_mlp() -> tuple[nn.Module, Batch]:
+    """About 0.1 ms a step: where dlsan's fixed per-module and per-step Python cost shows most."""
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+    return model, (torch.randn(32, 64), torch.randint(0, 10, (32,)))
 
 
 def cnn() -> tuple[nn.Module, Batch]:
@@ -80,18 +91,57 @@ class SmallTransformer(nn.Module):
         self.head = nn.Linear(dim, vocab)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(self.embed(tokens)))
+        logits: torch.Tensor = self.head(self.encoder(self.embed(tokens)))
+        return logits
 
 
 def transformer() -> tuple[nn.Module, Batch]:
     return SmallTransformer(), (torch.randint(0, 1000, (16, 32)), torch.randint(0, 1000, (16, 32)))
 
 
+class Logits(nn.Module):
+    """A Hugging Face model called like the others: token ids in, logits out."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.model(input_ids=tokens).logits
+        return logits
+
+
+def _hf(name: str) -> tuple[nn.Module, Batch]:
+    """A small BERT or GPT-2 from a config (random weights, nothing downloaded), with eager
+    attention: its additive masks hold ``finfo.min``, which a sum-based check misread."""
+    import transformers
+
+    config: Any
+    model: nn.Module
+    if name == "bert":
+        config = transformers.BertConfig(
+            vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256
+        )
+        model = transformers.BertForMaskedLM(config)
+    else:
+        config = transformers.GPT2Config(vocab_size=1000, n_embd=64, n_layer=2, n_head=4, bos_token_id=0, eos_token_id=0)
+        model = transformers.GPT2LMHeadModel(config)
+    config._attn_implementation = "eager"
+    return Logits(model), (torch.randint(0, 1000, (16, 32)), torch.randint(0, 1000, (16, 32)))
+
+
 CASES = [
     Case("tiny MLP", 1.35, 600, tiny_mlp),
+    Case("smaller MLP", 1.35, 1200, smaller_mlp),
     Case("CNN", 1.10, 120, cnn),
     Case("transformer", 1.10, 120, transformer),
 ]
+try:
+    import transformers  # noqa: F401
+except ImportError:  # pragma: no cover - the test extra installs it
+    print("transformers is not installed: the BERT and GPT-2 cases are left out", file=sys.stderr)
+else:
+    CASES += [Case("BERT", None, 120, lambda: _hf("bert")), Case("GPT-2", None, 120, lambda: _hf("gpt2"))]
 
 
 def make_step(model: nn.Module, batch: Batch, anomaly: bool) -> Callable[[], None]:
@@ -103,7 +153,7 @@ def make_step(model: nn.Module, batch: Batch, anomaly: bool) -> Callable[[], Non
         with torch.autograd.detect_anomaly(check_nan=True) if anomaly else _nothing():
             out = model(inputs)
             loss = nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), targets.reshape(-1))
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call, unused-ignore]
         optimizer.step()
 
     step.optimizer = optimizer  # type: ignore[attr-defined]
@@ -133,7 +183,7 @@ def make_eval_step(model: nn.Module, batch: Batch) -> Callable[[], None]:
 
 #: name -> (instrument() arguments or None, the variant its ratio is taken against); the variants
 #: sharing a baseline are timed together, and those against ``eval_plain`` run evaluation passes
-VARIANTS: dict[str, tuple[dict | None, str]] = {
+VARIANTS: dict[str, tuple[dict[str, Any] | None, str]] = {
     "plain": (None, "plain"),
     "core": ({"checks": ["nonfinite", "shape"]}, "plain"),
     "all": ({}, "plain"),
@@ -145,7 +195,7 @@ VARIANTS: dict[str, tuple[dict | None, str]] = {
 
 def run_case(
     case: Case, reps: int, warmup: int, clock: Callable[[], float] = time.thread_time, inner: int = 1
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     torch.manual_seed(0)
     model, batch = case.build()
     groups: dict[str, list[str]] = {}
@@ -181,7 +231,7 @@ def run_case(
     for sanitizer in sanitizers:
         sanitizer.remove()
         assert not sanitizer.findings, sanitizer.report()
-    result = {f"{name}_ms": statistics.median(times[name]) * 1e3 for name in steps}
+    result: dict[str, float | None] = {f"{name}_ms": statistics.median(times[name]) * 1e3 for name in steps}
     for name, (_, base) in VARIANTS.items():
         if name != base:
             result[f"{name}_ratio"] = statistics.median(t / p for t, p in zip(times[name], times[base]))
@@ -189,9 +239,10 @@ def run_case(
     return result
 
 
-def holds(result: dict[str, float], variant: str) -> bool:
-    ratio = result[f"{variant}_ratio"]
-    return ratio <= result["target"] and ratio < result["anomaly_ratio"]
+def holds(result: dict[str, float | None], variant: str) -> bool:
+    ratio, target = result[f"{variant}_ratio"], result["target"]
+    assert ratio is not None
+    return target is None or (ratio <= target and ratio < (result["anomaly_ratio"] or 0.0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,9 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name, r in results.items():
             verdicts = " / ".join("ok" if holds(r, v) else "MISSED" for v in ("core", "all"))
+            target = "(for information)   " if r["target"] is None else f"<= {r['target']:.2f}: {verdicts:<15}"
             print(
                 f"{name:<12} {r['plain_ms']:9.3f} {r['core_ratio']:8.3f} {r['all_ratio']:8.3f} "
-                f"{r['anomaly_ratio']:10.2f}  <= {r['target']:.2f}: {verdicts:<15}"
+                f"{r['anomaly_ratio']:10.2f}  {target}"
                 f"{r['eval_plain_ms']:8.3f} {r['eval_ratio']:7.3f}"
             )
     missed = [name for name, r in results.items() if not (holds(r, "core") and holds(r, "all"))]

@@ -10,18 +10,27 @@ Two halves share one vocabulary of findings:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dlsan.__about__ import __version__
+from dlsan.lazy import lazy_getattr
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from dlsan.lint.api import LintResult, lint_paths, lint_source
     from dlsan.lint.finding import LintFinding
     from dlsan.lint.rule import Invalid, Rule, Valid
-    from dlsan.runtime import Finding, NonFiniteError, Sanitizer, ShapeError, instrument
     from dlsan.runtime.checkreport import CheckFailure as CheckFailure, CheckResult as CheckResult
     from dlsan.runtime.sanity import SanityReport as SanityReport, sanity_check as sanity_check
     from dlsan.runtime.split import SplitReport as SplitReport, audit_split as audit_split
+    from dlsan.runtime import (
+        Finding,
+        NonFiniteError,
+        Sanitizer,
+        SanitizerError,
+        SanitizerWarning,
+        ShapeError,
+        instrument,
+    )
 
 _LAZY = {
     "lint_source": "dlsan.lint.api",
@@ -42,20 +51,14 @@ _LAZY = {
     "SplitReport": "dlsan.runtime.split",
     "CheckResult": "dlsan.runtime.checkreport",
     "CheckFailure": "dlsan.runtime.checkreport",
+    "SanitizerError": "dlsan.runtime",
+    "SanitizerWarning": "dlsan.runtime",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'dlsan' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("dlsan", globals(), _LAZY)
 
 
 def __dir__() -> list[str]:

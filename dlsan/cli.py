@@ -23,6 +23,7 @@ from dlsan.lint.runner import FileResult, lint_files, run_key
 from dlsan.lint.selection import split_selectors
 from dlsan.report import RENDERERS
 from dlsan.report import text as text_report
+from dlsan.runtime.codes import RUNTIME_CODES
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -131,13 +132,13 @@ def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
 
 @cli.command("rules")
 def list_rules() -> None:
-    """List the rules: code, name, fixable, enabled by default."""
+    """List the rules and the runtime codes (DLS8xx): code, name, fixable, enabled by default."""
     try:
         rules = all_rules()
     except RuleLoadError as error:
         _fail(str(error))
     click.echo(f"{'code':<8}{'name':<38}{'fix':<5}{'default':<9}summary")
-    for rule in rules:
+    for rule in (*rules, *RUNTIME_CODES):
         click.echo(f"{rule.code:<8}{rule.name:<38}{'yes' if rule.fixable() else '':<5}"
                    f"{'on' if rule.default_enabled else 'off':<9}{rule.summary()}")
 
@@ -145,12 +146,29 @@ def list_rules() -> None:
 @cli.command()
 @click.argument("rule")
 def explain(rule: str) -> None:
-    """Print a rule's documentation (by code or name)."""
-    for candidate in all_rules():
+    """Print a rule's or a runtime code's documentation (by code or name)."""
+    for candidate in (*all_rules(), *RUNTIME_CODES):
         if rule.upper() == candidate.code or rule.lower() == candidate.name:
             click.echo(f"{candidate.code} {candidate.name}\n\n{candidate.message}\n\n{candidate.docs()}")
             return
     _fail(f"no rule {rule!r}; `dlsan rules` lists them")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--format", "output_format", type=click.Choice(sorted(RENDERERS)), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the findings here.")
+@click.option("--checks", help="Comma-separated runtime checks (default: every check on by default).")
+@click.option("--on-error", type=click.Choice(["raise", "record"]), default="raise", show_default=True,
+              help="Stop at the first NaN/Inf or shape error, or record everything and run on.")
+@click.argument("script", type=click.Path(path_type=Path))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def run(script: Path, args: Sequence[str], output_format: str, output: Path | None, checks: str | None,
+        on_error: str) -> None:
+    """Run a training SCRIPT with every nn.Module it calls instrumented; print the runtime findings."""
+    from dlsan.runtime.run import run_script  # imports torch: only here
+
+    sys.exit(run_script(script, args, output_format=output_format, output=output,
+                        checks=split_selectors(checks), on_error=on_error))
 
 
 def main() -> None:

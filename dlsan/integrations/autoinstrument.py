@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 from torch import nn
 
-from dlsan.runtime import Sanitizer, instrument
+from dlsan.runtime.api import instrument
+from dlsan.runtime.sanitizer import Sanitizer
 
 
 class _Depth(threading.local):
@@ -27,10 +28,14 @@ class _Depth(threading.local):
 
 
 class AutoInstrument:
-    """Context manager; ``options`` are passed to :func:`dlsan.instrument` for every root."""
+    """Context manager; ``options`` are passed to :func:`dlsan.instrument` for every root, with
+    what ``options_for(root)`` adds (``dlsan run`` gives each root the optimizers that train it)."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, options_for: Callable[[nn.Module], dict[str, Any]] | None = None, **options: Any) -> None:
         self.options = options
+        self._options_for = options_for
+        #: sanitizers detached when a larger model took over theirs (their findings stay readable)
+        self.retired: list[Sanitizer] = []
         self._watched: list[tuple[weakref.ref[nn.Module], Sanitizer]] = []
         self._covered: weakref.WeakSet[nn.Module] = weakref.WeakSet()
         self._depth = _Depth()
@@ -83,7 +88,9 @@ class AutoInstrument:
         for model_ref, san in self._watched:
             if model_ref() is None or id(model_ref()) in inside:
                 san.remove()  # gone, or the larger model now watches it, under its own names
+                self.retired.append(san)
             else:
                 keep.append((model_ref, san))
-        self._watched = [*keep, (weakref.ref(root), instrument(root, **self.options))]
+        extra = self._options_for(root) if self._options_for is not None else {}
+        self._watched = [*keep, (weakref.ref(root), instrument(root, **{**self.options, **extra}))]
         self._covered.update(root.modules())

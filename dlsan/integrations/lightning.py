@@ -1,4 +1,5 @@
-"""Lightning: ``SanitizerCallback`` instruments the ``LightningModule`` for ``trainer.fit()``.
+"""Lightning: ``SanitizerCallback`` instruments the ``LightningModule`` for ``trainer.fit()``,
+``validate()``, ``test()`` and ``predict()``.
 
 ::
 
@@ -14,30 +15,36 @@ from __future__ import annotations
 from typing import Any
 
 try:
-    from lightning.pytorch import Callback
+    from lightning.pytorch import Callback  # type: ignore[import-not-found, unused-ignore]
 except ImportError:
     try:
-        from pytorch_lightning import Callback
+        from pytorch_lightning import Callback  # type: ignore[import-not-found, assignment, unused-ignore]
     except ImportError as error:
         raise ImportError(
             "dlsan.integrations.lightning needs Lightning: pip install lightning (or pytorch-lightning)"
         ) from error
 
 from dlsan.runtime import Finding, Sanitizer, instrument
+from dlsan.runtime.api import check_options
 
 
-class SanitizerCallback(Callback):
-    """Watch the model for the whole fit, with the trainer's optimizer and loss scaler.
+class SanitizerCallback(Callback):  # type: ignore[misc, unused-ignore]  # untyped without Lightning
+    """Watch the model for the whole fit, with the trainer's optimizer and loss scaler, and for
+    ``trainer.validate()``, ``test()`` and ``predict()`` run on their own.
 
-    ``options`` are :func:`dlsan.instrument`'s (``on_error``, ``checks``, ``every``, ``shapes``...).
-    The hooks go on at ``on_fit_start`` (the optimizers exist by then) and come off at the end of
-    the fit, also when it fails (``on_exception``, ``teardown``).  With one optimizer, steps are
-    its ``step()`` calls; with several (GANs, manual optimisation) they are backward passes.
-    ``findings`` and ``sanitizer.report()`` stay available after the fit.
+    ``options`` are :func:`dlsan.instrument`'s (``on_error``, ``checks``, ``every``, ``shapes``...),
+    checked here, so a misspelt one fails at once rather than when the fit starts.  The hooks go on
+    at ``on_fit_start`` (the optimizers exist by then) or at the start of an evaluation loop run
+    outside a fit, and come off at the end of that run, also when it fails (``on_exception``,
+    ``teardown``).  The validation loops inside a fit are watched by the fit's sanitizer.  With one
+    optimizer, steps are its ``step()`` calls; with several (GANs, manual optimisation) they are
+    backward passes.  ``findings`` and ``sanitizer.report()`` stay available afterwards (those of
+    the last run).
     """
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
+        check_options(options)
         self.options = options
         self.sanitizer: Sanitizer | None = None
 
@@ -46,7 +53,7 @@ class SanitizerCallback(Callback):
         return [] if self.sanitizer is None else self.sanitizer.findings
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        self._detach()  # a previous fit that never reached its end
+        self._detach()  # a previous run that never reached its end
         optimizers = list(trainer.optimizers)
         self.sanitizer = instrument(
             pl_module,
@@ -56,11 +63,25 @@ class SanitizerCallback(Callback):
         )
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.sanitizer is not None and self.sanitizer.attached:
-            try:
-                self.sanitizer.check()  # whatever ``every`` kept for later, under on_error
-            finally:
-                self._detach()
+        self._finish()
+
+    def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
+        self._start_loop(pl_module)
+
+    def on_test_start(self, trainer: Any, pl_module: Any) -> None:
+        self._start_loop(pl_module)
+
+    def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
+        self._start_loop(pl_module)
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        self._end_loop(trainer)
+
+    def on_test_end(self, trainer: Any, pl_module: Any) -> None:
+        self._end_loop(trainer)
+
+    def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
+        self._end_loop(trainer)
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         self._detach()
@@ -68,6 +89,29 @@ class SanitizerCallback(Callback):
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._detach()
 
+    def _start_loop(self, pl_module: Any) -> None:
+        """An evaluation loop starts: inside a fit it is already watched; on its own it gets a
+        sanitizer without optimizer (steps are then forward passes' business: none)."""
+        if self.sanitizer is None or not self.sanitizer.attached:
+            self.sanitizer = instrument(pl_module, **self.options)
+
+    def _end_loop(self, trainer: Any) -> None:
+        if not _fitting(trainer):
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.sanitizer is not None and self.sanitizer.attached:
+            try:
+                self.sanitizer.check()  # whatever ``every`` kept for later, under on_error
+            finally:
+                self._detach()
+
     def _detach(self) -> None:
         if self.sanitizer is not None:
             self.sanitizer.remove()
+
+
+def _fitting(trainer: Any) -> bool:
+    """Whether ``trainer`` runs ``fit()`` (whose validation loops end before the fit does)."""
+    fn = getattr(getattr(trainer, "state", None), "fn", None)
+    return str(getattr(fn, "value", fn)) == "fit"

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import libcst as cst
 
+from dlsan.documented import Documented
 from dlsan.lint.finding import Applicability
 
 if TYPE_CHECKING:
@@ -110,15 +111,11 @@ class Report:
     fix: FixSpec | None = None
 
 
-class Rule:
+class Rule(Documented):
     """Base class of every lint rule; see the module docstring."""
 
-    code: ClassVar[str]
-    name: ClassVar[str]
-    message: ClassVar[str]
     #: default applicability of this rule's fixes ("safe" or "unsafe"); a report may override it.
     fix_applicability: ClassVar[Applicability] = "unsafe"
-    default_enabled: ClassVar[bool] = True
     #: the prefilter: a file that contains none of these strings cannot match this rule and is
     #: not parsed for it.
     requires: ClassVar[tuple[str, ...]] = ("torch",)
@@ -146,33 +143,6 @@ class Rule:
     @classmethod
     def fixable(cls) -> bool:
         return any(example.fixed is not None for example in cls.INVALID)
-
-    @classmethod
-    def docs(cls) -> str:
-        return textwrap.dedent(cls.__doc__ or "").strip()
-
-    @classmethod
-    def doc_sections(cls) -> dict[str, str]:
-        """The docstring's ``## Section`` blocks, by title."""
-        sections: dict[str, str] = {}
-        current: str | None = None
-        lines: list[str] = []
-        for line in cls.docs().splitlines():
-            if line.startswith("## "):
-                if current is not None:
-                    sections[current] = "\n".join(lines).strip()
-                current, lines = line[3:].strip(), []
-            elif current is not None:
-                lines.append(line)
-        if current is not None:
-            sections[current] = "\n".join(lines).strip()
-        return sections
-
-    @classmethod
-    def summary(cls) -> str:
-        """One sentence: the first paragraph of "What it does"."""
-        what = cls.doc_sections().get("What it does", "")
-        return " ".join(what.split("\n\n", 1)[0].split())
 
     @classmethod
     def problems(cls) -> list[str]:

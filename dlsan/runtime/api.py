@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,6 +27,7 @@ def instrument(
     allow_inf: Iterable[str] | str | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     tensorboard: Any = None,
+    replay: bool | None = None,
 ) -> Sanitizer:
     """Watch ``model`` for silent numerical and shape bugs while it trains or runs.
 
@@ -44,6 +47,9 @@ def instrument(
         options: per-probe keyword options, e.g. ``{"dead-relu": {"threshold": 0.9}}``.
         tensorboard: a ``SummaryWriter`` (anything with ``add_scalar``): the probes log their
             per-layer figures (gradient norms, dead-unit fractions) to it as they compute them.
+        replay: when a module produces the first NaN/Inf, replay its forward op by op to name the
+            op and its source line (default: on in ``"raise"`` mode, where it costs nothing until
+            a failure; the arguments of each call are kept only while its forward pass runs).
 
     A ``DistributedDataParallel`` (or ``DataParallel``) wrapper is looked through: the wrapped
     module is instrumented, so module names (in findings, ``shapes=``, ``allow_inf=``) are the
@@ -64,11 +70,26 @@ def instrument(
         allow_inf=allow_inf,
         options=options,
         tensorboard=tensorboard,
+        replay=replay,
     )
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming the known keywords when ``options`` (what an integration passes
+    on to :func:`instrument` later) holds one that ``instrument`` does not take."""
+    known = [name for name in inspect.signature(instrument).parameters if name != "model"]
+    unknown = [name for name in options if name not in known]
+    if unknown:
+        close = [m for name in unknown for m in difflib.get_close_matches(name, known, n=1)]
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        raise ValueError(
+            f"unknown dlsan.instrument option(s) {', '.join(map(repr, unknown))}{hint}; known: {', '.join(known)}"
+        )
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
     """The module inside a data-parallel wrapper (whose forward calls it, so its hooks fire)."""
     if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-        return model.module
+        inner: nn.Module = model.module
+        return inner
     return model

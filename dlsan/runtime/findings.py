@@ -1,10 +1,17 @@
-"""What the sanitizer reports: :class:`Finding`, and the exceptions raised in ``on_error="raise"`` mode."""
+"""What the sanitizer reports: :class:`Finding`, and the exceptions raised in ``on_error="raise"`` mode.
+
+Plain data, no torch: the reporters and ``dlsan run`` read findings as they read lint findings
+(:meth:`Finding.to_lint_finding`), with the kind's ``DLS8xx`` code from :mod:`dlsan.runtime.codes`.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from dlsan.lint.finding import LintFinding
+from dlsan.runtime.codes import code_for
 
 #: Finding kinds fixed by the design (DESIGN.md, "Runtime contract").  Probes use these strings.
 KINDS = (
@@ -16,7 +23,12 @@ KINDS = (
     "unused-parameter",
     "train-mode-in-eval",
     "ambiguous-broadcast",
+    "graph-leak",
+    "init-scale",
 )
+
+#: the path of a finding whose source location is unknown, in the lint formats
+UNKNOWN_PATH = "<unknown>"
 
 
 @dataclass
@@ -28,6 +40,9 @@ class Finding:
     it happened in (see :attr:`Sanitizer.step`).  ``details`` holds the machine-readable facts the
     message is built from; it is JSON-serialisable.  ``rank`` is the ``torch.distributed`` rank of
     the process that saw it (``None`` outside distributed runs), set by the sanitizer on emit.
+    ``path`` and ``line`` are its source location: the failing op's line when a replay found it,
+    else the ``forward`` of the nearest user-defined module class, else the user code that called
+    the model (set by the sanitizer on emit; ``None`` when unknown).
     """
 
     kind: str
@@ -37,9 +52,25 @@ class Finding:
     message: str
     details: dict[str, Any] = field(default_factory=dict)
     rank: int | None = None
+    path: str | None = None
+    line: int | None = None
+    #: an exception whose traceback ends at the user's line that failed (set by a replay); raised
+    #: errors chain it as their ``__cause__``.  Not part of ``to_dict()``
+    cause: BaseException | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def code(self) -> str:
+        """The kind's stable code (``DLS8xx``; see ``dlsan explain``)."""
+        return code_for(self.kind).code
+
+    def to_lint_finding(self) -> LintFinding:
+        """This finding as the reporters read it (``path:line: DLS8xx message``)."""
+        line = self.line or 1
+        return LintFinding(self.path or UNKNOWN_PATH, line, 1, line, 1, self.code, self.kind, self.message)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "code": self.code,
             "kind": self.kind,
             "module": self.module,
             "phase": self.phase,
@@ -47,6 +78,8 @@ class Finding:
             "message": self.message,
             "details": _jsonable(self.details),
             "rank": self.rank,
+            "path": self.path,
+            "line": self.line,
         }
 
     def __str__(self) -> str:

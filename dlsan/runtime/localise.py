@@ -1,8 +1,8 @@
 """Turn a non-finite tape into a finding that names the first bad layer.
 
 Runs only after a cheap check has shown that something is non-finite, so it may synchronise.
-The rule (see :mod:`dlsan.runtime.tape`): the first non-finite slot in tape order was produced by
-code that received only finite values, so
+The rule (see :mod:`dlsan.runtime.tape`): the first bad slot in tape order (NaN or ``+inf``) was
+produced by code that received neither, so
 
 * forward, first bad slot is a call's *output*: that module is the culprit;
 * forward, first bad slot is a call's *input* that no module returned: the parent module's own
@@ -11,6 +11,12 @@ code that received only finite values, so
   produced it in its backward (its output gradients, which arrived earlier, were finite);
 * backward, first bad gradient is that of a tensor no call received: the parent's own code
   consumed it, or, for the model's output, it came from the loss.
+
+``-inf`` is accepted inside the model (masks), so the code that made the first NaN may have
+received ``-inf``: when a module *returned* that ``-inf`` (``log(0)``), it is the first bad layer
+and the NaN its consequence; ``-inf`` built by a parent's own code or given in the model's input
+(an additive mask) or returned by a module named in ``allow_inf`` leaves the blame where the NaN
+appeared.
 """
 
 from __future__ import annotations
@@ -27,17 +33,21 @@ from dlsan.runtime.findings import Finding
 from dlsan.runtime.recorder import finite_preserving
 from dlsan.runtime.stats import format_stats, nonfinite_label, tensor_stats
 from dlsan.runtime.structure import Path, format_path
-from dlsan.runtime.tape import OUTPUT, BackwardWindow, ForwardPass, version_of
-
-
-def all_finite(values: Sequence[torch.Tensor]) -> bool:
-    """One host synchronisation for any number of 0-dim sums (on any devices)."""
-    return all(map(math.isfinite, host_values(values)))
+from dlsan.runtime.tape import OUTPUT, BackwardWindow, ForwardPass, bad_reading, version_of
 
 
 def first_nonfinite(values: Sequence[torch.Tensor]) -> int | None:
     for index, value in enumerate(host_values(values)):
         if not math.isfinite(value):
+            return index
+    return None
+
+
+def first_bad_forward(fwd: ForwardPass, host: Sequence[float]) -> int | None:
+    """The index of the first bad reading of ``fwd`` (``host``: its values read to the host)."""
+    strict_from = len(host) if fwd.strict_from is None else fwd.strict_from
+    for index, value in enumerate(host):
+        if bad_reading(value, index >= strict_from):
             return index
     return None
 
@@ -59,10 +69,12 @@ def host_values(values: Sequence[torch.Tensor]) -> list[float]:
 class ModuleTable:
     """Names, classes and (weakly held) modules of the instrumented model, by index."""
 
-    def __init__(self, named_modules: Sequence[tuple[str, nn.Module]]) -> None:
+    def __init__(self, named_modules: Sequence[tuple[str, nn.Module]], allow_inf: Sequence[bool] = ()) -> None:
         self.names = [name for name, _ in named_modules]
         self.types = [type(module).__name__ for _, module in named_modules]
         self._refs = [weakref.ref(module) for _, module in named_modules]
+        #: per module: whether ``allow_inf`` names it (its ``-inf`` is on purpose)
+        self.allow_inf = list(allow_inf) or [False] * len(self.names)
 
     def module(self, index: int) -> nn.Module | None:
         return self._refs[index]()
@@ -76,11 +88,13 @@ class ModuleTable:
         return f"module '{name}' ({self.types[index]})" if name else f"the model itself ({self.types[index]})"
 
 
-def forward_finding(fwd: ForwardPass, table: ModuleTable) -> Finding | None:
-    k = first_nonfinite(fwd.values)
-    if k is None:
-        return None
-    slot = fwd.value_slots[k]
+def forward_finding(fwd: ForwardPass, table: ModuleTable, k: int) -> Finding:
+    """The finding for ``fwd``, whose first bad reading is ``values[k]`` (see :func:`first_bad_forward`)."""
+    slot = consequence = fwd.value_slots[k]
+    escapes = fwd.strict_from is not None and k >= fwd.strict_from
+    source = _neg_inf_source(fwd, slot, table)
+    if source is not None:
+        slot = source
     owner, path = fwd.owners[slot], _fmt(fwd.paths[slot])
     bad_stats = _stats(fwd, slot)
     label = nonfinite_label(bad_stats)
@@ -103,11 +117,22 @@ def forward_finding(fwd: ForwardPass, table: ModuleTable) -> Finding | None:
     else:
         head = f"{label} first appeared in the forward pass at step {fwd.step} in {table.label(index)}: {where}"
     lines = [head, f"  {path}: " + _describe(fwd, slot, bad_stats)]
+    if consequence != slot:
+        effect = fwd.call_module[fwd.owners[consequence]]
+        lines.append(f"  it led to {nonfinite_label(_stats(fwd, consequence))} in {table.label(effect)}")
+        details["consequence"] = table.names[effect]
+    if escapes:
+        lines.append(
+            f"  it leaves the model in {_fmt(fwd.paths[consequence])}; if the model returns -inf on purpose "
+            "(masked logits), name the module in allow_inf="
+        )
     if origin != "input":
         received = fwd.call_inputs[call]
         if received:
-            lines.append("  it received finite inputs:")
-            lines.extend(f"    {_fmt(path)}: {_describe(fwd, s, _stats(fwd, s))}" for s, path in received)
+            described = [(_fmt(path), s, _stats(fwd, s)) for s, path in received]
+            masked = any(stats is not None and stats["neginf"] for _, _, stats in described)
+            lines.append("  it received inputs free of NaN and +inf:" if masked else "  it received finite inputs:")
+            lines.extend(f"    {name}: {_describe(fwd, s, stats)}" for name, s, stats in described)
         else:
             lines.append("  it received no floating-point tensors")
         bad_params = _nonfinite_parameters(table.module(index))
@@ -118,6 +143,44 @@ def forward_finding(fwd: ForwardPass, table: ModuleTable) -> Finding | None:
             details["parameters"] = [name for name, _ in bad_params]
     details.update(origin=origin, stats=bad_stats)
     return Finding("nonfinite", table.names[index], "forward", fwd.step, "\n".join(lines), details)
+
+
+def _neg_inf_source(fwd: ForwardPass, slot: int, table: ModuleTable) -> int | None:
+    """The slot whose ``-inf`` the code that made ``slot`` consumed, when a module returned it
+    (followed back as far as it goes), or ``None``.  Failure path only: reads tensor values."""
+    found = None
+    for _ in range(len(fwd.roles)):
+        owner = fwd.owners[slot]
+        call = owner if fwd.roles[slot] == OUTPUT else fwd.call_parent[owner]
+        if call < 0:
+            break
+        candidates = [
+            s
+            for s in _visible(fwd, call, slot)
+            if fwd.roles[s] == OUTPUT and not table.allow_inf[fwd.call_module[fwd.owners[s]]] and _holds_neg_inf(fwd, s)
+        ]
+        if not candidates:
+            break
+        slot = found = min(candidates)
+    return found
+
+
+def _visible(fwd: ForwardPass, call: int, before: int) -> list[int]:
+    """Slots older than ``before`` that the code of ``call`` saw: its inputs and what the calls
+    nested inside it returned."""
+    seen = [s for s, _ in fwd.call_inputs[call] if s < before]
+    for inner in range(call + 1, len(fwd.call_module)):
+        parent = fwd.call_parent[inner]
+        while parent > call:
+            parent = fwd.call_parent[parent]
+        if parent == call:
+            seen.extend(s for s, _ in fwd.call_outputs[inner] if s < before)
+    return seen
+
+
+def _holds_neg_inf(fwd: ForwardPass, slot: int) -> bool:
+    tensor = fwd.refs[slot]()
+    return tensor is not None and bool(torch.isneginf(tensor.detach()).any())
 
 
 def backward_finding(window: BackwardWindow, table: ModuleTable, step: int) -> Finding | None:

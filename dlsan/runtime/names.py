@@ -1,10 +1,40 @@
-"""Resolve the module names users write in ``shapes=`` and ``allow_inf=`` against the model."""
+"""The names users know their modules and parameters by, and resolving the names they write in
+``shapes=`` and ``allow_inf=`` against the model.
+
+Wrappers insert modules of their own into ``named_modules()``: FSDP1's
+``FullyShardedDataParallel`` (``_fsdp_wrapped_module``), activation checkpointing's
+``CheckpointWrapper`` (``_checkpoint_wrapped_module``) and ``torch.compile``'s ``OptimizedModule``
+(``_orig_mod``).  Their attribute names are dropped, so a wrapper and the module it wraps share the
+user's name (``encoder.layers.0``), the same with and without the wrapper.
+"""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
+from typing import Any
+
+
+WRAPPER_ATTRIBUTES = frozenset({"_fsdp_wrapped_module", "_checkpoint_wrapped_module", "_orig_mod"})
+
+
+def user_name(name: str) -> str:
+    """``name`` without the components wrappers add: ``_fsdp_wrapped_module.a._flat_param`` ->
+    ``a._flat_param``."""
+    if "_" not in name:
+        return name
+    return ".".join(part for part in name.split(".") if part not in WRAPPER_ATTRIBUTES)
+
+
+def parameter_names(module_name: str, name: str, param: Any) -> list[str]:
+    """The user's names of what ``param`` (registered as ``name`` on module ``module_name``) holds:
+    its own qualified name, or for an FSDP1 flat parameter, the parameters flattened into it."""
+    prefix = f"{module_name}." if module_name else ""
+    inner = getattr(param, "_fqns", None)
+    if inner:
+        return [prefix + user_name(fqn) for fqn in inner]
+    return [prefix + name]
 
 
 def unknown_module(option: str, name: str, names: Sequence[str]) -> ValueError:

@@ -40,7 +40,11 @@ Events, all optional (the defaults do nothing); ``fwd`` is a :class:`~dlsan.runt
 ``before_optimizer_step(opt)``  ``opt.step()`` is about to apply gradients (after any unscaling).
 ``on_step_skipped(opt)``        the loss scaler skipped this step (its gradients were inf on purpose).
 ``on_step_end(step)``           the step counter advanced to ``step`` (see :attr:`Sanitizer.step`).
-``flush()``                     inspect anything kept for later (``Sanitizer.check()``, report, remove).
+``flush()``                     inspect anything kept for later (``Sanitizer.check()``, report, remove);
+                                a probe that judges over a window reports the open, partial one here
+                                (saying how many steps it covered).
+
+``not_enough(steps)`` returns why the probe has not seen enough steps to judge (``report()`` lists it).
 
 ``watch()`` returns a context manager that ``Sanitizer.watch()`` enters around user code outside
 the model (the loss), for probes that look inside torch calls.
@@ -72,7 +76,7 @@ from dlsan.runtime.findings import Finding
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from dlsan.runtime.sanitizer import Sanitizer
+    from dlsan.runtime.host import ProbeHost
     from dlsan.runtime.tape import BackwardWindow, ForwardPass
 
 
@@ -87,14 +91,14 @@ class Probe:
     needs_values: ClassVar[bool] = False
 
     def __init__(self) -> None:
-        self._sanitizer_ref: weakref.ref[Sanitizer] | None = None
+        self._sanitizer_ref: weakref.ref[ProbeHost] | None = None
 
     @property
-    def sanitizer(self) -> Sanitizer | None:
+    def sanitizer(self) -> ProbeHost | None:
         """The sanitizer this probe is attached to (held weakly: hooks must not keep it alive)."""
         return None if self._sanitizer_ref is None else self._sanitizer_ref()
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         self._sanitizer_ref = weakref.ref(sanitizer)
 
     def detach(self) -> None:
@@ -129,6 +133,11 @@ class Probe:
     def watch(self) -> ContextManager[Any]:
         """Context for code outside the model that the probe should see (see ``Sanitizer.watch``)."""
         return contextlib.nullcontext()
+
+    def not_enough(self, seen: int) -> str | None:
+        """Why this probe could not judge everything after ``seen`` steps (too few), for
+        ``report()``; ``None`` when it could."""
+        return None
 
     def summary(self) -> dict[str, Any]:
         """Extra machine-readable state for ``Sanitizer.to_dict()`` (e.g. per-layer series)."""

@@ -2,9 +2,12 @@
 
 Cost rules, because these run for every module call of every step:
 
-* no host synchronisation: the only device work is one ``sum`` per new tensor value (about as
-  cheap as a reduction gets; ``isfinite(t).all()`` costs several times more) and one gradient
-  pre-hook per tensor that requires grad;
+* no host synchronisation: the only device work is one reduction per new tensor value and one
+  gradient pre-hook per tensor that requires grad.  The reductions are exact for finite values of
+  any magnitude (a sum is not: ``finfo.min`` attention masks sum to ``-inf``): ``max`` in the
+  forward pass (NaN or ``+inf`` in, NaN or ``+inf`` out; about as cheap as ``sum``, where
+  ``isfinite(t).all()`` costs several times more) and ``aminmax`` for gradients, where ``-inf``
+  counts too (see :mod:`dlsan.runtime.tape` for why ``-inf`` is accepted inside the model);
 * a tensor passed from one module to the next is reduced once (found again by ``id`` + version),
   and outputs of finite-preserving modules are not reduced at all;
 * no tensor outlives the forward pass (weak references, plus strong ones while it runs);
@@ -13,9 +16,10 @@ Cost rules, because these run for every module call of every step:
 Threads may call the model concurrently: each thread records its own forward pass (thread-local
 ``current``), and gradients are gathered per autograd graph task, so concurrent passes never mix.
 
-The recorder reports three events to its *listener* (the :class:`~dlsan.runtime.Sanitizer`):
-``_forward_begin(pass)``, ``_forward_end(pass)`` when the outermost instrumented call returns,
-and ``_backward_end(window)`` from ``queue_callback`` once the autograd engine has finished.
+The recorder reports three events to its *listener* (the sanitizer's
+:class:`~dlsan.runtime.host.Router`): ``forward_begin(pass)``, ``forward_end(pass)`` when the
+outermost instrumented call returns, and ``backward_end(window)`` from ``queue_callback`` once the
+autograd engine has finished.
 """
 
 from __future__ import annotations
@@ -29,29 +33,30 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import graph_task_id, is_compiling, leaf_grad_node, queue_callback
+from dlsan.runtime.compat import graph_task_id, in_backward, is_compiling, leaf_grad_node, queue_callback
+from dlsan.runtime.findings import SanitizerError
+from dlsan.runtime.replay import WeakCall
 from dlsan.runtime.structure import Path, tensors_in
 from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass, version_of
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 _STRIDED = torch.strided
-_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 # _observe modes (bits)
 NO_SUM = 1  # a finite-preserving module's output: finite whenever its inputs are
-ALLOW_NEG_INF = 2  # an allow_inf module's output: -inf reads as finite
 NO_GRADIENT = 4  # only a finite-preserving module consumes it: its gradient is finite when theirs is
 _ARG0: Path = ("args", 0)
 _OUTPUT: Path = ("output",)
 
-#: Module types whose output is finite whenever their inputs are (no parameters, magnitude never
-#: grows).  Exact types only: a subclass may override ``forward``.  Left out on purpose: Dropout
-#: (scales up by 1/(1-p)), LogSoftmax (large negative outputs overflow fp16), SELU (scale > 1),
-#: Upsample (bicubic overshoots), PReLU (learned slope).
+#: Module types that never output NaN or ``+inf`` when their inputs hold neither (finite values
+#: and ``-inf``, which is accepted inside the model), and whose input gradient is finite when their
+#: output gradient is: no parameters, magnitude never grows.  Exact types only: a subclass may
+#: override ``forward``.  Left out on purpose: Dropout (scales up by 1/(1-p)), LogSoftmax (large
+#: negative outputs overflow fp16), SELU (scale > 1), Upsample (bicubic overshoots), PReLU (learned
+#: slope), and those that turn ``-inf`` into NaN: GELU, SiLU, Mish, Hardswish (``-inf * 0``),
+#: Softsign (``-inf / inf``), Softmax/Softmin (a row of ``-inf``, a fully masked row).
 FINITE_PRESERVING: frozenset[type[nn.Module]] = frozenset(
     {
         nn.Identity, nn.Flatten, nn.Unflatten,
-        nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Hardsigmoid, nn.Softsign,
-        nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Softmax, nn.Softmin, nn.Softmax2d,
+        nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Hardsigmoid,
         nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
         nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
         nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
@@ -64,10 +69,10 @@ GradObserver = Callable[[ForwardPass, int, torch.Tensor], None]
 
 def finite_preserving(module: nn.Module) -> bool:
     kind = type(module)
-    if kind is nn.LeakyReLU:
-        return abs(module.negative_slope) <= 1
+    if kind is nn.LeakyReLU:  # a slope of 0 gives -inf * 0 = NaN, a negative one -inf -> +inf
+        return 0 < float(getattr(module, "negative_slope")) <= 1
     if kind in (nn.ELU, nn.CELU):
-        return abs(module.alpha) <= 1
+        return abs(float(getattr(module, "alpha"))) <= 1
     return kind in FINITE_PRESERVING
 
 
@@ -89,17 +94,17 @@ def _sequence_feeds_preserving(modules: list[nn.Module]) -> dict[int, int]:
 
 
 class Listener(Protocol):
-    """What the recorder reports to (the :class:`~dlsan.runtime.Sanitizer`)."""
+    """What the recorder reports to (the :class:`~dlsan.runtime.host.Router`)."""
 
     step: int
 
-    def _forward_begin(self, fwd: ForwardPass) -> None:
+    def forward_begin(self, fwd: ForwardPass) -> None:
         """The outermost instrumented call is starting."""
 
-    def _forward_end(self, fwd: ForwardPass) -> None:
+    def forward_end(self, fwd: ForwardPass) -> None:
         """The outermost instrumented call returned; ``fwd`` is complete."""
 
-    def _backward_end(self, window: BackwardWindow) -> None:
+    def backward_end(self, window: BackwardWindow) -> None:
         """The autograd engine finished a backward pass that went through the model."""
 
 
@@ -112,10 +117,9 @@ class _ThreadState(threading.local):
 class Recorder:
     """Installs one forward pre-hook and one forward hook per module and keeps the current tape.
 
-    ``reduce``: compute the per-slot sums (needed by the non-finite check).  ``allow_neg_inf[i]``:
-    module ``i`` may return ``-inf``; its output sums are clamped from below, so ``-inf`` reads as
-    finite while NaN and ``+inf`` still show.  Since ``-inf`` then flows on as an accepted value,
-    the finite-preserving shortcut is off whenever some module may return ``-inf``.
+    ``reduce``: compute the per-slot readings (needed by the non-finite check).
+    ``allow_neg_inf[i]``: module ``i`` may return ``-inf`` out of the model (masked logits); its
+    outputs are not checked for ``-inf`` where they leave the model (see :func:`producer`).
     """
 
     def __init__(
@@ -125,13 +129,17 @@ class Recorder:
         *,
         reduce: bool,
         allow_neg_inf: list[bool],
+        keep_calls: bool = False,
     ) -> None:
         self._listener = weakref.ref(listener)
         self.reduce = reduce
+        #: keep each call's arguments while a grad-enabled pass runs (``ForwardPass.call_args``)
+        self.keep_calls = keep_calls
+        #: record nothing new (set while dlsan itself replays a module, see dlsan.runtime.replay)
+        self.paused = False
         self.allow_neg_inf = allow_neg_inf
-        shortcut = not any(allow_neg_inf)
-        self.skip_sum = [shortcut and finite_preserving(module) for module in modules]
-        self.sequence_feeds_preserving = _sequence_feeds_preserving(modules) if shortcut else {}
+        self.skip_sum = [finite_preserving(module) for module in modules]
+        self.sequence_feeds_preserving = _sequence_feeds_preserving(modules)
         self.active = True
         self._thread = _ThreadState()
         self.grad_observers: list[GradObserver] = []
@@ -143,6 +151,10 @@ class Recorder:
             pre, post = _make_hooks(self_ref, index)
             self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             self._handles.append(module.register_forward_hook(post, always_call=True))
+
+    def pause(self, paused: bool) -> None:
+        """Record nothing while ``paused`` (dlsan's own replay of a forward pass)."""
+        self.paused = paused
 
     @property
     def current(self) -> ForwardPass | None:
@@ -164,10 +176,14 @@ class Recorder:
         fwd = state.current
         if fwd is None:
             listener = self._listener()
-            if listener is None or torch._C._get_tracing_state() is not None:
+            if listener is None or self.paused or torch._C._get_tracing_state() is not None or in_backward():
+                # in backward: activation checkpointing recomputing a forward it has already seen
                 return
-            fwd = state.current = ForwardPass(listener.step, torch.is_grad_enabled(), sys.exc_info()[1])
-            listener._forward_begin(fwd)
+            fwd = state.current = ForwardPass(
+                listener.step, torch.is_grad_enabled(), sys.exc_info()[1], keep=self.reduce or torch.is_grad_enabled(),
+                keep_calls=self.keep_calls,
+            )
+            listener.forward_begin(fwd)
         call = len(fwd.call_module)
         stack = fwd.stack
         fwd.call_module.append(index)
@@ -176,6 +192,8 @@ class Recorder:
         stack.append(call)
         inputs: list[tuple[int, Path]] = []
         fwd.call_inputs.append(inputs)
+        if fwd.call_args is not None:
+            fwd.call_args.append((args, kwargs))
         if not kwargs and len(args) == 1 and isinstance(args[0], torch.Tensor):
             slot = self._observe(fwd, args[0], call, INPUT, _ARG0, 0)
             if slot >= 0:
@@ -192,7 +210,7 @@ class Recorder:
         if fwd is None or not fwd.stack:
             return
         call = fwd.stack.pop()
-        mode = NO_SUM if self.skip_sum[index] else ALLOW_NEG_INF if self.allow_neg_inf[index] else 0
+        mode = NO_SUM if self.skip_sum[index] else 0
         sequence = self.sequence_feeds_preserving.get(index)
         if sequence is not None and fwd.stack and fwd.call_module[fwd.stack[-1]] == sequence:
             mode |= NO_GRADIENT
@@ -209,17 +227,21 @@ class Recorder:
         if not fwd.stack:
             state.current = None
             listener = self._listener()
+            if self.reduce:
+                self._read_escapes(fwd)
             try:
                 # an exception in flight that was not there at the start: the forward raised and
                 # its tape is incomplete, so it is dropped (the user's error is what matters)
                 if sys.exc_info()[1] is fwd.exc and listener is not None:
                     if fwd.leaf_slots:
                         self._hook_leaves(fwd)
-                    if fwd.keep is not None and not (self.reduce or self.grad_observers):
+                    if fwd.grad_enabled and not (self.reduce or self.grad_observers):
                         self._hook_outputs(fwd)
-                    listener._forward_end(fwd)
+                    listener.forward_end(fwd)
             finally:
-                fwd.keep = None
+                if fwd.call_args:
+                    fwd.root_call = WeakCall(*fwd.call_args[0])
+                fwd.keep = fwd.call_args = None
 
     def _observe(self, fwd: ForwardPass, tensor: torch.Tensor, call: int, role: int, path: Path, mode: int) -> int:
         key = id(tensor)
@@ -232,15 +254,12 @@ class Recorder:
                 slot = None
         if slot is not None and fwd.refs[slot]() is tensor and fwd.versions[slot] == version:
             return slot
-        if not tensor.is_floating_point() or tensor.layout is not _STRIDED:
+        if not tensor.is_floating_point() or tensor.layout is not _STRIDED or tensor.is_nested:
             return -1
         slot = len(fwd.roles)
-        if self.reduce and not mode & NO_SUM:
-            flat = tensor.detach()
-            value = flat.sum(dtype=torch.float32) if flat.dtype in _LOW_PRECISION else flat.sum()
-            if mode & ALLOW_NEG_INF:
-                value = value.clamp_min(-_FLOAT32_MAX)
-            fwd.values.append(value)
+        if self.reduce and not mode & NO_SUM and tensor.numel():
+            # max: NaN or +inf anywhere shows, finite values of any size never overflow it
+            fwd.values.append(tensor.detach().max())
             fwd.value_slots.append(slot)
         fwd.refs.append(weakref.ref(tensor))
         fwd.versions.append(version)
@@ -256,6 +275,19 @@ class Recorder:
 
     # -- backward ------------------------------------------------------------------------------
 
+    def _read_escapes(self, fwd: ForwardPass) -> None:
+        """Where tensors leave the model, ``-inf`` counts as non-finite too (unless ``allow_inf``
+        names the module that produced it): one ``min`` per output of the outermost call, read
+        after every other value of the pass (``fwd.strict_from``)."""
+        fwd.strict_from = len(fwd.values)
+        for slot, _ in fwd.call_outputs[0]:
+            module = producer(fwd, slot)
+            tensor = fwd.refs[slot]()
+            if module is None or self.allow_neg_inf[module] or tensor is None or not tensor.numel():
+                continue
+            fwd.values.append(tensor.detach().min())
+            fwd.value_slots.append(slot)
+
     def _hook_gradient(self, fwd: ForwardPass, tensor: torch.Tensor, slot: int) -> None:
         # A pre-hook on the node that produced the tensor sees the gradient of the value this
         # module produced, even when a later in-place module (ReLU(inplace=True)) gives the
@@ -264,7 +296,7 @@ class Recorder:
         node = tensor.grad_fn
         if node is not None:
             node.register_prehook(partial(_on_gradient, self._self_ref, fwd, slot, tensor.output_nr))
-        elif fwd.keep is not None:
+        elif fwd.grad_enabled:
             fwd.leaf_slots.append(slot)  # hooked at the end of the pass, see _hook_leaves
 
     def _hook_outputs(self, fwd: ForwardPass) -> None:
@@ -292,19 +324,35 @@ class Recorder:
         if pending is None:
             pending = self._pending[task] = ([], [])
             queue_callback(partial(self._backward_done, task))
-        if self.reduce:
-            # a gradient carries a graph only under backward(create_graph=True)
+        if self.reduce and grad.numel() and grad.layout is _STRIDED and not grad.is_nested:
+            # a gradient carries a graph only under backward(create_graph=True); aminmax: any
+            # NaN or +-inf shows in its min or max, and finite values never overflow them
             flat = grad.detach() if grad.requires_grad else grad
-            pending[0].append(flat.sum(dtype=torch.float32) if flat.dtype in _LOW_PRECISION else flat.sum())
-            pending[1].append((fwd, slot))
+            pending[0].extend(torch.aminmax(flat))
+            entry = (fwd, slot)
+            pending[1].extend((entry, entry))
         for observer in self.grad_observers:
             observer(fwd, slot, grad)
 
     def _backward_done(self, task: int) -> None:
+        __tracebackhide__ = True
         values, entries = self._pending.pop(task, ([], []))
         listener = self._listener()
         if self.active and listener is not None:
-            listener._backward_end(BackwardWindow(values, entries))
+            try:
+                listener.backward_end(BackwardWindow(values, entries))
+            except SanitizerError as error:
+                raise error.with_traceback(None)  # the traceback ends at the user's backward() call
+
+
+def producer(fwd: ForwardPass, slot: int) -> int | None:
+    """The index of the module whose code made ``slot``: the module that returned it, or the
+    parent whose own code passed it to a sub-module; ``None`` for the model's input."""
+    owner = fwd.owners[slot]
+    if fwd.roles[slot] == OUTPUT:
+        return fwd.call_module[owner]
+    parent = fwd.call_parent[owner]
+    return None if parent < 0 else fwd.call_module[parent]
 
 
 def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callable[..., None], Callable[..., None]]:
@@ -316,9 +364,13 @@ def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callab
             recorder.enter(index, args, kwargs)
 
     def post_hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        __tracebackhide__ = True
         recorder = recorder_ref()
         if recorder is not None and not is_compiling():
-            recorder.leave(index, output)
+            try:
+                recorder.leave(index, output)
+            except SanitizerError as error:
+                raise error.with_traceback(None)  # the traceback ends where the user's code called the model
 
     return pre_hook, post_hook
 

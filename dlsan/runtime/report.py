@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dlsan.runtime.findings import KINDS, Finding
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dlsan.runtime.sanitizer import Sanitizer
+    from dlsan.runtime.host import Reported
 
 Column = tuple[str, Callable[[Finding], str]]
 
@@ -84,12 +84,16 @@ _DEFAULT: tuple[list[Column], Callable[[Finding], Any]] = (
 )
 
 
-def format_report(sanitizer: Sanitizer) -> str:
+def format_report(sanitizer: Reported) -> str:
     findings = sanitizer.findings
     checks = ", ".join(probe.name for probe in sanitizer.probes) or "none"
     count = f"{len(findings) or 'no'} finding{'s' if len(findings) != 1 else ''}"
     steps = f"{sanitizer.step} step{'s' if sanitizer.step != 1 else ''}"
     lines = [f"dlsan: {count} in {steps} (checks: {checks})"]
+    short = [(probe.name, probe.not_enough(sanitizer.step)) for probe in sanitizer.probes]
+    if any(reason for _, reason in short):
+        lines += ["", "not enough steps to judge:"]
+        lines += [f"  {name}: {reason}" for name, reason in short if reason]
     by_kind: dict[str, list[Finding]] = {}
     for finding in findings:
         by_kind.setdefault(finding.kind, []).append(finding)
@@ -116,7 +120,7 @@ def _table(columns: Sequence[Column], rows: Sequence[Finding]) -> list[str]:
     return ["  " + "  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip() for row in cells]
 
 
-def plot(sanitizer: Sanitizer, path: str | Path) -> Path:
+def plot(sanitizer: Reported, path: str | Path) -> Path:
     """Gradient norms per layer over steps (one panel per kind of norm) and dead-unit fractions."""
     try:
         from matplotlib.figure import Figure  # no pyplot: leaves the user's backend and figures alone

@@ -1,12 +1,14 @@
 """The :class:`Sanitizer`: what ``dlsan.instrument`` returns, and the hub between the core and probes.
 
-It owns the recorder (module hooks), the step tracker (optimizer / loss scaler) and the probes,
-routes the recorder's events to the probes, applies ``on_error`` to findings and detaches
+It owns the recorder (module hooks), the step tracker (optimizer / loss scaler), the probes and the
+:class:`~dlsan.runtime.host.Router` between them; it is the :class:`~dlsan.runtime.host.ProbeHost`
+the probes see, applies ``on_error`` to findings, gives each its source location and detaches
 everything on :meth:`Sanitizer.remove` (or when the ``with`` block exits, even on error).
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,14 +21,16 @@ from torch import nn
 
 from dlsan.runtime.contracts import Contract, parse_contract
 from dlsan.runtime.findings import Finding, NonFiniteError, SanitizerError, SanitizerWarning, ShapeError
+from dlsan.runtime.host import Router
 from dlsan.runtime.localise import ModuleTable
-from dlsan.runtime.names import covered, unknown_module
+from dlsan.runtime.location import Location, caller_location, module_location
+from dlsan.runtime.names import covered, unknown_module, user_name
 from dlsan.runtime.probe import Probe, check_positive_int, probe_classes
 from dlsan.runtime.recorder import Recorder
-from dlsan.runtime.tape import BackwardWindow, ForwardPass
 from dlsan.runtime.training import StepTracker
 
 ON_ERROR = ("raise", "warn", "record")
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 _ERRORS: dict[str, type[SanitizerError]] = {"nonfinite": NonFiniteError, "shape": ShapeError}
 
 
@@ -38,6 +42,10 @@ class Sanitizer:
     ``details["count"]`` and ``details["last_step"]``), :meth:`report` summarises it for people,
     :meth:`to_dict` for programs.
     """
+
+    tensorboard: Any
+    probes: list[Probe]
+    contracts: dict[str, Contract]
 
     def __init__(
         self,
@@ -52,32 +60,36 @@ class Sanitizer:
         allow_inf: Iterable[str] | str | None = None,
         options: Mapping[str, Mapping[str, Any]] | None = None,
         tensorboard: Any = None,
+        replay: bool | None = None,
     ) -> None:
         self._init_state(on_error, every, optimizer, scaler)
         self.tensorboard = tensorboard
+        self.replay = (on_error == "raise") if replay is None else bool(replay)
         if not isinstance(model, nn.Module):
             raise TypeError(f"instrument() needs a torch.nn.Module, got {type(model).__name__}")
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(map(repr, ON_ERROR))}, not {on_error!r}")
         check_positive_int(every, "every")
-        named = list(model.named_modules())
+        named = _watched_modules(model)
         names = [name for name, _ in named]
         self._model_ref = weakref.ref(model)
-        self.table = ModuleTable(named)
-        self.contracts = _parse_contracts(shapes, names)
         allow_neg_inf = covered(allow_inf, names, "allow_inf")
+        self.table = ModuleTable(named, allow_neg_inf)
+        self.contracts = _parse_contracts(shapes, names)
         self.probes = _build_probes(checks, options, bool(self.contracts))
+        self._router = Router(self.probes)
         self.recorder = Recorder(
-            self,
+            self._router,
             [module for _, module in named],
             reduce=any(probe.needs_values for probe in self.probes),
             allow_neg_inf=allow_neg_inf,
+            keep_calls=self.replay,
         )
         self._attached = True
-        self._tracker = StepTracker(self, optimizer, scaler)
+        self._tracker = StepTracker(self._router, optimizer, scaler)
+        self._router.count_backward = self._tracker.mode == "backward"
         for probe in self.probes:
             probe.attach(self)
-        self._route()
         self._finalizer = weakref.finalize(
             self, _collected, self.recorder, self._handles, self._tracker, self.probes
         )
@@ -95,18 +107,20 @@ class Sanitizer:
         self.every = every
         self.optimizer = optimizer
         self.scaler = scaler
-        #: training steps seen so far (see :mod:`dlsan.runtime.training` for what counts as one)
-        self.step = 0
+        #: replay a failing module's forward op by op to name the op and its source line
+        self.replay = False
+        self._router = Router()
+        #: where user code instrumented the model (or called it, under dlsan run / pytest --dlsan)
+        self._call_site: Location | None = caller_location()
         #: anything with ``add_scalar(tag, value, step)`` (a ``SummaryWriter``), or ``None``
-        self.tensorboard: Any = None
-        self.probes: list[Probe] = []
-        self.contracts: dict[str, Contract] = {}
+        self.tensorboard = None
+        self.probes = []
+        self.contracts = {}
         self._findings: list[Finding] = []
         self._by_key: dict[tuple[Any, ...], Finding] = {}
         self._handles: list[Any] = []
         self._attached = False
         self._raising = True
-        self._events: dict[str, list[Callable[..., None]]] = {}
         #: this process's ``torch.distributed`` rank when the sanitizer was built (else ``None``)
         self.rank = _distributed_rank()
 
@@ -115,6 +129,11 @@ class Sanitizer:
     @property
     def attached(self) -> bool:
         return self._attached
+
+    @property
+    def step(self) -> int:
+        """Training steps seen so far (see :mod:`dlsan.runtime.training` for what counts as one)."""
+        return self._router.step
 
     @property
     def findings(self) -> list[Finding]:
@@ -137,7 +156,7 @@ class Sanitizer:
             self._attached = False
             self._finalizer.detach()
             _release(self.recorder, self._handles, self._tracker, self.probes)
-            self._events = {}
+            self._router.clear()
 
     def __enter__(self) -> Sanitizer:
         return self
@@ -233,6 +252,10 @@ class Sanitizer:
         if self.rank is not None and finding.rank is None:
             finding.rank = self.rank
             finding.message = f"[rank {self.rank}] {finding.message}"
+        if finding.path is None:
+            found = module_location(finding.module, self.table.names, self.table.module) or self._call_site
+            if found is not None:
+                finding.path, finding.line = found
         key = (finding.kind, finding.module, finding.phase, finding.details.get("origin"), finding.details.get("where"))
         first = self._by_key.get(key)
         if first is None:
@@ -243,48 +266,10 @@ class Sanitizer:
             first.details["count"] = first.details.get("count", 1) + 1
             first.details["last_step"] = finding.step
         if fatal and self.on_error == "raise" and self._raising:
-            raise _ERRORS.get(finding.kind, SanitizerError)(finding)
+            __tracebackhide__ = True
+            raise _ERRORS.get(finding.kind, SanitizerError)(finding) from finding.cause
         if first is None and (self.on_error == "warn" or (self.on_error == "raise" and not fatal)):
             warnings.warn(f"dlsan: {finding.message}", SanitizerWarning, stacklevel=2)
-
-    # -- events from the recorder and the step tracker -----------------------------------------
-
-    def _route(self) -> None:
-        for event in (
-            "on_forward_begin",
-            "on_forward_end",
-            "on_backward_end",
-            "before_optimizer_step",
-            "on_step_skipped",
-            "on_step_end",
-        ):
-            base = getattr(Probe, event)
-            self._events[event] = [getattr(p, event) for p in self.probes if getattr(type(p), event) is not base]
-
-    def _dispatch(self, event: str, *args: Any) -> None:
-        for callback in self._events.get(event, ()):
-            callback(*args)
-
-    def _forward_begin(self, fwd: ForwardPass) -> None:
-        self._dispatch("on_forward_begin", fwd)
-
-    def _forward_end(self, fwd: ForwardPass) -> None:
-        self._dispatch("on_forward_end", fwd)
-
-    def _backward_end(self, window: BackwardWindow) -> None:
-        self._dispatch("on_backward_end", window)
-        if self._attached and self._tracker.mode == "backward":
-            self._advance_step()
-
-    def _before_optimizer_step(self, optimizer: Any) -> None:
-        self._dispatch("before_optimizer_step", optimizer)
-
-    def _step_skipped(self, optimizer: Any) -> None:
-        self._dispatch("on_step_skipped", optimizer)
-
-    def _advance_step(self) -> None:
-        self.step += 1
-        self._dispatch("on_step_end", self.step)
 
     def _flush(self, *, raising: bool, warn: bool = False) -> None:
         if not self._attached:
@@ -299,6 +284,25 @@ class Sanitizer:
         if warn and self.on_error != "record":
             for finding in self._findings[before:]:
                 warnings.warn(f"dlsan: {finding.message}", SanitizerWarning, stacklevel=3)
+
+
+def _watched_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The modules to hook, by the user's names (see :func:`dlsan.runtime.names.user_name`).
+
+    An ``nn.TransformerEncoderLayer`` inside the model is left unhooked, with everything in it:
+    its fused inference path (eval mode without grad) runs only while no module in it has hooks,
+    and instrumentation never changes which kernel runs.  Its enclosing modules are watched, so a
+    NaN made inside it is named at the ``nn.TransformerEncoder`` (or whatever holds it)."""
+    found: list[tuple[str, nn.Module]] = []
+    fused: list[str] = []
+    for name, module in model.named_modules():
+        if any(name.startswith(prefix) for prefix in fused):
+            continue
+        if isinstance(module, nn.TransformerEncoderLayer) and module is not model:
+            fused.append(name + ".")
+            continue
+        found.append((user_name(name), module))
+    return found
 
 
 def _parse_contracts(shapes: Mapping[str, str] | None, names: list[str]) -> dict[str, Contract]:
@@ -332,7 +336,20 @@ def _build_probes(
     unknown = [name for name in options if name not in classes]
     if unknown:
         raise ValueError(f"options for unknown check(s) {', '.join(map(repr, unknown))}; available: {_names(classes)}")
-    return [classes[name](**dict(options.get(name, {}))) for name in dict.fromkeys(selected)]
+    return [_probe(classes[name], options.get(name, {})) for name in dict.fromkeys(selected)]
+
+
+def _probe(cls: type[Probe], options: Mapping[str, Any]) -> Probe:
+    """``cls(**options)``, with unknown option names named as such (not a bare ``TypeError``)."""
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options for {cls.name!r} must be a dict of keyword options, not {options!r}")
+    parameters = inspect.signature(cls.__init__).parameters
+    known = [name for name, p in parameters.items() if name != "self" and p.kind in _NAMED]
+    unknown = [name for name in options if name not in known]
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        hint = ", ".join(map(repr, known)) if known else "none"
+        raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for check {cls.name!r}; known: {hint}")
+    return cls(**dict(options))
 
 
 def _names(classes: Mapping[str, type[Probe]]) -> str:

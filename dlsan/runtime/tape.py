@@ -9,24 +9,36 @@ boundary.  Each distinct tensor *value* is one **slot**, numbered in the order i
 * a tensor returned by one call and passed to the next is one slot, seen twice (found again by
   ``id`` and version counter, so an in-place change makes a new slot).
 
-Per slot the tape keeps one 0-dim device tensor, the tensor's sum: NaN and Inf propagate through a
-sum, so the whole pass can be judged later with one host synchronisation, and the *first
-non-finite slot in order* is exactly the first bad layer: everything seen before it was finite, so
-the call that produced it received finite inputs.  The backward pass is recorded the same way, in
-the order the gradients of the slots arrive.
+Per slot the tape keeps one 0-dim device tensor, the tensor's ``max``: NaN and ``+inf`` propagate
+through it and no finite value can overflow it (a sum can: attention masks filled with
+``finfo.min`` are finite, their sum is not).  ``-inf`` is accepted inside the model: additive
+masks hold it (``nn.TransformerEncoder`` turns a boolean padding mask into one, and
+``generate_square_subsequent_mask`` returns one) and the softmax that consumes them is finite.
+Where it does harm it turns into NaN or ``+inf`` at the module that consumes it, which the
+localiser then traces back to the module that returned the ``-inf`` (see
+:mod:`dlsan.runtime.localise`).  Where tensors leave the model (the outermost call's outputs)
+``-inf`` is an error too: one ``min`` each, after every other value (from ``strict_from`` on).
+
+So the whole pass can be judged later with one host synchronisation, and the *first bad slot in
+order* is exactly the first bad layer: everything seen before it was free of NaN and ``+inf``, so
+the call that produced it received no NaN nor ``+inf``.  The backward pass is recorded the same
+way, in the order the gradients of the slots arrive, with ``aminmax`` (two values per gradient):
+a gradient holding ``-inf`` is always a bug.
 
 Outputs of *finite-preserving* modules (ReLU, max-pooling, Flatten...: finite inputs always give
 finite outputs) get a slot but no sum: they cannot be the first bad slot, so reading them would
 only cost memory bandwidth (see :data:`dlsan.runtime.recorder.FINITE_PRESERVING`).
 
 Nothing here holds a tensor beyond the pass itself: slots keep weak references (used only to
-describe a culprit), plus strong ones while a pass that records gradients runs (see ``keep``).
+describe a culprit), plus strong ones while the pass runs (see ``keep``).
 """
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -53,8 +65,9 @@ class ForwardPass:
     (into the sanitizer's ``table.names``), ``call_parent[c]`` the enclosing call (``-1`` for the outermost),
     ``call_inputs[c]`` / ``call_outputs[c]`` lists of ``(slot, path)``.  Slot ``s`` has
     ``roles[s]`` (:data:`INPUT` or :data:`OUTPUT`), ``owners[s]`` (the call that returned it, or the
-    first call that received it) and ``paths[s]``.  ``values[k]`` is the sum of slot
-    ``value_slots[k]`` (on the tensor's device; empty when no probe asked for values).
+    first call that received it) and ``paths[s]``.  ``values[k]`` is a reading of slot
+    ``value_slots[k]`` (on the tensor's device; empty when no probe asked for values): its max,
+    or from ``strict_from`` on its min (see :func:`bad_reading`).
     """
 
     __slots__ = (
@@ -75,11 +88,17 @@ class ForwardPass:
         "call_inputs",
         "call_outputs",
         "keep",
+        "call_args",
+        "root_call",
         "leaf_slots",
+        "strict_from",
         "__weakref__",
     )
 
-    def __init__(self, step: int, grad_enabled: bool, exc: BaseException | None) -> None:
+    def __init__(
+        self, step: int, grad_enabled: bool, exc: BaseException | None, keep: bool | None = None,
+        keep_calls: bool = False,
+    ) -> None:
         self.step = step
         self.grad_enabled = grad_enabled
         self.exc = exc
@@ -96,12 +115,22 @@ class ForwardPass:
         self.call_parent: list[int] = []
         self.call_inputs: list[list[tuple[int, Path]]] = []
         self.call_outputs: list[list[tuple[int, Path]]] = []
-        #: strong references to the slots' tensors while the pass runs with grad enabled (autograd
-        #: saves most of them anyway), so a culprit can be described at the end-of-pass check;
-        #: cleared as soon as the pass has been handed to the probes
-        self.keep: list[torch.Tensor] | None = [] if grad_enabled else None
+        #: strong references to the slots' tensors while the pass runs (with grad enabled autograd
+        #: saves most of them anyway; under no_grad they would be freed before the end-of-pass
+        #: check could describe a culprit), cleared as soon as the pass has been handed to the
+        #: probes; ``keep`` defaults to ``grad_enabled``
+        self.keep: list[torch.Tensor] | None = [] if (grad_enabled if keep is None else keep) else None
+        #: each call's ``(args, kwargs)``, kept like ``keep`` when the sanitizer replays failures
+        #: (``keep_calls``), so the failing forward can be run again op by op
+        self.call_args: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = (
+            [] if self.keep is not None and keep_calls else None
+        )
+        #: the outermost call's arguments, held weakly once the pass is over (for a backward replay)
+        self.root_call: Any = None
         #: slots holding leaf tensors that require grad (their gradient hooks wait for the pass end)
         self.leaf_slots: list[int] = []
+        #: ``values[strict_from:]`` are read where tensors leave the model: there ``-inf`` counts
+        self.strict_from: int | None = None
 
     def depth(self, call: int) -> int:
         depth = 0
@@ -119,11 +148,18 @@ class ForwardPass:
         return [c for c, outputs in enumerate(self.call_outputs) if any(s == slot for s, _ in outputs)]
 
 
+def bad_reading(value: float, strict: bool) -> bool:
+    """Whether a host-side reading shows a problem: NaN or ``+inf`` (a max); also ``-inf`` where
+    ``strict`` (a min where tensors leave the model, and gradients)."""
+    return not math.isfinite(value) if strict else not value < math.inf
+
+
 @dataclass
 class BackwardWindow:
     """The gradients that arrived during one backward pass, in arrival order.
 
-    ``entries[k]`` is ``(pass, slot)`` and ``values[k]`` the gradient's sum (on its device).
+    ``entries[k]`` is ``(pass, slot)`` and ``values[k]`` the gradient's min or max (each gradient
+    gives two entries in a row, on its device); any non-finite one is a bug.
     """
 
     values: list[torch.Tensor] = field(default_factory=list)

@@ -4,9 +4,10 @@
 runs every iteration, also when it skips the update), else completed ``optimizer.step()`` calls
 when an optimizer is given, else backward passes through the model.
 
-The tracker tells the sanitizer three things: ``_before_optimizer_step(opt)`` (an update is about
-to be applied), ``_step_skipped(opt)`` (the loss scaler found inf/NaN gradients and skipped the
-update, which is how dynamic loss scaling works, not an error) and ``_advance_step()``.  A skip is
+The tracker tells the sanitizer's :class:`~dlsan.runtime.host.Router` three things:
+``before_optimizer_step(opt)`` (an update is about to be applied), ``step_skipped(opt)`` (the loss
+scaler found inf/NaN gradients and skipped the update, which is how dynamic loss scaling works,
+not an error) and ``advance_step()``.  A skip is
 seen as ``scaler.step()`` returning without having called ``optimizer.step()``, or, for optimizers
 that handle the scale themselves (fused Adam), as the ``found_inf`` flag the scaler hands them.
 """
@@ -18,14 +19,16 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
+from dlsan.runtime.findings import SanitizerError
+
 if TYPE_CHECKING:  # pragma: no cover
-    from dlsan.runtime.sanitizer import Sanitizer
+    from dlsan.runtime.host import Router
 
 
 class StepTracker:
-    def __init__(self, sanitizer: Sanitizer, optimizer: Any, scaler: Any) -> None:
+    def __init__(self, router: Router, optimizer: Any, scaler: Any) -> None:
         self.mode = "scaler" if scaler is not None else "optimizer" if optimizer is not None else "backward"
-        self._sanitizer_ref = weakref.ref(sanitizer)
+        self._router_ref = weakref.ref(router)
         self._handles: list[Any] = []
         self._hooked: set[int] = set()
         self._ran = False
@@ -58,20 +61,24 @@ class StepTracker:
         self._scaler = self._scaler_step = None
 
     def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        sanitizer = self._sanitizer_ref()
-        if sanitizer is None:
+        __tracebackhide__ = True
+        router = self._router_ref()
+        if router is None:
             return
         self._ran = True
         found_inf = getattr(optimizer, "found_inf", None)
-        if isinstance(found_inf, torch.Tensor) and bool(found_inf.sum() > 0):
-            sanitizer._step_skipped(optimizer)
-        else:
-            sanitizer._before_optimizer_step(optimizer)
+        try:
+            if isinstance(found_inf, torch.Tensor) and bool(found_inf.sum() > 0):
+                router.step_skipped(optimizer)
+            else:
+                router.before_optimizer_step(optimizer)
+        except SanitizerError as error:
+            raise error.with_traceback(None)  # the traceback ends at the user's optimizer.step()
 
     def _post_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        sanitizer = self._sanitizer_ref()
-        if sanitizer is not None and self.mode == "optimizer":
-            sanitizer._advance_step()
+        router = self._router_ref()
+        if router is not None and self.mode == "optimizer":
+            router.advance_step()
 
     def _wrap_scaler(self, scaler: Any) -> None:
         self._scaler_had_attr = "step" in scaler.__dict__
@@ -85,11 +92,11 @@ class StepTracker:
             tracker.hook_optimizer(optimizer)
             tracker._ran = False
             result = original(optimizer, *args, **kwargs)
-            sanitizer = tracker._sanitizer_ref()
-            if sanitizer is not None:
+            router = tracker._router_ref()
+            if router is not None:
                 if not tracker._ran:
-                    sanitizer._step_skipped(optimizer)
-                sanitizer._advance_step()
+                    router.step_skipped(optimizer)
+                router.advance_step()
             return result
 
         self._scaler_step = step

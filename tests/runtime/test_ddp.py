@@ -5,15 +5,12 @@ One run of the two processes feeds every test here; a NaN is planted on rank 1 o
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch.distributed as dist
+from gloo_ranks import run_two_ranks
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
@@ -24,27 +21,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    out = tmp_path_factory.mktemp("ddp")
-    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}  # loopback only
-    store = str(out / "store")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), str(rank), store, str(out)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank in range(2)
-    ]
-    try:
-        logs = [proc.communicate(timeout=60)[0] for proc in procs]
-    finally:
-        for proc in procs:
-            proc.kill()  # no-op once exited; stops a rank stuck in a collective
-    for proc, log in zip(procs, logs):
-        assert proc.returncode == 0, log
-    return [json.loads((out / f"rank{rank}.json").read_text()) for rank in range(2)]
+    return run_two_ranks(WORKER, tmp_path_factory.mktemp("ddp"), timeout=60)
 
 
 def test_module_names_are_the_models_own_without_the_ddp_prefix(ranks: list[dict[str, Any]]) -> None:

@@ -157,6 +157,62 @@ def test_lightning_nan_stops_the_fit_naming_the_layer(pl: types.ModuleType, monk
     assert (error.value.module, error.value.phase, error.value.step) == ("net.2", "forward", 2)
 
 
+def _evaluating_module(pl: types.ModuleType) -> Any:
+    class Lit(_lightning_module(pl)):  # type: ignore[misc]
+        def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            # Lightning puts the module in eval mode around its evaluation loops
+            return nn.functional.mse_loss(self.net(batch[0]), batch[1])  # dlsan: ignore[DLS301]
+
+        test_step = validation_step
+
+        def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return self.net(batch[0])  # dlsan: ignore[DLS301] - Lightning calls eval() first
+
+    return Lit
+
+
+@pytest.mark.parametrize("loop", ["validate", "test", "predict"])
+def test_lightning_evaluation_loops_on_their_own_are_watched(
+    pl: types.ModuleType, monkeypatch: pytest.MonkeyPatch, loop: str
+) -> None:
+    callback = _lightning_callback(monkeypatch, pl.__name__)()
+    model = _evaluating_module(pl)()
+    model.bug_at = None
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randn(8, 1)), batch_size=4)
+    trainer = pl.Trainer(
+        callbacks=[callback], accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    getattr(trainer, loop)(model, data)
+    assert callback.findings == [] and not _hooked(model)
+    model.net[2].armed = True
+    with pytest.raises(dlsan.NonFiniteError) as error:
+        getattr(trainer, loop)(model, data)
+    assert (error.value.module, error.value.phase) == ("net.2", "forward")
+    assert not _hooked(model)
+
+
+def test_lightning_validation_inside_a_fit_keeps_the_fits_sanitizer(monkeypatch: pytest.MonkeyPatch) -> None:
+    callback = _lightning_callback(monkeypatch, None)(on_error="record")
+    net = _net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    fitting = types.SimpleNamespace(value="fit")
+    trainer = types.SimpleNamespace(optimizers=[optimizer], precision_plugin=object(), state=types.SimpleNamespace(fn=fitting))
+    callback.on_fit_start(trainer, net)
+    fit_sanitizer = callback.sanitizer
+    callback.on_validation_start(trainer, net)
+    callback.on_validation_end(trainer, net)
+    assert callback.sanitizer is fit_sanitizer and fit_sanitizer.attached
+    callback.on_fit_end(trainer, net)
+    assert not _hooked(net)
+
+
+def test_lightning_options_are_checked_when_the_callback_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    callback = _lightning_callback(monkeypatch, None)
+    with pytest.raises(ValueError, match="unknown dlsan.instrument option.*'on_eror'.*did you mean 'on_error'"):
+        callback(on_eror="warn")
+
+
 # -- Hugging Face --------------------------------------------------------------------------------
 
 
@@ -201,21 +257,26 @@ def test_huggingface_hooks_against_a_stand_in(
     assert callback.sanitizer.step == 1 and not _hooked(net)
 
 
+class _HFModel(nn.Module):
+    """Called as the Hugging Face Trainer calls models; from training call ``bug_at`` on it makes NaN."""
+
+    def __init__(self, bug_at: int | None = None) -> None:
+        super().__init__()
+        self.net = _net()
+        self.calls = 0
+        self.bug_at = bug_at
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.bug_at is not None:
+            self.net[2].armed = self.calls >= self.bug_at
+        self.calls += self.training
+        out = self.net(x)
+        return {"loss": nn.functional.mse_loss(out, labels), "logits": out}
+
+
 def _hf_train(callback: Any, bug_at: int | None, tmp_path: Any) -> tuple[nn.Module, list[dict[str, Any]]]:
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("accelerate")
-
-    class Model(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = _net()
-            self.calls = 0
-
-        def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-            self.net[2].armed = bug_at is not None and self.calls >= bug_at
-            self.calls += self.training
-            out = self.net(x)
-            return {"loss": nn.functional.mse_loss(out, labels), "logits": out}
 
     seen: list[dict[str, Any]] = []
 
@@ -236,22 +297,70 @@ def _hf_train(callback: Any, bug_at: int | None, tmp_path: Any) -> tuple[nn.Modu
         dataloader_num_workers=0,
     )
     data = [{"x": torch.randn(4), "labels": torch.randn(1)} for _ in range(16)]
-    model = Model()
+    model = _HFModel(bug_at)
     transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=[callback, Spy()]).train()
     return model, seen
 
 
 def test_huggingface_train_is_watched_and_findings_reach_the_logs(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     pytest.importorskip("transformers")
     callback = _hf_callback(monkeypatch, real=True)(on_error="record")
-    model, seen = _hf_train(callback, bug_at=2, tmp_path=tmp_path)
-    assert not _hooked(model)
-    assert callback.sanitizer.step == 4  # counted on the trainer's (unwrapped) optimizer
+    with caplog.at_level(logging.WARNING, logger="dlsan"):
+        model, seen = _hf_train(callback, bug_at=2, tmp_path=tmp_path)
     first = callback.findings[0]
-    assert (first.kind, first.module, first.phase) == ("nonfinite", "net.2", "forward")
+    # step 2: steps are counted on the trainer's (unwrapped) optimizer
+    assert (first.kind, first.module, first.phase, first.step) == ("nonfinite", "net.2", "forward", 2)
     assert any(logs.get("dlsan/nonfinite") for logs in seen)
+    new = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dlsan: ")]
+    assert len(new) == len(callback.findings)  # each once, not once per log call
+    assert _hooked(model)  # still watched, for evaluate() / predict()
+    callback.remove()
+    assert not _hooked(model)
+
+
+def _hf_trainer(callback: Any, tmp_path: Any) -> Any:
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), per_device_eval_batch_size=4, report_to=[], use_cpu=True, disable_tqdm=True,
+        remove_unused_columns=False, dataloader_num_workers=0, save_strategy="no",
+    )  # fmt: skip
+    data = [{"x": torch.randn(4), "labels": torch.randn(1)} for _ in range(8)]
+    return transformers.Trainer(model=_HFModel(), args=args, eval_dataset=data, callbacks=[callback]), data
+
+
+@pytest.mark.parametrize("loop", ["evaluate", "predict"])
+def test_huggingface_evaluate_and_predict_are_watched(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, loop: str
+) -> None:
+    pytest.importorskip("transformers")
+    callback = _hf_callback(monkeypatch, real=True)()
+    trainer, data = _hf_trainer(callback, tmp_path)
+    run = trainer.evaluate if loop == "evaluate" else lambda: trainer.predict(data)
+    run()
+    assert callback.findings == []
+    trainer.model.net[2].armed = True
+    with pytest.raises(dlsan.NonFiniteError, match="net.2"):
+        run()
+    callback.remove()
+
+
+def test_huggingface_warn_mode_reports_each_finding_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("transformers")
+    callback = _hf_callback(monkeypatch, real=True)(on_error="warn")
+    trainer, _ = _hf_trainer(callback, tmp_path)
+    trainer.model.net[2].armed = True
+    with caplog.at_level(logging.WARNING, logger="dlsan"), pytest.warns(dlsan.SanitizerWarning) as caught:
+        trainer.evaluate()
+        trainer.evaluate()
+    dlsan_warnings = [w for w in caught if issubclass(w.category, dlsan.SanitizerWarning)]
+    assert len(dlsan_warnings) == 1 and "net.2" in str(dlsan_warnings[0].message)
+    assert not [r for r in caplog.records if "net.2" in r.getMessage()]
+    callback.remove()
 
 
 def test_huggingface_clean_run_and_raise_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import _get_current_function_mode_stack
+from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 
 import dlsan
 from dlsan.runtime.probe import probe_classes
@@ -94,20 +95,68 @@ def test_the_mode_is_active_only_while_the_model_runs():
 
     class Spy(nn.Module):
         def forward(self, x):
-            seen.append(len(_get_current_function_mode_stack()))
+            seen.append((len(_get_current_function_mode_stack()), len(_get_current_dispatch_mode_stack())))
             return x
 
     model = Spy()
     with dlsan.instrument(model, checks=["broadcast"]) as san:
         model(torch.ones(1))
-        assert len(_get_current_function_mode_stack()) == 0
+        assert len(_get_current_dispatch_mode_stack()) == 0
         with pytest.raises(ZeroDivisionError):
             model.forward = lambda x: 1 / 0  # type: ignore[method-assign]
             model(torch.ones(1))
-        assert len(_get_current_function_mode_stack()) == 0  # popped although forward raised
+        assert len(_get_current_dispatch_mode_stack()) == 0  # popped although forward raised
         with san.watch():
             assert len(_get_current_function_mode_stack()) == 1
-    assert seen == [1] and len(_get_current_function_mode_stack()) == 0
+    # inside the model a dispatch mode (below autograd), never a function mode
+    assert seen == [(0, 1)] and len(_get_current_function_mode_stack()) == 0
+
+
+@pytest.mark.parametrize("fused", ["mha", "encoder-layer"])
+def test_fused_inference_paths_run_as_without_the_probe(fused):
+    # a TorchFunctionMode makes has_torch_function() true: MultiheadAttention and
+    # TransformerEncoderLayer then leave their fused kernels, and the bits change
+    torch.manual_seed(0)
+    if fused == "mha":
+        attention = nn.MultiheadAttention(16, 2, batch_first=True)
+
+        def model(x: torch.Tensor) -> torch.Tensor:
+            return attention(x, x, x)[0]
+
+        root: nn.Module = attention
+    else:
+        root = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 2)
+        model = root
+    root.eval()
+    x = torch.randn(3, 5, 16)
+    with torch.no_grad():
+        expected = model(x)  # dlsan: ignore[DLS301] - model runs root, in eval mode above
+        with dlsan.instrument(root, checks=["broadcast", "nonfinite"], on_error="record") as san:
+            assert torch.equal(model(x), expected)
+    assert not san.findings
+
+
+def test_a_compiled_helper_inside_the_model_runs_and_the_model_is_still_checked():
+    @torch.compile(backend="aot_eager")
+    def helper(x: torch.Tensor) -> torch.Tensor:
+        return x * 2 + 1
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return helper(self.lin(x)) + (x[:, :1] - y).sum()  # dlsan: ignore[DLS202] (planted)
+
+    model = Model()
+    torch._dynamo.reset()
+    with dlsan.instrument(model, checks=["broadcast"], on_error="record") as san:
+        for _ in range(2):
+            model(torch.randn(3, 4), torch.randn(3)).sum().backward()
+    torch._dynamo.reset()
+    (finding,) = san.findings
+    assert finding.details["op"] == "sub" and finding.details["shapes"] == [[3, 1], [3]]
 
 
 def test_outputs_are_unchanged():

@@ -130,8 +130,11 @@ def test_an_open_window_is_judged_at_the_end_once():
     san = train(_dead_mlp(nn.ReLU()), _batch, steps=6, checks=["dead-relu"])  # window 20: still open
     (finding,) = san.findings
     assert finding.details["window"] == [1, 6] and finding.details["count"] == 1
-    san = train(_dead_mlp(nn.ReLU()), _batch, steps=3, checks=["dead-relu"])  # too short to judge
-    assert not san.findings
+    san = train(_dead_mlp(nn.ReLU()), _batch, steps=3, checks=["dead-relu"])  # 2 observed steps: judged
+    (finding,) = san.findings
+    assert finding.details["partial"] and finding.details["steps"] == 2 and "a partial window" in finding.message
+    san = train(_dead_mlp(nn.ReLU()), _batch, steps=1, checks=["dead-relu"])  # too short to judge
+    assert not san.findings and "dead-relu: dead units need 2 observed training steps" in san.report()
 
 
 def test_steps_without_an_optimizer_count_backward_passes():
@@ -168,3 +171,39 @@ def test_only_every_sample_every_th_step_is_observed(monkeypatch):
 def test_sample_every_must_be_a_positive_int():
     with pytest.raises(ValueError, match="sample_every"):
         dlsan.instrument(nn.ReLU(), checks=["dead-relu"], options={"dead-relu": {"sample_every": 0}})
+
+
+class FunctionalDead(nn.Module):
+    def __init__(self, activation) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(10, 32), nn.Linear(32, 32), nn.Linear(32, 3)
+        self.activation = activation
+        with torch.no_grad():
+            self.fc1.bias.fill_(-50)
+
+    def forward(self, x):
+        h = self.activation(self.fc1(x))
+        return self.fc3(torch.tanh(self.fc2(h)))
+
+
+@pytest.mark.parametrize("activation", [F.relu, torch.relu, F.relu6, lambda t: F.hardtanh(t, 0.0, 1.0)])
+def test_functional_activations_are_seen_at_the_next_layer_input(activation):
+    san = train(FunctionalDead(activation), _batch, steps=3)
+    (finding,) = san.findings  # dead units only: never a vanishing-gradient finding
+    assert finding.kind == "dead-relu" and finding.code == "DLS803" and finding.module == "fc2"
+    assert finding.details["site"] == "input" and finding.details["fraction"] == 1.0
+    assert "input units of 'fc2' were exactly zero" in finding.message
+    assert finding.path.endswith("test_probe_dead_relu.py")  # FunctionalDead.forward
+
+
+def test_the_model_input_and_data_without_a_graph_are_not_units():
+    model = nn.Sequential(nn.Linear(10, 3))
+    zeros = lambda: (torch.zeros(16, 10), torch.randint(0, 3, (16,)))  # noqa: E731
+    assert not train(model, zeros, steps=6, checks=["dead-relu"]).findings
+
+
+def test_a_live_functional_relu_is_quiet():
+    model = FunctionalDead(F.relu)
+    with torch.no_grad():
+        model.fc1.bias.zero_()
+    assert not train(model, _batch, steps=6, checks=["dead-relu"]).findings

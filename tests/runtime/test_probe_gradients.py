@@ -37,9 +37,17 @@ def _batch():
 EVERY_STEP = {"gradients": {"sample_every": 1}}  # for tests of step-by-step semantics
 
 
+def _sustained(san):
+    return [f for f in san.findings if f.details.get("origin") != "initialisation" and not f.details.get("partial")]
+
+
+def _at_initialisation(san):
+    return [f for f in san.findings if f.details.get("origin") == "initialisation"]
+
+
 def test_sixteen_sigmoid_layers_with_small_init_vanish():
     san = train(_sigmoid_stack(), _batch, steps=20, checks=["gradients"])
-    (finding,) = san.findings
+    (finding,) = _sustained(san)
     assert finding.kind == "vanishing-gradient" and finding.module == "0" and finding.phase == "backward"
     assert finding.details["first"] == "0" and finding.details["last"] == "32"
     assert finding.details["ratio"] < 1e-3 and finding.details["first_norm"] < 1e-4
@@ -51,7 +59,7 @@ def test_sixteen_sigmoid_layers_with_small_init_vanish():
 
 def test_every_step_is_judged_when_sampling_is_off():
     san = train(_sigmoid_stack(), _batch, steps=10, checks=["gradients"], options=EVERY_STEP)
-    (finding,) = san.findings
+    (finding,) = _sustained(san)
     assert finding.step == 5 and finding.details["window"] == [1, 5]
     assert "on 5 steps in a row (1-5)" in finding.message
 
@@ -79,7 +87,11 @@ def test_a_deep_linear_stack_with_weights_times_three_explodes_in_the_output_gra
 def test_one_bad_step_is_not_sustained():
     model = _times_three_stack()
     san = train(model, _batch, steps=16, lr=1e-9, checks=["gradients"])  # window 5: 4 sampled steps are not enough
-    assert not san.findings
+    assert not _sustained(san) and not _at_initialisation(san)  # 3**8 < 1e4: not judged at initialisation
+    # ... but the run ended inside a window whose every sampled step was exploding: a partial report
+    (partial,) = san.findings
+    assert partial.details["partial"] and partial.details["steps"] == 4 and partial.details["window"] == [1, 13]
+    assert "a partial window" in partial.message and "on 4 sampled steps in a row" in partial.message
     options = {"gradients": {"window": 4, "sample_every": 1}}
     san = train(_times_three_stack(), _batch, steps=4, lr=1e-9, checks=["gradients"], options=options)
     assert kinds(san) == ["exploding-gradient"]
@@ -135,7 +147,7 @@ def test_norms_are_read_once_per_window(monkeypatch):
     monkeypatch.setattr(gradients.GradientProbe, "_read", lambda self: reads.append(len(self._pending)) or real(self))
     build, batch = HEALTHY["mlp"]
     san = train(build(), batch, steps=12, checks=["gradients"], options=EVERY_STEP)
-    assert reads[:2] == [5, 5] and sum(reads) == 12
+    assert reads[:3] == [1, 5, 5] and sum(reads) == 12  # the first step is read at once
     assert san.to_dict()["probes"]["gradients"]["norms"]["weight"]["steps"] == list(range(1, 13))
 
 
@@ -144,3 +156,43 @@ def test_bad_options_are_refused():
         dlsan.instrument(nn.Linear(2, 2), options={"gradients": {"window": 0}})
     with pytest.raises(ValueError, match="sample_every"):
         dlsan.instrument(nn.Linear(2, 2), options={"gradients": {"sample_every": 0}})
+
+
+def test_three_steps_of_a_sigmoid_stack_vanish_at_initialisation():
+    san = train(_sigmoid_stack(), _batch, steps=3, checks=["gradients"])
+    (finding,) = san.findings
+    assert finding.kind == "vanishing-gradient" and finding.step == 1 and finding.code == "DLS804"
+    assert finding.details["origin"] == "initialisation" and finding.details["ratio"] < 1e-6
+    assert "at initialisation (step 1, before any update)" in finding.message
+    assert "not enough steps" in san.report() and "need 17 steps" in san.report() and "3 seen" in san.report()
+
+
+def test_three_steps_of_a_deep_times_three_stack_explode_at_initialisation():
+    san = train(_times_three_stack(depth=12), _batch, steps=3, lr=1e-9, checks=["gradients"])
+    (finding,) = san.findings
+    assert finding.kind == "exploding-gradient" and finding.details["origin"] == "initialisation"
+    assert finding.details["ratio"] > 1e4 and finding.module == "0"
+
+
+def test_a_layer_cut_off_by_dead_units_is_not_vanishing():
+    model = nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))
+    nn.init.constant_(model[0].bias, -100.0)  # every unit of the first ReLU is dead: zero gradient below it
+    san = train(model, _batch, steps=3, checks=["gradients"], options=EVERY_STEP)
+    assert not san.findings
+
+
+def test_a_norm_that_overflows_float32_is_exploding_at_once():
+    # gradient elements of ~1e37: each finite, but the norm of 10,000 of them (~1e39) overflows
+    # float32, as an LSTM's can over a long sequence
+    model = nn.Sequential(nn.Linear(100, 100), nn.Linear(100, 100))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    with dlsan.instrument(model, optimizer=optimizer, on_error="record", checks=["nonfinite", "gradients"]) as san:
+        out = model(torch.ones(1, 100))
+        out.backward(torch.full_like(out, 1e37))
+        grad = model[1].weight.grad
+        assert torch.isfinite(grad).all() and not torch.isfinite(torch.linalg.vector_norm(grad))
+        optimizer.step()
+    (finding,) = san.findings  # and no nonfinite finding: every element is finite
+    assert (finding.kind, finding.step) == ("exploding-gradient", 1)
+    assert finding.details["overflow"] and finding.details["norm"] > 3.4e38
+    assert "is above the float32 maximum" in finding.message

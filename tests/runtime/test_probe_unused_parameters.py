@@ -41,8 +41,24 @@ def test_frozen_parameters_are_not_unused():
     assert not train(model, _batch, steps=6, checks=["unused-parameter"]).findings
 
 
-def test_fewer_steps_than_configured_are_quiet():
-    assert not train(WithAux(), _batch, steps=4, checks=["unused-parameter"]).findings
+def test_one_step_is_quiet_and_says_it_is_not_enough():
+    san = train(WithAux(), _batch, steps=1, checks=["unused-parameter"])
+    assert not san.findings
+    assert "unused-parameter: a sustained unused-parameter finding needs 5 training steps in a row; 1 seen" in san.report()
+
+
+def test_a_short_run_reports_its_partial_window():
+    san = train(WithAux(), _batch, steps=3, checks=["unused-parameter"])
+    (finding,) = san.findings
+    assert finding.module == "aux" and finding.details["partial"] and finding.details["steps"] == 3
+    assert finding.code == "DLS806" and finding.path.endswith("test_probe_unused_parameters.py")
+    assert "aux.weight, aux.bias of module 'aux' received no gradient in any of the 3 training steps" in finding.message
+    assert san.findings == [finding]  # asking again does not report it again
+
+
+def test_fewer_steps_than_configured_are_not_sustained():
+    san = train(WithAux(), _batch, steps=4, checks=["unused-parameter"])
+    assert [f.details.get("partial") for f in san.findings] == [True]
     san = train(WithAux(), _batch, steps=2, checks=["unused-parameter"], options={"unused-parameter": {"steps": 2}})
     assert [f.module for f in san.findings] == ["aux"]
 

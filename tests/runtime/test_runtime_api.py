@@ -12,7 +12,16 @@ import pytest
 import torch
 
 import dlsan
-from dlsan.runtime import Finding, NonFiniteError, Probe, Sanitizer, SanitizerWarning, ShapeError, register_probe
+from dlsan.runtime import (
+    Finding,
+    NonFiniteError,
+    Probe,
+    Sanitizer,
+    SanitizerError,
+    SanitizerWarning,
+    ShapeError,
+    register_probe,
+)
 from dlsan.runtime.probe import _REGISTRY, probe_classes
 
 
@@ -21,6 +30,8 @@ def test_top_level_exports_are_the_runtime_ones():
     assert dlsan.Sanitizer is Sanitizer and dlsan.Finding is Finding
     assert dlsan.NonFiniteError is NonFiniteError and dlsan.ShapeError is ShapeError
     assert issubclass(NonFiniteError, RuntimeError) and issubclass(ShapeError, RuntimeError)
+    assert dlsan.SanitizerError is SanitizerError and dlsan.SanitizerWarning is SanitizerWarning
+    assert {"SanitizerError", "SanitizerWarning"} <= set(dlsan.__all__)
 
 
 def test_instrument_and_sanitizer_take_the_same_options():
@@ -57,6 +68,12 @@ def test_kill_switch_makes_instrument_a_no_op(toys, x, monkeypatch):
         ({"options": {"dead-relu": {"window": 0}}}, "dead-relu: window must be a positive int"),
         ({"options": {"gradients": {"window": 2.5}}}, "gradients: window must be a positive int"),
         ({"options": {"unused-parameter": {"steps": True}}}, "unused-parameter: steps must be a positive int"),
+        (
+            {"options": {"dead-relu": {"treshold": 0.9}}},
+            "unknown option.*'treshold' for check 'dead-relu'; known: 'threshold', 'window', 'sample_every'",
+        ),
+        ({"options": {"nonfinite": {"strict": True}}}, "unknown option.*'strict' for check 'nonfinite'; known: none"),
+        ({"options": {"gradients": 5}}, "options for 'gradients' must be a dict"),
     ],
 )
 def test_bad_arguments_are_refused(toys, kwargs, problem):
@@ -83,7 +100,7 @@ def test_report_and_to_dict(toys, x):
         model(x)
         model(x)
     report = san.report()
-    checks = ["dead-relu", "gradients", "nonfinite", "shape", "train-mode-in-eval", "unused-parameter"]
+    checks = ["dead-relu", "gradients", "graph-leak", "init-scale", "nonfinite", "shape", "train-mode-in-eval", "unused-parameter"]
     assert report.startswith(f"dlsan: 1 finding in 0 steps (checks: {', '.join(checks)})")
     assert "[nonfinite] step 0 forward 2 (seen 2 times, last at step 0)" in report
     data = json.loads(json.dumps(san.to_dict()))

@@ -165,15 +165,47 @@ def test_record_mode_only_records_and_merges_repeats(toys, x):
     assert finding.kind == "nonfinite" and finding.details["count"] == 3 and finding.details["last_step"] == 0
 
 
-def test_allow_inf_accepts_minus_inf_from_named_modules(toys):
+def test_minus_inf_masks_inside_the_model_never_alarm(toys):
     x = torch.randn(2, 4, 8)
-    model = toys.MaskedAttention()
+    model = toys.MaskedAttention()  # a module returns an additive -inf mask that softmax consumes
+    with dlsan.instrument(model, on_error="record") as san:
+        model(x).sum().backward()
+        with torch.no_grad():
+            model(x)
+    assert not san.findings
+
+
+class MaskedLogits(nn.Module):
+    """Returns logits with -inf for forbidden actions (an RL policy head): -inf leaves the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.head(x)
+        return logits.masked_fill(torch.tensor([False, True, False, True]), float("-inf"))
+
+
+def test_minus_inf_leaving_the_model_is_reported_unless_allowed(x):
+    model = MaskedLogits()
     with dlsan.instrument(model, on_error="record") as san:
         model(x)
-    assert [f.module for f in san.findings] == ["mask"]
-    with dlsan.instrument(model, allow_inf=["mask"]) as san:
+    (finding,) = san.findings
+    assert (finding.module, finding.phase) == ("", "forward")
+    assert "it leaves the model in output" in finding.message and "allow_inf=" in finding.message
+    with dlsan.instrument(model, allow_inf=[""]) as san:
         model(x)
     assert not san.findings
+
+
+def test_a_fully_masked_row_blames_the_module_that_returned_the_mask(toys):
+    model = toys.MaskedAttention(all_masked=True)
+    with dlsan.instrument(model), pytest.raises(NonFiniteError) as info:
+        model(torch.randn(2, 4, 8))
+    assert info.value.module == "mask"
+    assert "-inf first appeared" in str(info.value)
+    assert "it led to NaN in module 'softmax' (Softmax)" in str(info.value)
 
 
 def test_allow_inf_still_catches_the_softmax_of_a_fully_masked_row(toys):

@@ -8,9 +8,12 @@ one stretch is along a dimension the operand does not have (the implicit leading
 broadcasting adds): ``x[:, None] * y[None, :]``, an outer product written with explicit 1s on both
 sides, is deliberate and stays quiet.
 
-A ``TorchFunctionMode`` sees every torch call, but only while the instrumented model runs (root
-module hooks push and pop it) and inside ``with san.watch():`` (for the loss), so code outside
-pays nothing.  Inside, each call costs one set lookup, plus host-side shape arithmetic for the
+While the instrumented model runs (root module hooks push and pop it) a ``TorchDispatchMode`` sees
+every aten op, below autograd, so every call still runs the kernel it would have run; inside
+``with san.watch():`` (the loss) a ``TorchFunctionMode`` sees the torch calls, losses included.
+Code outside both pays nothing.  (A model called inside ``watch()`` runs under the function mode
+too, which turns off the fused inference paths of ``nn.MultiheadAttention`` and
+``nn.TransformerEncoderLayer``: keep evaluation outside ``watch()``.)  Inside, each call costs one set lookup, plus host-side shape arithmetic for the
 element-wise ops and losses.  Reported once per call site, with both shapes and the module.
 """
 
@@ -20,18 +23,22 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.stats import format_shape
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 _BINARY = (
     "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "floor_divide",
@@ -71,7 +78,43 @@ def ambiguous(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return bool(a_grows and b_grows and implicit)
 
 
+def _aten_elementwise() -> frozenset[Any]:
+    found = set()
+    for name in (*_BINARY, "rsub"):
+        for variant in (name, f"{name}_"):
+            packet = getattr(torch.ops.aten, variant, None)
+            if packet is not None:
+                found.add(packet)
+    return frozenset(found)
+
+
+_ATEN_ELEMENTWISE = _aten_elementwise()
+
+
+class _ModelMode(TorchDispatchMode):  # type: ignore[no-untyped-call, unused-ignore]  # untyped in torch
+    """Sees the element-wise ops while the model runs, below autograd: every call still reaches
+    the kernel it would have reached (a ``TorchFunctionMode`` would make ``has_torch_function``
+    true, which turns off the fused paths of ``nn.MultiheadAttention`` and
+    ``nn.TransformerEncoderLayer`` in inference), and nothing is looked at while compiling."""
+
+    def __init__(self, probe: BroadcastProbe) -> None:
+        super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
+        self.probe = probe
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func.overloadpacket in _ATEN_ELEMENTWISE and len(args) >= 2 and not is_compiling():
+            if isinstance(args[0], torch.Tensor) and isinstance(args[1], torch.Tensor):
+                a, b = tuple(args[0].shape), tuple(args[1].shape)
+                if a != b and ambiguous(a, b):
+                    self.probe._report(func.overloadpacket, a, b, loss=False)
+        return func(*args, **kwargs)
+
+
 class _Mode(TorchFunctionMode):
+    """Sees the torch calls inside ``san.watch()`` (the loss), including the shape-sensitive losses,
+    which broadcast before any aten op sees them."""
+
     def __init__(self, probe: BroadcastProbe) -> None:
         super().__init__()
         self.probe = probe
@@ -98,28 +141,59 @@ class BroadcastProbe(Probe):
 
     def __init__(self) -> None:
         super().__init__()
-        self._mode = _Mode(self)
-        self._depth = 0
+        # Any: the modes' __enter__/__exit__ are untyped in torch
+        self._mode: Any = _Mode(self)
+        self._model_mode: Any = _ModelMode(self)
+        self._depth = 0  # nested watch() blocks
+        self._model_depth = 0  # nested calls of the model
+        self._suspended = 0  # nested calls of PyTorch's own modules inside it
         self._sites: set[str] = set()
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         root = sanitizer.model
         sanitizer.register_forward_pre_hook(root, self._enter_hook)
         sanitizer.register_forward_hook(root, self._exit_hook, always_call=True)
+        for _, module in sanitizer.named_modules():
+            if module is not root and type(module).__module__.startswith("torch.nn."):
+                sanitizer.register_forward_pre_hook(module, self._suspend_hook)
+                sanitizer.register_forward_hook(module, self._resume_hook, always_call=True)
+
+    def _suspend_hook(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        """PyTorch's own modules run without the mode: their element-wise ops are not the user's
+        code, and a Python dispatch mode can change which kernel some of them pick (the bf16 LSTM
+        on CPU gives other bits under one)."""
+        if self._model_depth and not is_compiling():
+            self._suspended += 1
+            if self._suspended == 1:
+                self._model_mode.__exit__(None, None, None)
+
+    def _resume_hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if self._suspended and not is_compiling():
+            self._suspended -= 1
+            if self._suspended == 0:
+                self._model_mode.__enter__()
 
     def detach(self) -> None:
         while self._depth:
             self._leave()
+        while self._model_depth:
+            self._exit_hook(self.sanitizer.model if self.sanitizer else nn.Module(), (), None)
         super().detach()
 
     def _enter_hook(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         if not is_compiling():
-            self._enter()
+            self._model_depth += 1
+            if self._model_depth == 1:
+                self._model_mode.__enter__()
 
     def _exit_hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        if self._depth and not is_compiling():
-            self._leave()
+        if self._model_depth and not is_compiling():
+            self._model_depth -= 1
+            if self._model_depth == 0 and self._suspended:
+                self._suspended = 0  # a module of PyTorch's raised: the mode is off already
+            elif self._model_depth == 0:
+                self._model_mode.__exit__(None, None, None)
 
     def _enter(self) -> None:
         self._depth += 1
@@ -157,7 +231,7 @@ class BroadcastProbe(Probe):
                 "the shapes differ, so the loss broadcasts them instead of pairing elements. Reshape one to the other's shape"
             )
         else:
-            out = torch.broadcast_shapes(a, b)
+            out = torch.broadcast_shapes(a, b)  # type: ignore[no-untyped-call, unused-ignore]
             message = (
                 f"{name} of shapes {shapes} {where} at {site} broadcasts both ways into {format_shape(tuple(out))}: "
                 "probably meant element by element. Make the shapes equal (squeeze/unsqueeze/keepdim=True)"
@@ -176,13 +250,13 @@ class BroadcastProbe(Probe):
 
 def _call_site() -> str:
     """``file:line`` of the innermost frame outside torch and dlsan."""
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename.startswith(_SKIP_DIRS):
         frame = frame.f_back
     return "<unknown>" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
-def _running_module(sanitizer: Sanitizer) -> str | None:
+def _running_module(sanitizer: ProbeHost) -> str | None:
     fwd = sanitizer.recorder.current
     if fwd is None or not fwd.stack:
         return None

@@ -1,4 +1,13 @@
-"""``dead-relu``: ReLU layers most of whose units never fired over a window of training steps.
+"""``dead-relu``: layers most of whose units never fired over a window of training steps.
+
+Two kinds of site are watched: the output of every ReLU module (and of user modules whose
+``forward`` ends in ``F.relu``), and the *input* of every Linear and Conv layer, where a unit is
+dead when it is exactly zero for every input: that covers activations written as functions
+(``F.relu``, ``torch.relu``, ``F.relu6``, ``F.hardtanh``...), which no module hook sees.  Only
+inputs that carry an autograd graph count (activations computed from parameters: the model's raw
+input, one-hot features or padding are data, not units), and a layer's input is left alone when a
+watched ReLU ran since the previous layer (the ReLU's own site counts those units, also through a
+Flatten or a pooling), so one dead layer is one finding.
 
 A unit (a feature, or a channel of a conv output) whose pre-activation is negative for every
 input gets no gradient, so nothing moves it back: it is dead for good, and a layer that is mostly
@@ -21,7 +30,7 @@ import ast
 import inspect
 import textwrap
 from functools import lru_cache
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -29,12 +38,17 @@ from torch import nn
 from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.series import Series
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 _RELU_TYPES = (nn.ReLU, nn.ReLU6)
 _CHANNEL_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 _RELU_CALLS = frozenset({"relu", "relu_", "relu6"})
+_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
+#: fewest observed training steps for judging an open (partial) window at the end of a run
+_MIN_PARTIAL = 2
 
 
 @register_probe
@@ -42,7 +56,7 @@ class DeadReluProbe(Probe):
     """Options: ``threshold`` (fraction of dead units that makes a finding, default 0.7),
     ``window`` (steps a unit has to fire in, default 20) and ``sample_every`` (observe the forward
     passes of one step in this many, default 2).  When the run ends mid-window, the open window is
-    judged if it spans at least a quarter of ``window``."""
+    judged (a partial window) if at least two training steps were observed in it."""
 
     name = "dead-relu"
     kinds = ("dead-relu",)
@@ -58,19 +72,31 @@ class DeadReluProbe(Probe):
         self.sample_every = sample_every
         self._observing = True  # whether this step's forward passes are sampled (step 0 is)
         self._names: list[str] = []
-        self._peak: list[torch.Tensor | None] = []  # per ReLU: each unit's largest output so far
+        self._inputs: list[bool] = []  # per site: the input of a layer (else a ReLU's output)
+        # per site: each unit's activity so far (largest ReLU output, or count of non-zero inputs)
+        self._peak: list[torch.Tensor | None] = []
+        self._relu_ran = False  # a watched ReLU ran since the last Linear/Conv input was seen
+        self._observed = 0  # observed training steps in the open window
+        self._seen_pass = False  # whether this step's forward passes were observed
         self._start = 1  # first step of the open window
         self._flushed = 0  # last step at which flush() judged the open window
         self.series = Series()
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         previous: nn.Module | None = None
         for name, module in sanitizer.named_modules():
-            if _is_relu(module) or _ends_in_relu(type(module)):
+            if _is_relu(module) or _ends_in_relu(type(module)):  # type: ignore[arg-type]  # Module.__hash__ stub
                 channel_first = isinstance(previous, _CHANNEL_FIRST)
                 sanitizer.register_forward_hook(module, self._hook(len(self._names), channel_first))
                 self._names.append(name)
+                self._inputs.append(False)
+                self._peak.append(None)
+            elif isinstance(module, _LAYERS):
+                channel_first = isinstance(module, nn.modules.conv._ConvNd)
+                sanitizer.register_forward_pre_hook(module, self._input_hook(len(self._names), channel_first))
+                self._names.append(name)
+                self._inputs.append(True)
                 self._peak.append(None)
             if any(True for _ in module.parameters(recurse=False)):
                 previous = module
@@ -89,10 +115,9 @@ class DeadReluProbe(Probe):
                 or is_compiling()
             ):
                 return
+            self._seen_pass = self._relu_ran = True
             out = output.detach()
-            # units: features on the last dim, or channels (dim 1) of conv-like outputs
-            unit = 1 if out.dim() > 3 or (out.dim() == 3 and channel_first) else out.dim() - 1
-            dims = tuple(d for d in range(out.dim()) if d != unit)
+            dims = _other_dims(out, channel_first)
             peak = out.amax(dim=dims) if dims else out.clone()
             seen = self._peak[index]
             if seen is None or seen.shape != peak.shape or seen.device != peak.device:
@@ -102,7 +127,36 @@ class DeadReluProbe(Probe):
 
         return hook
 
+    def _input_hook(self, index: int, channel_first: bool) -> Any:
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            x = args[0] if args else None
+            if (
+                is_compiling()  # first: reading grad_fn while tracing would break the graph
+                or not self._observing
+                or not isinstance(x, torch.Tensor)
+                or x.grad_fn is None  # data, not an activation computed from parameters
+                or not torch.is_grad_enabled()
+            ):
+                return
+            if self._relu_ran or x.dim() == 0:  # the ReLU's own site counts these units
+                self._relu_ran = False
+                return
+            self._seen_pass = True
+            dims = _other_dims(x, channel_first)
+            count = torch.count_nonzero(x.detach(), dim=dims) if dims else x.detach().ne(0).long()
+            seen = self._peak[index]
+            if seen is None or seen.shape != count.shape or seen.device != count.device:
+                self._peak[index] = count
+            else:
+                seen.add_(count)
+
+        return hook
+
+    def on_forward_end(self, fwd: Any) -> None:
+        self._relu_ran = False
     def on_step_end(self, step: int) -> None:
+        self._observed += self._seen_pass
+        self._seen_pass = False
         self._observing = step % self.sample_every == 0
         if step - self._start + 1 >= self.window:
             self._judge(step)
@@ -111,16 +165,26 @@ class DeadReluProbe(Probe):
         sanitizer = self.sanitizer
         if sanitizer is None or sanitizer.step == self._flushed:
             return
-        if sanitizer.step - self._start + 1 >= max(1, self.window // 4):
+        if self._observed >= _MIN_PARTIAL:
             self._flushed = sanitizer.step  # judge an open window once per step, however often asked
             self._judge(sanitizer.step, close=False)
+
+    def not_enough(self, seen: int) -> str | None:
+        if self._observed >= _MIN_PARTIAL or seen >= self.window:
+            return None
+        return (
+            f"dead units need {_MIN_PARTIAL} observed training steps (one step in {self.sample_every} "
+            f"is observed); {self._observed} observed"
+        )
 
     def _judge(self, step: int, close: bool = True) -> None:
         seen = [(i, peak) for i, peak in enumerate(self._peak) if peak is not None]
         start = self._start
+        observed = self._observed
         if close:
             self._peak = [None] * len(self._peak)
             self._start = step + 1
+            self._observed = 0
         if not seen:
             return
         try:
@@ -137,28 +201,49 @@ class DeadReluProbe(Probe):
             if sanitizer is not None:
                 sanitizer.log_scalar(f"dead_fraction/{name or 'model'}", dead, step)
             if dead >= self.threshold:
-                self._report(name, dead, units, start, step)
+                self._report(index, dead, units, start, step, partial=0 if close else observed)
         if close:
             self.series.add(step, fractions)
 
-    def _report(self, name: str, dead: float, units: int, start: int, end: int) -> None:
+    def _report(self, index: int, dead: float, units: int, start: int, end: int, partial: int) -> None:
+        name = self._names[index]
         label = f"'{name}'" if name else "the model"
+        if self._inputs[index]:
+            what = (
+                f"{dead:.0%} of the {units} input units of {label} were exactly zero for every input over steps "
+                f"{start}-{end}: the activation before it (F.relu, ReLU6, hard-tanh...) never fires for them"
+            )
+        else:
+            what = f"{dead:.0%} of the {units} units of ReLU {label} never fired over steps {start}-{end}"
+        details: dict[str, Any] = {
+            "fraction": dead, "units": units, "dead_units": round(dead * units), "window": [start, end],
+            "site": "input" if self._inputs[index] else "output",
+        }  # fmt: skip
+        if partial:
+            what += f" (a partial window: {partial} observed steps of {self.window})"
+            details.update(partial=True, steps=partial)
         self.emit(
             Finding(
                 "dead-relu",
                 name,
                 "forward",
                 end,
-                f"{dead:.0%} of the {units} units of ReLU {label} never fired over steps {start}-{end} "
-                f"(threshold {self.threshold:.0%}): their gradient is zero, so they never recover. "
+                f"{what} (threshold {self.threshold:.0%}): their gradient is zero, so they never recover. "
                 "Look for large negative biases, a too high learning rate or poor initialisation; "
                 "LeakyReLU/GELU or a lower learning rate keep units alive",
-                {"fraction": dead, "units": units, "dead_units": round(dead * units), "window": [start, end]},
+                details,
             )
         )
 
     def summary(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "window": self.window, "dead_fraction": self.series.to_dict()}
+
+
+def _other_dims(x: torch.Tensor, channel_first: bool) -> tuple[int, ...]:
+    """Every dimension but the unit one: features on the last dim, or channels (dim 1) of
+    conv-like tensors."""
+    unit = 1 if x.dim() > 3 or (x.dim() == 3 and channel_first) else x.dim() - 1
+    return tuple(d for d in range(x.dim()) if d != unit)
 
 
 def _is_relu(module: nn.Module) -> bool:

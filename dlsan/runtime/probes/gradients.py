@@ -22,14 +22,29 @@ With ``first`` the layer nearest the input and ``last`` the one nearest the outp
   ``beta_1`` and ``beta_2``): the input layers learn a thousand times slower and barely at all;
 * *exploding* when ``norm(first) / norm(last) > exploding_ratio`` (70, AUTOTRAINER's ``beta_3``),
   or any layer's norm exceeds ``exploding_norm`` (off by default: the absolute scale of gradients
-  depends on the loss and its reduction, so no single number fits every model).
+  depends on the loss and its reduction, so no single number fits every model);
+* *exploding* at once, without waiting for a window, when a norm overflows float32 (the norms are
+  computed in float64, so they can tell): the user's ``clip_grad_norm_`` sees ``inf``, although
+  every element is finite, which the ``nonfinite`` check cannot see.
+
+The first sampled step (step 1) is also judged on its own, with far stricter thresholds: a ratio
+below ``init_vanishing_ratio`` (1e-6) or above ``init_exploding_ratio`` (1e4), or a norm that
+overflowed to +inf, is a finding "at initialisation" (``details["origin"] == "initialisation"``)
+at once: a 16-layer sigmoid stack, or linear layers that each triple the signal, are visible
+from the first backward pass, and people debug with a few steps.  When the run ends (``flush``:
+``report()``, ``remove()``) inside a window, a verdict that held on every sampled step so far, at
+least two of them, is reported as a partial window (``details["partial"]``, with the number of
+steps it covered).  A layer whose gradient is exactly zero is not vanishing: its units are dead or
+its output unused, which the ``dead-relu`` and ``unused-parameter`` checks report, unless the
+gradient fades there (some layer's norm is tiny but not zero: it underflowed on its way back).
 
 The norms are taken on every ``sample_every``-th step (default 4: steps 1, 5, 9, ...): a trend
 that matters lasts hundreds of steps, so a sample sees it as well as every step would, at a
 quarter of the cost.  A finding needs ``window`` consecutive *sampled* steps of the same verdict
 (default 5, so 17 steps at the default sampling), so one noisy batch does not alarm.  A sampled
 step with a non-finite norm counts for neither (the ``nonfinite`` check reports it) and breaks
-the run, as does any step the loss scaler skipped.
+the run, as does any step the loss scaler skipped.  A non-finite norm (a non-finite element) is the
+``nonfinite`` check's.
 
 Cost, on a sampled step: one ``_foreach_norm`` and one ``stack``, one ``vector_norm`` per output of
 the two end layers, one ``stack`` per backward pass and one ``cat``; on the other steps nothing but
@@ -43,27 +58,31 @@ from __future__ import annotations
 import math
 import weakref
 from functools import partial
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import is_compiling
+from dlsan.runtime.compat import foreach_norm_float64, in_backward, is_compiling, local_tensor
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.series import Series
 from dlsan.runtime.structure import tensors_in
 from dlsan.runtime.tape import BackwardWindow, ForwardPass
 
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
+
 _KINDS = ("weight", "output")
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 @register_probe
 class GradientProbe(Probe):
     """Options: ``vanishing_ratio`` (1e-3), ``vanishing_norm`` (1e-4), ``exploding_ratio`` (70),
-    ``exploding_norm`` (None: off), ``window`` (5 consecutive sampled steps) and ``sample_every``
-    (4: the norms of every 4th step); see the module docs."""
+    ``exploding_norm`` (None: off), ``window`` (5 consecutive sampled steps), ``sample_every``
+    (4: the norms of every 4th step), ``init_vanishing_ratio`` (1e-6) and ``init_exploding_ratio``
+    (1e4) for the first step; see the module docs."""
 
     name = "gradients"
     kinds = ("vanishing-gradient", "exploding-gradient")
@@ -76,6 +95,8 @@ class GradientProbe(Probe):
         exploding_norm: float | None = None,
         window: int = 5,
         sample_every: int = 4,
+        init_vanishing_ratio: float = 1e-6,
+        init_exploding_ratio: float = 1e4,
     ) -> None:
         super().__init__()
         check_positive_int(window, "gradients: window")
@@ -86,6 +107,11 @@ class GradientProbe(Probe):
         self.exploding_norm = exploding_norm
         self.window = window
         self.sample_every = sample_every
+        self.init_vanishing_ratio = init_vanishing_ratio
+        self.init_exploding_ratio = init_exploding_ratio
+        self._initial_done = False  # whether the first sampled step was judged on its own
+        self._judged = 0  # sampled steps judged since the run began or was last broken
+        self._partial: set[tuple[str, int]] = set()  # (kind, first step) of partial windows reported
         self._sampling = True  # whether the step under way is sampled (step 1 is)
         self._layer_names: list[str] = []
         self._layer_of: dict[int, int] = {}  # core module index -> layer position
@@ -105,9 +131,10 @@ class GradientProbe(Probe):
         self._pending: list[tuple[int, torch.Tensor | None, list[int], list[int]]] = []
         self._streak = {"vanishing-gradient": 0, "exploding-gradient": 0}
         self._since = {"vanishing-gradient": 0, "exploding-gradient": 0}  # first step of each run
+        self._last: dict[str, tuple[int, dict[str, Any]]] = {}  # latest verdict of each kind
         self.series = {kind: Series() for kind in _KINDS}
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         for index, (name, module) in enumerate(sanitizer.named_modules()):
             params = [p for p in module.parameters(recurse=False)]
@@ -134,7 +161,7 @@ class GradientProbe(Probe):
             if layer is not None and layer not in self._order:
                 self._order[layer] = len(self._order)
                 self._unranked.discard(module)
-        self._watched = {min(self._order, key=self._order.get), max(self._order, key=self._order.get)}
+        self._watched = {min(self._order, key=self._order.__getitem__), max(self._order, key=self._order.__getitem__)}
         self._unhook_middle()
 
     def _unhook_middle(self) -> None:
@@ -156,8 +183,8 @@ class GradientProbe(Probe):
 
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             probe = probe_ref()
-            if probe is None or not probe._sampling or not torch.is_grad_enabled() or is_compiling():
-                return
+            if probe is None or not probe._sampling or not torch.is_grad_enabled() or is_compiling() or in_backward():
+                return  # in backward: activation checkpointing recomputing the forward pass
             if probe._watched is not None and layer not in probe._watched:
                 return
             found = [output] if isinstance(output, torch.Tensor) else [t for _, t in tensors_in(output)]
@@ -169,8 +196,9 @@ class GradientProbe(Probe):
         return hook
 
     def _observe(self, layer: int, grad: torch.Tensor) -> None:
-        if grad.layout is torch.strided:
-            self._out.append((torch.linalg.vector_norm(grad.detach(), dtype=torch.float32), layer))
+        if grad.layout is torch.strided and not grad.is_nested:
+            # in float64: no finite float32 gradient overflows it (see _overflowed)
+            self._out.append((torch.linalg.vector_norm(grad.detach(), dtype=torch.float64), layer))
 
     def on_backward_end(self, window: BackwardWindow) -> None:
         out, self._out = self._out, []
@@ -196,13 +224,29 @@ class GradientProbe(Probe):
             parts.insert(0, _norms([grad for grad, _ in grads], device))
         out_layers = [layer for _, layers in passes for layer in layers]
         self._pending.append((step, torch.cat(parts), [layer for _, layer in grads], out_layers))
-        sanitizer = self.sanitizer
-        if len(self._pending) >= max(self.window, sanitizer.every if sanitizer is not None else 1):
+        every = 1 if self.sanitizer is None else self.sanitizer.every
+        # the first sampled step is read at once (it is judged on its own), unless every= asked
+        # for fewer host reads: then it is judged the same way at the first read
+        if (not self._initial_done and every == 1) or len(self._pending) >= max(self.window, every):
             self._read()
 
     def flush(self) -> None:
         if self._pending:
             self._read()
+        for kind, streak in self._streak.items():
+            key = (kind, self._since[kind])
+            if 2 <= streak < self.window and streak == self._judged and key not in self._partial:
+                self._partial.add(key)
+                self._report(kind, self._last[kind][0], self._last[kind][1], partial=streak)
+
+    def not_enough(self, seen: int) -> str | None:
+        needed = (self.window - 1) * self.sample_every + 1
+        if seen >= needed:
+            return None
+        return (
+            f"sustained vanishing/exploding gradients need {needed} steps ({self.window} sampled, one in "
+            f"{self.sample_every}); {seen} seen, so only the first step was judged (at initialisation)"
+        )
 
     # -- judging ---------------------------------------------------------------------------------
 
@@ -217,6 +261,7 @@ class GradientProbe(Probe):
         for step, row, weight_layers, out_layers in pending:
             if row is None:
                 self._streak = dict.fromkeys(self._streak, 0)
+                self._judged = 0
                 continue
             by_kind: dict[str, dict[int, float]] = {}
             for kind, layers in (("weight", weight_layers), ("output", out_layers)):
@@ -238,9 +283,48 @@ class GradientProbe(Probe):
                     sanitizer.log_scalar(f"grad_norm/{kind}/{name}", value, step)
 
     def _judge(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
+        if not self._initial_done:
+            self._initial_done = True
+            self._judge_initialisation(step, by_kind)
+        self._judged += 1
         if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
-            self._streak = dict.fromkeys(self._streak, 0)  # the nonfinite check's business
+            self._streak = dict.fromkeys(self._streak, 0)  # a non-finite element: the nonfinite check's
+            self._judged = 0
             return
+        overflow = self._overflowed(by_kind)
+        if overflow is not None:  # the strongest signal there is: reported at once, no window
+            self._streak = dict.fromkeys(self._streak, 0)
+            self._judged = 0
+            self._report("exploding-gradient", step, overflow)
+            return
+        verdicts = self._verdicts(by_kind, self.vanishing_ratio, self.vanishing_norm, self.exploding_ratio)
+        if self.exploding_norm is not None and verdicts["exploding-gradient"] is None:
+            verdicts["exploding-gradient"] = self._too_large(by_kind)
+        for finding_kind, verdict in verdicts.items():
+            if verdict is None:
+                self._streak[finding_kind] = 0
+                continue
+            self._streak[finding_kind] += 1
+            self._last[finding_kind] = (step, verdict[1])
+            if self._streak[finding_kind] == 1:
+                self._since[finding_kind] = step
+            if self._streak[finding_kind] == self.window:
+                self._report(finding_kind, step, verdict[1])
+
+    def _judge_initialisation(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
+        # non-finite elements are the nonfinite check's; an overflowed norm is reported at any step
+        if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
+            return
+        if self._overflowed(by_kind) is not None:
+            return
+        verdicts = self._verdicts(by_kind, self.init_vanishing_ratio, math.inf, self.init_exploding_ratio)
+        for finding_kind, verdict in verdicts.items():
+            if verdict is not None:
+                self._report(finding_kind, step, verdict[1], initial=True)
+
+    def _verdicts(
+        self, by_kind: dict[str, dict[int, float]], vanishing_ratio: float, vanishing_norm: float, exploding_ratio: float
+    ) -> dict[str, tuple[str, dict[str, Any]] | None]:
         verdicts: dict[str, tuple[str, dict[str, Any]] | None] = {
             "vanishing-gradient": None,
             "exploding-gradient": None,
@@ -250,8 +334,8 @@ class GradientProbe(Probe):
             if ends is None:
                 continue
             first, last = ends
-            if norms[last] <= 0:
-                continue  # nothing reached the output layer: no trend to judge
+            if norms[last] <= 0 or (norms[first] <= 0 and not self._fades_to_zero(norms)):
+                continue  # nothing reached the output layer, or a dead / unused layer cut it off
             ratio = norms[first] / norms[last]
             facts = {
                 "gradient": kind,
@@ -261,29 +345,33 @@ class GradientProbe(Probe):
                 "last_norm": norms[last],
                 "ratio": ratio,
             }
-            if verdicts["vanishing-gradient"] is None and (
-                ratio < self.vanishing_ratio and norms[first] < self.vanishing_norm
-            ):
+            if verdicts["vanishing-gradient"] is None and ratio < vanishing_ratio and norms[first] < vanishing_norm:
                 verdicts["vanishing-gradient"] = (kind, facts)
-            if verdicts["exploding-gradient"] is None and ratio > self.exploding_ratio:
+            if verdicts["exploding-gradient"] is None and ratio > exploding_ratio:
                 verdicts["exploding-gradient"] = (kind, facts)
-        if self.exploding_norm is not None and verdicts["exploding-gradient"] is None:
-            verdicts["exploding-gradient"] = self._too_large(by_kind)
-        for finding_kind, verdict in verdicts.items():
-            if verdict is None:
-                self._streak[finding_kind] = 0
-                continue
-            self._streak[finding_kind] += 1
-            if self._streak[finding_kind] == 1:
-                self._since[finding_kind] = step
-            if self._streak[finding_kind] == self.window:
-                self._report(finding_kind, step, verdict[1])
+        return verdicts
+
+    def _fades_to_zero(self, norms: dict[int, float]) -> bool:
+        """Whether zero norms are where a fading gradient underflowed (some layer's is tiny but
+        not zero), not where dead units or an unused output cut it off at once (the layers the
+        gradient reached all have a sizeable norm)."""
+        return any(0 < value < self.vanishing_norm for value in norms.values())
 
     def _first_last(self, norms: dict[int, float]) -> tuple[int, int] | None:
         ranked = sorted((self._order.get(layer, len(self._order) + layer), layer) for layer in norms)
         if len(ranked) < 2:
             return None
         return ranked[0][1], ranked[-1][1]
+
+    def _overflowed(self, by_kind: dict[str, dict[int, float]]) -> dict[str, Any] | None:
+        """The first layer whose (float64) norm is above the float32 maximum: computed in float32,
+        as ``clip_grad_norm_`` does for float32 gradients, it overflows to ``inf`` although every
+        element is finite (the nonfinite check would see no problem)."""
+        for kind, norms in by_kind.items():
+            for layer, value in norms.items():
+                if value > _FLOAT32_MAX:
+                    return {"gradient": kind, "layer": self._layer_names[layer], "norm": value, "overflow": True}
+        return None
 
     def _too_large(self, by_kind: dict[str, dict[int, float]]) -> tuple[str, dict[str, Any]] | None:
         assert self.exploding_norm is not None
@@ -293,13 +381,33 @@ class GradientProbe(Probe):
                     return kind, {"gradient": kind, "layer": self._layer_names[layer], "norm": value}
         return None
 
-    def _report(self, kind: str, step: int, facts: dict[str, Any]) -> None:
+    def _report(
+        self, kind: str, step: int, facts: dict[str, Any], *, initial: bool = False, partial: int = 0
+    ) -> None:
         what = "weight gradient" if facts["gradient"] == "weight" else "gradient of the layer outputs"
         start = self._since[kind]
-        steps = f"on {self.window} steps in a row ({start}-{step})"
+        count = partial or self.window
+        steps = f"on {count} steps in a row ({start}-{step})"
         if self.sample_every > 1:
-            steps = f"on {self.window} sampled steps in a row (one step in {self.sample_every}, {start}-{step})"
-        if "ratio" not in facts:
+            steps = f"on {count} sampled steps in a row (one step in {self.sample_every}, {start}-{step})"
+        if partial:
+            steps += f", every sampled step of the run so far (a partial window: {self.window} make a sustained finding)"
+        vanishing_ratio, exploding_ratio = self.vanishing_ratio, self.exploding_ratio
+        extra: dict[str, Any] = {"window": [step, step] if facts.get("overflow") else [start, step]}
+        if initial:
+            steps = f"at initialisation (step {step}, before any update)"
+            vanishing_ratio, exploding_ratio = self.init_vanishing_ratio, self.init_exploding_ratio
+            extra = {"origin": "initialisation", "window": [step, step]}
+        elif partial:
+            extra.update(partial=True, steps=partial)
+        if facts.get("overflow"):
+            module = facts["layer"]
+            message = (
+                f"exploding gradients: the {what} of '{module}' overflowed at step {step}: its norm "
+                f"{facts['norm']:.3g} is above the float32 maximum, so clip_grad_norm_ computes inf from finite elements. Clip gradients, lower the "
+                "learning rate, check the initialisation scale"
+            )
+        elif "ratio" not in facts:
             module = facts["layer"]
             message = (
                 f"exploding gradients: the {what} of '{module}' had norm {facts['norm']:.3g} > {self.exploding_norm:g} "
@@ -312,17 +420,17 @@ class GradientProbe(Probe):
             if kind == "vanishing-gradient":
                 message = (
                     f"vanishing gradients: the {what} shrinks from the output to the input layers, {trend} "
-                    f"(ratio {facts['ratio']:.2g} < {self.vanishing_ratio:g}) {steps}; "
+                    f"(ratio {facts['ratio']:.2g} < {vanishing_ratio:g}) {steps}; "
                     "the first layers barely learn. Use ReLU-like activations, residual "
                     "connections, normalisation or a variance-preserving initialisation (Kaiming/Xavier)"
                 )
             else:
                 message = (
                     f"exploding gradients: the {what} grows from the output to the input layers, {trend} "
-                    f"(ratio {facts['ratio']:.3g} > {self.exploding_ratio:g}) {steps}. "
+                    f"(ratio {facts['ratio']:.3g} > {exploding_ratio:g}) {steps}. "
                     "Check the initialisation scale, add normalisation, clip gradients"
                 )
-        self.emit(Finding(kind, module, "backward", step, message, {**facts, "window": [start, step]}))
+        self.emit(Finding(kind, module, "backward", step, message, {**facts, **extra}))
 
     def summary(self) -> dict[str, Any]:
         ranked = sorted(range(len(self._layer_names)), key=lambda l: self._order.get(l, len(self._order) + l))
@@ -341,17 +449,17 @@ def _on_gradient(
 
 
 def _norms(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
-    """One norm per gradient, as float32 and stacked on ``device``: ``torch._foreach_norm`` for the
-    dense ones (one pass), the values of sparse ones.  Each norm is computed in its gradient's dtype
-    and only then converted (``stack`` promotes exactly), whichever path is taken."""
-    if all(g.layout is torch.strided and g.device == device for g in grads):  # the usual case
-        return torch.stack(torch._foreach_norm([g.detach() for g in grads])).to(torch.float32)
-    dense = [i for i, g in enumerate(grads) if g.layout is torch.strided]
-    result: list[torch.Tensor] = [torch.empty(0)] * len(grads)
-    if dense:
-        for i, norm in zip(dense, torch._foreach_norm([grads[i].detach() for i in dense])):
-            result[i] = norm
-    for i, grad in enumerate(grads):
-        if grad.layout is not torch.strided:
-            result[i] = torch.linalg.vector_norm(grad.coalesce().values())
-    return torch.stack([n.to(device, torch.float32) for n in result])
+    """One norm per gradient, computed in float64 and stacked on ``device``: the norm of finite
+    float32 (or lower precision) elements never overflows there, so an ``inf`` norm means an
+    ``inf`` element and a norm above the float32 maximum one that overflowed the user's own float32
+    norm (see :meth:`GradientProbe._overflowed`).  One ``torch._foreach_norm`` pass in the usual
+    case; sparse gradients by their values, FSDP2's DTensor gradients by this rank's shard (dlsan
+    never communicates)."""
+    local = [local_tensor(grad.detach()) for grad in grads]
+    if all(g.layout is torch.strided and g.device == device for g in local):
+        return torch.stack(foreach_norm_float64(local))
+    norms = []
+    for grad in local:
+        values = grad if grad.layout is torch.strided else grad.coalesce().values()
+        norms.append(torch.linalg.vector_norm(values, dtype=torch.float64).to(device))
+    return torch.stack(norms)

@@ -1,7 +1,7 @@
 """``nonfinite``: NaN/Inf at the first bad layer, forward and backward, and in parameter gradients.
 
-The core keeps one device-side sum per tensor crossing a module boundary.  This probe looks at
-them in batches: after every ``every``-th forward pass and backward pass, one host
+The core keeps one device-side reading (a max; a min and a max for gradients) per tensor crossing
+a module boundary, exact for finite values of any magnitude.  This probe looks at them in batches: after every ``every``-th forward pass and backward pass, one host
 synchronisation over all kept sums; only when that shows a NaN/Inf does it localise (see
 :mod:`dlsan.runtime.localise`).
 
@@ -17,19 +17,26 @@ layer whose parameters became non-finite.
 
 from __future__ import annotations
 
+import math
 import weakref
+from typing import TYPE_CHECKING
 
 import torch
 
 from dlsan.runtime.localise import (
-    all_finite,
     backward_finding,
+    first_bad_forward,
     forward_finding,
+    host_values,
     parameter_gradient_finding,
 )
+from dlsan.runtime.names import parameter_names
 from dlsan.runtime.probe import Probe, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
+from dlsan.runtime.replay import explain_backward, explain_forward
 from dlsan.runtime.tape import BackwardWindow, ForwardPass
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 
 @register_probe
@@ -50,11 +57,11 @@ class NonFiniteProbe(Probe):
         self._eager_backward = False
         self._owner: dict[int, tuple[str, int]] = {}
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         for index, (prefix, module) in enumerate(sanitizer.named_modules()):
             for name, param in module.named_parameters(recurse=False):
-                full = f"{prefix}.{name}" if prefix else name
+                full = ", ".join(parameter_names(prefix, name, param))
                 self._owner.setdefault(id(param), (full, index))
 
     def detach(self) -> None:
@@ -104,17 +111,20 @@ class NonFiniteProbe(Probe):
     # -- inspection ----------------------------------------------------------------------------
 
     @property
-    def _san(self) -> Sanitizer:
+    def _san(self) -> ProbeHost:
         assert self.sanitizer is not None, "probe used after detach()"
         return self.sanitizer
 
     def _inspect_forward(self) -> None:
         passes, self._forward = self._forward, []
-        if all_finite([value for fwd in passes for value in fwd.values]):
-            return
+        host = host_values([value for fwd in passes for value in fwd.values])  # the one host read
+        at = 0
         for fwd in passes:
-            finding = forward_finding(fwd, self._san.table)
-            if finding is not None:
+            k = first_bad_forward(fwd, host[at : at + len(fwd.values)])
+            at += len(fwd.values)
+            if k is not None:
+                finding = forward_finding(fwd, self._san.table, k)
+                explain_forward(finding, fwd, self._san)
                 self._bad_passes.add(fwd)
                 self._reported_steps.add(fwd.step)
                 self.emit(finding)
@@ -122,13 +132,14 @@ class NonFiniteProbe(Probe):
     def _inspect_backward(self, pending: list[tuple[BackwardWindow, int]]) -> None:
         windows = list(pending)
         pending.clear()
-        if all_finite([value for window, _ in windows for value in window.values]):
+        if all(map(math.isfinite, host_values([value for window, _ in windows for value in window.values]))):
             return
         for window, step in windows:
             if any(fwd in self._bad_passes for fwd in window.passes()):
                 continue  # the forward pass was already non-finite: this is its consequence
             finding = backward_finding(window, self._san.table, step)
             if finding is not None:
+                explain_backward(finding, window, self._san)
                 self._reported_steps.add(step)
                 self.emit(finding)
 
@@ -142,7 +153,7 @@ class NonFiniteProbe(Probe):
         if not grads:
             return
         sums = [_dense(grad).sum() for _, _, grad in grads]
-        if all_finite(sums):
+        if all(map(math.isfinite, host_values(sums))):
             return
         step = self._san.step
         if step in self._reported_steps:

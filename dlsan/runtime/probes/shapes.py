@@ -6,7 +6,7 @@ modules that have a contract.  Inputs are checked before the module runs, output
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from torch import nn
 
@@ -14,9 +14,11 @@ from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.contracts import Binding, Contract, TensorSpec, check_tensor
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.structure import format_path, tensors_in
 from dlsan.runtime.tape import ForwardPass
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 
 @register_probe
@@ -30,7 +32,7 @@ class ShapeProbe(Probe):
         self._bindings: dict[str, Binding] = {}
         self._step = 0
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         modules = dict(sanitizer.named_modules())
         for name, contract in sanitizer.contracts.items():

@@ -12,12 +12,16 @@ Host-side only: ``torch.is_grad_enabled()`` and ``module.training`` at the outer
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
 
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.tape import ForwardPass
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 _MODE_SENSITIVE = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
 
@@ -32,7 +36,7 @@ class TrainModeProbe(Probe):
         self._sensitive: dict[int, tuple[str, nn.Module]] = {}
         self._names: list[str] = []
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         for index, (name, module) in enumerate(sanitizer.named_modules()):
             if isinstance(module, _MODE_SENSITIVE):

@@ -5,21 +5,33 @@ its module was never called (an auxiliary head someone forgot to add to the loss
 was dropped or detached, or it ran under ``no_grad``.  The optimizer still holds state for it and
 weight decay still shrinks it.  One step proves little (a branch taken every other batch), so a
 parameter is reported after ``steps`` consecutive training steps (default 5) without a gradient.
-Frozen parameters (``requires_grad=False``) are what the user asked for, never findings.
+Frozen parameters (``requires_grad=False``) are what the user asked for, never findings.  When
+the run ends sooner (``flush``: ``report()``, ``remove()``), parameters that received no gradient
+in any of the steps so far, at least three, are reported as a partial window
+(``details["partial"]``): a debugging run of three steps still says ``aux_head.*`` never learned.
+Under FSDP1 a flat parameter is judged whole and reported by the names of the parameters in it; a
+rank judges only the parameters whose shard it holds (dlsan never communicates).
 
 Host-side only: ``p.grad is None`` reads no tensor value.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from torch import nn
 
 from dlsan.runtime.findings import Finding
+from dlsan.runtime.names import parameter_names
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
-from dlsan.runtime.sanitizer import Sanitizer
 from dlsan.runtime.tape import BackwardWindow
+
+#: fewest training steps for reporting a partial window at the end of a run (two backward
+#: passes can be one step's gradient penalty, where a bias rightly gets no gradient)
+_MIN_PARTIAL = 3
+
+if TYPE_CHECKING:  # pragma: no cover
+    from dlsan.runtime.host import ProbeHost
 
 
 @register_probe
@@ -36,16 +48,18 @@ class UnusedParameterProbe(Probe):
         self._params: list[tuple[str, str, nn.Parameter]] = []  # (module, parameter path, parameter)
         self._missing: dict[str, int] = {}
         self._reported: set[str] = set()
+        self._partial: set[str] = set()
         self._backward = False
+        self._steps_seen = 0  # training steps with a backward pass through the model
 
-    def attach(self, sanitizer: Sanitizer) -> None:
+    def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
         seen: set[int] = set()
         for module_name, module in sanitizer.named_modules():
             for name, param in module.named_parameters(recurse=False):
                 if id(param) not in seen:  # a shared (tied) parameter belongs to its first owner
                     seen.add(id(param))
-                    self._params.append((module_name, f"{module_name}.{name}" if module_name else name, param))
+                    self._params.append((module_name, ", ".join(parameter_names(module_name, name, param)), param))
 
     def on_backward_end(self, window: BackwardWindow) -> None:
         self._backward = True
@@ -54,9 +68,12 @@ class UnusedParameterProbe(Probe):
         if not self._backward:
             return  # the optimizer stepped without a backward pass through the model
         self._backward = False
+        self._steps_seen += 1
         newly: dict[str, list[str]] = {}
         for module_name, path, param in self._params:
-            if not param.requires_grad or param.grad is not None:
+            # numel 0: FSDP1 (use_orig_params) leaves an empty view on the ranks that do not hold
+            # the parameter's shard; whether it got a gradient is known only where the shard is
+            if not param.requires_grad or param.grad is not None or param.numel() == 0:
                 self._missing.pop(path, None)
                 continue
             count = self._missing[path] = self._missing.get(path, 0) + 1
@@ -66,19 +83,49 @@ class UnusedParameterProbe(Probe):
         for module_name, paths in newly.items():
             self._report(module_name, paths, step)
 
-    def _report(self, module: str, paths: list[str], step: int) -> None:
+    def flush(self) -> None:
+        seen = self._steps_seen
+        if seen < _MIN_PARTIAL or seen >= self.steps:
+            return
+        newly: dict[str, list[str]] = {}
+        for module_name, path, param in self._params:
+            if self._missing.get(path) == seen and path not in self._partial and path not in self._reported:
+                self._partial.add(path)
+                newly.setdefault(module_name, []).append(path)
+        sanitizer = self.sanitizer
+        for module_name, paths in newly.items():
+            self._report(module_name, paths, sanitizer.step if sanitizer is not None else seen, partial=seen)
+
+    def not_enough(self, seen: int) -> str | None:
+        if self._steps_seen >= self.steps:
+            return None
+        return (
+            f"a sustained unused-parameter finding needs {self.steps} training steps in a row; "
+            f"{self._steps_seen} seen (a partial window of {_MIN_PARTIAL} or more is reported)"
+        )
+
+    def _report(self, module: str, paths: list[str], step: int, partial: int = 0) -> None:
         label = f"module '{module}'" if module else "the model"
         names = ", ".join(paths)
+        if partial:
+            when = (
+                f"in any of the {partial} training steps of the run so far (a partial window: "
+                f"{self.steps} in a row make a sustained finding)"
+            )
+            details: dict[str, Any] = {"parameters": paths, "steps": partial, "partial": True}
+        else:
+            when = f"in {self.steps} training steps in a row (up to step {step})"
+            details = {"parameters": paths, "steps": self.steps}
         self.emit(
             Finding(
                 "unused-parameter",
                 module,
                 "backward",
                 step,
-                f"{names} of {label} received no gradient in {self.steps} training steps in a row "
-                f"(up to step {step}): the module was not called, its output did not reach the loss, or it ran "
-                "under no_grad/detach. Add it to the loss, remove it, or freeze it with requires_grad_(False)",
-                {"parameters": paths, "steps": self.steps},
+                f"{names} of {label} received no gradient {when}: the module was not called, its output did not "
+                "reach the loss, or it ran under no_grad/detach. Add it to the loss, remove it, or freeze it with "
+                "requires_grad_(False)",
+                details,
             )
         )
 
