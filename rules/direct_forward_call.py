@@ -2,18 +2,20 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import file_index
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
-
-#: receivers whose ``.forward(...)`` is a call of the parent implementation or of the class itself
-_OWN_RECEIVERS = frozenset({"self", "cls", "super"})
+from dlsan.lint.semantic.values import Value, value_of
 
 
 class DirectForwardCall(Rule):
     """
     ## What it does
-    Flags `model.forward(x)` called on a module from outside it, instead of `model(x)`.
+    Flags `model.forward(x)` called on a module from outside it, instead of `model(x)`, where the
+    receiver is known to be a PyTorch `nn.Module`: built in this file by a `torch.nn` layer, a
+    model factory (`torchvision.models`, `timm`), a class of this file that subclasses `nn.Module`,
+    or a parameter annotated `nn.Module`. Objects of unknown type are left alone (numpy layer
+    classes with their own `forward`, RPC proxies such as `rref.remote().forward(x)`, extension
+    functions).
 
     `super().forward(...)`, `self.forward(...)` and `ParentClass.forward(self, ...)` are how a module
     calls its own or its parent's implementation and are not flagged, nor is a wrapper's `forward`
@@ -36,19 +38,41 @@ class DirectForwardCall(Rule):
     ```
 
     ## Fix safety
-    Safe for modules: `model(x)` calls `forward` with the same arguments, plus the hooks.
+    Safe: the fix is offered only where the receiver is known to be an `nn.Module`, whose
+    `__call__` runs `forward` with the same arguments, plus the hooks.
     """
 
     code = "DLS603"
     name = "direct-forward-call"
     message = (
-        "calling `.forward()` directly skips the module's hooks (sanitizer, AMP/profiler/quantization "
+        "`{receiver}` is {evidence}: calling `.forward()` directly skips the module's hooks (sanitizer, AMP/profiler/quantization "
         "hooks, DDP gradient sync); call the module instead: `{receiver}(...)`"
     )
     fix_applicability = "safe"
     requires = ("forward",)
 
     VALID = [
+        # apachecn/AiLearning src/py3.x/dl/cnn.py: a from-scratch numpy layer, no torch anywhere
+        Valid("""
+            import numpy as np
+            class ConvLayer(object):
+                def forward(self, input_array):
+                    self.input_array = input_array
+            cl = ConvLayer()
+            cl.forward(np.zeros((3, 5, 5)))
+        """),
+        # pytorch/examples distributed/rpc/pipeline/main.py: RRef proxies call methods by name
+        Valid("""
+            import torch
+            class DistResNet50(torch.nn.Module):
+                def forward(self, xs):
+                    y_rref = self.p1_rref.remote().forward(x_rref)
+                    z_fut = self.p2_rref.rpc_async().forward(y_rref)
+        """),
+        Valid("""
+            import torch.nn as nn
+            out = models[name].forward(**inputs)
+        """),
         Valid("""
             class Net(nn.Module):
                 def forward(self, x):
@@ -101,104 +125,160 @@ class DirectForwardCall(Rule):
     INVALID = [
         Invalid(
             """
+            from torchvision.models import resnet18
+            model = resnet18(num_classes=10)
             for images, labels in loader:
                 logits = model.forward(images)
             """,
-            line=2,
+            line=4,
             fixed="""
+            from torchvision.models import resnet18
+            model = resnet18(num_classes=10)
             for images, labels in loader:
                 logits = model(images)
             """,
         ),
         Invalid(
             """
-            with torch.no_grad():
-                feats = self.backbone.forward(batch["pixel_values"])
+            import torch.nn as nn
+            class Probe(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+                    self.head = nn.Linear(8, 2)
+
+                def features(self, batch):
+                    with torch.no_grad():
+                        return self.backbone.forward(batch["pixel_values"])
             """,
-            line=2,
+            line=10,
             fixed="""
-            with torch.no_grad():
-                feats = self.backbone(batch["pixel_values"])
+            import torch.nn as nn
+            class Probe(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+                    self.head = nn.Linear(8, 2)
+
+                def features(self, batch):
+                    with torch.no_grad():
+                        return self.backbone(batch["pixel_values"])
             """,
         ),
         Invalid(
             """
-            def training_step(self, batch, batch_idx):
-                x, y = batch
-                loss = F.cross_entropy(self.model.forward(x), y)
-                return loss
+            import torch.nn as nn
+            # MorvanZhou/PyTorch-Tutorial, tutorial-contents/405_DQN_Reinforcement_learning.py
+            class Net(nn.Module):
+                def forward(self, x):
+                    return self.out(x)
+
+            class DQN(object):
+                def __init__(self):
+                    self.eval_net, self.target_net = Net(), Net()
+
+                def choose_action(self, x):
+                    return self.eval_net.forward(x)
             """,
-            line=3,
+            line=12,
             fixed="""
-            def training_step(self, batch, batch_idx):
-                x, y = batch
-                loss = F.cross_entropy(self.model(x), y)
-                return loss
+            import torch.nn as nn
+            # MorvanZhou/PyTorch-Tutorial, tutorial-contents/405_DQN_Reinforcement_learning.py
+            class Net(nn.Module):
+                def forward(self, x):
+                    return self.out(x)
+
+            class DQN(object):
+                def __init__(self):
+                    self.eval_net, self.target_net = Net(), Net()
+
+                def choose_action(self, x):
+                    return self.eval_net(x)
             """,
         ),
         Invalid(
             """
-            G = Generator(latent_dim=128)
+            import torch.nn as nn
+            class Generator(nn.Module):
+                def forward(self, z):
+                    return self.net(z)
+
+            G = Generator().to(device)
             fake = G.forward(noise)
-            output = netD.forward(fake.detach()).view(-1)
             """,
-            line=2,
+            line=7,
             fixed="""
-            G = Generator(latent_dim=128)
+            import torch.nn as nn
+            class Generator(nn.Module):
+                def forward(self, z):
+                    return self.net(z)
+
+            G = Generator().to(device)
             fake = G(noise)
-            output = netD(fake.detach()).view(-1)
             """,
         ),
         Invalid(
             """
-            class Ensemble(nn.Module):
-                def forward(self, x):
-                    return sum(m.forward(x) for m in self.members) / len(self.members)
+            import torch.nn as nn
+            def predict(model: nn.Module, x):
+                return model.forward(x)
             """,
             line=3,
             fixed="""
-            class Ensemble(nn.Module):
-                def forward(self, x):
-                    return sum(m(x) for m in self.members) / len(self.members)
+            import torch.nn as nn
+            def predict(model: nn.Module, x):
+                return model(x)
             """,
         ),
         Invalid(
             """
-            out = models[name].forward(**inputs)
-            """,
-            line=1,
-            fixed="""
-            out = models[name](**inputs)
-            """,
-        ),
-        Invalid(
-            """
-            ddp_model = DDP(model, device_ids=[rank])
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            from torchvision.models import resnet50
+            ddp_model = DDP(resnet50(), device_ids=[rank])
             loss = loss_fn(ddp_model.forward(inputs), labels)
             """,
-            line=2,
+            line=4,
+        ),
+        Invalid(
+            """
+            import torch.nn as nn
+            layers = [nn.Linear(4, 8)]
+            layers.append(nn.ReLU())
+            mlp = nn.Sequential(*layers)
+            y = mlp.forward(x)
+            """,
+            line=5,
             fixed="""
-            ddp_model = DDP(model, device_ids=[rank])
-            loss = loss_fn(ddp_model(inputs), labels)
+            import torch.nn as nn
+            layers = [nn.Linear(4, 8)]
+            layers.append(nn.ReLU())
+            mlp = nn.Sequential(*layers)
+            y = mlp(x)
             """,
         ),
         Invalid(
             """
-            class Trainer:
-                def predict(self, batch):
-                    return self.model.module.forward(
-                        batch["x"],
-                        mask=batch["mask"],
-                    )
+            import torch.nn as nn
+            class Net(nn.Module):
+                pass
+
+            def build():
+                return Net().cuda()
+
+            net = build()
+            out = net.forward(batch)
             """,
-            line=3,
+            line=9,
             fixed="""
-            class Trainer:
-                def predict(self, batch):
-                    return self.model.module(
-                        batch["x"],
-                        mask=batch["mask"],
-                    )
+            import torch.nn as nn
+            class Net(nn.Module):
+                pass
+
+            def build():
+                return Net().cuda()
+
+            net = build()
+            out = net(batch)
             """,
         ),
     ]
@@ -208,13 +288,16 @@ class DirectForwardCall(Rule):
         if not isinstance(func, cst.Attribute) or func.attr.value != "forward":
             return
         target = func.value
-        if self._is_own_or_class(target) or _passes_self(node) or self._wrapper_forward(target):
+        if _passes_self(node) or self._wrapper_forward(target):
             return
         if not isinstance(target, (cst.Name, cst.Attribute, cst.Subscript, cst.Call)) or target.lpar:
             return
+        module = value_of(self.context, target)
+        if not module.is_torch_module:
+            return  # numpy layers, RPC proxies, C++ extensions, anything not known to be an nn.Module
         text = self.context.code(target)
         fix = None if "\n" in text else FixSpec(f"Call `{text}(...)`", [Replace(func, text)])
-        self.report(node, self.message.format(receiver=text), fix=fix)
+        self.report(node, self.message.format(receiver=text, evidence=_evidence(module)), fix=fix)
 
     def _wrapper_forward(self, target: cst.BaseExpression) -> bool:
         """``self.module.forward(...)`` inside a class's own ``forward``."""
@@ -224,19 +307,11 @@ class DirectForwardCall(Rule):
         method = self.context.enclosing(cst.FunctionDef)
         return method is not None and method.name.value == "forward" and self.context.enclosing(cst.ClassDef) is not None
 
-    def _is_own_or_class(self, target: cst.BaseExpression) -> bool:
-        """``self``/``super()``/``cls``, or a class: one of this file (``Block``) or an imported
-        one (``nn.Linear``).  ``G`` bound to ``Generator()`` is an instance."""
-        if isinstance(target, cst.Call):
-            return isinstance(target.func, cst.Name) and target.func.value in _OWN_RECEIVERS
-        name = dotted_name(target)
-        if name is None:
-            return False
-        if name in _OWN_RECEIVERS:
-            return True
-        if not name.rsplit(".", 1)[-1][:1].isupper():
-            return False
-        return name in file_index(self.context).classes or self.context.names.resolve(target) is not None
+
+def _evidence(module: Value) -> str:
+    info = module.module
+    name = info.class_name if info is not None else None
+    return f"an `nn.Module` ({name})" if name else "an `nn.Module`"
 
 
 def _passes_self(call: cst.Call) -> bool:

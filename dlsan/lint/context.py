@@ -11,8 +11,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from dlsan.lint.names import NameResolver
+from dlsan.lint.semantic.model import SemanticModel
 
 N = TypeVar("N", bound=cst.CSTNode)
 T = TypeVar("T")
@@ -29,6 +31,21 @@ class FileContext:
         #: enclosing nodes of the node being visited, outermost first (maintained by the walker)
         self.ancestors: list[cst.CSTNode] = []
         self._facts: dict[object, Any] = {}
+        self._semantic: SemanticModel | None = None
+        self._lines: Any = None
+
+    @property
+    def semantic(self) -> SemanticModel:
+        """The file's semantic model (scopes, bindings, values), built on first use."""
+        if self._semantic is None:
+            self._semantic = SemanticModel(self.module)
+        return self._semantic
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        """The 1-based line ``node`` starts on (positions are computed on first use: for messages)."""
+        if self._lines is None:
+            self._lines = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        return int(self._lines[node].start.line)
 
     # -- lazily computed shared facts ------------------------------------------------------------
 

@@ -8,7 +8,8 @@ this resolver reads the file's imports and simple module-level aliases instead:
     import torch.nn.functional as F   ->  F.cross_entropy   resolves to  torch.nn.functional.cross_entropy
     Opt = torch.optim.Adam            ->  Opt               resolves to  torch.optim.Adam
 
-Names it cannot resolve give ``None``: rules stay quiet when they cannot tell.  Star imports are
+Resolved names are canonical (:func:`dlsan.lint.catalog.canonical`: ``torch.nn.modules.loss.MSELoss``
+is ``torch.nn.MSELoss``).  Names it cannot resolve give ``None``: rules stay quiet when they cannot tell.  Star imports are
 remembered, and :meth:`NameResolver.matches` tries an unbound name against each of them.
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 import libcst as cst
+
+from dlsan.lint.catalog.names import canonical
 
 
 def dotted_name(node: cst.BaseExpression | None) -> str | None:
@@ -112,7 +115,7 @@ class NameResolver:
         bound = self._bindings.get(head)
         if bound is None:
             return None
-        return f"{bound}.{rest}" if rest else bound
+        return canonical(f"{bound}.{rest}" if rest else bound)
 
     def candidates(self, node: cst.BaseExpression | None) -> list[str]:
         """Every qualified name ``node`` may refer to (one, or one per star import)."""
@@ -122,7 +125,7 @@ class NameResolver:
         dotted = dotted_name(node)
         if dotted is None or dotted.split(".", 1)[0] in self._bindings:
             return []
-        return [f"{module}.{dotted}" for module in self._star_modules]
+        return [canonical(f"{module}.{dotted}") for module in self._star_modules]
 
     def matches(self, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
         """Whether ``node`` refers to one of the qualified names in ``targets``."""

@@ -73,7 +73,8 @@ def test_diff_shows_fixes_without_writing(tmp_path):
 def test_overlapping_fixes_of_several_rules_settle(tmp_path):
     path = tmp_path / "overlap.py"
     path.write_text(
-        "import torch\nimport torch.nn.functional as F\n"
+        "import torch\nimport torch.nn.functional as F\nfrom torchvision.models import resnet18\n"
+        "model = resnet18()\n"
         "loss = F.cross_entropy(F.softmax(model.forward(x), dim=1), y)\n"
         "state = torch.load(path)\n",
         encoding="utf-8",
@@ -81,7 +82,8 @@ def test_overlapping_fixes_of_several_rules_settle(tmp_path):
     dlsan("--select", "DLS502,DLS602,DLS603", "--target-torch-version", "2.5", "--fix", "--unsafe-fixes", str(path))
     fixed = path.read_text(encoding="utf-8")
     assert fixed == (
-        "import torch\nimport torch.nn.functional as F\n"
+        "import torch\nimport torch.nn.functional as F\nfrom torchvision.models import resnet18\n"
+        "model = resnet18()\n"
         "loss = F.cross_entropy(model(x), y)\n"
         "state = torch.load(path, weights_only=True)\n"
     )

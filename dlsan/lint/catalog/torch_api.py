@@ -1,0 +1,158 @@
+"""torch / torch.nn / torch.nn.functional as data, by canonical name (see :mod:`.names`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+#: what a loss expects as its prediction argument
+ExpectedInput = Literal["logits", "probabilities", "log_probabilities", "values", "any"]
+Activation = Literal["softmax", "log_softmax", "sigmoid"]
+
+_F = "torch.nn.functional."
+_NN = "torch.nn."
+
+# -- losses ----------------------------------------------------------------------------------------
+
+#: functional losses -> the input they expect
+FUNCTIONAL_LOSSES: dict[str, ExpectedInput] = {
+    _F + "cross_entropy": "logits",
+    _F + "binary_cross_entropy": "probabilities",
+    _F + "binary_cross_entropy_with_logits": "logits",
+    _F + "nll_loss": "log_probabilities",
+    _F + "kl_div": "log_probabilities",
+    _F + "mse_loss": "values", _F + "l1_loss": "values", _F + "smooth_l1_loss": "values",
+    _F + "huber_loss": "values",
+    **{_F + name: "any" for name in (
+        "poisson_nll_loss", "gaussian_nll_loss", "cosine_embedding_loss", "ctc_loss",
+        "hinge_embedding_loss", "margin_ranking_loss", "multi_margin_loss", "multilabel_margin_loss",
+        "multilabel_soft_margin_loss", "soft_margin_loss", "triplet_margin_loss",
+        "triplet_margin_with_distance_loss")},
+}
+#: loss modules -> the input they expect
+LOSS_MODULES: dict[str, ExpectedInput] = {
+    _NN + "CrossEntropyLoss": "logits",
+    _NN + "BCELoss": "probabilities",
+    _NN + "BCEWithLogitsLoss": "logits",
+    _NN + "NLLLoss": "log_probabilities",
+    _NN + "KLDivLoss": "log_probabilities",
+    _NN + "MSELoss": "values", _NN + "L1Loss": "values", _NN + "SmoothL1Loss": "values",
+    _NN + "HuberLoss": "values",
+    **{_NN + name: "any" for name in (
+        "PoissonNLLLoss", "GaussianNLLLoss", "CosineEmbeddingLoss", "CTCLoss", "HingeEmbeddingLoss",
+        "MarginRankingLoss", "MultiMarginLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
+        "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss")},
+}
+#: the logits form of each probability loss
+WITH_LOGITS = {_F + "binary_cross_entropy": _F + "binary_cross_entropy_with_logits",
+               _NN + "BCELoss": _NN + "BCEWithLogitsLoss"}
+#: losses whose two operands must have the same shape (a broadcast is silently wrong)
+SHAPE_SENSITIVE_LOSSES = frozenset({
+    _F + "mse_loss", _F + "l1_loss", _F + "smooth_l1_loss", _F + "huber_loss",
+    _F + "binary_cross_entropy", _F + "binary_cross_entropy_with_logits",
+    _NN + "MSELoss", _NN + "L1Loss", _NN + "SmoothL1Loss", _NN + "HuberLoss", _NN + "BCELoss",
+    _NN + "BCEWithLogitsLoss",
+})
+
+# -- activations -----------------------------------------------------------------------------------
+
+ACTIVATION_FUNCTIONS: dict[str, Activation] = {
+    "torch.softmax": "softmax", _F + "softmax": "softmax",
+    "torch.log_softmax": "log_softmax", _F + "log_softmax": "log_softmax",
+    "torch.sigmoid": "sigmoid",
+}
+ACTIVATION_METHODS: dict[str, Activation] = {"softmax": "softmax", "log_softmax": "log_softmax", "sigmoid": "sigmoid"}
+ACTIVATION_MODULES: dict[str, Activation] = {
+    _NN + "Softmax": "softmax", _NN + "LogSoftmax": "log_softmax", _NN + "Sigmoid": "sigmoid",
+}
+
+# -- modules ---------------------------------------------------------------------------------------
+
+CONTAINERS = frozenset({_NN + "Sequential", _NN + "ModuleList", _NN + "ModuleDict"})
+SEQUENTIAL = _NN + "Sequential"
+#: layers whose output depends on train/eval mode, whatever their arguments
+MODE_DEPENDENT_LAYERS = frozenset(_NN + name for name in (
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LazyBatchNorm1d", "LazyBatchNorm2d",
+    "LazyBatchNorm3d", "SyncBatchNorm", "RReLU",
+    "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
+    "TransformerDecoderLayer",
+))
+#: layers that depend on the mode only through an argument: (keyword, position, default)
+MODE_DEPENDENT_BY_ARGUMENT: dict[str, tuple[str, int | None, object]] = {
+    _NN + "RNN": ("dropout", None, 0), _NN + "LSTM": ("dropout", None, 0), _NN + "GRU": ("dropout", None, 0),
+    _NN + "MultiheadAttention": ("dropout", 2, 0),
+    _NN + "InstanceNorm1d": ("track_running_stats", 4, False),
+    _NN + "InstanceNorm2d": ("track_running_stats", 4, False),
+    _NN + "InstanceNorm3d": ("track_running_stats", 4, False),
+}
+#: layers whose output never depends on the mode
+MODE_FREE_LAYERS = frozenset(_NN + name for name in (
+    "Linear", "LazyLinear", "Bilinear", "Identity", "Flatten", "Unflatten",
+    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "LazyConv1d", "LazyConv2d", "LazyConv3d",
+    "ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid",
+    "Tanh", "Softmax", "LogSoftmax", "Softmin", "Softplus", "Softsign", "Hardtanh", "Hardswish",
+    "Hardsigmoid", "Tanhshrink", "Threshold", "LogSigmoid", "GLU", "Softmax2d",
+    "LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm", "Embedding", "EmbeddingBag",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "LPPool1d", "LPPool2d", "PixelShuffle",
+    "PixelUnshuffle", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "ZeroPad2d",
+    "ConstantPad1d", "ConstantPad2d", "ConstantPad3d", "ReflectionPad1d", "ReflectionPad2d",
+    "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "CosineSimilarity", "PairwiseDistance",
+    "RNNCell", "LSTMCell", "GRUCell", "ChannelShuffle", "Fold", "Unfold",
+))
+#: model factories whose models (practically all) contain batch-norm or dropout
+MODE_DEPENDENT_FACTORIES = ("torchvision.models.", "timm.create_model", "transformers.")
+#: module wrappers: the wrapped module (first argument) decides what the wrapper contains
+WRAPPERS = frozenset({"torch.nn.parallel.DistributedDataParallel", _NN + "DataParallel",
+                      "torch.distributed.fsdp.FullyShardedDataParallel", "torch.compile",
+                      "torch.jit.script", "torch.jit.trace"})
+
+# -- methods ---------------------------------------------------------------------------------------
+
+#: methods that return the module or tensor they are called on (same object, same contents)
+SELF_RETURNING = frozenset({"to", "cuda", "cpu", "eval", "train", "float", "double", "half", "bfloat16",
+                            "requires_grad_", "to_empty", "xpu", "mps", "share_memory"})
+#: tensor methods whose result carries no autograd graph
+GRAPH_FREE_METHODS = frozenset({
+    "item", "detach", "tolist", "numpy", "argmax", "argmin", "argsort", "eq", "ne", "lt", "le",
+    "gt", "ge", "long", "int", "bool", "byte", "size", "dim", "numel", "nonzero", "isnan", "isinf",
+    "isfinite", "all", "any", "equal", "data_ptr", "count_nonzero", "__len__",
+})
+#: tensor attributes that carry no graph
+GRAPH_FREE_ATTRIBUTES = frozenset({"data", "grad", "shape", "dtype", "device", "ndim", "requires_grad", "is_cuda"})
+#: torch functions whose result carries no graph (comparisons, indices, fresh tensors)
+GRAPH_FREE_FUNCTIONS = frozenset("torch." + name for name in (
+    "argmax", "argmin", "argsort", "eq", "ne", "lt", "le", "gt", "ge", "equal", "isnan", "isinf",
+    "isfinite", "numel", "count_nonzero", "no_grad", "tensor", "as_tensor", "from_numpy", "zeros",
+    "ones", "empty", "randn", "rand", "randint", "arange", "linspace", "full"))
+#: calls returning (values, indices) when given a dim
+VALUES_INDICES = frozenset({"max", "min", "topk", "sort", "kthvalue", "mode", "median", "cummax", "cummin"})
+#: methods that modify the tensor in place (besides the ``name_`` convention)
+IN_PLACE_METHODS = frozenset({"copy_", "zero_", "fill_", "add_", "sub_", "mul_", "div_", "clamp_",
+                              "masked_fill_", "index_add_", "scatter_", "normal_", "uniform_"})
+
+
+def is_in_place(method: str) -> bool:
+    """``x.add_(y)``: PyTorch's trailing-underscore convention (``__iadd__`` excepted)."""
+    return method in IN_PLACE_METHODS or (method.endswith("_") and not method.endswith("__"))
+
+
+# -- grad mode, optimizers, data -------------------------------------------------------------------
+
+NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode"})
+SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled"})
+OPTIMIZER_PREFIX = "torch.optim."
+SCHEDULER_PREFIX = "torch.optim.lr_scheduler."
+SCALERS = frozenset({"torch.amp.GradScaler"})
+ADAM = frozenset({"torch.optim.Adam"})
+DISTRIBUTED_OPTIMIZERS = frozenset({"torch.distributed.optim.DistributedOptimizer",
+                                    "torch.distributed.optim.optimizer.DistributedOptimizer"})
+DIST_AUTOGRAD_PREFIX = "torch.distributed.autograd."
+TORCH_LOAD = frozenset({"torch.load"})
+DATALOADER = "torch.utils.data.DataLoader"
+RANDOM_SPLIT = "torch.utils.data.random_split"
+SUBSET = "torch.utils.data.Subset"
+#: RPC handles whose ``.forward`` is a remote call by name, never a module's forward
+RPC_PROXY_METHODS = frozenset({"remote", "rpc_async", "rpc_sync"})

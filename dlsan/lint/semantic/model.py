@@ -1,0 +1,257 @@
+"""The per-file semantic model: every rule's one answer to "which binding is this name".
+
+:class:`SemanticModel` is built once per file, on first use (``context.semantic``), from one pass
+over the module (:mod:`.scopes`).  Rules and analyses ask it:
+
+* where a node lives: :meth:`~SemanticModel.scope_of`, :meth:`~SemanticModel.frame_of`,
+  :meth:`~SemanticModel.parent`, :meth:`~SemanticModel.ancestors`;
+* which bindings may give a name its value at a use: :meth:`~SemanticModel.reaching` (reaching
+  definitions; a use in a loop also sees the bindings later in the loop body, through the back
+  edge, unless the loop rebinds the name before the use on every iteration);
+* which single value a name holds at a use, when one plain assignment says so:
+  :meth:`~SemanticModel.value_at` (``None`` when in doubt);
+* which names an expression reads: :func:`names_read`, :func:`root_names_read`.
+
+Free names follow Python's rules: a function's name that it does not bind is looked up in the
+enclosing functions and then the module (class bodies are skipped); a name used in a lambda or a
+comprehension sees the enclosing function's bindings as they are where the lambda is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import libcst as cst
+
+from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic.scopes import (
+    UPDATING_KINDS,
+    Binding,
+    BindingKind,
+    FileScopes,
+    Scope,
+    ScopeKind,
+    build_scopes,
+)
+from dlsan.lint.walk import children
+
+#: nodes whose body may run fewer times than the code around them (or not at all)
+CONDITIONAL = (cst.If, cst.IfExp, cst.For, cst.While, cst.Try, cst.ExceptHandler, cst.Match)
+_LOOPS = (cst.For, cst.While)
+
+
+@dataclass(frozen=True)
+class Located:
+    """An expression and the scope whose names it reads."""
+
+    expr: cst.BaseExpression
+    scope: Scope
+
+
+class SemanticModel:
+    """Scopes, bindings and name resolution for one module (see the module docstring)."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self._scopes: FileScopes = build_scopes(module)
+        self.root: Scope = self._scopes.root
+
+    # -- where does a node live --------------------------------------------------------------
+
+    def scope_of(self, node: cst.CSTNode) -> Scope:
+        """The innermost scope ``node`` belongs to (a ``def`` belongs to the scope around it)."""
+        return self._scopes.scope_by_node.get(id(node), self.root)
+
+    def frame_of(self, node: cst.CSTNode) -> Scope:
+        """The function, lambda, class or module whose numbering ``node`` is in."""
+        return self.scope_of(node).frame
+
+    def scope_for(self, opener: cst.CSTNode) -> Scope:
+        """The scope a Module/FunctionDef/ClassDef/Lambda/comprehension node opens."""
+        return self._scopes.scope_by_opener[id(opener)]
+
+    def function_of(self, node: cst.CSTNode) -> Scope:
+        """The function (or, outside any, the module) ``node`` runs in: lambdas and
+        comprehensions inside a function belong to it; class bodies to the module."""
+        scope = self.scope_of(node)
+        while scope.kind in (ScopeKind.LAMBDA, ScopeKind.COMPREHENSION, ScopeKind.CLASS) and scope.parent:
+            scope = scope.parent
+        return scope
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self._scopes.parents.get(id(node))
+
+    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        """Enclosing nodes of ``node``, innermost first."""
+        parents = self._scopes.parents
+        current = parents.get(id(node))
+        while current is not None:
+            yield current
+            current = parents.get(id(current))
+
+    def enclosing(self, node: cst.CSTNode, *types: type[cst.CSTNode]) -> cst.CSTNode | None:
+        return next((a for a in self.ancestors(node) if isinstance(a, types)), None)
+
+    def runs_whenever(self, node: cst.CSTNode, outer: cst.CSTNode | None) -> bool:
+        """Whether ``node`` runs every time its ancestor ``outer`` (``None``: the module) does:
+        no branch, loop or ``try`` lies between them."""
+        for ancestor in self.ancestors(node):
+            if ancestor is outer:
+                return True
+            if isinstance(ancestor, CONDITIONAL):
+                return False
+        return True
+
+    def loops_around(self, node: cst.CSTNode) -> list[cst.For | cst.While]:
+        """Loops around ``node`` within its own function, innermost first."""
+        found: list[cst.For | cst.While] = []
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+                break
+            if isinstance(ancestor, _LOOPS):
+                found.append(ancestor)
+        return found
+
+    # -- which bindings ----------------------------------------------------------------------
+
+    def resolving_scope(self, name: str, at: cst.CSTNode) -> tuple[Scope, cst.CSTNode] | None:
+        """The scope whose bindings ``name`` read at ``at`` refers to, and the node whose position
+        in that scope stands for the use (the use itself, or the lambda/def it is inside)."""
+        scope = self.scope_of(at)
+        use: cst.CSTNode = at
+        head = name.split(".", 1)[0]
+        while scope is not None:
+            if scope.binds(name) or (head != name and scope.binds(head)):
+                return scope, use
+            if head in scope.declared_outside:
+                return (self.root, use) if self.root.binds(name) else None
+            if scope.kind is not ScopeKind.COMPREHENSION:
+                use = scope.node
+            parent = scope.parent
+            # class bodies are not enclosing scopes for the functions inside them
+            while parent is not None and parent.kind is ScopeKind.CLASS and scope.kind is not ScopeKind.COMPREHENSION:
+                use = parent.node
+                parent = parent.parent
+            scope = parent  # type: ignore[assignment]
+        return None
+
+    def reaching(self, name: str, at: cst.CSTNode) -> list[Binding]:
+        """The bindings of ``name`` (plain or dotted) that may give it its value at ``at``."""
+        found = self.resolving_scope(name, at)
+        if found is None:
+            return []
+        scope, use = found
+        bindings = scope.bindings_of(name)
+        if not bindings:
+            return []
+        if use is not at and isinstance(use, cst.FunctionDef):
+            return list(bindings)  # a closure sees whatever the enclosing scope holds when it runs
+        return self._reaching_in(scope, bindings, use, definite=False)
+
+    def value_at(self, name: cst.Name | cst.Attribute) -> Located | None:
+        """The value ``name`` holds where it is read, when one plain assignment decides it: the
+        last binding before the use (no later one in a loop around it), of a plain kind.  A
+        module-level name read in a function must be bound once in the module."""
+        dotted = dotted_name(name)
+        if dotted is None:
+            return None
+        found = self.resolving_scope(dotted, name)
+        if found is None:
+            return None
+        scope, use = found
+        bindings = scope.bindings_of(dotted)
+        if isinstance(use, cst.FunctionDef) or (scope is self.root and self.frame_of(name) is not self.root):
+            if len(bindings) == 1 and bindings[0].is_plain:
+                return Located(bindings[0].value, scope)  # type: ignore[arg-type]
+            return None
+        reaching = self._reaching_in(scope, bindings, use, definite=True)
+        if len(reaching) != 1 or not reaching[0].is_plain:
+            return None
+        return Located(reaching[0].value, scope)  # type: ignore[arg-type]
+
+    def plain_value(self, expr: cst.BaseExpression) -> Located | None:
+        """:meth:`value_at` for a Name or dotted Attribute; ``None`` for anything else."""
+        if isinstance(expr, (cst.Name, cst.Attribute)):
+            return self.value_at(expr)
+        return None
+
+    def _reaching_in(self, scope: Scope, bindings: list[Binding], use: cst.CSTNode, *,
+                     definite: bool) -> list[Binding]:
+        """Reaching definitions of one name in ``scope`` at ``use``.  With ``definite``, a binding
+        in a branch counts as having run (the single-value question)."""
+        position = scope.position(use)
+        before = [b for b in bindings if b.position < position]
+        reaching: list[Binding] = []
+        if before:
+            reaching.append(before[-1])
+            # `x += v` and `d[k] = v` update the earlier value rather than replace it; a binding in
+            # a branch that does not contain the use may not have run
+            for earlier in reversed(before[:-1]):
+                last = reaching[-1]
+                if not (last.kind in UPDATING_KINDS or (not definite and self._guarded(last.node, use))):
+                    break
+                reaching.append(earlier)
+        # the back edge: bindings later in an enclosing loop reach the use on the next iteration,
+        # unless the loop binds the name before the use on every iteration
+        for loop in _loops_containing(scope, use):
+            latest = before[-1] if before else None
+            if (latest is not None and scope.contains(loop, latest.node) and latest.kind not in UPDATING_KINDS
+                    and self.runs_whenever(latest.node, loop)):
+                break
+            reaching.extend(b for b in bindings if b.position >= position and scope.contains(loop, b.node)
+                            and b not in reaching)
+        return reaching
+
+    def _guarded(self, statement: cst.CSTNode, use: cst.CSTNode) -> bool:
+        """Whether ``statement`` sits in a branch or loop body that does not contain ``use``."""
+        for ancestor in self.ancestors(statement):
+            if isinstance(ancestor, (cst.FunctionDef, cst.Lambda, cst.ClassDef, cst.Module)):
+                return False
+            if isinstance(ancestor, CONDITIONAL) and not _is_ancestor(self, ancestor, use):
+                return True
+        return False
+
+
+def _is_ancestor(model: SemanticModel, outer: cst.CSTNode, node: cst.CSTNode) -> bool:
+    return any(a is outer for a in model.ancestors(node))
+
+
+def _loops_containing(scope: Scope, node: cst.CSTNode) -> list[cst.For | cst.While]:
+    """Loops of ``scope``'s frame around ``node``, innermost first."""
+    frame = scope.frame
+    return [loop for loop in reversed(frame.loops) if loop is not node and frame.contains(loop, node)]
+
+
+def names_read(node: cst.CSTNode | None) -> list[str]:
+    """Dotted names read anywhere in ``node`` (``a.b`` gives ``a.b`` and ``a``), nested scopes
+    left out."""
+    if node is None:
+        return []
+    found = []
+    for item in _own_nodes(node):
+        if isinstance(item, (cst.Name, cst.Attribute)):
+            name = dotted_name(item)
+            if name is not None:
+                found.append(name)
+    return found
+
+
+def root_names_read(node: cst.CSTNode | None) -> set[str]:
+    """Plain names read anywhere in ``node`` (``df.values[:, 1]`` gives ``df``)."""
+    if node is None:
+        return set()
+    return {item.value for item in _own_nodes(node) if isinstance(item, cst.Name)}
+
+
+def _own_nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        if node is root or not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            stack.extend(reversed(children(node)))
+
+
+__all__ = ["CONDITIONAL", "Binding", "BindingKind", "Located", "Scope", "ScopeKind", "SemanticModel",
+           "names_read", "root_names_read"]

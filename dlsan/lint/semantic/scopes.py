@@ -1,0 +1,402 @@
+"""Scopes and bindings of one file, built in one pass (the model's index).
+
+Every scope of the file is a :class:`Scope`: the module, each class body, function, lambda and
+comprehension.  Each scope keeps, for every name it binds, one ordered list of :class:`Binding`
+(what kind of binding, the bound value, the statement, the target, the position from which the
+binding is visible).  Dotted targets (``self.total = ...``) are bindings of the dotted name, and
+an item assignment ``d[k] = v`` is an ``ITEM`` binding of ``d``.
+
+Positions are pre-order numbers of nodes within a *frame*: the nearest enclosing scope that is not
+a comprehension (comprehensions run inline, so they share their frame's numbering; their targets
+are still bound in the comprehension's own scope, as in Python 3).  A binding is visible to a use
+whose position is greater than the binding's: for ``x = f(x)`` that is after the whole statement,
+for ``for x in xs:`` after ``xs``, so a use inside the value reads the earlier binding.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from dlsan.lint.names import dotted_name
+from dlsan.lint.walk import children
+
+
+class ScopeKind(enum.Enum):
+    MODULE = "module"
+    CLASS = "class"
+    FUNCTION = "function"
+    LAMBDA = "lambda"
+    COMPREHENSION = "comprehension"
+
+
+class BindingKind(enum.Enum):
+    #: ``x = v``, ``x: T = v``, ``a, b = va, vb`` (each name with its own value), ``a = b = v``
+    ASSIGNMENT = "assignment"
+    #: ``a, b = f()``: the value is the whole right-hand side, ``index`` the target's position
+    UNPACKING = "unpacking"
+    #: ``x += v``: updates the earlier value
+    AUGMENTED = "augmented"
+    #: ``d[k] = v`` (and ``d[k] += v``): updates the container ``d``
+    ITEM = "item"
+    #: ``for x in xs``: the value is the iterable, each element bound in turn
+    FOR_TARGET = "for-target"
+    #: ``with cm as x``: the value is the context-manager expression
+    WITH_TARGET = "with-target"
+    #: ``except E as x``
+    EXCEPT_TARGET = "except-target"
+    #: ``(x := v)``
+    NAMED_EXPR = "named-expr"
+    IMPORT = "import"
+    FUNCTION_DEF = "function-def"
+    CLASS_DEF = "class-def"
+    PARAMETER = "parameter"
+    #: a comprehension's ``for x in xs``: the value is the iterable
+    COMPREHENSION_TARGET = "comprehension-target"
+    #: ``x: T`` without a value, ``del x``: no value
+    DECLARATION = "declaration"
+
+
+#: kinds whose ``value`` is exactly what the name holds afterwards
+PLAIN_KINDS = frozenset({BindingKind.ASSIGNMENT, BindingKind.NAMED_EXPR})
+#: kinds that update the value that was there before instead of replacing it
+UPDATING_KINDS = frozenset({BindingKind.AUGMENTED, BindingKind.ITEM})
+#: kinds whose value is an iterable whose elements the name takes in turn
+ELEMENT_KINDS = frozenset({BindingKind.FOR_TARGET, BindingKind.COMPREHENSION_TARGET})
+
+
+@dataclass(frozen=True, eq=False)
+class Binding:
+    """One binding of ``name`` (a plain or dotted name) in a scope."""
+
+    name: str
+    kind: BindingKind
+    #: the bound expression (see :class:`BindingKind`); ``None`` for imports, defs, parameters
+    value: cst.BaseExpression | None
+    #: the binding statement or node: Assign, For, WithItem, Param, FunctionDef, Import ...
+    node: cst.CSTNode
+    #: the target node (the Name / Attribute, the subscripted container, the Param)
+    target: cst.CSTNode
+    #: uses at a greater position (in the binding's frame) see this binding
+    position: int
+    #: position in a tuple target (``a, b = f()`` binds ``b`` with index 1)
+    index: int | None = None
+
+    @property
+    def is_plain(self) -> bool:
+        """Whether ``value`` is exactly what the name holds after this binding."""
+        return self.kind in PLAIN_KINDS and self.value is not None
+
+    @property
+    def augmented(self) -> bool:
+        return self.kind is BindingKind.AUGMENTED
+
+    @property
+    def item(self) -> bool:
+        return self.kind is BindingKind.ITEM
+
+    @property
+    def element(self) -> bool:
+        return self.kind in ELEMENT_KINDS
+
+
+@dataclass(eq=False)
+class Scope:
+    """One scope: its bindings, and (for a frame) its nodes, calls, loops and returns in order."""
+
+    kind: ScopeKind
+    #: the Module, ClassDef, FunctionDef, Lambda or comprehension node that opens the scope
+    node: cst.CSTNode
+    parent: Scope | None
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)
+    children: list[Scope] = field(default_factory=list)
+    #: names declared ``global`` or ``nonlocal`` here
+    declared_outside: set[str] = field(default_factory=set)
+    # -- frame data (shared by a frame and the comprehensions inside it) ----------------------
+    #: id(node) -> pre-order position, for every node of the frame (nested frames excluded)
+    order: dict[int, int] = field(default_factory=dict)
+    #: id(node) -> position of its last descendant: a subtree is the range [position, end]
+    ends: dict[int, int] = field(default_factory=dict)
+    #: the frame's calls in source order (comprehensions included, nested defs/lambdas not)
+    calls: list[cst.Call] = field(default_factory=list)
+    #: dotted name -> the Name/Attribute nodes that read it, in source order
+    reads: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)
+    #: loops of the frame, outermost first
+    loops: list[cst.For | cst.While] = field(default_factory=list)
+    returns: list[cst.Return] = field(default_factory=list)
+
+    @property
+    def frame(self) -> Scope:
+        """The nearest scope that is not a comprehension (this one, usually)."""
+        scope = self
+        while scope.kind is ScopeKind.COMPREHENSION and scope.parent is not None:
+            scope = scope.parent
+        return scope
+
+    @property
+    def name(self) -> str | None:
+        node = self.node
+        return node.name.value if isinstance(node, (cst.FunctionDef, cst.ClassDef)) else None
+
+    def position(self, node: cst.CSTNode) -> int:
+        return self.frame.order.get(id(node), -1)
+
+    def contains(self, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
+        """Whether ``inner`` lies in ``outer``'s subtree (both in this frame)."""
+        frame = self.frame
+        start, at = frame.order.get(id(outer), -1), frame.order.get(id(inner), -1)
+        return start >= 0 and start <= at <= frame.ends.get(id(outer), -1)
+
+    def calls_within(self, outer: cst.CSTNode) -> list[cst.Call]:
+        return [call for call in self.frame.calls if self.contains(outer, call)]
+
+    def bindings_of(self, name: str) -> list[Binding]:
+        return self.bindings.get(name, [])
+
+    def binds(self, name: str) -> bool:
+        return name in self.bindings
+
+
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+_SCOPE_NODES = (cst.FunctionDef, cst.ClassDef, cst.Lambda, *_COMPREHENSIONS)
+
+
+def target_names(target: cst.BaseExpression, *, attributes: bool = False) -> list[str]:
+    """The names an assignment target binds (``a, (b, *c) = ...`` -> ``a, b, c``); with
+    ``attributes``, ``self.x`` / ``obj.y.z`` targets count too, by their last part."""
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [name for element in target.elements for name in target_names(element.value, attributes=attributes)]
+    if isinstance(target, cst.StarredElement):
+        return target_names(target.value, attributes=attributes)
+    if attributes and isinstance(target, cst.Attribute):
+        name = dotted_name(target)
+        return [name.rsplit(".", 1)[-1]] if name else []
+    return []
+
+
+@dataclass
+class FileScopes:
+    """Every scope of a file, and where each node lives."""
+
+    root: Scope
+    #: id(node) -> the innermost scope the node belongs to (a def/class/lambda/comprehension
+    #: node belongs to the scope around it; what is inside it, to its own scope)
+    scope_by_node: dict[int, Scope]
+    #: id(scope-opening node) -> the scope it opens
+    scope_by_opener: dict[int, Scope]
+    #: id(node) -> parent node
+    parents: dict[int, cst.CSTNode]
+
+
+def build_scopes(module: cst.Module) -> FileScopes:
+    """One pass over ``module``: scopes, bindings, positions, parents."""
+    return _Builder(module).build()
+
+
+class _Builder:
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self.root = Scope(ScopeKind.MODULE, module, None)
+        self.scope_by_node: dict[int, Scope] = {}
+        self.scope_by_opener: dict[int, Scope] = {id(module): self.root}
+        self.parents: dict[int, cst.CSTNode] = {}
+        #: ids of target nodes (not reads)
+        self.targets: set[int] = set()
+        #: bindings whose position is the end of some node, resolved when that node is left
+        self.pending: dict[int, list[tuple[Scope, Binding]]] = {}
+
+    def build(self) -> FileScopes:
+        # explicit stack of (node, scope, leaving); a scope node is numbered in the scope around it
+        # and its children are walked in the scope it opens
+        stack: list[tuple[cst.CSTNode, Scope, bool]] = [
+            (child, self.root, False) for child in reversed(children(self.module))]
+        for child in children(self.module):
+            self.parents[id(child)] = self.module
+        while stack:
+            node, scope, leaving = stack.pop()
+            frame = scope.frame
+            if leaving:
+                frame.ends[id(node)] = len(frame.order) - 1
+                for owner, binding in self.pending.pop(id(node), ()):
+                    self._add(owner, _at(binding, frame.ends[id(node)]))
+                continue
+            frame.order[id(node)] = len(frame.order)
+            self.scope_by_node[id(node)] = scope
+            inner = self._open(node, scope)
+            self._record(node, scope, inner)
+            stack.append((node, scope, True))
+            for child in reversed(children(node)):
+                self.parents[id(child)] = node
+                stack.append((child, inner, False))
+        return FileScopes(self.root, self.scope_by_node, self.scope_by_opener, self.parents)
+
+    # -- scopes ----------------------------------------------------------------------------------
+
+    def _open(self, node: cst.CSTNode, scope: Scope) -> Scope:
+        """The scope ``node``'s children belong to."""
+        if not isinstance(node, _SCOPE_NODES):
+            return scope
+        if isinstance(node, cst.FunctionDef):
+            kind = ScopeKind.FUNCTION
+        elif isinstance(node, cst.ClassDef):
+            kind = ScopeKind.CLASS
+        elif isinstance(node, cst.Lambda):
+            kind = ScopeKind.LAMBDA
+        else:
+            kind = ScopeKind.COMPREHENSION
+        inner = Scope(kind, node, scope)
+        scope.children.append(inner)
+        self.scope_by_opener[id(node)] = inner
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            for param in _parameters(node.params):
+                self._add(inner, Binding(param.name.value, BindingKind.PARAMETER, None, param, param, -1))
+                self.targets.add(id(param.name))
+        return inner
+
+    # -- bindings --------------------------------------------------------------------------------
+
+    def _add(self, scope: Scope, binding: Binding) -> None:
+        scope.bindings.setdefault(binding.name, []).append(binding)
+
+    def _after(self, node: cst.CSTNode, scope: Scope, binding: Binding) -> None:
+        """Make ``binding`` visible once ``node`` has been evaluated."""
+        self.pending.setdefault(id(node), []).append((scope, binding))
+
+    def _record(self, node: cst.CSTNode, scope: Scope, inner: Scope) -> None:
+        frame = scope.frame
+        position = frame.order[id(node)]
+        if isinstance(node, cst.Call):
+            frame.calls.append(node)
+        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            kind = BindingKind.FUNCTION_DEF if isinstance(node, cst.FunctionDef) else BindingKind.CLASS_DEF
+            self._add(scope, Binding(node.name.value, kind, None, node, node.name, position))
+            self.targets.add(id(node.name))
+        elif isinstance(node, cst.Assign):
+            for target in node.targets:
+                self._bind_target(scope, node, target.target, node.value, parallel=True)
+        elif isinstance(node, cst.AnnAssign):
+            if node.value is not None:
+                self._bind_target(scope, node, node.target, node.value, parallel=False)
+            else:
+                self._bind_target(scope, node, node.target, None, parallel=False, kind=BindingKind.DECLARATION)
+        elif isinstance(node, cst.AugAssign):
+            self._bind_target(scope, node, node.target, node.value, parallel=False, kind=BindingKind.AUGMENTED)
+        elif isinstance(node, cst.NamedExpr):
+            self._bind_target(scope, node, node.target, node.value, parallel=False, kind=BindingKind.NAMED_EXPR)
+        elif isinstance(node, cst.For):
+            frame.loops.append(node)
+            self._bind_target(scope, node, node.target, node.iter, parallel=False, kind=BindingKind.FOR_TARGET,
+                              visible_after=node.iter)
+        elif isinstance(node, cst.While):
+            frame.loops.append(node)
+        elif isinstance(node, cst.CompFor):
+            self._bind_comprehension(scope, node)
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            self._bind_target(scope, node, node.asname.name, node.item, parallel=False,
+                              kind=BindingKind.WITH_TARGET, visible_after=node.item)
+        elif isinstance(node, cst.ExceptHandler) and node.name is not None:
+            self._bind_target(scope, node, node.name.name, None, parallel=False, kind=BindingKind.EXCEPT_TARGET,
+                              visible_after=None)
+        elif isinstance(node, (cst.Import, cst.ImportFrom)):
+            self._bind_import(scope, node, position)
+        elif isinstance(node, cst.Return):
+            frame.returns.append(node)
+        elif isinstance(node, (cst.Global, cst.Nonlocal)):
+            scope.declared_outside |= {item.name.value for item in node.names}
+        elif isinstance(node, cst.Del):
+            self._bind_target(scope, node, node.target, None, parallel=False, kind=BindingKind.DECLARATION)
+        if isinstance(node, (cst.Name, cst.Attribute)) and id(node) not in self.targets:
+            name = dotted_name(node)
+            if name is not None:
+                frame.reads.setdefault(name, []).append(node)
+
+    def _bind_target(self, scope: Scope, statement: cst.CSTNode, target: cst.BaseExpression,
+                     value: cst.BaseExpression | None, *, parallel: bool,
+                     kind: BindingKind = BindingKind.ASSIGNMENT,
+                     visible_after: cst.CSTNode | None | bool = True) -> None:
+        anchor = statement if visible_after is True else visible_after
+        for name_node, element_value, index, item in _target_parts(target, value, parallel):
+            name = dotted_name(name_node)
+            if name is None:
+                continue
+            if not item:
+                self.targets.add(id(name_node))
+            this_kind = kind
+            if item:
+                this_kind = BindingKind.ITEM
+            elif index is not None and kind is BindingKind.ASSIGNMENT:
+                this_kind = BindingKind.UNPACKING
+            binding = Binding(name, this_kind, element_value, statement, name_node, -1, index)
+            if anchor is None or anchor is False:
+                self._add(scope, _at(binding, scope.frame.order[id(statement)]))
+            else:
+                self._after(anchor, scope, binding)
+
+    def _bind_comprehension(self, scope: Scope, node: cst.CompFor) -> None:
+        for name_node, _, index, item in _target_parts(node.target, node.iter, False):
+            name = dotted_name(name_node)
+            if name is None or item:
+                continue
+            self.targets.add(id(name_node))
+            self._add(scope, Binding(name, BindingKind.COMPREHENSION_TARGET, node.iter, node, name_node, -1, index))
+
+    def _bind_import(self, scope: Scope, node: cst.Import | cst.ImportFrom, position: int) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            local: cst.BaseExpression
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name
+                name = alias.asname.name.value
+            else:
+                local = alias.name
+                name = (dotted_name(alias.name) or "").split(".")[0]
+            self._add(scope, Binding(name, BindingKind.IMPORT, None, node, local, position))
+            self.targets.add(id(local))
+            if isinstance(alias.name, (cst.Name, cst.Attribute)):
+                self.targets.add(id(alias.name))
+
+
+def _at(binding: Binding, position: int) -> Binding:
+    return Binding(binding.name, binding.kind, binding.value, binding.node, binding.target, position, binding.index)
+
+
+def _parameters(params: cst.Parameters) -> list[cst.Param]:
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            every.append(star)
+    return every
+
+
+def _target_parts(target: cst.BaseExpression, value: cst.BaseExpression | None,
+                  parallel: bool) -> list[tuple[cst.BaseExpression, cst.BaseExpression | None, int | None, bool]]:
+    """``(name node, its value, tuple index, is an item assignment)`` for each part of ``target``.
+
+    With ``parallel``, ``a, b = va, vb`` gives each name its own value."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        elements = target.elements
+        values: list[cst.BaseExpression | None] | None = None
+        if (parallel and isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(elements)
+                and not any(isinstance(e, cst.StarredElement) for e in (*elements, *value.elements))):
+            values = [e.value for e in value.elements]
+        found = []
+        for i, element in enumerate(elements):
+            inner = element.value.value if isinstance(element.value, cst.StarredElement) else element.value
+            if values is not None:
+                found.extend(_target_parts(inner, values[i], parallel))
+            else:
+                found.extend((node, value, i, item) for node, _, _, item in _target_parts(inner, None, False))
+        return found
+    if isinstance(target, cst.StarredElement):
+        return _target_parts(target.value, value, parallel)
+    item = False
+    while isinstance(target, cst.Subscript):
+        target, item = target.value, True
+    if isinstance(target, (cst.Name, cst.Attribute)):
+        return [(target, value, None, item)]
+    return []

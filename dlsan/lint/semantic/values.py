@@ -1,0 +1,651 @@
+"""Abstract values: what an expression holds, as far as the file tells.
+
+:func:`value_of` answers with a :class:`Value`: a :class:`Kind` (torch tensor, ``nn.Module``,
+optimizer, loss scaler, LR scheduler, DataLoader, dataset, numpy array, DataFrame, estimator, RPC
+proxy, another object) and the framework of origin, plus what is known of it: a module's class and
+whether it contains a mode-dependent layer (:class:`ModuleInfo`), a loader's or dataset's split
+(:class:`Split`, by provenance: ``train=False``, ``split="test"``, the ``random_split`` /
+``train_test_split`` part it came from, the dataset a loader wraps).
+
+Values come from constructors and calls (through the catalogue), from ``x.to(device)``-style
+calls that return their receiver, from every binding that reaches a use (all must agree), from a
+parameter's annotation or from what every same-file caller passes, from ``self.attr`` assigned in
+the class, and from what a same-file function returns.  Anything else is :data:`UNKNOWN`, and a
+rule stays quiet on unknown.  Results are memoised per node.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal
+
+import libcst as cst
+
+from dlsan.lint.calls import get_arg, numeric_value
+from dlsan.lint.catalog import torch_api as T
+from dlsan.lint.catalog.frameworks import Framework, framework_of
+from dlsan.lint.catalog.sklearn_api import SAMPLER_PREFIX, TRANSFORMER_PACKAGES
+from dlsan.lint.context import FileContext
+from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic.scopes import Binding, BindingKind
+from dlsan.lint.walk import children
+
+SplitName = Literal["train", "validation", "test"]
+
+
+class Kind(enum.Enum):
+    TENSOR = "tensor"
+    MODULE = "module"
+    OPTIMIZER = "optimizer"
+    SCALER = "scaler"
+    SCHEDULER = "scheduler"
+    LOADER = "loader"
+    DATASET = "dataset"
+    NDARRAY = "ndarray"
+    DATAFRAME = "dataframe"
+    ESTIMATOR = "estimator"
+    #: an RPC handle (``rref.remote()``): methods are remote calls by name
+    RPC_PROXY = "rpc-proxy"
+    #: a list or tuple (``element``: what its items hold)
+    SEQUENCE = "sequence"
+    #: an instance of some class (``obj.cls`` when it is one of this file's)
+    OBJECT = "object"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why the model believes something: a phrase and the node it points at (for messages)."""
+
+    text: str
+    node: cst.CSTNode | None = None
+
+    def render(self, context: FileContext) -> str:
+        """``"`nn.Dropout` on line 12"``: the phrase, and the line of its node."""
+        if self.node is None:
+            return self.text
+        return f"{self.text} on line {context.line_of(self.node)}"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which split a dataset or loader holds, and the evidence (for messages)."""
+
+    name: SplitName
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """What is known of an ``nn.Module``."""
+
+    #: canonical qualified name of a library class (``torch.nn.Linear``), else ``None``
+    qualified: str | None = None
+    #: the class of this file it was built from
+    cls: cst.ClassDef | None = None
+    #: contains dropout / batch-norm / another mode-dependent layer: True, False, or None (unknown)
+    mode_dependent: bool | None = None
+    #: why ``mode_dependent`` is what it is ("`nn.Dropout` on line 12")
+    evidence: Evidence | None = None
+
+    @property
+    def class_name(self) -> str | None:
+        if self.cls is not None:
+            return self.cls.name.value
+        return self.qualified.rsplit(".", 1)[-1] if self.qualified else None
+
+
+@dataclass(frozen=True)
+class Value:
+    kind: Kind
+    framework: Framework | None = None
+    module: ModuleInfo | None = None
+    split: Split | None = None
+    #: the class of this file an OBJECT was built from
+    cls: cst.ClassDef | None = None
+    #: ``DistributedOptimizer`` (gradients live in a dist_autograd context, no zero_grad)
+    distributed: bool = False
+    #: the call that built the value, when one did
+    origin: cst.Call | None = None
+    #: for a SEQUENCE, what its items hold
+    element: Value | None = None
+
+    @property
+    def is_torch(self) -> bool:
+        return self.framework is Framework.TORCH
+
+    @property
+    def is_torch_module(self) -> bool:
+        return self.kind is Kind.MODULE and self.framework is Framework.TORCH
+
+
+UNKNOWN = Value(Kind.UNKNOWN)
+_MAX_DEPTH = 12
+_ANNOTATIONS: dict[str, Kind] = {
+    "torch.nn.Module": Kind.MODULE, "torch.Tensor": Kind.TENSOR, "torch.optim.Optimizer": Kind.OPTIMIZER,
+    "torch.utils.data.DataLoader": Kind.LOADER, "torch.utils.data.Dataset": Kind.DATASET,
+    "torch.amp.GradScaler": Kind.SCALER,
+}
+_SEQUENCE_ANNOTATIONS = frozenset({"list", "List", "Sequence", "Iterable", "tuple", "Tuple",
+                                   "typing.List", "typing.Sequence", "typing.Iterable", "typing.Tuple",
+                                   "collections.abc.Sequence", "collections.abc.Iterable"})
+_NUMPY_NON_ARRAYS = frozenset({"numpy.random.seed", "numpy.set_printoptions", "numpy.save", "numpy.savez"})
+
+
+def value_of(context: FileContext, expr: cst.BaseExpression) -> Value:
+    """What ``expr`` holds where it is written (memoised)."""
+    return _inference(context).value(expr, 0)
+
+
+def module_info(context: FileContext, cls: cst.ClassDef) -> ModuleInfo:
+    """What this file's ``nn.Module`` subclass ``cls`` contains."""
+    return _inference(context).class_info(cls)
+
+
+def _inference(context: FileContext) -> _Inference:
+    return context.fact(_Inference, lambda: _Inference(context))
+
+
+def join(values: list[Value]) -> Value:
+    """The value all of ``values`` agree on (what they share), else :data:`UNKNOWN`."""
+    if not values:
+        return UNKNOWN
+    first = values[0]
+    if any(v.kind is not first.kind or v.framework is not first.framework for v in values[1:]):
+        return UNKNOWN
+    if all(v == first for v in values[1:]):
+        return first
+    modules = [v.module for v in values]
+    module = None
+    if all(m is not None for m in modules):
+        flags = {m.mode_dependent for m in modules if m is not None}
+        module = ModuleInfo(mode_dependent=flags.pop() if len(flags) == 1 else None,
+                            evidence=next((m.evidence for m in modules if m is not None and m.evidence), None))
+    splits = {v.split.name if v.split else None for v in values}
+    split = first.split if len(splits) == 1 else None
+    return Value(first.kind, first.framework, module, split, distributed=all(v.distributed for v in values))
+
+
+class _Inference:
+    def __init__(self, context: FileContext) -> None:
+        self.context = context
+        self.semantic = context.semantic
+        self.cache: dict[int, Value] = {}
+        self.classes: dict[int, ModuleInfo] = {}
+        self.active: set[int] = set()
+
+    # -- expressions -----------------------------------------------------------------------------
+
+    def value(self, expr: cst.BaseExpression, depth: int) -> Value:
+        key = id(expr)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        if depth > _MAX_DEPTH or key in self.active:
+            return UNKNOWN
+        self.active.add(key)
+        try:
+            found = self._compute(expr, depth)
+        finally:
+            self.active.discard(key)
+        self.cache[key] = found
+        return found
+
+    def _compute(self, expr: cst.BaseExpression, depth: int) -> Value:
+        if isinstance(expr, cst.Call):
+            return self.call(expr, depth)
+        if isinstance(expr, (cst.Name, cst.Attribute)):
+            return self.name(expr, depth)
+        if isinstance(expr, (cst.List, cst.Tuple)):
+            return self.sequence(expr, depth)
+        if isinstance(expr, cst.Subscript):
+            container = self.value(expr.value, depth + 1)
+            if container.kind is Kind.SEQUENCE and container.element is not None:
+                return container.element
+        return UNKNOWN
+
+    def sequence(self, expr: cst.List | cst.Tuple, depth: int) -> Value:
+        items = []
+        for element in expr.elements:
+            if isinstance(element, cst.StarredElement):
+                inner = self.value(element.value, depth + 1)
+                items.append(inner.element if inner.kind is Kind.SEQUENCE and inner.element else UNKNOWN)
+            else:
+                items.append(self.value(element.value, depth + 1))
+        return Value(Kind.SEQUENCE, element=join(items) if items else None)
+
+    def name(self, expr: cst.Name | cst.Attribute, depth: int) -> Value:
+        dotted = dotted_name(expr)
+        if dotted is None:
+            return UNKNOWN
+        reaching = self.semantic.reaching(dotted, expr)
+        if reaching:
+            return join([self.binding(b, depth + 1) for b in reaching])
+        owner = self._self_attribute_class(expr)
+        if owner is not None and isinstance(expr, cst.Attribute):
+            return self.attribute(owner, expr.attr.value, depth + 1)
+        return UNKNOWN
+
+    def binding(self, binding: Binding, depth: int) -> Value:
+        kind = binding.kind
+        if binding.is_plain:
+            return self.value(binding.value, depth)  # type: ignore[arg-type]
+        if kind is BindingKind.UNPACKING and binding.value is not None and binding.index is not None:
+            return self.unpacked(binding.value, binding.index, depth)
+        if kind is BindingKind.PARAMETER and isinstance(binding.node, cst.Param):
+            return self.parameter(binding.node, depth)
+        if binding.element and binding.index is None and binding.value is not None:
+            iterable = self.value(binding.value, depth)
+            if iterable.kind is Kind.SEQUENCE and iterable.element is not None:
+                return iterable.element
+        return UNKNOWN
+
+    def unpacked(self, value: cst.BaseExpression, index: int, depth: int) -> Value:
+        """One part of ``a, b = value``: the splits of ``random_split`` / ``train_test_split``."""
+        if not isinstance(value, cst.Call):
+            return UNKNOWN
+        resolved = self.context.names.resolve(value.func) or ""
+        last = resolved.rsplit(".", 1)[-1]
+        if resolved == T.RANDOM_SPLIT:
+            lengths = get_arg(value, "lengths", 1)
+            count = len(lengths.value.elements) if lengths is not None and isinstance(
+                lengths.value, (cst.List, cst.Tuple)) else None
+            split = _split_by_position(index, count)
+            if split is None:
+                return Value(Kind.DATASET, Framework.TORCH, origin=value)
+            return Value(Kind.DATASET, Framework.TORCH, origin=value,
+                         split=Split(split, Evidence(f"part {index + 1} of the `random_split`", value)))
+        if last == "train_test_split" and resolved.startswith("sklearn."):
+            split = "train" if index % 2 == 0 else "test"
+            return Value(Kind.UNKNOWN, origin=value,
+                         split=Split(split, Evidence(f"the {split} part of the `train_test_split`", value)))
+        return UNKNOWN
+
+    def parameter(self, param: cst.Param, depth: int) -> Value:
+        if param.annotation is not None:
+            annotated = self.annotated(_annotation_expr(param.annotation.annotation), depth)
+            if annotated.kind is not Kind.UNKNOWN:
+                return annotated
+        function = self.semantic.enclosing(param, cst.FunctionDef)
+        if not isinstance(function, cst.FunctionDef):
+            return UNKNOWN
+        return self.passed(function, param.name.value, depth)
+
+    def annotated(self, annotation: cst.BaseExpression, depth: int) -> Value:
+        """What a parameter annotated ``annotation`` holds: ``nn.Module``, a class of this file,
+        ``list[nn.Module]``."""
+        from dlsan.lint.analysis.functions import file_index, is_module_class
+
+        if isinstance(annotation, cst.Subscript) and len(annotation.slice) >= 1:
+            container = self.context.names.resolve(annotation.value) or dotted_name(annotation.value)
+            first = annotation.slice[0].slice
+            if container in _SEQUENCE_ANNOTATIONS and isinstance(first, cst.Index):
+                return Value(Kind.SEQUENCE, element=self.annotated(first.value, depth + 1))
+            return UNKNOWN
+        resolved = self.context.names.resolve(annotation)
+        if resolved in _ANNOTATIONS:
+            return Value(_ANNOTATIONS[resolved], Framework.TORCH)
+        cls = file_index(self.context).classes.get(dotted_name(annotation) or "")
+        if cls is not None and is_module_class(self.context, cls):
+            return Value(Kind.MODULE, Framework.TORCH, self.class_info(cls))
+        return UNKNOWN
+
+    def passed(self, function: cst.FunctionDef, parameter: str, depth: int) -> Value:
+        """What every same-file caller of a plain function passes for ``parameter``."""
+        from dlsan.lint.analysis.callers import call_sites  # the caller index sits on the model
+        from dlsan.lint.calls import has_unpacking
+
+        positions = [p.name.value for p in function.params.params]
+        if parameter not in positions or (positions and positions[0] in ("self", "cls")):
+            return UNKNOWN
+        values = []
+        for site in call_sites(self.context, function):
+            argument = get_arg(site, parameter, positions.index(parameter))
+            if argument is None or has_unpacking(site):
+                return UNKNOWN
+            values.append(self.value(argument.value, depth + 1))
+        return join(values)
+
+    def attribute(self, cls: cst.ClassDef, attr: str, depth: int) -> Value:
+        """``self.<attr>``: what every assignment of it in the class's methods agrees on."""
+        from dlsan.lint.analysis.functions import file_index
+
+        values = []
+        for method in file_index(self.context).methods.get(cls.name.value, {}).values():
+            for binding in self.semantic.scope_for(method).bindings_of(f"self.{attr}"):
+                values.append(self.binding(binding, depth + 1) if binding.is_plain else UNKNOWN)
+        return join(values)
+
+    def _self_attribute_class(self, expr: cst.BaseExpression) -> cst.ClassDef | None:
+        if not (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self"):
+            return None
+        owner = self.semantic.enclosing(expr, cst.ClassDef)
+        return owner if isinstance(owner, cst.ClassDef) else None
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def call(self, call: cst.Call, depth: int) -> Value:
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            if method in T.RPC_PROXY_METHODS:
+                return Value(Kind.RPC_PROXY, Framework.TORCH, origin=call)
+            receiver = self.value(func.value, depth + 1)
+            if method in T.SELF_RETURNING and receiver.kind in (Kind.MODULE, Kind.TENSOR):
+                return receiver
+            if receiver.kind is Kind.TENSOR:
+                return Value(Kind.TENSOR, receiver.framework)
+        resolved = self.context.names.resolve(func)
+        if resolved is not None:
+            return self.library_call(call, resolved, depth)
+        if isinstance(func, cst.Name):
+            return self.local_call(call, func.value, depth)
+        return UNKNOWN
+
+    def library_call(self, call: cst.Call, resolved: str, depth: int) -> Value:
+        framework = framework_of(resolved)
+        last = resolved.rsplit(".", 1)[-1]
+        if framework is Framework.TORCH:
+            return self.torch_call(call, resolved, depth)
+        if framework is Framework.NUMPY:
+            return UNKNOWN if resolved in _NUMPY_NON_ARRAYS else Value(Kind.NDARRAY, framework, origin=call)
+        if framework is Framework.PANDAS:
+            if last == "DataFrame" or last.startswith("read_"):
+                return Value(Kind.DATAFRAME, framework, origin=call)
+            return UNKNOWN
+        if framework is Framework.SKLEARN and last[:1].isupper() and (
+                resolved.startswith(TRANSFORMER_PACKAGES) or resolved.startswith(SAMPLER_PREFIX)
+                or resolved.startswith("sklearn.")):
+            return Value(Kind.ESTIMATOR, framework, origin=call)
+        if framework is not None:
+            return Value(Kind.OBJECT, framework, origin=call)
+        return UNKNOWN
+
+    def torch_call(self, call: cst.Call, resolved: str, depth: int) -> Value:
+        torch = Framework.TORCH
+        last = resolved.rsplit(".", 1)[-1]
+        if resolved in T.DISTRIBUTED_OPTIMIZERS:
+            return Value(Kind.OPTIMIZER, torch, distributed=True, origin=call)
+        if resolved.startswith(T.SCHEDULER_PREFIX):
+            return Value(Kind.SCHEDULER, torch, origin=call)
+        if resolved.startswith(T.OPTIMIZER_PREFIX) and last[:1].isupper():
+            return Value(Kind.OPTIMIZER, torch, origin=call)
+        if resolved in T.SCALERS:
+            return Value(Kind.SCALER, torch, origin=call)
+        if resolved == T.DATALOADER:
+            dataset = get_arg(call, "dataset", 0)
+            inner = self.value(dataset.value, depth + 1) if dataset is not None else UNKNOWN
+            split = inner.split
+            if split is not None and dataset is not None:
+                text = f"`{self.context.code(dataset.value)}`, {split.evidence.text}"
+                split = Split(split.name, Evidence(text, split.evidence.node))
+            return Value(Kind.LOADER, torch, split=split, origin=call)
+        if resolved.startswith("torchvision.datasets.") and last[:1].isupper():
+            return Value(Kind.DATASET, torch, split=self._dataset_split(call), origin=call)
+        if resolved in T.WRAPPERS:
+            wrapped = get_arg(call, "module", 0)
+            inner = self.value(wrapped.value, depth + 1) if wrapped is not None else UNKNOWN
+            return inner if inner.kind is Kind.MODULE else Value(Kind.MODULE, torch, ModuleInfo(resolved), origin=call)
+        if resolved.startswith(T.MODE_DEPENDENT_FACTORIES):
+            if resolved.startswith("torchvision.models.") and last[:1].isupper():
+                return UNKNOWN  # an enum of weights, a class ... not a model built here
+            return Value(Kind.MODULE, torch, ModuleInfo(resolved, mode_dependent=True,
+                                                        evidence=Evidence(f"`{last}` (a library architecture)", call)),
+                         origin=call)
+        if resolved.startswith("torch.nn.") and not resolved.startswith("torch.nn.functional.") and last[:1].isupper():
+            if resolved in ("torch.nn.Parameter",):
+                return Value(Kind.TENSOR, torch, origin=call)
+            return Value(Kind.MODULE, torch, self.layer_info(call, resolved, depth), origin=call)
+        if resolved.startswith("torch.") and last[:1].islower() and resolved.count(".") <= 2:
+            return Value(Kind.TENSOR, torch, origin=call)
+        if resolved.startswith("torch.nn.functional."):
+            return Value(Kind.TENSOR, torch, origin=call)
+        return Value(Kind.OBJECT, torch, origin=call)
+
+    def local_call(self, call: cst.Call, name: str, depth: int) -> Value:
+        from dlsan.lint.analysis.functions import file_index, is_module_class
+
+        index = file_index(self.context)
+        cls = index.classes.get(name)
+        if cls is not None and all(b.kind is BindingKind.CLASS_DEF for b in self.semantic.reaching(name, call)):
+            if is_module_class(self.context, cls):
+                return Value(Kind.MODULE, Framework.TORCH, self.class_info(cls), origin=call)
+            return Value(Kind.OBJECT, self._class_framework(cls), cls=cls, origin=call)
+        function = index.functions.get(name)
+        if function is not None:
+            return self.returned(function, depth)
+        return UNKNOWN
+
+    def returned(self, function: cst.FunctionDef, depth: int) -> Value:
+        """What every ``return`` of a same-file function agrees on."""
+        returns = self.semantic.scope_for(function).returns
+        values = [r.value for r in returns if r.value is not None]
+        if not values or len(values) != len(returns):
+            return UNKNOWN
+        return join([self.value(v, depth + 1) for v in values])
+
+    def _class_framework(self, cls: cst.ClassDef) -> Framework | None:
+        for base in cls.bases:
+            framework = framework_of(self.context.names.resolve(base.value))
+            if framework is not None:
+                return framework
+        return None
+
+    def _dataset_split(self, call: cst.Call) -> Split | None:
+        train = get_arg(call, "train", None)
+        if train is not None and isinstance(train.value, cst.Name) and train.value.value in ("True", "False"):
+            name: SplitName = "train" if train.value.value == "True" else "test"
+            return Split(name, Evidence(f"the `train={train.value.value}` dataset built", call))
+        split = get_arg(call, "split", None)
+        if split is not None and isinstance(split.value, cst.SimpleString):
+            text = str(split.value.evaluated_value).lower()
+            named = {"train": "train", "test": "test", "val": "validation", "valid": "validation",
+                     "validation": "validation"}.get(text)
+            if named is not None:
+                return Split(named, Evidence(f"the `split={text!r}` dataset built", call))  # type: ignore[arg-type]
+        return None
+
+    # -- modules ---------------------------------------------------------------------------------
+
+    def layer_info(self, call: cst.Call, resolved: str, depth: int) -> ModuleInfo:
+        """A library layer or container: does it depend on the mode?"""
+        short = resolved.replace("torch.nn.", "nn.")
+        if resolved in T.MODE_DEPENDENT_LAYERS:
+            return ModuleInfo(resolved, mode_dependent=True, evidence=Evidence(f"`{short}`", call))
+        if resolved in T.MODE_DEPENDENT_BY_ARGUMENT:
+            keyword, position, default = T.MODE_DEPENDENT_BY_ARGUMENT[resolved]
+            arg = get_arg(call, keyword, position)
+            if arg is None:
+                return ModuleInfo(resolved, mode_dependent=False)
+            literal = _literal(arg.value)
+            if literal is None:
+                return ModuleInfo(resolved, mode_dependent=None)
+            if literal != default and literal != 0:
+                return ModuleInfo(resolved, mode_dependent=True,
+                                  evidence=Evidence(f"`{short}({keyword}={self.context.code(arg.value)})`", call))
+            return ModuleInfo(resolved, mode_dependent=False)
+        if resolved in T.MODE_FREE_LAYERS:
+            return ModuleInfo(resolved, mode_dependent=False)
+        if resolved in T.CONTAINERS:
+            return self._container_info(call, resolved, depth)
+        return ModuleInfo(resolved, mode_dependent=None)
+
+    def _container_info(self, call: cst.Call, resolved: str, depth: int) -> ModuleInfo:
+        parts: list[cst.BaseExpression] = []
+        for arg in call.args:
+            if arg.star == "*":
+                elements = self._list_elements(arg.value)
+                if elements is None:
+                    return ModuleInfo(resolved, mode_dependent=None)
+                parts.extend(elements)
+            elif arg.star:
+                return ModuleInfo(resolved, mode_dependent=None)
+            elif isinstance(arg.value, (cst.List, cst.Tuple)):
+                parts.extend(e.value for e in arg.value.elements)
+            elif isinstance(arg.value, cst.Dict):
+                parts.extend(e.value for e in arg.value.elements if isinstance(e, cst.DictElement))
+            else:
+                parts.append(arg.value)
+        return _combine(resolved, [self._part_info(p, depth) for p in parts])
+
+    def _part_info(self, expr: cst.BaseExpression, depth: int) -> ModuleInfo | None:
+        if isinstance(expr, (cst.ListComp, cst.GeneratorExp)):
+            return self._part_info(expr.elt, depth + 1)
+        value = self.value(expr, depth + 1)
+        return value.module if value.kind is Kind.MODULE else None
+
+    def _list_elements(self, expr: cst.BaseExpression) -> list[cst.BaseExpression] | None:
+        """The elements of a list built in its scope: ``[a, b]`` then ``.append(c)``, ``.extend([d])``,
+        ``+= [e]``; ``None`` when the list is built any other way."""
+        if isinstance(expr, (cst.List, cst.Tuple)):
+            return [e.value for e in expr.elements if not isinstance(e, cst.StarredElement)]
+        if not isinstance(expr, cst.Name):
+            return None
+        scope = self.semantic.frame_of(expr)
+        found = self.semantic.resolving_scope(expr.value, expr)
+        if found is None or found[0].frame is not scope:
+            return None
+        elements: list[cst.BaseExpression] = []
+        for binding in scope.bindings_of(expr.value):
+            if binding.kind is BindingKind.ASSIGNMENT and isinstance(binding.value, (cst.List, cst.Tuple)):
+                elements.extend(e.value for e in binding.value.elements)
+            elif binding.kind is BindingKind.AUGMENTED and isinstance(binding.value, (cst.List, cst.Tuple)):
+                elements.extend(e.value for e in binding.value.elements)
+            else:
+                return None
+        for read in scope.reads.get(f"{expr.value}.append", []) + scope.reads.get(f"{expr.value}.extend", []):
+            parent = self.semantic.parent(read)
+            if not isinstance(parent, cst.Call) or not parent.args:
+                return None
+            value = parent.args[0].value
+            if isinstance(read, cst.Attribute) and read.attr.value == "extend":
+                if not isinstance(value, (cst.List, cst.Tuple)):
+                    return None
+                elements.extend(e.value for e in value.elements)
+            else:
+                elements.append(value)
+        return elements
+
+    def class_info(self, cls: cst.ClassDef) -> ModuleInfo:
+        key = id(cls)
+        cached = self.classes.get(key)
+        if cached is not None:
+            return cached
+        self.classes[key] = ModuleInfo(cls=cls, mode_dependent=None)  # recursion guard
+        info = self._class_info(cls)
+        self.classes[key] = info
+        return info
+
+    def _class_info(self, cls: cst.ClassDef) -> ModuleInfo:
+        from dlsan.lint.analysis.functions import file_index
+
+        index = file_index(self.context)
+        parts: list[ModuleInfo | None] = []
+        for base in cls.bases:
+            local = index.classes.get(dotted_name(base.value) or "")
+            resolved = self.context.names.resolve(base.value)
+            if local is not None:
+                parts.append(self.class_info(local))
+            elif resolved is None or not resolved.startswith(("torch.nn.Module", "lightning", "pytorch_lightning")):
+                if resolved is None or resolved.startswith("torch.nn."):
+                    parts.append(None)  # a base of unknown contents
+        called = _called_attributes(self.context, cls)
+        for method in index.methods.get(cls.name.value, {}).values():
+            scope = self.semantic.scope_for(method)
+            for call in scope.calls:
+                info = self._constructed_layer(call)
+                if info is not None:
+                    parts.append(info)
+            for name, bindings in scope.bindings.items():
+                if not name.startswith("self.") or name.count(".") != 1 or name[5:] not in called:
+                    continue
+                for binding in bindings:
+                    value = self.binding(binding, 1)
+                    if value.kind is not Kind.MODULE:
+                        parts.append(None)
+        return _combine(None, parts, cls)
+
+    def _constructed_layer(self, call: cst.Call) -> ModuleInfo | None:
+        """The layer a call inside a class builds (or applies: ``F.dropout``), else ``None``."""
+        resolved = self.context.names.resolve(call.func)
+        if resolved is not None:
+            if resolved in ("torch.nn.functional.dropout", "torch.nn.functional.dropout2d",
+                            "torch.nn.functional.dropout1d", "torch.nn.functional.dropout3d",
+                            "torch.nn.functional.alpha_dropout", "torch.nn.functional.batch_norm"):
+                return ModuleInfo(resolved, mode_dependent=True,
+                                  evidence=Evidence(f"`{resolved.replace('torch.nn.functional.', 'F.')}`", call))
+            if resolved.startswith("torch.nn.") and not resolved.startswith("torch.nn.functional."):
+                value = self.torch_call(call, resolved, 1)
+                return value.module if value.kind is Kind.MODULE else None
+            if resolved.startswith(T.MODE_DEPENDENT_FACTORIES):
+                value = self.torch_call(call, resolved, 1)
+                return value.module if value.kind is Kind.MODULE else None
+            return None
+        if isinstance(call.func, cst.Name):
+            value = self.local_call(call, call.func.value, 1)
+            return value.module if value.kind is Kind.MODULE else None
+        return None
+
+
+def _combine(qualified: str | None, parts: list[ModuleInfo | None], cls: cst.ClassDef | None = None) -> ModuleInfo:
+    """A module made of ``parts``: mode-dependent if one is, mode-free if all known parts are."""
+    for part in parts:
+        if part is not None and part.mode_dependent:
+            return ModuleInfo(qualified, cls, True, part.evidence)
+    if any(part is None or part.mode_dependent is None for part in parts):
+        return ModuleInfo(qualified, cls, None)
+    return ModuleInfo(qualified, cls, False)
+
+
+def _called_attributes(context: FileContext, cls: cst.ClassDef) -> set[str]:
+    """``x`` for every ``self.x(...)`` and ``for m in self.x`` in the class: the attributes that run."""
+    found: set[str] = set()
+    stack: list[cst.CSTNode] = [cls]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call):
+            target = node.func
+            while isinstance(target, cst.Subscript):
+                target = target.value
+            name = dotted_name(target)
+            if name and name.startswith("self.") and name.count(".") == 1:
+                found.add(name[5:])
+        elif isinstance(node, (cst.For, cst.CompFor)):
+            name = dotted_name(node.iter)
+            if name and name.startswith("self."):
+                found.add(name.split(".")[1])
+        stack.extend(children(node))
+    return found
+
+
+def _split_by_position(index: int, count: int | None) -> SplitName | None:
+    """``train, val = random_split(ds, [a, b])``; with three parts, train / validation / test."""
+    if count == 2:
+        return "train" if index == 0 else "validation"
+    if count == 3:
+        parts: tuple[SplitName, ...] = ("train", "validation", "test")
+        return parts[index] if index < 3 else None
+    return None
+
+
+def _literal(expr: cst.BaseExpression) -> object | None:
+    number = numeric_value(expr)
+    if number is not None:
+        return number
+    if isinstance(expr, cst.Name) and expr.value in ("True", "False"):
+        return expr.value == "True"
+    return None
+
+
+def _annotation_expr(expr: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(expr, cst.SimpleString):
+        try:
+            parsed = cst.parse_expression(str(expr.evaluated_value))
+        except cst.ParserSyntaxError:
+            return expr
+        return parsed
+    return expr
+
+
+__all__ = ["UNKNOWN", "Evidence", "Kind", "ModuleInfo", "Split", "Value", "join", "module_info", "value_of"]
