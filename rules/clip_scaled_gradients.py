@@ -127,6 +127,22 @@ class ClipScaledGradients(Rule):
                 scaler.step(opt)
                 scaler.update()
         """),
+        # pyg-team/pytorch_geometric examples/llm/protein_mpnn.py: the branch without AMP
+        Valid("""
+            import torch
+            scaler = torch.amp.GradScaler()
+            for batch in loader:
+                if use_amp:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    optimizer.step()
+        """),
         Valid("""
             import torch
             scaler = torch.cuda.amp.GradScaler(enabled=use_amp)
@@ -237,6 +253,9 @@ class ClipScaledGradients(Rule):
                backward: tuple[cst.Call, str], clip: bool, at: int) -> None:
         call, scaler = backward
         since = position(self.context, region, call)
+        if any(method_name(c) == "backward" and _scaled_backward_scaler(c) is None
+               and since < position(self.context, region, c) < at for c in calls):
+            return  # an unscaled backward (the branch without AMP) comes in between
         if clip:
             unscaled = any(method_name(c) == "unscale_" and dotted_name(receiver(c)) == scaler
                            and since < position(self.context, region, c) < at for c in calls)

@@ -25,6 +25,8 @@ def _counts_correct(value: cst.BaseExpression) -> bool:
     of matches in a batch (a comparison, summed)."""
     compared = summed = False
     for node in (value, *_subtree(value)):
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
+            return False  # a per-batch fraction (`... / len(y_pred)`), averaged over batches: fine
         if isinstance(node, cst.Comparison) and any(isinstance(t.operator, cst.Equal) for t in node.comparisons):
             compared = True
         elif isinstance(node, cst.Call):
@@ -109,6 +111,12 @@ class MetricOverBatchCount(Rule):
             for x, y in other_loader:
                 correct += (model(x).argmax(1) == y).sum().item()
             ratio = correct / len(loader)
+        """),
+        # mrdbourke/pytorch-deep-learning going_modular/engine.py: per-batch accuracy, then its mean
+        Valid("""
+            for X, y in dataloader:
+                train_acc += (y_pred_class == y).sum().item() / len(y_pred)
+            train_acc = train_acc / len(dataloader)
         """),
         Valid("""
             n = len(loader)
