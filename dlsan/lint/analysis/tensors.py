@@ -4,7 +4,7 @@ A value is a tensor when it is
 
 * built by a torch tensor function (``torch.zeros(...)``, ``torch.tensor(...)``, ``torch.cat``,
   ``nn.Parameter(...)``, the legacy ``torch.FloatTensor(...)``), resolved through the file's imports;
-* a tensor method's result on a known tensor (``x.float()``, ``x.view(-1)``);
+* a tensor method's result on a known tensor (``x.float()``, ``x.view(-1)``), or an index of one;
 * a name whose one plain assignment is such a value, a parameter annotated ``torch.Tensor`` /
   ``nn.Parameter``, or a ``for`` target over ``m.parameters()`` / ``m.named_parameters()``.
 
@@ -51,6 +51,8 @@ def is_tensor(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode
         return False
     if isinstance(expr, cst.Call):
         return _tensor_call(context, expr, scope, depth)
+    if isinstance(expr, cst.Subscript):  # indexing a tensor gives a tensor
+        return is_tensor(context, expr.value, scope, depth + 1)
     if isinstance(expr, cst.Name):
         found = value_at(context, expr, scope)
         if found is not None:
