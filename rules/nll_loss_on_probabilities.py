@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.activations import activated_loss, ending
+from dlsan.lint.analysis.activations import LossCall, activated_loss, ending
 from dlsan.lint.analysis.dataflow import binding_scope
-from dlsan.lint.calls import positional_args
+from dlsan.lint.calls import keyword_arg, positional_args
 from dlsan.lint.rule import Invalid, Rule, Valid
 
 _NLL = frozenset({"torch.nn.functional.nll_loss"})
@@ -17,7 +17,9 @@ class NllLossOnProbabilities(Rule):
     ## What it does
     Flags `nn.NLLLoss` / `F.nll_loss` given the output of a softmax (directly, through a
     variable, or from a same-file model whose `forward` ends in a softmax), and
-    `torch.log(softmax(x))` / `softmax(x).log()`.
+    `torch.log(softmax(x))` / `softmax(x).log()`. With `reduction="none"` the call is left alone:
+    real code uses it on probabilities on purpose, to gather `-p` of the target class for focal
+    weights.
 
     ## Why is this bad?
     `nll_loss` expects log-probabilities: on probabilities it computes `-p[target]`, a loss that
@@ -61,6 +63,8 @@ class NllLossOnProbabilities(Rule):
         Valid("import torch\nimport torch.nn.functional as F\nprobs = F.softmax(z, 1)\nacc = (probs.argmax(1) == y).float().mean()\n"),
         Valid("import torch\nimport torch.nn.functional as F\nkl = F.kl_div(torch.log_softmax(s, 1), F.softmax(t, 1))\n"),
         Valid("import math\nimport torch\nx = math.log(torch.softmax(z, 0)[0].item())\n"),
+        # the focal-frequency weights of several segmentation repositories: -p, then 1 - p
+        Valid("import torch.nn.functional as F\nff = F.nll_loss(F.softmax(x, dim=1), t, reduction='none')\nff += 1.0\n"),
     ]
     INVALID = [
         Invalid("import torch.nn.functional as F\nloss = F.nll_loss(F.softmax(logits, dim=1), y)\n", line=2),
@@ -96,10 +100,10 @@ class NllLossOnProbabilities(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         activated = activated_loss(self.context, node, _NLL, _NLL_LOSS)
-        if activated is not None:
-            found = activated[1]
-            if found.kind == "softmax":
-                what = f"`{found.model_class}`, whose forward ends in a softmax" if found.model_class else "a softmax"
+        if activated is not None and not self._per_element(node, activated[0]):
+            fed = activated[1]
+            if fed.kind == "softmax":
+                what = f"`{fed.model_class}`, whose forward ends in a softmax" if fed.model_class else "a softmax"
                 self.report(node, self.message.format(what=what))
             return
         argument = self._log_argument(node)
@@ -108,6 +112,21 @@ class NllLossOnProbabilities(Rule):
         found = ending(self.context, argument, binding_scope(self.context), self.context.enclosing(cst.ClassDef))
         if found is not None and found.kind == "softmax":
             self.report(node, self.message_log)
+
+    def _per_element(self, node: cst.Call, loss: LossCall) -> bool:
+        """``reduction="none"`` (or the old ``reduce=False``): ``nll_loss`` used to gather ``-p`` of
+        the target class, as focal-style weights do (``1 - p`` after ``+= 1``), not as a loss."""
+        built = loss.loss.expr if loss.loss is not None and isinstance(loss.loss.expr, cst.Call) else None
+        for call in (node, built):
+            if call is None:
+                continue
+            reduction, reduce = keyword_arg(call, "reduction"), keyword_arg(call, "reduce")
+            if reduction is not None and isinstance(reduction.value, cst.SimpleString) \
+                    and reduction.value.evaluated_value == "none":
+                return True
+            if reduce is not None and isinstance(reduce.value, cst.Name) and reduce.value.value == "False":
+                return True
+        return False
 
     def _log_argument(self, node: cst.Call) -> cst.BaseExpression | None:
         """``p`` in ``torch.log(p)`` and ``p.log()``."""

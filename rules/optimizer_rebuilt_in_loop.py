@@ -2,12 +2,31 @@ from __future__ import annotations
 
 import libcst as cst
 
+from dlsan.lint.analysis.bindings import bindings
+from dlsan.lint.analysis.callers import call_sites
 from dlsan.lint.analysis.dataflow import dotted_names_in, flow_of, scope_of
+from dlsan.lint.analysis.functions import parameter_names
 from dlsan.lint.analysis.optimizers import grad_events
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic.values import Kind, value_of
 
 _WHAT = {Kind.OPTIMIZER: "optimizer", Kind.SCHEDULER: "LR scheduler"}
+
+
+def _roots(expr: cst.CSTNode) -> set[str]:
+    """The variables ``expr`` reads: ``model`` in ``model.encoder.parameters()`` (attribute names
+    are not variables)."""
+    found: set[str] = set()
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            found.add(node.value)
+        elif isinstance(node, cst.Attribute):
+            stack.append(node.value)
+        else:
+            stack.extend(node.children)
+    return found
 
 
 class OptimizerRebuiltInLoop(Rule):
@@ -97,6 +116,28 @@ class OptimizerRebuiltInLoop(Rule):
         """),
         Valid("""
             import torch
+            def fit(model, loader):
+                opt = torch.optim.Adam(model.parameters())
+                for x, y in loader:
+                    model(x).sum().backward()
+                    opt.step()
+            for seed in range(5):
+                model = Net()
+                fit(model, loader)
+        """),
+        Valid("""
+            import torch
+            def main(args):
+                model = Net()
+                opt = torch.optim.SGD(model.parameters(), lr=args.lr)
+                for x, y in loader:
+                    model(x).sum().backward()
+                    opt.step()
+            for run in range(3):
+                main(args)
+        """),
+        Valid("""
+            import torch
             for name in ["sgd", "adam"]:
                 opt = torch.optim.SGD(params)
         """),
@@ -183,6 +224,20 @@ class OptimizerRebuiltInLoop(Rule):
                     loss.backward()
                     optimizer.step()
         """, line=3),
+        # alan-turing-institute/deepsensor issue #47 (fixed by the maintainer): train_epoch built
+        # a new Adam on every call, so momentum was lost between epochs
+        Invalid("""
+            import torch
+            def train_epoch(model, tasks, lr=5e-5):
+                opt = torch.optim.Adam(model.model.parameters(), lr=lr)
+                for task in tasks:
+                    opt.zero_grad()
+                    loss = model.loss_fn(task)
+                    loss.backward()
+                    opt.step()
+            for epoch in range(n_epochs):
+                train_epoch(model, train_tasks)
+        """, line=3),
         Invalid("""
             import torch
             while not done:
@@ -200,13 +255,35 @@ class OptimizerRebuiltInLoop(Rule):
             return
         semantic = self.context.semantic
         loops = semantic.loops_around(node)
-        if not loops or not semantic.runs_whenever(node, loops[0]):
+        if not loops:
+            self._built_per_call(node, _WHAT[value.kind])
+            return
+        if not semantic.runs_whenever(node, loops[0]):
             return
         loop = loops[0]
         when = self._rebuilt_when(loop)
-        if when is None or self._parameters_rebuilt(node, loop):
+        if when is None or self._reads_rebound(node, node, loop):
             return
         self.report(node, self.message.format(what=_WHAT[value.kind], when=when))
+
+    def _built_per_call(self, node: cst.Call, what: str) -> None:
+        """A function that builds the optimizer and trains with it, called in a loop: every call
+        starts from a fresh optimizer (``train_epoch(model, ...)`` called per epoch)."""
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is None or not self.context.semantic.runs_whenever(node, function):
+            return
+        if not any(e.kind == "step" for e in grad_events(self.context, function, self.context.enclosing(cst.ClassDef))):
+            return
+        roots = {name for arg in node.args for name in _roots(arg.value)}
+        local = bindings(self.context, function)
+        if not roots or not roots <= parameter_names(function) or roots & set(local):
+            return  # the model is built in the function itself: a fresh optimizer is right
+        for site in call_sites(self.context, function):
+            loops = self.context.semantic.loops_around(site)
+            if loops and not self._reads_rebound(site, site, loops[0]):
+                when = f"on every call of `{function.name.value}`, which the loop on line {self.context.line_of(loops[0])} makes"
+                self.report(node, self.message.format(what=what, when=when))
+                return
 
     def _rebuilt_when(self, loop: cst.For | cst.While) -> str | None:
         """"in every training step" / "every epoch" when ``loop`` trains, else ``None``."""
@@ -222,10 +299,11 @@ class OptimizerRebuiltInLoop(Rule):
             return "every epoch"
         return None
 
-    def _parameters_rebuilt(self, node: cst.Call, loop: cst.For | cst.While) -> bool:
-        """Whether a name the constructor reads (the model whose parameters it takes) is bound
+    def _reads_rebound(self, node: cst.Call, call: cst.Call, loop: cst.For | cst.While) -> bool:
+        """Whether a name ``call`` reads (the model whose parameters the optimizer takes) is bound
         anew inside the loop: a fresh model per fold or per trial needs a fresh optimizer."""
         flow = flow_of(self.context, scope_of(self.context, node))
-        read = {name for arg in node.args for name in dotted_names_in(arg.value)}
-        return any(flow.contains(loop, binding.statement) and binding.statement is not self.context.parent()
+        read = {name for arg in call.args for name in dotted_names_in(arg.value)}
+        assigned = self.context.parent() if node is call else None
+        return any(flow.contains(loop, binding.statement) and binding.statement is not assigned
                    for name in read for binding in flow.bindings_of(name))

@@ -173,8 +173,8 @@ class RandomAugmentationInEval(Rule):
         if depth > _MAX_DEPTH:
             return None
         if isinstance(expr, cst.Name):
-            found = self.context.semantic.value_at(expr)
-            return None if found is None else self._random_transform(found.expr, depth + 1)
+            assigned = self.context.semantic.value_at(expr)
+            return None if assigned is None else self._random_transform(assigned.expr, depth + 1)
         if not isinstance(expr, cst.Call):
             return None
         resolved = self.context.names.resolve(expr.func)
@@ -185,9 +185,9 @@ class RandomAugmentationInEval(Rule):
             if steps is None or not isinstance(steps.value, (cst.List, cst.Tuple)):
                 return None
             for element in steps.value.elements:
-                found = self._random_transform(element.value, depth + 1)
-                if found is not None:
-                    return found
+                random = self._random_transform(element.value, depth + 1)
+                if random is not None:
+                    return random
             return None
         if is_random_transform(resolved):
             return resolved.rsplit(".", 1)[-1]

@@ -5,7 +5,7 @@ import difflib
 import libcst as cst
 
 from dlsan.lint.analysis.dataflow import binding_scope
-from dlsan.lint.analysis.tensors import is_tensor
+from dlsan.lint.analysis.tensors import is_parameter, is_tensor
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 
 _RIGHT = "requires_grad"
@@ -21,13 +21,19 @@ def is_misspelling(attribute: str) -> bool:
     return attribute == _RIGHT + "_" or difflib.SequenceMatcher(None, attribute, _RIGHT).ratio() >= _SIMILARITY
 
 
+def _is_false(value: cst.BaseExpression) -> bool:
+    return isinstance(value, cst.Name) and value.value == "False"
+
+
 class RequiresGradTypo(Rule):
     """
     ## What it does
     Flags an assignment to a misspelling of `requires_grad` (`require_grad`, `requires_grads`,
-    `requires_gradient`, `requires_grad_`, ...) on a value known to be a tensor or parameter: a
-    `for p in model.parameters()` target, a tensor built by torch, a parameter annotated
-    `torch.Tensor`.
+    `requires_gradient`, `requires_grad_`, ...) on a parameter (a `for p in model.parameters()`
+    target, an `nn.Parameter`), and a misspelt `= True` on any value known to be a tensor (built
+    by torch, annotated `torch.Tensor`). A misspelt `= False` on a plain tensor is left alone: its
+    `requires_grad` is already `False`, so the typo changes nothing (real code does this to
+    positional-encoding buffers and masks).
 
     ## Why is this bad?
     Tensors accept any new attribute, so the misspelt assignment silently creates one and freezes
@@ -68,6 +74,8 @@ class RequiresGradTypo(Rule):
         Valid("import torch\nfor name, p in model.named_parameters():\n    name.require_grad = False\n"),
         Valid("import torch\nfor p in model.parameters():\n    pass\np = Holder()\np.require_grad = False\n"),
         Valid("import torch\nw = torch.randn(3)\nw.grad_required = True\n"),
+        # codertimo/BERT-pytorch-style PositionalEmbedding: a fresh tensor's requires_grad is already False
+        Valid("import torch\npe = torch.zeros(max_len, d_model).float()\npe.require_grad = False\n"),
         Valid("import torch\nclass Net(torch.nn.Module):\n    def __init__(self, require_grad):\n"
               "        super().__init__()\n        self.require_grad = require_grad\n"),
     ]
@@ -80,7 +88,7 @@ class RequiresGradTypo(Rule):
         Invalid("import torch\nfor p in net.encoder.parameters():\n    p.requires_grad_ = False\n", line=3),
         Invalid("from torch import nn\nimport torch\nbias = nn.Parameter(torch.zeros(4))\nbias.require_grad = False\n",
                 line=4),
-        Invalid("import torch\ndef freeze(t: torch.Tensor):\n    t.reqires_grad = False\n", line=3),
+        Invalid("import torch\ndef unfreeze(t: torch.Tensor):\n    t.reqires_grad = True\n", line=3),
         Invalid("import torch\nfor param in self.bert.parameters():\n    param.require_grad = False\n", line=3),
         Invalid("import torch\nx = torch.ones(2, 2).cuda()\nx.require_grad = True\n", line=3),
         Invalid("import torch\nfor p in model.parameters(): p.requiers_grad = False\n", line=2),
@@ -88,12 +96,15 @@ class RequiresGradTypo(Rule):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
-            self._check(target.target)
+            self._check(target.target, node.value)
 
-    def _check(self, target: cst.BaseExpression) -> None:
+    def _check(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         if not isinstance(target, cst.Attribute) or not is_misspelling(target.attr.value):
             return
-        if not is_tensor(self.context, target.value, binding_scope(self.context)):
-            return
+        scope = binding_scope(self.context)
+        if not is_parameter(self.context, target.value, scope):
+            # a plain tensor already has requires_grad=False: only asking for gradients matters
+            if _is_false(value) or not is_tensor(self.context, target.value, scope):
+                return
         fix = FixSpec("Rename to `requires_grad`", [Replace(target.attr, _RIGHT)])
         self.report(target, self.message.format(typo=target.attr.value), fix=fix)

@@ -124,7 +124,7 @@ class UninitialisedTensorUsed(Rule):
         and a phrase."""
         flow = flow_of(self.context, binding_scope(self.context))
         start = flow.position(assign)
-        candidates = [n for n in flow.reads.get(name, []) if flow.position(n) > start]
+        candidates: list[cst.CSTNode] = [n for n in flow.reads.get(name, []) if flow.position(n) > start]
         candidates += [b.target for b in flow.bindings_of(name) if b.position > start and b.statement is not assign]
         if not candidates:
             return None

@@ -233,6 +233,157 @@ CASES = [
         )
         test_loader = torch.utils.data.DataLoader(test_dataset, batch_size=hparams.batch_size)
     """, [5]),
+    # public GitHub code (search-index file 9038814157, a HomographyNet training script): validation
+    # after `model.eval` without the call
+    ("DLS304", """
+        import torch
+        def train(args):
+            for epoch in range(EPOCH):
+                model.train()
+                for batch in tqdm(train_loader):
+                    loss.backward()
+                    optimizer.step()
+                model.eval
+                valid_loss = []
+                for batch in tqdm(valid_loader):
+                    with torch.no_grad():
+                        outs = model(images)
+    """, [8]),
+    # public GitHub code (search-index file 34591489821): a timing helper that never leaves train mode
+    ("DLS304", """
+        import time
+        import torch
+        def measure_time_torch(n_iter, data, model, device):
+            model.to(device)
+            model.eval
+            with torch.no_grad():
+                start = time.time()
+                for _ in range(n_iter):
+                    _ = model(data)
+    """, [5]),
+    # public GitHub code (search-index file 22994759806): load_CIFAR10 gives the test set the
+    # training augmentation
+    ("DLS406", """
+        import torchvision
+        import torchvision.transforms as transforms
+        def load_CIFAR10(train_transform=None, root_dir='./data/cifar10'):
+            if train_transform is None:
+                train_transform = transforms.Compose([
+                    transforms.RandomCrop(32, padding=4),
+                    transforms.RandomHorizontalFlip(),
+                    transforms.ToTensor(),
+                ])
+            train_dataset = torchvision.datasets.CIFAR10(root_dir, transform=train_transform, download=True)
+            test_dataset = torchvision.datasets.CIFAR10(root_dir, train=False, transform=train_transform, download=True)
+            return train_dataset, test_dataset
+    """, [11]),
+    # the same pattern at module level
+    ("DLS406", """
+        import torchvision
+        import torchvision.transforms as transforms
+        train_transform = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.ToTensor()])
+        test_dataset = torchvision.datasets.CIFAR10('./data', train=False, transform=train_transform)
+    """, [4]),
+    # public GitHub code (search-index file 20808173670): the "train" transform is only ToTensor
+    ("DLS406", """
+        import torchvision
+        import torchvision.transforms as transforms
+        train_transform = transforms.Compose([transforms.ToTensor()])
+        test_data = torchvision.datasets.MNIST(root='./mnist/', train=False, transform=train_transform)
+    """, []),
+    # public GitHub code (search-index file 41849002772, a wafer-map segmentation trainer; its author
+    # notes "BCEWithLogitsLoss already contains the sigmoid" in a TODO next to it)
+    ("DLS508", """
+        import torch
+        import torch.nn as nn
+        def validate(self):
+            for wafer_map, pattern_mask in self.val_loader:
+                with torch.set_grad_enabled(False):
+                    outputs = self.model(wafer_map)
+                    loss = nn.BCEWithLogitsLoss()(torch.sigmoid(outputs), pattern_mask)
+    """, [7]),
+    # public GitHub code (search-index file 12171042509): the densenet transfer-learning notebook
+    ("DLS605", """
+        import torch
+        from torchvision import models
+        model = models.densenet121(pretrained=True)
+        for param in model.parameters():
+            param.require_grad = False
+    """, [5]),
+    # public GitHub code (search-index file 46610334239): "fix weights for training discriminator"
+    ("DLS605", """
+        import torch
+        def train_step(self):
+            self.global_discriminator_optimizer.step()
+            for p in self.local_discriminator.parameters():
+                p.require_grad = False
+            for p in self.global_discriminator.parameters():
+                p.require_grad = False
+    """, [5, 7]),
+    # public GitHub code (search-index file 15166434659, a BERT PositionalEmbedding): harmless
+    ("DLS605", """
+        import torch
+        import torch.nn as nn
+        class PositionalEmbedding(nn.Module):
+            def __init__(self, d_model, max_len=512):
+                super().__init__()
+                pe = torch.zeros(max_len, d_model).float()
+                pe.require_grad = False
+    """, []),
+    # public GitHub code (search-index file 2394719021): nll_loss of a softmax in the training loop
+    ("DLS507", """
+        import torch.nn.functional as F
+        for e in range(epochs):
+            for i, x, y in dataloader:
+                logits = model(x)
+                loss = F.nll_loss(F.softmax(logits), y)
+                model.zero_grad()
+                loss.backward()
+    """, [5]),
+    # public GitHub code (search-index file 529900207): FocalLoss2d gathers -p on purpose
+    ("DLS507", """
+        import torch
+        import torch.nn.functional as F
+        def forward(self, inputs, targets):
+            focal_frequency = F.nll_loss(F.softmax(inputs, dim=1), targets, reduction='none')
+            focal_frequency += 1.0
+            focal_frequency = torch.pow(focal_frequency, 2)
+    """, []),
+    # public GitHub code (search-index file 21221415909): entropy through log(softmax)
+    ("DLS507", """
+        import torch
+        import torch.nn.functional as F
+        def _ent(out):
+            return - torch.mean(torch.log(F.softmax(out + 1e-6)))
+    """, [4]),
+    # public GitHub code (search-index files 44857510277, 60328586957, 71651957162): torch.empty filled
+    # before any read (row writes, copy_, a collective writing into it)
+    ("DLS102", """
+        import torch
+        import torch.distributed as dist
+        def sigma_points(state_mu, L, weight, state_dim, device):
+            sigmapts = torch.empty(2 * state_dim + 1, state_dim, device=device)
+            sigmapts[0, :] = state_mu
+            sigmapts[1 : state_dim + 1, :] = state_mu + L * weight
+            return sigmapts
+        boundary = torch.empty(4, dtype=torch.int32)
+        boundary.copy_(boundary_cpu)
+        gathered = torch.empty(world, device=device)
+        dist.all_gather_into_tensor(gathered, torch.tensor([float(rank)], device=device))
+    """, []),
+    # alan-turing-institute/deepsensor issue #47 (closed by the maintainer with a Trainer class)
+    ("DLS511", """
+        import torch
+        def train_epoch(model, tasks, lr=5e-5, batch_size=None):
+            opt = torch.optim.Adam(model.model.parameters(), lr=lr)
+            for task in tasks:
+                opt.zero_grad()
+                task_losses = model.loss_fn(task, normalise=True)
+                task_losses.backward()
+                opt.step()
+        for epoch in range(n_epochs):
+            batch_losses = train_epoch(model, train_tasks)
+    """, [3]),
 ]
 
 

@@ -41,6 +41,7 @@ TENSOR_METHODS = frozenset({
     "exp", "log", "sigmoid", "softmax", "log_softmax", "mean", "sum", "type", "type_as", "add",
     "sub", "mul", "div", "pow", "sqrt", "neg", "masked_fill", "narrow", "pin_memory",
 })
+_PARAMETER_CLASSES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 _PARAMETER_ITERATORS = {"parameters": None, "named_parameters": 1}
 _MAX_DEPTH = 8
 
@@ -59,6 +60,19 @@ def is_tensor(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode
             return is_tensor(context, found.expr, found.scope, depth + 1)
         return _annotated_tensor(context, expr, scope) or _parameter_loop_target(context, expr, scope)
     return False
+
+
+def is_parameter(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode) -> bool:
+    """Whether ``expr`` is known to be a parameter: a ``for`` target over ``m.parameters()`` /
+    ``m.named_parameters()``, or a name assigned ``nn.Parameter(...)``."""
+    if isinstance(expr, cst.Call):
+        return context.names.matches(expr.func, _PARAMETER_CLASSES)
+    if not isinstance(expr, cst.Name):
+        return False
+    found = value_at(context, expr, scope)
+    if found is not None:
+        return is_parameter(context, found.expr, found.scope)
+    return _parameter_loop_target(context, expr, scope)
 
 
 def is_torch_tensor_function(context: FileContext, call: cst.Call) -> bool:
