@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import number_value, value_at
-from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.analysis.nodes import callee_among
 from dlsan.lint.calls import get_arg
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from dlsan.lint.semantic.objects import number_value
 
 _ADAM = frozenset({"torch.optim.Adam", "torch.optim.adam.Adam"})
 #: Adam(params, lr, betas, eps, weight_decay, ...)
@@ -125,28 +124,27 @@ class AdamWeightDecay(Rule):
         if called is None:
             return
         adam, offset = called
-        scope = binding_scope(self.context)
-        if not (self._decays(get_arg(node, "weight_decay", _WEIGHT_DECAY_POSITION + offset), scope)
-                or self._group_decays(get_arg(node, "params", offset), scope)):
+        if not (self._decays(get_arg(node, "weight_decay", _WEIGHT_DECAY_POSITION + offset))
+                or self._group_decays(get_arg(node, "params", offset))):
             return
         fix = None
         if isinstance(adam, cst.Attribute) and adam.attr.value == "Adam":
             fix = FixSpec("Use `AdamW`", [Replace(adam.attr, "AdamW")])
         self.report(node, fix=fix)
 
-    def _decays(self, decay: cst.Arg | None, scope: cst.CSTNode) -> bool:
+    def _decays(self, decay: cst.Arg | None) -> bool:
         if decay is None:
             return False
-        value = number_value(self.context, decay.value, scope)
+        value = number_value(self.context, decay.value)
         return value is not None and value != 0
 
-    def _group_decays(self, params: cst.Arg | None, scope: cst.CSTNode) -> bool:
+    def _group_decays(self, params: cst.Arg | None) -> bool:
         """A parameter-group list literal (``[{"params": ..., "weight_decay": 1e-4}, ...]``, written
         in the call or assigned to a name) in which some group sets a non-zero decay."""
         groups: cst.BaseExpression | None = params.value if params is not None else None
         if isinstance(groups, cst.Name):
-            found = value_at(self.context, groups, scope)
-            groups, scope = (found.expr, found.scope) if found is not None else (None, scope)
+            found = self.context.semantic.value_at(groups)
+            groups = found.expr if found is not None else None
         if not isinstance(groups, (cst.List, cst.Tuple)):
             return False
         for element in groups.elements:
@@ -155,7 +153,7 @@ class AdamWeightDecay(Rule):
             for item in element.value.elements:
                 if (isinstance(item, cst.DictElement) and isinstance(item.key, cst.SimpleString)
                         and item.key.evaluated_value == "weight_decay"):
-                    value = number_value(self.context, item.value, scope)
+                    value = number_value(self.context, item.value)
                     if value is not None and value != 0:
                         return True
         return False

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.analysis.shapes import (
     Shape,
     broadcast,
@@ -251,13 +250,13 @@ class AmbiguousBroadcast(Rule):
         if not self.context.fact("dls202.mentions_loss_modules",
                                  lambda: any(name in self.context.source for name in _LOSS_CLASS_NAMES)):
             return None
-        layer = called_layer(self.context, call.func, binding_scope(self.context))
+        layer = called_layer(self.context, call.func, self.context.semantic.binding_function(self.context.ancestors).node)
         if isinstance(layer, cst.Call) and self.context.names.matches(layer.func, _LOSS_MODULES):
             return self.context.code(layer.func)
         return None
 
     def _check(self, node: cst.CSTNode, left: cst.BaseExpression, right: cst.BaseExpression, loss: str | None) -> None:
-        scope = binding_scope(self.context)
+        scope = self.context.semantic.binding_function(self.context.ancestors).node
         first = shape_of(self.context, left, scope)
         if first is None:
             return

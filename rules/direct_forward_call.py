@@ -10,8 +10,9 @@ from dlsan.lint.semantic.values import Value, value_of
 class DirectForwardCall(Rule):
     """
     ## What it does
-    Flags `model.forward(x)` called on a module from outside it, instead of `model(x)`, where the
-    receiver is known to be a PyTorch `nn.Module`: built in this file by a `torch.nn` layer, a
+    Flags `model.forward(x)` called on a module from outside it, instead of `model(x)`.
+
+    The receiver must be known to be a PyTorch `nn.Module`: built in this file by a `torch.nn` layer, a
     model factory (`torchvision.models`, `timm`), a class of this file that subclasses `nn.Module`,
     or a parameter annotated `nn.Module`. Objects of unknown type are left alone (numpy layer
     classes with their own `forward`, RPC proxies such as `rref.remote().forward(x)`, extension

@@ -4,21 +4,22 @@ import re
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import (
+from dlsan.lint.analysis.functions import file_index, parameter_names
+from dlsan.lint.analysis.grad_mode import grad_disabled, in_evaluation_context
+from dlsan.lint.analysis.graph import (
     LOSS,
-    Flow,
     GraphKind,
+    backpropagated,
     carries_graph,
-    current_scope,
-    flow_of,
     graph_kind,
 )
-from dlsan.lint.analysis.functions import parameter_names
-from dlsan.lint.analysis.grad_mode import grad_disabled, in_evaluation_context
 from dlsan.lint.analysis.loops import enclosing_loops, enclosing_training_loop
-from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver, runs_whenever
+from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from dlsan.lint.semantic import Scope
+from dlsan.lint.semantic.summaries import summary_of
+from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
 _ACCUMULATING_METHODS = frozenset({"append", "extend", "update", "add"})
 _ATOMS = (cst.Name, cst.Attribute, cst.Subscript, cst.Call)
@@ -87,6 +88,33 @@ class LossAccumulatedWithGraph(Rule):
     requires = ("torch", "lightning")
 
     VALID = [
+        # d2l-ai/d2l-en d2l/torch.py: Accumulator.add stores float(b), the graph is released
+        Valid("""
+            import torch
+            class Accumulator:
+                def __init__(self, n):
+                    self.data = [0.0] * n
+                def add(self, *args):
+                    self.data = [a + float(b) for a, b in zip(self.data, args)]
+            for epoch in range(num_epochs):
+                metric = Accumulator(3)
+                for X, y in train_iter:
+                    l = loss(net(X), y)
+                    trainer.zero_grad()
+                    l.mean().backward()
+                    trainer.step()
+                    metric.add(l.sum(), accuracy(net(X), y), y.numel())
+        """),
+        # d2l-ai/d2l-en d2l/mxnet.py: MXNet NDArrays carry no torch graph
+        Valid("""
+            from mxnet import autograd, gluon, np
+            for X, y in train_iter:
+                with autograd.record():
+                    l = loss(net(X), y)
+                l.backward()
+                trainer.step(batch_size)
+                total += l.sum()
+        """),
         Valid("""
             import torch
             running_loss = 0.0
@@ -396,23 +424,34 @@ class LossAccumulatedWithGraph(Rule):
                 return
             loop = loops[0]
         name = _accumulator_name(accumulator)
-        if name is None:
+        if name is None or not may_use_torch(context) or self._converted_by(site, accumulator):
             return
         kind = graph_kind(context, value, site)
         if not carries_graph(kind):
             return
-        flow = flow_of(context, current_scope(context))
-        if name in flow.backpropagated or self._reset_each_iteration(flow, name, loop, site):
+        flow = context.semantic.walk_function(context.ancestors)
+        if name in backpropagated(context, flow) or self._reset_each_iteration(flow, name, loop, site):
             return
         self.report(site, fix=self._fix(flow, name, value, kind))
 
-    def _reset_each_iteration(self, flow: Flow, name: str, loop: cst.CSTNode, site: cst.CSTNode) -> bool:
+    def _converted_by(self, site: cst.CSTNode, accumulator: cst.BaseExpression | None) -> bool:
+        """``metric.add(loss)`` where ``metric`` is an object of a project class whose ``add``
+        keeps its arguments only as numbers (``d2l.Accumulator``: ``float(b)``)."""
+        if not isinstance(site, cst.Call) or accumulator is None:
+            return False
+        owner = value_of(self.context, accumulator)
+        if owner.kind is not Kind.OBJECT or owner.cls is None:
+            return False
+        method = file_index(self.context).methods.get(owner.cls.name.value, {}).get(method_name(site) or "")
+        return method is not None and summary_of(self.context, method).converts_arguments
+
+    def _reset_each_iteration(self, flow: Scope, name: str, loop: cst.CSTNode, site: cst.CSTNode) -> bool:
         """Whether ``name`` is (re)bound in every iteration of ``loop`` before ``site``."""
-        first = self.context.fact(("DLS101 first reset", id(flow.scope), id(loop), name),
+        first = self.context.fact(("DLS101 first reset", id(flow), id(loop), name),
                                   lambda: self._first_reset(flow, name, loop))
         return first is not None and first < flow.position(site)
 
-    def _first_reset(self, flow: Flow, name: str, loop: cst.CSTNode) -> int | None:
+    def _first_reset(self, flow: Scope, name: str, loop: cst.CSTNode) -> int | None:
         """The position of the first plain binding of ``name`` after the start of ``loop`` that
         runs whenever ``loop`` does (computed once per loop and name: one loop may hold
         thousands of accumulation sites)."""
@@ -420,12 +459,12 @@ class LossAccumulatedWithGraph(Rule):
         return min((
             binding.position for binding in flow.bindings_of(name)
             if not (binding.augmented or binding.item) and start < binding.position
-            and runs_whenever(self.context, binding.statement, loop)
+            and self.context.semantic.runs_whenever(binding.node, loop)
         ), default=None)
 
     # -- the fix ---------------------------------------------------------------------------------
 
-    def _fix(self, flow: Flow, name: str, value: cst.BaseExpression, kind: GraphKind | None) -> FixSpec | None:
+    def _fix(self, flow: Scope, name: str, value: cst.BaseExpression, kind: GraphKind | None) -> FixSpec | None:
         leaves = _graph_leaves(self.context, value)
         if not leaves or not all(isinstance(leaf, _ATOMS) for leaf, _ in leaves):
             return None
@@ -437,17 +476,17 @@ class LossAccumulatedWithGraph(Rule):
         what = "`.item()`" if kind == LOSS else "`.detach()`"
         return FixSpec(f"Accumulate {what}", edits, "safe" if safe else "unsafe")
 
-    def _only_logged(self, flow: Flow, name: str) -> bool:
+    def _only_logged(self, flow: Scope, name: str) -> bool:
         """A local whose value is only ever printed/logged (besides being accumulated); once per
         scope and name, since it reads every binding and read of the name."""
-        return self.context.fact(("DLS101 only logged", id(flow.scope), name),
+        return self.context.fact(("DLS101 only logged", id(flow), name),
                                  lambda: self._compute_only_logged(flow, name))
 
-    def _compute_only_logged(self, flow: Flow, name: str) -> bool:
+    def _compute_only_logged(self, flow: Scope, name: str) -> bool:
         bindings = flow.bindings_of(name)
         if "." in name or not bindings or all(b.augmented or b.item for b in bindings):
             return False
-        if isinstance(flow.scope, cst.FunctionDef) and name in parameter_names(flow.scope):
+        if isinstance(flow.node, cst.FunctionDef) and name in parameter_names(flow.node):
             return False
         for read in flow.reads.get(name, []):
             if not self._logged_or_accumulated(read):

@@ -5,12 +5,25 @@ import re
 import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites, enclosing_class_of
-from dlsan.lint.analysis.dataflow import Scope, current_scope, flow_of, scope_of
-from dlsan.lint.analysis.functions import called_function, is_module_class, parameter_names
-from dlsan.lint.analysis.grad_mode import disables_grad, function_disables_grad, is_eval_function_name
+from dlsan.lint.analysis.functions import (
+    called_function,
+    is_module_class,
+    parameter_names,
+)
+from dlsan.lint.analysis.grad_mode import (
+    disables_grad,
+    function_disables_grad,
+    is_eval_function_name,
+)
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step, trains
 from dlsan.lint.analysis.models import model_name
-from dlsan.lint.analysis.modes import ModeEvent, last_mode_before, scope_events
+from dlsan.lint.analysis.modes import (
+    ModeEvent,
+    last_mode_before,
+    mode_relevance,
+    scope_events,
+)
+from dlsan.lint.names import OWN_MODULE
 from dlsan.lint.rule import Invalid, Rule, Valid
 
 #: pytest's `test_*` functions are tests, not evaluation loops; these names are evaluation loops
@@ -66,12 +79,39 @@ class MissingEvalMode(Rule):
     code = "DLS301"
     name = "missing-eval-mode"
     message = (
-        "model run for evaluation while still in training mode: `no_grad()` does not switch off "
+        "model run for evaluation while still in training mode ({evidence}): `no_grad()` does not switch off "
         "dropout or batch-norm statistic updates; call `model.eval()` first (and `.train()` after)"
     )
     requires = ("torch",)
 
     VALID = [
+        # pytorch/examples super_resolution: Net is conv + relu + pixel-shuffle, the mode changes nothing
+        Valid("""
+            import torch
+            import torch.nn as nn
+            class Net(nn.Module):
+                def __init__(self, upscale_factor):
+                    super().__init__()
+                    self.relu = nn.ReLU()
+                    self.conv1 = nn.Conv2d(1, 64, (5, 5), (1, 1), (2, 2))
+                    self.pixel_shuffle = nn.PixelShuffle(upscale_factor)
+                def forward(self, x):
+                    return self.pixel_shuffle(self.conv1(self.relu(x)))
+            model = Net(upscale_factor=3)
+            def test():
+                with torch.no_grad():
+                    for batch in testing_data_loader:
+                        prediction = model(batch[0])
+        """),
+        # d2l-ai/d2l-en d2l/mxnet.py: MXNet has no .eval(); the mode is autograd.record()
+        Valid("""
+            from mxnet import autograd, gluon, np
+            def evaluate_accuracy(net, data_iter):
+                metric = Accumulator(2)
+                for X, y in data_iter:
+                    metric.add(accuracy(net(X), y), y.size)
+                return metric[0] / metric[1]
+        """),
         Valid("""
             import torch
             def evaluate(model, loader):
@@ -250,6 +290,9 @@ class MissingEvalMode(Rule):
             import torch
             import torch.nn as nn
             class Classifier(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.2), nn.Linear(8, 2))
                 def forward(self, x):
                     return self.fc(x)
             clf = Classifier()
@@ -257,7 +300,7 @@ class MissingEvalMode(Rule):
             with torch.no_grad():
                 preds = clf(features).argmax(dim=1)
             """,
-            line=9,
+            line=12,
         ),
         Invalid(
             """
@@ -286,12 +329,15 @@ class MissingEvalMode(Rule):
         if cls is not None and (_module_like(context, cls) or _derives_from_library(context, cls)
                                 or "Test" in cls.name.value):
             return
-        scope = current_scope(context)
+        scope = context.semantic.walk_function(context.ancestors).node
         reported = context.fact(("DLS301 reported", id(self)), set)
         if (id(scope), model) in reported or not self._runs_in_training_mode(scope, node, model, cls, evaluation):
             return
+        relevance = mode_relevance(context, [node.func])
+        if not relevance.matters:
+            return
         reported.add((id(scope), model))
-        self.report(node)
+        self.report(node, self.message.format(evidence=relevance.evidence))
 
     # -- is this an evaluation? ------------------------------------------------------------------
 
@@ -332,8 +378,8 @@ class MissingEvalMode(Rule):
         context = self.context
         region: cst.CSTNode = next((n for n in reversed(outer) if isinstance(n, (cst.For, cst.While, cst.FunctionDef))),
                                    context.module)
-        scope = region if isinstance(region, (cst.FunctionDef, cst.Module)) else scope_of(context, region)
-        flow = flow_of(context, scope)
+        scope = region if isinstance(region, (cst.FunctionDef, cst.Module)) else context.semantic.function_of(region).node
+        flow = context.semantic.scope_for(scope)
         calls = flow.calls if region is scope else flow.calls_within(region)
         nested = [loop for loop in flow.loops if loop is not region and (region is scope or flow.contains(region, loop))]
         return any(
@@ -346,14 +392,14 @@ class MissingEvalMode(Rule):
         if is_backward_call(call) or is_optimizer_step(call):
             return True
         target = called_function(self.context, call, within)
-        return target is not None and not flow_of(self.context, target).loops and trains(self.context, target, within)
+        return target is not None and not self.context.semantic.scope_for(target).loops and trains(self.context, target, within)
 
     # -- which mode is the model in? -------------------------------------------------------------
 
-    def _runs_in_training_mode(self, scope: Scope, call: cst.Call, model: str, cls: cst.ClassDef | None,
+    def _runs_in_training_mode(self, scope: cst.CSTNode, call: cst.Call, model: str, cls: cst.ClassDef | None,
                                evaluation: str) -> bool:
         context = self.context
-        flow = flow_of(context, scope)
+        flow = context.semantic.scope_for(scope)
         events = scope_events(context, scope, cls)
         at = flow.position(call)
         last = last_mode_before(events, flow.order, at, model)
@@ -380,8 +426,8 @@ class MissingEvalMode(Rule):
         return True
 
     def _eval_before(self, site: cst.Call) -> bool:
-        scope = scope_of(self.context, site)
-        flow = flow_of(self.context, scope)
+        scope = self.context.semantic.function_of(site).node
+        flow = self.context.semantic.scope_for(scope)
         events = scope_events(self.context, scope, enclosing_class_of(self.context, site))
         last = last_mode_before(events, flow.order, flow.position(site), None)
         return last is not None and last.kind != "train"
@@ -419,4 +465,9 @@ def _module_like(context, cls: cst.ClassDef) -> bool:
 def _derives_from_library(context, cls: cst.ClassDef) -> bool:
     """A class extending another library's class (a HF ``Trainer``, a Lightning ``Callback``):
     its methods are hooks that the library calls in a mode it has already set."""
-    return any(context.names.resolve(base.value) is not None for base in cls.bases)
+    return any(_is_library_name(context.names.resolve(base.value)) for base in cls.bases)
+
+
+def _is_library_name(qualified: str | None) -> bool:
+    """A name imported from another package, not from the project (relative, or the file itself)."""
+    return qualified is not None and not qualified.startswith((".", OWN_MODULE))

@@ -12,6 +12,7 @@ from dlsan.lint.analysis.optimizers import (
     iteration_events,
     stepped_optimizer,
     stepped_optimizers,
+    steps_a_torch_optimizer,
 )
 from dlsan.lint.rule import Invalid, Rule, Valid
 
@@ -68,6 +69,27 @@ class MissingZeroGrad(Rule):
     requires = ("step",)
 
     VALID = [
+        # pytorch/examples distributed/rpc/rnn/main.py: gradients live per dist_autograd context
+        Valid("""
+            import torch.distributed.autograd as dist_autograd
+            from torch.distributed.optim import DistributedOptimizer
+            opt = DistributedOptimizer(optim.SGD, model.parameter_rrefs(), lr=0.05)
+            for epoch in range(10):
+                with dist_autograd.context() as context_id:
+                    loss = criterion(model(inp), target)
+                    dist_autograd.backward(context_id, [loss])
+                    opt.step(context_id)
+        """),
+        # d2l-ai/d2l-en d2l/mxnet.py: Gluon's backward() overwrites gradients (grad_req="write")
+        Valid("""
+            from mxnet import autograd, gluon
+            trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
+            for X, y in train_iter:
+                with autograd.record():
+                    l = loss(net(X), y)
+                l.backward()
+                trainer.step(X.shape[0])
+        """),
         Valid("""
             for x, y in loader:
                 optimizer.zero_grad()
@@ -252,7 +274,7 @@ class MissingZeroGrad(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         optimizer = stepped_optimizer(node)
-        if optimizer is None:
+        if optimizer is None or not steps_a_torch_optimizer(self.context, node):
             return
         events = iteration_events(self.context, "backward")
         if events is not None:

@@ -2,11 +2,21 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import SELF_RETURNING, self_attribute
 from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
+from dlsan.lint.catalog.torch_api import SELF_RETURNING
 from dlsan.lint.context import FileContext
-from dlsan.lint.rule import EditSpec, FixSpec, InsertAfter, InsertBefore, Invalid, Replace, Rule, Valid
+from dlsan.lint.rule import (
+    EditSpec,
+    FixSpec,
+    InsertAfter,
+    InsertBefore,
+    Invalid,
+    Replace,
+    Rule,
+    Valid,
+)
+from dlsan.lint.semantic.objects import self_attribute
 
 _NOT_MODULES = frozenset({"Parameter", "UninitializedParameter", "UninitializedBuffer", "Buffer"})
 _ADDS_ITEM = frozenset({"append", "extend", "insert"})

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import Flow, current_scope, flow_of, forward_taint, root_names_in
+from dlsan.lint.analysis.graph import forward_taint
 from dlsan.lint.analysis.leakage import (
     fit_call_data,
     fitted_transformer,
@@ -14,6 +14,7 @@ from dlsan.lint.analysis.leakage import (
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import Invalid, Rule, Valid
+from dlsan.lint.semantic import Scope, root_names_read
 
 
 class PreprocessingBeforeSplit(Rule):
@@ -233,7 +234,7 @@ class PreprocessingBeforeSplit(Rule):
         data = fit_call_data(node)
         if data is None or _names_a_part(data) or not fitted_transformer(self.context, node, by_name=True):
             return
-        flow = flow_of(self.context, current_scope(self.context))
+        flow = self.context.semantic.walk_function(self.context.ancestors)
         seeds = _bound_from(flow, node)
         if method_name(node) == "fit":
             seeds |= self._transformed_later(flow, receiver(node), node)
@@ -250,14 +251,14 @@ class PreprocessingBeforeSplit(Rule):
         data = manual_scaling_data(self.context, node)
         if data is None or _names_a_part(cst.parse_expression(data)):
             return
-        flow = flow_of(self.context, current_scope(self.context))
+        flow = self.context.semantic.walk_function(self.context.ancestors)
         if self._reaches_split(flow, node, _bound_from(flow, node)):
             self.report(node)
 
     # -- flow ------------------------------------------------------------------------------------
 
     @staticmethod
-    def _transformed_later(flow: Flow, transformer: cst.BaseExpression | None, fit: cst.Call) -> dict[str, int]:
+    def _transformed_later(flow: Scope, transformer: cst.BaseExpression | None, fit: cst.Call) -> dict[str, int]:
         """Names bound from ``transformer.transform(...)`` after ``transformer.fit(...)``."""
         name = dotted_name(transformer)
         if name is None:
@@ -269,14 +270,14 @@ class PreprocessingBeforeSplit(Rule):
                 seeds |= _bound_from(flow, call)
         return seeds
 
-    def _reaches_split(self, flow: Flow, origin: cst.CSTNode, seeds: dict[str, int]) -> bool:
+    def _reaches_split(self, flow: Scope, origin: cst.CSTNode, seeds: dict[str, int]) -> bool:
         tainted = forward_taint(flow, seeds)
         start = flow.position(origin)
         for sink in split_sinks(self.context, flow):
             if flow.position(sink.node) < start and not flow.contains(sink.node, origin):
                 continue
             for data in sink.data:
-                if flow.contains(data, origin) or (root_names_in(data) & set(tainted)):
+                if flow.contains(data, origin) or (root_names_read(data) & set(tainted)):
                     return True
         return False
 
@@ -286,10 +287,10 @@ def _names_a_part(data: cst.BaseExpression) -> bool:
     return names_training(data) or names_held_out(data)
 
 
-def _bound_from(flow: Flow, node: cst.CSTNode) -> dict[str, int]:
+def _bound_from(flow: Scope, node: cst.CSTNode) -> dict[str, int]:
     """Names bound by the statement that contains ``node`` (with their positions)."""
     return {
         binding.name: binding.position
         for bindings in flow.bindings.values() for binding in bindings
-        if flow.contains(binding.statement, node)
+        if flow.contains(binding.node, node)
     }

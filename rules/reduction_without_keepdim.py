@@ -4,9 +4,13 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import bindings, uses_in_scope, value_at
-from dlsan.lint.analysis.dataflow import Scope, binding_scope
-from dlsan.lint.analysis.shapes import ARITHMETIC_METHODS, Reduction, reduction_of, shape_of
+from dlsan.lint.analysis.nodes import uses_in
+from dlsan.lint.analysis.shapes import (
+    ARITHMETIC_METHODS,
+    Reduction,
+    reduction_of,
+    shape_of,
+)
 from dlsan.lint.calls import append_keyword, keyword_arg, numeric_value, positional_args
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Replace, Rule, Valid
@@ -322,7 +326,7 @@ class ReductionWithoutKeepdim(Rule):
     # -- the check -----------------------------------------------------------------------------------
 
     def _check(self, node: cst.CSTNode, tensor_side: cst.BaseExpression, reduced_side: cst.BaseExpression) -> None:
-        scope = binding_scope(self.context)
+        scope = self.context.semantic.binding_function(self.context.ancestors).node
         found = self._reduction_in(reduced_side, scope, ())
         if found is None:
             return
@@ -333,13 +337,13 @@ class ReductionWithoutKeepdim(Rule):
             return
         self.report(node, fix=self._fix(found, scope))
 
-    def _reduction_in(self, expr: cst.BaseExpression, scope: Scope, via: tuple[cst.Name, ...]) -> _Found | None:
+    def _reduction_in(self, expr: cst.BaseExpression, scope: cst.CSTNode, via: tuple[cst.Name, ...]) -> _Found | None:
         """The reduction ``expr`` is (through pointwise wrappers and assignments), if any."""
         if isinstance(expr, cst.Name):
             if not self._reduction_seen or len(via) >= _MAX_NAME_HOPS:
                 return None
-            bound = value_at(self.context, expr, scope)
-            return self._reduction_in(bound.expr, scope, (*via, expr)) if bound and bound.scope is scope else None
+            bound = self.context.semantic.value_at(expr)
+            return self._reduction_in(bound.expr, scope, (*via, expr)) if bound and bound.scope.node is scope else None
         if isinstance(expr, cst.Attribute) and expr.attr.value == "values" and isinstance(expr.value, cst.Call):
             reduction = reduction_of(self.context, expr.value)
             return _Found(reduction, via) if reduction is not None and reduction.pair else None
@@ -369,19 +373,19 @@ class ReductionWithoutKeepdim(Rule):
             return call.func.value
         return None
 
-    def _roots(self, expr: cst.BaseExpression, scope: Scope, hops: int) -> set[str]:
+    def _roots(self, expr: cst.BaseExpression, scope: cst.CSTNode, hops: int) -> set[str]:
         """Source of ``expr`` and of the tensors it is element-wise arithmetic on (``x`` for
         ``x - m``, and for ``xc`` after ``xc = x - m``): those keep ``x``'s shape."""
         found = {self.context.code(expr)}
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _ELEMENTWISE):
             found |= self._roots(expr.left, scope, hops) | self._roots(expr.right, scope, hops)
         elif isinstance(expr, cst.Name) and hops > 0 and self._reduction_seen:
-            bound = value_at(self.context, expr, scope)
-            if bound is not None and bound.scope is scope and isinstance(bound.expr, cst.BinaryOperation):
+            bound = self.context.semantic.value_at(expr)
+            if bound is not None and bound.scope.node is scope and isinstance(bound.expr, cst.BinaryOperation):
                 found |= self._roots(bound.expr, scope, hops - 1)
         return found
 
-    def _misaligns(self, reduction: Reduction, scope: Scope) -> bool:
+    def _misaligns(self, reduction: Reduction, scope: cst.CSTNode) -> bool:
         """Whether the reduced dims are not a leading block of the input's dims."""
         dims = reduction.dims
         if dims is None or reduction.keepdim:
@@ -399,7 +403,7 @@ class ReductionWithoutKeepdim(Rule):
 
     # -- the fix -------------------------------------------------------------------------------------
 
-    def _fix(self, found: _Found, scope: Scope) -> FixSpec | None:
+    def _fix(self, found: _Found, scope: cst.CSTNode) -> FixSpec | None:
         reduction = found.reduction
         keyword = "keepdims" if reduction.numpy_style else "keepdim"
         if reduction.keepdim_arg is not None:
@@ -412,16 +416,16 @@ class ReductionWithoutKeepdim(Rule):
         safe = self._known_library(reduction, scope) and all(self._used_once(name, scope) for name in found.via)
         return FixSpec(f"Pass `{keyword}=True`", [edit], "safe" if safe else "unsafe")
 
-    def _known_library(self, reduction: Reduction, scope: Scope) -> bool:
+    def _known_library(self, reduction: Reduction, scope: cst.CSTNode) -> bool:
         return (reduction.library is not None or reduction.pair
                 or keyword_arg(reduction.call, "dim") is not None
                 or shape_of(self.context, reduction.input, scope) is not None)
 
-    def _used_once(self, name: cst.Name, scope: Scope) -> bool:
+    def _used_once(self, name: cst.Name, scope: cst.CSTNode) -> bool:
         """``name`` has one binding in ``scope`` and this is its only use."""
-        if len(bindings(self.context, scope).get(name.value, ())) != 1:
+        if len(self.context.semantic.scope_for(scope).bindings_of(name.value)) != 1:
             return False
-        return uses_in_scope(self.context, scope, name.value) == 2  # the assignment's target and this use
+        return uses_in(self.context, scope, name.value) == 2  # the assignment's target and this use
 
 
 def _is_first_item(expr: cst.Subscript) -> bool:

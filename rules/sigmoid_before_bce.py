@@ -2,8 +2,12 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.activations import LossCall, activated_loss, activation_input_source
-from dlsan.lint.analysis.bindings import uses_in_scope
+from dlsan.lint.analysis.activations import (
+    LossCall,
+    activated_loss,
+    activation_input_source,
+)
+from dlsan.lint.analysis.nodes import uses_in
 from dlsan.lint.rule import EditSpec, FixSpec, Invalid, Replace, Rule, Valid
 
 _BCE = frozenset({"torch.nn.functional.binary_cross_entropy"})
@@ -293,7 +297,7 @@ class SigmoidBeforeBce(Rule):
         if not loss.functional:
             scope = loss.scope
             shared = isinstance(node.func, cst.Name) and (
-                loss.loss is None or loss.loss.scope is not scope or uses_in_scope(self.context, scope, node.func.value) != 2
+                loss.loss is None or loss.loss.scope.frame.node is not scope or uses_in(self.context, scope, node.func.value) != 2
             )
             if shared or not isinstance(node.func, (cst.Name, cst.Call)):
                 return None

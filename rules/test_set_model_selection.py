@@ -6,8 +6,13 @@ from collections.abc import Callable
 import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites
-from dlsan.lint.analysis.dataflow import binding_scope
-from dlsan.lint.analysis.holdout import Taint, mentions_test_data, reads_decision, reads_test_data, taint
+from dlsan.lint.analysis.holdout import (
+    Taint,
+    mentions_test_data,
+    reads_decision,
+    reads_test_data,
+    taint,
+)
 from dlsan.lint.analysis.loops import enclosing_loops, loops_around, trains
 from dlsan.lint.analysis.nodes import calls_in, nodes_in
 from dlsan.lint.analysis.optimizers import is_scheduler_step
@@ -16,6 +21,9 @@ from dlsan.lint.rule import Invalid, Rule, Valid
 
 #: calls that keep a model or stop training when made under a test-driven condition
 _KEEPS_OR_STOPS = re.compile(r"save|checkpoint|deepcopy|state_dict|load_state_dict", re.IGNORECASE)
+#: saving pictures or plots keeps no model (``save_image``, ``plt.savefig``, ``cv2.imwrite``)
+_SAVES_PICTURES = re.compile(r"save_?image|savefig|imsave|imwrite|save_?fig|save_?plot|save_?gif|save_?video",
+                             re.IGNORECASE)
 #: names updated by early stopping or best-model bookkeeping
 _STOPPING_STATE = re.compile(
     r"patience|counter|wait|bad_epoch|no_improve|trigger|stop|best_(model|state|weights|params|ckpt|checkpoint|net)",
@@ -79,6 +87,49 @@ class TestSetModelSelection(Rule):
     requires = ("test",)
 
     VALID = [
+        # pytorch/examples vae/main.py: the first test batch's reconstructions are saved as a picture
+        Valid("""
+            def test(epoch):
+                model.eval()
+                test_loss = 0
+                with torch.no_grad():
+                    for i, (data, _) in enumerate(test_loader):
+                        recon_batch, mu, logvar = model(data)
+                        test_loss += loss_function(recon_batch, data, mu, logvar).item()
+                        if i == 0:
+                            save_image(comparison.cpu(), "results/reconstruction_" + str(epoch) + ".png")
+            for epoch in range(1, args.epochs + 1):
+                train(epoch)
+                test(epoch)
+        """),
+        # pytorch/examples distributed/FSDP/T5_training.py: only the DataLoader settings are "test_kwargs"
+        Valid("""
+            val_loader = torch.utils.data.DataLoader(val_dataset, **test_kwargs)
+            for epoch in range(1, args.epochs + 1):
+                train_accuracy = train(args, model, rank, world_size, train_loader, optimizer, epoch)
+                curr_val_loss = validation(model, rank, world_size, val_loader)
+                if curr_val_loss < best_val_loss:
+                    best_val_loss = curr_val_loss
+                    save_model_checkpoint(model, optimizer, rank, fsdp_config, epoch=1)
+        """),
+        # Lightning-AI/pytorch-lightning examples/fabric/image_classifier/train_fabric.py
+        Valid("""
+            for epoch in range(1, hparams.epochs + 1):
+                model.train()
+                for batch_idx, (data, target) in enumerate(train_loader):
+                    optimizer.zero_grad()
+                    loss = F.nll_loss(model(data), target)
+                    loss.backward()
+                    optimizer.step()
+                    if (batch_idx == 0) or ((batch_idx + 1) % hparams.log_interval == 0):
+                        if hparams.dry_run:
+                            break
+                model.eval()
+                with torch.no_grad():
+                    for data, target in test_loader:
+                        output = model(data)
+                        test_acc(output, target)
+        """),
         Valid("""
             for epoch in range(1, epochs + 1):
                 train(model, train_loader, optimizer, epoch)
@@ -280,7 +331,7 @@ class TestSetModelSelection(Rule):
             return "drives the LR scheduler" if self._any_arg(call, reads_test_data) else None
         if _EARLY_STOPPER.search(name):
             return "drives early stopping" if self._any_arg(call, reads_test_data) else None
-        if _SAVES.search(name.rsplit(".", 1)[-1]):
+        if _SAVES.search(name.rsplit(".", 1)[-1]) and not _SAVES_PICTURES.search(name):
             return "chooses the checkpoint" if self._any_arg(call, reads_decision) else None
         return None
 
@@ -289,7 +340,7 @@ class TestSetModelSelection(Rule):
         return any(reads(arg.value, data) for arg in call.args)
 
     def _taint(self) -> Taint:
-        scope = binding_scope(self.context)
+        scope = self.context.semantic.binding_function(self.context.ancestors).node
         return taint(self.context, scope)
 
     def _keeps_or_stops(self, node: cst.If) -> bool:
@@ -297,7 +348,8 @@ class TestSetModelSelection(Rule):
         for inner in nodes_in(self.context, node):
             if isinstance(inner, (cst.Break, cst.Return)):
                 return True
-            if isinstance(inner, cst.Call) and _KEEPS_OR_STOPS.search(dotted_name(inner.func) or ""):
+            called = dotted_name(inner.func) if isinstance(inner, cst.Call) else None
+            if called and _KEEPS_OR_STOPS.search(called) and not _SAVES_PICTURES.search(called):
                 return True
             if isinstance(inner, (cst.Assign, cst.AugAssign)):
                 targets = [t.target for t in inner.targets] if isinstance(inner, cst.Assign) else [inner.target]

@@ -4,12 +4,18 @@ import re
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import current_scope, flow_of
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.loops import enclosing_training_loop
-from dlsan.lint.analysis.modes import ModeEvent, mode_of_call, scope_events
+from dlsan.lint.analysis.modes import (
+    ModeEvent,
+    mode_of_call,
+    mode_relevance,
+    scope_events,
+)
 from dlsan.lint.analysis.nodes import method_name
+from dlsan.lint.calls import get_arg
 from dlsan.lint.rule import Invalid, Rule, Valid
+from dlsan.lint.walk import children
 
 #: models that are meant to stay in eval mode while another one trains
 _FROZEN_MODEL = re.compile(r"teacher|target|ema|frozen|ref(erence)?(_|$)|pretrained", re.IGNORECASE)
@@ -59,13 +65,36 @@ class TrainModeNotRestored(Rule):
     code = "DLS302"
     name = "train-mode-not-restored"
     message = (
-        "the model is switched to eval mode inside the training loop and not back to `.train()` "
+        "the model is switched to eval mode inside the training loop ({evidence}) and not back to `.train()` "
         "before the next training step: dropout and batch-norm updates stay off for the rest of "
         "training; call `model.train()` after evaluating (or at the top of each epoch)"
     )
     requires = ("torch",)
 
     VALID = [
+        # mrdbourke/pytorch-deep-learning 02_pytorch_classification.py: a Linear/ReLU model, so
+        # leaving it in eval mode changes nothing
+        Valid("""
+            import torch
+            from torch import nn
+            class CircleModelV2(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.layer_1 = nn.Linear(in_features=2, out_features=10)
+                    self.relu = nn.ReLU()
+                def forward(self, x):
+                    return self.relu(self.layer_1(x))
+            model_3 = CircleModelV2()
+            for epoch in range(epochs):
+                y_logits = model_3(X_train).squeeze()
+                loss = loss_fn(y_logits, y_train)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                model_3.eval()
+                with torch.inference_mode():
+                    test_logits = model_3(X_test).squeeze()
+        """),
         Valid("""
             import torch
             for epoch in range(epochs):
@@ -330,11 +359,37 @@ class TrainModeNotRestored(Rule):
         loop = enclosing_training_loop(context)
         if loop is None:
             return
-        flow = flow_of(context, current_scope(context))
+        flow = context.semantic.walk_function(context.ancestors)
         events = scope_events(context, loop, cls)
         mine = [i for i, e in enumerate(events) if e.origin is node and e.kind == "eval"]
         if mine and _steps_before_restore(events, mine[-1]) and flow.contains(loop, node):
-            self.report(node)
+            if mode == "eval" and isinstance(node.func, cst.Attribute):
+                models = [node.func.value]
+            else:
+                models = _arguments_put_in_eval(node, called_function(context, node, cls))
+            relevance = mode_relevance(context, models)
+            if relevance.matters:
+                self.report(node, self.message.format(evidence=relevance.evidence))
+
+
+def _arguments_put_in_eval(call: cst.Call, function: cst.FunctionDef | None) -> list[cst.BaseExpression]:
+    """The arguments of ``call`` whose parameters the called ``function`` switches to eval mode
+    (``evaluate(model, loader)`` with ``model.eval()`` in its body)."""
+    if function is None:
+        return []
+    positions = [p.name.value for p in function.params.params]
+    found: list[cst.BaseExpression] = []
+    stack: list[cst.CSTNode] = [function.body]
+    while stack:
+        inner = stack.pop()
+        if isinstance(inner, cst.Call) and mode_of_call(inner) == "eval" and isinstance(inner.func, cst.Attribute):
+            owner = inner.func.value
+            if isinstance(owner, cst.Name) and owner.value in positions:
+                argument = get_arg(call, owner.value, positions.index(owner.value))
+                if argument is not None:
+                    found.append(argument.value)
+        stack.extend(children(inner))
+    return found
 
 
 def _is_self_method(call: cst.Call) -> bool:

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import binding_scope
-from dlsan.lint.analysis.nodes import ancestors_of, method_name, runs_whenever
+from dlsan.lint.analysis.nodes import ancestors_of, method_name
 from dlsan.lint.analysis.optimizers import GradEvent, grad_events, stepped_optimizers
 from dlsan.lint.rule import Invalid, Rule, Valid
+
 
 def _cleared_optimizers(clear: GradEvent, stepped: set[str]) -> set[str]:
     """Which of the ``stepped`` optimizers a clear surely clears: itself, the same attribute seen
@@ -208,7 +208,7 @@ class ZeroGradBeforeStep(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         if method_name(node) != "zero_grad":
             return
-        scope = binding_scope(self.context)
+        scope = self.context.semantic.binding_function(self.context.ancestors).node
         events = [e for e in grad_events(self.context, scope, self.context.enclosing(cst.ClassDef))
                   if not e.followed]
         position = next((i for i, e in enumerate(events) if e.node is node), None)
@@ -239,4 +239,4 @@ class ZeroGradBeforeStep(Rule):
         that the step is outside of)."""
         step_ancestors = {id(n) for n in ancestors_of(self.context, step.node)}
         common = next((a for a in ancestors_of(self.context, clear) if id(a) in step_ancestors), None)
-        return runs_whenever(self.context, clear, common)
+        return self.context.semantic.runs_whenever(clear, common)

@@ -33,6 +33,8 @@ class FileContext:
         self._facts: dict[object, Any] = {}
         self._semantic: SemanticModel | None = None
         self._lines: Any = None
+        #: project files (path -> content digest) whose code decided something in this file
+        self.dependencies: dict[str, str] = {}
 
     @property
     def semantic(self) -> SemanticModel:

@@ -34,6 +34,18 @@ def dotted_name(node: cst.BaseExpression | None) -> str | None:
     return None
 
 
+#: what ``d2l = sys.modules[__name__]`` binds ``d2l`` to: the file's own module
+OWN_MODULE = "__own_module__"
+
+
+def _is_own_module(node: cst.BaseExpression) -> bool:
+    """``sys.modules[__name__]``."""
+    if not (isinstance(node, cst.Subscript) and dotted_name(node.value) == "sys.modules" and len(node.slice) == 1):
+        return False
+    index = node.slice[0].slice
+    return isinstance(index, cst.Index) and isinstance(index.value, cst.Name) and index.value.value == "__name__"
+
+
 def _module_path(node: cst.BaseExpression | None) -> str | None:
     return dotted_name(node) if node is not None else None
 
@@ -81,11 +93,12 @@ class NameResolver:
                     head = full.split(".", 1)[0]
                     self._bindings[head] = head
             return
-        if node.relative:
-            return
-        module = _module_path(node.module)
+        module = _module_path(node.module) if node.module is not None else ""
         if module is None:
             return
+        if node.relative:
+            # the project's own modules: ``from .model import Net`` resolves to ``.model.Net``
+            module = "." * len(node.relative) + module
         if isinstance(node.names, cst.ImportStar):
             self._star_modules.append(module)
             return
@@ -96,15 +109,26 @@ class NameResolver:
             local = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
-            self._bindings[local] = f"{module}.{name}"
+            self._bindings[local] = f"{module}.{name}" if not module.endswith(".") else f"{module}{name}"
 
     def _add_alias(self, node: cst.Assign) -> None:
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
             return
         target = node.targets[0].target.value
+        if _is_own_module(node.value):
+            self._bindings[target] = OWN_MODULE
+            return
         resolved = self.resolve(node.value)
         if resolved is not None and target not in self._bindings:
             self._bindings[target] = resolved
+
+    def imported(self) -> frozenset[str]:
+        """Every qualified name the file imports or aliases (and each star-imported module)."""
+        return frozenset([*self._bindings.values(), *self._star_modules])
+
+    def star_modules(self) -> tuple[str, ...]:
+        """The modules this file star-imports (``from .clip import *`` gives ``.clip``)."""
+        return tuple(self._star_modules)
 
     def resolve(self, node: cst.BaseExpression | None) -> str | None:
         """The qualified name ``node`` refers to, or ``None`` when it cannot be known."""

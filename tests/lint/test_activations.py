@@ -1,5 +1,5 @@
 """Unit tests of output-activation tracking (analysis/activations), local data flow
-(analysis/bindings) and test-data taint (analysis/holdout)."""
+(semantic/objects) and test-data taint (analysis/holdout)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import libcst as cst
 import pytest
 
 from dlsan.lint.analysis.activations import ending, forward_ending
-from dlsan.lint.analysis.bindings import constructor, number_value
 from dlsan.lint.analysis.functions import file_index
 from dlsan.lint.analysis.holdout import is_test_name, reads_decision, taint
 from dlsan.lint.analysis.nodes import calls_in
 from dlsan.lint.context import FileContext
+from dlsan.lint.semantic.objects import constructor, number_value
 
 
 def _context(source: str) -> FileContext:
@@ -41,7 +41,7 @@ def _last_argument_of(context: FileContext, function: str) -> cst.BaseExpression
 ])
 def test_expression_endings(code, expected):
     ctx = _context(code)
-    found = ending(ctx, _last_argument_of(ctx, "loss"), ctx.module, None)
+    found = ending(ctx, _last_argument_of(ctx, "loss"), None)
     assert (found.kind if found else None) == expected
 
 
@@ -92,7 +92,7 @@ def test_model_instance_through_assignment_and_to_device():
         model = model.cuda()
         loss(model(x))
     """)
-    found = ending(ctx, _last_argument_of(ctx, "loss"), ctx.module, None)
+    found = ending(ctx, _last_argument_of(ctx, "loss"), None)
     assert found is not None and found.kind == "sigmoid" and found.model_class == "Net"
 
 
@@ -106,11 +106,10 @@ def test_constructor_and_numbers_through_names():
             use(crit, WD, b)
     """)
     call = next(c for c in calls_in(ctx, ctx.module) if ctx.code(c.func) == "use")
-    function = file_index(ctx).functions["f"]
-    built = constructor(ctx, call.args[0].value, function, None)
+    built = constructor(ctx, call.args[0].value, None)
     assert built is not None and ctx.code(built.expr) == "nn.BCELoss()"
-    assert number_value(ctx, call.args[1].value, function) == 1e-4
-    assert number_value(ctx, call.args[2].value, function) == 3
+    assert number_value(ctx, call.args[1].value) == 1e-4
+    assert number_value(ctx, call.args[2].value) == 3
 
 
 @pytest.mark.parametrize(("name", "expected"), [

@@ -9,7 +9,7 @@ import libcst as cst
 from dlsan.lint.analysis.functions import called_function, file_index, is_module_class
 from dlsan.lint.analysis.grad_mode import grad_disabled, in_evaluation_context
 from dlsan.lint.analysis.loops import enclosing_training_loop, is_optimizer_step, trains
-from dlsan.lint.analysis.nodes import ancestors_of, calls_in, runs_whenever
+from dlsan.lint.analysis.nodes import ancestors_of, calls_in
 from dlsan.lint.context import FileContext
 
 
@@ -153,8 +153,8 @@ def test_runs_whenever_stops_at_branches_loops_and_try():
                 pass
     """)
     loop = context.module.body[0]
-    assert runs_whenever(context, _call(context, "a()"), loop)
-    assert not runs_whenever(context, _call(context, "b()"), loop)
-    assert not runs_whenever(context, _call(context, "c()"), loop)
-    assert not runs_whenever(context, _call(context, "d()"), loop)
-    assert not runs_whenever(context, _call(context, "a()"), None)
+    assert context.semantic.runs_whenever(_call(context, "a()"), loop)
+    assert not context.semantic.runs_whenever(_call(context, "b()"), loop)
+    assert not context.semantic.runs_whenever(_call(context, "c()"), loop)
+    assert not context.semantic.runs_whenever(_call(context, "d()"), loop)
+    assert not context.semantic.runs_whenever(_call(context, "a()"), None)

@@ -1,5 +1,5 @@
-"""Unit tests of "which value does this name hold here" (analysis/bindings) and of calls made
-through ``functools.partial`` (analysis/nodes)."""
+"""Unit tests of "which value does this name hold here" (the semantic model's ``value_at``) and of
+calls made through ``functools.partial`` (analysis/nodes)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import textwrap
 import libcst as cst
 import pytest
 
-from dlsan.lint.analysis.bindings import own_returns, value_at
 from dlsan.lint.analysis.functions import file_index, parameter_names
 from dlsan.lint.analysis.nodes import callee_among, calls_in
 from dlsan.lint.context import FileContext
@@ -24,7 +23,7 @@ def _value_of_used_name(source: str) -> str | None:
     ctx = _context(source)
     function = file_index(ctx).functions["f"]
     use = [c for c in calls_in(ctx, function) if ctx.code(c.func) == "use"][-1]
-    found = value_at(ctx, use.args[0].value, function)
+    found = ctx.semantic.value_at(use.args[0].value)
     return None if found is None else ctx.code(found.expr)
 
 
@@ -36,12 +35,13 @@ def _value_of_used_name(source: str) -> str | None:
     ("x: int = a\n    use(x)", "a"),
     ("if (x := a):\n        use(x)", "a"),
     ("x = a\n    x = use(x)", "a"),                       # a use inside the assignment
-    ("x = a\n    for x in xs:\n        use(x)", "a"),     # the for body reads what came before
+    ("x = a\n    for x in xs:\n        use(x)", None),    # the for body reads each element
     ("x = a\n    for x in xs:\n        pass\n    use(x)", None),
     ("x = a\n    x += b\n    use(x)", None),
     ("p, q = g()\n    use(q)", None),
-    ("x = a\n    ys = [x for x in xs]\n    use(x)", None),   # a comprehension name: never resolved
-    ("x = a\n    h = lambda x: x\n    use(x)", None),
+    ("x = a\n    ys = [x for x in xs]\n    use(x)", "a"),    # a comprehension's name stays inside it
+    ("x = a\n    h = lambda x: x\n    use(x)", "a"),        # and so does a lambda's parameter
+    ("x = a\n    if c:\n        x = b\n    use(x)", "b"),   # the last binding before the use
     ("x = a\n    import x\n    use(x)", None),
     ("x = a\n    def x():\n        pass\n    use(x)", None),
     ("use(x)", None),                                      # a parameter
@@ -64,7 +64,7 @@ def test_own_returns_skip_nested_functions():
                 return x
             return -x
     """)
-    returns = own_returns(ctx, file_index(ctx).functions["forward"])
+    returns = ctx.semantic.scope_for(file_index(ctx).functions["forward"]).returns
     assert [ctx.code(r.value) for r in returns] == ["x", "-x"]
 
 

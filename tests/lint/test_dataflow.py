@@ -1,5 +1,5 @@
-"""Unit tests of the local data flow (reaching bindings, graph kinds, forward taint) and of the
-model/loss call recognition it builds on."""
+"""Unit tests of reaching bindings (the semantic model), graph kinds and forward taint
+(analysis/graph), and of the model/loss call recognition they build on."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import textwrap
 import libcst as cst
 import pytest
 
-from dlsan.lint.analysis.dataflow import (
+from dlsan.lint.analysis.graph import (
     CLEAN,
     LOSS,
     OUTPUT,
-    flow_of,
+    backpropagated,
     forward_taint,
     graph_kind,
-    reaching_bindings,
 )
 from dlsan.lint.analysis.models import is_loss_call, model_name
 from dlsan.lint.analysis.nodes import calls_in, nodes_in
@@ -43,9 +42,8 @@ def test_reaching_binding_is_the_last_one_before_the_use():
         y = x
         x = 2
     """)
-    flow = flow_of(ctx, ctx.module)
     use = next(n for n in nodes_in(ctx, ctx.module) if isinstance(n, cst.Assign) and ctx.code(n) == "y = x")
-    (binding,) = reaching_bindings(ctx, flow, "x", use.value)
+    (binding,) = ctx.semantic.reaching("x", use.value)
     assert ctx.code(binding.value) == "model(a)"
 
 
@@ -121,7 +119,7 @@ def test_backpropagated_names_are_losses_whatever_computed_them():
         scaler.scale(loss_d).backward()
         stats += loss_d
     """)
-    assert flow_of(ctx, ctx.module).backpropagated >= {"loss_d"}
+    assert backpropagated(ctx, ctx.semantic.root) >= {"loss_d"}
     assert _kinds_of(ctx) == [LOSS]
 
 
@@ -157,8 +155,8 @@ def test_forward_taint_follows_assignments_and_item_updates():
         other = raw
         X = raw
     """)
-    flow = flow_of(ctx, ctx.module)
-    tainted = forward_taint(flow, {"X": flow.bindings_of("X")[0].position})
+    scope = ctx.semantic.root
+    tainted = forward_taint(scope, {"X": scope.bindings_of("X")[0].position})
     assert {"X", "df", "features"} - {"X"} <= set(tainted) and "other" not in tainted
     assert "X" in tainted  # a seed stays tainted even when re-bound later
 

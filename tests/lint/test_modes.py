@@ -8,7 +8,6 @@ import textwrap
 import libcst as cst
 import pytest
 
-from dlsan.lint.analysis.dataflow import flow_of
 from dlsan.lint.analysis.functions import file_index
 from dlsan.lint.analysis.leakage import (
     fitted_transformer,
@@ -97,7 +96,7 @@ def test_last_mode_before_a_call_matches_the_model():
         model.module.train()
         out = model(y)
     """)
-    flow = flow_of(ctx, ctx.module)
+    flow = ctx.semantic.root
     events = scope_events(ctx, ctx.module)
     first, second = _call(ctx, "model(x)"), _call(ctx, "model(y)")
     assert last_mode_before(events, flow.order, flow.position(first), "model").kind == "eval"
@@ -162,7 +161,7 @@ def test_split_sinks():
         words = line.split(",")
         first = X[:5]
     """)
-    sinks = split_sinks(ctx, flow_of(ctx, ctx.module))
+    sinks = split_sinks(ctx, ctx.semantic.root)
     received = sorted(ctx.code(d) for sink in sinks for d in sink.data)
     assert received == ["V", "W", "X", "X", "X", "Z", "ds", "y", "y", "y"]
 

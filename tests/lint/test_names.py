@@ -28,7 +28,7 @@ def _expr(text: str) -> cst.BaseExpression:
         ("try:\n    import torch as T\nexcept ImportError:\n    T = None", "T.load", "torch.load"),
         ("if True:\n    from torch import nn", "nn.ReLU", "torch.nn.ReLU"),
         ("import torch", "model.forward", None),
-        ("from . import torch", "torch.load", None),
+        ("from . import torch", "torch.load", ".torch.load"),  # the project's own module, never torch
         ("import torch", "f().load", None),
     ],
 )

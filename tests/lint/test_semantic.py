@@ -240,3 +240,64 @@ def test_frameworks_of_other_libraries() -> None:
     net, arr = (value_of(context, e.value) for e in uses)
     assert net.framework is Framework.MXNET and not net.is_torch_module
     assert arr.kind is Kind.NDARRAY
+
+
+def test_summary_of_a_method_that_keeps_only_numbers() -> None:
+    from dlsan.lint.analysis.functions import file_index
+    from dlsan.lint.semantic.summaries import summary_of
+
+    context = _context("""
+        class Accumulator:
+            def add(self, *args):
+                self.data = [a + float(b) for a, b in zip(self.data, args)]
+        class Keeper:
+            def add(self, value):
+                self.values.append(value)
+    """)
+    methods = file_index(context).methods
+    assert summary_of(context, methods["Accumulator"]["add"]).converts_arguments
+    assert not summary_of(context, methods["Keeper"]["add"]).converts_arguments
+
+
+def test_module_that_names_itself_resolves_to_its_own_classes() -> None:
+    context = _context("""
+        import sys
+        d2l = sys.modules[__name__]
+        class Accumulator:
+            pass
+        metric = d2l.Accumulator()
+        USE = (metric,)
+    """)
+    use = context.module.body[-1].body[0].value.elements[0].value  # type: ignore[attr-defined]
+    value = value_of(context, use)
+    assert value.kind is Kind.OBJECT and value.cls is not None and value.cls.name.value == "Accumulator"
+
+
+def test_project_index_follows_imports_of_the_project(tmp_path, monkeypatch) -> None:
+    (tmp_path / "rl").mkdir()
+    (tmp_path / "rl" / "__init__.py").write_text("")
+    (tmp_path / "rl" / "agent.py").write_text(textwrap.dedent("""
+        import torch
+        class Agent(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.actor = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh())
+            def forward(self, x):
+                return self.actor(x)
+        class Dropping(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.drop = torch.nn.Dropout(0.1)
+            def forward(self, x):
+                return self.drop(x)
+    """))
+    main = tmp_path / "train.py"
+    main.write_text("from rl.agent import Agent, Dropping\nagent = Agent()\nother = Dropping()\nUSE = (agent, other)\n")
+    monkeypatch.chdir(tmp_path)
+    source = main.read_text()
+    context = FileContext(str(main), source, cst.parse_module(source))
+    agent, other = (value_of(context, e.value) for e in context.module.body[-1].body[0].value.elements)  # type: ignore[attr-defined]
+    assert agent.is_torch_module and agent.module.mode_dependent is False  # type: ignore[union-attr]
+    assert other.module.mode_dependent is True  # type: ignore[union-attr]
+    assert "rl/agent.py" in other.module.evidence.render(context)  # type: ignore[union-attr]
+    assert str(tmp_path / "rl" / "agent.py") in context.dependencies

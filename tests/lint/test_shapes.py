@@ -127,14 +127,29 @@ def test_module_level_value_is_seen_from_functions():
     assert infer(source) == "(3, 10)"
 
 
-def test_comprehension_and_lambda_names_are_unknown():
+def test_comprehension_and_lambda_names_stay_inside_them():
     source = """
         import torch
         x = torch.randn(3)
         fs = [x for x in batches]
+        g = lambda x: x
         x
     """
-    assert infer(source) is None
+    assert infer(source) == infer("import torch\nx = torch.randn(3)\nx\n") is not None
+
+
+def test_a_for_target_is_unknown_in_the_loop_body():
+    source = """
+        import torch
+        def f(batches):
+            x = torch.randn(3)
+            for x in batches:
+                x
+    """
+    context = _context(source)
+    loop = context.module.body[-1].body.body[-1]
+    use = loop.body.body[0].body[0].value
+    assert shape_of(context, use, context.module.body[-1]) is None
 
 
 LAYERS = """

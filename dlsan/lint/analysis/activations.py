@@ -18,11 +18,12 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import Located, constructor, own_returns, value_at
 from dlsan.lint.analysis.functions import file_index, is_module_class
-from dlsan.lint.analysis.shapes import SEQUENTIAL
 from dlsan.lint.calls import get_arg, has_unpacking, positional_args
+from dlsan.lint.catalog.torch_api import SEQUENTIAL
 from dlsan.lint.context import FileContext
+from dlsan.lint.semantic.model import Located
+from dlsan.lint.semantic.objects import constructor
 
 Activation = Literal["softmax", "log_softmax", "sigmoid"]
 
@@ -103,21 +104,20 @@ def activation_input_source(context: FileContext, call: cst.Call) -> str | None:
     return None if "\n" in source else source
 
 
-def ending(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode,
-           cls: cst.ClassDef | None) -> Ending | None:
-    """The activation that ``expr`` (read in ``scope``, inside class ``cls``) ends in."""
-    return _ending(context, expr, scope, cls, 0)
+def ending(context: FileContext, expr: cst.BaseExpression, cls: cst.ClassDef | None) -> Ending | None:
+    """The activation that ``expr`` (inside class ``cls``) ends in."""
+    return _ending(context, expr, cls, 0)
 
 
-def _ending(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode,
-            cls: cst.ClassDef | None, depth: int) -> Ending | None:
+def _ending(context: FileContext, expr: cst.BaseExpression, cls: cst.ClassDef | None,
+            depth: int) -> Ending | None:
     if depth > _MAX_DEPTH:
         return None
     if isinstance(expr, cst.Name):
-        found = value_at(context, expr, scope)
+        found = context.semantic.value_at(expr)
         if found is None:
             return None
-        result = _ending(context, found.expr, found.scope, cls, depth + 1)
+        result = _ending(context, found.expr, cls, depth + 1)
         return None if result is None else Ending(result.kind, None, result.model_class)
     if not isinstance(expr, cst.Call):
         return None
@@ -125,9 +125,9 @@ def _ending(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode,
     if direct is not None:
         return Ending(direct, inline_call=expr)
     if isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _VALUE_PRESERVING:
-        inner = _ending(context, expr.func.value, scope, cls, depth + 1)
+        inner = _ending(context, expr.func.value, cls, depth + 1)
         return None if inner is None else Ending(inner.kind, None, inner.model_class)
-    built = constructor(context, expr.func, scope, cls)
+    built = constructor(context, expr.func, cls)
     return None if built is None else _module_ending(context, built, cls, depth + 1)
 
 
@@ -139,8 +139,8 @@ def _module_ending(context: FileContext, built: Located, cls: cst.ClassDef | Non
     for candidate in context.names.candidates(call.func):
         if candidate in _MODULES:
             return Ending(_MODULES[candidate])
-        if candidate in SEQUENTIAL:
-            return _sequential_ending(context, call, built.scope, cls, depth)
+        if candidate == SEQUENTIAL:
+            return _sequential_ending(context, call, cls, depth)
     if isinstance(call.func, cst.Name):
         model = file_index(context).classes.get(call.func.value)
         if model is not None and is_module_class(context, model):
@@ -149,11 +149,11 @@ def _module_ending(context: FileContext, built: Located, cls: cst.ClassDef | Non
     return None
 
 
-def _sequential_ending(context: FileContext, call: cst.Call, scope: cst.CSTNode,
-                       cls: cst.ClassDef | None, depth: int) -> Ending | None:
+def _sequential_ending(context: FileContext, call: cst.Call, cls: cst.ClassDef | None,
+                       depth: int) -> Ending | None:
     if not call.args or call.args[-1].star or call.args[-1].keyword is not None:
         return None
-    last = constructor(context, call.args[-1].value, scope, cls)
+    last = constructor(context, call.args[-1].value, cls)
     return None if last is None else _module_ending(context, last, cls, depth + 1)
 
 
@@ -164,8 +164,8 @@ def forward_ending(context: FileContext, model: cst.ClassDef, depth: int = 0) ->
         forward = file_index(context).methods.get(model.name.value, {}).get("forward")
         if forward is None:
             return None
-        returns = own_returns(context, forward)
-        endings = [_ending(context, r.value, forward, model, depth + 1) if r.value is not None else None
+        returns = context.semantic.scope_for(forward).returns
+        endings = [_ending(context, r.value, model, depth + 1) if r.value is not None else None
                    for r in returns]
         if not endings or any(e is None for e in endings):
             return None
@@ -213,7 +213,7 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
     if not _source_mentions(context, modules):
         return None
     scope = _walk_scope(context)
-    built = constructor(context, call.func, scope, context.enclosing(cst.ClassDef))
+    built = constructor(context, call.func, context.enclosing(cst.ClassDef))
     if built is not None and isinstance(built.expr, cst.Call) and context.names.matches(built.expr.func, modules):
         return LossCall(prediction.value, built, functional=False, scope=scope)
     return None
@@ -226,7 +226,7 @@ def activated_loss(context: FileContext, call: cst.Call, functions: frozenset[st
     loss = loss_call(context, call, functions, modules)
     if loss is None:
         return None
-    found = ending(context, loss.prediction, loss.scope, context.enclosing(cst.ClassDef))
+    found = ending(context, loss.prediction, context.enclosing(cst.ClassDef))
     return None if found is None else (loss, found)
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import scope_names, target_names
 from dlsan.lint.context import FileContext
+from dlsan.lint.semantic import target_names
 from dlsan.lint.walk import children
 
 _GLUED = re.compile(r"^test(loader|set|data|dataset|ds|dl|iter|x|y|images|labels)s?$", re.IGNORECASE)
@@ -29,7 +29,7 @@ _SETTING_WORDS = frozenset({
     "size", "batch", "bs", "freq", "frequency", "interval", "every", "path", "dir", "file", "files",
     "fn", "func", "mode", "only", "is", "do", "run", "split", "ratio", "frac", "fraction", "transform",
     "transforms", "tfms", "aug", "steps", "iters", "workers", "time", "url", "root", "name", "names",
-    "case", "cases", "config", "cfg", "flag", "args",
+    "case", "cases", "config", "cfg", "flag", "args", "kwargs", "params", "opts", "options",
 })
 _FIXPOINT_ROUNDS = 3
 
@@ -128,16 +128,25 @@ def reads_decision(expr: cst.CSTNode, taint: Taint) -> bool:
 def _assignments(context: FileContext, scope: cst.CSTNode) -> list[tuple[list[str], cst.CSTNode]]:
     """(target names, value) for every assignment, ``for`` loop and ``with ... as`` in ``scope``."""
     found: list[tuple[list[str], cst.CSTNode]] = []
-    for node in scope_names(context, scope).own_nodes:
+    for node in context.semantic.scope_for(scope).frame.nodes:
         if isinstance(node, cst.Assign):
             found.extend(_assigned_pairs(node))
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
             found.append((target_names(node.target, attributes=True), node.value))
         elif isinstance(node, (cst.For, cst.CompFor)):
-            found.append((target_names(node.target, attributes=True), node.iter))
+            found.append((_element_names(node.target, node.iter), node.iter))
         elif isinstance(node, cst.WithItem) and node.asname is not None:
             found.append((target_names(node.asname.name, attributes=True), node.item))
     return found
+
+
+def _element_names(target: cst.BaseExpression, iterable: cst.BaseExpression) -> list[str]:
+    """The names a ``for`` target takes from the data: ``for i, (x, y) in enumerate(loader)``
+    gives ``x, y`` (the counter ``i`` is no data)."""
+    if (isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) and iterable.func.value == "enumerate"
+            and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2):
+        return target_names(target.elements[1].value, attributes=True)
+    return target_names(target, attributes=True)
 
 
 def _assigned_pairs(node: cst.Assign) -> list[tuple[list[str], cst.CSTNode]]:

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import Flow, flow_of, reaching_bindings, root_names_in, scope_of
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.calls import get_arg, positional_args
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic import BindingKind, Scope, root_names_read
 
 _TRANSFORMERS = frozenset({
     # sklearn.preprocessing
@@ -64,11 +64,11 @@ _TRAINING = re.compile(r"(^|_)(train|trn|tr|training)(_|\d|$)|^(x|y|df|data)_?tr
 
 def names_held_out(expr: cst.CSTNode) -> bool:
     """``X_test``, ``test_df``, ``x_val``, ``df_valid["text"]``: a held-out set."""
-    return any(_HELD_OUT.search(name) for name in root_names_in(expr))
+    return any(_HELD_OUT.search(name) for name in root_names_read(expr))
 
 
 def names_training(expr: cst.CSTNode) -> bool:
-    return any(_TRAINING.search(name) for name in root_names_in(expr))
+    return any(_TRAINING.search(name) for name in root_names_read(expr))
 
 
 def _transformer_class(context: FileContext, func: cst.BaseExpression) -> bool:
@@ -84,18 +84,13 @@ def is_transformer(context: FileContext, expr: cst.BaseExpression, at: cst.CSTNo
     name = dotted_name(expr)
     if name is None:
         return False
-    flow = flow_of(context, scope_of(context, at))
-    bindings = reaching_bindings(context, flow, name, at) or _module_bindings(context, name)
+    bindings = [b for b in context.semantic.reaching(name, at) if b.kind is not BindingKind.PARAMETER]
     if any(isinstance(b.value, cst.Call) and b.index is None and _transformer_class(context, b.value.func)
            for b in bindings):
         return True
     last = name.rsplit(".", 1)[-1]
     return by_name and not bindings and bool(_TRANSFORMER_NAME.search(last)) \
         and not _NOT_A_TRANSFORMER_NAME.search(last)
-
-
-def _module_bindings(context: FileContext, name: str) -> list:
-    return flow_of(context, context.module).bindings_of(name)
 
 
 def fit_call_data(call: cst.Call) -> cst.BaseExpression | None:
@@ -163,24 +158,28 @@ class Sink:
     data: tuple[cst.BaseExpression, ...]
 
 
-def split_sinks(context: FileContext, flow: Flow) -> list[Sink]:
-    """Splits in ``flow``'s scope, in source order (cached)."""
-    return context.fact(("split_sinks", id(flow.scope)), lambda: _find_sinks(context, flow))
+def split_sinks(context: FileContext, scope: Scope) -> list[Sink]:
+    """Splits in ``scope``'s frame, in source order (cached)."""
+    cache: dict[int, list[Sink]] = context.fact(split_sinks, dict)
+    found = cache.get(id(scope))
+    if found is None:
+        found = cache[id(scope)] = _find_sinks(context, scope)
+    return found
 
 
-def _find_sinks(context: FileContext, flow: Flow) -> list[Sink]:
+def _find_sinks(context: FileContext, scope: Scope) -> list[Sink]:
     sinks = []
-    for call in flow.calls:
+    for call in scope.calls:
         data = _split_call_data(context, call)
         if data:
             sinks.append(Sink(call, data))
-    for bindings in flow.bindings.values():
+    for bindings in scope.bindings.values():
         for binding in bindings:
             value = _bound_value(binding.value, binding.index)
             if not binding.item and not binding.element and _is_part_name(binding.name) \
                     and isinstance(value, cst.Subscript):
-                sinks.append(Sink(binding.statement, (value.value,)))
-    return sorted(sinks, key=lambda sink: flow.position(sink.node))
+                sinks.append(Sink(binding.node, (value.value,)))
+    return sorted(sinks, key=lambda sink: scope.position(sink.node))
 
 
 def _bound_value(value: cst.BaseExpression | None, index: int | None) -> cst.BaseExpression | None:
@@ -222,9 +221,8 @@ def _split_call_data(context: FileContext, call: cst.Call) -> tuple[cst.BaseExpr
 
 
 def _bound_to_splitter(context: FileContext, name: str, at: cst.CSTNode) -> bool:
-    flow = flow_of(context, scope_of(context, at))
     return any(
         isinstance(b.value, cst.Call)
         and (context.names.resolve(b.value.func) or "").startswith("sklearn.model_selection.")
-        for b in reaching_bindings(context, flow, name, at)
+        for b in context.semantic.reaching(name, at)
     )

@@ -21,12 +21,13 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import Scope, flow_of
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step
 from dlsan.lint.analysis.nodes import method_name, receiver
+from dlsan.lint.catalog import Framework
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
 Mode = Literal["eval", "train", "unknown"]
 EventKind = Literal["eval", "train", "unknown", "step"]
@@ -71,7 +72,7 @@ def mode_of_call(call: cst.Call) -> Mode | None:
     return "unknown"
 
 
-def scope_events(context: FileContext, scope: Scope | cst.CSTNode, within: cst.ClassDef | None = None) -> list[ModeEvent]:
+def scope_events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | None = None) -> list[ModeEvent]:
     """Mode events of the calls in ``scope`` (a function, the module, or a loop of a scope)."""
     return _events(context, scope, within, frozenset())
 
@@ -88,10 +89,8 @@ def _events(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None
 
 def _calls(context: FileContext, node: cst.CSTNode) -> list[cst.Call]:
     if isinstance(node, (cst.FunctionDef, cst.Module)):
-        return flow_of(context, node).calls
-    from dlsan.lint.analysis.dataflow import scope_of
-
-    return flow_of(context, scope_of(context, node)).calls_within(node)
+        return context.semantic.scope_for(node).calls
+    return context.semantic.frame_of(node).calls_within(node)
 
 
 def _call_events(context: FileContext, call: cst.Call, within: cst.ClassDef | None,
@@ -117,3 +116,43 @@ def last_mode_before(events: list[ModeEvent], flow_position: dict[int, int], at:
                 and (model is None or event.applies_to(model)):
             found = event
     return found
+
+
+@dataclass(frozen=True)
+class ModeRelevance:
+    """Whether train/eval mode can change what a model computes, and the evidence."""
+
+    matters: bool
+    #: for messages: "`model` contains `nn.Dropout` on line 12"
+    evidence: str
+
+
+def mode_relevance(context: FileContext, models: list[cst.BaseExpression]) -> ModeRelevance:
+    """Whether the mode matters for any of ``models``: yes for a torch module known to contain
+    dropout, batch-norm or another mode-dependent layer; no for one known to contain none, for
+    objects of other frameworks or kinds (tensors, optimizers, numpy layers), for a model handed
+    over already in eval mode, and in files that do not use torch; for a model whose class cannot
+    be resolved, yes, and the evidence says so."""
+    unresolved: str | None = None
+    if not models and may_use_torch(context):
+        unresolved = "the model's class cannot be resolved"
+    for expr in models:
+        value = value_of(context, expr)
+        name = context.code(expr)
+        if value.framework not in (None, Framework.TORCH) or value.mode == "eval":
+            continue
+        if value.kind is Kind.MODULE:
+            info = value.module
+            if info is not None and info.mode_dependent:
+                evidence = info.evidence.render(context) if info.evidence else "a mode-dependent layer"
+                return ModeRelevance(True, f"`{name}` contains {evidence}")
+            if info is not None and info.mode_dependent is False:
+                continue
+            label = info.class_name if info is not None else None
+            unresolved = unresolved or (f"`{name}` is a `{label}` whose layers are not all known" if label
+                                        else f"the class of `{name}` cannot be resolved")
+        elif value.kind is Kind.UNKNOWN and may_use_torch(context):
+            unresolved = unresolved or f"the class of `{name}` cannot be resolved"
+    if unresolved is not None:
+        return ModeRelevance(True, f"{unresolved}, so it may contain dropout or batch-norm")
+    return ModeRelevance(False, "")

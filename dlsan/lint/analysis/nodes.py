@@ -1,17 +1,22 @@
 """Cached subtree queries, and the parts of a call: method name, receiver, callee (also through
-``functools.partial``)."""
+``functools.partial``).  Parents and ancestors come from the semantic model (one parent map)."""
 
 from __future__ import annotations
 
 import libcst as cst
 
 from dlsan.lint.context import FileContext
-from dlsan.lint.walk import children, descendants
+from dlsan.lint.walk import descendants
 
 
 def nodes_in(context: FileContext, root: cst.CSTNode) -> list[cst.CSTNode]:
     """Every node below ``root`` in source order (cached per root)."""
     return context.fact(("nodes_in", id(root)), lambda: descendants(root))
+
+
+def uses_in(context: FileContext, root: cst.CSTNode, name: str) -> int:
+    """How many times ``name`` appears as a Name below ``root`` (bindings included)."""
+    return sum(1 for node in nodes_in(context, root) if isinstance(node, cst.Name) and node.value == name)
 
 
 def calls_in(context: FileContext, root: cst.CSTNode) -> list[cst.Call]:
@@ -20,46 +25,9 @@ def calls_in(context: FileContext, root: cst.CSTNode) -> list[cst.Call]:
                         lambda: [n for n in nodes_in(context, root) if isinstance(n, cst.Call)])
 
 
-def parent_map(context: FileContext) -> dict[int, cst.CSTNode]:
-    """``id(node) -> parent`` for the whole module; one extra walk, done only on first use."""
-
-    def build() -> dict[int, cst.CSTNode]:
-        parents: dict[int, cst.CSTNode] = {}
-        stack: list[cst.CSTNode] = [context.module]
-        while stack:
-            node = stack.pop()
-            for child in children(node):
-                parents[id(child)] = node
-                stack.append(child)
-        return parents
-
-    return context.fact("parent_map", build)
-
-
 def ancestors_of(context: FileContext, node: cst.CSTNode) -> list[cst.CSTNode]:
     """Enclosing nodes of ``node``, innermost first (for analysis outside the walk)."""
-    parents = parent_map(context)
-    chain: list[cst.CSTNode] = []
-    current = parents.get(id(node))
-    while current is not None:
-        chain.append(current)
-        current = parents.get(id(current))
-    return chain
-
-
-#: nodes whose body may run fewer times than the code around them (or not at all)
-CONDITIONAL = (cst.If, cst.IfExp, cst.For, cst.While, cst.Try, cst.ExceptHandler, cst.Match)
-
-
-def runs_whenever(context: FileContext, node: cst.CSTNode, outer: cst.CSTNode | None) -> bool:
-    """Whether ``node`` runs every time its ancestor ``outer`` (``None``: the module) does: no
-    branch, loop or ``try`` lies between them."""
-    for ancestor in ancestors_of(context, node):
-        if ancestor is outer:
-            return True
-        if isinstance(ancestor, CONDITIONAL):
-            return False
-    return True
+    return list(context.semantic.ancestors(node))
 
 
 def method_name(call: cst.Call) -> str | None:

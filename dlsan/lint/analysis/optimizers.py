@@ -25,12 +25,18 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import scope_names
 from dlsan.lint.analysis.functions import called_function
-from dlsan.lint.analysis.loops import SCHEDULER_NAME, enclosing_loops, is_backward_call, is_optimizer_step
+from dlsan.lint.analysis.loops import (
+    SCHEDULER_NAME,
+    enclosing_loops,
+    is_backward_call,
+    is_optimizer_step,
+)
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
+from dlsan.lint.catalog import Framework
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
 EventKind = Literal["backward", "clear", "step", "scheduler"]
 
@@ -66,6 +72,30 @@ def stepped_optimizer(call: cst.Call) -> str | None:
     if name is not None and _SCALER_NAME.search(_last_part(name)):
         return dotted_name(call.args[0].value) if call.args else None
     return name
+
+
+def stepped_optimizer_expr(call: cst.Call) -> cst.BaseExpression | None:
+    """The optimizer expression ``call`` steps: ``opt`` in ``opt.step()`` and ``scaler.step(opt)``."""
+    owner = receiver(call)
+    name = dotted_name(owner)
+    if name is not None and _SCALER_NAME.search(_last_part(name)):
+        return call.args[0].value if call.args else None
+    return owner
+
+
+def steps_a_torch_optimizer(context: FileContext, call: cst.Call) -> bool:
+    """Whether the optimizer ``call`` steps may be a plain torch optimizer: not one of another
+    framework (a Gluon ``Trainer``), not a ``DistributedOptimizer`` (gradients live per
+    ``dist_autograd`` context), not in a file that does not use torch."""
+    expr = stepped_optimizer_expr(call)
+    if expr is None:
+        return False
+    value = value_of(context, expr)
+    if value.distributed or value.framework not in (None, Framework.TORCH):
+        return False
+    if value.kind not in (Kind.OPTIMIZER, Kind.UNKNOWN):
+        return False
+    return value.kind is Kind.OPTIMIZER or may_use_torch(context)
 
 
 def is_scheduler_step(call: cst.Call) -> bool:
@@ -157,8 +187,8 @@ def _call_event(call: cst.Call, is_statement: bool) -> GradEvent | None:
 def _nested_function_nodes(context: FileContext, scope: cst.CSTNode) -> set[int]:
     """Ids of the nodes that sit inside functions nested in ``scope``."""
     inside: set[int] = set()
-    for node in scope_names(context, scope).own_nodes:
-        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+    for node in nodes_in(context, scope):
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)) and id(node) not in inside:
             inside |= {id(n) for n in nodes_in(context, node)}
     return inside
 

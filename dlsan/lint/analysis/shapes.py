@@ -16,8 +16,8 @@ reductions with and without ``keepdim``, element-wise arithmetic (broadcasting),
 same file, whose ``forward`` return value is inferred the same way (its input unknown).
 
 Names are followed to their latest plain assignment before the use in the same function (then to
-a single module-level assignment), as :func:`~dlsan.lint.analysis.bindings.value_at` says;
-``self.layer`` to the class's only assignment to it (:func:`~dlsan.lint.analysis.bindings.attribute_value`).  A layer applied to a
+a single module-level assignment), as :meth:`~dlsan.lint.semantic.SemanticModel.value_at` says;
+``self.layer`` to the class's only assignment to it (:func:`~dlsan.lint.semantic.objects.attribute_value`).  A layer applied to a
 tensor of unknown shape is assumed to receive a batch: ``nn.Linear(h, 1)(x)`` is ``(batch, 1)``
 with possibly more leading dims.
 """
@@ -30,12 +30,18 @@ from typing import Union
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import SELF_RETURNING, attribute_value, own_returns, value_at
-from dlsan.lint.analysis.dataflow import Scope
 from dlsan.lint.analysis.functions import file_index, is_module_class
-from dlsan.lint.calls import get_arg, has_unpacking, keyword_arg, numeric_value, positional_args
+from dlsan.lint.calls import (
+    get_arg,
+    has_unpacking,
+    keyword_arg,
+    numeric_value,
+    positional_args,
+)
+from dlsan.lint.catalog.torch_api import SELF_RETURNING, SEQUENTIAL
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic.objects import attribute_value
 
 Dim = Union[int, str, None]
 
@@ -179,8 +185,9 @@ _REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean", "amax", "amin", "lo
 #: reductions that return ``(values, indices)`` when given a dim
 _PAIR_REDUCTIONS = frozenset({"max", "min", "median", "nanmedian", "mode"})
 
-_LINEAR = frozenset({"torch.nn.Linear", "torch.nn.modules.linear.Linear", "torch.nn.LazyLinear"})
-SEQUENTIAL = frozenset({"torch.nn.Sequential", "torch.nn.modules.container.Sequential"})
+_LINEAR = frozenset({"torch.nn.Linear", "torch.nn.LazyLinear"})
+#: the scopes this inference works in: a function, or the module's top level
+ScopeNode = Union[cst.FunctionDef, cst.Module]
 _POINTWISE_LAYERS = frozenset(f"torch.nn.{n}" for n in (
     "ReLU", "ReLU6", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "SELU", "LeakyReLU", "PReLU",
     "Softplus", "Softmax", "LogSoftmax", "Dropout", "AlphaDropout", "Identity", "LayerNorm",
@@ -191,13 +198,13 @@ _POINTWISE_LAYERS = frozenset(f"torch.nn.{n}" for n in (
 # -- the inference ---------------------------------------------------------------------------------
 
 
-def shape_of(context: FileContext, expr: cst.BaseExpression, scope: Scope, *, enclosing_class: cst.ClassDef | None = None) -> Shape | None:
+def shape_of(context: FileContext, expr: cst.BaseExpression, scope: ScopeNode, *, enclosing_class: cst.ClassDef | None = None) -> Shape | None:
     """The inferred shape of ``expr`` (evaluated in ``scope``), or ``None`` when unknown."""
     return _Inference(context, scope, enclosing_class).shape(expr)
 
 
 class _Inference:
-    def __init__(self, context: FileContext, scope: Scope, owner: cst.ClassDef | None) -> None:
+    def __init__(self, context: FileContext, scope: ScopeNode, owner: cst.ClassDef | None) -> None:
         self.context = context
         self.scope = scope
         self.owner = owner if owner is not None else _owner_class(context, scope)
@@ -222,11 +229,12 @@ class _Inference:
         if isinstance(expr, cst.UnaryOperation):
             return self.shape(expr.expression)
         if isinstance(expr, cst.Name):
-            found = value_at(self.context, expr, self.scope)
+            found = self.context.semantic.value_at(expr)
             if found is None:
                 return None
-            if found.scope is not self.scope:
-                return _Inference(self.context, found.scope, None).shape(found.expr)  # type: ignore[arg-type]
+            scope = self.context.semantic.function_of(found.expr).node
+            if scope is not self.scope:
+                return _Inference(self.context, scope, None).shape(found.expr)  # type: ignore[arg-type]
             return self.shape(found.expr)
         if isinstance(expr, cst.BinaryOperation):
             return self._binary(expr)
@@ -387,12 +395,11 @@ class _Inference:
 
     def _resolve_layer(self, func: cst.BaseExpression) -> cst.BaseExpression | cst.ClassDef | None:
         """What a called expression is: a layer constructor call, or a same-file Module class."""
-        scope: cst.CSTNode = self.scope
         for _ in range(8):
             if isinstance(func, cst.Name) and func.value == "self" and self.owner is not None:
                 return self.owner
             if isinstance(func, cst.Name):
-                found = value_at(self.context, func, scope)
+                found = self.context.semantic.value_at(func)
             elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
                 found = attribute_value(self.context, self.owner, func.attr.value) if self.owner is not None else None
             elif (isinstance(func, cst.Call) and isinstance(func.func, cst.Attribute)
@@ -406,7 +413,7 @@ class _Inference:
                 return None
             if found is None:
                 return None
-            func, scope = found.expr, found.scope
+            func = found.expr
         return None
 
     def _apply_layer(self, layer: cst.BaseExpression | cst.ClassDef, given: Shape | None) -> Shape | None:
@@ -430,7 +437,7 @@ class _Inference:
             return Shape((*given.dims[:-1], features), given.exact)
         if kind & _POINTWISE_LAYERS:
             return given
-        if kind & SEQUENTIAL:
+        if SEQUENTIAL in kind:
             shape = given
             for arg in layer.args:
                 if arg.star or arg.keyword is not None:
@@ -446,7 +453,7 @@ class _Inference:
         if value is not None:
             return int(value) if value == int(value) and value >= 0 else None
         if isinstance(node, cst.Name):
-            bound = value_at(self.context, node, self.scope)
+            bound = self.context.semantic.value_at(node)
             if bound is not None and isinstance(bound.expr, cst.Integer):
                 return int(bound.expr.evaluated_value)
         size = self._size_of_tensor(node)
@@ -550,13 +557,13 @@ class _Inference:
         return _index(base, [element.slice for element in expr.slice])
 
 
-def called_layer(context: FileContext, func: cst.BaseExpression, scope: Scope) -> cst.BaseExpression | cst.ClassDef | None:
+def called_layer(context: FileContext, func: cst.BaseExpression, scope: ScopeNode) -> cst.BaseExpression | cst.ClassDef | None:
     """What a called expression is, following names, ``self.<attr>`` and ``.to(device)``: the
     constructor call of a layer or loss (``nn.MSELoss()``), or a same-file Module class."""
     return _Inference(context, scope, None)._resolve_layer(func)
 
 
-def _owner_class(context: FileContext, scope: Scope) -> cst.ClassDef | None:
+def _owner_class(context: FileContext, scope: ScopeNode) -> cst.ClassDef | None:
     if not isinstance(scope, cst.FunctionDef):
         return None
     for cls in file_index(context).classes.values():
@@ -580,7 +587,7 @@ def _forward_shape(context: FileContext, cls: cst.ClassDef) -> Shape | None:
         forward = file_index(context).methods.get(cls.name.value, {}).get("forward")
         if forward is None:
             return None
-        returns = own_returns(context, forward)
+        returns = context.semantic.scope_for(forward).returns
         if len(returns) != 1 or returns[0].value is None:
             return None
         inference = _Inference(context, forward, cls)

@@ -102,8 +102,14 @@ MODE_FREE_LAYERS = frozenset(_NN + name for name in (
     "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d", "CosineSimilarity", "PairwiseDistance",
     "RNNCell", "LSTMCell", "GRUCell", "ChannelShuffle", "Fold", "Unfold",
 ))
+#: functional forms that depend on the mode (through ``training=``)
+FUNCTIONAL_MODE_DEPENDENT = frozenset(_F + name for name in (
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
+    "batch_norm"))
 #: model factories whose models (practically all) contain batch-norm or dropout
 MODE_DEPENDENT_FACTORIES = ("torchvision.models.", "timm.create_model", "transformers.")
+#: calls that load a whole scripted module
+SCRIPT_LOADERS = frozenset({"torch.jit.load"})
 #: module wrappers: the wrapped module (first argument) decides what the wrapper contains
 WRAPPERS = frozenset({"torch.nn.parallel.DistributedDataParallel", _NN + "DataParallel",
                       "torch.distributed.fsdp.FullyShardedDataParallel", "torch.compile",

@@ -8,8 +8,20 @@ loader and its split, a numpy array, an estimator ...) and its framework of orig
 
 from __future__ import annotations
 
-from dlsan.lint.semantic.model import CONDITIONAL, Located, SemanticModel, names_read, root_names_read
-from dlsan.lint.semantic.scopes import Binding, BindingKind, Scope, ScopeKind, target_names
+from dlsan.lint.semantic.model import (
+           CONDITIONAL,
+           Located,
+           SemanticModel,
+           names_read,
+           root_names_read,
+)
+from dlsan.lint.semantic.scopes import (
+           Binding,
+           BindingKind,
+           Scope,
+           ScopeKind,
+           target_names,
+)
 
 __all__ = ["CONDITIONAL", "Binding", "BindingKind", "Located", "Scope", "ScopeKind", "SemanticModel",
            "names_read", "root_names_read", "target_names"]

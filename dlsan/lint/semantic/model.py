@@ -79,6 +79,23 @@ class SemanticModel:
             scope = scope.parent
         return scope
 
+    def walk_function(self, ancestors: list[cst.CSTNode]) -> Scope:
+        """The function whose code the walk is in, given its chain of enclosing nodes (outermost
+        first): the innermost ``def``, or the module for code in a lambda or a class body."""
+        for node in reversed(ancestors):
+            if isinstance(node, cst.FunctionDef):
+                return self.scope_for(node)
+            if isinstance(node, (cst.Lambda, cst.ClassDef)):
+                break
+        return self.root
+
+    def binding_function(self, ancestors: list[cst.CSTNode]) -> Scope:
+        """The innermost ``def`` around the walk position (lambdas belong to it), else the module."""
+        for node in reversed(ancestors):
+            if isinstance(node, cst.FunctionDef):
+                return self.scope_for(node)
+        return self.root
+
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         return self._scopes.parents.get(id(node))
 

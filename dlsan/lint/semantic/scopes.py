@@ -126,6 +126,8 @@ class Scope:
     #: loops of the frame, outermost first
     loops: list[cst.For | cst.While] = field(default_factory=list)
     returns: list[cst.Return] = field(default_factory=list)
+    #: the frame's nodes in source order (nested frames' insides excluded)
+    nodes: list[cst.CSTNode] = field(default_factory=list)
 
     @property
     def frame(self) -> Scope:
@@ -225,6 +227,7 @@ class _Builder:
                     self._add(owner, _at(binding, frame.ends[id(node)]))
                 continue
             frame.order[id(node)] = len(frame.order)
+            frame.nodes.append(node)
             self.scope_by_node[id(node)] = scope
             inner = self._open(node, scope)
             self._record(node, scope, inner)

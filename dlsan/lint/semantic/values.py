@@ -17,6 +17,7 @@ rule stays quiet on unknown.  Results are memoised per node.
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -110,6 +111,10 @@ class Value:
     origin: cst.Call | None = None
     #: for a SEQUENCE, what its items hold
     element: Value | None = None
+    #: a module known to be in eval or train mode (``build().eval()``), else ``None``
+    mode: Literal["eval", "train"] | None = None
+    #: for a tuple of known length, what each position holds
+    items: tuple[Value, ...] | None = None
 
     @property
     def is_torch(self) -> bool:
@@ -143,6 +148,22 @@ def module_info(context: FileContext, cls: cst.ClassDef) -> ModuleInfo:
     return _inference(context).class_info(cls)
 
 
+def file_frameworks(context: FileContext) -> frozenset[Framework]:
+    """The frameworks the file imports (at any level, as far as the walk has read them)."""
+    found = {framework_of(name) for name in context.names.imported()}
+    return frozenset(f for f in found if f is not None)
+
+
+def may_use_torch(context: FileContext) -> bool:
+    """Whether code of unknown type in this file may be torch code: the file imports torch, or
+    no other deep-learning framework (a snippet without imports)."""
+    frameworks = file_frameworks(context)
+    return Framework.TORCH in frameworks or not (frameworks & _OTHER_DEEP_LEARNING)
+
+
+_OTHER_DEEP_LEARNING = frozenset({Framework.MXNET, Framework.TENSORFLOW, Framework.JAX})
+
+
 def _inference(context: FileContext) -> _Inference:
     return context.fact(_Inference, lambda: _Inference(context))
 
@@ -164,7 +185,12 @@ def join(values: list[Value]) -> Value:
                             evidence=next((m.evidence for m in modules if m is not None and m.evidence), None))
     splits = {v.split.name if v.split else None for v in values}
     split = first.split if len(splits) == 1 else None
-    return Value(first.kind, first.framework, module, split, distributed=all(v.distributed for v in values))
+    modes = {v.mode for v in values}
+    items = None
+    if all(v.items is not None and len(v.items) == len(first.items or ()) for v in values):
+        items = tuple(join([v.items[i] for v in values if v.items is not None]) for i in range(len(first.items or ())))
+    return Value(first.kind, first.framework, module, split, distributed=all(v.distributed for v in values),
+                 mode=modes.pop() if len(modes) == 1 else None, items=items)
 
 
 class _Inference:
@@ -213,7 +239,10 @@ class _Inference:
                 items.append(inner.element if inner.kind is Kind.SEQUENCE and inner.element else UNKNOWN)
             else:
                 items.append(self.value(element.value, depth + 1))
-        return Value(Kind.SEQUENCE, element=join(items) if items else None)
+        positions = None
+        if isinstance(expr, cst.Tuple) and not any(isinstance(e, cst.StarredElement) for e in expr.elements):
+            positions = tuple(items)
+        return Value(Kind.SEQUENCE, element=join(items) if items else None, items=positions)
 
     def name(self, expr: cst.Name | cst.Attribute, depth: int) -> Value:
         dotted = dotted_name(expr)
@@ -260,6 +289,9 @@ class _Inference:
             split = "train" if index % 2 == 0 else "test"
             return Value(Kind.UNKNOWN, origin=value,
                          split=Split(split, Evidence(f"the {split} part of the `train_test_split`", value)))
+        whole = self.value(value, depth + 1)
+        if whole.items is not None and index < len(whole.items):
+            return whole.items[index]
         return UNKNOWN
 
     def parameter(self, param: cst.Param, depth: int) -> Value:
@@ -293,7 +325,9 @@ class _Inference:
 
     def passed(self, function: cst.FunctionDef, parameter: str, depth: int) -> Value:
         """What every same-file caller of a plain function passes for ``parameter``."""
-        from dlsan.lint.analysis.callers import call_sites  # the caller index sits on the model
+        from dlsan.lint.analysis.callers import (
+            call_sites,  # the caller index sits on the model
+        )
         from dlsan.lint.calls import has_unpacking
 
         positions = [p.name.value for p in function.params.params]
@@ -333,7 +367,10 @@ class _Inference:
                 return Value(Kind.RPC_PROXY, Framework.TORCH, origin=call)
             receiver = self.value(func.value, depth + 1)
             if method in T.SELF_RETURNING and receiver.kind in (Kind.MODULE, Kind.TENSOR):
-                return receiver
+                mode = _mode_set_by(call)
+                return receiver if mode is None else _with_mode(receiver, mode)
+            if method in ("eval", "train") and receiver.kind is Kind.UNKNOWN:
+                return Value(Kind.UNKNOWN, mode=_mode_set_by(call))
             if receiver.kind is Kind.TENSOR:
                 return Value(Kind.TENSOR, receiver.framework)
         resolved = self.context.names.resolve(func)
@@ -360,7 +397,46 @@ class _Inference:
             return Value(Kind.ESTIMATOR, framework, origin=call)
         if framework is not None:
             return Value(Kind.OBJECT, framework, origin=call)
+        return self.project_call(call, resolved, depth)
+
+    def project_call(self, call: cst.Call, resolved: str, depth: int) -> Value:
+        """A call of a class or function defined in another file of the project."""
+        from dlsan.lint.semantic import project
+
+        pending = [(resolved, self.context.path)]
+        for _ in range(6):  # re-exports: ``from .model import Net`` or ``from .clip import *``
+            if not pending:
+                break
+            qualified, importer = pending.pop(0)
+            found = project.resolve(self.context, qualified, importer)
+            if found is None:
+                continue
+            loaded, name = found
+            value = _inference(loaded.context).top_level(name, depth + 1)
+            if value is not None:
+                return value if loaded.context is self.context else _localised(value, loaded.context, qualified)
+            names = loaded.context.names
+            target = names.resolve(cst.Name(name))
+            if target is not None and target != qualified:
+                pending.append((target, loaded.context.path))
+            elif target is None:
+                pending.extend((f"{star}.{name}", loaded.context.path) for star in names.star_modules())
         return UNKNOWN
+
+    def top_level(self, name: str, depth: int) -> Value | None:
+        """What calling this file's top-level class or function ``name`` gives (``None``: no such)."""
+        from dlsan.lint.analysis.functions import file_index, is_module_class
+
+        index = file_index(self.context)
+        cls = index.classes.get(name)
+        if cls is not None:
+            if is_module_class(self.context, cls):
+                return Value(Kind.MODULE, Framework.TORCH, self.class_info(cls))
+            return Value(Kind.OBJECT, self._class_framework(cls), cls=cls)
+        function = index.functions.get(name)
+        if function is not None:
+            return self.returned(function, depth)
+        return None
 
     def torch_call(self, call: cst.Call, resolved: str, depth: int) -> Value:
         torch = Framework.TORCH
@@ -397,7 +473,9 @@ class _Inference:
             if resolved in ("torch.nn.Parameter",):
                 return Value(Kind.TENSOR, torch, origin=call)
             return Value(Kind.MODULE, torch, self.layer_info(call, resolved, depth), origin=call)
-        if resolved.startswith("torch.") and last[:1].islower() and resolved.count(".") <= 2:
+        if resolved in T.SCRIPT_LOADERS:
+            return Value(Kind.MODULE, torch, ModuleInfo(resolved, mode_dependent=None), origin=call)
+        if resolved.startswith("torch.") and last[:1].islower() and resolved.count(".") == 1:
             return Value(Kind.TENSOR, torch, origin=call)
         if resolved.startswith("torch.nn.functional."):
             return Value(Kind.TENSOR, torch, origin=call)
@@ -414,16 +492,28 @@ class _Inference:
             return Value(Kind.OBJECT, self._class_framework(cls), cls=cls, origin=call)
         function = index.functions.get(name)
         if function is not None:
-            return self.returned(function, depth)
+            return self.returned(function, depth, call)
         return UNKNOWN
 
-    def returned(self, function: cst.FunctionDef, depth: int) -> Value:
-        """What every ``return`` of a same-file function agrees on."""
+    def returned(self, function: cst.FunctionDef, depth: int, call: cst.Call | None = None) -> Value:
+        """What every ``return`` of a same-file function agrees on; a returned parameter is what
+        ``call`` passes for it (``def layer_init(layer, std): ...; return layer``)."""
         returns = self.semantic.scope_for(function).returns
         values = [r.value for r in returns if r.value is not None]
         if not values or len(values) != len(returns):
             return UNKNOWN
-        return join([self.value(v, depth + 1) for v in values])
+        return join([self._returned_value(function, v, depth, call) for v in values])
+
+    def _returned_value(self, function: cst.FunctionDef, expr: cst.BaseExpression, depth: int,
+                        call: cst.Call | None) -> Value:
+        if call is not None and isinstance(expr, cst.Name):
+            reaching = self.semantic.reaching(expr.value, expr)
+            if len(reaching) == 1 and reaching[0].kind is BindingKind.PARAMETER:
+                positions = [p.name.value for p in function.params.params]
+                if expr.value in positions:
+                    argument = get_arg(call, expr.value, positions.index(expr.value))
+                    return self.value(argument.value, depth + 1) if argument is not None else UNKNOWN
+        return self.value(expr, depth + 1)
 
     def _class_framework(self, cls: cst.ClassDef) -> Framework | None:
         for base in cls.bases:
@@ -465,7 +555,7 @@ class _Inference:
                 return ModuleInfo(resolved, mode_dependent=True,
                                   evidence=Evidence(f"`{short}({keyword}={self.context.code(arg.value)})`", call))
             return ModuleInfo(resolved, mode_dependent=False)
-        if resolved in T.MODE_FREE_LAYERS:
+        if resolved in T.MODE_FREE_LAYERS or resolved in T.LOSS_MODULES:
             return ModuleInfo(resolved, mode_dependent=False)
         if resolved in T.CONTAINERS:
             return self._container_info(call, resolved, depth)
@@ -551,7 +641,13 @@ class _Inference:
                 if resolved is None or resolved.startswith("torch.nn."):
                     parts.append(None)  # a base of unknown contents
         called = _called_attributes(self.context, cls)
-        for method in index.methods.get(cls.name.value, {}).values():
+        by_name = index.methods.get(cls.name.value, {})
+        methods = by_name.values()
+        assigned = {name[5:] for method in methods for name in self.semantic.scope_for(method).bindings
+                    if name.startswith("self.")}
+        if called - assigned - set(by_name) - _inherited_methods(self.context, cls):
+            parts.append(None)  # runs a sub-module the class does not build (a base or a caller does)
+        for method in methods:
             scope = self.semantic.scope_for(method)
             for call in scope.calls:
                 info = self._constructed_layer(call)
@@ -567,25 +663,65 @@ class _Inference:
         return _combine(None, parts, cls)
 
     def _constructed_layer(self, call: cst.Call) -> ModuleInfo | None:
-        """The layer a call inside a class builds (or applies: ``F.dropout``), else ``None``."""
+        """The layer a call inside a class builds (or applies: ``F.dropout``), else ``None``.
+
+        Containers are skipped: the layers they hold are calls of the class too."""
         resolved = self.context.names.resolve(call.func)
         if resolved is not None:
-            if resolved in ("torch.nn.functional.dropout", "torch.nn.functional.dropout2d",
-                            "torch.nn.functional.dropout1d", "torch.nn.functional.dropout3d",
-                            "torch.nn.functional.alpha_dropout", "torch.nn.functional.batch_norm"):
-                return ModuleInfo(resolved, mode_dependent=True,
-                                  evidence=Evidence(f"`{resolved.replace('torch.nn.functional.', 'F.')}`", call))
-            if resolved.startswith("torch.nn.") and not resolved.startswith("torch.nn.functional."):
-                value = self.torch_call(call, resolved, 1)
-                return value.module if value.kind is Kind.MODULE else None
-            if resolved.startswith(T.MODE_DEPENDENT_FACTORIES):
-                value = self.torch_call(call, resolved, 1)
-                return value.module if value.kind is Kind.MODULE else None
-            return None
-        if isinstance(call.func, cst.Name):
+            if resolved in T.CONTAINERS:
+                return None
+            if resolved in T.FUNCTIONAL_MODE_DEPENDENT:
+                short = resolved.replace("torch.nn.functional.", "F.")
+                return ModuleInfo(resolved, mode_dependent=True, evidence=Evidence(f"`{short}`", call))
+            last = resolved.rsplit(".", 1)[-1]
+            if not last[:1].isupper() and not resolved.startswith(T.MODE_DEPENDENT_FACTORIES):
+                return None
+            value = self.call(call, 1)
+            if value.kind is Kind.MODULE:
+                return value.module
+            return ModuleInfo(resolved, mode_dependent=None) if value.kind is Kind.UNKNOWN else None
+        if isinstance(call.func, cst.Name) and call.func.value[:1].isupper():
             value = self.local_call(call, call.func.value, 1)
-            return value.module if value.kind is Kind.MODULE else None
+            if value.kind is Kind.MODULE:
+                return value.module
         return None
+
+
+def _mode_set_by(call: cst.Call) -> Literal["eval", "train"] | None:
+    """``"eval"`` for ``m.eval()`` and ``m.train(False)``, ``"train"`` for ``m.train()``."""
+    method = call.func.attr.value if isinstance(call.func, cst.Attribute) else None
+    if method == "eval":
+        return "eval"
+    if method == "train":
+        flag = call.args[0].value if call.args else None
+        if isinstance(flag, cst.Name) and flag.value == "False":
+            return "eval"
+        return "train" if flag is None or (isinstance(flag, cst.Name) and flag.value == "True") else None
+    return None
+
+
+def _with_mode(value: Value, mode: Literal["eval", "train"]) -> Value:
+    return Value(value.kind, value.framework, value.module, value.split, value.cls, value.distributed,
+                 value.origin, value.element, mode, value.items)
+
+
+def _localised(value: Value, origin: FileContext, qualified: str) -> Value:
+    """A value computed in another file, its evidence rendered there (its nodes are not ours)."""
+    def moved(evidence: Evidence | None) -> Evidence | None:
+        if evidence is None or evidence.node is None:
+            return evidence
+        return Evidence(f"{evidence.render(origin)} of {os.path.relpath(origin.path)}")
+
+    module = value.module
+    if module is not None:
+        module = ModuleInfo(module.qualified or qualified, None, module.mode_dependent, moved(module.evidence))
+    split = value.split
+    if split is not None:
+        split = Split(split.name, moved(split.evidence) or split.evidence)
+    element = _localised(value.element, origin, qualified) if value.element is not None else None
+    items = tuple(_localised(v, origin, qualified) for v in value.items) if value.items is not None else None
+    return Value(value.kind, value.framework, module, split, None, value.distributed, None, element, value.mode,
+                 items)
 
 
 def _combine(qualified: str | None, parts: list[ModuleInfo | None], cls: cst.ClassDef | None = None) -> ModuleInfo:
@@ -596,6 +732,25 @@ def _combine(qualified: str | None, parts: list[ModuleInfo | None], cls: cst.Cla
     if any(part is None or part.mode_dependent is None for part in parts):
         return ModuleInfo(qualified, cls, None)
     return ModuleInfo(qualified, cls, False)
+
+
+def _inherited_methods(context: FileContext, cls: cst.ClassDef) -> set[str]:
+    """Names of the methods ``cls`` gets from its bases defined in this file."""
+    from dlsan.lint.analysis.functions import file_index
+
+    index = file_index(context)
+    found: set[str] = set()
+    pending = [dotted_name(base.value) or "" for base in cls.bases]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        base = index.classes.get(name)
+        if base is None or name in seen:
+            continue
+        seen.add(name)
+        found |= set(index.methods.get(name, {}))
+        pending.extend(dotted_name(b.value) or "" for b in base.bases)
+    return found
 
 
 def _called_attributes(context: FileContext, cls: cst.ClassDef) -> set[str]:
@@ -648,4 +803,4 @@ def _annotation_expr(expr: cst.BaseExpression) -> cst.BaseExpression:
     return expr
 
 
-__all__ = ["UNKNOWN", "Evidence", "Kind", "ModuleInfo", "Split", "Value", "join", "module_info", "value_of"]
+__all__ = ["UNKNOWN", "Evidence", "file_frameworks", "may_use_torch", "Kind", "ModuleInfo", "Split", "Value", "join", "module_info", "value_of"]
