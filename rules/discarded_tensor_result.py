@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.analysis.tensors import is_tensor
 from dlsan.lint.rule import Invalid, Rule, Valid
 
@@ -77,8 +76,8 @@ class DiscardedTensorResult(Rule):
             return
         owner = call.func.value
         if isinstance(owner, cst.Attribute) and owner.attr.value == "data":  # p.data.clamp(...)
-            known = is_tensor(self.context, owner.value, binding_scope(self.context))
+            known = is_tensor(self.context, owner.value)
         else:
-            known = is_tensor(self.context, owner, binding_scope(self.context))
+            known = is_tensor(self.context, owner)
         if known:
             self.report(node, self.message.format(method=call.func.attr.value, receiver=self.context.code(owner)))

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import value_at
-from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.analysis.functions import is_module_class
 from dlsan.lint.calls import get_arg, has_unpacking, numeric_value
 from dlsan.lint.rule import Invalid, Rule, Valid
@@ -241,7 +239,7 @@ class FunctionalDropoutAlwaysOn(Rule):
         """A non-zero literal or a module attribute (``self.dropout``), directly or through one
         local assignment; anything mentioning ``training``, or unknown, is not flagged."""
         if isinstance(value, cst.Name):
-            found = value_at(self.context, value, binding_scope(self.context))
+            found = self.context.semantic.value_at(value)
             if found is None:
                 return False
             value = found.expr

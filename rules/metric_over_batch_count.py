@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import binding_scope, flow_of, root_names_in
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import Invalid, Rule, Valid
+from dlsan.lint.semantic.model import root_names_read
 
 #: wrappers whose first argument is the iterated loader: ``enumerate(loader)``, ``tqdm(loader)``
 _WRAPPERS = frozenset({"enumerate", "tqdm", "iter", "progress_bar", "track"})
@@ -190,21 +190,21 @@ class MetricOverBatchCount(Rule):
         loader = dotted_name(right.args[0].value)
         if loader is None:
             return
-        for count in sorted(root_names_in(node.left)):
+        for count in sorted(root_names_read(node.left)):
             if self._counted_over(count, loader, node):
                 self.report(node, self.message.format(count=count, loader=loader))
                 return
 
     def _counted_over(self, count: str, loader: str, at: cst.CSTNode) -> bool:
         """Whether ``count += <matches in a batch>`` runs in a loop over ``loader`` before ``at``."""
-        flow = flow_of(self.context, binding_scope(self.context))
+        flow = self.context.semantic.binding_function(self.context.ancestors).frame
         where = flow.position(at)
         for binding in flow.bindings_of(count):
             if not binding.augmented or binding.position > where or binding.value is None:
                 continue
             if not _counts_correct(binding.value):
                 continue
-            loops = [loop for loop in flow.loops if isinstance(loop, cst.For) and flow.contains(loop, binding.statement)]
+            loops = [loop for loop in flow.loops if isinstance(loop, cst.For) and flow.contains(loop, binding.node)]
             if any(_iterated(loop) == loader and not flow.contains(loop, at) for loop in loops):
                 return True
         return False

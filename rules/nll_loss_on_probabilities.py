@@ -3,7 +3,6 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.analysis.activations import LossCall, activated_loss, ending
-from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.calls import keyword_arg, positional_args
 from dlsan.lint.rule import Invalid, Rule, Valid
 
@@ -109,7 +108,7 @@ class NllLossOnProbabilities(Rule):
         argument = self._log_argument(node)
         if argument is None:
             return
-        found = ending(self.context, argument, binding_scope(self.context), self.context.enclosing(cst.ClassDef))
+        found = ending(self.context, argument, self.context.enclosing(cst.ClassDef))
         if found is not None and found.kind == "softmax":
             self.report(node, self.message_log)
 

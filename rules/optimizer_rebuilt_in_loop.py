@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import bindings
 from dlsan.lint.analysis.callers import call_sites
-from dlsan.lint.analysis.dataflow import dotted_names_in, flow_of, scope_of
 from dlsan.lint.analysis.functions import parameter_names
 from dlsan.lint.analysis.optimizers import grad_events
 from dlsan.lint.rule import Invalid, Rule, Valid
+from dlsan.lint.semantic.model import names_read
+from dlsan.lint.semantic.scopes import BindingKind
 from dlsan.lint.semantic.values import Kind, value_of
 
 _WHAT = {Kind.OPTIMIZER: "optimizer", Kind.SCHEDULER: "LR scheduler"}
@@ -275,8 +275,9 @@ class OptimizerRebuiltInLoop(Rule):
         if not any(e.kind == "step" for e in grad_events(self.context, function, self.context.enclosing(cst.ClassDef))):
             return
         roots = {name for arg in node.args for name in _roots(arg.value)}
-        local = bindings(self.context, function)
-        if not roots or not roots <= parameter_names(function) or roots & set(local):
+        local = {name for name, found in self.context.semantic.scope_for(function).bindings.items()
+                 if any(b.kind is not BindingKind.PARAMETER for b in found)}
+        if not roots or not roots <= parameter_names(function) or roots & local:
             return  # the model is built in the function itself: a fresh optimizer is right
         for site in call_sites(self.context, function):
             loops = self.context.semantic.loops_around(site)
@@ -302,8 +303,8 @@ class OptimizerRebuiltInLoop(Rule):
     def _reads_rebound(self, node: cst.Call, call: cst.Call, loop: cst.For | cst.While) -> bool:
         """Whether a name ``call`` reads (the model whose parameters the optimizer takes) is bound
         anew inside the loop: a fresh model per fold or per trial needs a fresh optimizer."""
-        flow = flow_of(self.context, scope_of(self.context, node))
-        read = {name for arg in call.args for name in dotted_names_in(arg.value)}
+        flow = self.context.semantic.frame_of(node)
+        read = {name for arg in call.args for name in names_read(arg.value)}
         assigned = self.context.parent() if node is call else None
-        return any(flow.contains(loop, binding.statement) and binding.statement is not assigned
+        return any(flow.contains(loop, binding.node) and binding.node is not assigned
                    for name in read for binding in flow.bindings_of(name))

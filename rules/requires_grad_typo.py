@@ -4,7 +4,6 @@ import difflib
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.analysis.tensors import is_parameter, is_tensor
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 
@@ -101,10 +100,9 @@ class RequiresGradTypo(Rule):
     def _check(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         if not isinstance(target, cst.Attribute) or not is_misspelling(target.attr.value):
             return
-        scope = binding_scope(self.context)
-        if not is_parameter(self.context, target.value, scope):
+        if not is_parameter(self.context, target.value):
             # a plain tensor already has requires_grad=False: only asking for gradients matters
-            if _is_false(value) or not is_tensor(self.context, target.value, scope):
+            if _is_false(value) or not is_tensor(self.context, target.value):
                 return
         fix = FixSpec("Rename to `requires_grad`", [Replace(target.attr, _RIGHT)])
         self.report(target, self.message.format(typo=target.attr.value), fix=fix)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.analysis.nodes import callee_among, nodes_in
-from dlsan.lint.analysis.dataflow import current_scope
 from dlsan.lint.calls import append_keyword, get_arg, has_unpacking
 from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Rule, Valid
 from dlsan.torch_target import DEFAULT, OPTION, parse_version
@@ -149,7 +148,7 @@ class TorchLoadWithoutWeightsOnly(Rule):
                 and isinstance(parent.targets[0].target, cst.Name) and parent.value is node):
             return ""
         loaded = parent.targets[0].target.value
-        for use in nodes_in(self.context, current_scope(self.context)):
+        for use in nodes_in(self.context, self.context.semantic.walk_function(self.context.ancestors).node):
             if not isinstance(use, cst.Call):
                 continue
             func = use.func

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.dataflow import binding_scope, flow_of
-from dlsan.lint.analysis.nodes import parent_map
 from dlsan.lint.calls import numeric_value, positional_args
 from dlsan.lint.rule import Invalid, Rule, Valid
 
@@ -122,24 +120,24 @@ class UninitialisedTensorUsed(Rule):
     def _first_use(self, assign: cst.Assign, name: str) -> tuple[cst.CSTNode, str] | None:
         """The first use of ``name`` after ``assign``, when it reads the values: the node to report
         and a phrase."""
-        flow = flow_of(self.context, binding_scope(self.context))
+        flow = self.context.semantic.binding_function(self.context.ancestors).frame
         start = flow.position(assign)
         candidates: list[cst.CSTNode] = [n for n in flow.reads.get(name, []) if flow.position(n) > start]
-        candidates += [b.target for b in flow.bindings_of(name) if b.position > start and b.statement is not assign]
+        candidates += [b.target for b in flow.bindings_of(name) if b.position > start and b.node is not assign]
         if not candidates:
             return None
         first = min(candidates, key=flow.position)
-        parents = parent_map(self.context)
-        parent = parents.get(id(first))
+        parent_of = self.context.semantic.parent
+        parent = parent_of(first)
         if isinstance(parent, cst.Subscript) and parent.value is first:
-            first, parent = parent, parents.get(id(parent))
+            first, parent = parent, parent_of(parent)
             if isinstance(parent, cst.AugAssign) and parent.target is first:
                 return parent, "accumulates into"
             return None  # an element written (a partial fill) or read: cannot tell
         if isinstance(parent, cst.AugAssign) and parent.target is first:
             return parent, "accumulates into"
         if isinstance(parent, cst.Attribute) and parent.value is first:
-            call = parents.get(id(parent))
+            call = parent_of(parent)
             if isinstance(call, cst.Call) and call.func is parent:
                 method = parent.attr.value
                 if method in _ACCUMULATING:

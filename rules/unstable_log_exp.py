@@ -3,7 +3,6 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.analysis.activations import activation_call, activation_input, ending
-from dlsan.lint.analysis.dataflow import binding_scope
 from dlsan.lint.analysis.tensors import is_tensor
 from dlsan.lint.calls import get_arg, has_unpacking, numeric_value, positional_args
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
@@ -139,7 +138,7 @@ class UnstableLogExp(Rule):
         return True
 
     def _of_sigmoid(self, node: cst.Call, argument: cst.BaseExpression) -> bool:
-        found = ending(self.context, argument, binding_scope(self.context), self.context.enclosing(cst.ClassDef))
+        found = ending(self.context, argument, self.context.enclosing(cst.ClassDef))
         if found is None or found.kind != "sigmoid":
             return False
         inline = found.inline_call
@@ -168,7 +167,7 @@ class UnstableLogExp(Rule):
             return self._exp_argument(expr.func.value) is not None
         if isinstance(expr, cst.Call) and activation_call(self.context, expr) == "sigmoid":
             return self.context.names.resolve(expr.func) is not None or \
-                is_tensor(self.context, expr.func.value, binding_scope(self.context))  # type: ignore[attr-defined]
+                is_tensor(self.context, expr.func.value)  # type: ignore[attr-defined]
         return False
 
     def _exp_argument(self, expr: cst.BaseExpression) -> cst.BaseExpression | None:
@@ -179,7 +178,7 @@ class UnstableLogExp(Rule):
             return _only_argument(expr)
         func = expr.func
         if isinstance(func, cst.Attribute) and func.attr.value == "exp" and not expr.args \
-                and is_tensor(self.context, func.value, binding_scope(self.context)):
+                and is_tensor(self.context, func.value):
             return func.value
         return None
 

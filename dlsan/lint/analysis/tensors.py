@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.bindings import scope_names, value_at
 from dlsan.lint.context import FileContext
+from dlsan.lint.semantic.scopes import BindingKind
 
 #: ``torch.<name>`` functions that return a tensor
 _TORCH_FUNCTIONS = frozenset({
@@ -44,35 +44,47 @@ TENSOR_METHODS = frozenset({
 _PARAMETER_CLASSES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 _PARAMETER_ITERATORS = {"parameters": None, "named_parameters": 1}
 _MAX_DEPTH = 8
+#: bindings that update a value in place, keeping what it is
+_UPDATES = frozenset({BindingKind.ITEM, BindingKind.AUGMENTED})
 
 
-def is_tensor(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode, depth: int = 0) -> bool:
-    """Whether ``expr``, read in ``scope`` (a function or the module), is known to be a tensor."""
+def is_tensor(context: FileContext, expr: cst.BaseExpression, depth: int = 0) -> bool:
+    """Whether ``expr`` (where it is written) is known to be a tensor."""
     if depth > _MAX_DEPTH:
         return False
     if isinstance(expr, cst.Call):
-        return _tensor_call(context, expr, scope, depth)
+        return _tensor_call(context, expr, depth)
     if isinstance(expr, cst.Subscript):  # indexing a tensor gives a tensor
-        return is_tensor(context, expr.value, scope, depth + 1)
+        return is_tensor(context, expr.value, depth + 1)
     if isinstance(expr, cst.Name):
-        found = value_at(context, expr, scope)
+        found = context.semantic.value_at(expr)
         if found is not None:
-            return is_tensor(context, found.expr, found.scope, depth + 1)
-        return _annotated_tensor(context, expr, scope) or _parameter_loop_target(context, expr, scope)
+            return is_tensor(context, found.expr, depth + 1)
+        return (_annotated_tensor(context, expr) or _parameter_loop_target(context, expr)
+                or _updated_tensor(context, expr, depth))
     return False
 
 
-def is_parameter(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode) -> bool:
+def _updated_tensor(context: FileContext, name: cst.Name, depth: int) -> bool:
+    """A tensor updated in place since its assignment (``x[i] = v``, ``x += v`` keep it a tensor):
+    every plain binding reaching the use is a tensor."""
+    reaching = context.semantic.reaching(name.value, name)
+    replacing = [b for b in reaching if b.kind not in _UPDATES]
+    return (bool(replacing) and len(replacing) < len(reaching) and all(b.is_plain for b in replacing)
+            and all(is_tensor(context, b.value, depth + 1) for b in replacing if b.value is not None))
+
+
+def is_parameter(context: FileContext, expr: cst.BaseExpression, depth: int = 0) -> bool:
     """Whether ``expr`` is known to be a parameter: a ``for`` target over ``m.parameters()`` /
     ``m.named_parameters()``, or a name assigned ``nn.Parameter(...)``."""
     if isinstance(expr, cst.Call):
         return context.names.matches(expr.func, _PARAMETER_CLASSES)
-    if not isinstance(expr, cst.Name):
+    if not isinstance(expr, cst.Name) or depth > _MAX_DEPTH:
         return False
-    found = value_at(context, expr, scope)
+    found = context.semantic.value_at(expr)
     if found is not None:
-        return is_parameter(context, found.expr, found.scope)
-    return _parameter_loop_target(context, expr, scope)
+        return is_parameter(context, found.expr, depth + 1)
+    return _parameter_loop_target(context, expr)
 
 
 def is_torch_tensor_function(context: FileContext, call: cst.Call) -> bool:
@@ -86,42 +98,36 @@ def is_torch_tensor_function(context: FileContext, call: cst.Call) -> bool:
     return False
 
 
-def _tensor_call(context: FileContext, call: cst.Call, scope: cst.CSTNode, depth: int) -> bool:
+def _tensor_call(context: FileContext, call: cst.Call, depth: int) -> bool:
     if is_torch_tensor_function(context, call):
         return True
     func = call.func
     return (isinstance(func, cst.Attribute) and func.attr.value in TENSOR_METHODS
-            and context.names.resolve(func.value) is None and is_tensor(context, func.value, scope, depth + 1))
+            and context.names.resolve(func.value) is None and is_tensor(context, func.value, depth + 1))
 
 
-def _annotated_tensor(context: FileContext, name: cst.Name, scope: cst.CSTNode) -> bool:
-    if not isinstance(scope, cst.FunctionDef) or name.value in scope_names(context, scope).bindings:
+def _annotated_tensor(context: FileContext, name: cst.Name) -> bool:
+    """A function parameter annotated ``torch.Tensor`` (or ``nn.Parameter``), not rebound."""
+    reaching = context.semantic.reaching(name.value, name)
+    if len(reaching) != 1 or reaching[0].kind is not BindingKind.PARAMETER:
         return False
-    params = scope.params
-    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
-        if param.name.value == name.value and param.annotation is not None:
-            annotation = param.annotation.annotation
-            if isinstance(annotation, cst.SimpleString):
-                return annotation.value.strip("'\"") in ("torch.Tensor", "Tensor")
-            return context.names.matches(annotation, _TENSOR_CLASSES)
-    return False
+    param = reaching[0].node
+    if not isinstance(param, cst.Param) or param.annotation is None:
+        return False
+    annotation = param.annotation.annotation
+    if isinstance(annotation, cst.SimpleString):
+        return annotation.value.strip("'\"") in ("torch.Tensor", "Tensor")
+    return context.names.matches(annotation, _TENSOR_CLASSES)
 
 
-def _parameter_loop_target(context: FileContext, name: cst.Name, scope: cst.CSTNode) -> bool:
+def _parameter_loop_target(context: FileContext, name: cst.Name) -> bool:
     """``p`` in ``for p in model.parameters():`` or ``for n, p in model.named_parameters():``,
-    used in that loop's body with no other binding of ``p`` in between."""
-    names = scope_names(context, scope)
-    use = names.positions.get(id(name))
-    if use is None:
+    when that loop's target is the only binding reaching the use."""
+    reaching = context.semantic.reaching(name.value, name)
+    if len(reaching) != 1 or reaching[0].kind is not BindingKind.FOR_TARGET:
         return False
-    loop = None
-    for binding in names.bindings.get(name.value, []):
-        start = names.positions.get(id(binding.node), -1)
-        if isinstance(binding.node, cst.For) and start < use <= binding.position:
-            loop = binding.node
-        elif start < use and loop is not None and start > names.positions.get(id(loop), -1):
-            return False
-    if loop is None:
+    loop = reaching[0].node
+    if not isinstance(loop, cst.For):
         return False
     iterable = loop.iter
     if not (isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Attribute)
