@@ -11,14 +11,16 @@ _DATALOADER = frozenset({"torch.utils.data.DataLoader"})
 #: DataLoader(dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, ...)
 _SHUFFLE, _SAMPLER, _BATCH_SAMPLER = 2, 3, 4
 _ITERABLE_DATASETS = ("IterableDataset", "IterDataPipe")
+_SPLITTERS = frozenset({"torch.utils.data.random_split", "sklearn.model_selection.train_test_split"})
 
 
 class TrainingLoaderNotShuffled(Rule):
     """
     ## What it does
-    Flags a `DataLoader` over the training split (known by provenance: a `train=True` dataset, the
-    training part of `random_split` / `train_test_split`) with neither `shuffle=True` nor a
-    `sampler` / `batch_sampler`, unless its dataset is an `IterableDataset` of this file.
+    Flags a `DataLoader` over the training split (known by provenance: a dataset built with
+    `train=True` or `split="train"`) with neither `shuffle=True` nor a `sampler` /
+    `batch_sampler`, unless its dataset is an `IterableDataset` of this file. The first part of a
+    `random_split` is not taken as training data: real code also splits a test set that way.
 
     Off by default: the linter cannot tell data whose order carries meaning (time series
     windows, curriculum schedules, a dataset that shuffles itself, sharded streaming data) from
@@ -75,6 +77,14 @@ class TrainingLoaderNotShuffled(Rule):
             from torch.utils.data import DataLoader
             loader = DataLoader(dataset, batch_size=64)
         """),
+        # mrdbourke/pytorch-deep-learning 09_pytorch_model_deployment.py: 20% of the *test* set
+        Valid("""
+            import torch
+            from torchvision import datasets
+            test_data = datasets.Food101("data", split="test")
+            test_20, _ = torch.utils.data.random_split(test_data, [0.2, 0.8])
+            loader = torch.utils.data.DataLoader(test_20, batch_size=32, shuffle=False)
+        """),
         Valid("""
             from torch.utils.data import DataLoader
             from torchvision import datasets
@@ -115,10 +125,11 @@ class TrainingLoaderNotShuffled(Rule):
             loader = torch.utils.data.DataLoader(train_set, batch_size=64, shuffle=False)
         """, line=4),
         Invalid("""
-            from torch.utils.data import DataLoader, random_split
-            train_set, val_set = random_split(full, [0.8, 0.2])
+            from torch.utils.data import DataLoader
+            from torchvision import datasets
+            train_set = datasets.Food101("data", split="train")
             train_loader = DataLoader(train_set, batch_size=32)
-        """, line=3),
+        """, line=4),
         Invalid("""
             from torch.utils.data import DataLoader
             from torchvision.datasets import FashionMNIST
@@ -139,8 +150,8 @@ class TrainingLoaderNotShuffled(Rule):
         """, line=4),
         Invalid("""
             import torch.utils.data as tud
-            from torch.utils.data import random_split
-            tr, te = random_split(ds, [800, 200])
+            from torchvision import datasets
+            tr = datasets.KMNIST("data", train=True)
             dl = tud.DataLoader(tr, batch_size=16, drop_last=True)
         """, line=4),
         Invalid("""
@@ -161,6 +172,11 @@ class TrainingLoaderNotShuffled(Rule):
             return
         value = value_of(self.context, node)
         if value.kind is not Kind.LOADER or value.split is None or value.split.name != "train":
+            return
+        built = value.split.evidence.node
+        if not isinstance(built, cst.Call) or self.context.names.matches(built.func, _SPLITTERS):
+            # "part 1 of a random_split" is the training part only when the data split was the
+            # full data: mrdbourke/pytorch-deep-learning subsamples its *test* set that way
             return
         if self._iterable_dataset(node):
             return
