@@ -3,7 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites
-from dlsan.lint.analysis.functions import parameter_names
+from dlsan.lint.analysis.functions import file_index, parameter_names
 from dlsan.lint.analysis.optimizers import grad_events
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic.model import names_read
@@ -250,6 +250,10 @@ class OptimizerRebuiltInLoop(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
+        resolved = self.context.names.resolve(node.func)
+        local = isinstance(node.func, cst.Name) and node.func.value in file_index(self.context).functions
+        if not local and (resolved is None or not resolved.startswith("torch.optim.")):
+            return  # cheap: only torch.optim constructors and same-file factories can build one
         value = value_of(self.context, node)
         if value.kind not in _WHAT or not value.is_torch or value.origin is None:
             return
