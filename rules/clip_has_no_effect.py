@@ -40,7 +40,6 @@ class ClipHasNoEffect(Rule):
     code = "DLS510"
     name = "clip-has-no-effect"
     message = "gradients are clipped {where}, so the update is not clipped; clip between `backward()` and `step()`"
-    requires = ("clip_grad",)
 
     VALID = [
         Valid("""

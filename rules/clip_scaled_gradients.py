@@ -62,7 +62,6 @@ class ClipScaledGradients(Rule):
         "`{step}` applies the gradients still multiplied by the loss scale of `{scaler}` and skips "
         "its inf/NaN check; call `{scaler}.step(optimizer)` and `{scaler}.update()` instead"
     )
-    requires = ("scale(",)
 
     VALID = [
         Valid("""

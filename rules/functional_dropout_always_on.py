@@ -65,7 +65,6 @@ class FunctionalDropoutAlwaysOn(Rule):
         "`scaled_dot_product_attention` applies `dropout_p` in every mode, so attention dropout "
         "stays on after `model.eval()`; pass `dropout_p=self.p if self.training else 0.0`"
     )
-    requires = ("dropout", "scaled_dot_product_attention")
 
     VALID = [
         Valid("""

@@ -78,51 +78,59 @@ class MetricOverBatchCount(Rule):
         "`{count}` counts correct predictions over the samples of `{loader}`, but `len({loader})` is "
         "its number of batches; divide by `len({loader}.dataset)` (or a running sample count)"
     )
-    requires = ("len(",)
 
     VALID = [
         Valid("""
+            import torch
             for x, y in test_loader:
                 correct += (model(x).argmax(1) == y).sum().item()
             acc = correct / len(test_loader.dataset)
         """),
         Valid("""
+            import torch
             for x, y in loader:
                 total_loss += loss_fn(model(x), y).item()
             avg = total_loss / len(loader)
         """),
         Valid("""
+            import torch
             for x, y in loader:
                 correct += (model(x).argmax(1) == y).sum().item()
                 total += y.size(0)
             acc = correct / total
         """),
         Valid("""
+            import torch
             for sample in dataset:
                 correct += int(model(sample.x) == sample.y)
             acc = correct / len(dataset)
         """),
         Valid("""
+            import torch
             for x, y in loader:
                 acc += (model(x).argmax(1) == y).float().mean().item()
             acc = acc / len(loader)
         """),
         Valid("""
+            import torch
             for x, y in other_loader:
                 correct += (model(x).argmax(1) == y).sum().item()
             ratio = correct / len(loader)
         """),
         # mrdbourke/pytorch-deep-learning going_modular/engine.py: per-batch accuracy, then its mean
         Valid("""
+            import torch
             for X, y in dataloader:
                 train_acc += (y_pred_class == y).sum().item() / len(y_pred)
             train_acc = train_acc / len(dataloader)
         """),
         Valid("""
+            import torch
             n = len(loader)
             steps = total_steps / len(loader)
         """),
         Valid("""
+            import torch
             for i, (x, y) in enumerate(loader):
                 hits += torch.sum(pred == y).item()
             acc = hits / len(loader.sampler)
@@ -130,54 +138,62 @@ class MetricOverBatchCount(Rule):
     ]
     INVALID = [
         Invalid("""
+            import torch
             correct = 0
             for x, y in test_loader:
                 correct += (model(x).argmax(1) == y).sum().item()
             accuracy = correct / len(test_loader)
-        """, line=4),
+        """, line=5),
         Invalid("""
+            import torch
             def evaluate(model, loader):
                 correct = 0
                 for data, target in loader:
                     pred = model(data).argmax(dim=1, keepdim=True)
                     correct += pred.eq(target.view_as(pred)).sum().item()
                 return 100. * correct / len(loader)
-        """, line=6),
+        """, line=7),
         Invalid("""
+            import torch
             for i, (x, y) in enumerate(val_loader):
                 _, pred = torch.max(model(x), 1)
                 running_corrects += torch.sum(pred == y.data)
             epoch_acc = running_corrects.double() / len(val_loader)
-        """, line=4),
+        """, line=5),
         Invalid("""
+            import torch
             from tqdm import tqdm
             for x, y in tqdm(self.val_loader, desc="val"):
                 n_ok += (self.model(x).argmax(-1) == y).sum()
             print(n_ok / len(self.val_loader))
-        """, line=4),
+        """, line=5),
         Invalid("""
+            import torch
             for epoch in range(3):
                 correct = 0
                 for images, labels in train_loader:
                     outputs = net(images)
                     correct += (outputs.argmax(1) == labels).sum().item()
                 print("acc", correct / len(train_loader))
-        """, line=6),
+        """, line=7),
         Invalid("""
+            import torch
             for x, y in loader:
                 correct += (model(x).argmax(1) == y).sum().item()
             acc = float(correct) / len(loader)
-        """, line=3),
+        """, line=4),
         Invalid("""
+            import torch
             for x, y in loader:
                 correct += (model(x).argmax(1) == y).sum().item()
             acc = 100 * correct / len(loader)
-        """, line=3),
+        """, line=4),
         Invalid("""
+            import torch
             for x, y in loader:
                 correct += (pred == y).cpu().sum()
             acc = correct.item() / len(loader)
-        """, line=3),
+        """, line=4),
     ]
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:

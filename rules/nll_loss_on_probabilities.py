@@ -50,7 +50,6 @@ class NllLossOnProbabilities(Rule):
         "`log` of a softmax underflows to -inf (NaN gradients) when a probability rounds to zero; "
         "use `log_softmax(x, dim)`, which computes the same value stably"
     )
-    requires = ("nll_loss", "NLLLoss", "log")
 
     VALID = [
         Valid("import torch.nn.functional as F\nloss = F.nll_loss(F.log_softmax(logits, dim=1), y)\n"),

@@ -68,7 +68,6 @@ class OptimizerRebuiltInLoop(Rule):
         "this {what} is built anew {when}, which throws away its state (momentum, Adam's moment "
         "estimates, the schedule) every time; build it once before the loop"
     )
-    requires = ("optim",)
 
     VALID = [
         Valid("""

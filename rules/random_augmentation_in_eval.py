@@ -47,7 +47,7 @@ class RandomAugmentationInEval(Rule):
         "so every evaluation scores different, distorted data; use deterministic transforms "
         "(resize, center crop, normalise) for evaluation"
     )
-    requires = ("transform",)
+    requires = ("torchvision", "albumentations")
 
     VALID = [
         Valid("""

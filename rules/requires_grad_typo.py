@@ -62,7 +62,6 @@ class RequiresGradTypo(Rule):
         "`.{typo}` is not `requires_grad`: the assignment creates a new attribute and freezes or "
         "unfreezes nothing; write `.requires_grad = ...` (or call `.requires_grad_(...)`)"
     )
-    requires = ("grad",)
 
     VALID = [
         Valid("import torch\nfor p in model.parameters():\n    p.requires_grad = False\n"),

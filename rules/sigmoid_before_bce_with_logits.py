@@ -44,7 +44,6 @@ class SigmoidBeforeBceWithLogits(Rule):
         "`BCEWithLogitsLoss` applies a sigmoid itself but is given the output of {what}, so the "
         "sigmoid is applied twice and the gradients are wrong; pass the logits"
     )
-    requires = ("with_logits", "WithLogitsLoss")
 
     VALID = [
         Valid("import torch.nn.functional as F\nloss = F.binary_cross_entropy_with_logits(logits, y)\n"),

@@ -52,7 +52,6 @@ class TrainingLoaderNotShuffled(Rule):
         "every epoch sees the data in the same order; pass `shuffle=True` (or a sampler)"
     )
     default_enabled = False
-    requires = ("DataLoader",)
 
     VALID = [
         Valid("""

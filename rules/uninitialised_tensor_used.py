@@ -74,7 +74,6 @@ class UninitialisedTensorUsed(Rule):
         "`{name}` comes from `{ctor}`, which leaves memory uninitialised, and its first use {use} the "
         "old values; create it with `torch.zeros` (or fill it first)"
     )
-    requires = ("empty", "Tensor(")
 
     VALID = [
         Valid("import torch\nx = torch.empty(3, 4)\nx.normal_()\ny = x * 2\n"),

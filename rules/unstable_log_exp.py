@@ -63,7 +63,6 @@ class UnstableLogExp(Rule):
     name = "unstable-log-exp"
     message = "`{expr}` {why}; use `{instead}`, which computes the same value stably"
     fix_applicability = "safe"
-    requires = ("log", "exp")
 
     VALID = [
         Valid("import torch\nlse = torch.logsumexp(x, dim=1)\n"),

@@ -37,7 +37,6 @@ class VolatileNoOp(Rule):
         "`volatile=True` has been ignored since PyTorch 0.4, so this runs with autograd on and "
         "records the graph; drop `Variable` and run the code under `with torch.no_grad():`"
     )
-    requires = ("volatile",)
 
     VALID = [
         Valid("import torch\nwith torch.no_grad():\n    out = model(x)\n"),
