@@ -15,9 +15,10 @@ from dlsan.lint.analysis.graph import (
 )
 from dlsan.lint.analysis.loops import enclosing_loops, enclosing_training_loop
 from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver
+from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
-from dlsan.lint.semantic import Scope
+from dlsan.lint.semantic import CONDITIONAL, Scope
 from dlsan.lint.semantic.summaries import summary_of
 from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
@@ -88,6 +89,40 @@ class LossAccumulatedWithGraph(Rule):
     requires = ("torch", "lightning")
 
     VALID = [
+        # jadore801120/attention-is-all-you-need-pytorch train.py: cal_performance returns the loss
+        # and two numbers (`.item()`), only the numbers are accumulated
+        Valid("""
+            import torch
+            def cal_performance(pred, gold, trg_pad_idx):
+                loss = cal_loss(pred, gold, trg_pad_idx)
+                n_correct = pred.eq(gold).masked_select(non_pad_mask).sum().item()
+                n_word = non_pad_mask.sum().item()
+                return loss, n_correct, n_word
+            for batch in training_data:
+                optimizer.zero_grad()
+                pred = model(src_seq, trg_seq)
+                loss, n_correct, n_word = cal_performance(pred, gold, trg_pad_idx)
+                loss.backward()
+                optimizer.step()
+                n_word_total += n_word
+                n_word_correct += n_correct
+                total_loss += loss.item()
+        """),
+        # jindongwang/transferlearning ReMoS/CV_adv/distillation_training.py: one step's feature
+        # losses summed under the same condition that resets the sum
+        Valid("""
+            import torch
+            for batch, label in train_loader:
+                optimizer.zero_grad()
+                loss = ce(model(batch), label)
+                if args.feat_lmda != 0:
+                    regloss = 0
+                    for key in reg_layers:
+                        regloss += featloss(reg_layers[key][0].out, reg_layers[key][1].out.detach())
+                    loss = loss + args.feat_lmda * regloss
+                loss.backward()
+                optimizer.step()
+        """),
         # d2l-ai/d2l-en d2l/torch.py: Accumulator.add stores float(b), the graph is released
         Valid("""
             import torch
@@ -449,7 +484,25 @@ class LossAccumulatedWithGraph(Rule):
         """Whether ``name`` is (re)bound in every iteration of ``loop`` before ``site``."""
         first = self.context.fact(("DLS101 first reset", id(flow), id(loop), name),
                                   lambda: self._first_reset(flow, name, loop))
-        return first is not None and first < flow.position(site)
+        if first is not None and first < flow.position(site):
+            return True
+        return any(not (b.augmented or b.item) and b.value is not None and flow.contains(loop, b.node)
+                   and b.position < flow.position(site) and self._dominates(b.node, site, loop)
+                   for b in flow.bindings_of(name))
+
+    def _dominates(self, reset: cst.CSTNode, site: cst.CSTNode, loop: cst.CSTNode) -> bool:
+        """Whether ``reset`` (before ``site`` in ``loop``) runs whenever ``site`` does: every branch
+        or loop between it and ``loop`` also holds ``site`` (``if lam: reg = 0; for k in ks: reg += ...``)."""
+        semantic = self.context.semantic
+        site_ancestors = {id(a) for a in semantic.ancestors(site)}
+        child: cst.CSTNode = reset
+        for ancestor in semantic.ancestors(reset):
+            if ancestor is loop:
+                return True
+            if isinstance(ancestor, CONDITIONAL) and id(child) not in site_ancestors:
+                return False
+            child = ancestor
+        return False
 
     def _first_reset(self, flow: Scope, name: str, loop: cst.CSTNode) -> int | None:
         """The position of the first plain binding of ``name`` after the start of ``loop`` that
@@ -527,7 +580,7 @@ def _accumulator_name(node: cst.BaseExpression | None) -> str | None:
     return dotted_name(node)
 
 
-def _graph_leaves(context, value: cst.BaseExpression) -> list[tuple[cst.BaseExpression, GraphKind | None]]:
+def _graph_leaves(context: FileContext, value: cst.BaseExpression) -> list[tuple[cst.BaseExpression, GraphKind | None]]:
     """The graph-carrying operands of ``value`` that a fix must sanitise, with their kinds."""
     if isinstance(value, cst.BinaryOperation):
         return _graph_leaves(context, value.left) + _graph_leaves(context, value.right)

@@ -23,8 +23,10 @@ from dlsan.lint.analysis.modes import (
     mode_relevance,
     scope_events,
 )
+from dlsan.lint.context import FileContext
 from dlsan.lint.names import OWN_MODULE
 from dlsan.lint.rule import Invalid, Rule, Valid
+from dlsan.lint.semantic import Scope
 
 #: pytest's `test_*` functions are tests, not evaluation loops; these names are evaluation loops
 _EVAL_LOOP_TESTS = frozenset({"test_epoch", "test_loop", "test_one_epoch", "test_step", "test_batch"})
@@ -437,7 +439,7 @@ class MissingEvalMode(Rule):
         return any(e.kind in ("eval", "unknown") and e.applies_to(model) for e in events)
 
 
-def _switched_later_in_loop(flow, events: list[ModeEvent], call: cst.Call, model: str) -> bool:
+def _switched_later_in_loop(flow: Scope, events: list[ModeEvent], call: cst.Call, model: str) -> bool:
     """An ``.eval()`` later in a loop around ``call`` reaches it from the second iteration on."""
     position = flow.position(call)
     for loop in flow.loops:
@@ -450,19 +452,19 @@ def _switched_later_in_loop(flow, events: list[ModeEvent], call: cst.Call, model
     return False
 
 
-def _steps_between(flow, events: list[ModeEvent], start: ModeEvent, at: int) -> bool:
+def _steps_between(flow: Scope, events: list[ModeEvent], start: ModeEvent, at: int) -> bool:
     """Whether a training step comes after the event ``start`` and before position ``at``."""
     index = next(i for i, event in enumerate(events) if event is start)
     return any(e.kind == "step" and flow.order.get(id(e.origin), at) < at for e in events[index + 1:])
 
 
-def _module_like(context, cls: cst.ClassDef) -> bool:
+def _module_like(context: FileContext, cls: cst.ClassDef) -> bool:
     """An ``nn.Module`` (also through a conditional base such as
     ``pl.LightningModule if pl else nn.Module``)."""
     return is_module_class(context, cls) or any("Module" in context.code(base.value) for base in cls.bases)
 
 
-def _derives_from_library(context, cls: cst.ClassDef) -> bool:
+def _derives_from_library(context: FileContext, cls: cst.ClassDef) -> bool:
     """A class extending another library's class (a HF ``Trainer``, a Lightning ``Callback``):
     its methods are hooks that the library calls in a mode it has already set."""
     return any(_is_library_name(context.names.resolve(base.value)) for base in cls.bases)

@@ -10,6 +10,7 @@ from dlsan.lint.analysis.optimizers import (
     grad_events,
     has_backward,
     iteration_events,
+    optimized_modules,
     stepped_optimizer,
     stepped_optimizers,
     steps_a_torch_optimizer,
@@ -69,6 +70,28 @@ class MissingZeroGrad(Rule):
     requires = ("step",)
 
     VALID = [
+        # znxlwm/pytorch-generative-model-collections infoGAN.py: info_optimizer updates G and D,
+        # whose own optimizers clear their gradients every iteration
+        Valid("""
+            import itertools
+            import torch.optim as optim
+            class infoGAN(object):
+                def __init__(self):
+                    self.G_optimizer = optim.Adam(self.G.parameters(), lr=lrG)
+                    self.D_optimizer = optim.Adam(self.D.parameters(), lr=lrD)
+                    self.info_optimizer = optim.Adam(itertools.chain(self.G.parameters(), self.D.parameters()), lr=lrD)
+                def train(self):
+                    for iter, (x_, y_) in enumerate(self.data_loader):
+                        self.D_optimizer.zero_grad()
+                        self.BCE_loss(self.D(x_), self.y_real_).backward(retain_graph=True)
+                        self.D_optimizer.step()
+                        self.G_optimizer.zero_grad()
+                        self.BCE_loss(self.D(self.G(z_)), self.y_real_).backward(retain_graph=True)
+                        self.G_optimizer.step()
+                        info_loss = self.CE_loss(D_disc, y_disc_) + self.MSE_loss(D_cont, y_cont_)
+                        info_loss.backward()
+                        self.info_optimizer.step()
+        """),
         # pytorch/examples distributed/rpc/rnn/main.py: gradients live per dist_autograd context
         Valid("""
             import torch.distributed.autograd as dist_autograd
@@ -278,13 +301,26 @@ class MissingZeroGrad(Rule):
             return
         events = iteration_events(self.context, "backward")
         if events is not None:
-            if not _clears_optimizer(events, optimizer):
+            if not _clears_optimizer(events, optimizer) and not self._cleared_through_others(events, optimizer, node):
                 self._report(node, optimizer)
             return
         function = self.context.enclosing(cst.FunctionDef)
         within = self.context.enclosing(cst.ClassDef)
         if function is not None and self._per_step_function_never_clears(function, within, optimizer):
             self._report(node, optimizer)
+
+    def _cleared_through_others(self, events: list[GradEvent], optimizer: str, at: cst.Call) -> bool:
+        """The optimizer's parameters all belong to optimizers that are cleared here
+        (``info_optimizer`` over ``G`` and ``D``, with ``G_optimizer`` and ``D_optimizer`` zeroed)."""
+        mine = optimized_modules(self.context, optimizer, at)
+        if not mine:
+            return False
+        cleared: set[str] = set()
+        for event in events:
+            if event.kind == "clear" and event.optimizer is not None and event.optimizer != optimizer:
+                theirs = optimized_modules(self.context, event.optimizer, at)
+                cleared |= theirs or set()
+        return mine <= cleared
 
     def _per_step_function_never_clears(self, function: cst.FunctionDef, within: cst.ClassDef | None,
                                         optimizer: str) -> bool:

@@ -264,7 +264,7 @@ class PreprocessingBeforeSplit(Rule):
         if name is None:
             return {}
         at = flow.position(fit)
-        seeds = {}
+        seeds: dict[str, int] = {}
         for call in flow.calls:
             if flow.position(call) > at and method_name(call) == "transform" and dotted_name(receiver(call)) == name:
                 seeds |= _bound_from(flow, call)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import libcst as cst
 
@@ -13,7 +14,7 @@ from dlsan.lint.analysis.shapes import (
 )
 from dlsan.lint.calls import append_keyword, keyword_arg, numeric_value, positional_args
 from dlsan.lint.names import dotted_name
-from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Replace, Rule, Valid
+from dlsan.lint.rule import EditSpec, FixSpec, InsertAfter, Invalid, Replace, Rule, Valid
 
 _ELEMENTWISE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)
 _AUGMENTED = (cst.AddAssign, cst.SubtractAssign, cst.MultiplyAssign, cst.DivideAssign,
@@ -289,7 +290,7 @@ class ReductionWithoutKeepdim(Rule):
         ),
     ]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: a reduction that could be flagged was met earlier in the file: only then follow names
         self._reduction_seen = False
@@ -406,6 +407,7 @@ class ReductionWithoutKeepdim(Rule):
     def _fix(self, found: _Found, scope: cst.CSTNode) -> FixSpec | None:
         reduction = found.reduction
         keyword = "keepdims" if reduction.numpy_style else "keepdim"
+        edit: EditSpec
         if reduction.keepdim_arg is not None:
             edit = Replace(reduction.keepdim_arg.value, "True")
         else:

@@ -291,7 +291,8 @@ class SigmoidBeforeBce(Rule):
 
     def _loss_rename(self, node: cst.Call, loss: LossCall) -> Replace | None:
         """Renaming the loss to its with-logits form, when nothing else uses that loss object."""
-        loss_func = node.func if loss.functional else loss.loss.expr.func if loss.loss else None
+        built = loss.loss.expr if loss.loss is not None else None
+        loss_func = node.func if loss.functional else built.func if isinstance(built, cst.Call) else None
         if not isinstance(loss_func, cst.Attribute) or loss_func.attr.value not in _WITH_LOGITS:
             return None
         if not loss.functional:

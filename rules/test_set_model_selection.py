@@ -87,6 +87,19 @@ class TestSetModelSelection(Rule):
     requires = ("test",)
 
     VALID = [
+        # jindongwang/transferlearning code/deep/adarnn/train_weather.py: `test_epoch` runs on the
+        # validation loader; the test loss is only printed
+        Valid("""
+            for epoch in range(args.n_epochs):
+                loss = train_epoch(model, optimizer, train_loader_list, epoch)
+                val_loss, val_loss_l1, val_loss_r = test_epoch(model, valid_loader, prefix="Valid")
+                test_loss, test_loss_l1, test_loss_r = test_epoch(model, test_loader, prefix="Test")
+                print("valid %.6f, test %.6f" % (val_loss_l1, test_loss_l1))
+                if val_loss < best_score:
+                    best_score = val_loss
+                    stop_round = 0
+                    torch.save(model.state_dict(), "best.pkl")
+        """),
         # pytorch/examples vae/main.py: the first test batch's reconstructions are saved as a picture
         Valid("""
             def test(epoch):

@@ -14,6 +14,7 @@ from dlsan.lint.analysis.modes import (
 )
 from dlsan.lint.analysis.nodes import method_name
 from dlsan.lint.calls import get_arg
+from dlsan.lint.context import FileContext
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.walk import children
 
@@ -72,6 +73,25 @@ class TrainModeNotRestored(Rule):
     requires = ("torch",)
 
     VALID = [
+        # jindongwang/transferlearning code/deep/finetune_AlexNet_ResNet/finetune_office31.py:
+        # each phase sets the mode it needs
+        Valid("""
+            import torch
+            from torchvision import models
+            model = models.resnet50(pretrained=True)
+            for epoch in range(1, n_epoch + 1):
+                for phase in ["src", "val", "tar"]:
+                    if phase == "src":
+                        model.train()
+                    else:
+                        model.eval()
+                    for inputs, labels in dataloaders[phase]:
+                        optimizer.zero_grad()
+                        loss = criterion(model(inputs), labels)
+                        if phase == "src":
+                            loss.backward()
+                            optimizer.step()
+        """),
         # mrdbourke/pytorch-deep-learning 02_pytorch_classification.py: a Linear/ReLU model, so
         # leaving it in eval mode changes nothing
         Valid("""
@@ -362,7 +382,8 @@ class TrainModeNotRestored(Rule):
         flow = context.semantic.walk_function(context.ancestors)
         events = scope_events(context, loop, cls)
         mine = [i for i, e in enumerate(events) if e.origin is node and e.kind == "eval"]
-        if mine and _steps_before_restore(events, mine[-1]) and flow.contains(loop, node):
+        if mine and _steps_before_restore(events, mine[-1]) and flow.contains(loop, node) \
+                and not _mode_chosen_per_branch(context, node, loop):
             if mode == "eval" and isinstance(node.func, cst.Attribute):
                 models = [node.func.value]
             else:
@@ -389,6 +410,34 @@ def _arguments_put_in_eval(call: cst.Call, function: cst.FunctionDef | None) -> 
                 if argument is not None:
                     found.append(argument.value)
         stack.extend(children(inner))
+    return found
+
+
+def _mode_chosen_per_branch(context: FileContext, call: cst.Call, loop: cst.CSTNode) -> bool:
+    """``if phase == "train": model.train() else: model.eval()``: each pass sets the mode it needs."""
+    for ancestor in context.semantic.ancestors(call):
+        if ancestor is loop:
+            return False
+        if isinstance(ancestor, cst.If):
+            branches = [ancestor.body, ancestor.orelse]
+            mine = next((b for b in branches if b is not None and _inside(context, call, b)), None)
+            others = [b for b in branches if b is not None and b is not mine]
+            if any(mode_of_call(inner) == "train" for other in others for inner in _calls_below(other)):
+                return True
+    return False
+
+
+def _inside(context: FileContext, node: cst.CSTNode, outer: cst.CSTNode) -> bool:
+    return any(a is outer for a in context.semantic.ancestors(node))
+
+
+def _calls_below(node: cst.CSTNode) -> list[cst.Call]:
+    found, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, cst.Call):
+            found.append(item)
+        stack.extend(children(item))
     return found
 
 

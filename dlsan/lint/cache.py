@@ -46,44 +46,58 @@ def rules_fingerprint(rule_dirs: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
+def _dependencies_unchanged(dependencies: Any) -> bool:
+    from dlsan.lint.semantic.project import digest_of
+
+    return isinstance(dependencies, dict) and all(digest_of(path) == digest for path, digest in dependencies.items())
+
+
 class ResultCache:
     def __init__(self, directory: Path, run_key: str) -> None:
         self.path = directory / f"results-{hashlib.sha256(run_key.encode()).hexdigest()[:24]}.json"
         self._run_key = f"{_FORMAT}:{__version__}:{run_key}"
-        self._entries: dict[str, list[dict[str, Any]]] = self._load()
-        self._used: dict[str, list[dict[str, Any]]] = {}
+        self._entries: dict[str, Any] = self._load()
+        self._used: dict[str, Any] = {}
 
-    def _load(self) -> dict[str, list[dict[str, Any]]]:
+    def _load(self) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         if not isinstance(data, dict) or data.get("key") != self._run_key or not isinstance(data.get("entries"), dict):
             return {}
-        return data["entries"]
+        entries: dict[str, Any] = data["entries"]
+        return entries
 
     @staticmethod
     def file_key(content: bytes, selection_key: str) -> str:
         return hashlib.sha256(selection_key.encode() + b"\0" + content).hexdigest()
 
     def get(self, key: str, path: str) -> list[LintFinding] | None:
-        stored = self._entries.get(key)
+        entry: Any = self._entries.get(key)
+        stored = entry
+        if isinstance(entry, dict):  # findings that depend on other project files
+            if not _dependencies_unchanged(entry.get("dependencies")):
+                return None
+            stored = entry.get("findings")
         if not isinstance(stored, list):
             return None
         try:
             findings = [LintFinding.from_dict({**item, "path": path}) for item in stored]
         except (KeyError, TypeError):
             return None
-        self._used[key] = stored
+        self._used[key] = entry
         return findings
 
-    def put(self, key: str, findings: Sequence[LintFinding]) -> None:
+    def put(self, key: str, findings: Sequence[LintFinding], dependencies: dict[str, str] | None = None) -> None:
+        """Store ``findings``; with ``dependencies`` (path -> content digest of the project files
+        they were computed from), the entry holds only while those files are unchanged."""
         stored = []
         for finding in findings:
             item = finding.to_dict()
             del item["path"]
             stored.append(item)
-        self._used[key] = stored
+        self._used[key] = {"findings": stored, "dependencies": dependencies} if dependencies else stored
 
     def save(self) -> None:
         """Write the cache atomically; failures (read-only home, full disk) are silently skipped."""

@@ -8,7 +8,7 @@ caches expensive facts so that they are computed at most once per file, and only
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -54,7 +54,7 @@ class FileContext:
     def fact(self, key: object, compute: Callable[[], T]) -> T:
         """``compute()`` once per file and key; later calls return the cached value."""
         try:
-            return self._facts[key]
+            return cast(T, self._facts[key])
         except KeyError:
             value = self._facts[key] = compute()
             return value
@@ -65,7 +65,7 @@ class FileContext:
         """The innermost enclosing node of one of ``types``, if any."""
         for node in reversed(self.ancestors):
             if isinstance(node, types):
-                return node  # type: ignore[return-value]
+                return node
         return None
 
     def parent(self) -> cst.CSTNode | None:

@@ -53,6 +53,8 @@ class FileResult:
     problem: str | None = None
     #: the findings before fixing, reported again when the fixed text cannot be written
     unfixed: list[LintFinding] = field(default_factory=list)
+    #: project files (path -> content digest) whose code decided these findings
+    dependencies: dict[str, str] = field(default_factory=dict)
 
 
 class Linter:
@@ -105,8 +107,11 @@ class Linter:
         from dlsan.lint.engine import lint_bytes
         from dlsan.lint.fixes import fix_source
 
+        from dlsan.lint.semantic.project import dependencies_of
+
         selection = self.selection_for(path)
         result = FileResult(path_text, lint_bytes(path_text, data, selection))
+        result.dependencies = dependencies_of(path_text)
         if self.plan.fix and any(f.fix is not None for f in result.findings):
             original = data.decode("utf-8-sig")
             fixed = fix_source(path_text, original, selection, unsafe=self.plan.unsafe_fixes,
@@ -169,7 +174,7 @@ def lint_files(
     for i, result in zip(misses, _lint_all(plan, [paths[i] for i in misses], jobs)):
         results[i] = result
         if i in keys:
-            cache.put(keys[i], result.findings)
+            cache.put(keys[i], result.findings, result.dependencies)
     cache.save()
     return [result for result in results if result is not None]
 

@@ -182,3 +182,28 @@ class R(Rule):
     VALID = [Valid("x")]
     INVALID = [Invalid("x")]
 '''
+
+
+def test_a_changed_project_dependency_invalidates_the_findings_it_decided(tmp_path, counted, monkeypatch):
+    """DLS301 on ``train.py`` depends on what ``rl/agent.py`` builds: adding a dropout there must
+    re-lint ``train.py`` even though its own content did not change."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rl").mkdir()
+    (tmp_path / "rl" / "__init__.py").write_text("")
+    agent = tmp_path / "rl" / "agent.py"
+    layers = "torch.nn.Linear(4, 8), torch.nn.Tanh()"
+    template = ("import torch\nclass Agent(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                "        self.actor = torch.nn.Sequential({layers})\n    def forward(self, x):\n"
+                "        return self.actor(x)\n")
+    agent.write_text(template.format(layers=layers))
+    train = tmp_path / "train.py"
+    train.write_text("import torch\nfrom rl.agent import Agent\nagent = Agent()\nwith torch.no_grad():\n"
+                     "    action = agent(obs)\n")
+    first = _run([train], tmp_path / "cache", select=["DLS301"])
+    assert [f.code for f in first[0].findings] == []
+    assert _run([train], tmp_path / "cache", select=["DLS301"])[0].findings == []
+    assert counted == ["train.py"]  # the second run was a hit
+    agent.write_text(template.format(layers=layers + ", torch.nn.Dropout(0.1)"))
+    again = _run([train], tmp_path / "cache", select=["DLS301"])
+    assert [f.code for f in again[0].findings] == ["DLS301"]
+    assert counted == ["train.py", "train.py"]

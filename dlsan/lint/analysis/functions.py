@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -19,7 +20,7 @@ class FileIndex:
     methods: dict[str, dict[str, cst.FunctionDef]] = field(default_factory=dict)
 
 
-def _collect(statements: list[cst.BaseStatement] | tuple[cst.BaseStatement, ...], index: FileIndex) -> None:
+def _collect(statements: Sequence[cst.CSTNode], index: FileIndex) -> None:
     for statement in statements:
         if isinstance(statement, cst.FunctionDef):
             index.functions[statement.name.value] = statement

@@ -45,6 +45,7 @@ _CLEAN_BUILTINS = frozenset({"float", "int", "bool", "str", "len", "round", "rep
 _GRAPH_BUILTINS = frozenset({"sum", "max", "min", "abs"})
 
 
+
 def backpropagated(context: FileContext, scope: Scope) -> set[str]:
     """Dotted names read by a ``.backward()`` call's receiver or arguments in ``scope``'s frame
     (``loss`` in ``scaler.scale(loss).backward()`` and ``accelerator.backward(loss)``)."""
@@ -136,6 +137,10 @@ class _Tracker:
             value = binding.value
             if binding.index is not None and binding.index > 0 and _returns_values_and_indices(value):
                 return CLEAN
+            if binding.index is not None and isinstance(value, cst.Call):
+                split, part = self.returned_part(value, binding.index, depth)
+                if split:
+                    return part
             kind = self.kind(value, binding.node, depth + 1)
             if binding.augmented or binding.item:
                 return kind if carries_graph(kind) else None
@@ -165,8 +170,8 @@ class _Tracker:
         context = self.context
         func = call.func
         method = method_name(call)
-        if method is not None:
-            base = self.kind(func.value, at, depth + 1)  # type: ignore[union-attr]
+        if method is not None and isinstance(func, cst.Attribute):
+            base = self.kind(func.value, at, depth + 1)
             if carries_graph(base):
                 if method in T.GRAPH_FREE_METHODS:
                     return CLEAN
@@ -197,6 +202,27 @@ class _Tracker:
                     return CLEAN
                 return _join([self.kind(arg.value, at, depth + 1) for arg in call.args]) or None
         return None
+
+    def returned_part(self, call: cst.Call, index: int, depth: int) -> tuple[bool, GraphKind | None]:
+        """``loss, n_correct = helper(...)``: whether the returns of the same-file function ``call``
+        runs are all tuples with a part ``index``, and what that part carries."""
+        within = self.context.semantic.enclosing(call, cst.ClassDef)
+        target = called_function(self.context, call, within if isinstance(within, cst.ClassDef) else None)
+        if target is None or id(target) in self.active:
+            return False, None
+        returns = [r.value for r in self.context.semantic.scope_for(target).returns]
+        parts = [r.elements[index].value for r in returns
+                 if isinstance(r, cst.Tuple) and index < len(r.elements)
+                 and not any(isinstance(e, cst.StarredElement) for e in r.elements)]
+        if not returns or len(parts) != len(returns):
+            return False, None
+        self.active.add(id(target))
+        try:
+            if grad_disabled(self.context, [target]):
+                return True, CLEAN
+            return True, _join([self.kind(part, part, depth + 1) for part in parts])
+        finally:
+            self.active.discard(id(target))
 
     def same_file_return_kind(self, target: cst.FunctionDef, depth: int) -> GraphKind | None:
         """What a function of this file returns (``CLEAN`` for ``None``)."""

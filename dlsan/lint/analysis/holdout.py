@@ -102,6 +102,8 @@ def reads_of(expr: cst.CSTNode) -> Reads:
                 stack.append(value)
         elif isinstance(node, cst.Arg):
             stack.append(node.value)
+        elif isinstance(node, cst.Call) and _evaluates_another_split(node):
+            stack.extend(arg.value for arg in node.args)  # ``test_epoch(model, valid_loader)``
         elif isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
             continue
         else:
@@ -109,6 +111,36 @@ def reads_of(expr: cst.CSTNode) -> Reads:
                 comparisons.append(reads_of_comparison(node))
             stack.extend(children(node))
     return Reads(frozenset(identifiers), frozenset(names), tuple(comparisons))
+
+
+_GLUED_OTHER_SPLIT = re.compile(r"^(val|valid|train|dev)(loader|set|data|dataset|ds|dl|iter)s?$", re.IGNORECASE)
+_OTHER_SPLITS = frozenset({"val", "valid", "validation", "dev", "train", "training", "trn"})
+
+
+def _evaluates_another_split(call: cst.Call) -> bool:
+    """A function named like a test run called on a validation or training split: its name says
+    what it does, its argument says on which data (``test(f"val_{epoch}", val_loader, model)``)."""
+    func = call.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    if not is_test_name(name):
+        return False
+    for arg in call.args:
+        for item in _names_in(arg.value):
+            words = set(item.lower().strip("_").split("_"))
+            if words & _OTHER_SPLITS or _GLUED_OTHER_SPLIT.match(item):
+                return True
+    return False
+
+
+def _names_in(node: cst.CSTNode) -> list[str]:
+    found, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, cst.Name):
+            found.append(item.value)
+        elif not isinstance(item, (cst.Lambda, cst.FunctionDef)):
+            stack.extend(children(item))
+    return found
 
 
 def reads_of_comparison(node: cst.Comparison) -> frozenset[str]:

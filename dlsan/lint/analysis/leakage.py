@@ -24,37 +24,17 @@ import libcst as cst
 
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.calls import get_arg, positional_args
+from dlsan.lint.catalog.sklearn_api import CV_FUNCTIONS, FIT_METHODS, SPLIT_FUNCTIONS, STATISTICS, TRANSFORMERS
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic import BindingKind, Scope, root_names_read
 
-_TRANSFORMERS = frozenset({
-    # sklearn.preprocessing
-    "StandardScaler", "MinMaxScaler", "RobustScaler", "MaxAbsScaler", "QuantileTransformer",
-    "PowerTransformer", "KBinsDiscretizer", "OneHotEncoder", "OrdinalEncoder", "TargetEncoder",
-    "SplineTransformer",
-    # sklearn.impute
-    "SimpleImputer", "KNNImputer", "IterativeImputer",
-    # sklearn.decomposition
-    "PCA", "TruncatedSVD", "KernelPCA", "IncrementalPCA", "FastICA", "NMF", "FactorAnalysis",
-    "SparsePCA", "LatentDirichletAllocation",
-    # sklearn.feature_extraction.text
-    "TfidfVectorizer", "CountVectorizer", "TfidfTransformer", "DictVectorizer",
-    # sklearn.feature_selection
-    "SelectKBest", "SelectPercentile", "VarianceThreshold", "RFE", "RFECV", "SelectFromModel",
-})
 _TRANSFORMER_NAME = re.compile(
     r"scaler|imputer|encoder|vectori[sz]er|tfidf|pca|svd|normali[sz]er|discreti[sz]er|selector",
     re.IGNORECASE,
 )
 _NOT_A_TRANSFORMER_NAME = re.compile(r"label_?encoder|labelencoder|^le$|^lb$|autoencoder|text_encoder|"
                                      r"image_encoder|tokenizer", re.IGNORECASE)
-FIT_METHODS = frozenset({"fit", "fit_transform"})
-_STATISTICS = frozenset({"mean", "std", "min", "max", "median", "var", "quantile", "nanmean",
-                         "nanstd", "nanmin", "nanmax", "amin", "amax"})
-_SPLIT_FUNCTIONS = frozenset({"train_test_split", "random_split"})
-_CV_FUNCTIONS = frozenset({"cross_val_score", "cross_val_predict", "cross_validate", "learning_curve",
-                           "validation_curve", "permutation_test_score"})
 _SPLITTER_NAME = re.compile(r"(^|_)(kf|kfold|skf|gkf|cv|folds?|splitter|sss|tscv|rkf|splits?)$|k_?fold",
                             re.IGNORECASE)
 _HELD_OUT = re.compile(r"(^|_)(test|tst|te|val|valid|validation|holdout|dev|eval)(_|\d|$)|"
@@ -73,7 +53,7 @@ def names_training(expr: cst.CSTNode) -> bool:
 
 def _transformer_class(context: FileContext, func: cst.BaseExpression) -> bool:
     resolved = context.names.resolve(func)
-    return resolved is not None and resolved.startswith("sklearn.") and resolved.rsplit(".", 1)[-1] in _TRANSFORMERS
+    return resolved is not None and resolved.startswith("sklearn.") and resolved.rsplit(".", 1)[-1] in TRANSFORMERS
 
 
 def is_transformer(context: FileContext, expr: cst.BaseExpression, at: cst.CSTNode, *, by_name: bool = False) -> bool:
@@ -114,7 +94,7 @@ def _statistic_of(context: FileContext, expr: cst.BaseExpression) -> str | None:
     if not isinstance(expr, cst.Call):
         return None
     method = method_name(expr)
-    if method in _STATISTICS:
+    if method in STATISTICS:
         name = dotted_name(expr.func)
         if name is not None and name.split(".", 1)[0] in ("np", "numpy", "torch") or \
                 (context.names.resolve(expr.func) or "").startswith(("numpy.", "torch.")):
@@ -203,9 +183,9 @@ def _split_call_data(context: FileContext, call: cst.Call) -> tuple[cst.BaseExpr
     args = [arg.value for arg in positional_args(call)]
     if resolved is not None and not resolved.startswith(("sklearn.", "torch.")):
         return ()
-    if last in _SPLIT_FUNCTIONS and (resolved is not None or name == last):
+    if last in SPLIT_FUNCTIONS and (resolved is not None or name == last):
         return tuple(args if last == "train_test_split" else args[:1])
-    if last in _CV_FUNCTIONS and (resolved is not None or name == last):
+    if last in CV_FUNCTIONS and (resolved is not None or name == last):
         return tuple(args[1:])
     if method_name(call) == "split" and args:
         splitter = receiver(call)

@@ -154,7 +154,19 @@ def model_name(context: FileContext, call: cst.Call) -> str | None:
         return name
     if _model_like_name(last) and context.names.resolve(call.func) is None:
         return name
+    if context.names.resolve(call.func) is None and not _LOSS_NAME.search(last) and _holds_a_model(context, call.func):
+        return name
     return None
+
+
+def _holds_a_model(context: FileContext, func: cst.BaseExpression) -> bool:
+    """Whether the semantic model knows ``func`` holds a torch module that is not a loss
+    (``agent = PPOAgent(...)`` from the project's ``rl/agent.py``)."""
+    from dlsan.lint.catalog.torch_api import LOSS_MODULES
+    from dlsan.lint.semantic.values import value_of
+
+    value = value_of(context, func)
+    return value.is_torch_module and not (value.module is not None and value.module.qualified in LOSS_MODULES)
 
 
 def is_loss_call(context: FileContext, call: cst.Call) -> bool:

@@ -98,6 +98,55 @@ def steps_a_torch_optimizer(context: FileContext, call: cst.Call) -> bool:
     return value.kind is Kind.OPTIMIZER or may_use_torch(context)
 
 
+def optimized_modules(context: FileContext, optimizer: str, at: cst.CSTNode) -> frozenset[str] | None:
+    """The modules whose parameters the optimizer named ``optimizer`` (read at ``at``) updates:
+    ``Adam(self.D.parameters())`` gives ``self.D``; ``Adam(chain(G.parameters(), D.parameters()))``
+    gives both; ``None`` when the constructor or its parameters are not that plain."""
+    from dlsan.lint.semantic.objects import constructor
+
+    expr = cst.parse_expression(optimizer)
+    if isinstance(expr, cst.Name):
+        built = constructor(context, _read_at(context, optimizer, at) or expr, None)
+    else:
+        owner = context.semantic.enclosing(at, cst.ClassDef)
+        attr = expr.attr.value if isinstance(expr, cst.Attribute) and dotted_name(expr.value) == "self" else None
+        built = None
+        if attr is not None and isinstance(owner, cst.ClassDef):
+            from dlsan.lint.semantic.objects import attribute_value
+
+            assigned = attribute_value(context, owner, attr)
+            built = constructor(context, assigned.expr, owner) if assigned is not None else None
+    if built is None or not isinstance(built.expr, cst.Call) or not built.expr.args:
+        return None
+    return _parameter_owners(built.expr.args[0].value)
+
+
+def _read_at(context: FileContext, name: str, at: cst.CSTNode) -> cst.Name | None:
+    """The Name node reading ``name`` nearest before ``at`` in its frame (for the model's lookups)."""
+    reads = context.semantic.frame_of(at).reads.get(name, [])
+    frame = context.semantic.frame_of(at)
+    before = [r for r in reads if isinstance(r, cst.Name) and frame.position(r) <= frame.position(at)]
+    return before[-1] if before else None
+
+
+def _parameter_owners(expr: cst.BaseExpression) -> frozenset[str] | None:
+    """``m.parameters()`` -> {m}; ``chain(a.parameters(), b.parameters())`` / ``list(a...) + list(b...)``."""
+    if isinstance(expr, cst.Call):
+        if method_name(expr) == "parameters":
+            owner = dotted_name(receiver(expr))
+            return frozenset({owner}) if owner is not None else None
+        callee = dotted_name(expr.func) or ""
+        if callee.rsplit(".", 1)[-1] in ("chain", "list") and expr.args:
+            parts = [_parameter_owners(arg.value) for arg in expr.args]
+            if any(p is None for p in parts):
+                return None
+            return frozenset().union(*(p for p in parts if p is not None))
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
+        left, right = _parameter_owners(expr.left), _parameter_owners(expr.right)
+        return None if left is None or right is None else left | right
+    return None
+
+
 def is_scheduler_step(call: cst.Call) -> bool:
     """``scheduler.step()`` / ``lr_scheduler.step(val_loss)`` on a receiver named like a scheduler."""
     if method_name(call) != "step":

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Union, cast
 
 import libcst as cst
 
@@ -95,7 +95,7 @@ def broadcast(a: Shape, b: Shape) -> Shape | None:
     for position in _positions(a, b):
         left, right = _dim_from_right(a, position), _dim_from_right(b, position)
         if left is False:
-            dims.append(right)  # type: ignore[arg-type]
+            dims.append(right)
         elif right is False:
             dims.append(left)
         elif left == 1:
@@ -186,8 +186,6 @@ _REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean", "amax", "amin", "lo
 _PAIR_REDUCTIONS = frozenset({"max", "min", "median", "nanmedian", "mode"})
 
 _LINEAR = frozenset({"torch.nn.Linear", "torch.nn.LazyLinear"})
-#: the scopes this inference works in: a function, or the module's top level
-ScopeNode = Union[cst.FunctionDef, cst.Module]
 _POINTWISE_LAYERS = frozenset(f"torch.nn.{n}" for n in (
     "ReLU", "ReLU6", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "SELU", "LeakyReLU", "PReLU",
     "Softplus", "Softmax", "LogSoftmax", "Dropout", "AlphaDropout", "Identity", "LayerNorm",
@@ -198,13 +196,13 @@ _POINTWISE_LAYERS = frozenset(f"torch.nn.{n}" for n in (
 # -- the inference ---------------------------------------------------------------------------------
 
 
-def shape_of(context: FileContext, expr: cst.BaseExpression, scope: ScopeNode, *, enclosing_class: cst.ClassDef | None = None) -> Shape | None:
+def shape_of(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode, *, enclosing_class: cst.ClassDef | None = None) -> Shape | None:
     """The inferred shape of ``expr`` (evaluated in ``scope``), or ``None`` when unknown."""
     return _Inference(context, scope, enclosing_class).shape(expr)
 
 
 class _Inference:
-    def __init__(self, context: FileContext, scope: ScopeNode, owner: cst.ClassDef | None) -> None:
+    def __init__(self, context: FileContext, scope: cst.CSTNode, owner: cst.ClassDef | None) -> None:
         self.context = context
         self.scope = scope
         self.owner = owner if owner is not None else _owner_class(context, scope)
@@ -234,7 +232,7 @@ class _Inference:
                 return None
             scope = self.context.semantic.function_of(found.expr).node
             if scope is not self.scope:
-                return _Inference(self.context, scope, None).shape(found.expr)  # type: ignore[arg-type]
+                return _Inference(self.context, scope, None).shape(found.expr)
             return self.shape(found.expr)
         if isinstance(expr, cst.BinaryOperation):
             return self._binary(expr)
@@ -337,7 +335,7 @@ class _Inference:
             if len(args) == 1 and _is_size_object(args[0].value):
                 return self._size_object_shape(args[0].value)
             sizes = _size_args(args) if not keyword_arg(call, "size") else None
-            return self._reshape(base, sizes, expand=method == "expand", source=call.func.value)
+            return self._reshape(base, sizes, expand=method == "expand", source=cast(cst.Attribute, call.func).value)
         if method in ("view_as", "reshape_as", "expand_as") and args:
             return self.shape(args[0].value)
         if method in ARITHMETIC_METHODS and len(args) == 1:
@@ -353,7 +351,7 @@ class _Inference:
             start = 0 if start is None and not args and keyword_arg(call, "start_dim") is None else start
             end = -1 if end is None and len(args) < 2 and keyword_arg(call, "end_dim") is None else end
             if base is UNKNOWN and start == 0 and end == -1:
-                return Shape((f"numel({self.context.code(call.func.value)})",))
+                return Shape((f"numel({self.context.code(cast(cst.Attribute, call.func).value)})",))
             return _flatten(base, start, end)
         if method in ("t", "transpose"):
             if method == "t":
@@ -458,7 +456,7 @@ class _Inference:
                 return int(bound.expr.evaluated_value)
         size = self._size_of_tensor(node)
         if size is not False:
-            return size  # type: ignore[return-value]
+            return size
         return self.context.code(node)
 
     def _size_of_tensor(self, node: cst.BaseExpression) -> Dim | bool:
@@ -557,13 +555,13 @@ class _Inference:
         return _index(base, [element.slice for element in expr.slice])
 
 
-def called_layer(context: FileContext, func: cst.BaseExpression, scope: ScopeNode) -> cst.BaseExpression | cst.ClassDef | None:
+def called_layer(context: FileContext, func: cst.BaseExpression, scope: cst.CSTNode) -> cst.BaseExpression | cst.ClassDef | None:
     """What a called expression is, following names, ``self.<attr>`` and ``.to(device)``: the
     constructor call of a layer or loss (``nn.MSELoss()``), or a same-file Module class."""
     return _Inference(context, scope, None)._resolve_layer(func)
 
 
-def _owner_class(context: FileContext, scope: ScopeNode) -> cst.ClassDef | None:
+def _owner_class(context: FileContext, scope: cst.CSTNode) -> cst.ClassDef | None:
     if not isinstance(scope, cst.FunctionDef):
         return None
     for cls in file_index(context).classes.values():
@@ -891,6 +889,7 @@ def _describe_reduction(context: FileContext, call: cst.Call) -> Reduction | Non
     method = call.func.attr.value
     qualified = context.names.resolve(call.func)
     library: str | None = None
+    signature: tuple[int, int | None]
     if qualified in _LINALG_NORMS:
         signature, library = (2, 3), "torch"
     elif method not in _REDUCTION_SIGNATURES:
@@ -911,6 +910,8 @@ def _describe_reduction(context: FileContext, call: cst.Call) -> Reduction | Non
         tensor = positional[0].value
     else:
         tensor = call.func.value
+    dim_position: int
+    keep_position: int | None
     dim_position, keep_position = signature
     if library == "numpy":
         keep_position = None  # np.sum(a, axis, dtype, out, keepdims)

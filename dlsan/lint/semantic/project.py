@@ -46,6 +46,21 @@ class ProjectFile:
 
 
 _files: OrderedDict[tuple[str, str], ProjectFile | None] = OrderedDict()
+#: linted path -> the project files (path -> content digest) its findings depend on
+_dependencies: dict[str, dict[str, str]] = {}
+
+
+def dependencies_of(path: str) -> dict[str, str]:
+    """The project files whose code decided findings of the file linted as ``path`` (this process)."""
+    return dict(_dependencies.get(path, {}))
+
+
+def digest_of(path: str) -> str | None:
+    """The content digest :func:`dependencies_of` records, for checking a dependency is unchanged."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def module_file(importer: str, module: str) -> Path | None:
@@ -131,4 +146,5 @@ def resolve(context: FileContext, qualified: str, importer: str | None = None) -
     if loaded is None:
         return None
     context.dependencies[str(path)] = loaded.digest
+    _dependencies.setdefault(context.path, {})[str(path)] = loaded.digest
     return loaded, name

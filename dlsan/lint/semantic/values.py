@@ -181,7 +181,8 @@ def join(values: list[Value]) -> Value:
     module = None
     if all(m is not None for m in modules):
         flags = {m.mode_dependent for m in modules if m is not None}
-        module = ModuleInfo(mode_dependent=flags.pop() if len(flags) == 1 else None,
+        names = {m.qualified for m in modules if m is not None}
+        module = ModuleInfo(names.pop() if len(names) == 1 else None, mode_dependent=flags.pop() if len(flags) == 1 else None,
                             evidence=next((m.evidence for m in modules if m is not None and m.evidence), None))
     splits = {v.split.name if v.split else None for v in values}
     split = first.split if len(splits) == 1 else None
@@ -391,9 +392,8 @@ class _Inference:
             if last == "DataFrame" or last.startswith("read_"):
                 return Value(Kind.DATAFRAME, framework, origin=call)
             return UNKNOWN
-        if framework is Framework.SKLEARN and last[:1].isupper() and (
-                resolved.startswith(TRANSFORMER_PACKAGES) or resolved.startswith(SAMPLER_PREFIX)
-                or resolved.startswith("sklearn.")):
+        if framework is Framework.SKLEARN and last[:1].isupper() and resolved.startswith(
+                (*TRANSFORMER_PACKAGES, SAMPLER_PREFIX, "sklearn.")):
             return Value(Kind.ESTIMATOR, framework, origin=call)
         if framework is not None:
             return Value(Kind.OBJECT, framework, origin=call)
@@ -598,9 +598,7 @@ class _Inference:
             return None
         elements: list[cst.BaseExpression] = []
         for binding in scope.bindings_of(expr.value):
-            if binding.kind is BindingKind.ASSIGNMENT and isinstance(binding.value, (cst.List, cst.Tuple)):
-                elements.extend(e.value for e in binding.value.elements)
-            elif binding.kind is BindingKind.AUGMENTED and isinstance(binding.value, (cst.List, cst.Tuple)):
+            if binding.kind is BindingKind.ASSIGNMENT and isinstance(binding.value, (cst.List, cst.Tuple)) or binding.kind is BindingKind.AUGMENTED and isinstance(binding.value, (cst.List, cst.Tuple)):
                 elements.extend(e.value for e in binding.value.elements)
             else:
                 return None
@@ -637,9 +635,8 @@ class _Inference:
             resolved = self.context.names.resolve(base.value)
             if local is not None:
                 parts.append(self.class_info(local))
-            elif resolved is None or not resolved.startswith(("torch.nn.Module", "lightning", "pytorch_lightning")):
-                if resolved is None or resolved.startswith("torch.nn."):
-                    parts.append(None)  # a base of unknown contents
+            elif resolved is None or (resolved.startswith("torch.nn.") and resolved != "torch.nn.Module"):
+                parts.append(None)  # a base of unknown contents
         called = _called_attributes(self.context, cls)
         by_name = index.methods.get(cls.name.value, {})
         methods = by_name.values()
@@ -803,4 +800,4 @@ def _annotation_expr(expr: cst.BaseExpression) -> cst.BaseExpression:
     return expr
 
 
-__all__ = ["UNKNOWN", "Evidence", "file_frameworks", "may_use_torch", "Kind", "ModuleInfo", "Split", "Value", "join", "module_info", "value_of"]
+__all__ = ["UNKNOWN", "Evidence", "Kind", "ModuleInfo", "Split", "Value", "file_frameworks", "join", "may_use_torch", "module_info", "value_of"]
