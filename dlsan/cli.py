@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from dlsan import torch_target
 from dlsan.__about__ import __version__
 from dlsan.config import ConfigError
 from dlsan.lint.api import prepare
@@ -41,6 +42,12 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def _torch_version(_context: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not torch_target.is_valid(value):
+        raise click.BadParameter(f"{value!r} is not a version such as 2.6")
+    return None if value is None else value.strip()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dlsan")
 def cli() -> None:
@@ -65,10 +72,13 @@ def cli() -> None:
               help="Use this pyproject.toml instead of the nearest one.")
 @click.option("--force-exclude", is_flag=True,
               help="Apply exclude patterns to paths given explicitly too (for pre-commit).")
+@click.option("--target-torch-version", callback=_torch_version, metavar="X.Y",
+              help="PyTorch version the code runs on (default: the project's torch pin, else 2.6).")
 def check(
     paths: Sequence[Path], select: str | None, ignore: str | None, extend_select: str | None,
     output_format: str, fix: bool, unsafe_fixes: bool, diff: bool, jobs: int | None, no_cache: bool,
     exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
+    target_torch_version: str | None,
 ) -> None:
     """Lint PATHS (files or directories; default: the current directory)."""
     path_list = list(paths) or [Path(".")]
@@ -79,7 +89,8 @@ def check(
     try:
         run = prepare(path_list, config_path=config_path, select=split_selectors(select),
                       ignore=split_selectors(ignore) or [], extend_select=split_selectors(extend_select) or [],
-                      fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir)
+                      fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir,
+                      target_torch_version=target_torch_version)
     except ConfigError as error:
         _fail(str(error))
     files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)

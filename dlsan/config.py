@@ -10,6 +10,7 @@ A bad key or value raises :class:`ConfigError` naming it; the CLI turns that int
     exclude = ["notebooks", "legacy/*.py"]
     extend-exclude = []
     rule-dirs = ["tools/dlsan_rules"]    # project-local rules, written like the built-in ones
+    target-torch-version = "2.4"         # default: the project's torch pin, else 2.6
     [tool.dlsan.rule-options.DLS301]
     eval-function-names = ["evaluate", "score"]
 """
@@ -21,6 +22,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from dlsan import torch_target
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,7 +37,7 @@ DEFAULT_EXCLUDE = (
 )
 
 _LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "rule-dirs")
-_KNOWN_KEYS = (*_LIST_KEYS, "per-file-ignores", "rule-options")
+_KNOWN_KEYS = (*_LIST_KEYS, "per-file-ignores", "rule-options", "target-torch-version")
 
 
 class ConfigError(Exception):
@@ -51,6 +54,8 @@ class Config:
     exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE))
     rule_dirs: list[Path] = field(default_factory=list)
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``None``: not configured (the project's torch pin decides, see dlsan.torch_target)
+    target_torch_version: str | None = None
 
     @property
     def root(self) -> Path:
@@ -124,4 +129,10 @@ def parse_table(table: dict[str, Any], path: Path | None = None) -> Config:
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise ConfigError(f"{_where(path, 'rule-options')} must be a table of per-rule tables")
     config.rule_options = options
+    if "target-torch-version" in table:
+        version = table["target-torch-version"]
+        if not torch_target.is_valid(version):
+            raise ConfigError(f"{_where(path, 'target-torch-version')} must be a version string "
+                              f"such as \"2.6\", got {version!r}")
+        config.target_torch_version = version.strip()
     return config

@@ -16,7 +16,7 @@ BUGGY = (
     "import torch\n"
     "\n"
     "def resume(model, path):\n"
-    "    state = torch.load(path)\n"
+    "    state = torch.load(path, weights_only=False)\n"
     "    model.load_state_dict(state['model'])\n"
     "    return torch.optim.Adam(model.parameters(), lr=3e-4, weight_decay=1e-2)\n"
 )
@@ -58,7 +58,7 @@ def test_flake8_select_ignore_and_noqa_work_on_dls_codes(project):
     assert reported(flake8("--select", "DLS5", "train.py", cwd=project)) == ["train.py:6:12: DLS501"]
     assert reported(flake8("--select", "DLS", "--extend-ignore", "DLS602", "train.py", cwd=project)) == [
         "train.py:6:12: DLS501"]
-    (project / "train.py").write_text(BUGGY.replace("torch.load(path)", "torch.load(path)  # noqa: DLS602"))
+    (project / "train.py").write_text(BUGGY.replace("torch.load(path, weights_only=False)", "torch.load(path, weights_only=False)  # noqa: DLS602"))
     assert reported(flake8("--select", "DLS", "train.py", cwd=project)) == ["train.py:6:12: DLS501"]
 
 

@@ -43,7 +43,7 @@ def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "train.py").write_text("import torch\n\nstate = torch.load('checkpoints/last.pt')\n")
+    (tmp_path / "train.py").write_text("import torch\n\nstate = torch.load('checkpoints/last.pt', weights_only=False)\n")
     return tmp_path
 
 

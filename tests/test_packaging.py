@@ -69,7 +69,7 @@ def test_wheel_installs_and_runs_every_rule(tmp_path):
     listed = subprocess.run([str(env_dir / "bin" / "dlsan"), "rules"], cwd=outside, check=True,
                             capture_output=True, text=True, env=clean_env).stdout
     assert _listed_codes(listed) == _rule_codes_in_source()
-    (outside / "a.py").write_text("import torch\nx = torch.load(f)\n")
+    (outside / "a.py").write_text("import torch\nx = torch.load(f, weights_only=False)\n")
     check = subprocess.run([str(env_dir / "bin" / "dlsan"), "check", "a.py"], cwd=outside,
                            capture_output=True, text=True, env=clean_env)
     assert check.returncode == 1 and "DLS602" in check.stdout

@@ -31,7 +31,7 @@ PACKAGE_DIRS = ("dlsan", "rules")
 
 pytestmark = pytest.mark.slow
 
-LOAD = "import torch\n\nstate = torch.load('checkpoints/last.pt')\n"
+LOAD = "import torch\n\nstate = torch.load('checkpoints/last.pt', weights_only=False)\n"
 LOGGED_LOSS = textwrap.dedent("""\
     import torch
 

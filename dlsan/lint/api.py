@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlsan import torch_target
 from dlsan.config import Config, ConfigError, find_config, load_config
 from dlsan.lint.files import collect_files
 from dlsan.lint.finding import LintFinding
@@ -42,6 +43,18 @@ def rule_settings(
     return settings
 
 
+def with_target_torch_version(
+    rules: Sequence[RuleInfo] | Sequence[type[Rule]], settings: dict[str, dict[str, Any]], version: str
+) -> dict[str, dict[str, Any]]:
+    """``settings`` with the target torch version given to every rule that takes it (a value set
+    in that rule's own options wins)."""
+    merged = {code: dict(values) for code, values in settings.items()}
+    for rule in rules:
+        if torch_target.OPTION in rule.options:
+            merged.setdefault(rule.code, {}).setdefault(torch_target.OPTION, version)
+    return merged
+
+
 def lint_source(
     source: str,
     path: str = "<string>",
@@ -49,6 +62,7 @@ def lint_source(
     select: Iterable[str] | None = ("ALL",),
     ignore: Iterable[str] = (),
     options: dict[str, dict[str, Any]] | None = None,
+    target_torch_version: str = torch_target.DEFAULT,
 ) -> list[LintFinding]:
     """Findings for one piece of source text (dedented first, handy in tests and notebooks)."""
     from dlsan.lint.engine import RuleSelection
@@ -57,7 +71,8 @@ def lint_source(
 
     rules = all_rules()
     chosen = select_rules(rules, select, ignore)
-    selection = RuleSelection(chosen, rule_settings(rules, options or {}))
+    settings = with_target_torch_version(rules, rule_settings(rules, options or {}), target_torch_version)
+    selection = RuleSelection(chosen, settings)
     return lint_text(path, textwrap.dedent(source), selection)
 
 
@@ -86,11 +101,13 @@ def prepare(
     fix: bool = False,
     unsafe_fixes: bool = False,
     cache_dir: Path | None = None,
+    target_torch_version: str | None = None,
 ) -> PreparedRun:
     """Resolve config and rule selection; raises ConfigError for anything invalid.
 
     With a ``cache_dir``, what is known of the rules comes from its manifest when current, so
     that nothing imports a rule (or libcst) until a file actually needs linting.
+    ``target_torch_version`` (the CLI flag) overrides the config and the project's torch pin.
     """
     start = paths[0] if paths else Path.cwd()
     config = load_config(config_path if config_path is not None else find_config(start))
@@ -110,7 +127,9 @@ def prepare(
     plan = LintPlan(
         rule_dirs=rule_dirs,
         rules=tuple(chosen),
-        settings=rule_settings(rules, config.rule_options),
+        settings=with_target_torch_version(
+            rules, rule_settings(rules, config.rule_options),
+            torch_target.resolve(target_torch_version, config.target_torch_version, start)),
         root=config.root,
         per_file_ignores=config.per_file_ignores,
         parse_errors_ignored=parse_error_ignored(ignore_all),

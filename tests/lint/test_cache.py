@@ -15,7 +15,7 @@ from dlsan.lint.api import prepare
 from dlsan.lint.cache import ResultCache, default_cache_dir
 from dlsan.lint.runner import lint_files, run_key
 
-BUGGY = "import torch\nstate = torch.load('ckpt.pt')\n"
+BUGGY = "import torch\nstate = torch.load('ckpt.pt', weights_only=False)\n"
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_a_changed_file_or_selection_is_linted_again(tmp_path, counted):
     target = tmp_path / "a.py"
     target.write_text(BUGGY)
     _run([target], tmp_path / "cache")
-    target.write_text(BUGGY + "other = torch.load('x')\n")
+    target.write_text(BUGGY + "other = torch.load('x', weights_only=False)\n")
     (result,) = _run([target], tmp_path / "cache")
     assert len(result.findings) == 2 and counted == ["a.py", "a.py"]
     (result,) = _run([target], tmp_path / "cache", select=["DLS501"])

@@ -17,6 +17,8 @@ BUGGY = "import torch\n\nstate = torch.load('ckpt.pt')\nopt = torch.optim.Adam(p
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "train.py").write_text(BUGGY)
+    # torch.load without weights_only= unpickles before 2.6: the pin makes DLS602 (and its fix) apply
+    (tmp_path / "requirements.txt").write_text("numpy\ntorch>=2.1,<2.6\n")
     (tmp_path / "clean.py").write_text("import torch\nstate = torch.load('c.pt', weights_only=True)\n")
     return tmp_path
 
@@ -72,7 +74,7 @@ def test_broken_files_become_dls000_and_the_run_goes_on(run_dlsan, tmp_path):
     (tmp_path / "binary.py").write_bytes(b"\x00\x01\xff\xfe" * 50)
     (tmp_path / "empty.py").write_text("")
     (tmp_path / "ok.py").write_text(BUGGY)
-    result = run_dlsan("check", "--format", "json", ".", cwd=tmp_path)
+    result = run_dlsan("check", "--target-torch-version", "2.5", "--format", "json", ".", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     by_path = {}
     for f in json.loads(result.stdout):
@@ -147,6 +149,7 @@ def test_rules_and_explain(run_dlsan):
 def test_jobs_give_the_same_findings_in_a_stable_order(run_dlsan, tmp_path):
     for i in range(20):
         (tmp_path / f"m{i:02d}.py").write_text(BUGGY)
+    (tmp_path / "requirements.txt").write_text("torch==2.5.1\n")
     one = run_dlsan("check", "--format", "json", "--jobs", "1", "--no-cache", ".", cwd=tmp_path).stdout
     two = run_dlsan("check", "--format", "json", "--jobs", "2", "--no-cache", ".", cwd=tmp_path).stdout
     assert one == two and len(json.loads(one)) == 40
@@ -160,7 +163,7 @@ def test_python_m_dlsan_and_version(run_dlsan):
 def test_fix_keeps_a_utf8_bom_and_crlf(run_dlsan, tmp_path):
     target = tmp_path / "bom.py"
     target.write_bytes(b"\xef\xbb\xbfimport torch\r\nstate = torch.load('c.pt')\r\n")
-    run_dlsan("check", "--fix", "--unsafe-fixes", "bom.py", cwd=tmp_path)
+    run_dlsan("check", "--target-torch-version", "2.4", "--fix", "--unsafe-fixes", "bom.py", cwd=tmp_path)
     assert target.read_bytes() == b"\xef\xbb\xbfimport torch\r\nstate = torch.load('c.pt', weights_only=True)\r\n"
 
 

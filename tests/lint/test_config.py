@@ -9,7 +9,7 @@ import pytest
 
 from dlsan.config import ConfigError, find_config, load_config, parse_table
 
-BUGGY = "import torch\nstate = torch.load('ckpt.pt')\nopt = torch.optim.Adam(p, weight_decay=1e-4)\n"
+BUGGY = "import torch\nstate = torch.load('ckpt.pt', weights_only=False)\nopt = torch.optim.Adam(p, weight_decay=1e-4)\n"
 
 
 def _codes(result) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from dlsan.lint.walk import Dispatcher, walk
 
 RULES = all_rules()
 ALL = RuleSelection(RULES, {})
-LOAD = "import torch\nx = torch.load(f)\n"
+LOAD = "import torch\nx = torch.load(f, weights_only=False)\n"
 
 
 def codes(findings):
@@ -44,7 +44,7 @@ def test_empty_package_marker_is_fine():
 
 
 def test_bom_and_crlf_are_read():
-    data = b"\xef\xbb\xbfimport torch\r\nx = torch.load(f)\r\n"
+    data = b"\xef\xbb\xbfimport torch\r\nx = torch.load(f, weights_only=False)\r\n"
     findings = lint_bytes("crlf.py", data, ALL)
     assert codes(findings) == ["DLS602"] and findings[0].line == 2
 
@@ -56,7 +56,7 @@ def test_syntax_error_position():
 
 def test_positions_are_one_based_and_end_exclusive():
     (finding,) = lint_source("p.py", LOAD, ALL)
-    assert (finding.line, finding.column, finding.end_line, finding.end_column) == (2, 5, 2, 18)
+    assert (finding.line, finding.column, finding.end_line, finding.end_column) == (2, 5, 2, 38)
 
 
 def test_prefilter_skips_files_without_torch_but_still_checks_syntax():
@@ -80,12 +80,12 @@ def test_prefilter_skips_files_without_torch_but_still_checks_syntax():
     ],
 )
 def test_suppressions(comment, suppressed):
-    findings = lint_source("s.py", f"import torch\nx = torch.load(f)  {comment}\n", ALL)
+    findings = lint_source("s.py", f"import torch\nx = torch.load(f, weights_only=False)  {comment}\n", ALL)
     assert (findings == []) is suppressed
 
 
 def test_suppression_applies_to_its_line_only():
-    source = "import torch\n# dlsan: ignore[DLS602]\nx = torch.load(f)\n"
+    source = "import torch\n# dlsan: ignore[DLS602]\nx = torch.load(f, weights_only=False)\n"
     assert codes(lint_source("s.py", source, ALL)) == ["DLS602"]
 
 

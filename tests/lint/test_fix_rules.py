@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from fixture_target import target_torch_version
+
 FIXES = Path(__file__).resolve().parents[2] / "fixtures" / "fixes"
 CODES = ("DLS501", "DLS502", "DLS503", "DLS601", "DLS602", "DLS603")
 FIXTURES = sorted(p for p in FIXES.glob("*.in.py") if p.name.split("_", 1)[0].upper() in CODES)
@@ -36,21 +38,25 @@ def code_of(fixture: Path) -> str:
     return fixture.name.split("_", 1)[0].upper()
 
 
+def target_of(fixture: Path) -> tuple[str, str]:
+    return "--target-torch-version", target_torch_version(fixture.read_text(encoding="utf-8"))
+
+
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
 def test_unsafe_fixes_give_the_expected_file_and_are_idempotent(fixture, tmp_path):
     path = copy_of(fixture, tmp_path)
-    dlsan("--select", code_of(fixture), "--fix", "--unsafe-fixes", str(path))
+    dlsan("--select", code_of(fixture), *target_of(fixture), "--fix", "--unsafe-fixes", str(path))
     fixed = path.read_text(encoding="utf-8")
     assert fixed == expected_of(fixture)
     compile(fixed, str(path), "exec")
-    dlsan("--select", code_of(fixture), "--fix", "--unsafe-fixes", str(path))
+    dlsan("--select", code_of(fixture), *target_of(fixture), "--fix", "--unsafe-fixes", str(path))
     assert path.read_text(encoding="utf-8") == fixed
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
 def test_plain_fix_applies_only_safe_fixes(fixture, tmp_path):
     path = copy_of(fixture, tmp_path)
-    dlsan("--select", code_of(fixture), "--fix", str(path))
+    dlsan("--select", code_of(fixture), *target_of(fixture), "--fix", str(path))
     expected = expected_of(fixture) if code_of(fixture) in SAFE_CODES else fixture.read_text(encoding="utf-8")
     assert path.read_text(encoding="utf-8") == expected
 
@@ -73,7 +79,7 @@ def test_overlapping_fixes_of_several_rules_settle(tmp_path):
         "state = torch.load(path)\n",
         encoding="utf-8",
     )
-    dlsan("--select", "DLS502,DLS602,DLS603", "--fix", "--unsafe-fixes", str(path))
+    dlsan("--select", "DLS502,DLS602,DLS603", "--target-torch-version", "2.5", "--fix", "--unsafe-fixes", str(path))
     fixed = path.read_text(encoding="utf-8")
     assert fixed == (
         "import torch\nimport torch.nn.functional as F\nfrom torchvision.models import resnet18\n"
@@ -81,4 +87,4 @@ def test_overlapping_fixes_of_several_rules_settle(tmp_path):
         "loss = F.cross_entropy(model(x), y)\n"
         "state = torch.load(path, weights_only=True)\n"
     )
-    assert dlsan("--select", "DLS502,DLS602,DLS603", str(path)).returncode == 0
+    assert dlsan("--select", "DLS502,DLS602,DLS603", "--target-torch-version", "2.5", str(path)).returncode == 0

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from dlsan.lint.api import lint_source
+from dlsan.lint.api import lint_source, with_target_torch_version
 from dlsan.lint.engine import RuleSelection
 from dlsan.lint.fixes import fix_source
 from dlsan.lint.registry import all_rules
 from dlsan.lint.selection import select_rules
+
+from fixture_target import target_torch_version
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>DLS\d{3}(?:\s*,\s*DLS\d{3})*)")
@@ -38,7 +40,7 @@ def expected_findings(source: str) -> set[tuple[int, str]]:
 @pytest.mark.parametrize("path", LINT_FIXTURES, ids=lambda p: str(p.relative_to(FIXTURES)))
 def test_fixture_findings_match_expectations(path):
     source = path.read_text(encoding="utf-8")
-    found = {(f.line, f.code) for f in lint_source(source, str(path))}
+    found = {(f.line, f.code) for f in lint_source(source, str(path), target_torch_version=target_torch_version(source))}
     expected = expected_findings(source)
     assert found == expected, (
         f"unexpected: {sorted(found - expected)}\nmissing: {sorted(expected - found)}"
@@ -57,8 +59,9 @@ def test_fixtures_exist_and_cover_every_rule():
 @pytest.mark.parametrize("path", FIX_FIXTURES, ids=lambda p: p.name)
 def test_fix_fixture(path):
     code = path.name.split("_", 1)[0].upper()
-    selection = RuleSelection(select_rules(all_rules(), [code]), {})
     source = path.read_text(encoding="utf-8")
+    rules = select_rules(all_rules(), [code])
+    selection = RuleSelection(rules, with_target_torch_version(rules, {}, target_torch_version(source)))
     expected = path.with_name(path.name.replace(".in.py", ".out.py")).read_text(encoding="utf-8")
     fixed = fix_source(str(path), source, selection, unsafe=True)
     assert fixed.problem is None

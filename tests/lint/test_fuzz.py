@@ -134,14 +134,14 @@ def deep_nesting(rng: random.Random, data: bytes) -> bytes:
     depth = rng.choice((30, 99, 120, 199, 250))
     kind = rng.randrange(4)
     if kind == 0:
-        snippet = "x = " + "(" * depth + "torch.load(f)" + ")" * depth
+        snippet = "x = " + "(" * depth + "torch.load(f, weights_only=False)" + ")" * depth
     elif kind == 1:
         snippet = "x = " + "[" * depth + "]" * depth
     elif kind == 2:
-        snippet = "x = " + " or ".join(["a"] * depth * 10) + " or torch.load(f)"
+        snippet = "x = " + " or ".join(["a"] * depth * 10) + " or torch.load(f, weights_only=False)"
     else:
         body = "".join(" " * i + "if x:\n" for i in range(depth // 2))
-        snippet = body + " " * (depth // 2) + "y = torch.load(f)"
+        snippet = body + " " * (depth // 2) + "y = torch.load(f, weights_only=False)"
     return insert_line(snippet)(rng, data)
 
 
@@ -330,18 +330,18 @@ SPECIAL_INPUTS = {
     "empty": b"",
     "only-bom": codecs.BOM_UTF8,
     "whitespace": b" \n\t\n\x0c\n",
-    "bom-crlf": codecs.BOM_UTF8 + b"import torch\r\nstate = torch.load(f)\r\n",
+    "bom-crlf": codecs.BOM_UTF8 + b"import torch\r\nstate = torch.load(f, weights_only=False)\r\n",
     "lone-cr": b"import torch\rfor b in loader:\r    loss = model(b)\r    loss.backward()\r    total += loss\r",
     "tabs": b"import torch\nfor b in loader:\n\tloss = model(b)\n\tloss.backward()\n\ttotal += loss\n",
-    "form-feed-indent": b"import torch\nif ok:\n\x0c    state = torch.load(f)\n",
+    "form-feed-indent": b"import torch\nif ok:\n\x0c    state = torch.load(f, weights_only=False)\n",
     "latin1-cookie": b"# -*- coding: latin-1 -*-\nimport torch\nname = 'caf\xe9'\n",
-    "utf16": "import torch\nx = torch.load(f)\n".encode("utf-16"),
-    "nul": b"import torch\nx = torch.load(f)\x00\n",
-    "python2": b"import torch\nprint 'loss', torch.load(f)\n",
+    "utf16": "import torch\nx = torch.load(f, weights_only=False)\n".encode("utf-16"),
+    "nul": b"import torch\nx = torch.load(f, weights_only=False)\x00\n",
+    "python2": b"import torch\nprint 'loss', torch.load(f, weights_only=False)\n",
     "python2-except": b"try:\n    import torch\nexcept ImportError, e:\n    pass\n",
-    "unterminated": b"import torch\ndoc = '''never closed\nx = torch.load(f)\n",
-    "backslash-eof": b"import torch\nx = torch.load(f) + \\",
-    "parens-199": b"import torch\nx = " + b"(" * 199 + b"torch.load(f)" + b")" * 199 + b"\n",
+    "unterminated": b"import torch\ndoc = '''never closed\nx = torch.load(f, weights_only=False)\n",
+    "backslash-eof": b"import torch\nx = torch.load(f, weights_only=False) + \\",
+    "parens-199": b"import torch\nx = " + b"(" * 199 + b"torch.load(f, weights_only=False)" + b")" * 199 + b"\n",
     "parens-201": b"import torch\nx = " + b"(" * 201 + b"1" + b")" * 201 + b"\n",
     "indent-100": b"import torch\n" + b"".join(b" " * i + b"if x:\n" for i in range(100)) + b" " * 100 + b"y = 1\n",
     "sum-10k": b"import torch\nloss = " + b" + ".join([b"l"] * 10_000) + b"\n",
@@ -350,7 +350,7 @@ SPECIAL_INPUTS = {
     "long-line": b"import torch\nx = [" + b"1, " * 5_000 + b"]\n",
     "many-strings": b"import torch\nx = " + b" ".join([b"'a'"] * 6_000) + b"\n",
     "surrogate-escape": b"import torch\nx = '\\ud800'\n",
-    "non-bmp-identifiers": "import torch\n𝔁 = torch.load(f)\nλ = 1\n".encode(),
+    "non-bmp-identifiers": "import torch\n𝔁 = torch.load(f, weights_only=False)\nλ = 1\n".encode(),
 }
 
 
@@ -395,7 +395,7 @@ def test_parser_stack_overflow_does_not_kill_the_process():
 
 
 def test_finding_deep_inside_an_expression_is_a_dls000_not_a_recursion_error():
-    source = "import torch\nx = a or " + " or ".join(["a"] * 3000) + " or torch.load(f)\n"
+    source = "import torch\nx = a or " + " or ".join(["a"] * 3000) + " or torch.load(f, weights_only=False)\n"
     (finding,) = lint_source("deep.py", source, SELECTION)
     assert finding.code == PARSE_ERROR_CODE and "nested too deeply" in finding.message
     assert fix_source("deep.py", source, SELECTION, unsafe=True).source == source
@@ -412,7 +412,7 @@ def _write_corpus(directory: Path, seed: int, count: int) -> dict[Path, bytes]:
         written[directory / f"m{i:02d}.py"] = data
     for name in ("bom-crlf", "latin1-cookie", "utf16", "nul", "python2", "empty", "lone-cr"):
         written[directory / f"special {name}.py"] = SPECIAL_INPUTS[name]
-    written[directory / "ünïcode dir" / "déjà vu.py"] = b"import torch\nx = torch.load(f)\n"
+    written[directory / "ünïcode dir" / "déjà vu.py"] = b"import torch\nx = torch.load(f, weights_only=False)\n"
     for path, data in written.items():
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(data)
@@ -451,6 +451,7 @@ def test_cli_on_a_directory_of_mutated_files(tmp_path, jobs):
 def test_fix_reports_a_file_it_cannot_write_and_fixes_the_others(tmp_path):
     """Root may write read-only files, so the write of one file is refused by patching ``open``."""
     leaky = "import torch\nstate = torch.load('ckpt.pt')\n"
+    (tmp_path / "requirements.txt").write_text("torch==2.4.1\n")  # before the weights_only default
     (tmp_path / "locked.py").write_text(leaky)
     (tmp_path / "open.py").write_text(leaky)
     script = textwrap.dedent("""

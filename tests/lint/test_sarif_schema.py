@@ -92,7 +92,7 @@ def test_parse_errors_validate_as_dls000(run_dlsan, tmp_path):
     (tmp_path / "broken.py").write_text("def train(:\n    pass\n")
     (tmp_path / "latin1.py").write_bytes("# caf\xe9\nimport torch\n".encode("latin-1"))
     (tmp_path / "empty.py").write_text("")
-    (tmp_path / "ok.py").write_text("import torch\nstate = torch.load('last.pt')\n")
+    (tmp_path / "ok.py").write_text("import torch\nstate = torch.load('last.pt', weights_only=False)\n")
     code, document = _sarif(run_dlsan, ".", cwd=tmp_path)
     assert code == 1
     found = sorted((r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["ruleId"])
@@ -113,7 +113,7 @@ def test_odd_file_names_become_valid_uris(run_dlsan, tmp_path):
     """Spaces, `#`, `%` and non-ASCII letters in paths are percent-encoded, relative or absolute."""
     weird = tmp_path / "exp #2 (50%)" / "módel train.py"
     weird.parent.mkdir()
-    weird.write_text("import torch\nstate = torch.load('last.pt')\n")
+    weird.write_text("import torch\nstate = torch.load('last.pt', weights_only=False)\n")
     code, document = _sarif(run_dlsan, ".", cwd=tmp_path)
     assert code == 1
     (result,) = _results(document)
@@ -133,7 +133,7 @@ def test_odd_file_names_become_valid_uris(run_dlsan, tmp_path):
 @pytest.mark.parametrize("select", ["DLS602", "ALL"])
 def test_selection_keeps_rule_indices_consistent(run_dlsan, tmp_path, select):
     (tmp_path / "train.py").write_text(
-        "import torch\nstate = torch.load('c.pt')\nopt = torch.optim.Adam(params, weight_decay=1e-4)\n")
+        "import torch\nstate = torch.load('c.pt', weights_only=False)\nopt = torch.optim.Adam(params, weight_decay=1e-4)\n")
     _, document = _sarif(run_dlsan, "--select", select, ".", cwd=tmp_path)
     rules = document["runs"][0]["tool"]["driver"]["rules"]
     for result in _results(document):
