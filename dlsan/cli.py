@@ -7,23 +7,30 @@ This module must never import torch (a test checks it): it is what pre-commit ho
 from __future__ import annotations
 
 import difflib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dlsan.__about__ import __version__
-from dlsan.config import ConfigError
+from dlsan.config import ConfigError, find_config, load_config
 from dlsan.lint.api import prepare
 from dlsan.lint.files import collect_files
 from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
-from dlsan.lint.registry import RuleLoadError, all_rules
+from dlsan.lint.engine_codes import ENGINE_CODES
+from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
 from dlsan.lint.cache import ResultCache, default_cache_dir
 from dlsan.lint.runner import FileResult, lint_files, run_key
 from dlsan.lint.selection import split_selectors
 from dlsan.report import RENDERERS
+from dlsan.report import statistics as statistics_report
 from dlsan.report import text as text_report
+
+if TYPE_CHECKING:  # rule classes import libcst, which a warm cached run never needs
+    from dlsan.lint.rule import Rule
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -60,7 +67,8 @@ def cli() -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
-@click.option("--statistics", is_flag=True, help="Print a count per rule instead of each finding.")
+@click.option("--statistics", is_flag=True,
+              help="Print a count per rule ([*] safe fix, [-] unsafe only) instead of each finding.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Use this pyproject.toml instead of the nearest one.")
 @click.option("--force-exclude", is_flag=True,
@@ -74,14 +82,12 @@ def check(
     target_version: str | None,
 ) -> None:
     """Lint PATHS (files or directories; default: the current directory)."""
-    path_list = list(paths) or [Path(".")]
+    path_list = list(paths) or [Path(".")]  # a missing path is a DLS000 finding, the rest is linted
     cache_dir = None if no_cache or fix or diff else default_cache_dir()
-    for path in path_list:
-        if not path.exists():
-            _fail(f"path {str(path)!r} does not exist")
     try:
-        run = prepare(path_list, config_path=config_path, select=split_selectors(select),
-                      ignore=split_selectors(ignore) or [], extend_select=split_selectors(extend_select) or [],
+        run = prepare(path_list, config_path=config_path, select=_selectors("select", select),
+                      ignore=_selectors("ignore", ignore) or [],
+                      extend_select=_selectors("extend-select", extend_select) or [],
                       fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir,
                       target_version=parse_version_name(target_version) if target_version else None)
     except ConfigError as error:
@@ -94,7 +100,8 @@ def check(
     # only SARIF describes the rules (their docs): other formats never import a rule class
     rules = all_rules(run.config.rule_dirs) if output_format == "sarif" else ()
     if statistics:
-        click.echo(text_report.statistics(findings), nl=False)
+        render = statistics_report.render_json if output_format == "json" else statistics_report.render_text
+        click.echo(render(findings), nl=False)
     elif not diff or output_format != "text":
         click.echo(RENDERERS[output_format](findings, rules), nl=False)
     if diff:
@@ -105,6 +112,15 @@ def check(
         click.echo(text_report.summary(findings, len(files)), err=True)
     failed = bool(findings) or (diff and pending)
     sys.exit(EXIT_CLEAN if exit_zero or not failed else EXIT_FINDINGS)
+
+
+def _selectors(option: str, value: str | None) -> list[str] | None:
+    """The comma-separated selectors of ``--option``; an option given with none is a usage error
+    (``--select ''`` would otherwise run nothing and pass)."""
+    selectors = split_selectors(value)
+    if selectors is not None and not selectors:
+        _fail(f"--{option} names no rule: give codes, code prefixes (DLS1), names or ALL")
+    return selectors
 
 
 def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
@@ -134,24 +150,61 @@ def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
     return pending
 
 
-@cli.command("rules")
-def list_rules() -> None:
-    """List the rules: code, name, fixable, enabled by default."""
+def _known_rules(config_path: Path | None) -> tuple[type[Rule], ...]:
+    """The built-in rules and those of the project's ``rule-dirs`` (config found from the current
+    directory, or ``--config``)."""
     try:
-        rules = all_rules()
-    except RuleLoadError as error:
+        config = load_config(config_path if config_path is not None else find_config(Path.cwd()))
+        for directory in config.rule_dirs:
+            if not directory.is_dir():
+                raise ConfigError(f"{config.path}: [tool.dlsan] rule-dirs: directory {directory} does not exist")
+        return all_rules(config.rule_dirs)
+    except (ConfigError, RuleLoadError) as error:
         _fail(str(error))
-    click.echo(f"{'code':<8}{'name':<38}{'fix':<5}{'default':<9}summary")
-    for rule in rules:
-        click.echo(f"{rule.code:<8}{rule.name:<38}{'yes' if rule.fixable() else '':<5}"
-                   f"{'on' if rule.default_enabled else 'off':<9}{rule.summary()}")
+        raise  # unreachable: _fail exits
+
+
+def _fix_safety(rule: type[Rule]) -> str | None:
+    return rule.fix_applicability if rule.fixable() else None
+
+
+_CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                              help="Use this pyproject.toml instead of the nearest one.")
+
+
+@cli.command("rules")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: a table; json: an array of {code, name, summary, fix, default, origin}.")
+@_CONFIG_OPTION
+def list_rules(output_format: str, config_path: Path | None) -> None:
+    """List the rules (project rules included): code, name, fix safety, on by default."""
+    rules = _known_rules(config_path)
+    builtin = builtin_rules_dir().resolve()
+    rows = [{"code": code.code, "name": code.name, "summary": code.summary, "fix": None, "default": True,
+             "origin": "engine"} for code in ENGINE_CODES]
+    rows += [{"code": rule.code, "name": rule.name, "summary": rule.summary(), "fix": _fix_safety(rule),
+              "default": rule.default_enabled,
+              "origin": "builtin" if Path(sys.modules[rule.__module__].__file__ or "").resolve().parent == builtin
+              else "project"} for rule in rules]
+    if output_format == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'code':<8}{'name':<38}{'fix':<8}{'default':<9}summary")
+    for row in rows:
+        click.echo(f"{row['code']:<8}{row['name']:<38}{row['fix'] or '':<8}"
+                   f"{'on' if row['default'] else 'off':<9}{row['summary']}")
 
 
 @cli.command()
 @click.argument("rule")
-def explain(rule: str) -> None:
-    """Print a rule's documentation (by code or name)."""
-    for candidate in all_rules():
+@_CONFIG_OPTION
+def explain(rule: str, config_path: Path | None) -> None:
+    """Print a rule's documentation (by code or name; project rules and DLS000 too)."""
+    for code in ENGINE_CODES:
+        if rule.upper() == code.code or rule.lower() == code.name:
+            click.echo(f"{code.code} {code.name}\n\n{code.summary}\n\n{code.docs()}")
+            return
+    for candidate in _known_rules(config_path):
         if rule.upper() == candidate.code or rule.lower() == candidate.name:
             click.echo(f"{candidate.code} {candidate.name}\n\n{candidate.message}\n\n{candidate.docs()}")
             return

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _rule_codes_in_source() -> set[str]:
-    codes = set()
+    codes = {"DLS000"}  # reported by the engine itself, listed with the rules
     for path in (REPO / "rules").glob("*.py"):
         codes |= set(re.findall(r'^\s+code = "(DLS\d{3})"', path.read_text(), flags=re.MULTILINE))
     return codes

@@ -3,6 +3,7 @@
     x = torch.load(f)  # dlsan: ignore[DLS602]
     x = torch.load(f)  # dlsan: ignore[torch-load-without-weights-only, DLS501]
     x = torch.load(f)  # noqa: DLS602
+    x = torch.load(f)  # noqa: DLS6          (a code prefix: every DLS6xx, as flake8 reads it)
     x = torch.load(f)  # dlsan: ignore        (everything on this line)
     x = torch.load(f)  # noqa                 (everything on this line, as flake8 does)
 """
@@ -31,6 +32,14 @@ def suppressed_on_line(line: str) -> frozenset[str]:
     return frozenset(found)
 
 
+_CODE_LIKE = re.compile(r"^[A-Z]+[0-9]+$")
+
+
+def covers(item: str, code: str, name: str) -> bool:
+    """Whether one suppression item names the finding: ``*``, its name, its code, or a code prefix
+    (``DLS6`` covers DLS601, as flake8 reads ``# noqa: E1``)."""
+    return item == ALL or item == name.upper() or (_CODE_LIKE.match(item) is not None and code.startswith(item))
+
+
 def is_suppressed(line: str, code: str, name: str) -> bool:
-    suppressed = suppressed_on_line(line)
-    return bool(suppressed) and (ALL in suppressed or code in suppressed or name.upper() in suppressed)
+    return any(covers(item, code, name) for item in suppressed_on_line(line))

@@ -146,14 +146,14 @@ def test_a_changed_rule_file_invalidates_the_manifest(tmp_path):
 
     rules = tmp_path / "rules"
     rules.mkdir()
-    (rules / "r.py").write_text(RULE.format(code="DLS951", code_lower="dls951"))
-    assert [i.code for i in rule_infos([rules], tmp_path / "cache")] == ["DLS951"]
+    (rules / "r.py").write_text(RULE.format(code="PRJ951", code_lower="prj951"))
+    assert [i.code for i in rule_infos([rules], tmp_path / "cache")] == ["PRJ951"]
     from dlsan.lint.registry import load_rules
 
     load_rules.cache_clear()  # a process loads a rule directory once; a new run is a new process
     (rules / "r.py").unlink()
-    (rules / "r2.py").write_text(RULE.format(code="DLS952", code_lower="dls952"))
-    assert [i.code for i in rule_infos([rules], tmp_path / "cache")] == ["DLS952"]
+    (rules / "r2.py").write_text(RULE.format(code="PRJ952", code_lower="prj952"))
+    assert [i.code for i in rule_infos([rules], tmp_path / "cache")] == ["PRJ952"]
     assert len(list((tmp_path / "cache").glob("rules-*.json"))) == 2
 
 
