@@ -1,4 +1,4 @@
-"""The ``dlsan`` command: ``check``, ``rules``, ``explain``.
+"""The ``dlsan`` command: ``check``, ``rules``, ``explain``, ``clean``.
 
 Exit codes: 0 no findings, 1 findings (or fixes pending under ``--diff``), 2 usage or config error.
 This module must never import torch (a test checks it): it is what pre-commit hooks run.
@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 import click
 
 from dlsan.__about__ import __version__
-from dlsan.config import ConfigError, find_config, load_config
+from dlsan.config import ConfigError, find_config, load_config, project_root
 from dlsan.lint.api import prepare
 from dlsan.lint.files import collect_files
 from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
 from dlsan.lint.engine_codes import ENGINE_CODES
 from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
-from dlsan.lint.cache import ResultCache, default_cache_dir
+from dlsan.lint.cache import ResultCache, cache_dir_for
+from dlsan.lint.cache import clean as clean_cache
 from dlsan.lint.runner import FileResult, lint_files, run_key
 from dlsan.lint.selection import split_selectors
 from dlsan.report import RENDERERS
@@ -66,6 +67,8 @@ def cli() -> None:
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Cache directory (default: $DLSAN_CACHE_DIR, else .dlsan_cache/ in the project).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--statistics", is_flag=True,
               help="Print a count per rule ([*] safe fix, [-] unsafe only) instead of each finding.")
@@ -78,13 +81,16 @@ def cli() -> None:
 def check(
     paths: Sequence[Path], select: str | None, ignore: str | None, extend_select: str | None,
     output_format: str, fix: bool, unsafe_fixes: bool, diff: bool, jobs: int | None, no_cache: bool,
-    exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
+    cache_dir: Path | None, exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
     target_version: str | None,
 ) -> None:
     """Lint PATHS (files or directories; default: the current directory)."""
     path_list = list(paths) or [Path(".")]  # a missing path is a DLS000 finding, the rest is linted
-    cache_dir = None if no_cache or fix or diff else default_cache_dir()
     try:
+        if no_cache or fix or diff:
+            cache_dir = None
+        else:
+            cache_dir = cache_dir_for(project_root(path_list[0], config_path), cache_dir)
         run = prepare(path_list, config_path=config_path, select=_selectors("select", select),
                       ignore=_selectors("ignore", ignore) or [],
                       extend_select=_selectors("extend-select", extend_select) or [],
@@ -209,6 +215,20 @@ def explain(rule: str, config_path: Path | None) -> None:
             click.echo(f"{candidate.code} {candidate.name}\n\n{candidate.message}\n\n{candidate.docs()}")
             return
     _fail(f"no rule {rule!r}; `dlsan rules` lists them")
+
+
+@cli.command()
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="The cache directory to remove (default: as `dlsan check` finds it from here).")
+@_CONFIG_OPTION
+def clean(cache_dir: Path | None, config_path: Path | None) -> None:
+    """Remove the result cache (only files dlsan wrote there)."""
+    try:
+        directory = cache_dir_for(project_root(Path.cwd(), config_path), cache_dir)
+        removed = clean_cache(directory)
+    except (ConfigError, ValueError, OSError) as error:
+        _fail(str(error))
+    click.echo(f"Removed {directory} ({removed} files)." if removed else f"No cache at {directory}.", err=True)
 
 
 def main() -> None:

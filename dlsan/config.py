@@ -32,7 +32,7 @@ else:  # pragma: no cover
 
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", ".eggs", "*.egg-info", "__pycache__",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules", "build", "dist", "site-packages",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".dlsan_cache", "node_modules", "build", "dist", "site-packages",
     ".ipynb_checkpoints",
 )
 
@@ -107,6 +107,14 @@ def _nearest_pyproject(start: Path) -> Path | None:
         if (directory / "pyproject.toml").is_file():
             return directory / "pyproject.toml"
     return None
+
+
+def project_root(start: Path, config_path: Path | None = None) -> Path:
+    """The directory of the project ``start`` belongs to: that of ``config_path``, else of the
+    nearest pyproject.toml with ``[tool.dlsan]``, else the current directory (where the cache
+    lives, and what config paths are relative to)."""
+    found = config_path if config_path is not None else find_config(start)
+    return found.resolve().parent if found is not None else Path.cwd()
 
 
 def load_config(path: Path | None, start: Path | None = None) -> Config:

@@ -18,7 +18,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlsan.lint.cache import ResultCache, rules_fingerprint
+from dlsan.lint.cache import ResultCache, path_role, rules_fingerprint
 from dlsan.lint.files import relative_posix
 from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
 from dlsan.lint.manifest import RuleInfo
@@ -163,7 +163,7 @@ def lint_files(
             content = Path(path).read_bytes()
         except OSError:
             continue
-        keys[i] = cache.file_key(content, linter.selection_key(Path(path)))
+        keys[i] = cache.file_key(content, linter.selection_key(Path(path)), path_role(path))
         hit = cache.get(keys[i], path)
         if hit is not None:
             results[i] = FileResult(path, hit)
