@@ -21,11 +21,14 @@ from dlsan.lint.api import prepare
 from dlsan.lint.files import collect_files
 from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
 from dlsan.lint.engine_codes import ENGINE_CODES
+from dlsan.lint.finding import PARSE_ERROR_CODE
 from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
 from dlsan.lint.cache import ResultCache, cache_dir_for
 from dlsan.lint.cache import clean as clean_cache
 from dlsan.lint.runner import FileResult, lint_files, run_key
 from dlsan.lint.selection import split_selectors
+from dlsan.lint.suppressions import UNUSED_SUPPRESSION_CODE
+from dlsan.lint.suppressions import add_noqa as add_noqa_comments
 from dlsan.report import RENDERERS
 from dlsan.report import statistics as statistics_report
 from dlsan.report import text as text_report
@@ -65,6 +68,8 @@ def cli() -> None:
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--add-noqa", is_flag=True,
+              help="Add `# noqa: CODE` to every line with a finding (keeps other comments); exit 0.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
@@ -80,7 +85,7 @@ def cli() -> None:
               help="Python the code is written for (default: requires-python, else the newest).")
 def check(
     paths: Sequence[Path], select: str | None, ignore: str | None, extend_select: str | None,
-    output_format: str, fix: bool, unsafe_fixes: bool, diff: bool, jobs: int | None, no_cache: bool,
+    output_format: str, fix: bool, unsafe_fixes: bool, diff: bool, add_noqa: bool, jobs: int | None, no_cache: bool,
     cache_dir: Path | None, exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
     target_version: str | None,
 ) -> None:
@@ -101,6 +106,11 @@ def check(
     files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
     cache = None if cache_dir is None else ResultCache(cache_dir, run_key(run.plan))
     results = lint_files(run.plan, [_display(f) for f in files], jobs, cache)
+    if add_noqa:
+        if fix or diff:
+            _fail("--add-noqa cannot be combined with --fix or --diff")
+        _add_noqa(results)
+        sys.exit(EXIT_CLEAN)
     pending = _handle_fixes(results, write=fix and not diff)
     findings = [finding for result in results for finding in result.findings]
     # only SARIF describes the rules (their docs): other formats never import a rule class
@@ -118,6 +128,34 @@ def check(
         click.echo(text_report.summary(findings, len(files)), err=True)
     failed = bool(findings) or (diff and pending)
     sys.exit(EXIT_CLEAN if exit_zero or not failed else EXIT_FINDINGS)
+
+
+def _add_noqa(results: Sequence[FileResult]) -> None:
+    """Write ``# noqa`` comments for every finding (DLS000 and DLS001 excepted), in place."""
+    total = 0
+    for result in results:
+        if not any(f.code not in (PARSE_ERROR_CODE, UNUSED_SUPPRESSION_CODE) for f in result.findings):
+            continue
+        try:
+            data = Path(result.path).read_bytes()
+            bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
+            source = data.decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            click.echo(f"dlsan: {result.path}: cannot add noqa: {error}", err=True)
+            continue
+        new_source, added, skipped = add_noqa_comments(source, result.findings)
+        for line in skipped:
+            click.echo(f"dlsan: {result.path}:{line}: no noqa added: the line ends inside a string or "
+                       "continues with a backslash; suppress it by hand", err=True)
+        if added:
+            try:
+                with open(result.path, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(bom + new_source)
+            except OSError as error:
+                click.echo(f"dlsan: {result.path}: cannot write: {error.strerror or error}", err=True)
+                continue
+            total += added
+    click.echo(f"Added {total} noqa directive{'s' if total != 1 else ''}.", err=True)
 
 
 def _selectors(option: str, value: str | None) -> list[str] | None:

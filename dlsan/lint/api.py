@@ -59,7 +59,8 @@ def lint_source(
 
     rules = all_rules()
     chosen = select_rules(rules, select, ignore)
-    selection = RuleSelection(chosen, rule_settings(rules, options or {}), python=target_version)
+    selection = RuleSelection(chosen, rule_settings(rules, options or {}), python=target_version,
+                              known=frozenset(rule.code for rule in rules))
     return lint_text(path, textwrap.dedent(source), selection)
 
 

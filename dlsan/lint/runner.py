@@ -89,7 +89,8 @@ class Linter:
         selection = self._selections.get(codes)
         if selection is None:
             by_code = {rule.code: rule for rule in load_rules(self.plan.rule_dirs)}
-            selection = RuleSelection([by_code[code] for code in codes], self.plan.settings, self.plan.python)
+            selection = RuleSelection([by_code[code] for code in codes], self.plan.settings, self.plan.python,
+                                      known=frozenset(by_code))
             self._selections[codes] = selection
         return selection
 
