@@ -18,13 +18,13 @@ import click
 from dlsan.__about__ import __version__
 from dlsan.config import ConfigError, find_config, load_config, project_root
 from dlsan.lint.api import prepare
-from dlsan.lint.files import collect_files
-from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
-from dlsan.lint.engine_codes import ENGINE_CODES
-from dlsan.lint.finding import PARSE_ERROR_CODE
-from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
 from dlsan.lint.cache import ResultCache, cache_dir_for
 from dlsan.lint.cache import clean as clean_cache
+from dlsan.lint.engine_codes import ENGINE_CODES
+from dlsan.lint.files import collect_files
+from dlsan.lint.finding import PARSE_ERROR_CODE
+from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
+from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
 from dlsan.lint.runner import FileResult, lint_files, run_key
 from dlsan.lint.selection import split_selectors
 from dlsan.lint.suppressions import UNUSED_SUPPRESSION_CODE

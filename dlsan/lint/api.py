@@ -15,7 +15,14 @@ from dlsan.lint.manifest import RuleInfo, rule_infos
 from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.registry import RuleLoadError, builtin_rules_dir
 from dlsan.lint.runner import FileResult, LintPlan, lint_files
-from dlsan.lint.selection import SelectionError, SelectorSource, effective_ignores, parse_error_ignored, resolve, select_rules
+from dlsan.lint.selection import (
+    SelectionError,
+    SelectorSource,
+    effective_ignores,
+    parse_error_ignored,
+    resolve,
+    select_rules,
+)
 
 if TYPE_CHECKING:
     from dlsan.lint.rule import Rule

@@ -139,7 +139,8 @@ class ResultCache:
             return {}
         if not isinstance(data, dict) or data.get("key") != self._run_key or not isinstance(data.get("entries"), dict):
             return {}
-        return data["entries"]
+        entries: dict[str, list[dict[str, Any]]] = data["entries"]
+        return entries
 
     @staticmethod
     def file_key(content: bytes, selection_key: str, role: str) -> str:

@@ -17,11 +17,11 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from dlsan.lint import suppressions
 from dlsan.lint.context import FileContext
 from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Edit, Fix, LintFinding
-from dlsan.lint.rule import FixSpec, InsertAfter, InsertBefore, Replace, Report, Rule
-from dlsan.lint import suppressions
 from dlsan.lint.pyversion import NEWEST, PythonVersion
+from dlsan.lint.rule import FixSpec, InsertAfter, InsertBefore, Replace, Report, Rule
 from dlsan.lint.syntax import NewerSyntax, checks_needed
 from dlsan.lint.walk import Dispatcher, walk
 

@@ -6,10 +6,9 @@ No libcst here: config and the CLI read versions on warm, fully cached runs, whi
 from __future__ import annotations
 
 import re
-from typing import Optional, Tuple
 
 #: a Python version as (major, minor)
-PythonVersion = Tuple[int, int]
+PythonVersion = tuple[int, int]
 
 SUPPORTED: tuple[PythonVersion, ...] = ((3, 9), (3, 10), (3, 11), (3, 12), (3, 13))
 OLDEST, NEWEST = SUPPORTED[0], SUPPORTED[-1]
@@ -37,7 +36,7 @@ def parse_version_name(text: str) -> PythonVersion:
     return version
 
 
-def requires_python_floor(spec: str) -> Optional[PythonVersion]:
+def requires_python_floor(spec: str) -> PythonVersion | None:
     """The oldest Python a ``requires-python`` specifier admits, clamped to SUPPORTED (``">=3.8"``
     reads as py39, the oldest dlsan checks for); None when it names no lower bound."""
     floors = []

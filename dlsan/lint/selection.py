@@ -20,9 +20,14 @@ from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME
 class Selectable(Protocol):
     """What selection reads of a rule: a rule class, or its :class:`~dlsan.lint.manifest.RuleInfo`."""
 
-    code: str
-    name: str
-    default_enabled: bool
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_enabled(self) -> bool: ...
 
 
 R = TypeVar("R", bound=Selectable)

@@ -12,8 +12,6 @@ lower bound of the project's ``requires-python``, else the newest version dlsan 
 
 from __future__ import annotations
 
-from typing import Optional
-
 import libcst as cst
 
 from dlsan.lint.pyversion import PythonVersion, version_name
@@ -40,7 +38,7 @@ class NewerSyntax:
 
     def __init__(self, target: PythonVersion) -> None:
         self.target = target
-        self.found: Optional[tuple[cst.CSTNode, str, PythonVersion]] = None
+        self.found: tuple[cst.CSTNode, str, PythonVersion] | None = None
 
     def _flag(self, node: cst.CSTNode, construct: tuple[str, PythonVersion]) -> None:
         what, version = construct

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import libcst as cst
 import pytest
+from rule_doubles import DOCS
 
 from dlsan.lint.engine import RuleSelection, lint_bytes, lint_source
 from dlsan.lint.registry import all_rules
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.walk import Dispatcher, walk
-
-from rule_doubles import DOCS
 
 RULES = all_rules()
 ALL = RuleSelection(RULES, {})

@@ -4,13 +4,12 @@ is never applied."""
 from __future__ import annotations
 
 import libcst as cst
+from rule_doubles import DOCS
 
 from dlsan.lint.engine import RuleSelection
 from dlsan.lint.finding import Edit, Fix
 from dlsan.lint.fixes import apply_edits, fix_source
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
-
-from rule_doubles import DOCS
 
 
 class _BreaksTheFile(Rule):
