@@ -52,7 +52,12 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: wide enough that every option's help is one line (`dlsan check --help`; a test keeps it so)
+_HELP_WIDTH = 120
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": _HELP_WIDTH,
+                               "terminal_width": _HELP_WIDTH})
 @click.version_option(__version__, prog_name="dlsan")
 def cli() -> None:
     """dlsan: catch the silent bugs of deep-learning code."""
@@ -62,9 +67,9 @@ def cli() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--select", help="Comma-separated codes, code prefixes (DLS1), names, or ALL.")
 @click.option("--ignore", help="Comma-separated codes, prefixes or names to skip.")
-@click.option("--extend-select", help="Add to the selected rules.")
-@click.option("--format", "output_format", type=click.Choice(sorted(RENDERERS)), default="text",
-              show_default=True)
+@click.option("--extend-select", help="Codes, prefixes or names to add to the selected rules.")
+@click.option("--format", "output_format", type=click.Choice(sorted(RENDERERS)), default="text", metavar="NAME",
+              help=f"Output format: {', '.join(sorted(RENDERERS))} (default text; --statistics: text or json).")
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
@@ -81,8 +86,9 @@ def cli() -> None:
               help="Use this pyproject.toml instead of the nearest one.")
 @click.option("--force-exclude", is_flag=True,
               help="Apply exclude patterns to paths given explicitly too (for pre-commit).")
-@click.option("--target-version", type=click.Choice([version_name(v) for v in SUPPORTED]),
-              help="Python the code is written for (default: requires-python, else the newest).")
+@click.option("--target-version", type=click.Choice([version_name(v) for v in SUPPORTED]), metavar="PYXY",
+              help=f"The Python the code is written for, {version_name(SUPPORTED[0])}..{version_name(SUPPORTED[-1])} "
+                   "(default: requires-python, else the newest).")
 def check(
     paths: Sequence[Path], select: str | None, ignore: str | None, extend_select: str | None,
     output_format: str, fix: bool, unsafe_fixes: bool, diff: bool, add_noqa: bool, jobs: int | None, no_cache: bool,

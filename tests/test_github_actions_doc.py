@@ -14,10 +14,9 @@ import os
 import shlex
 import subprocess
 import sys
+import venv
 from pathlib import Path
 from typing import Any
-
-import venv
 
 import jsonschema
 import pytest
