@@ -205,10 +205,7 @@ def _known_rules(config_path: Path | None) -> tuple[type[Rule], ...]:
     directory, or ``--config``)."""
     try:
         config = load_config(config_path if config_path is not None else find_config(Path.cwd()))
-        for directory in config.rule_dirs:
-            if not directory.is_dir():
-                raise ConfigError(f"{config.path}: [tool.dlsan] rule-dirs: directory {directory} does not exist")
-        return all_rules(config.rule_dirs)
+        return all_rules(config.existing_rule_dirs())
     except (ConfigError, RuleLoadError) as error:
         _fail(str(error))
         raise  # unreachable: _fail exits

@@ -63,6 +63,14 @@ class Config:
         """The directory relative to which config paths and patterns are read."""
         return self.path.parent if self.path is not None else Path.cwd()
 
+    def existing_rule_dirs(self) -> list[Path]:
+        """``rule_dirs``, each checked to exist (raises ConfigError naming the missing one): a
+        directory that is gone must fail every run, not only those that load the rules."""
+        for directory in self.rule_dirs:
+            if not directory.is_dir():
+                raise ConfigError(f"{self.path}: [tool.dlsan] rule-dirs: directory {directory} does not exist")
+        return self.rule_dirs
+
     @property
     def python(self) -> PythonVersion:
         """The Python version checked code is written for (see :mod:`dlsan.lint.syntax`)."""

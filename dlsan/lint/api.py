@@ -107,10 +107,7 @@ def prepare(
     config = load_config(config_path if config_path is not None else find_config(start), start)
     if target_version is not None:
         config.target_version = target_version
-    for directory in config.rule_dirs:
-        if not directory.is_dir():  # checked before the manifest, which a missing directory would not change
-            raise ConfigError(f"{config.path}: [tool.dlsan] rule-dirs: directory {directory} does not exist")
-    rule_dirs = (builtin_rules_dir(), *(d.resolve() for d in config.rule_dirs))
+    rule_dirs = (builtin_rules_dir(), *(d.resolve() for d in config.existing_rule_dirs()))
     try:
         rules = rule_infos(rule_dirs, cache_dir)
     except RuleLoadError as error:
