@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from dlsan.lint.finding import PARSE_ERROR_CODE, Edit, Fix, LintFinding
@@ -115,11 +115,20 @@ def apply(
     return kept
 
 
+def _tokens(source: str) -> Iterator[tokenize.TokenInfo]:
+    """``source``'s tokens, numbered as :func:`split_lines` numbers lines (a lone ``\r`` ends a line
+    for libcst and dlsan, not for ``tokenize``); raises what tokenize raises."""
+    return tokenize.generate_tokens(io.StringIO(_LINE_END.sub("\n", source), newline="\n").readline)
+
+
+_LINE_END = re.compile(r"\r\n?")
+
+
 def _comments(source: str) -> list[tuple[int, int, str]]:
     """(line, 0-based column, text) of every comment; [] if the source does not tokenize."""
     found = []
     try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        for token in _tokens(source):
             if token.type == tokenize.COMMENT:
                 found.append((token.start[0], token.start[1], token.string))
     except (tokenize.TokenError, IndentationError, SyntaxError):
@@ -217,7 +226,7 @@ def _commentable_lines(source: str) -> set[int] | None:
     lines = split_lines(source)
     blocked: set[int] = set()
     try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        for token in _tokens(source):
             if token.start[0] < token.end[0] and token.type != tokenize.NL and token.type != tokenize.NEWLINE:
                 blocked.update(range(token.start[0], token.end[0]))
     except (tokenize.TokenError, IndentationError, SyntaxError):

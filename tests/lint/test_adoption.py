@@ -112,3 +112,10 @@ def test_dls001_can_be_suppressed_and_ignored():
     source = "import torch\nx = 1  # noqa: DLS699, DLS001\n"
     assert lint_source(source) == []
     assert lint_source("import torch\nx = 1  # noqa: DLS699\n", ignore=["DLS001"]) == []
+
+
+def test_suppressions_are_found_on_the_lines_libcst_counts_with_lone_carriage_returns():
+    """tokenize ends lines at \\n only; libcst and dlsan at \\r too (found by fuzzing)."""
+    source = "import torch\rx = 1  # noqa: DLS999\r\ny = torch.load(f)  # noqa: DLS602\n"
+    (finding,) = lint_source(source)
+    assert (finding.code, finding.line, finding.column) == ("DLS001", 2, 8)
