@@ -1,4 +1,4 @@
-"""The ``dlsan`` command: ``check``, ``rules``, ``explain``.
+"""The ``dlsan`` command: ``check``, ``rules``, ``explain``, ``clean``.
 
 Exit codes: 0 no findings, 1 findings (or fixes pending under ``--diff``), 2 usage or config error.
 This module must never import torch (a test checks it): it is what pre-commit hooks run.
@@ -7,24 +7,36 @@ This module must never import torch (a test checks it): it is what pre-commit ho
 from __future__ import annotations
 
 import difflib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dlsan import torch_target
 from dlsan.__about__ import __version__
-from dlsan.config import ConfigError
+from dlsan.config import ConfigError, find_config, load_config, project_root
 from dlsan.lint.api import prepare
+from dlsan.lint.cache import ResultCache, cache_dir_for
+from dlsan.lint.cache import clean as clean_cache
+from dlsan.lint.engine_codes import ENGINE_CODES
 from dlsan.lint.files import collect_files
-from dlsan.lint.registry import RuleLoadError, all_rules
-from dlsan.lint.cache import ResultCache, default_cache_dir
+from dlsan.lint.finding import PARSE_ERROR_CODE
+from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
+from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
 from dlsan.lint.runner import FileResult, lint_files, run_key
 from dlsan.lint.selection import split_selectors
+from dlsan.lint.suppressions import UNUSED_SUPPRESSION_CODE
+from dlsan.lint.suppressions import add_noqa as add_noqa_comments
 from dlsan.report import RENDERERS
+from dlsan.report import statistics as statistics_report
 from dlsan.report import text as text_report
 from dlsan.runtime.codes import RUNTIME_CODES
+
+if TYPE_CHECKING:  # rule classes import libcst, which a warm cached run never needs
+    from dlsan.lint.rule import Rule
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -48,7 +60,13 @@ def _torch_version(_context: click.Context, _param: click.Parameter, value: str 
     return None if value is None else value.strip()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+#: wide enough that every option's help is one line (`dlsan check --help`; a test keeps it so)
+_HELP_WIDTH = 120
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": _HELP_WIDTH,
+                               "terminal_width": _HELP_WIDTH})
 @click.version_option(__version__, prog_name="dlsan")
 def cli() -> None:
     """dlsan: catch the silent bugs of deep-learning code."""
@@ -58,50 +76,66 @@ def cli() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--select", help="Comma-separated codes, code prefixes (DLS1), names, or ALL.")
 @click.option("--ignore", help="Comma-separated codes, prefixes or names to skip.")
-@click.option("--extend-select", help="Add to the selected rules.")
-@click.option("--format", "output_format", type=click.Choice(sorted(RENDERERS)), default="text",
-              show_default=True)
+@click.option("--extend-select", help="Codes, prefixes or names to add to the selected rules.")
+@click.option("--format", "output_format", type=click.Choice(sorted(RENDERERS)), default="text", metavar="NAME",
+              help=f"Output format: {', '.join(sorted(RENDERERS))} (default text; --statistics: text or json).")
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--add-noqa", is_flag=True,
+              help="Add `# noqa: CODE` to every line with a finding (keeps other comments); exit 0.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Cache directory (default: $DLSAN_CACHE_DIR, else .dlsan_cache/ in the project).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
-@click.option("--statistics", is_flag=True, help="Print a count per rule instead of each finding.")
+@click.option("--statistics", is_flag=True,
+              help="Print a count per rule ([*] safe fix, [-] unsafe only) instead of each finding.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Use this pyproject.toml instead of the nearest one.")
 @click.option("--force-exclude", is_flag=True,
               help="Apply exclude patterns to paths given explicitly too (for pre-commit).")
 @click.option("--target-torch-version", callback=_torch_version, metavar="X.Y",
               help="PyTorch version the code runs on (default: the project's torch pin, else 2.6).")
+@click.option("--target-version", type=click.Choice([version_name(v) for v in SUPPORTED]), metavar="PYXY",
+              help=f"The Python the code is written for, {version_name(SUPPORTED[0])}..{version_name(SUPPORTED[-1])} "
+                   "(default: requires-python, else the newest).")
 def check(
     paths: Sequence[Path], select: str | None, ignore: str | None, extend_select: str | None,
-    output_format: str, fix: bool, unsafe_fixes: bool, diff: bool, jobs: int | None, no_cache: bool,
-    exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
-    target_torch_version: str | None,
+    output_format: str, fix: bool, unsafe_fixes: bool, diff: bool, add_noqa: bool, jobs: int | None, no_cache: bool,
+    cache_dir: Path | None, exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
+    target_version: str | None, target_torch_version: str | None,
 ) -> None:
     """Lint PATHS (files or directories; default: the current directory)."""
-    path_list = list(paths) or [Path(".")]
-    cache_dir = None if no_cache or fix or diff else default_cache_dir()
-    for path in path_list:
-        if not path.exists():
-            _fail(f"path {str(path)!r} does not exist")
+    path_list = list(paths) or [Path(".")]  # a missing path is a DLS000 finding, the rest is linted
     try:
-        run = prepare(path_list, config_path=config_path, select=split_selectors(select),
-                      ignore=split_selectors(ignore) or [], extend_select=split_selectors(extend_select) or [],
+        if no_cache or fix or diff:
+            cache_dir = None
+        else:
+            cache_dir = cache_dir_for(project_root(path_list[0], config_path), cache_dir)
+        run = prepare(path_list, config_path=config_path, select=_selectors("select", select),
+                      ignore=_selectors("ignore", ignore) or [],
+                      extend_select=_selectors("extend-select", extend_select) or [],
                       fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir,
+                      target_version=parse_version_name(target_version) if target_version else None,
                       target_torch_version=target_torch_version)
     except ConfigError as error:
         _fail(str(error))
     files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
     cache = None if cache_dir is None else ResultCache(cache_dir, run_key(run.plan))
     results = lint_files(run.plan, [_display(f) for f in files], jobs, cache)
+    if add_noqa:
+        if fix or diff:
+            _fail("--add-noqa cannot be combined with --fix or --diff")
+        _add_noqa(results)
+        sys.exit(EXIT_CLEAN)
     pending = _handle_fixes(results, write=fix and not diff)
     findings = [finding for result in results for finding in result.findings]
     # only SARIF describes the rules (their docs): other formats never import a rule class
     rules = all_rules(run.config.rule_dirs) if output_format == "sarif" else ()
     if statistics:
-        click.echo(text_report.statistics(findings), nl=False)
+        render = statistics_report.render_json if output_format == "json" else statistics_report.render_text
+        click.echo(render(findings), nl=False)
     elif not diff or output_format != "text":
         click.echo(RENDERERS[output_format](findings, rules), nl=False)
     if diff:
@@ -112,6 +146,43 @@ def check(
         click.echo(text_report.summary(findings, len(files)), err=True)
     failed = bool(findings) or (diff and pending)
     sys.exit(EXIT_CLEAN if exit_zero or not failed else EXIT_FINDINGS)
+
+
+def _add_noqa(results: Sequence[FileResult]) -> None:
+    """Write ``# noqa`` comments for every finding (DLS000 and DLS001 excepted), in place."""
+    total = 0
+    for result in results:
+        if not any(f.code not in (PARSE_ERROR_CODE, UNUSED_SUPPRESSION_CODE) for f in result.findings):
+            continue
+        try:
+            data = Path(result.path).read_bytes()
+            bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
+            source = data.decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            click.echo(f"dlsan: {result.path}: cannot add noqa: {error}", err=True)
+            continue
+        new_source, added, skipped = add_noqa_comments(source, result.findings)
+        for line in skipped:
+            click.echo(f"dlsan: {result.path}:{line}: no noqa added: the line ends inside a string or "
+                       "continues with a backslash; suppress it by hand", err=True)
+        if added:
+            try:
+                with open(result.path, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(bom + new_source)
+            except OSError as error:
+                click.echo(f"dlsan: {result.path}: cannot write: {error.strerror or error}", err=True)
+                continue
+            total += added
+    click.echo(f"Added {total} noqa directive{'s' if total != 1 else ''}.", err=True)
+
+
+def _selectors(option: str, value: str | None) -> list[str] | None:
+    """The comma-separated selectors of ``--option``; an option given with none is a usage error
+    (``--select ''`` would otherwise run nothing and pass)."""
+    selectors = split_selectors(value)
+    if selectors is not None and not selectors:
+        _fail(f"--{option} names no rule: give codes, code prefixes (DLS1), names or ALL")
+    return selectors
 
 
 def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
@@ -141,24 +212,60 @@ def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
     return pending
 
 
-@cli.command("rules")
-def list_rules() -> None:
-    """List the rules and the runtime codes (DLS8xx): code, name, fixable, enabled by default."""
+def _known_rules(config_path: Path | None) -> tuple[type[Rule], ...]:
+    """The built-in rules and those of the project's ``rule-dirs`` (config found from the current
+    directory, or ``--config``)."""
     try:
-        rules = all_rules()
-    except RuleLoadError as error:
+        config = load_config(config_path if config_path is not None else find_config(Path.cwd()))
+        return all_rules(config.existing_rule_dirs())
+    except (ConfigError, RuleLoadError) as error:
         _fail(str(error))
-    click.echo(f"{'code':<8}{'name':<38}{'fix':<5}{'default':<9}summary")
-    for rule in (*rules, *RUNTIME_CODES):
-        click.echo(f"{rule.code:<8}{rule.name:<38}{'yes' if rule.fixable() else '':<5}"
-                   f"{'on' if rule.default_enabled else 'off':<9}{rule.summary()}")
+        raise  # unreachable: _fail exits
+
+
+def _fix_safety(rule: type[Rule]) -> str | None:
+    return rule.fix_applicability if rule.fixable() else None
+
+
+_CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                              help="Use this pyproject.toml instead of the nearest one.")
+
+
+@cli.command("rules")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: a table; json: an array of {code, name, summary, fix, default, origin}.")
+@_CONFIG_OPTION
+def list_rules(output_format: str, config_path: Path | None) -> None:
+    """List the rules (project rules included) and the runtime codes (DLS8xx): code, name, fix safety, on by default."""
+    rules = _known_rules(config_path)
+    builtin = builtin_rules_dir().resolve()
+    rows = [{"code": code.code, "name": code.name, "summary": code.summary, "fix": None, "default": True,
+             "origin": "engine"} for code in ENGINE_CODES]
+    rows += [{"code": rule.code, "name": rule.name, "summary": rule.summary(), "fix": _fix_safety(rule),
+              "default": rule.default_enabled,
+              "origin": "builtin" if Path(sys.modules[rule.__module__].__file__ or "").resolve().parent == builtin
+              else "project"} for rule in rules]
+    rows += [{"code": code.code, "name": code.name, "summary": code.summary(), "fix": None,
+              "default": code.default_enabled, "origin": "runtime"} for code in RUNTIME_CODES]
+    if output_format == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'code':<8}{'name':<38}{'fix':<8}{'default':<9}summary")
+    for row in rows:
+        click.echo(f"{row['code']:<8}{row['name']:<38}{row['fix'] or '':<8}"
+                   f"{'on' if row['default'] else 'off':<9}{row['summary']}")
 
 
 @cli.command()
 @click.argument("rule")
-def explain(rule: str) -> None:
-    """Print a rule's or a runtime code's documentation (by code or name)."""
-    for candidate in (*all_rules(), *RUNTIME_CODES):
+@_CONFIG_OPTION
+def explain(rule: str, config_path: Path | None) -> None:
+    """Print a rule's documentation (by code or name; project rules, DLS000 and runtime codes too)."""
+    for code in ENGINE_CODES:
+        if rule.upper() == code.code or rule.lower() == code.name:
+            click.echo(f"{code.code} {code.name}\n\n{code.summary}\n\n{code.docs()}")
+            return
+    for candidate in (*_known_rules(config_path), *RUNTIME_CODES):
         if rule.upper() == candidate.code or rule.lower() == candidate.name:
             click.echo(f"{candidate.code} {candidate.name}\n\n{candidate.message}\n\n{candidate.docs()}")
             return
@@ -180,6 +287,20 @@ def run(script: Path, args: Sequence[str], output_format: str, output: Path | No
 
     sys.exit(run_script(script, args, output_format=output_format, output=output,
                         checks=split_selectors(checks), on_error=on_error))
+
+
+@cli.command()
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="The cache directory to remove (default: as `dlsan check` finds it from here).")
+@_CONFIG_OPTION
+def clean(cache_dir: Path | None, config_path: Path | None) -> None:
+    """Remove the result cache (only files dlsan wrote there)."""
+    try:
+        directory = cache_dir_for(project_root(Path.cwd(), config_path), cache_dir)
+        removed = clean_cache(directory)
+    except (ConfigError, ValueError, OSError) as error:
+        _fail(str(error))
+    click.echo(f"Removed {directory} ({removed} files)." if removed else f"No cache at {directory}.", err=True)
 
 
 def main() -> None:

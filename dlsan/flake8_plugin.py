@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Union
 
 from dlsan.__about__ import __version__
 from dlsan.config import ConfigError
@@ -35,7 +34,7 @@ class DlsanChecker:
     version = __version__
 
     #: per-directory linter (its rules and per-file ignores), shared by every file of a flake8 run
-    _linters: dict[Path, Union[Linter, ConfigError]] = {}
+    _linters: dict[Path, Linter | ConfigError] = {}
 
     def __init__(self, tree: ast.AST, lines: Sequence[str], filename: str) -> None:
         del tree  # dlsan parses with libcst itself
@@ -53,7 +52,7 @@ class DlsanChecker:
             yield finding.line, max(finding.column - 1, 0), f"{finding.code} {finding.message}", type(self)
 
     @classmethod
-    def _linter_for(cls, path: Path) -> Union[Linter, ConfigError]:
+    def _linter_for(cls, path: Path) -> Linter | ConfigError:
         directory = path.resolve().parent
         if directory not in cls._linters:
             try:

@@ -2,7 +2,9 @@
 
 Its `dlsan` commands are executed on a small project: the annotation job's command prints
 `::error` workflow commands and fails on findings, the code-scanning job's command writes a SARIF
-file, valid against the SARIF 2.1.0 schema, under the name the upload step reads.
+file, valid against the SARIF 2.1.0 schema, under the name the upload step reads.  Its install
+step is run too, in a fresh virtualenv, with a wheel built from this checkout at the path the
+workflow names (dlsan is not on a package index yet).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import venv
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +75,26 @@ def test_jobs_install_dlsan_without_torch():
     for job in WORKFLOW["jobs"]:
         installs = [step["run"] for step in _steps(job) if "pip install" in step.get("run", "")]
         assert installs and all("torch" not in line for line in installs)
+        assert all("$DLSAN_PACKAGE" in line for line in installs)
+
+
+@pytest.mark.slow
+def test_the_install_step_works_with_a_wheel_of_this_checkout(project, tmp_path):
+    package = WORKFLOW["env"]["DLSAN_PACKAGE"]
+    wheel_dir = tmp_path / "built"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(REPO)],
+                   check=True, capture_output=True, timeout=600)
+    (wheel,) = wheel_dir.glob("dlsan-*.whl")
+    assert wheel.name == Path(package).name, "the workflow names another version's wheel"
+    (project / package).parent.mkdir(parents=True, exist_ok=True)
+    wheel.rename(project / package)
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True, system_site_packages=True)  # libcst and click without a download
+    (install,) = {step["run"] for step in _steps("annotations") if "pip install" in step.get("run", "")}
+    bin_dir = env_dir / "bin"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DLSAN_PACKAGE": package}
+    env.pop("PYTHONPATH", None)
+    subprocess.run(install, shell=True, cwd=project, check=True, capture_output=True, timeout=600, env=env)
+    check = subprocess.run(_dlsan_command("annotations"), shell=True, cwd=project, capture_output=True,
+                           text=True, timeout=300, env={**env, "DLSAN_CACHE_DIR": str(tmp_path / "cache")})
+    assert check.returncode == 1 and check.stdout.startswith("::error title=dlsan (DLS602)"), check.stderr

@@ -13,9 +13,17 @@ from dlsan.config import Config, ConfigError, find_config, load_config
 from dlsan.lint.files import collect_files
 from dlsan.lint.finding import LintFinding
 from dlsan.lint.manifest import RuleInfo, rule_infos
+from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.registry import RuleLoadError, builtin_rules_dir
 from dlsan.lint.runner import FileResult, LintPlan, lint_files
-from dlsan.lint.selection import SelectionError, parse_error_ignored, select_rules
+from dlsan.lint.selection import (
+    SelectionError,
+    SelectorSource,
+    effective_ignores,
+    parse_error_ignored,
+    resolve,
+    select_rules,
+)
 
 if TYPE_CHECKING:
     from dlsan.lint.rule import Rule
@@ -63,6 +71,7 @@ def lint_source(
     ignore: Iterable[str] = (),
     options: dict[str, dict[str, Any]] | None = None,
     target_torch_version: str = torch_target.DEFAULT,
+    target_version: PythonVersion = NEWEST,
 ) -> list[LintFinding]:
     """Findings for one piece of source text (dedented first, handy in tests and notebooks)."""
     from dlsan.lint.engine import RuleSelection
@@ -72,7 +81,7 @@ def lint_source(
     rules = all_rules()
     chosen = select_rules(rules, select, ignore)
     settings = with_target_torch_version(rules, rule_settings(rules, options or {}), target_torch_version)
-    selection = RuleSelection(chosen, settings)
+    selection = RuleSelection(chosen, settings, python=target_version, known=frozenset(rule.code for rule in rules))
     return lint_text(path, textwrap.dedent(source), selection)
 
 
@@ -102,6 +111,7 @@ def prepare(
     unsafe_fixes: bool = False,
     cache_dir: Path | None = None,
     target_torch_version: str | None = None,
+    target_version: PythonVersion | None = None,
 ) -> PreparedRun:
     """Resolve config and rule selection; raises ConfigError for anything invalid.
 
@@ -110,16 +120,18 @@ def prepare(
     ``target_torch_version`` (the CLI flag) overrides the config and the project's torch pin.
     """
     start = paths[0] if paths else Path.cwd()
-    config = load_config(config_path if config_path is not None else find_config(start))
-    rule_dirs = (builtin_rules_dir(), *(d.resolve() for d in config.rule_dirs))
+    config = load_config(config_path if config_path is not None else find_config(start), start)
+    if target_version is not None:
+        config.target_version = target_version
+    rule_dirs = (builtin_rules_dir(), *(d.resolve() for d in config.existing_rule_dirs()))
     try:
         rules = rule_infos(rule_dirs, cache_dir)
     except RuleLoadError as error:
         raise ConfigError(str(error)) from error
-    ignore_all = [*config.ignore, *ignore]
+    sources = [SelectorSource(config.select, config.extend_select, config.ignore),
+               SelectorSource(select, extend_select, ignore)]
     try:
-        chosen = select_rules(rules, select if select is not None else config.select, ignore_all,
-                              [*config.extend_select, *extend_select])
+        chosen = resolve(rules, sources)
         for selectors in config.per_file_ignores.values():
             select_rules(rules, selectors)
     except SelectionError as error:
@@ -132,9 +144,10 @@ def prepare(
             torch_target.resolve(target_torch_version, config.target_torch_version, start)),
         root=config.root,
         per_file_ignores=config.per_file_ignores,
-        parse_errors_ignored=parse_error_ignored(ignore_all),
+        parse_errors_ignored=parse_error_ignored(effective_ignores(sources)),
         fix=fix,
         unsafe_fixes=unsafe_fixes,
+        python=config.python,
     )
     return PreparedRun(plan, config)
 

@@ -18,10 +18,11 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlsan.lint.cache import ResultCache, rules_fingerprint
+from dlsan.lint.cache import ResultCache, path_role, rules_fingerprint
 from dlsan.lint.files import relative_posix
 from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
 from dlsan.lint.manifest import RuleInfo
+from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.selection import matching
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class LintPlan:
     parse_errors_ignored: bool = False
     fix: bool = False
     unsafe_fixes: bool = False
+    python: PythonVersion = NEWEST
 
 
 @dataclass
@@ -89,7 +91,8 @@ class Linter:
         selection = self._selections.get(codes)
         if selection is None:
             by_code = {rule.code: rule for rule in load_rules(self.plan.rule_dirs)}
-            selection = RuleSelection([by_code[code] for code in codes], self.plan.settings)
+            selection = RuleSelection([by_code[code] for code in codes], self.plan.settings, self.plan.python,
+                                      known=frozenset(by_code))
             self._selections[codes] = selection
         return selection
 
@@ -166,7 +169,7 @@ def lint_files(
             content = Path(path).read_bytes()
         except OSError:
             continue
-        keys[i] = cache.file_key(content, linter.selection_key(Path(path)))
+        keys[i] = cache.file_key(content, linter.selection_key(Path(path)), path_role(path))
         hit = cache.get(keys[i], path)
         if hit is not None:
             results[i] = FileResult(path, hit)
@@ -182,7 +185,7 @@ def lint_files(
 def run_key(plan: LintPlan) -> str:
     """Everything besides a file's content and its rule selection that decides its findings."""
     return json.dumps([[info.code for info in plan.rules], plan.settings, plan.parse_errors_ignored,
-                       rules_fingerprint(plan.rule_dirs)], sort_keys=True, default=str)
+                       plan.python, rules_fingerprint(plan.rule_dirs)], sort_keys=True, default=str)
 
 
 def _lint_all(plan: LintPlan, paths: Sequence[str], jobs: int | None) -> list[FileResult]:

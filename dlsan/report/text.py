@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -32,11 +31,3 @@ def summary(findings: Sequence[LintFinding], files: int) -> str:
     if unsafe:
         text += f"\n{unsafe} more fixable with `--fix --unsafe-fixes`."
     return text
-
-
-def statistics(findings: Sequence[LintFinding]) -> str:
-    counts = Counter((f.code, f.name) for f in findings)
-    fixable = Counter(f.code for f in findings if f.fix is not None)
-    rows = [f"{count:>5}  {code}  {'[*]' if fixable[code] else '   '}  {name}"
-            for (code, name), count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
-    return "\n".join(rows) + ("\n" if rows else "")

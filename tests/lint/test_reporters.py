@@ -12,7 +12,8 @@ from dlsan.__about__ import __version__
 from dlsan.lint.engine import RuleSelection, lint_source
 from dlsan.lint.registry import all_rules
 from dlsan.report import RENDERERS
-from dlsan.report.text import statistics, summary
+from dlsan.report.statistics import render_text as statistics
+from dlsan.report.text import summary
 
 GOLDEN = Path(__file__).parent / "golden"
 SOURCE = (
@@ -69,5 +70,6 @@ def test_summary_and_statistics():
     findings = _findings()
     assert summary(findings, 1).startswith("Found 2 findings in 1 file checked.")
     assert summary([], 3) == "All checks passed (3 files checked)."
-    assert statistics(findings).split() == ["1", "DLS501", "[*]", "adam-weight-decay",
-                                            "1", "DLS602", "[*]", "torch-load-without-weights-only"]
+    # both rules' fixes are unsafe: a plain --fix repairs neither, so neither gets [*]
+    assert statistics(findings).split() == ["1", "DLS501", "[-]", "adam-weight-decay",
+                                            "1", "DLS602", "[-]", "torch-load-without-weights-only"]
