@@ -19,10 +19,12 @@ from dlsan.lint.api import prepare
 from dlsan.lint.files import collect_files
 from dlsan.lint.registry import RuleLoadError, all_rules
 from dlsan.lint.cache import ResultCache, default_cache_dir
-from dlsan.lint.runner import FileResult, lint_files, run_key
+from dlsan.lint.runner import FileResult, LintPlan, lint_data, lint_files, run_key
 from dlsan.lint.selection import split_selectors
-from dlsan.report import RENDERERS
+from dlsan.report import HUMAN, NEEDS_RULES, RENDERERS, RenderContext
 from dlsan.report import text as text_report
+from dlsan.report.sources import SourceLines
+from dlsan.report.style import use_color
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -48,11 +50,18 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--stdin-filename", help="With `-` as the path: lint standard input as if it were this file.")
 @click.option("--select", help="Comma-separated codes, code prefixes (DLS1), names, or ALL.")
 @click.option("--ignore", help="Comma-separated codes, prefixes or names to skip.")
 @click.option("--extend-select", help="Add to the selected rules.")
-@click.option("--format", "output_format", type=click.Choice(sorted(RENDERERS)), default="text",
-              show_default=True)
+@click.option("--output-format", "--format", "output_format", type=click.Choice([*RENDERERS, "text"]),
+              default="full", show_default=True, help="`text` is `full`.")
+@click.option("--output-file", "-o", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the report to this file instead of standard output.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colour the text output (auto: on a terminal, unless NO_COLOR is set).")
+@click.option("--quiet", "-q", is_flag=True, help="Print the findings only: no summary, no fix messages.")
+@click.option("--show-fixes", is_flag=True, help="With --fix, list what was fixed in each file.")
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
@@ -65,44 +74,84 @@ def cli() -> None:
 @click.option("--force-exclude", is_flag=True,
               help="Apply exclude patterns to paths given explicitly too (for pre-commit).")
 def check(
-    paths: Sequence[Path], select: str | None, ignore: str | None, extend_select: str | None,
-    output_format: str, fix: bool, unsafe_fixes: bool, diff: bool, jobs: int | None, no_cache: bool,
+    paths: Sequence[Path], stdin_filename: str | None, select: str | None, ignore: str | None,
+    extend_select: str | None, output_format: str, output_file: Path | None, color: str, quiet: bool,
+    show_fixes: bool, fix: bool, unsafe_fixes: bool, diff: bool, jobs: int | None, no_cache: bool,
     exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
 ) -> None:
     """Lint PATHS (files or directories; default: the current directory)."""
     path_list = list(paths) or [Path(".")]
+    from_stdin = path_list == [Path("-")]
+    if stdin_filename is not None and not from_stdin:
+        _fail("--stdin-filename needs `-` as the only path")
+    output_format = "full" if output_format == "text" else output_format
     cache_dir = None if no_cache or fix or diff else default_cache_dir()
-    for path in path_list:
+    for path in path_list if not from_stdin else ():
         if not path.exists():
             _fail(f"path {str(path)!r} does not exist")
     try:
-        run = prepare(path_list, config_path=config_path, select=split_selectors(select),
+        run = prepare([Path(stdin_filename or ".")] if from_stdin else path_list, config_path=config_path, select=split_selectors(select),
                       ignore=split_selectors(ignore) or [], extend_select=split_selectors(extend_select) or [],
                       fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir)
     except ConfigError as error:
         _fail(str(error))
-    files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
     cache = None if cache_dir is None else ResultCache(cache_dir, run_key(run.plan))
-    results = lint_files(run.plan, [_display(f) for f in files], jobs, cache)
-    pending = _handle_fixes(results, write=fix and not diff)
+    sources = SourceLines()
+    if from_stdin:
+        results = [_lint_stdin(run.plan, stdin_filename or "-", sources, cache, fix=fix and not diff)]
+        checked = 1
+    else:
+        files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
+        results = lint_files(run.plan, [_display(f) for f in files], jobs, cache)
+        checked = len(files)
+    # fixed standard input was printed already; files are written, or shown as a diff
+    printed = from_stdin and fix and not diff
+    pending = not printed and _handle_fixes(results, write=fix and not diff, quiet=quiet, show_fixes=show_fixes)
     findings = [finding for result in results for finding in result.findings]
     # only SARIF describes the rules (their docs): other formats never import a rule class
-    rules = all_rules(run.config.rule_dirs) if output_format == "sarif" else ()
+    rules = all_rules(run.config.rule_dirs) if output_format in NEEDS_RULES else ()
+    # with the fixed text of standard input on stdout, the report goes to stderr
+    to_stderr = printed and output_file is None
+    stream = click.get_text_stream("stderr" if to_stderr else "stdout")
+    context = RenderContext(rules, sources, use_color(color, stream) if output_file is None else color == "always")
     if statistics:
-        click.echo(text_report.statistics(findings), nl=False)
-    elif not diff or output_format != "text":
-        click.echo(RENDERERS[output_format](findings, rules), nl=False)
-    if diff:
+        _emit(text_report.statistics(findings), output_file, to_stderr)
+    elif not diff or output_format not in HUMAN:
+        _emit(RENDERERS[output_format](findings, context), output_file, to_stderr)
+    if diff and not quiet:
         changed = sum(result.applied for result in results if result.fixed is not None)
         click.echo(f"{changed} fix{'es' if changed != 1 else ''} would be applied; "
                    f"{len(findings)} finding{'s' if len(findings) != 1 else ''} would remain.", err=True)
-    elif output_format == "text":
-        click.echo(text_report.summary(findings, len(files)), err=True)
+    elif output_format in HUMAN and not quiet:
+        click.echo(text_report.summary(findings, checked), err=True)
     failed = bool(findings) or (diff and pending)
     sys.exit(EXIT_CLEAN if exit_zero or not failed else EXIT_FINDINGS)
 
 
-def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
+def _emit(text: str, output_file: Path | None, to_stderr: bool) -> None:
+    if output_file is None:  # colour, if any, was decided by use_color: click must not strip it
+        click.echo(text, nl=False, err=to_stderr, color=True)
+        return
+    try:
+        output_file.write_text(text, encoding="utf-8")
+    except OSError as error:
+        _fail(f"cannot write {str(output_file)!r}: {error.strerror or error}")
+
+
+def _lint_stdin(plan: LintPlan, path: str, sources: SourceLines, cache: ResultCache | None, *,
+                fix: bool) -> FileResult:
+    """Lint standard input as ``path``; with ``fix``, print the fixed text (or the text unchanged)."""
+    data = click.get_binary_stream("stdin").read()
+    text = data.decode("utf-8-sig", errors="replace")
+    sources.texts[path] = text
+    result = lint_data(plan, path, data, cache)
+    if fix:
+        click.echo(result.fixed if result.fixed is not None else text, nl=False)
+    return result
+
+
+def _handle_fixes(results: Sequence[FileResult], *, write: bool, quiet: bool = False,
+                  show_fixes: bool = False) -> bool:
     """Write (or print as a diff) each file's fixed text; returns whether any change is pending."""
     pending = False
     for result in results:
@@ -124,8 +173,11 @@ def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
             result.findings = result.unfixed
             pending = True
         else:
-            click.echo(f"Fixed {result.applied} finding{'s' if result.applied != 1 else ''} in {result.path}.",
-                       err=True)
+            if show_fixes:
+                click.echo(text_report.fixed_summary(result), err=True)
+            elif not quiet:
+                click.echo(f"Fixed {result.applied} finding{'s' if result.applied != 1 else ''} in {result.path}.",
+                           err=True)
     return pending
 
 
