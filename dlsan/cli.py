@@ -205,5 +205,17 @@ def explain(rule: str) -> None:
     _fail(f"no rule {rule!r}; `dlsan rules` lists them")
 
 
+@cli.command()
+def server() -> None:
+    """Run the language server on stdin/stdout (needs the extra: pip install 'dlsan[lsp]')."""
+    from dlsan.server import LSP_MISSING, lsp_available
+
+    if not lsp_available():
+        _fail(LSP_MISSING)
+    from dlsan.server.server import serve
+
+    serve()
+
+
 def main() -> None:
     cli()

@@ -6,6 +6,8 @@ for a ``.py`` file; a round whose cells no longer parse together is thrown away.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dlsan.lint.engine import RuleSelection, checked_parse, lint_module, lint_source, syntax_error
 from dlsan.lint.finding import LintFinding
 from dlsan.lint.fixes import MAX_ROUNDS, apply_edits
@@ -13,12 +15,17 @@ from dlsan.lint.notebooks import Notebook, VirtualModule, cell_edits, code_sourc
 from dlsan.lint.runner import FileResult
 
 
+def lint_cells(path: str, cells: Sequence[tuple[int, str]], selection: RuleSelection) -> list[LintFinding]:
+    """Findings for code cells given as (position in the notebook, source), located by cell."""
+    module = VirtualModule.build(cells)
+    return [module.locate(finding) for finding in lint_source(path, module.source, selection)]
+
+
 def lint_notebook(path: str, notebook: Notebook, selection: RuleSelection) -> list[LintFinding]:
     """Findings located by cell; none for a notebook of another language."""
     if not notebook.is_python():
         return []
-    module = VirtualModule.build(code_sources(notebook))
-    return [module.locate(finding) for finding in lint_source(path, module.source, selection)]
+    return lint_cells(path, code_sources(notebook), selection)
 
 
 def notebook_result(path: str, data: bytes, selection: RuleSelection, *, fix: bool, unsafe: bool) -> FileResult:
