@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Union
+
 import libcst as cst
 
 from dlsan.lint.analysis.bindings import SELF_RETURNING, self_attribute
@@ -12,7 +14,8 @@ _NOT_MODULES = frozenset({"Parameter", "UninitializedParameter", "UninitializedB
 _ADDS_ITEM = frozenset({"append", "extend", "insert"})
 _REGISTERS = frozenset({"add_module", "register_module"})
 _STRING_KEYS = (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)
-_Container = cst.List | cst.Tuple | cst.ListComp | cst.Dict | cst.DictComp
+_CONTAINERS = (cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp)
+_Container = Union[cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp]
 
 
 def builds_module(context: FileContext, expr: cst.BaseExpression) -> bool:
@@ -276,7 +279,7 @@ class ModuleInPlainContainer(Rule):
     ]
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        if len(node.targets) != 1 or not isinstance(node.value, _Container):
+        if len(node.targets) != 1 or not isinstance(node.value, _CONTAINERS):
             return
         attr = self_attribute(node.targets[0].target)
         if attr is None:
