@@ -4,11 +4,17 @@ Diagnostics are published on open, change and save of Python documents and of Ju
 documents (LSP 3.17 notebook sync: each code cell is a text document; the cells are linted together
 as one module and each cell gets its own diagnostics).  Every fixable finding offers a quick fix
 (unsafe ones say so in their title), and ``source.fixAll.dlsan`` applies every safe fix at once.
+
+Linting a large file takes longer than typing a character, so documents are linted off the event
+loop, one at a time, on a snapshot of their text; changes that arrive meanwhile are coalesced into
+one more lint of the latest text, and results for text that has changed since are never published.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -43,8 +49,12 @@ class DlsanServer(LanguageServer):
         super().__init__(SOURCE, __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
                          notebook_document_sync=_NOTEBOOK_SYNC)
         self.session = Session()
-        #: the findings last published, by document URI (a cell's URI for notebook cells)
-        self.findings: dict[str, list[LintFinding]] = {}
+        #: the findings last published, by document URI (a cell's URI for notebook cells), with the
+        #: document version they belong to
+        self.findings: dict[str, tuple[int | None, list[LintFinding]]] = {}
+        self._linter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dlsan-lint")
+        self._running: set[str] = set()
+        self._stale: set[str] = set()
 
     # -- positions -----------------------------------------------------------------------------
 
@@ -75,7 +85,7 @@ class DlsanServer(LanguageServer):
     # -- linting -------------------------------------------------------------------------------
 
     def _publish(self, document: TextDocument, findings: Sequence[LintFinding]) -> None:
-        self.findings[document.uri] = list(findings)
+        self.findings[document.uri] = (document.version, list(findings))
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=document.uri, version=document.version,
             diagnostics=[self.diagnostic(document, finding) for finding in findings]))
@@ -83,34 +93,72 @@ class DlsanServer(LanguageServer):
     def _config_problem(self, error: ConfigError) -> None:
         self.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"dlsan: {error}"))
 
+    def schedule(self, key: str, lint: Any) -> None:
+        """Run ``lint`` (a coroutine function) for ``key`` now, or once more after the run in
+        progress when there is one."""
+        if key in self._running:
+            self._stale.add(key)
+            return
+        self._running.add(key)
+
+        async def run() -> None:
+            try:
+                while True:
+                    self._stale.discard(key)
+                    await lint()
+                    if key not in self._stale:
+                        return
+            finally:
+                self._running.discard(key)
+
+        asyncio.get_running_loop().create_task(run())
+
+    async def _in_thread(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._linter, function, *args)
+
     def lint_document(self, uri: str) -> None:
-        document = self.workspace.get_text_document(uri)
         if self.workspace.get_notebook_document(cell_uri=uri) is not None:
             return  # a notebook cell: linted with its notebook
-        try:
-            findings = self.session.lint(uri_path(uri), document.source)
-        except ConfigError as error:
-            self._config_problem(error)
-            findings = []
-        self._publish(document, findings)
+
+        async def lint() -> None:
+            live = self.workspace.get_text_document(uri)
+            snapshot = TextDocument(uri, live.source, live.version, position_codec=live.position_codec)
+            try:
+                findings = await self._in_thread(self.session.lint, uri_path(uri), snapshot.source)
+            except ConfigError as error:
+                self._config_problem(error)
+                findings = []
+            if uri not in self._stale and unquote(uri) in self.workspace.text_documents:
+                self._publish(snapshot, findings)
+
+        self.schedule(uri, lint)
 
     def lint_notebook(self, notebook_uri: str) -> None:
-        notebook = self.workspace.get_notebook_document(notebook_uri=notebook_uri)
-        if notebook is None:
-            return
-        documents = [self.workspace.get_text_document(cell.document) for cell in notebook.cells]
-        code = [(i, document.source) for i, (cell, document) in enumerate(zip(notebook.cells, documents))
-                if cell.kind == types.NotebookCellKind.Code]
-        try:
-            findings = self.session.lint_cells(uri_path(notebook_uri), code)
-        except ConfigError as error:
-            self._config_problem(error)
-            findings = []
-        by_cell: dict[int, list[LintFinding]] = {index: [] for index, _ in code}
-        for finding in findings:
-            by_cell.setdefault((finding.cell or 1) - 1, []).append(finding)
-        for index, found in by_cell.items():
-            self._publish(documents[index], found)
+        async def lint() -> None:
+            notebook = self.workspace.get_notebook_document(notebook_uri=notebook_uri)
+            if notebook is None:
+                return
+            documents = []
+            for cell in notebook.cells:
+                live = self.workspace.get_text_document(cell.document)
+                documents.append(TextDocument(live.uri, live.source, live.version,
+                                              position_codec=live.position_codec))
+            code = [(i, document.source) for i, (cell, document) in enumerate(zip(notebook.cells, documents))
+                    if cell.kind == types.NotebookCellKind.Code]
+            try:
+                findings = await self._in_thread(self.session.lint_cells, uri_path(notebook_uri), code)
+            except ConfigError as error:
+                self._config_problem(error)
+                findings = []
+            if notebook_uri in self._stale:
+                return
+            by_cell: dict[int, list[LintFinding]] = {index: [] for index, _ in code}
+            for finding in findings:
+                by_cell.setdefault((finding.cell or 1) - 1, []).append(finding)
+            for index, found in by_cell.items():
+                self._publish(documents[index], found)
+
+        self.schedule(notebook_uri, lint)
 
     # -- code actions ----------------------------------------------------------------------------
 
@@ -119,8 +167,11 @@ class DlsanServer(LanguageServer):
         document = self.workspace.get_text_document(uri)
         wanted = params.context.only
         actions: list[types.CodeAction] = []
+        version, findings = self.findings.get(uri, (None, []))
+        if version != document.version:  # the text changed since: its fixes would land wrong
+            return []
         if not wanted or any(kind.startswith(types.CodeActionKind.QuickFix.value) for kind in wanted):
-            for finding in self.findings.get(uri, []):
+            for finding in findings:
                 if finding.fix is not None and _overlaps(self.diagnostic(document, finding).range, params.range):
                     actions.append(self._quick_fix(document, finding, finding.fix))
         if not wanted or any(FIX_ALL.startswith(kind) for kind in wanted):
@@ -145,7 +196,8 @@ class DlsanServer(LanguageServer):
         are one quick fix each)."""
         if self.workspace.get_notebook_document(cell_uri=document.uri) is not None:
             return None
-        if not any(f.fix is not None and f.fix.applicability == "safe" for f in self.findings.get(document.uri, [])):
+        _, findings = self.findings.get(document.uri, (None, []))
+        if not any(f.fix is not None and f.fix.applicability == "safe" for f in findings):
             return None
         try:
             fixed = self.session.fix_all(uri_path(document.uri), document.source)

@@ -93,6 +93,19 @@ def test_change_and_save_publish_again(client, workspace):
     assert client.diagnostics(uri) == []
 
 
+def test_a_burst_of_changes_never_publishes_diagnostics_for_text_that_changed(client, workspace):
+    uri = (workspace / "burst.py").as_uri()
+    client.open(uri, "import torch\n")
+    assert client.diagnostics(uri) == []
+    for version in range(2, 8):  # version v loads v - 1 checkpoints
+        client.change(uri, "import torch\n" + "".join(f"s{i} = torch.load(p)\n" for i in range(version - 1)), version)
+    published = []
+    while not published or published[-1][0] != 7:
+        params = client.notification("textDocument/publishDiagnostics", lambda p: p["uri"] == uri)
+        published.append((params["version"], len(params["diagnostics"])))
+    assert all(count == version - 1 for version, count in published), published
+
+
 def test_positions_are_utf16_code_units(client, workspace):
     uri = (workspace / "emoji.py").as_uri()
     client.open(uri, "import torch\nstate = {'🙂': torch.load(p)}\n")
