@@ -1,5 +1,9 @@
 """Lint and fix a notebook through its virtual module (see :mod:`dlsan.lint.notebooks`).
 
+A cell that does not parse (an exercise notebook's ``model = # TODO``) is one ``DLS000`` at its
+cell and line, and the other cells are still linted without it, rather than the whole notebook
+going unchecked.
+
 Fixes are found on the virtual module and applied to the cells' own text, round after round as
 for a ``.py`` file; a round whose cells no longer parse together is thrown away.
 """
@@ -15,10 +19,37 @@ from dlsan.lint.notebooks import Notebook, VirtualModule, cell_edits, code_sourc
 from dlsan.lint.runner import FileResult
 
 
-def lint_cells(path: str, cells: Sequence[tuple[int, str]], selection: RuleSelection) -> list[LintFinding]:
+Cells = Sequence[tuple[int, str]]
+
+
+def without_broken_cells(path: str, cells: Cells) -> tuple[list[tuple[int, str]], list[LintFinding]]:
+    """``cells`` with each cell that stops the module parsing emptied, and a located ``DLS000``
+    for each such cell."""
+    kept = list(cells)
+    broken: list[LintFinding] = []
+    for _ in range(len(kept)):
+        module = VirtualModule.build(kept)
+        error = syntax_error(path, module.source)
+        if error is None:
+            break
+        located = module.locate(error)
+        broken.append(located)
+        if located.cell is None:
+            break
+        kept = [(index, "" if index == located.cell - 1 else text) for index, text in kept]
+    return kept, broken
+
+
+def _in_cell_order(findings: list[LintFinding]) -> list[LintFinding]:
+    return sorted(findings, key=lambda f: (f.cell or 0, f.line, f.column))
+
+
+def lint_cells(path: str, cells: Cells, selection: RuleSelection) -> list[LintFinding]:
     """Findings for code cells given as (position in the notebook, source), located by cell."""
-    module = VirtualModule.build(cells)
-    return [module.locate(finding) for finding in lint_source(path, module.source, selection)]
+    kept, broken = without_broken_cells(path, cells)
+    module = VirtualModule.build(kept)
+    found = [module.locate(finding) for finding in lint_source(path, module.source, selection)]
+    return _in_cell_order(broken + found) if broken else found
 
 
 def lint_notebook(path: str, notebook: Notebook, selection: RuleSelection) -> list[LintFinding]:
@@ -37,6 +68,8 @@ def notebook_result(path: str, data: bytes, selection: RuleSelection, *, fix: bo
     if not fix or not cell_edits(findings, unsafe):
         return FileResult(path, findings)
     sources = dict(code_sources(notebook))
+    kept, broken = without_broken_cells(path, list(sources.items()))
+    emptied = {index for index, text in kept if text != sources[index]}
     applied_total, problem = 0, None
     remaining = findings
     for _ in range(MAX_ROUNDS):
@@ -48,13 +81,13 @@ def notebook_result(path: str, data: bytes, selection: RuleSelection, *, fix: bo
             applied += count
         if applied == 0 or new_sources == sources:
             break
-        module = VirtualModule.build(list(new_sources.items()))
+        module = VirtualModule.build([(i, "" if i in emptied else text) for i, text in new_sources.items()])
         parsed = syntax_error(path, module.source) or checked_parse(path, module.source)
         if isinstance(parsed, LintFinding):
             problem = f"a fix would make the notebook unparsable ({parsed.message}); not applied"
             break
         sources, applied_total = new_sources, applied_total + applied
-        remaining = [module.locate(f) for f in lint_module(path, module.source, parsed, selection)]
+        remaining = _in_cell_order(broken + [module.locate(f) for f in lint_module(path, module.source, parsed, selection)])
     changed = {index: text for index, text in sources.items() if text != notebook.source(index)}
     original = data.decode("utf-8-sig")
     fixed = notebook.with_sources(changed) if changed else None

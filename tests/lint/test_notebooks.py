@@ -87,6 +87,18 @@ def test_syntax_error_is_dls000_in_its_cell():
     assert _where(result) == [("DLS000", 2, 1, 7)]
 
 
+def test_a_cell_that_does_not_parse_leaves_the_others_checked():
+    # an exercise notebook: the student has not filled in cell 2 yet (udacity/deep-learning-v2-pytorch
+    # intro-to-pytorch/Part 3 - Training Neural Networks (Exercises).ipynb has `model = ` like this)
+    exercise = _notebook("import torch\n", "model = # TODO: build the network\n", "state = torch.load(path)")
+    assert _where(_lint(exercise)) == [("DLS000", 2, 1, 9), ("DLS602", 3, 1, 9)]
+    fixed = _lint(exercise, fix=True, unsafe=True)
+    assert fixed.fixed is not None and _where(fixed) == [("DLS000", 2, 1, 9)]
+    cells = json.loads(fixed.fixed)["cells"]
+    assert (cells[1]["source"], cells[2]["source"]) == ("model = # TODO: build the network\n",
+                                                       "state = torch.load(path, weights_only=True)")
+
+
 def test_markdown_only_and_other_languages_are_quiet():
     assert _lint(_notebook("# torch.load(p)", cell_type="markdown")).findings == []
     r_notebook = _notebook("import torch\nx = torch.load(p)", metadata={"kernelspec": {"language": "R"}})
