@@ -222,13 +222,17 @@ def _overlaps(a: types.Range, b: types.Range) -> bool:
 def build_server() -> DlsanServer:
     server = DlsanServer()
 
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: DlsanServer, params: types.DidOpenTextDocumentParams) -> None:
+    def lint_text(ls: DlsanServer, params: types.DidOpenTextDocumentParams | types.DidChangeTextDocumentParams) -> None:
         ls.lint_document(params.text_document.uri)
 
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: DlsanServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.lint_document(params.text_document.uri)
+    def lint_notebook(ls: DlsanServer, params: Any) -> None:
+        ls.lint_notebook(params.notebook_document.uri)
+
+    for method in (types.TEXT_DOCUMENT_DID_OPEN, types.TEXT_DOCUMENT_DID_CHANGE):
+        server.feature(method)(lint_text)
+    for method in (types.NOTEBOOK_DOCUMENT_DID_OPEN, types.NOTEBOOK_DOCUMENT_DID_CHANGE,
+                   types.NOTEBOOK_DOCUMENT_DID_SAVE):
+        server.feature(method)(lint_notebook)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: DlsanServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -244,18 +248,6 @@ def build_server() -> DlsanServer:
     def did_close(ls: DlsanServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.findings.pop(params.text_document.uri, None)
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(params.text_document.uri, []))
-
-    @server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
-    def notebook_open(ls: DlsanServer, params: types.DidOpenNotebookDocumentParams) -> None:
-        ls.lint_notebook(params.notebook_document.uri)
-
-    @server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
-    def notebook_change(ls: DlsanServer, params: types.DidChangeNotebookDocumentParams) -> None:
-        ls.lint_notebook(params.notebook_document.uri)
-
-    @server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
-    def notebook_save(ls: DlsanServer, params: types.DidSaveNotebookDocumentParams) -> None:
-        ls.lint_notebook(params.notebook_document.uri)
 
     @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
     def notebook_close(ls: DlsanServer, params: types.DidCloseNotebookDocumentParams) -> None:
