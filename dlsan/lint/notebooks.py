@@ -49,7 +49,22 @@ class JsonStyle:
     crlf: bool
 
     @classmethod
-    def of(cls, text: str) -> JsonStyle:
+    def of(cls, text: str, data: dict[str, Any] | None = None) -> JsonStyle:
+        """The style ``text`` is written in; with its parsed ``data``, the guess is checked by
+        writing the data back, and the other separator and escaping choices are tried when the
+        guess does not reproduce the text exactly."""
+        guess = cls._guess(text)
+        if data is None or guess.dumps(data) == text:
+            return guess
+        for separators in ((",", ": "), (", ", ": "), (",", ":"), (", ", ":")):
+            for ensure_ascii in (False, True):
+                candidate = replace(guess, separators=separators, ensure_ascii=ensure_ascii)
+                if candidate.dumps(data) == text:
+                    return candidate
+        return guess
+
+    @classmethod
+    def _guess(cls, text: str) -> JsonStyle:
         crlf = "\r\n" in text
         body = text.replace("\r\n", "\n")
         second = re.search(r"\n([ \t]*)\S", body)
@@ -74,9 +89,13 @@ class Notebook:
     """A parsed notebook; ``code_cells`` are indexes into ``data["cells"]``."""
 
     data: dict[str, Any]
-    style: JsonStyle
     code_cells: tuple[int, ...]
     text: str
+
+    @cached_property
+    def style(self) -> JsonStyle:
+        """Worked out when the notebook is written back, not when it is only read."""
+        return JsonStyle.of(self.text, self.data)
 
     def source(self, index: int) -> str:
         raw = self.data["cells"][index]["source"]
@@ -177,7 +196,7 @@ def parse_notebook(text: str) -> Notebook:
             raise NotebookError(f"Invalid notebook: {where} has no 'source' string or list of strings.")
         if cell["cell_type"] == "code":
             code.append(index)
-    return Notebook(data, JsonStyle.of(text), tuple(code), text)
+    return Notebook(data, tuple(code), text)
 
 
 class _LineScanner:

@@ -149,6 +149,8 @@ def test_fix_changes_only_the_fixed_lines(tmp_path):
         lambda nb: json.dumps(nb),  # one line
         lambda nb: json.dumps(nb, separators=(",", ":")) + "\n",
         lambda nb: json.dumps(nb, indent="\t", ensure_ascii=True).replace("\n", "\r\n") + "\r\n",
+        # one line, default separators, and a cell whose text looks like the compact ones
+        lambda nb: json.dumps({**nb, "metadata": {"note": 'a",b'}}),
     ],
 )
 def test_fix_keeps_the_json_style(dump):
@@ -164,7 +166,7 @@ def test_fix_keeps_the_json_style(dump):
 
 def test_unchanged_style_detection_round_trips_jupyter_output():
     text = LEAKY.read_text(encoding="utf-8")
-    assert JsonStyle.of(text).dumps(json.loads(text)) == text
+    assert JsonStyle.of(text, json.loads(text)).dumps(json.loads(text)) == text
 
 
 class _OpensABracket(Rule):
