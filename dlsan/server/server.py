@@ -162,7 +162,7 @@ class DlsanServer(LanguageServer):
 
     # -- code actions ----------------------------------------------------------------------------
 
-    def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+    async def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
         document = self.workspace.get_text_document(uri)
         wanted = params.context.only
@@ -175,7 +175,7 @@ class DlsanServer(LanguageServer):
                 if finding.fix is not None and _overlaps(self.diagnostic(document, finding).range, params.range):
                     actions.append(self._quick_fix(document, finding, finding.fix))
         if not wanted or any(FIX_ALL.startswith(kind) for kind in wanted):
-            fix_all = self._fix_all(document)
+            fix_all = await self._fix_all(document)
             if fix_all is not None:
                 actions.append(fix_all)
         return actions
@@ -191,7 +191,7 @@ class DlsanServer(LanguageServer):
             edit=types.WorkspaceEdit(changes={document.uri: self.text_edits(document, fix)}),
         )
 
-    def _fix_all(self, document: TextDocument) -> types.CodeAction | None:
+    async def _fix_all(self, document: TextDocument) -> types.CodeAction | None:
         """Every safe fix in the document as one edit (not offered in notebook cells, whose fixes
         are one quick fix each)."""
         if self.workspace.get_notebook_document(cell_uri=document.uri) is not None:
@@ -199,13 +199,14 @@ class DlsanServer(LanguageServer):
         _, findings = self.findings.get(document.uri, (None, []))
         if not any(f.fix is not None and f.fix.applicability == "safe" for f in findings):
             return None
+        version = document.version
+        whole = types.Range(types.Position(0, 0), types.Position(len(document.lines), 0))
         try:
-            fixed = self.session.fix_all(uri_path(document.uri), document.source)
+            fixed = await self._in_thread(self.session.fix_all, uri_path(document.uri), document.source)
         except ConfigError:
             return None
-        if fixed is None:
+        if fixed is None or document.version != version:  # changed meanwhile: the edit would clobber it
             return None
-        whole = types.Range(types.Position(0, 0), types.Position(len(document.lines), 0))
         return types.CodeAction(
             title="dlsan: fix all safe fixes", kind=FIX_ALL,
             edit=types.WorkspaceEdit(changes={document.uri: [types.TextEdit(whole, fixed)]}),
@@ -261,8 +262,8 @@ def build_server() -> DlsanServer:
 
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
         code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL]))
-    def code_action(ls: DlsanServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        return ls.code_actions(params)
+    async def code_action(ls: DlsanServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        return await ls.code_actions(params)
 
     return server
 
