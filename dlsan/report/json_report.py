@@ -1,6 +1,7 @@
 """JSON: an array of findings with keys path, line, column, end_line, end_column, code, name,
 message, fix (lines and columns 1-based; ``fix`` is null or {message, applicability, edits};
-notebook findings add ``cell`` after ``path``).  ``json-lines`` writes one such object per line."""
+notebook findings add ``cell`` after ``path``, and their lines, fix edits' too, are the cell's).
+``json-lines`` writes one such object per line."""
 
 from __future__ import annotations
 

@@ -142,9 +142,10 @@ def test_notebook_documents_are_linted_as_one_module(client, workspace):
     notebook = (workspace / "nb.ipynb").as_uri()
     cells = [
         ("markdown", "# Leaky"),
-        ("python", "%matplotlib inline\nfrom sklearn.preprocessing import StandardScaler\n"
+        ("python", "%matplotlib inline\nimport torch\nfrom sklearn.preprocessing import StandardScaler\n"
                    "from sklearn.model_selection import train_test_split\nX = StandardScaler().fit_transform(X_raw)"),
         ("python", "X_train, X_test = train_test_split(X)"),
+        ("python", "state = torch.load(path)"),
     ]
     client.notify("notebookDocument/didOpen", {
         "notebookDocument": {"uri": notebook, "notebookType": "jupyter-notebook", "version": 1, "cells": [
@@ -154,10 +155,17 @@ def test_notebook_documents_are_linted_as_one_module(client, workspace):
                               for i, (language, text) in enumerate(cells)],
     })
     published = {}
-    for _ in range(2):  # one publication per code cell
+    for _ in range(3):  # one publication per code cell
         params = client.notification("textDocument/publishDiagnostics")
         published[params["uri"]] = _codes(params["diagnostics"])
-    assert published == {f"{notebook}#cell1": [("DLS401", 3, 4)], f"{notebook}#cell2": []}
+    assert published == {f"{notebook}#cell1": [("DLS401", 4, 4)], f"{notebook}#cell2": [],
+                         f"{notebook}#cell3": [("DLS602", 0, 8)]}
+    cell = f"{notebook}#cell3"
+    (action,) = client.request("textDocument/codeAction", {
+        "textDocument": {"uri": cell}, "range": EVERYTHING, "context": {"diagnostics": []}})
+    assert action["edit"]["changes"][cell] == [{"range": {"start": {"line": 0, "character": 23},
+                                                          "end": {"line": 0, "character": 23}},
+                                                "newText": ", weights_only=True"}]
 
 
 def test_shutdown_and_exit_end_the_server(workspace):
