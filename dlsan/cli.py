@@ -89,8 +89,10 @@ def check(
     for path in path_list if not from_stdin else ():
         if not path.exists():
             _fail(f"path {str(path)!r} does not exist")
+    # standard input follows the configuration of the path it stands for
+    config_start = [Path(stdin_filename or ".")] if from_stdin else path_list
     try:
-        run = prepare([Path(stdin_filename or ".")] if from_stdin else path_list, config_path=config_path, select=split_selectors(select),
+        run = prepare(config_start, config_path=config_path, select=split_selectors(select),
                       ignore=split_selectors(ignore) or [], extend_select=split_selectors(extend_select) or [],
                       fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir)
     except ConfigError as error:
@@ -146,7 +148,12 @@ def _lint_stdin(plan: LintPlan, path: str, sources: SourceLines, cache: ResultCa
     sources.texts[path] = text
     result = lint_data(plan, path, data, cache)
     if fix:
-        click.echo(result.fixed if result.fixed is not None else text, nl=False)
+        if result.problem:
+            click.echo(f"dlsan: {path}: {result.problem}", err=True)
+        if result.fixed is not None:
+            click.echo(result.fixed, nl=False)
+        else:  # the input exactly as it came
+            click.get_binary_stream("stdout").write(data)
     return result
 
 

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from dlsan.__about__ import __version__
@@ -40,8 +41,7 @@ _NOTEBOOK_SYNC = types.NotebookDocumentSyncOptions(
 def uri_path(uri: str) -> str:
     """The file system path of a ``file:`` URI; other schemes (``untitled:``) keep their path part,
     so that ``per-file-ignores`` still see a name."""
-    parsed = urlparse(uri)
-    return unquote(parsed.path) or uri
+    return to_fs_path(uri) or unquote(urlparse(uri).path) or uri
 
 
 class DlsanServer(LanguageServer):
@@ -108,6 +108,9 @@ class DlsanServer(LanguageServer):
                     await lint()
                     if key not in self._stale:
                         return
+            except Exception as error:  # a linter bug must not take the server down with it
+                self.window_log_message(types.LogMessageParams(
+                    types.MessageType.Error, f"dlsan: linting {key} failed: {type(error).__name__}: {error}"))
             finally:
                 self._running.discard(key)
 

@@ -181,3 +181,30 @@ def test_without_the_extra_the_command_says_what_to_install(monkeypatch):
     monkeypatch.setattr(dlsan.server, "lsp_available", lambda: False)
     result = CliRunner().invoke(cli, ["server"])
     assert result.exit_code == 2 and "pip install 'dlsan[lsp]'" in result.output
+
+
+def test_a_linter_crash_is_logged_and_the_document_is_linted_again_later(monkeypatch):
+    import asyncio
+
+    from dlsan.server.server import DlsanServer
+
+    server = DlsanServer()
+    logged: list[str] = []
+    ran: list[str] = []
+    monkeypatch.setattr(server, "window_log_message", lambda params: logged.append(params.message))
+
+    async def crash() -> None:
+        raise RuntimeError("boom")
+
+    async def lint() -> None:
+        ran.append("linted")
+
+    async def session() -> None:
+        server.schedule("file:///x.py", crash)
+        await asyncio.sleep(0.05)
+        server.schedule("file:///x.py", lint)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(session())
+    assert logged == ["dlsan: linting file:///x.py failed: RuntimeError: boom"]
+    assert ran == ["linted"]
