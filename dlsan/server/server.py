@@ -13,6 +13,7 @@ one more lint of the latest text, and results for text that has changed since ar
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,7 +27,9 @@ from pygls.workspace import TextDocument
 from dlsan.__about__ import __version__
 from dlsan.config import ConfigError
 from dlsan.lint.finding import PARSE_ERROR_CODE, Fix, LintFinding
+from dlsan.lint.notebooks import is_notebook
 from dlsan.report.links import rule_url
+from dlsan.report.sources import SourceLines, cell_note
 from dlsan.server.session import Session
 
 SOURCE = "dlsan"
@@ -126,11 +129,14 @@ class DlsanServer(LanguageServer):
         async def lint() -> None:
             live = self.workspace.get_text_document(uri)
             snapshot = TextDocument(uri, live.source, live.version, position_codec=live.position_codec)
+            path = uri_path(uri)
             try:
-                findings = await self._in_thread(self.session.lint, uri_path(uri), snapshot.source)
+                findings = await self._in_thread(self.session.lint, path, snapshot.source)
             except ConfigError as error:
                 self._config_problem(error)
                 findings = []
+            if is_notebook(path):  # a notebook edited as its JSON text
+                findings = on_file_lines(findings, snapshot)
             if uri not in self._stale and unquote(uri) in self.workspace.text_documents:
                 self._publish(snapshot, findings)
 
@@ -214,6 +220,23 @@ class DlsanServer(LanguageServer):
             title="dlsan: fix all safe fixes", kind=FIX_ALL,
             edit=types.WorkspaceEdit(changes={document.uri: [types.TextEdit(whole, fixed)]}),
         )
+
+
+def on_file_lines(findings: Sequence[LintFinding], document: TextDocument) -> list[LintFinding]:
+    """Findings of a notebook opened as its JSON text, moved from their cell to the whole line of
+    the JSON that stores that cell line, the cell named in the message; their fixes, in cell
+    coordinates, are dropped."""
+    sources = SourceLines({document.path: document.source})
+    moved = []
+    for finding in findings:
+        if finding.cell is None:
+            moved.append(finding)
+            continue
+        line = sources.file_line(replace(finding, path=document.path))
+        width = len(document.lines[line - 1].rstrip("\r\n")) if line <= len(document.lines) else 0
+        moved.append(replace(finding, line=line, column=1, end_line=line, end_column=width + 1, cell=None,
+                             fix=None, message=f"{cell_note(finding)}{finding.message}"))
+    return moved
 
 
 def _overlaps(a: types.Range, b: types.Range) -> bool:

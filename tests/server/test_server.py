@@ -168,6 +168,20 @@ def test_notebook_documents_are_linted_as_one_module(client, workspace):
                                                 "newText": ", weights_only=True"}]
 
 
+def test_a_notebook_edited_as_json_gets_diagnostics_on_its_json_lines(client, workspace):
+    leaky = Path(__file__).resolve().parents[2] / "fixtures" / "notebooks" / "leaky.ipynb"
+    text = leaky.read_text(encoding="utf-8")
+    uri = (workspace / "leaky.ipynb").as_uri()
+    client.open(uri, text, language="json")
+    diagnostics = client.diagnostics(uri)
+    lines = text.splitlines()
+    assert [(d["code"], d["range"]["start"]["line"]) for d in diagnostics] == [("DLS401", 57), ("DLS101", 126),
+                                                                             ("DLS602", 137)]
+    assert lines[126].strip() == '"    total_loss += loss\\n",'
+    assert diagnostics[1]["message"].startswith("cell 9, line 8: ")
+    assert diagnostics[1]["range"]["end"] == {"line": 126, "character": len(lines[126])}
+
+
 def test_shutdown_and_exit_end_the_server(workspace):
     client = LspClient([sys.executable, "-m", "dlsan", "server"], workspace)
     assert client.server_info["serverInfo"]["name"] == "dlsan"
