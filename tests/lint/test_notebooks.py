@@ -8,16 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import libcst as cst
 import pytest
 
 from dlsan.lint.engine import RuleSelection
 from dlsan.lint.notebook_lint import notebook_result
 from dlsan.lint.notebooks import JsonStyle, NotebookError, neutralise, parse_notebook
 from dlsan.lint.registry import all_rules
-from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 
-from rule_doubles import DOCS
+from rule_doubles import BreaksTheFile
 
 REPO = Path(__file__).resolve().parents[2]
 LEAKY = REPO / "fixtures" / "notebooks" / "leaky.ipynb"
@@ -169,23 +167,9 @@ def test_unchanged_style_detection_round_trips_jupyter_output():
     assert JsonStyle.of(text, json.loads(text)).dumps(json.loads(text)) == text
 
 
-class _OpensABracket(Rule):
-    __doc__ = DOCS
-
-    code = "DLS998"
-    name = "opens-a-bracket"
-    message = "m"
-    fix_applicability = "safe"
-    VALID = [Valid("x")]
-    INVALID = [Invalid("f()")]
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.report(node, fix=FixSpec("break", [Replace(node, "torch.load(")]))
-
-
 def test_fix_that_would_break_the_notebook_is_not_applied():
     text = json.dumps(_notebook("import torch\n", "state = f(p)"))
-    result = notebook_result("nb.ipynb", text.encode(), RuleSelection([_OpensABracket], {}), fix=True, unsafe=True)
+    result = notebook_result("nb.ipynb", text.encode(), RuleSelection([BreaksTheFile], {}), fix=True, unsafe=True)
     assert result.fixed is None and result.applied == 0
     assert result.problem is not None and "unparsable" in result.problem
     assert _where(result) == [("DLS998", 2, 1, 9)]
