@@ -182,6 +182,14 @@ def test_a_notebook_edited_as_json_gets_diagnostics_on_its_json_lines(client, wo
     assert diagnostics[1]["range"]["end"] == {"line": 126, "character": len(lines[126])}
 
 
+def test_notebook_sync_is_offered_only_to_clients_that_support_it(workspace):
+    with LspClient([sys.executable, "-m", "dlsan", "server"], workspace, capabilities={}) as plain:
+        assert "notebookDocumentSync" not in plain.server_info["capabilities"]
+    with LspClient([sys.executable, "-m", "dlsan", "server"], workspace) as notebooks:
+        (selector,) = notebooks.server_info["capabilities"]["notebookDocumentSync"]["notebookSelector"]
+        assert selector == {"notebook": "jupyter-notebook", "cells": [{"language": "python"}]}
+
+
 def test_shutdown_and_exit_end_the_server(workspace):
     client = LspClient([sys.executable, "-m", "dlsan", "server"], workspace)
     assert client.server_info["serverInfo"]["name"] == "dlsan"
