@@ -17,6 +17,7 @@ from dlsan.__about__ import __version__
 from dlsan.config import ConfigError
 from dlsan.lint.api import prepare
 from dlsan.lint.files import collect_files
+from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
 from dlsan.lint.registry import RuleLoadError, all_rules
 from dlsan.lint.cache import ResultCache, default_cache_dir
 from dlsan.lint.runner import FileResult, LintPlan, lint_data, lint_files, run_key
@@ -73,11 +74,14 @@ def cli() -> None:
               help="Use this pyproject.toml instead of the nearest one.")
 @click.option("--force-exclude", is_flag=True,
               help="Apply exclude patterns to paths given explicitly too (for pre-commit).")
+@click.option("--target-version", type=click.Choice([version_name(v) for v in SUPPORTED]),
+              help="Python the code is written for (default: requires-python, else the newest).")
 def check(
     paths: Sequence[Path], stdin_filename: str | None, select: str | None, ignore: str | None,
     extend_select: str | None, output_format: str, output_file: Path | None, color: str, quiet: bool,
     show_fixes: bool, fix: bool, unsafe_fixes: bool, diff: bool, jobs: int | None, no_cache: bool,
     exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
+    target_version: str | None,
 ) -> None:
     """Lint PATHS (files or directories; default: the current directory)."""
     path_list = list(paths) or [Path(".")]
@@ -94,7 +98,8 @@ def check(
     try:
         run = prepare(config_start, config_path=config_path, select=split_selectors(select),
                       ignore=split_selectors(ignore) or [], extend_select=split_selectors(extend_select) or [],
-                      fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir)
+                      fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir,
+                      target_version=parse_version_name(target_version) if target_version else None)
     except ConfigError as error:
         _fail(str(error))
     cache = None if cache_dir is None else ResultCache(cache_dir, run_key(run.plan))

@@ -10,6 +10,7 @@ A bad key or value raises :class:`ConfigError` naming it; the CLI turns that int
     exclude = ["notebooks", "legacy/*.py"]
     extend-exclude = []
     rule-dirs = ["tools/dlsan_rules"]    # project-local rules, written like the built-in ones
+    target-version = "py39"              # default: [project] requires-python, else the newest
     [tool.dlsan.rule-options.DLS301]
     eval-function-names = ["evaluate", "score"]
 """
@@ -21,6 +22,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from dlsan.lint.pyversion import NEWEST, PythonVersion, TargetVersionError, parse_version_name, requires_python_floor
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,7 +37,7 @@ DEFAULT_EXCLUDE = (
 )
 
 _LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "rule-dirs")
-_KNOWN_KEYS = (*_LIST_KEYS, "per-file-ignores", "rule-options")
+_KNOWN_KEYS = (*_LIST_KEYS, "per-file-ignores", "rule-options", "target-version")
 
 
 class ConfigError(Exception):
@@ -51,11 +54,19 @@ class Config:
     exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE))
     rule_dirs: list[Path] = field(default_factory=list)
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    target_version: PythonVersion | None = None
+    #: the lower bound of the project's ``requires-python``, if it declares one
+    requires_python: PythonVersion | None = None
 
     @property
     def root(self) -> Path:
         """The directory relative to which config paths and patterns are read."""
         return self.path.parent if self.path is not None else Path.cwd()
+
+    @property
+    def python(self) -> PythonVersion:
+        """The Python version checked code is written for (see :mod:`dlsan.lint.syntax`)."""
+        return self.target_version or self.requires_python or NEWEST
 
 
 def find_config(start: Path) -> Path | None:
@@ -73,16 +84,46 @@ def find_config(start: Path) -> Path | None:
     return None
 
 
-def load_config(path: Path | None) -> Config:
-    if path is None:
-        return Config()
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
         raise ConfigError(f"{path}: cannot read TOML: {error}") from error
+
+
+def _requires_python(data: dict[str, Any], path: Path) -> PythonVersion | None:
+    project = data.get("project", {})
+    spec = project.get("requires-python") if isinstance(project, dict) else None
+    if spec is None:
+        return None
+    if not isinstance(spec, str):
+        raise ConfigError(f"{path}: [project] requires-python must be a string, got {spec!r}")
+    return requires_python_floor(spec)
+
+
+def _nearest_pyproject(start: Path) -> Path | None:
+    start = start.resolve()
+    for directory in [start, *start.parents] if start.is_dir() else start.parents:
+        if (directory / "pyproject.toml").is_file():
+            return directory / "pyproject.toml"
+    return None
+
+
+def load_config(path: Path | None, start: Path | None = None) -> Config:
+    """The config in ``path`` (None: defaults, with ``requires-python`` from the pyproject.toml
+    nearest to ``start``, the project the checked files belong to)."""
+    if path is None:
+        config = Config()
+        project = _nearest_pyproject(start or Path.cwd())
+        if project is not None:
+            config.requires_python = _requires_python(_read_toml(project), project)
+        return config
+    data = _read_toml(path)
     # pyproject.toml-shaped files hold a [tool.dlsan] table; a dedicated file may hold the keys bare
     table = data.get("tool", {}).get("dlsan", {}) if "tool" in data or path.name == "pyproject.toml" else data
-    return parse_table(table, path)
+    config = parse_table(table, path)
+    config.requires_python = _requires_python(data, path)
+    return config
 
 
 def _where(path: Path | None, key: str) -> str:
@@ -124,4 +165,12 @@ def parse_table(table: dict[str, Any], path: Path | None = None) -> Config:
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise ConfigError(f"{_where(path, 'rule-options')} must be a table of per-rule tables")
     config.rule_options = options
+    target = table.get("target-version")
+    if target is not None:
+        try:
+            config.target_version = parse_version_name(target) if isinstance(target, str) else None
+        except TargetVersionError as error:
+            raise ConfigError(f"{_where(path, 'target-version')}: {error}") from error
+        if config.target_version is None:
+            raise ConfigError(f"{_where(path, 'target-version')} must be a string such as \"py39\", got {target!r}")
     return config

@@ -12,6 +12,7 @@ from dlsan.config import Config, ConfigError, find_config, load_config
 from dlsan.lint.files import collect_files
 from dlsan.lint.finding import LintFinding
 from dlsan.lint.manifest import RuleInfo, rule_infos
+from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.registry import RuleLoadError, builtin_rules_dir
 from dlsan.lint.runner import FileResult, LintPlan, lint_files
 from dlsan.lint.selection import SelectionError, parse_error_ignored, select_rules
@@ -49,6 +50,7 @@ def lint_source(
     select: Iterable[str] | None = ("ALL",),
     ignore: Iterable[str] = (),
     options: dict[str, dict[str, Any]] | None = None,
+    target_version: PythonVersion = NEWEST,
 ) -> list[LintFinding]:
     """Findings for one piece of source text (dedented first, handy in tests and notebooks)."""
     from dlsan.lint.engine import RuleSelection
@@ -57,7 +59,7 @@ def lint_source(
 
     rules = all_rules()
     chosen = select_rules(rules, select, ignore)
-    selection = RuleSelection(chosen, rule_settings(rules, options or {}))
+    selection = RuleSelection(chosen, rule_settings(rules, options or {}), python=target_version)
     return lint_text(path, textwrap.dedent(source), selection)
 
 
@@ -86,6 +88,7 @@ def prepare(
     fix: bool = False,
     unsafe_fixes: bool = False,
     cache_dir: Path | None = None,
+    target_version: PythonVersion | None = None,
 ) -> PreparedRun:
     """Resolve config and rule selection; raises ConfigError for anything invalid.
 
@@ -93,7 +96,9 @@ def prepare(
     that nothing imports a rule (or libcst) until a file actually needs linting.
     """
     start = paths[0] if paths else Path.cwd()
-    config = load_config(config_path if config_path is not None else find_config(start))
+    config = load_config(config_path if config_path is not None else find_config(start), start)
+    if target_version is not None:
+        config.target_version = target_version
     rule_dirs = (builtin_rules_dir(), *(d.resolve() for d in config.rule_dirs))
     try:
         rules = rule_infos(rule_dirs, cache_dir)
@@ -116,6 +121,7 @@ def prepare(
         parse_errors_ignored=parse_error_ignored(ignore_all),
         fix=fix,
         unsafe_fixes=unsafe_fixes,
+        python=config.python,
     )
     return PreparedRun(plan, config)
 

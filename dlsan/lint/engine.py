@@ -1,7 +1,9 @@
 """Lint one file: decode, prefilter, one parse, one walk for every rule, suppressions, fixes.
 
-Never raises on input: undecodable, empty or unparsable files give a ``DLS000`` finding, and a
-rule that crashes is reported as a ``DLS000`` internal error while the other rules' findings stand.
+Never raises on input: undecodable or unparsable files give a ``DLS000`` finding, and a rule that
+crashes is reported as a ``DLS000`` internal error while the other rules' findings stand.  An empty
+file is valid Python with nothing to check.  Whether a file parses is libcst's verdict at the
+selection's target version (:mod:`dlsan.lint.syntax`), never the running interpreter's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import codecs
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Any
 
 import libcst as cst
@@ -20,6 +21,8 @@ from dlsan.lint.context import FileContext
 from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Edit, Fix, LintFinding
 from dlsan.lint.rule import FixSpec, InsertAfter, InsertBefore, Replace, Report, Rule
 from dlsan.lint.suppressions import is_suppressed
+from dlsan.lint.pyversion import NEWEST, PythonVersion
+from dlsan.lint.syntax import NewerSyntax, checks_needed
 from dlsan.lint.text import split_lines
 from dlsan.lint.walk import Dispatcher, walk
 
@@ -30,6 +33,8 @@ class RuleSelection:
 
     rules: Sequence[type[Rule]]
     settings: dict[str, dict[str, Any]]
+    #: the Python version the code is written for: newer syntax is a DLS000
+    python: PythonVersion = NEWEST
 
     def prefilter_tokens(self) -> tuple[str, ...]:
         return tuple({token for rule in self.rules for token in rule.requires})
@@ -65,9 +70,7 @@ def _file_finding(path: str, message: str, line: int = 1, column: int = 1) -> Li
 def lint_bytes(path: str, data: bytes, selection: RuleSelection) -> list[LintFinding]:
     """All findings for one file's raw content."""
     if not data.strip():
-        if PurePath(path).name == "__init__.py":
-            return []
-        return [_file_finding(path, "File is empty: nothing to check (delete it or add code).")]
+        return []
     try:
         source = decode_source(data)
     except UnicodeDecodeError as error:
@@ -116,22 +119,53 @@ def parse_module(source: str) -> cst.Module:
     return result
 
 
-def syntax_error(path: str, source: str) -> LintFinding | None:
-    try:
-        compile(source, path, "exec", flags=0x400, dont_inherit=True)  # PyCF_ONLY_AST
-    except SyntaxError as error:
-        return _file_finding(path, f"SyntaxError: {error.msg}", line=error.lineno or 1,
-                             column=error.offset or 1)
-    except (ValueError, RecursionError, MemoryError) as error:
-        return _file_finding(path, f"Cannot parse: {type(error).__name__}: {error}")
-    return None
+class _CPythonReading:
+    """What this interpreter's own parser says of ``source``; cheap (several times faster than
+    libcst's) and used for two things only, never for the verdict on syntax, which is libcst's:
+
+    * a guard: input nested so deeply that CPython gives up (RecursionError, "too complex") would
+      make rules recurse for minutes, so it is a DLS000 before libcst or a rule sees it;
+    * wording: when libcst rejects a file that CPython rejects too, CPython's message and position
+      point at the offending token, libcst's at where its parser stopped.
+    """
+
+    def __init__(self, path: str, source: str) -> None:
+        self.syntax_error: SyntaxError | None = None
+        self.too_deep = False
+        try:
+            compile(source, path, "exec", flags=_ONLY_AST, dont_inherit=True)
+        except SyntaxError as error:
+            self.syntax_error = error
+        except (RecursionError, MemoryError):
+            self.too_deep = True
+        except ValueError:  # NUL bytes: libcst decides
+            pass
+
+    @property
+    def compiles(self) -> bool:
+        return self.syntax_error is None and not self.too_deep
 
 
-def checked_parse(path: str, source: str) -> cst.Module | LintFinding:
+_ONLY_AST = 0x400
+
+
+def cpython_compiles(source: str) -> bool:
+    """Whether this interpreter's parser accepts ``source`` (a guard on what a fix writes)."""
+    return _CPythonReading("<fix>", source).compiles
+
+
+def checked_parse(path: str, source: str, cpython: _CPythonReading | None = None) -> cst.Module | LintFinding:
     """The libcst module of ``source``, or the DLS000 finding that says why there is none."""
+    cpython = cpython or _CPythonReading(path, source)
+    if cpython.too_deep:
+        return _file_finding(path, "Cannot parse: the code is nested too deeply.")
     try:
         return parse_module(source)
     except cst.ParserSyntaxError as error:
+        if cpython.syntax_error is not None:
+            described = cpython.syntax_error
+            return _file_finding(path, f"SyntaxError: {described.msg}", line=described.lineno or 1,
+                                 column=described.offset or 1)
         return _file_finding(path, f"Cannot parse: {error.message}", line=error.raw_line,
                              column=error.raw_column + 1)
     except (RecursionError, MemoryError, ValueError) as error:
@@ -140,17 +174,24 @@ def checked_parse(path: str, source: str) -> cst.Module | LintFinding:
 
 def lint_source(path: str, source: str, selection: RuleSelection) -> list[LintFinding]:
     """All findings for one file's decoded text."""
-    # CPython's parser is several times faster than libcst's and guards it against input that
-    # would exhaust its stack (deep nesting): every file gets this check, prefiltered or not.
-    broken = syntax_error(path, source)
-    if broken is not None:
-        return [broken]
-    if not any(token in source for token in selection.prefilter_tokens()):
-        return []
     module = checked_parse(path, source)
     if isinstance(module, LintFinding):
         return [module]
+    if not any(token in source for token in selection.prefilter_tokens()):
+        # no rule can match: only the target version is left to check
+        if not checks_needed(selection.python):
+            return []
+        newer = NewerSyntax(selection.python)
+        walk(module, Dispatcher([newer]), [])
+        return [] if newer.found is None else [_newer_syntax_finding(path, module, newer)]
     return lint_module(path, source, module, selection)
+
+
+def _newer_syntax_finding(path: str, module: cst.Module, newer: NewerSyntax) -> LintFinding:
+    assert newer.found is not None
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    where: CodeRange = positions[newer.found[0]]
+    return _file_finding(path, newer.message(), line=where.start.line, column=where.start.column + 1)
 
 
 def _instantiate(context: FileContext, selection: RuleSelection) -> list[Rule]:
@@ -161,11 +202,16 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
     """All findings for an already parsed file (``module`` must be ``source`` parsed)."""
     context = FileContext(path, source, module)
     rules = _instantiate(context, selection)
+    newer = NewerSyntax(selection.python)
+    helpers = [_ImportTracker(context), *([newer] if checks_needed(selection.python) else [])]
     internal_errors: list[LintFinding] = []
     try:
-        walk(module, Dispatcher([_ImportTracker(context), *rules]), context.ancestors)
+        walk(module, Dispatcher([*helpers, *rules]), context.ancestors)
     except Exception:
-        rules, internal_errors = _isolate_crashing_rules(path, source, module, selection)
+        if newer.found is None:
+            rules, internal_errors = _isolate_crashing_rules(path, source, module, selection)
+    if newer.found is not None:
+        return [_newer_syntax_finding(path, module, newer)]
     reported = [(rule, report) for rule in rules for report in rule.reports]
     if not reported:
         return internal_errors
@@ -208,6 +254,11 @@ def _isolate_crashing_rules(
         try:
             walk(module, Dispatcher([_ImportTracker(context), rule]), context.ancestors)
         except Exception as error:  # a rule bug must not cost the user the other rules
+            if _caused_by_recursion(error):
+                errors.append(_file_finding(
+                    path, f"Cannot check {rule_class.code} ({rule_class.name}): the code is nested too "
+                          "deeply (RecursionError); other rules ran."))
+                continue
             errors.append(_file_finding(
                 path, f"Internal error in {rule_class.code} ({rule_class.name}): "
                       f"{type(error).__name__}: {error}. Please report it; other rules ran."))

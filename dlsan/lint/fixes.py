@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dlsan.lint.engine import RuleSelection, checked_parse, lint_module, lint_source, syntax_error
+from dlsan.lint.engine import RuleSelection, checked_parse, cpython_compiles, lint_module, lint_source
 from dlsan.lint.finding import Fix, LintFinding
 from dlsan.lint.text import line_starts, offset
 
@@ -78,10 +78,13 @@ def fix_source(
         if applied == 0 or new_source == source:
             break
         # one parse both proves the fixed text still parses and feeds the next round's rules
-        module = syntax_error(path, new_source) or checked_parse(path, new_source)
+        module = checked_parse(path, new_source)
         if isinstance(module, LintFinding):
             return FixResult(source, applied_total, findings,
                              problem=f"a fix would make the file unparsable ({module.message}); not applied")
+        if cpython_compiles(source) and not cpython_compiles(new_source):
+            return FixResult(source, applied_total, findings,
+                             problem="a fix would make the file fail to compile; not applied")
         source, applied_total = new_source, applied_total + applied
         findings = lint_module(path, source, module, selection)
     return FixResult(source, applied_total, findings)

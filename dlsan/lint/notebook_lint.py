@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dlsan.lint.engine import RuleSelection, checked_parse, lint_module, lint_source, syntax_error
-from dlsan.lint.finding import LintFinding
+from dlsan.lint.engine import RuleSelection, checked_parse, cpython_compiles, lint_module, lint_source
+from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
 from dlsan.lint.fixes import MAX_ROUNDS, apply_edits
 from dlsan.lint.notebooks import Notebook, VirtualModule, cell_edits, code_sources, read_notebook
 from dlsan.lint.runner import FileResult
@@ -29,8 +29,8 @@ def without_broken_cells(path: str, cells: Cells) -> tuple[list[tuple[int, str]]
     broken: list[LintFinding] = []
     for _ in range(len(kept)):
         module = VirtualModule.build(kept)
-        error = syntax_error(path, module.source)
-        if error is None:
+        error = checked_parse(path, module.source)
+        if not isinstance(error, LintFinding):
             break
         located = module.locate(error)
         broken.append(located)
@@ -44,12 +44,24 @@ def _in_cell_order(findings: list[LintFinding]) -> list[LintFinding]:
     return sorted(findings, key=lambda f: (f.cell or 0, f.line, f.column))
 
 
+def _has_dls000(findings: Sequence[LintFinding]) -> bool:
+    return any(finding.code == PARSE_ERROR_CODE for finding in findings)
+
+
+def _lint_virtual(path: str, cells: Cells, selection: RuleSelection) -> list[LintFinding]:
+    module = VirtualModule.build(cells)
+    return [module.locate(finding) for finding in lint_source(path, module.source, selection)]
+
+
 def lint_cells(path: str, cells: Cells, selection: RuleSelection) -> list[LintFinding]:
     """Findings for code cells given as (position in the notebook, source), located by cell."""
+    found = _lint_virtual(path, cells, selection)
+    if not _has_dls000(found):  # it parsed: one parse, as for a .py file
+        return found
     kept, broken = without_broken_cells(path, cells)
-    module = VirtualModule.build(kept)
-    found = [module.locate(finding) for finding in lint_source(path, module.source, selection)]
-    return _in_cell_order(broken + found) if broken else found
+    if not broken:  # the DLS000 is not a cell that fails to parse (newer syntax, a rule's crash)
+        return found
+    return _in_cell_order(broken + _lint_virtual(path, kept, selection))
 
 
 def lint_notebook(path: str, notebook: Notebook, selection: RuleSelection) -> list[LintFinding]:
@@ -68,8 +80,15 @@ def notebook_result(path: str, data: bytes, selection: RuleSelection, *, fix: bo
     if not fix or not cell_edits(findings, unsafe):
         return FileResult(path, findings)
     sources = dict(code_sources(notebook))
-    kept, broken = without_broken_cells(path, list(sources.items()))
-    emptied = {index for index, text in kept if text != sources[index]}
+    broken: list[LintFinding] = []
+    emptied: set[int] = set()
+    if _has_dls000(findings):
+        kept, broken = without_broken_cells(path, list(sources.items()))
+        emptied = {index for index, text in kept if text != sources[index]}
+
+    def virtual(texts: dict[int, str]) -> VirtualModule:
+        return VirtualModule.build([(index, "" if index in emptied else text) for index, text in texts.items()])
+
     applied_total, problem = 0, None
     remaining = findings
     for _ in range(MAX_ROUNDS):
@@ -81,13 +100,17 @@ def notebook_result(path: str, data: bytes, selection: RuleSelection, *, fix: bo
             applied += count
         if applied == 0 or new_sources == sources:
             break
-        module = VirtualModule.build([(i, "" if i in emptied else text) for i, text in new_sources.items()])
-        parsed = syntax_error(path, module.source) or checked_parse(path, module.source)
+        module = virtual(new_sources)
+        parsed = checked_parse(path, module.source)
         if isinstance(parsed, LintFinding):
             problem = f"a fix would make the notebook unparsable ({parsed.message}); not applied"
             break
+        if cpython_compiles(virtual(sources).source) and not cpython_compiles(module.source):
+            problem = "a fix would make the notebook fail to compile; not applied"
+            break
         sources, applied_total = new_sources, applied_total + applied
-        remaining = _in_cell_order(broken + [module.locate(f) for f in lint_module(path, module.source, parsed, selection)])
+        located = [module.locate(finding) for finding in lint_module(path, module.source, parsed, selection)]
+        remaining = _in_cell_order(broken + located) if broken else located
     changed = {index: text for index, text in sources.items() if text != notebook.source(index)}
     original = data.decode("utf-8-sig")
     fixed = notebook.with_sources(changed) if changed else None

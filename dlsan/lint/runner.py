@@ -23,6 +23,7 @@ from dlsan.lint.files import relative_posix
 from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
 from dlsan.lint.manifest import RuleInfo
 from dlsan.lint.notebooks import is_notebook
+from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.selection import matching
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class LintPlan:
     parse_errors_ignored: bool = False
     fix: bool = False
     unsafe_fixes: bool = False
+    python: PythonVersion = NEWEST
 
 
 @dataclass
@@ -88,7 +90,7 @@ class Linter:
         selection = self._selections.get(codes)
         if selection is None:
             by_code = {rule.code: rule for rule in load_rules(self.plan.rule_dirs)}
-            selection = RuleSelection([by_code[code] for code in codes], self.plan.settings)
+            selection = RuleSelection([by_code[code] for code in codes], self.plan.settings, self.plan.python)
             self._selections[codes] = selection
         return selection
 
@@ -203,7 +205,7 @@ def lint_data(plan: LintPlan, path: str, data: bytes, cache: ResultCache | None 
 def run_key(plan: LintPlan) -> str:
     """Everything besides a file's content and its rule selection that decides its findings."""
     return json.dumps([[info.code for info in plan.rules], plan.settings, plan.parse_errors_ignored,
-                       rules_fingerprint(plan.rule_dirs)], sort_keys=True, default=str)
+                       plan.python, rules_fingerprint(plan.rule_dirs)], sort_keys=True, default=str)
 
 
 def _lint_all(plan: LintPlan, paths: Sequence[str], jobs: int | None) -> list[FileResult]:

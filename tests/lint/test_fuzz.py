@@ -4,7 +4,7 @@ Properties:
 
 * linting never raises, and returns only well-formed findings: known codes, positions inside the
   file, no rule crash (``Internal error``), and exactly one ``DLS000`` for what does not decode or
-  does not compile;
+  parses neither with libcst nor with CPython (empty files are valid, with no finding);
 * fixing (``--fix --unsafe-fixes``) never breaks a file: the result of a file that parsed parses
   and compiles, and fixing it again changes nothing;
 * the CLI on a directory of mutated files exits 0/1/2 without a traceback, serially and with
@@ -266,15 +266,18 @@ def _decoded(data: bytes) -> str | None:
 
 def check_findings(data: bytes, findings: Sequence[LintFinding]) -> None:
     source = _decoded(data)
-    if not data.strip() or source is None or not _compiles(source, ONLY_AST):
+    if source is None or not (_compiles(source, ONLY_AST) or _libcst_parses(source)):
         assert [f.code for f in findings] == [PARSE_ERROR_CODE], findings
+        return
+    if not source.strip():
+        assert findings == [], findings
         return
     lines = split_lines(source)
     for finding in findings:
         assert NAMES.get(finding.code) == finding.name, finding
         assert "Internal error" not in finding.message, finding.message
         if finding.code == PARSE_ERROR_CODE:  # libcst's own limits on code CPython accepts
-            assert finding.message.startswith(("Cannot parse", "Cannot locate")), finding.message
+            assert finding.message.startswith(("Cannot parse", "Cannot locate", "Cannot check")), finding.message
             continue
         assert 1 <= finding.line <= finding.end_line <= len(lines), finding
         assert finding.column >= 1 and (finding.end_line, finding.end_column) >= (finding.line, finding.column)
@@ -432,7 +435,8 @@ def test_cli_on_a_directory_of_mutated_files(tmp_path, jobs):
     assert result.returncode in (0, 1, 2) and "Traceback" not in result.stderr, result.stderr[-3000:]
     findings = json.loads(result.stdout)
     assert {f["path"] for f in findings if f["code"] == PARSE_ERROR_CODE} >= {
-        "special utf16.py", "special nul.py", "special python2.py", "special empty.py"}
+        "special utf16.py", "special nul.py", "special python2.py"}
+    assert not [f for f in findings if f["path"] == "special empty.py"]
     assert any(f["message"].startswith("Cannot read file") for f in findings)  # the dangling symlink
     text = _run("check", "--no-cache", "--jobs", jobs, "--statistics", ".", cwd=tmp_path)
     assert text.returncode == result.returncode and "Traceback" not in text.stderr
