@@ -6,7 +6,6 @@ This module must never import torch (a test checks it): it is what pre-commit ho
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +23,7 @@ from dlsan.lint.runner import FileResult, LintPlan, lint_data, lint_files, run_k
 from dlsan.lint.selection import split_selectors
 from dlsan.report import HUMAN, NEEDS_RULES, RENDERERS, RenderContext
 from dlsan.report import text as text_report
+from dlsan.report.diff import fix_diff
 from dlsan.report.sources import SourceLines
 from dlsan.report.style import use_color
 
@@ -173,9 +173,7 @@ def _handle_fixes(results: Sequence[FileResult], *, write: bool, quiet: bool = F
             continue
         if not write:
             pending = True
-            click.echo("".join(difflib.unified_diff(
-                result.original.splitlines(keepends=True), result.fixed.splitlines(keepends=True),
-                fromfile=f"a/{result.path}", tofile=f"b/{result.path}")), nl=False)
+            click.echo(fix_diff(result.path, result.original, result.fixed), nl=False)
             continue
         try:
             with open(result.path, "w", encoding="utf-8", newline="") as handle:

@@ -126,3 +126,13 @@ def test_every_format_is_accepted(run_dlsan, tmp_path):
     for fmt in ("full", "concise", "json", "json-lines", "sarif", "github", "gitlab", "junit", "pylint"):
         out = run_dlsan("check", "--output-format", fmt, "train.py", cwd=tmp_path)
         assert out.returncode == 1 and out.stdout.endswith("\n"), (fmt, out.stderr)
+
+
+def test_diff_of_a_notebook_is_per_cell_and_writes_nothing(run_dlsan, tmp_path):
+    shutil.copy(LEAKY, tmp_path / "nb.ipynb")
+    out = run_dlsan("check", "--diff", "--unsafe-fixes", "nb.ipynb", cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stdout.splitlines()[:2] == ["--- a/nb.ipynb:cell 9", "+++ b/nb.ipynb:cell 9"]
+    assert "-    total_loss += loss\n+    total_loss += loss.item()\n" in out.stdout
+    assert "+state = torch.load('ckpt.pt', weights_only=True)\n" in out.stdout
+    assert (tmp_path / "nb.ipynb").read_bytes() == LEAKY.read_bytes()
