@@ -91,14 +91,13 @@ def test_fixtures_with_findings_validate(run_dlsan):
 def test_parse_errors_validate_as_dls000(run_dlsan, tmp_path):
     (tmp_path / "broken.py").write_text("def train(:\n    pass\n")
     (tmp_path / "latin1.py").write_bytes("# caf\xe9\nimport torch\n".encode("latin-1"))
-    (tmp_path / "empty.py").write_text("")
+    (tmp_path / "empty.py").write_text("")  # valid Python: no finding
     (tmp_path / "ok.py").write_text("import torch\nstate = torch.load('last.pt')\n")
     code, document = _sarif(run_dlsan, ".", cwd=tmp_path)
     assert code == 1
     found = sorted((r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["ruleId"])
                    for r in _results(document))
-    assert found == [("broken.py", "DLS000"), ("empty.py", "DLS000"), ("latin1.py", "DLS000"),
-                     ("ok.py", "DLS602")]
+    assert found == [("broken.py", "DLS000"), ("latin1.py", "DLS000"), ("ok.py", "DLS602")]
 
 
 def test_no_findings_validate_with_an_empty_result_list(run_dlsan, tmp_path):
