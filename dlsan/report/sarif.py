@@ -44,7 +44,7 @@ _PARSE_ERROR_ENTRY = {
     "id": PARSE_ERROR_CODE,
     "name": PARSE_ERROR_NAME,
     "shortDescription": {"text": "The file could not be read or parsed as Python."},
-    "fullDescription": {"text": "The file is empty, not UTF-8, not valid Python or not a valid notebook; "
+    "fullDescription": {"text": "The file is not UTF-8, not valid Python or not a valid notebook; "
                                 "no rule ran on it."},
     "helpUri": rule_url(PARSE_ERROR_CODE),
     "defaultConfiguration": {"level": "error"},
