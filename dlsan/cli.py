@@ -1,4 +1,4 @@
-"""The ``dlsan`` command: ``check``, ``rules``, ``explain``.
+"""The ``dlsan`` command: ``check``, ``rules``, ``explain``, ``clean``, ``server``.
 
 Exit codes: 0 no findings, 1 findings (or fixes pending under ``--diff``), 2 usage or config error.
 This module must never import torch (a test checks it): it is what pre-commit hooks run.
@@ -6,26 +6,38 @@ This module must never import torch (a test checks it): it is what pre-commit ho
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from dlsan.__about__ import __version__
-from dlsan.config import ConfigError
+from dlsan.config import ConfigError, find_config, load_config, project_root
 from dlsan.lint.api import prepare
 from dlsan.lint.files import collect_files
 from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
-from dlsan.lint.registry import RuleLoadError, all_rules
-from dlsan.lint.cache import ResultCache, default_cache_dir
+from dlsan.lint.engine_codes import ENGINE_CODES
+from dlsan.lint.finding import PARSE_ERROR_CODE
+from dlsan.lint.notebooks import is_notebook, with_noqa
+from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
+from dlsan.lint.cache import ResultCache, cache_dir_for
+from dlsan.lint.cache import clean as clean_cache
 from dlsan.lint.runner import FileResult, LintPlan, lint_data, lint_files, run_key
 from dlsan.lint.selection import split_selectors
+from dlsan.lint.suppressions import UNUSED_SUPPRESSION_CODE
+from dlsan.lint.suppressions import add_noqa as add_noqa_comments
 from dlsan.report import HUMAN, NEEDS_RULES, RENDERERS, RenderContext
+from dlsan.report import statistics as statistics_report
 from dlsan.report import text as text_report
 from dlsan.report.diff import fix_diff
 from dlsan.report.sources import SourceLines
 from dlsan.report.style import use_color
+
+if TYPE_CHECKING:  # rule classes import libcst, which a warm cached run never needs
+    from dlsan.lint.rule import Rule
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -66,10 +78,15 @@ def cli() -> None:
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--add-noqa", is_flag=True,
+              help="Add `# noqa: CODE` to every line with a finding (keeps other comments); exit 0.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: all cores).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Cache directory (default: $DLSAN_CACHE_DIR, else .dlsan_cache/ in the project).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
-@click.option("--statistics", is_flag=True, help="Print a count per rule instead of each finding.")
+@click.option("--statistics", is_flag=True,
+              help="Print a count per rule ([*] safe fix, [-] unsafe only) instead of each finding.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Use this pyproject.toml instead of the nearest one.")
 @click.option("--force-exclude", is_flag=True,
@@ -79,25 +96,26 @@ def cli() -> None:
 def check(
     paths: Sequence[Path], stdin_filename: str | None, select: str | None, ignore: str | None,
     extend_select: str | None, output_format: str, output_file: Path | None, color: str, quiet: bool,
-    show_fixes: bool, fix: bool, unsafe_fixes: bool, diff: bool, jobs: int | None, no_cache: bool,
-    exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
+    show_fixes: bool, fix: bool, unsafe_fixes: bool, diff: bool, add_noqa: bool, jobs: int | None, no_cache: bool,
+    cache_dir: Path | None, exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
     target_version: str | None,
 ) -> None:
     """Lint PATHS (files or directories; default: the current directory)."""
-    path_list = list(paths) or [Path(".")]
+    path_list = list(paths) or [Path(".")]  # a missing path is a DLS000 finding, the rest is linted
     from_stdin = path_list == [Path("-")]
     if stdin_filename is not None and not from_stdin:
         _fail("--stdin-filename needs `-` as the only path")
     output_format = "full" if output_format == "text" else output_format
-    cache_dir = None if no_cache or fix or diff else default_cache_dir()
-    for path in path_list if not from_stdin else ():
-        if not path.exists():
-            _fail(f"path {str(path)!r} does not exist")
     # standard input follows the configuration of the path it stands for
     config_start = [Path(stdin_filename or ".")] if from_stdin else path_list
     try:
-        run = prepare(config_start, config_path=config_path, select=split_selectors(select),
-                      ignore=split_selectors(ignore) or [], extend_select=split_selectors(extend_select) or [],
+        if no_cache or fix or diff:
+            cache_dir = None
+        else:
+            cache_dir = cache_dir_for(project_root(config_start[0], config_path), cache_dir)
+        run = prepare(config_start, config_path=config_path, select=_selectors("select", select),
+                      ignore=_selectors("ignore", ignore) or [],
+                      extend_select=_selectors("extend-select", extend_select) or [],
                       fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir,
                       target_version=parse_version_name(target_version) if target_version else None)
     except ConfigError as error:
@@ -105,12 +123,19 @@ def check(
     cache = None if cache_dir is None else ResultCache(cache_dir, run_key(run.plan))
     sources = SourceLines()
     if from_stdin:
+        if add_noqa:
+            _fail("--add-noqa needs files to write to, not standard input")
         results = [_lint_stdin(run.plan, stdin_filename or "-", sources, cache, fix=fix and not diff)]
         checked = 1
     else:
         files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
         results = lint_files(run.plan, [_display(f) for f in files], jobs, cache)
         checked = len(files)
+    if add_noqa:
+        if fix or diff:
+            _fail("--add-noqa cannot be combined with --fix or --diff")
+        _add_noqa(results)
+        sys.exit(EXIT_CLEAN)
     # fixed standard input was printed already; files are written, or shown as a diff
     printed = from_stdin and fix and not diff
     pending = not printed and _handle_fixes(results, write=fix and not diff, quiet=quiet, show_fixes=show_fixes)
@@ -122,7 +147,8 @@ def check(
     stream = click.get_text_stream("stderr" if to_stderr else "stdout")
     context = RenderContext(rules, sources, use_color(color, stream) if output_file is None else color == "always")
     if statistics:
-        _emit(text_report.statistics(findings), output_file, to_stderr)
+        render = statistics_report.render_json if output_format == "json" else statistics_report.render_text
+        _emit(render(findings), output_file, to_stderr)
     elif not diff or output_format not in HUMAN:
         _emit(RENDERERS[output_format](findings, context), output_file, to_stderr)
     if diff and not quiet:
@@ -162,6 +188,48 @@ def _lint_stdin(plan: LintPlan, path: str, sources: SourceLines, cache: ResultCa
     return result
 
 
+def _add_noqa(results: Sequence[FileResult]) -> None:
+    """Write ``# noqa`` comments for every finding (DLS000 and DLS001 excepted), in place."""
+    total = 0
+    for result in results:
+        if not any(f.code not in (PARSE_ERROR_CODE, UNUSED_SUPPRESSION_CODE) for f in result.findings):
+            continue
+        try:
+            data = Path(result.path).read_bytes()
+            bom = "\ufeff" if data.startswith(b"\xef\xbb\xbf") else ""
+            source = data.decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            click.echo(f"dlsan: {result.path}: cannot add noqa: {error}", err=True)
+            continue
+        if is_notebook(result.path):  # the comments go into the cells, not the JSON
+            new_source, added, cell_lines = with_noqa(source, result.findings, add_noqa_comments)
+            skipped = [f"cell {cell}:{line}" for cell, line in cell_lines]
+        else:
+            new_source, added, lines = add_noqa_comments(source, result.findings)
+            skipped = [str(line) for line in lines]
+        for line in skipped:
+            click.echo(f"dlsan: {result.path}:{line}: no noqa added: the line ends inside a string or "
+                       "continues with a backslash; suppress it by hand", err=True)
+        if added:
+            try:
+                with open(result.path, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(bom + new_source)
+            except OSError as error:
+                click.echo(f"dlsan: {result.path}: cannot write: {error.strerror or error}", err=True)
+                continue
+            total += added
+    click.echo(f"Added {total} noqa directive{'s' if total != 1 else ''}.", err=True)
+
+
+def _selectors(option: str, value: str | None) -> list[str] | None:
+    """The comma-separated selectors of ``--option``; an option given with none is a usage error
+    (``--select ''`` would otherwise run nothing and pass)."""
+    selectors = split_selectors(value)
+    if selectors is not None and not selectors:
+        _fail(f"--{option} names no rule: give codes, code prefixes (DLS1), names or ALL")
+    return selectors
+
+
 def _handle_fixes(results: Sequence[FileResult], *, write: bool, quiet: bool = False,
                   show_fixes: bool = False) -> bool:
     """Write (or print as a diff) each file's fixed text; returns whether any change is pending."""
@@ -191,28 +259,79 @@ def _handle_fixes(results: Sequence[FileResult], *, write: bool, quiet: bool = F
     return pending
 
 
-@cli.command("rules")
-def list_rules() -> None:
-    """List the rules: code, name, fixable, enabled by default."""
+def _known_rules(config_path: Path | None) -> tuple[type[Rule], ...]:
+    """The built-in rules and those of the project's ``rule-dirs`` (config found from the current
+    directory, or ``--config``)."""
     try:
-        rules = all_rules()
-    except RuleLoadError as error:
+        config = load_config(config_path if config_path is not None else find_config(Path.cwd()))
+        for directory in config.rule_dirs:
+            if not directory.is_dir():
+                raise ConfigError(f"{config.path}: [tool.dlsan] rule-dirs: directory {directory} does not exist")
+        return all_rules(config.rule_dirs)
+    except (ConfigError, RuleLoadError) as error:
         _fail(str(error))
-    click.echo(f"{'code':<8}{'name':<38}{'fix':<5}{'default':<9}summary")
-    for rule in rules:
-        click.echo(f"{rule.code:<8}{rule.name:<38}{'yes' if rule.fixable() else '':<5}"
-                   f"{'on' if rule.default_enabled else 'off':<9}{rule.summary()}")
+        raise  # unreachable: _fail exits
+
+
+def _fix_safety(rule: type[Rule]) -> str | None:
+    return rule.fix_applicability if rule.fixable() else None
+
+
+_CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                              help="Use this pyproject.toml instead of the nearest one.")
+
+
+@cli.command("rules")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: a table; json: an array of {code, name, summary, fix, default, origin}.")
+@_CONFIG_OPTION
+def list_rules(output_format: str, config_path: Path | None) -> None:
+    """List the rules (project rules included): code, name, fix safety, on by default."""
+    rules = _known_rules(config_path)
+    builtin = builtin_rules_dir().resolve()
+    rows = [{"code": code.code, "name": code.name, "summary": code.summary, "fix": None, "default": True,
+             "origin": "engine"} for code in ENGINE_CODES]
+    rows += [{"code": rule.code, "name": rule.name, "summary": rule.summary(), "fix": _fix_safety(rule),
+              "default": rule.default_enabled,
+              "origin": "builtin" if Path(sys.modules[rule.__module__].__file__ or "").resolve().parent == builtin
+              else "project"} for rule in rules]
+    if output_format == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'code':<8}{'name':<38}{'fix':<8}{'default':<9}summary")
+    for row in rows:
+        click.echo(f"{row['code']:<8}{row['name']:<38}{row['fix'] or '':<8}"
+                   f"{'on' if row['default'] else 'off':<9}{row['summary']}")
 
 
 @cli.command()
 @click.argument("rule")
-def explain(rule: str) -> None:
-    """Print a rule's documentation (by code or name)."""
-    for candidate in all_rules():
+@_CONFIG_OPTION
+def explain(rule: str, config_path: Path | None) -> None:
+    """Print a rule's documentation (by code or name; project rules and DLS000 too)."""
+    for code in ENGINE_CODES:
+        if rule.upper() == code.code or rule.lower() == code.name:
+            click.echo(f"{code.code} {code.name}\n\n{code.summary}\n\n{code.docs()}")
+            return
+    for candidate in _known_rules(config_path):
         if rule.upper() == candidate.code or rule.lower() == candidate.name:
             click.echo(f"{candidate.code} {candidate.name}\n\n{candidate.message}\n\n{candidate.docs()}")
             return
     _fail(f"no rule {rule!r}; `dlsan rules` lists them")
+
+
+@cli.command()
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="The cache directory to remove (default: as `dlsan check` finds it from here).")
+@_CONFIG_OPTION
+def clean(cache_dir: Path | None, config_path: Path | None) -> None:
+    """Remove the result cache (only files dlsan wrote there)."""
+    try:
+        directory = cache_dir_for(project_root(Path.cwd(), config_path), cache_dir)
+        removed = clean_cache(directory)
+    except (ConfigError, ValueError, OSError) as error:
+        _fail(str(error))
+    click.echo(f"Removed {directory} ({removed} files)." if removed else f"No cache at {directory}.", err=True)
 
 
 @cli.command()

@@ -32,7 +32,7 @@ else:  # pragma: no cover
 
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", ".eggs", "*.egg-info", "__pycache__",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache", "node_modules", "build", "dist", "site-packages",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".dlsan_cache", "node_modules", "build", "dist", "site-packages",
     ".ipynb_checkpoints",
 )
 
@@ -109,6 +109,14 @@ def _nearest_pyproject(start: Path) -> Path | None:
     return None
 
 
+def project_root(start: Path, config_path: Path | None = None) -> Path:
+    """The directory of the project ``start`` belongs to: that of ``config_path``, else of the
+    nearest pyproject.toml with ``[tool.dlsan]``, else the current directory (where the cache
+    lives, and what config paths are relative to)."""
+    found = config_path if config_path is not None else find_config(start)
+    return found.resolve().parent if found is not None else Path.cwd()
+
+
 def load_config(path: Path | None, start: Path | None = None) -> Config:
     """The config in ``path`` (None: defaults, with ``requires-python`` from the pyproject.toml
     nearest to ``start``, the project the checked files belong to)."""
@@ -139,6 +147,15 @@ def _string_list(table: dict[str, Any], key: str, path: Path | None) -> list[str
     return value
 
 
+def normalise_pattern(pattern: str) -> str:
+    """A path pattern as files are matched: ``/`` separators, no leading ``./``, and a trailing
+    ``/`` (a directory) standing for everything below it."""
+    pattern = pattern.replace("\\", "/")
+    while pattern.startswith("./"):
+        pattern = pattern[2:]
+    return pattern + "*" if pattern.endswith("/") else pattern
+
+
 def parse_table(table: dict[str, Any], path: Path | None = None) -> Config:
     for key in table:
         if key not in _KNOWN_KEYS:
@@ -151,8 +168,8 @@ def parse_table(table: dict[str, Any], path: Path | None = None) -> Config:
     config.extend_select = _string_list(table, "extend-select", path) or []
     exclude = _string_list(table, "exclude", path)
     if exclude is not None:
-        config.exclude = exclude
-    config.exclude += _string_list(table, "extend-exclude", path) or []
+        config.exclude = [normalise_pattern(p) for p in exclude]
+    config.exclude += [normalise_pattern(p) for p in _string_list(table, "extend-exclude", path) or []]
     config.rule_dirs = [config.root / d for d in _string_list(table, "rule-dirs", path) or []]
     per_file = table.get("per-file-ignores", {})
     if not isinstance(per_file, dict):
@@ -160,7 +177,7 @@ def parse_table(table: dict[str, Any], path: Path | None = None) -> Config:
     for pattern, codes in per_file.items():
         if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
             raise ConfigError(f"{_where(path, f'per-file-ignores.{pattern!r}')} must be a list of codes, got {codes!r}")
-        config.per_file_ignores[pattern] = codes
+        config.per_file_ignores[normalise_pattern(pattern)] = codes
     options = table.get("rule-options", {})
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise ConfigError(f"{_where(path, 'rule-options')} must be a table of per-rule tables")

@@ -70,7 +70,7 @@ PROBE_RULE = textwrap.dedent('''\
         ```
         """
 
-        code = "DLS990"
+        code = "HOOK990"
         name = "hook-environment-probe"
         message = "probe"
         requires = ("",)
@@ -126,7 +126,7 @@ def user_repo(tmp_path: Path) -> Path:
     (project / "lint_probe").mkdir()
     (project / "lint_probe" / "hook_probe.py").write_text(PROBE_RULE)
     (project / "pyproject.toml").write_text(
-        '[tool.dlsan]\nrule-dirs = ["lint_probe"]\nextend-select = ["DLS990"]\nextend-exclude = ["lint_probe"]\n')
+        '[tool.dlsan]\nrule-dirs = ["lint_probe"]\nextend-select = ["HOOK990"]\nextend-exclude = ["lint_probe"]\n')
     _git("add", "-A", cwd=project)
     return project
 

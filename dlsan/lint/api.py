@@ -15,7 +15,7 @@ from dlsan.lint.manifest import RuleInfo, rule_infos
 from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.registry import RuleLoadError, builtin_rules_dir
 from dlsan.lint.runner import FileResult, LintPlan, lint_files
-from dlsan.lint.selection import SelectionError, parse_error_ignored, select_rules
+from dlsan.lint.selection import SelectionError, SelectorSource, effective_ignores, parse_error_ignored, resolve, select_rules
 
 if TYPE_CHECKING:
     from dlsan.lint.rule import Rule
@@ -59,7 +59,8 @@ def lint_source(
 
     rules = all_rules()
     chosen = select_rules(rules, select, ignore)
-    selection = RuleSelection(chosen, rule_settings(rules, options or {}), python=target_version)
+    selection = RuleSelection(chosen, rule_settings(rules, options or {}), python=target_version,
+                              known=frozenset(rule.code for rule in rules))
     return lint_text(path, textwrap.dedent(source), selection)
 
 
@@ -99,15 +100,18 @@ def prepare(
     config = load_config(config_path if config_path is not None else find_config(start), start)
     if target_version is not None:
         config.target_version = target_version
+    for directory in config.rule_dirs:
+        if not directory.is_dir():  # checked before the manifest, which a missing directory would not change
+            raise ConfigError(f"{config.path}: [tool.dlsan] rule-dirs: directory {directory} does not exist")
     rule_dirs = (builtin_rules_dir(), *(d.resolve() for d in config.rule_dirs))
     try:
         rules = rule_infos(rule_dirs, cache_dir)
     except RuleLoadError as error:
         raise ConfigError(str(error)) from error
-    ignore_all = [*config.ignore, *ignore]
+    sources = [SelectorSource(config.select, config.extend_select, config.ignore),
+               SelectorSource(select, extend_select, ignore)]
     try:
-        chosen = select_rules(rules, select if select is not None else config.select, ignore_all,
-                              [*config.extend_select, *extend_select])
+        chosen = resolve(rules, sources)
         for selectors in config.per_file_ignores.values():
             select_rules(rules, selectors)
     except SelectionError as error:
@@ -118,7 +122,7 @@ def prepare(
         settings=rule_settings(rules, config.rule_options),
         root=config.root,
         per_file_ignores=config.per_file_ignores,
-        parse_errors_ignored=parse_error_ignored(ignore_all),
+        parse_errors_ignored=parse_error_ignored(effective_ignores(sources)),
         fix=fix,
         unsafe_fixes=unsafe_fixes,
         python=config.python,

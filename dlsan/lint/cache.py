@@ -1,13 +1,20 @@
-"""A result cache keyed by file content, so an unchanged file is never parsed twice.
+"""A result cache, so an unchanged file is never parsed twice.
 
-An entry's key hashes the file's bytes together with everything else that decides its findings:
-dlsan's version, the rules that run on that file (codes and the source of their rule files),
-their options, and whether DLS000 is ignored.  Paths are not part of the key (a moved file keeps
-its entry); findings are stored without their path and get it back on the way out.
+An entry's key covers everything a file's findings depend on:
 
-One JSON file per run configuration lives under the user cache directory (``DLSAN_CACHE_DIR``,
-else ``$XDG_CACHE_HOME/dlsan``, else ``~/.cache/dlsan``).  It is replaced atomically, so two runs
-writing at once leave one complete file; an unreadable or corrupt file is ignored and rebuilt.
+* the file's bytes, and its *role* (:func:`path_role`: the kind and module role a path gives a
+  file, such as ``__init__.py``, a stub, a test module), but not the rest of its path, so a moved
+  file keeps its entry; findings are stored without their path and get it back on the way out;
+* the rules that run on that file (after ``per-file-ignores``) and the *content* of every rule
+  file they come from (built-in and project ``rule-dirs``), their options, the target Python
+  version, whether DLS000 is ignored, and dlsan's version and engine sources
+  (:func:`run_fingerprint`; a source checkout changes without a version bump).
+
+The cache lives in the project: ``.dlsan_cache/`` next to the ``pyproject.toml`` that configures
+dlsan (else in the current directory), holding a ``.gitignore`` of ``*`` and a ``CACHEDIR.TAG``;
+``DLSAN_CACHE_DIR`` or ``--cache-dir`` move it, ``dlsan clean`` removes it.  Each run
+configuration has one JSON file there, replaced atomically, so two runs writing at once leave one
+complete file; an unreadable or corrupt file is ignored and rebuilt.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from dlsan.__about__ import __version__
@@ -25,31 +32,103 @@ from dlsan.lint.finding import LintFinding
 
 #: entries kept at most; those of files seen in the latest run are kept first
 MAX_ENTRIES = 100_000
-_FORMAT = 1
+_FORMAT = 2
 
 
-def default_cache_dir() -> Path:
-    explicit = os.environ.get("DLSAN_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "dlsan"
+CACHE_DIR_NAME = ".dlsan_cache"
+_CACHEDIR_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# dlsan's result cache; `dlsan clean` removes it.\n"
+_GITIGNORE = "# Created by dlsan automatically.\n*\n"
+#: the only files dlsan writes into a cache directory (what ``dlsan clean`` may delete)
+_OWN_FILES = ("results-*.json", "rules-*.json", ".tmp-*", ".gitignore", "CACHEDIR.TAG")
+
+
+def cache_dir_for(project_root: Path, explicit: Path | None = None) -> Path:
+    """``--cache-dir``, else ``DLSAN_CACHE_DIR``, else ``<project root>/.dlsan_cache``."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get("DLSAN_CACHE_DIR")
+    return Path(from_env) if from_env else project_root / CACHE_DIR_NAME
+
+
+def prepare_cache_dir(directory: Path) -> None:
+    """Create ``directory`` with its ``.gitignore`` and ``CACHEDIR.TAG`` (raises OSError)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in ((".gitignore", _GITIGNORE), ("CACHEDIR.TAG", _CACHEDIR_TAG)):
+        if not (directory / name).exists():
+            (directory / name).write_text(text, encoding="utf-8")
+
+
+def is_cache_dir(directory: Path) -> bool:
+    try:
+        return (directory / "CACHEDIR.TAG").read_text(encoding="utf-8") == _CACHEDIR_TAG
+    except OSError:
+        return False
+
+
+def clean(directory: Path) -> int:
+    """Delete what dlsan wrote in ``directory`` (and the directory once empty); returns how many
+    files went.  A directory without dlsan's CACHEDIR.TAG is left alone (raises ValueError), so a
+    mistyped ``--cache-dir`` never deletes someone's files."""
+    if not directory.exists():
+        return 0
+    if not is_cache_dir(directory):
+        raise ValueError(f"{directory} is not a dlsan cache directory (no dlsan CACHEDIR.TAG); not removed")
+    removed = 0
+    for pattern in _OWN_FILES:
+        for path in directory.glob(pattern):
+            path.unlink()
+            removed += 1
+    try:
+        directory.rmdir()
+    except OSError:  # something else lives there: keep it
+        pass
+    return removed
+
+
+def path_role(path: str) -> str:
+    """What a path says about its file besides its directory: the part of the path that rules and
+    the engine may read (see the module docstring)."""
+    name = PurePath(path).name
+    suffix = PurePath(name).suffix
+    role = name if name in ("__init__.py", "__main__.py", "conftest.py", "__init__.pyi", "setup.py") else ""
+    if not role and (name.startswith("test_") or name.endswith("_test.py")):
+        role = "test"
+    return f"{suffix}:{role}"
+
+
+def _digest_files(paths: Sequence[Path], *, content: bool) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            if content:
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+            else:
+                stat = path.stat()
+                digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+        except OSError:
+            digest.update(b"?")
+        digest.update(f"{path};".encode())
+    return digest.hexdigest()
 
 
 def rules_fingerprint(rule_dirs: Sequence[Path]) -> str:
-    """Changes whenever a rule file (built-in or project-local) changes."""
-    digest = hashlib.sha256()
-    for directory in rule_dirs:
-        for path in sorted(Path(directory).glob("*.py")):
-            stat = path.stat()
-            digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    return digest.hexdigest()
+    """Changes whenever the content of a rule file (built-in or project-local) changes, or a
+    directory is added or removed."""
+    return _digest_files([p for d in rule_dirs for p in sorted(Path(d).glob("*.py"))] + list(rule_dirs),
+                         content=True)
+
+
+def run_fingerprint() -> str:
+    """dlsan's version and the state of its engine sources (size and mtime: cheap, and an edit to
+    a source checkout always changes one of them)."""
+    package = Path(__file__).resolve().parent.parent
+    return f"{__version__}:" + _digest_files(sorted(package.glob("lint/**/*.py")), content=False)
 
 
 class ResultCache:
     def __init__(self, directory: Path, run_key: str) -> None:
         self.path = directory / f"results-{hashlib.sha256(run_key.encode()).hexdigest()[:24]}.json"
-        self._run_key = f"{_FORMAT}:{__version__}:{run_key}"
+        self._run_key = f"{_FORMAT}:{run_fingerprint()}:{run_key}"
         self._entries: dict[str, list[dict[str, Any]]] = self._load()
         self._used: dict[str, list[dict[str, Any]]] = {}
 
@@ -63,8 +142,8 @@ class ResultCache:
         return data["entries"]
 
     @staticmethod
-    def file_key(content: bytes, selection_key: str) -> str:
-        return hashlib.sha256(selection_key.encode() + b"\0" + content).hexdigest()
+    def file_key(content: bytes, selection_key: str, role: str) -> str:
+        return hashlib.sha256(f"{selection_key}\0{role}\0".encode() + content).hexdigest()
 
     def get(self, key: str, path: str) -> list[LintFinding] | None:
         stored = self._entries.get(key)
@@ -93,7 +172,7 @@ class ResultCache:
                 break
             entries.setdefault(key, value)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            prepare_cache_dir(self.path.parent)
             handle = tempfile.NamedTemporaryFile("w", dir=self.path.parent, prefix=".tmp-", suffix=".json",
                                                  delete=False, encoding="utf-8")
             with handle:

@@ -20,10 +20,9 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from dlsan.lint.context import FileContext
 from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Edit, Fix, LintFinding
 from dlsan.lint.rule import FixSpec, InsertAfter, InsertBefore, Replace, Report, Rule
-from dlsan.lint.suppressions import is_suppressed
+from dlsan.lint import suppressions
 from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.syntax import NewerSyntax, checks_needed
-from dlsan.lint.text import split_lines
 from dlsan.lint.walk import Dispatcher, walk
 
 
@@ -35,6 +34,11 @@ class RuleSelection:
     settings: dict[str, dict[str, Any]]
     #: the Python version the code is written for: newer syntax is a DLS000
     python: PythonVersion = NEWEST
+    #: the codes of every rule dlsan knows, selected or not (DLS001 calls other codes unknown)
+    known: frozenset[str] = frozenset()
+
+    def audits_suppressions(self) -> bool:
+        return any(rule.code == suppressions.UNUSED_SUPPRESSION_CODE for rule in self.rules)
 
     def prefilter_tokens(self) -> tuple[str, ...]:
         return tuple({token for rule in self.rules for token in rule.requires})
@@ -213,23 +217,23 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
     if newer.found is not None:
         return [_newer_syntax_finding(path, module, newer)]
     reported = [(rule, report) for rule in rules for report in rule.reports]
-    if not reported:
+    audit = selection.audits_suppressions()
+    if not reported and not audit:
         return internal_errors
-    try:
-        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    except Exception as error:  # libcst computes positions recursively, frames per tree level
-        if not _caused_by_recursion(error):
-            raise
-        return [_file_finding(path, "Cannot locate findings: the code is nested too deeply "
-                                    "(RecursionError in libcst's position computation).")]
-    lines = split_lines(source)
     findings: list[LintFinding] = []
-    for rule, report in reported:
-        finding = _to_finding(path, rule, report, positions)
-        text = lines[finding.line - 1] if finding.line <= len(lines) else ""
-        if not is_suppressed(text, finding.code, finding.name):
-            findings.append(finding)
-    return sorted(set(findings)) + internal_errors
+    if reported:
+        try:
+            positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        except Exception as error:  # libcst computes positions recursively, frames per tree level
+            if not _caused_by_recursion(error):
+                raise
+            return [_file_finding(path, "Cannot locate findings: the code is nested too deeply "
+                                        "(RecursionError in libcst's position computation).")]
+        findings = [_to_finding(path, rule, report, positions) for rule, report in reported]
+    # a rule that crashed reported nothing: its suppressions are not "unused"
+    ran = [suppressions.RuleId(rule.code, rule.name) for rule in rules]
+    kept = suppressions.apply(path, source, findings, ran=ran, known=selection.known, audit=audit)
+    return sorted(set(kept)) + internal_errors
 
 
 def _caused_by_recursion(error: BaseException | None) -> bool:

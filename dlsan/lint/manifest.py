@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlsan.lint.cache import rules_fingerprint
+from dlsan.lint.cache import prepare_cache_dir, rules_fingerprint
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def rule_infos(rule_dirs: Sequence[Path], cache_dir: Path | None) -> list[RuleIn
         pass
     infos = _from_classes(rule_dirs)
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        prepare_cache_dir(cache_dir)
         with tempfile.NamedTemporaryFile("w", dir=cache_dir, prefix=".tmp-", suffix=".json", delete=False,
                                          encoding="utf-8") as handle:
             json.dump([asdict(info) for info in infos], handle)

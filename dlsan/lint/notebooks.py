@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -361,3 +361,25 @@ def cell_edits(findings: Sequence[LintFinding], unsafe: bool) -> dict[int, list[
         by_cell.setdefault(finding.cell - 1, []).append(finding.fix)
     return by_cell
 
+
+
+def with_noqa(text: str, findings: Sequence[LintFinding],
+              add_noqa: Callable[[str, Sequence[LintFinding]], tuple[str, int, list[int]]],
+              ) -> tuple[str, int, list[tuple[int, int]]]:
+    """The notebook ``text`` with ``add_noqa`` applied to each cell that has findings; returns the
+    text, how many lines got a comment, and the (cell, line) pairs that could not take one."""
+    notebook = parse_notebook(text)
+    by_cell: dict[int, list[LintFinding]] = {}
+    for finding in findings:
+        if finding.cell is not None:
+            by_cell.setdefault(finding.cell, []).append(finding)
+    changed: dict[int, str] = {}
+    added_total = 0
+    skipped: list[tuple[int, int]] = []
+    for cell, found in sorted(by_cell.items()):
+        source, added, lines = add_noqa(notebook.source(cell - 1), found)
+        skipped.extend((cell, line) for line in lines)
+        if added:
+            changed[cell - 1] = source
+            added_total += added
+    return (notebook.with_sources(changed) if changed else text), added_total, skipped

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -63,18 +64,39 @@ def _load_file(directory: Path, path: Path) -> list[type[Rule]]:
     ]
 
 
+BUILTIN_PREFIX = "DLS"
+_BUILTIN_CODE = re.compile(r"^DLS\d{3}$")
+
+
 @lru_cache(maxsize=8)
 def load_rules(directories: tuple[Path, ...]) -> tuple[type[Rule], ...]:
-    """Every rule in ``directories``, sorted by code; raises RuleLoadError on any clash."""
+    """Every rule in ``directories``, sorted by code; raises RuleLoadError on any clash.
+
+    Built-in rules are ``DLSnnn``; a project's rules use a prefix of their own (``ACME101``), so
+    that a future built-in rule can never take their code."""
     found: list[type[Rule]] = []
+    builtin = builtin_rules_dir()
     for directory in directories:
         if not directory.is_dir():
             raise RuleLoadError(f"rule directory {directory} does not exist")
         for path in sorted(directory.glob("*.py")):
             if not path.name.startswith("_"):
-                found.extend(_load_file(directory.resolve(), path))
+                rules = _load_file(directory.resolve(), path)
+                _check_prefix(rules, path, directory.resolve() == builtin.resolve())
+                found.extend(rules)
     _check_unique(found)
     return tuple(sorted(found, key=lambda rule: rule.code))
+
+
+def _check_prefix(rules: Sequence[type[Rule]], path: Path, builtin: bool) -> None:
+    for rule in rules:
+        code = getattr(rule, "code", "")
+        if builtin and not _BUILTIN_CODE.match(code):
+            raise RuleLoadError(f"built-in rule {rule.__qualname__} ({path}): code {code!r} is not DLSnnn")
+        if not builtin and code.startswith(BUILTIN_PREFIX):
+            raise RuleLoadError(f"project rule {rule.__qualname__} ({path}): code {code!r} uses the prefix "
+                                f"{BUILTIN_PREFIX!r}, reserved for dlsan's own rules; give your rules a "
+                                "prefix of your own (letters then digits, e.g. ACME101)")
 
 
 def _check_unique(rules: Sequence[type[Rule]]) -> None:

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 DOC_SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead")
 FIX_SECTION = "Fix safety"
 
-_CODE_RE = re.compile(r"^DLS\d{3}$")
+#: a rule code: letters then digits; ``DLSnnn`` is reserved for built-in rules (see registry)
+_CODE_RE = re.compile(r"^[A-Z]+[0-9]+$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
@@ -179,7 +180,7 @@ class Rule:
         """What is wrong with this rule's declaration (checked by the meta-test and discovery)."""
         found: list[str] = []
         if not _CODE_RE.match(getattr(cls, "code", "")):
-            found.append(f"code {getattr(cls, 'code', None)!r} is not DLSnnn")
+            found.append(f"code {getattr(cls, 'code', None)!r} is not letters then digits (DLS601, ACME101)")
         if not _NAME_RE.match(getattr(cls, "name", "")):
             found.append(f"name {getattr(cls, 'name', None)!r} is not kebab-case")
         if not getattr(cls, "message", ""):

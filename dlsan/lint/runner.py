@@ -18,7 +18,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlsan.lint.cache import ResultCache, rules_fingerprint
+from dlsan.lint.cache import ResultCache, path_role, rules_fingerprint
 from dlsan.lint.files import relative_posix
 from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
 from dlsan.lint.manifest import RuleInfo
@@ -90,7 +90,8 @@ class Linter:
         selection = self._selections.get(codes)
         if selection is None:
             by_code = {rule.code: rule for rule in load_rules(self.plan.rule_dirs)}
-            selection = RuleSelection([by_code[code] for code in codes], self.plan.settings, self.plan.python)
+            selection = RuleSelection([by_code[code] for code in codes], self.plan.settings, self.plan.python,
+                                      known=frozenset(by_code))
             self._selections[codes] = selection
         return selection
 
@@ -173,7 +174,7 @@ def lint_files(
             content = Path(path).read_bytes()
         except OSError:
             continue
-        keys[i] = cache.file_key(content, linter.selection_key(Path(path)))
+        keys[i] = cache.file_key(content, linter.selection_key(Path(path)), path_role(path))
         hit = cache.get(keys[i], path)
         if hit is not None:
             results[i] = FileResult(path, hit)
@@ -192,7 +193,7 @@ def lint_data(plan: LintPlan, path: str, data: bytes, cache: ResultCache | None 
     linter = Linter(plan)
     if cache is None or plan.fix:
         return linter.lint_content(path, data)
-    key = cache.file_key(data, linter.selection_key(Path(path)))
+    key = cache.file_key(data, linter.selection_key(Path(path)), path_role(path))
     hit = cache.get(key, path)
     if hit is not None:
         return FileResult(path, hit)

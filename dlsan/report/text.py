@@ -149,11 +149,3 @@ def fixed_summary(result: FileResult) -> str:
     fixed = Counter((f.code, f.name) for f in result.unfixed) - Counter((f.code, f.name) for f in result.findings)
     rows = [f"    {count} × {code} ({name})" for (code, name), count in sorted(fixed.items())]
     return "\n".join([f"Fixed {result.applied} finding{'s' if result.applied != 1 else ''} in {result.path}:", *rows])
-
-
-def statistics(findings: Sequence[LintFinding]) -> str:
-    counts = Counter((f.code, f.name) for f in findings)
-    fixable = Counter(f.code for f in findings if f.fix is not None)
-    rows = [f"{count:>5}  {code}  {'[*]' if fixable[code] else '   '}  {name}"
-            for (code, name), count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
-    return "\n".join(rows) + ("\n" if rows else "")

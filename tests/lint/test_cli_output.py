@@ -136,3 +136,14 @@ def test_diff_of_a_notebook_is_per_cell_and_writes_nothing(run_dlsan, tmp_path):
     assert "-    total_loss += loss\n+    total_loss += loss.item()\n" in out.stdout
     assert "+state = torch.load('ckpt.pt', weights_only=True)\n" in out.stdout
     assert (tmp_path / "nb.ipynb").read_bytes() == LEAKY.read_bytes()
+
+
+def test_add_noqa_writes_into_the_notebook_cells(run_dlsan, tmp_path):
+    shutil.copy(LEAKY, tmp_path / "nb.ipynb")
+    out = run_dlsan("check", "--add-noqa", "nb.ipynb", cwd=tmp_path)
+    assert out.returncode == 0 and "Added 3 noqa directives." in out.stderr
+    cells = json.loads((tmp_path / "nb.ipynb").read_text(encoding="utf-8"))["cells"]
+    assert cells[3]["source"][1] == "X_scaled = scaler.fit_transform(X)  # noqa: DLS401"
+    assert cells[8]["source"][7] == "    total_loss += loss  # noqa: DLS101\n"
+    assert cells[8]["outputs"] == json.loads(LEAKY.read_text(encoding="utf-8"))["cells"][8]["outputs"]
+    assert run_dlsan("check", "nb.ipynb", cwd=tmp_path).returncode == 0

@@ -82,11 +82,13 @@ def test_select_ignore_per_file_ignores_and_cli_override(run_dlsan, tmp_path):
     (tmp_path / "scripts" / "b.py").write_text(BUGGY)
     result = run_dlsan("check", "--format", "json", ".", cwd=tmp_path)
     assert _codes(result) == [("a.py", "DLS602")]
+    # as in Ruff, a command-line select starts over: the config's ignore no longer applies
     result = run_dlsan("check", "--format", "json", "--select", "DLS501", ".", cwd=tmp_path)
-    assert _codes(result) == []  # config ignore still applies on top of a CLI select
+    assert _codes(result) == [("a.py", "DLS501"), ("scripts/b.py", "DLS501")]
+    # a later source's extend-select re-enables what it names
     result = run_dlsan("check", "--format", "json", "--extend-select", "DLS5", "--ignore", "DLS602", ".",
                        cwd=tmp_path)
-    assert _codes(result) == []
+    assert _codes(result) == [("a.py", "DLS501"), ("scripts/b.py", "DLS501")]
 
 
 def test_exclude_and_gitignore(run_dlsan, tmp_path):
@@ -126,7 +128,7 @@ class NoPrintInTraining(Rule):
     log.info(loss)
     """
 
-    code = "DLS901"
+    code = "PRJ901"
     name = "no-print"
     message = "use a logger"
     requires = ("print",)
@@ -137,10 +139,10 @@ class NoPrintInTraining(Rule):
         if isinstance(node.func, cst.Name) and node.func.value == "print":
             self.report(node)
 ''')
-    (tmp_path / "pyproject.toml").write_text("[tool.dlsan]\nrule-dirs = ['lint_rules']\nextend-select = ['DLS901']\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.dlsan]\nrule-dirs = ['lint_rules']\nextend-select = ['PRJ901']\n")
     (tmp_path / "a.py").write_text("print('hi')\n")
     result = run_dlsan("check", "--format", "json", "a.py", cwd=tmp_path)
-    assert _codes(result) == [("a.py", "DLS901")]
+    assert _codes(result) == [("a.py", "PRJ901")]
 
 
 def test_rule_options_are_validated_by_type(tmp_path):

@@ -19,7 +19,8 @@ from dlsan.lint.registry import all_rules
 from dlsan.report import RENDERERS, RenderContext
 from dlsan.report.links import rule_url
 from dlsan.report.sources import SourceLines
-from dlsan.report.text import render_full, statistics, summary
+from dlsan.report.statistics import render_text as statistics
+from dlsan.report.text import render_full, summary
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -144,8 +145,9 @@ def test_summary_and_statistics():
     findings = _findings()[:2]
     assert summary(findings, 1).startswith("Found 2 findings in 1 file checked.")
     assert summary([], 3) == "All checks passed (3 files checked)."
-    assert statistics(findings).split() == ["1", "DLS501", "[*]", "adam-weight-decay",
-                                            "1", "DLS602", "[*]", "torch-load-without-weights-only"]
+    # both rules' fixes are unsafe: a plain --fix repairs neither, so neither gets [*]
+    assert statistics(findings).split() == ["1", "DLS501", "[-]", "adam-weight-decay",
+                                            "1", "DLS602", "[-]", "torch-load-without-weights-only"]
 
 
 def _excerpt(source: str, line: int, column: int, end_line: int, end_column: int) -> str:
