@@ -1,4 +1,4 @@
-"""The ``dlsan`` command: ``check``, ``rules``, ``explain``, ``clean``.
+"""The ``dlsan`` command: ``check``, ``rules``, ``explain``, ``clean``, ``server``.
 
 Exit codes: 0 no findings, 1 findings (or fixes pending under ``--diff``), 2 usage or config error.
 This module must never import torch (a test checks it): it is what pre-commit hooks run.
@@ -6,7 +6,6 @@ This module must never import torch (a test checks it): it is what pre-commit ho
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from collections.abc import Sequence
@@ -19,21 +18,25 @@ from dlsan import torch_target
 from dlsan.__about__ import __version__
 from dlsan.config import ConfigError, find_config, load_config, project_root
 from dlsan.lint.api import prepare
+from dlsan.lint.files import collect_files
+from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
+from dlsan.lint.engine_codes import ENGINE_CODES
+from dlsan.lint.finding import PARSE_ERROR_CODE
+from dlsan.lint.notebooks import is_notebook, with_noqa
+from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
 from dlsan.lint.cache import ResultCache, cache_dir_for
 from dlsan.lint.cache import clean as clean_cache
-from dlsan.lint.engine_codes import ENGINE_CODES
-from dlsan.lint.files import collect_files
-from dlsan.lint.finding import PARSE_ERROR_CODE
-from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
-from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
-from dlsan.lint.runner import FileResult, lint_files, run_key
+from dlsan.lint.runner import FileResult, LintPlan, lint_data, lint_files, run_key
 from dlsan.lint.selection import split_selectors
 from dlsan.lint.suppressions import UNUSED_SUPPRESSION_CODE
 from dlsan.lint.suppressions import add_noqa as add_noqa_comments
-from dlsan.report import RENDERERS
+from dlsan.report import HUMAN, NEEDS_RULES, RENDERERS, RenderContext
 from dlsan.report import statistics as statistics_report
 from dlsan.report import text as text_report
 from dlsan.runtime.codes import RUNTIME_CODES
+from dlsan.report.diff import fix_diff
+from dlsan.report.sources import SourceLines
+from dlsan.report.style import use_color
 
 if TYPE_CHECKING:  # rule classes import libcst, which a warm cached run never needs
     from dlsan.lint.rule import Rule
@@ -74,11 +77,18 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--stdin-filename", help="With `-` as the path: lint standard input as if it were this file.")
 @click.option("--select", help="Comma-separated codes, code prefixes (DLS1), names, or ALL.")
 @click.option("--ignore", help="Comma-separated codes, prefixes or names to skip.")
-@click.option("--extend-select", help="Codes, prefixes or names to add to the selected rules.")
-@click.option("--format", "output_format", type=click.Choice(sorted(RENDERERS)), default="text", metavar="NAME",
-              help=f"Output format: {', '.join(sorted(RENDERERS))} (default text; --statistics: text or json).")
+@click.option("--extend-select", help="Add to the selected rules.")
+@click.option("--output-format", "--format", "output_format", type=click.Choice([*RENDERERS, "text"]),
+              default="full", metavar="NAME", help="full (default; text), concise, json, json-lines, sarif, github, gitlab, junit, pylint.")
+@click.option("--output-file", "-o", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the report to this file instead of standard output.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colour text output (auto: on a terminal, unless NO_COLOR).")
+@click.option("--quiet", "-q", is_flag=True, help="Print the findings only: no summary, no fix messages.")
+@click.option("--show-fixes", is_flag=True, help="With --fix, list what was fixed in each file.")
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
 @click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff, also apply unsafe fixes.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
@@ -98,22 +108,29 @@ def cli() -> None:
 @click.option("--target-torch-version", callback=_torch_version, metavar="X.Y",
               help="PyTorch version the code runs on (default: the project's torch pin, else 2.6).")
 @click.option("--target-version", type=click.Choice([version_name(v) for v in SUPPORTED]), metavar="PYXY",
-              help=f"The Python the code is written for, {version_name(SUPPORTED[0])}..{version_name(SUPPORTED[-1])} "
-                   "(default: requires-python, else the newest).")
+              help=f"Python of the code, {version_name(SUPPORTED[0])}..{version_name(SUPPORTED[-1])} "
+                   "(default: requires-python, else newest).")
 def check(
-    paths: Sequence[Path], select: str | None, ignore: str | None, extend_select: str | None,
-    output_format: str, fix: bool, unsafe_fixes: bool, diff: bool, add_noqa: bool, jobs: int | None, no_cache: bool,
+    paths: Sequence[Path], stdin_filename: str | None, select: str | None, ignore: str | None,
+    extend_select: str | None, output_format: str, output_file: Path | None, color: str, quiet: bool,
+    show_fixes: bool, fix: bool, unsafe_fixes: bool, diff: bool, add_noqa: bool, jobs: int | None, no_cache: bool,
     cache_dir: Path | None, exit_zero: bool, statistics: bool, config_path: Path | None, force_exclude: bool,
     target_version: str | None, target_torch_version: str | None,
 ) -> None:
     """Lint PATHS (files or directories; default: the current directory)."""
     path_list = list(paths) or [Path(".")]  # a missing path is a DLS000 finding, the rest is linted
+    from_stdin = path_list == [Path("-")]
+    if stdin_filename is not None and not from_stdin:
+        _fail("--stdin-filename needs `-` as the only path")
+    output_format = "full" if output_format == "text" else output_format
+    # standard input follows the configuration of the path it stands for
+    config_start = [Path(stdin_filename or ".")] if from_stdin else path_list
     try:
         if no_cache or fix or diff:
             cache_dir = None
         else:
-            cache_dir = cache_dir_for(project_root(path_list[0], config_path), cache_dir)
-        run = prepare(path_list, config_path=config_path, select=_selectors("select", select),
+            cache_dir = cache_dir_for(project_root(config_start[0], config_path), cache_dir)
+        run = prepare(config_start, config_path=config_path, select=_selectors("select", select),
                       ignore=_selectors("ignore", ignore) or [],
                       extend_select=_selectors("extend-select", extend_select) or [],
                       fix=fix or diff, unsafe_fixes=unsafe_fixes, cache_dir=cache_dir,
@@ -121,31 +138,72 @@ def check(
                       target_torch_version=target_torch_version)
     except ConfigError as error:
         _fail(str(error))
-    files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
     cache = None if cache_dir is None else ResultCache(cache_dir, run_key(run.plan))
-    results = lint_files(run.plan, [_display(f) for f in files], jobs, cache)
+    sources = SourceLines()
+    if from_stdin:
+        if add_noqa:
+            _fail("--add-noqa needs files to write to, not standard input")
+        results = [_lint_stdin(run.plan, stdin_filename or "-", sources, cache, fix=fix and not diff)]
+        checked = 1
+    else:
+        files = collect_files(path_list, run.config.root, run.config.exclude, force_exclude=force_exclude)
+        results = lint_files(run.plan, [_display(f) for f in files], jobs, cache)
+        checked = len(files)
     if add_noqa:
         if fix or diff:
             _fail("--add-noqa cannot be combined with --fix or --diff")
         _add_noqa(results)
         sys.exit(EXIT_CLEAN)
-    pending = _handle_fixes(results, write=fix and not diff)
+    # fixed standard input was printed already; files are written, or shown as a diff
+    printed = from_stdin and fix and not diff
+    pending = not printed and _handle_fixes(results, write=fix and not diff, quiet=quiet, show_fixes=show_fixes)
     findings = [finding for result in results for finding in result.findings]
     # only SARIF describes the rules (their docs): other formats never import a rule class
-    rules = all_rules(run.config.rule_dirs) if output_format == "sarif" else ()
+    rules = all_rules(run.config.rule_dirs) if output_format in NEEDS_RULES else ()
+    # with the fixed text of standard input on stdout, the report goes to stderr
+    to_stderr = printed and output_file is None
+    stream = click.get_text_stream("stderr" if to_stderr else "stdout")
+    context = RenderContext(rules, sources, use_color(color, stream) if output_file is None else color == "always")
     if statistics:
         render = statistics_report.render_json if output_format == "json" else statistics_report.render_text
-        click.echo(render(findings), nl=False)
-    elif not diff or output_format != "text":
-        click.echo(RENDERERS[output_format](findings, rules), nl=False)
-    if diff:
+        _emit(render(findings), output_file, to_stderr)
+    elif not diff or output_format not in HUMAN:
+        _emit(RENDERERS[output_format](findings, context), output_file, to_stderr)
+    if diff and not quiet:
         changed = sum(result.applied for result in results if result.fixed is not None)
         click.echo(f"{changed} fix{'es' if changed != 1 else ''} would be applied; "
                    f"{len(findings)} finding{'s' if len(findings) != 1 else ''} would remain.", err=True)
-    elif output_format == "text":
-        click.echo(text_report.summary(findings, len(files)), err=True)
+    elif output_format in HUMAN and not quiet:
+        click.echo(text_report.summary(findings, checked), err=True)
     failed = bool(findings) or (diff and pending)
     sys.exit(EXIT_CLEAN if exit_zero or not failed else EXIT_FINDINGS)
+
+
+def _emit(text: str, output_file: Path | None, to_stderr: bool) -> None:
+    if output_file is None:  # colour, if any, was decided by use_color: click must not strip it
+        click.echo(text, nl=False, err=to_stderr, color=True)
+        return
+    try:
+        output_file.write_text(text, encoding="utf-8")
+    except OSError as error:
+        _fail(f"cannot write {str(output_file)!r}: {error.strerror or error}")
+
+
+def _lint_stdin(plan: LintPlan, path: str, sources: SourceLines, cache: ResultCache | None, *,
+                fix: bool) -> FileResult:
+    """Lint standard input as ``path``; with ``fix``, print the fixed text (or the text unchanged)."""
+    data = click.get_binary_stream("stdin").read()
+    text = data.decode("utf-8-sig", errors="replace")
+    sources.texts[path] = text
+    result = lint_data(plan, path, data, cache)
+    if fix:
+        if result.problem:
+            click.echo(f"dlsan: {path}: {result.problem}", err=True)
+        if result.fixed is not None:
+            click.echo(result.fixed, nl=False)
+        else:  # the input exactly as it came
+            click.get_binary_stream("stdout").write(data)
+    return result
 
 
 def _add_noqa(results: Sequence[FileResult]) -> None:
@@ -161,7 +219,12 @@ def _add_noqa(results: Sequence[FileResult]) -> None:
         except (OSError, UnicodeDecodeError) as error:
             click.echo(f"dlsan: {result.path}: cannot add noqa: {error}", err=True)
             continue
-        new_source, added, skipped = add_noqa_comments(source, result.findings)
+        if is_notebook(result.path):  # the comments go into the cells, not the JSON
+            new_source, added, cell_lines = with_noqa(source, result.findings, add_noqa_comments)
+            skipped = [f"cell {cell}:{line}" for cell, line in cell_lines]
+        else:
+            new_source, added, lines = add_noqa_comments(source, result.findings)
+            skipped = [str(line) for line in lines]
         for line in skipped:
             click.echo(f"dlsan: {result.path}:{line}: no noqa added: the line ends inside a string or "
                        "continues with a backslash; suppress it by hand", err=True)
@@ -185,7 +248,8 @@ def _selectors(option: str, value: str | None) -> list[str] | None:
     return selectors
 
 
-def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
+def _handle_fixes(results: Sequence[FileResult], *, write: bool, quiet: bool = False,
+                  show_fixes: bool = False) -> bool:
     """Write (or print as a diff) each file's fixed text; returns whether any change is pending."""
     pending = False
     for result in results:
@@ -195,9 +259,7 @@ def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
             continue
         if not write:
             pending = True
-            click.echo("".join(difflib.unified_diff(
-                result.original.splitlines(keepends=True), result.fixed.splitlines(keepends=True),
-                fromfile=f"a/{result.path}", tofile=f"b/{result.path}")), nl=False)
+            click.echo(fix_diff(result.path, result.original, result.fixed), nl=False)
             continue
         try:
             with open(result.path, "w", encoding="utf-8", newline="") as handle:
@@ -207,8 +269,11 @@ def _handle_fixes(results: Sequence[FileResult], *, write: bool) -> bool:
             result.findings = result.unfixed
             pending = True
         else:
-            click.echo(f"Fixed {result.applied} finding{'s' if result.applied != 1 else ''} in {result.path}.",
-                       err=True)
+            if show_fixes:
+                click.echo(text_report.fixed_summary(result), err=True)
+            elif not quiet:
+                click.echo(f"Fixed {result.applied} finding{'s' if result.applied != 1 else ''} in {result.path}.",
+                           err=True)
     return pending
 
 
@@ -301,6 +366,18 @@ def clean(cache_dir: Path | None, config_path: Path | None) -> None:
     except (ConfigError, ValueError, OSError) as error:
         _fail(str(error))
     click.echo(f"Removed {directory} ({removed} files)." if removed else f"No cache at {directory}.", err=True)
+
+
+@cli.command()
+def server() -> None:
+    """Run the language server on stdin/stdout (needs the extra: pip install 'dlsan[lsp]')."""
+    from dlsan.server import LSP_MISSING, lsp_available
+
+    if not lsp_available():
+        _fail(LSP_MISSING)
+    from dlsan.server.server import serve
+
+    serve()
 
 
 def main() -> None:

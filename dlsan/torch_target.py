@@ -12,6 +12,8 @@ lower bound (``torch``, ``torch<3``), simply declares nothing.
 
 from __future__ import annotations
 
+import os
+
 import re
 import sys
 from collections.abc import Iterable
@@ -108,9 +110,13 @@ def project_directory(start: Path) -> Path | None:
 
 
 def resolve(flag: str | None, configured: str | None, start: Path) -> str:
-    """The target version: the CLI flag, else the config, else the project's pin, else DEFAULT."""
+    """The target version: the CLI flag, else ``DLSAN_TARGET_TORCH_VERSION``, else the config, else
+    the project's pin, else DEFAULT."""
     if flag is not None:
         return flag
+    from_env = os.environ.get("DLSAN_TARGET_TORCH_VERSION", "").strip()
+    if is_valid(from_env):
+        return from_env
     if configured is not None:
         return configured
     project = project_directory(start)

@@ -122,6 +122,7 @@ def user_repo(tmp_path: Path) -> Path:
     _init_repo(project)
     (project / "resume.py").write_text(LOAD)
     (project / "train.py").write_text(LOGGED_LOSS)
+    shutil.copy(REPO / "fixtures" / "notebooks" / "leaky.ipynb", project / "leaky.ipynb")
     (project / "lint_probe").mkdir()
     (project / "lint_probe" / "hook_probe.py").write_text(PROBE_RULE)
     (project / "pyproject.toml").write_text(
@@ -157,6 +158,7 @@ def test_check_hook_reports_findings_and_fails(hook_repo, user_repo):
     assert "Failed" in output
     assert "resume.py:3:9: DLS602" in output
     assert "train.py:9:5: DLS101" in output
+    assert "leaky.ipynb:cell 4:2:12: DLS401" in output  # notebooks are passed to the hook too
     assert "hook environment: torch absent=True" in output, output
     assert "Traceback" not in output
     assert (user_repo / "train.py").read_text() == LOGGED_LOSS

@@ -1,6 +1,7 @@
-"""The README's rule table, generated from the rule classes (one doc source for everything).
+"""The README's rule table and one page per rule (``docs/rules/CODE.md``, the page SARIF's
+``helpUri`` and the language server link to), generated from the rule classes: one doc source.
 
-    python -m dlsan.lint.docs README.md     # rewrite the table between the markers in place
+    python -m dlsan.lint.docs README.md     # rewrite the table in place and the pages next to it
 """
 
 from __future__ import annotations
@@ -36,9 +37,27 @@ def with_table(readme: str, rules: Sequence[type[Rule]]) -> str:
     return f"{head}{START}\n{rules_table(rules)}\n{END}{tail}"
 
 
+PAGES_DIR = Path("docs") / "rules"
+
+
+def rule_page(rule: type[Rule]) -> str:
+    """The Markdown page of one rule."""
+    fix = f"Fix: {rule.fix_applicability}." if rule.fixable() else "No automatic fix."
+    default = "On by default." if rule.default_enabled else "Off by default (`--extend-select " + rule.code + "`)."
+    return f"# {rule.code} `{rule.name}`\n\n{rule.message}\n\n{default} {fix}\n\n{rule.docs()}\n"
+
+
+def write_pages(directory: Path, rules: Sequence[type[Rule]]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for rule in rules:
+        (directory / f"{rule.code}.md").write_text(rule_page(rule), encoding="utf-8")
+
+
 def main(argv: Sequence[str]) -> int:
     path = Path(argv[0] if argv else "README.md")
-    path.write_text(with_table(path.read_text(encoding="utf-8"), all_rules()), encoding="utf-8")
+    rules = all_rules()
+    path.write_text(with_table(path.read_text(encoding="utf-8"), rules), encoding="utf-8")
+    write_pages(path.parent / PAGES_DIR, rules)
     return 0
 
 

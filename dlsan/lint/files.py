@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatch
 from pathlib import Path
 
-PYTHON_SUFFIXES = (".py", ".pyi")
+PYTHON_SUFFIXES = (".py", ".pyi", ".ipynb")
+#: Jupyter's autosave copies, never linted (whatever ``exclude`` says)
+CHECKPOINTS_DIR = ".ipynb_checkpoints"
 
 
 def relative_posix(path: Path, root: Path) -> str:
@@ -45,7 +47,7 @@ def _walk(directory: Path, root: Path, patterns: Sequence[str]) -> list[Path]:
     found: list[Path] = []
     for current, dirnames, filenames in os.walk(directory):
         base = Path(current)
-        dirnames[:] = sorted(d for d in dirnames if not _excluded(base / d, root, patterns))
+        dirnames[:] = sorted(d for d in dirnames if d != CHECKPOINTS_DIR and not _excluded(base / d, root, patterns))
         found.extend(base / name for name in sorted(filenames)
                      if name.endswith(PYTHON_SUFFIXES) and not _excluded(base / name, root, patterns)
                      and _readable_kind(base / name))

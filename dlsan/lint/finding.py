@@ -57,10 +57,13 @@ class LintFinding:
     name: str
     message: str
     fix: Fix | None = field(default=None, compare=False)
+    #: for notebooks, the cell (1-based position among all cells); line and columns are then in the cell
+    cell: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        where: dict[str, Any] = {"path": self.path} if self.cell is None else {"path": self.path, "cell": self.cell}
         return {
-            "path": self.path,
+            **where,
             "line": self.line,
             "column": self.column,
             "end_line": self.end_line,
@@ -100,6 +103,7 @@ class LintFinding:
             name=data["name"],
             message=data["message"],
             fix=fix,
+            cell=data.get("cell"),
         )
 
 

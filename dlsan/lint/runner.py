@@ -22,6 +22,7 @@ from dlsan.lint.cache import ResultCache, path_role, rules_fingerprint
 from dlsan.lint.files import relative_posix
 from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
 from dlsan.lint.manifest import RuleInfo
+from dlsan.lint.notebooks import is_notebook
 from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.selection import matching
 
@@ -107,15 +108,23 @@ class Linter:
         except OSError as error:
             return FileResult(path_text, [LintFinding(path_text, 1, 1, 1, 1, PARSE_ERROR_CODE, "parse-error",
                                                       f"Cannot read file: {error.strerror or error}")])
+        return self.lint_content(path_text, data)
+
+    def lint_content(self, path_text: str, data: bytes) -> FileResult:
+        """Lint ``data`` as the content of ``path_text`` (which need not exist: stdin)."""
         from dlsan.lint.engine import lint_bytes
         from dlsan.lint.fixes import fix_source
-
         from dlsan.lint.semantic.project import dependencies_of
 
-        selection = self.selection_for(path)
-        result = FileResult(path_text, lint_bytes(path_text, data, selection))
+        selection = self.selection_for(Path(path_text))
+        if is_notebook(path_text):
+            from dlsan.lint.notebook_lint import notebook_result
+
+            result = notebook_result(path_text, data, selection, fix=self.plan.fix, unsafe=self.plan.unsafe_fixes)
+        else:
+            result = FileResult(path_text, lint_bytes(path_text, data, selection))
         result.dependencies = dependencies_of(path_text)
-        if self.plan.fix and any(f.fix is not None for f in result.findings):
+        if self.plan.fix and not is_notebook(path_text) and any(f.fix is not None for f in result.findings):
             original = data.decode("utf-8-sig")
             fixed = fix_source(path_text, original, selection, unsafe=self.plan.unsafe_fixes,
                                findings=result.findings)
@@ -180,6 +189,22 @@ def lint_files(
             cache.put(keys[i], result.findings, result.dependencies)
     cache.save()
     return [result for result in results if result is not None]
+
+
+def lint_data(plan: LintPlan, path: str, data: bytes, cache: ResultCache | None = None) -> FileResult:
+    """Lint ``data`` as if it were the file at ``path`` (standard input): per-file-ignores and the
+    cache key follow ``path``, which need not exist."""
+    linter = Linter(plan)
+    if cache is None or plan.fix:
+        return linter.lint_content(path, data)
+    key = cache.file_key(data, linter.selection_key(Path(path)), path_role(path))
+    hit = cache.get(key, path)
+    if hit is not None:
+        return FileResult(path, hit)
+    result = linter.lint_content(path, data)
+    cache.put(key, result.findings)
+    cache.save()
+    return result
 
 
 def run_key(plan: LintPlan) -> str:

@@ -1,6 +1,11 @@
-"""Test-double rules: the documentation every rule needs, filled in once."""
+"""Test-double rules: the documentation every rule needs, filled in once, and the doubles more
+than one test file uses."""
 
 from __future__ import annotations
+
+import libcst as cst
+
+from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 
 DOCS = """
     ## What it does
@@ -18,3 +23,18 @@ DOCS = """
     ## Fix safety
     Test only.
 """
+
+
+class BreaksTheFile(Rule):
+    # its "fix" opens a bracket it never closes: the fixed text no longer parses
+    __doc__ = DOCS
+
+    code = "DLS998"
+    name = "breaks-the-file"
+    message = "m"
+    fix_applicability = "safe"
+    VALID = [Valid("x")]
+    INVALID = [Invalid("x")]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.report(node, fix=FixSpec("break", [Replace(node, "torch.load(")]))

@@ -24,7 +24,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_findings_exit_1_and_text_format(run_dlsan, project):
-    result = run_dlsan("check", ".", cwd=project)
+    result = run_dlsan("check", "--output-format", "concise", ".", cwd=project)
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "train.py:3:9: DLS602 " + result.stdout.splitlines()[0].split("DLS602 ", 1)[1],

@@ -1,0 +1,29 @@
+"""What ``--diff`` prints: a unified diff of each file's fixes; for a notebook, one per changed
+cell (``a/nb.ipynb:cell 9``), since a diff of its JSON would show escaped strings."""
+
+from __future__ import annotations
+
+import difflib
+
+from dlsan.lint.notebooks import NotebookError, is_notebook, parse_notebook
+
+
+def _unified(original: str, fixed: str, name: str) -> str:
+    return "".join(difflib.unified_diff(original.splitlines(keepends=True), fixed.splitlines(keepends=True),
+                                        fromfile=f"a/{name}", tofile=f"b/{name}"))
+
+
+def fix_diff(path: str, original: str, fixed: str) -> str:
+    if not is_notebook(path):
+        return _unified(original, fixed, path)
+    try:
+        before, after = parse_notebook(original), parse_notebook(fixed)
+    except NotebookError:
+        return _unified(original, fixed, path)
+    cells = []
+    for index in before.code_cells:
+        old, new = before.source(index), after.source(index)
+        if old != new:
+            cells.append(_unified(old if old.endswith("\n") else old + "\n", new if new.endswith("\n") else new + "\n",
+                                  f"{path}:cell {index + 1}"))
+    return "".join(cells)
