@@ -19,9 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from dlsan.lint.api import LintResult, lint_paths, lint_source
     from dlsan.lint.finding import LintFinding
     from dlsan.lint.rule import Invalid, Rule, Valid
-    from dlsan.runtime.checkreport import CheckFailure as CheckFailure, CheckResult as CheckResult
-    from dlsan.runtime.sanity import SanityReport as SanityReport, sanity_check as sanity_check
-    from dlsan.runtime.split import SplitReport as SplitReport, audit_split as audit_split
     from dlsan.runtime import (
         Finding,
         NonFiniteError,
@@ -31,6 +28,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         ShapeError,
         instrument,
     )
+    from dlsan.runtime.checkreport import CheckFailure as CheckFailure
+    from dlsan.runtime.checkreport import CheckResult as CheckResult
+    from dlsan.runtime.sanity import SanityReport as SanityReport
+    from dlsan.runtime.sanity import sanity_check as sanity_check
+    from dlsan.runtime.split import SplitReport as SplitReport
+    from dlsan.runtime.split import audit_split as audit_split
 
 _LAZY = {
     "lint_source": "dlsan.lint.api",

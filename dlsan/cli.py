@@ -13,19 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.utils import get_binary_stream, get_text_stream
 
 from dlsan import torch_target
 from dlsan.__about__ import __version__
 from dlsan.config import ConfigError, find_config, load_config, project_root
 from dlsan.lint.api import prepare
-from dlsan.lint.files import collect_files
-from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
-from dlsan.lint.engine_codes import ENGINE_CODES
-from dlsan.lint.finding import PARSE_ERROR_CODE
-from dlsan.lint.notebooks import is_notebook, with_noqa
-from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
 from dlsan.lint.cache import ResultCache, cache_dir_for
 from dlsan.lint.cache import clean as clean_cache
+from dlsan.lint.engine_codes import ENGINE_CODES
+from dlsan.lint.files import collect_files
+from dlsan.lint.finding import PARSE_ERROR_CODE
+from dlsan.lint.notebooks import is_notebook, with_noqa
+from dlsan.lint.pyversion import SUPPORTED, parse_version_name, version_name
+from dlsan.lint.registry import RuleLoadError, all_rules, builtin_rules_dir
 from dlsan.lint.runner import FileResult, LintPlan, lint_data, lint_files, run_key
 from dlsan.lint.selection import split_selectors
 from dlsan.lint.suppressions import UNUSED_SUPPRESSION_CODE
@@ -33,10 +34,10 @@ from dlsan.lint.suppressions import add_noqa as add_noqa_comments
 from dlsan.report import HUMAN, NEEDS_RULES, RENDERERS, RenderContext
 from dlsan.report import statistics as statistics_report
 from dlsan.report import text as text_report
-from dlsan.runtime.codes import RUNTIME_CODES
 from dlsan.report.diff import fix_diff
 from dlsan.report.sources import SourceLines
 from dlsan.report.style import use_color
+from dlsan.runtime.codes import RUNTIME_CODES
 
 if TYPE_CHECKING:  # rule classes import libcst, which a warm cached run never needs
     from dlsan.lint.rule import Rule
@@ -162,7 +163,7 @@ def check(
     rules = all_rules(run.config.rule_dirs) if output_format in NEEDS_RULES else ()
     # with the fixed text of standard input on stdout, the report goes to stderr
     to_stderr = printed and output_file is None
-    stream = click.get_text_stream("stderr" if to_stderr else "stdout")
+    stream = get_text_stream("stderr" if to_stderr else "stdout")  # type: ignore[operator]
     context = RenderContext(rules, sources, use_color(color, stream) if output_file is None else color == "always")
     if statistics:
         render = statistics_report.render_json if output_format == "json" else statistics_report.render_text
@@ -192,7 +193,7 @@ def _emit(text: str, output_file: Path | None, to_stderr: bool) -> None:
 def _lint_stdin(plan: LintPlan, path: str, sources: SourceLines, cache: ResultCache | None, *,
                 fix: bool) -> FileResult:
     """Lint standard input as ``path``; with ``fix``, print the fixed text (or the text unchanged)."""
-    data = click.get_binary_stream("stdin").read()
+    data = get_binary_stream("stdin").read()  # type: ignore[operator]
     text = data.decode("utf-8-sig", errors="replace")
     sources.texts[path] = text
     result = lint_data(plan, path, data, cache)
@@ -202,7 +203,7 @@ def _lint_stdin(plan: LintPlan, path: str, sources: SourceLines, cache: ResultCa
         if result.fixed is not None:
             click.echo(result.fixed, nl=False)
         else:  # the input exactly as it came
-            click.get_binary_stream("stdout").write(data)
+            get_binary_stream("stdout").write(data)  # type: ignore[operator]
     return result
 
 

@@ -13,7 +13,6 @@ lower bound (``torch``, ``torch<3``), simply declares nothing.
 from __future__ import annotations
 
 import os
-
 import re
 import sys
 from collections.abc import Iterable

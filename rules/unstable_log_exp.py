@@ -4,7 +4,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.activations import activation_call, activation_input, ending
 from dlsan.lint.analysis.tensors import is_tensor
-from dlsan.lint.calls import get_arg, has_unpacking, numeric_value, positional_args
+from dlsan.lint.calls import has_unpacking, numeric_value, positional_args
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 
 _LOG = frozenset({"torch.log"})

@@ -18,7 +18,6 @@ from dlsan.lint.fixes import MAX_ROUNDS, apply_edits
 from dlsan.lint.notebooks import Notebook, VirtualModule, cell_edits, code_sources, read_notebook
 from dlsan.lint.runner import FileResult
 
-
 Cells = Sequence[tuple[int, str]]
 
 

@@ -70,9 +70,9 @@ GradObserver = Callable[[ForwardPass, int, torch.Tensor], None]
 def finite_preserving(module: nn.Module) -> bool:
     kind = type(module)
     if kind is nn.LeakyReLU:  # a slope of 0 gives -inf * 0 = NaN, a negative one -inf -> +inf
-        return 0 < float(getattr(module, "negative_slope")) <= 1
+        return 0 < float(module.negative_slope) <= 1
     if kind in (nn.ELU, nn.CELU):
-        return abs(float(getattr(module, "alpha"))) <= 1
+        return abs(float(module.alpha)) <= 1
     return kind in FINITE_PRESERVING
 
 

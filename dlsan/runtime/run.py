@@ -54,7 +54,7 @@ class _Trainers:
 
     def __exit__(self, *exc: object) -> None:
         for cls, original in reversed(self._patched):
-            setattr(cls, "__init__", original)
+            cls.__init__ = original
         self._patched.clear()
 
     def _wrap(self, cls: type, found: weakref.WeakSet[Any]) -> None:
@@ -65,7 +65,7 @@ class _Trainers:
             found.add(obj)
 
         self._patched.append((cls, original))
-        setattr(cls, "__init__", __init__)
+        cls.__init__ = __init__
 
     def options_for(self, model: nn.Module) -> dict[str, Any]:
         """The optimizer (and scaler) that trains ``model``: the first whose parameters it holds."""

@@ -13,9 +13,9 @@ one more lint of the latest text, and results for text that has changed since ar
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote, urlparse
 

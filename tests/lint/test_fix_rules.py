@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fixture_target import target_torch_version
 
 FIXES = Path(__file__).resolve().parents[2] / "fixtures" / "fixes"

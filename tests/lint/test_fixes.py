@@ -3,11 +3,11 @@ is never applied."""
 
 from __future__ import annotations
 
+from rule_doubles import BreaksTheFile
+
 from dlsan.lint.engine import RuleSelection
 from dlsan.lint.finding import Edit, Fix
 from dlsan.lint.fixes import apply_edits, fix_source
-
-from rule_doubles import BreaksTheFile
 
 
 def test_a_fix_that_would_break_the_file_is_not_applied():

@@ -12,14 +12,13 @@ import re
 from pathlib import Path
 
 import pytest
+from fixture_target import target_torch_version
 
 from dlsan.lint.api import lint_source, with_target_torch_version
 from dlsan.lint.engine import RuleSelection
 from dlsan.lint.fixes import fix_source
 from dlsan.lint.registry import all_rules
 from dlsan.lint.selection import select_rules
-
-from fixture_target import target_torch_version
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>DLS\d{3}(?:\s*,\s*DLS\d{3})*)")

@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from rule_doubles import BreaksTheFile
 
 from dlsan.lint.engine import RuleSelection
 from dlsan.lint.notebook_lint import notebook_result
 from dlsan.lint.notebooks import JsonStyle, NotebookError, neutralise, parse_notebook
 from dlsan.lint.registry import all_rules
-
-from rule_doubles import BreaksTheFile
 
 
 @pytest.fixture(autouse=True)

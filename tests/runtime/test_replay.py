@@ -7,7 +7,6 @@ import traceback
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import dlsan

@@ -30,7 +30,7 @@ import ast
 import inspect
 import textwrap
 from functools import lru_cache
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn

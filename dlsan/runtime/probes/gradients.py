@@ -58,7 +58,7 @@ from __future__ import annotations
 import math
 import weakref
 from functools import partial
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn

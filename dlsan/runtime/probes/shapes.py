@@ -6,7 +6,7 @@ modules that have a contract.  Inputs are checked before the module runs, output
 
 from __future__ import annotations
 
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 

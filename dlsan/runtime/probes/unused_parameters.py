@@ -17,7 +17,7 @@ Host-side only: ``p.grad is None`` reads no tensor value.
 
 from __future__ import annotations
 
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
