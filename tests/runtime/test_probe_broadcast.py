@@ -147,7 +147,7 @@ def test_a_compiled_helper_inside_the_model_runs_and_the_model_is_still_checked(
             self.lin = nn.Linear(4, 4)
 
         def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return helper(self.lin(x)) + (x[:, :1] - y).sum()  # dlsan: ignore[DLS202] (planted)
+            return helper(self.lin(x)) + (x[:, :1] - y).sum()  # (planted)
 
     model = Model()
     torch._dynamo.reset()
