@@ -339,7 +339,8 @@ def explain(rule: str, config_path: Path | None) -> None:
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--format", "output_format", type=click.Choice(sorted(RENDERERS)), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice([*RENDERERS, "text"]), default="full", show_default=True,
+              help="How to print the findings (text = full).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the findings here.")
 @click.option("--checks", help="Comma-separated runtime checks (default: every check on by default).")
 @click.option("--on-error", type=click.Choice(["raise", "record"]), default="raise", show_default=True,
@@ -351,7 +352,7 @@ def run(script: Path, args: Sequence[str], output_format: str, output: Path | No
     """Run a training SCRIPT with every nn.Module it calls instrumented; print the runtime findings."""
     from dlsan.runtime.run import run_script  # imports torch: only here
 
-    sys.exit(run_script(script, args, output_format=output_format, output=output,
+    sys.exit(run_script(script, args, output_format="full" if output_format == "text" else output_format, output=output,
                         checks=split_selectors(checks), on_error=on_error))
 
 

@@ -108,13 +108,19 @@ def project_directory(start: Path) -> Path | None:
     return None
 
 
+def from_environment() -> str | None:
+    """``DLSAN_TARGET_TORCH_VERSION`` when it holds a valid version (it overrides the config)."""
+    value = os.environ.get("DLSAN_TARGET_TORCH_VERSION", "").strip()
+    return value if is_valid(value) else None
+
+
 def resolve(flag: str | None, configured: str | None, start: Path) -> str:
     """The target version: the CLI flag, else ``DLSAN_TARGET_TORCH_VERSION``, else the config, else
     the project's pin, else DEFAULT."""
     if flag is not None:
         return flag
-    from_env = os.environ.get("DLSAN_TARGET_TORCH_VERSION", "").strip()
-    if is_valid(from_env):
+    from_env = from_environment()
+    if from_env is not None:
         return from_env
     if configured is not None:
         return configured

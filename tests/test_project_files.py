@@ -50,7 +50,7 @@ def test_the_readme_local_pre_commit_hook_works_today(tmp_path):
     for args in (["init", "-q"], ["config", "user.email", "t@example.invalid"], ["config", "user.name", "t"]):
         subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
     (project / ".pre-commit-config.yaml").write_text(_local_hook_block())
-    (project / "train.py").write_text("import torch\n\nstate = torch.load('last.pt')\n")
+    (project / "train.py").write_text("import torch\n\nstate = torch.load('last.pt', weights_only=False)\n")
     subprocess.run(["git", "add", "-A"], cwd=project, check=True, capture_output=True)
     bin_dir = str(Path(sys.executable).parent)  # where this interpreter's `dlsan` script lives
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRE_COMMIT")}

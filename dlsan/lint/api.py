@@ -70,7 +70,7 @@ def lint_source(
     select: Iterable[str] | None = ("ALL",),
     ignore: Iterable[str] = (),
     options: dict[str, dict[str, Any]] | None = None,
-    target_torch_version: str = torch_target.DEFAULT,
+    target_torch_version: str | None = None,
     target_version: PythonVersion = NEWEST,
 ) -> list[LintFinding]:
     """Findings for one piece of source text (dedented first, handy in tests and notebooks)."""
@@ -80,7 +80,8 @@ def lint_source(
 
     rules = all_rules()
     chosen = select_rules(rules, select, ignore)
-    settings = with_target_torch_version(rules, rule_settings(rules, options or {}), target_torch_version)
+    version = target_torch_version or torch_target.from_environment() or torch_target.DEFAULT
+    settings = with_target_torch_version(rules, rule_settings(rules, options or {}), version)
     selection = RuleSelection(chosen, settings, python=target_version, known=frozenset(rule.code for rule in rules))
     return lint_text(path, textwrap.dedent(source), selection)
 

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from dlsan.integrations.autoinstrument import AutoInstrument
-from dlsan.report import RENDERERS
+from dlsan.report import HUMAN, RENDERERS, RenderContext
 from dlsan.runtime.codes import RUNTIME_CODES
 from dlsan.runtime.findings import Finding, SanitizerError, SanitizerWarning
 
@@ -131,13 +131,14 @@ def _findings(watcher: AutoInstrument) -> list[Finding]:
 
 
 def _write(findings: Sequence[Finding], output_format: str, output: Path | None) -> None:
-    text = RENDERERS[output_format]([finding.to_lint_finding() for finding in findings], RUNTIME_CODES)
+    context = RenderContext(rules=RUNTIME_CODES)  # type: ignore[arg-type]  # documented like rules
+    text = RENDERERS[output_format]([finding.to_lint_finding() for finding in findings], context)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
         rank_path(output).write_text(text, encoding="utf-8")
-    if output_format == "text" or output is not None:
+    if output_format in HUMAN or output is not None:
         count = len(findings)
         print(f"dlsan: {count or 'no'} runtime finding{'s' if count != 1 else ''}.", file=sys.stderr)
 

@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pytest
 
+
+@pytest.fixture(autouse=True)
+def _torch_before_2_6(monkeypatch):
+    """These tests use a bare ``torch.load`` as their DLS602 example, a finding before PyTorch 2.6."""
+    monkeypatch.setenv("DLSAN_TARGET_TORCH_VERSION", "2.5")
+
+
 LOAD = "import torch\nstate = torch.load('ckpt.pt')\n"
 LEAK = textwrap.dedent("""\
     import torch
@@ -154,7 +161,7 @@ def test_rules_and_explain_see_project_rules(run_dlsan, project_with_rule):
     assert listed.returncode == 0 and "ACME101" in listed.stdout and "no-print" in listed.stdout
     rows = {row["code"]: row for row in json.loads(run_dlsan("rules", "--format", "json", cwd=project_with_rule).stdout)}
     assert rows["ACME101"]["origin"] == "project" and rows["DLS602"]["origin"] == "builtin"
-    assert rows["DLS602"]["fix"] == "unsafe" and rows["DLS603"]["fix"] == "safe" and rows["DLS301"]["fix"] is None
+    assert rows["DLS501"]["fix"] == "unsafe" and rows["DLS603"]["fix"] == "safe" and rows["DLS301"]["fix"] is None
     explained = run_dlsan("explain", "no-print", cwd=project_with_rule)
     assert explained.returncode == 0 and "Training scripts should log" in explained.stdout
 
