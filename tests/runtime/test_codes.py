@@ -14,7 +14,7 @@ from torch import nn
 import dlsan
 from dlsan.documented import Documented
 from dlsan.lint.rule import DOC_SECTIONS
-from dlsan.report import RENDERERS
+from dlsan.report import RENDERERS, RenderContext
 from dlsan.runtime.codes import RUNTIME_CODES, code_for
 from dlsan.runtime.findings import KINDS, Finding
 from dlsan.runtime.probe import probe_classes
@@ -69,10 +69,11 @@ def test_a_runtime_finding_points_at_the_user_module_forward_and_renders_like_li
     assert start <= finding.line < start + len(lines)
     lint = finding.to_lint_finding()
     assert (lint.code, lint.name, lint.path, lint.line) == ("DLS801", "nonfinite", finding.path, finding.line)
-    assert RENDERERS["text"]([lint], RUNTIME_CODES).startswith(f"{finding.path}:{finding.line}:1: DLS801 ")
-    assert json.loads(RENDERERS["json"]([lint], RUNTIME_CODES))[0]["code"] == "DLS801"
-    assert RENDERERS["github"]([lint], RUNTIME_CODES).startswith("::error title=dlsan (DLS801)")
-    sarif = json.loads(RENDERERS["sarif"]([lint], RUNTIME_CODES))
+    context = RenderContext(rules=RUNTIME_CODES)
+    assert RENDERERS["concise"]([lint], context).startswith(f"{finding.path}:{finding.line}:1: DLS801 ")
+    assert json.loads(RENDERERS["json"]([lint], context))[0]["code"] == "DLS801"
+    assert RENDERERS["github"]([lint], context).startswith("::error title=dlsan (DLS801)")
+    sarif = json.loads(RENDERERS["sarif"]([lint], context))
     assert sarif["runs"][0]["results"][0]["ruleId"] == "DLS801"
     assert finding.to_dict()["code"] == "DLS801"
 
