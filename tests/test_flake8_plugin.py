@@ -39,7 +39,10 @@ def project(tmp_path: Path) -> Path:
 
 
 def test_entry_point_is_registered_with_the_dls_prefix():
-    (plugin,) = [ep for ep in entry_points(group="flake8.extension") if ep.name == "DLS"]
+    found = entry_points()
+    # Python 3.9's entry_points() is a dict of groups; select(group=) came with 3.10
+    group = found.select(group="flake8.extension") if hasattr(found, "select") else found.get("flake8.extension", [])
+    (plugin,) = [ep for ep in group if ep.name == "DLS"]
     assert plugin.value == "dlsan.flake8_plugin:DlsanChecker"
 
 
