@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import libcst as cst
 
@@ -353,7 +354,7 @@ class MissingEvalMode(Rule):
             node = chain[index]
             if isinstance(node, cst.With) and any(disables_grad(context, i.item) for i in node.items):
                 in_step = context.fact(("DLS301 in training step", id(node)),
-                                       lambda: self._in_training_step(chain[:index], within))
+                                       partial(self._in_training_step, chain[:index], within))
                 return None if in_step else "no_grad"
             if isinstance(node, cst.FunctionDef):
                 if function_disables_grad(context, node):

@@ -131,7 +131,7 @@ class TorchLoadWithoutWeightsOnly(Rule):
         if weights_only is not None:
             return
         whole_model = self._model_advice(node)
-        message = self.message_before_safe_default.format(version="%d.%d" % version) + whole_model
+        message = self.message_before_safe_default.format(version=f"{version[0]}.{version[1]}") + whole_model
         fix = None
         where = append_keyword(node, "weights_only=True")
         if where is not None and pickle_module is None and not whole_model:

@@ -13,6 +13,7 @@ from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.nodes import ancestors_of, calls_in
 from dlsan.lint.context import FileContext
 
+
 def call_sites(context: FileContext, function: cst.FunctionDef) -> list[cst.Call]:
     """Every call in the file that runs ``function`` (``f(...)``, or ``self.f(...)`` in its class)."""
 
