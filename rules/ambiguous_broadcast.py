@@ -2,24 +2,15 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.shapes import (
-    Shape,
-    broadcast,
-    broadcasts_both_ways,
-    called_layer,
-    shape_of,
-)
+from dlsan.lint.analysis.nodes import source_mentions
+from dlsan.lint.analysis.shape_algebra import Shape, broadcast, broadcasts_both_ways
+from dlsan.lint.analysis.shape_inference import called_layer, shape_of
 from dlsan.lint.calls import get_arg
+from dlsan.lint.catalog.torch_api import SHAPE_SENSITIVE_FUNCTIONAL_LOSSES, SHAPE_SENSITIVE_LOSS_MODULES
 from dlsan.lint.rule import Invalid, Rule, Valid
 
 _ELEMENTWISE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)
 _COMPARISONS = (cst.Equal, cst.NotEqual, cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)
-
-_LOSS_NAMES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-               "binary_cross_entropy_with_logits")
-_LOSS_FUNCTIONS = frozenset(f"torch.nn.functional.{name}" for name in _LOSS_NAMES)
-_LOSS_CLASS_NAMES = ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss")
-_LOSS_MODULES = frozenset(f"torch.nn.{name}" for name in _LOSS_CLASS_NAMES)
 
 
 class AmbiguousBroadcast(Rule):
@@ -245,13 +236,12 @@ class AmbiguousBroadcast(Rule):
             self._check(node, prediction.value, target.value, loss=loss)
 
     def _loss_name(self, call: cst.Call) -> str | None:
-        if self.context.names.matches(call.func, _LOSS_FUNCTIONS):
+        if self.context.names.matches(call.func, SHAPE_SENSITIVE_FUNCTIONAL_LOSSES):
             return self.context.code(call.func)
-        if not self.context.fact("dls202.mentions_loss_modules",
-                                 lambda: any(name in self.context.source for name in _LOSS_CLASS_NAMES)):
+        if not source_mentions(self.context, SHAPE_SENSITIVE_LOSS_MODULES):
             return None
         layer = called_layer(self.context, call.func, self.context.semantic.binding_function(self.context.ancestors).node)
-        if isinstance(layer, cst.Call) and self.context.names.matches(layer.func, _LOSS_MODULES):
+        if isinstance(layer, cst.Call) and self.context.names.matches(layer.func, SHAPE_SENSITIVE_LOSS_MODULES):
             return self.context.code(layer.func)
         return None
 

@@ -15,7 +15,7 @@ from dlsan.lint.analysis.graph import (
 )
 from dlsan.lint.analysis.loops import enclosing_loops, enclosing_training_loop
 from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 from dlsan.lint.semantic import CONDITIONAL, Scope
@@ -23,6 +23,10 @@ from dlsan.lint.semantic.summaries import summary_of
 from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
 _ACCUMULATING_METHODS = frozenset({"append", "extend", "update", "add"})
+#: (scope, loop, name) -> position of the first binding of the name that runs in every iteration
+_FIRST_RESET: Fact[tuple[Scope, cst.CSTNode, str], int | None] = Fact("DLS101 first reset")
+#: (scope, name) -> the name's value is only ever printed or logged
+_ONLY_LOGGED: Fact[tuple[Scope, str], bool] = Fact("DLS101 only logged")
 _ATOMS = (cst.Name, cst.Attribute, cst.Subscript, cst.Call)
 _LOGGING_CALL = re.compile(
     r"^(print|pprint|log|log_dict|info|debug|warning|warn|error|write|echo|format|add_scalar|"
@@ -482,8 +486,7 @@ class LossAccumulatedWithGraph(Rule):
 
     def _reset_each_iteration(self, flow: Scope, name: str, loop: cst.CSTNode, site: cst.CSTNode) -> bool:
         """Whether ``name`` is (re)bound in every iteration of ``loop`` before ``site``."""
-        first = self.context.fact(("DLS101 first reset", id(flow), id(loop), name),
-                                  lambda: self._first_reset(flow, name, loop))
+        first = _FIRST_RESET.get(self.context, (flow, loop, name), lambda: self._first_reset(flow, name, loop))
         if first is not None and first < flow.position(site):
             return True
         return any(not (b.augmented or b.item) and b.value is not None and flow.contains(loop, b.node)
@@ -532,8 +535,7 @@ class LossAccumulatedWithGraph(Rule):
     def _only_logged(self, flow: Scope, name: str) -> bool:
         """A local whose value is only ever printed/logged (besides being accumulated); once per
         scope and name, since it reads every binding and read of the name."""
-        return self.context.fact(("DLS101 only logged", id(flow), name),
-                                 lambda: self._compute_only_logged(flow, name))
+        return _ONLY_LOGGED.get(self.context, (flow, name), lambda: self._compute_only_logged(flow, name))
 
     def _compute_only_logged(self, flow: Scope, name: str) -> bool:
         bindings = flow.bindings_of(name)

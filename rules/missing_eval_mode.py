@@ -24,7 +24,7 @@ from dlsan.lint.analysis.modes import (
     mode_relevance,
     scope_events,
 )
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import OWN_MODULE
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic import Scope
@@ -32,6 +32,10 @@ from dlsan.lint.semantic import Scope
 #: pytest's `test_*` functions are tests, not evaluation loops; these names are evaluation loops
 _EVAL_LOOP_TESTS = frozenset({"test_epoch", "test_loop", "test_one_epoch", "test_step", "test_batch"})
 _EVALUATED_PARAMETER = re.compile(r"model|net$|loader|dataset", re.IGNORECASE)
+#: (scope, model) pairs already reported, per rule instance
+_REPORTED: Fact[Rule, set[tuple[int, str]]] = Fact("DLS301 reported")
+#: whether a ``with torch.no_grad():`` block is part of a training step
+_IN_TRAINING_STEP: Fact[cst.With, bool] = Fact("DLS301 in training step")
 
 
 class MissingEvalMode(Rule):
@@ -333,7 +337,7 @@ class MissingEvalMode(Rule):
                                 or "Test" in cls.name.value):
             return
         scope = context.semantic.walk_function(context.ancestors).node
-        reported = context.fact(("DLS301 reported", id(self)), set)
+        reported = _REPORTED.get(context, self, set)
         if (id(scope), model) in reported or not self._runs_in_training_mode(scope, node, model, cls, evaluation):
             return
         relevance = mode_relevance(context, [node.func])
@@ -353,8 +357,7 @@ class MissingEvalMode(Rule):
         for index in range(len(chain) - 1, -1, -1):
             node = chain[index]
             if isinstance(node, cst.With) and any(disables_grad(context, i.item) for i in node.items):
-                in_step = context.fact(("DLS301 in training step", id(node)),
-                                       partial(self._in_training_step, chain[:index], within))
+                in_step = _IN_TRAINING_STEP.get(context, node, partial(self._in_training_step, chain[:index], within))
                 return None if in_step else "no_grad"
             if isinstance(node, cst.FunctionDef):
                 if function_disables_grad(context, node):

@@ -6,12 +6,8 @@ from typing import Any
 import libcst as cst
 
 from dlsan.lint.analysis.nodes import uses_in
-from dlsan.lint.analysis.shapes import (
-    ARITHMETIC_METHODS,
-    Reduction,
-    reduction_of,
-    shape_of,
-)
+from dlsan.lint.analysis.shape_algebra import reduction_misaligns
+from dlsan.lint.analysis.shape_inference import ARITHMETIC_METHODS, Reduction, reduction_of, shape_of
 from dlsan.lint.calls import append_keyword, keyword_arg, numeric_value, positional_args
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import EditSpec, FixSpec, InsertAfter, Invalid, Replace, Rule, Valid
@@ -392,15 +388,7 @@ class ReductionWithoutKeepdim(Rule):
         if dims is None or reduction.keepdim:
             return False
         shape = shape_of(self.context, reduction.input, scope)
-        if shape is not None and shape.exact:
-            rank = len(shape.dims)
-            normalized = {d + rank if d < 0 else d for d in dims}
-            if any(not 0 <= d < rank for d in normalized):
-                return False
-            return normalized != set(range(len(normalized)))
-        if all(d >= 0 for d in dims):
-            return set(dims) != set(range(len(set(dims))))
-        return set(dims) == {-1}
+        return reduction_misaligns(dims, shape.rank if shape is not None else None)
 
     # -- the fix -------------------------------------------------------------------------------------
 

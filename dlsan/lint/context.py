@@ -1,14 +1,19 @@
 """Per-file state shared by all rules during the one walk.
 
 ``FileContext`` holds the parsed module, the name resolver and the chain of enclosing nodes, and
-caches expensive facts so that they are computed at most once per file, and only when a rule asks
-(:meth:`FileContext.fact`).
+the tables of facts computed about the file, each at most once and only when a rule asks.
+
+A kind of fact is an object, never a string: a :class:`Fact` declared once at module level and
+asked for with :meth:`Fact.get` (its table of answers lives in the file's context), or a function
+made a fact by :func:`file_fact` / :func:`node_fact`.  Two kinds of facts cannot collide, a
+misspelt one is a ``NameError``, and keys and answers are type-checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+import functools
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -17,6 +22,7 @@ from dlsan.lint.names import NameResolver
 from dlsan.lint.semantic.model import SemanticModel
 
 N = TypeVar("N", bound=cst.CSTNode)
+K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
 _EMPTY_MODULE = cst.Module(body=[])
@@ -30,7 +36,8 @@ class FileContext:
         self.names = NameResolver.for_module(module)
         #: enclosing nodes of the node being visited, outermost first (maintained by the walker)
         self.ancestors: list[cst.CSTNode] = []
-        self._facts: dict[object, Any] = {}
+        #: each kind of fact's answers, by key (see :class:`Fact`)
+        self._facts: dict[Fact[Any, Any], dict[Any, Any]] = {}
         self._semantic: SemanticModel | None = None
         self._lines: Any = None
         #: project files (path -> content digest) whose code decided something in this file
@@ -48,16 +55,6 @@ class FileContext:
         if self._lines is None:
             self._lines = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
         return int(self._lines[node].start.line)
-
-    # -- lazily computed shared facts ------------------------------------------------------------
-
-    def fact(self, key: object, compute: Callable[[], T]) -> T:
-        """``compute()`` once per file and key; later calls return the cached value."""
-        try:
-            return cast(T, self._facts[key])
-        except KeyError:
-            value = self._facts[key] = compute()
-            return value
 
     # -- where are we? -----------------------------------------------------------------------
 
@@ -79,3 +76,79 @@ class FileContext:
         if isinstance(node, cst.BaseExpression) and (node.lpar or node.rpar):
             node = node.with_changes(lpar=(), rpar=())
         return _EMPTY_MODULE.code_for_node(node)
+
+
+class Fact(Generic[K, T]):
+    """One kind of fact about a file, answered at most once per file and key.
+
+    Declare it once, at module level, with the types of its keys and answers
+    (``_TRAINS: Fact[cst.CSTNode, bool] = Fact("trains")``), and ask with
+    ``_TRAINS.get(context, node, compute)``.  Keys are nodes, scopes and bindings (hashed by
+    identity: each is itself for the whole file) or tuples of those and plain values.
+    """
+
+    def __init__(self, name: str) -> None:
+        #: for messages and debugging only: the object itself is the key
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Fact({self.name!r})"
+
+    def _table(self, context: FileContext) -> dict[K, T]:
+        table = context._facts.get(self)
+        if table is None:
+            table = context._facts[self] = {}
+        return table
+
+    def get(self, context: FileContext, key: K, compute: Callable[[], T]) -> T:
+        """The answer for ``key``: ``compute()`` the first time, the same answer afterwards."""
+        table = self._table(context)
+        try:
+            return table[key]
+        except KeyError:
+            value = table[key] = compute()
+            return value
+
+    def get_guarded(self, context: FileContext, key: K, compute: Callable[[], T], reentry: T) -> T:
+        """Like :meth:`get`, for facts that may depend on themselves (a ``forward`` that calls
+        itself, ``x = x + 1`` in a loop): asked again for ``key`` while computing it, the answer
+        is ``reentry`` (not remembered)."""
+        table = self._table(context)
+        if key in table:
+            return table[key]
+        pending = _PENDING._table(context)
+        if (self, key) in pending:
+            return reentry
+        pending[(self, key)] = True
+        try:
+            value = table[key] = compute()
+        finally:
+            del pending[(self, key)]
+        return value
+
+
+#: the (fact, key) pairs being computed by :meth:`Fact.get_guarded`
+_PENDING: Fact[tuple[Fact[Any, Any], Any], bool] = Fact("pending")
+
+
+def file_fact(compute: Callable[[FileContext], T]) -> Callable[[FileContext], T]:
+    """Make ``compute(context)`` a fact about the whole file: computed at most once per file."""
+    fact: Fact[None, T] = Fact(compute.__qualname__)
+
+    @functools.wraps(compute)
+    def cached(context: FileContext) -> T:
+        return fact.get(context, None, lambda: compute(context))
+
+    return cached
+
+
+def node_fact(compute: Callable[[FileContext, K], T]) -> Callable[[FileContext, K], T]:
+    """Make ``compute(context, key)`` a fact about ``key`` (a node, usually): computed at most
+    once per file and key."""
+    fact: Fact[K, T] = Fact(compute.__qualname__)
+
+    @functools.wraps(compute)
+    def cached(context: FileContext, key: K) -> T:
+        return fact.get(context, key, lambda: compute(context, key))
+
+    return cached

@@ -19,9 +19,10 @@ from typing import Literal
 import libcst as cst
 
 from dlsan.lint.analysis.functions import file_index, is_module_class
+from dlsan.lint.analysis.nodes import source_mentions
 from dlsan.lint.calls import get_arg, has_unpacking, positional_args
 from dlsan.lint.catalog.torch_api import SEQUENTIAL
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.semantic.model import Located
 from dlsan.lint.semantic.objects import constructor
 
@@ -172,15 +173,10 @@ def forward_ending(context: FileContext, model: cst.ClassDef, depth: int = 0) ->
         kinds = {e.kind for e in endings if e is not None}
         return Ending(kinds.pop()) if len(kinds) == 1 else None
 
-    key = ("forward_ending", id(model))
-    cache = context.fact("forward_ending_in_progress", set)
-    if key in cache:
-        return None
-    cache.add(key)
-    try:
-        return context.fact(key, compute)
-    finally:
-        cache.discard(key)
+    return _FORWARD_ENDING.get_guarded(context, model, compute, None)
+
+
+_FORWARD_ENDING: Fact[cst.ClassDef, Ending | None] = Fact("forward ending")
 
 
 @dataclass(frozen=True)
@@ -210,7 +206,7 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
         return LossCall(prediction.value, None, functional=True, scope=_walk_scope(context))
     if not isinstance(call.func, (cst.Name, cst.Attribute, cst.Call)) or context.names.resolve(call.func):
         return None
-    if not _source_mentions(context, modules):
+    if not source_mentions(context, modules):
         return None
     scope = _walk_scope(context)
     built = constructor(context, call.func, context.enclosing(cst.ClassDef))
@@ -233,8 +229,3 @@ def activated_loss(context: FileContext, call: cst.Call, functions: frozenset[st
 def _walk_scope(context: FileContext) -> cst.CSTNode:
     return context.enclosing(cst.FunctionDef, cst.Lambda) or context.module
 
-
-def _source_mentions(context: FileContext, classes: frozenset[str]) -> bool:
-    """Whether the file's text names one of the loss classes at all (cached per file)."""
-    return context.fact(("mentions", classes),
-                        lambda: any(name.rsplit(".", 1)[-1] in context.source for name in classes))

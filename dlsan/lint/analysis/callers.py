@@ -11,23 +11,24 @@ import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.nodes import ancestors_of, calls_in
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import FileContext, file_fact
 
 
 def call_sites(context: FileContext, function: cst.FunctionDef) -> list[cst.Call]:
     """Every call in the file that runs ``function`` (``f(...)``, or ``self.f(...)`` in its class)."""
+    return _call_sites(context).get(function, [])
 
-    def build() -> dict[int, list[cst.Call]]:
-        sites: dict[int, list[cst.Call]] = {}
-        for call in calls_in(context, context.module):
-            if not isinstance(call.func, (cst.Name, cst.Attribute)):
-                continue
-            target = called_function(context, call, enclosing_class_of(context, call))
-            if target is not None:
-                sites.setdefault(id(target), []).append(call)
-        return sites
 
-    return context.fact("call_sites", build).get(id(function), [])
+@file_fact
+def _call_sites(context: FileContext) -> dict[cst.FunctionDef, list[cst.Call]]:
+    sites: dict[cst.FunctionDef, list[cst.Call]] = {}
+    for call in calls_in(context, context.module):
+        if not isinstance(call.func, (cst.Name, cst.Attribute)):
+            continue
+        target = called_function(context, call, enclosing_class_of(context, call))
+        if target is not None:
+            sites.setdefault(target, []).append(call)
+    return sites
 
 
 def enclosing_function(context: FileContext, node: cst.CSTNode) -> cst.FunctionDef | None:

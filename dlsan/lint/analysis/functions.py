@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import FileContext, file_fact
 from dlsan.lint.names import dotted_name
 
 
@@ -35,13 +35,11 @@ def _collect(statements: Sequence[cst.CSTNode], index: FileIndex) -> None:
                 _collect(statement.orelse.body.body, index)
 
 
+@file_fact
 def file_index(context: FileContext) -> FileIndex:
-    def build() -> FileIndex:
-        index = FileIndex()
-        _collect(context.module.body, index)
-        return index
-
-    return context.fact("file_index", build)
+    index = FileIndex()
+    _collect(context.module.body, index)
+    return index
 
 
 def base_names(context: FileContext, cls: cst.ClassDef) -> list[str]:

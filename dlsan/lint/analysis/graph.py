@@ -25,7 +25,7 @@ from dlsan.lint.analysis.grad_mode import grad_disabled
 from dlsan.lint.analysis.models import is_loss_call, is_self_call, model_name
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.catalog import torch_api as T
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import FileContext, node_fact
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic import Binding, BindingKind, Scope, names_read, root_names_read
 
@@ -49,14 +49,16 @@ _GRAPH_BUILTINS = frozenset({"sum", "max", "min", "abs"})
 def backpropagated(context: FileContext, scope: Scope) -> set[str]:
     """Dotted names read by a ``.backward()`` call's receiver or arguments in ``scope``'s frame
     (``loss`` in ``scaler.scale(loss).backward()`` and ``accelerator.backward(loss)``)."""
-    cache: dict[int, set[str]] = context.fact(backpropagated, dict)
-    found = cache.get(id(scope.frame))
-    if found is None:
-        found = cache[id(scope.frame)] = set()
-        for call in scope.frame.calls:
-            if method_name(call) in ("backward", "manual_backward"):
-                for part in (receiver(call), *(arg.value for arg in call.args)):
-                    found |= set(names_read(part))
+    return _backpropagated_in(context, scope.frame)
+
+
+@node_fact
+def _backpropagated_in(context: FileContext, frame: Scope) -> set[str]:
+    found: set[str] = set()
+    for call in frame.calls:
+        if method_name(call) in ("backward", "manual_backward"):
+            for part in (receiver(call), *(arg.value for arg in call.args)):
+                found |= set(names_read(part))
     return found
 
 

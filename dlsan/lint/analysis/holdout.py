@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.semantic import target_names
 from dlsan.lint.walk import children
 
@@ -39,8 +39,11 @@ _IDENTIFIER_WITH_TEST = re.compile(r"\b\w*test\w*\b", re.IGNORECASE)
 
 def mentions_test_data(context: FileContext) -> bool:
     """Whether any identifier or string of the file names test data (a cheap, per-file gate)."""
-    return context.fact("mentions_test_data", lambda: any(
+    return _MENTIONS_TEST_DATA.get(context, None, lambda: any(
         is_test_name(match.group()) for match in _IDENTIFIER_WITH_TEST.finditer(context.source)))
+
+
+_MENTIONS_TEST_DATA: Fact[None, bool] = Fact("mentions test data")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -215,4 +218,7 @@ def taint(context: FileContext, scope: cst.CSTNode) -> Taint:
                 break
         return result
 
-    return context.fact(("holdout_taint", id(scope)), compute)
+    return _TAINT.get(context, scope, compute)
+
+
+_TAINT: Fact[cst.CSTNode, Taint] = Fact("holdout taint")

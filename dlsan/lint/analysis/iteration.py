@@ -11,7 +11,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.loops import loops_around
 from dlsan.lint.analysis.nodes import ancestors_of, nodes_in
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import FileContext, node_fact
 
 CLIP_FUNCTIONS = frozenset({"torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_",
                             "torch.nn.utils.clip_grad_norm", "torch.nn.utils.clip_grad.clip_grad_norm_",
@@ -25,9 +25,12 @@ def is_clip_call(context: FileContext, call: cst.Call) -> bool:
 
 def position(context: FileContext, region: cst.CSTNode, node: cst.CSTNode) -> int:
     """``node``'s source-order position within ``region`` (-1 when outside it)."""
-    order = context.fact(("positions", id(region)),
-                         lambda: {id(n): i for i, n in enumerate(nodes_in(context, region))})
-    return order.get(id(node), -1)
+    return _positions(context, region).get(node, -1)
+
+
+@node_fact
+def _positions(context: FileContext, region: cst.CSTNode) -> dict[cst.CSTNode, int]:
+    return {n: i for i, n in enumerate(nodes_in(context, region))}
 
 
 def regions_around(context: FileContext, node: cst.CSTNode) -> list[cst.CSTNode]:

@@ -25,7 +25,7 @@ import libcst as cst
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.calls import get_arg, positional_args
 from dlsan.lint.catalog.sklearn_api import CV_FUNCTIONS, FIT_METHODS, SPLIT_FUNCTIONS, STATISTICS, TRANSFORMERS
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic import BindingKind, Scope, root_names_read
 
@@ -138,13 +138,12 @@ class Sink:
     data: tuple[cst.BaseExpression, ...]
 
 
+_SINKS: Fact[Scope, list[Sink]] = Fact("split sinks")
+
+
 def split_sinks(context: FileContext, scope: Scope) -> list[Sink]:
     """Splits in ``scope``'s frame, in source order (cached)."""
-    cache: dict[int, list[Sink]] = context.fact(split_sinks, dict)
-    found = cache.get(id(scope))
-    if found is None:
-        found = cache[id(scope)] = _find_sinks(context, scope)
-    return found
+    return _SINKS.get(context, scope, lambda: _find_sinks(context, scope))
 
 
 def _find_sinks(context: FileContext, scope: Scope) -> list[Sink]:

@@ -20,7 +20,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.nodes import ancestors_of, calls_in, method_name, receiver
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 
 BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
@@ -62,7 +62,10 @@ def _trains(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None
                 return True
         return False
 
-    return context.fact(("trains", id(node)), compute)
+    return _TRAINS.get(context, node, compute)
+
+
+_TRAINS: Fact[cst.CSTNode, bool] = Fact("trains")
 
 
 def enclosing_loops(context: FileContext) -> list[cst.For | cst.While]:

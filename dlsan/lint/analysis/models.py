@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function, file_index, is_module_class
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 
 #: a model-ish word, as the last ``_``-separated token of a name (``model``, ``ema_model``,
@@ -95,7 +95,10 @@ def module_bindings(context: FileContext) -> frozenset[str]:
                         found.add(name)
         return frozenset(found)
 
-    return context.fact("module_bindings", compute)
+    return _MODULE_BINDINGS.get(context, None, compute)
+
+
+_MODULE_BINDINGS: Fact[None, frozenset[str]] = Fact("module bindings")
 
 
 def _assignments(body: Sequence[cst.CSTNode]) -> Iterator[cst.Assign]:

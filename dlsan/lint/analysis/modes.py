@@ -25,7 +25,7 @@ from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.catalog import Framework
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
@@ -84,7 +84,10 @@ def _events(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None
             events.extend(_call_events(context, call, within, seen | {id(node)}))
         return events
 
-    return context.fact(("mode_events", id(node), id(within)), compute)
+    return _MODE_EVENTS.get(context, (node, within), compute)
+
+
+_MODE_EVENTS: Fact[tuple[cst.CSTNode, cst.ClassDef | None], list[ModeEvent]] = Fact("mode events")
 
 
 def _calls(context: FileContext, node: cst.CSTNode) -> list[cst.Call]:

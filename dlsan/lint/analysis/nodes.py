@@ -1,17 +1,18 @@
-"""Cached subtree queries, and the parts of a call: method name, receiver, callee (also through
+"""Cached subtree and source-text queries, and the parts of a call: method name, receiver, callee (also through
 ``functools.partial``).  Parents and ancestors come from the semantic model (one parent map)."""
 
 from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import FileContext, node_fact
 from dlsan.lint.walk import descendants
 
 
+@node_fact
 def nodes_in(context: FileContext, root: cst.CSTNode) -> list[cst.CSTNode]:
     """Every node below ``root`` in source order (cached per root)."""
-    return context.fact(("nodes_in", id(root)), lambda: descendants(root))
+    return descendants(root)
 
 
 def uses_in(context: FileContext, root: cst.CSTNode, name: str) -> int:
@@ -19,10 +20,17 @@ def uses_in(context: FileContext, root: cst.CSTNode, name: str) -> int:
     return sum(1 for node in nodes_in(context, root) if isinstance(node, cst.Name) and node.value == name)
 
 
+@node_fact
 def calls_in(context: FileContext, root: cst.CSTNode) -> list[cst.Call]:
     """Every call below ``root``, nested function and class bodies included, in source order."""
-    return context.fact(("calls_in", id(root)),
-                        lambda: [n for n in nodes_in(context, root) if isinstance(n, cst.Call)])
+    return [n for n in nodes_in(context, root) if isinstance(n, cst.Call)]
+
+
+@node_fact
+def source_mentions(context: FileContext, names: frozenset[str]) -> bool:
+    """Whether the file's text has the last part of one of the qualified ``names`` at all (a
+    cheap gate before resolving calls: ``MSELoss`` for ``torch.nn.MSELoss``)."""
+    return any(name.rsplit(".", 1)[-1] in context.source for name in names)
 
 
 def ancestors_of(context: FileContext, node: cst.CSTNode) -> list[cst.CSTNode]:

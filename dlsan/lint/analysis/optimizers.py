@@ -34,7 +34,7 @@ from dlsan.lint.analysis.loops import (
 )
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
 from dlsan.lint.catalog import Framework
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
@@ -204,7 +204,10 @@ def _events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | Non
                     found.append(replace(sub, node=node, followed=True))
         return found
 
-    return context.fact(("grad_events", id(scope), id(within), depth), compute)
+    return _GRAD_EVENTS.get(context, (scope, within, depth), compute)
+
+
+_GRAD_EVENTS: Fact[tuple[cst.CSTNode, cst.ClassDef | None, int], list[GradEvent]] = Fact("grad events")
 
 
 def iteration_events(context: FileContext, kind: EventKind) -> list[GradEvent] | None:

@@ -46,12 +46,11 @@ LOSS_MODULES: dict[str, ExpectedInput] = {
 WITH_LOGITS = {_F + "binary_cross_entropy": _F + "binary_cross_entropy_with_logits",
                _NN + "BCELoss": _NN + "BCEWithLogitsLoss"}
 #: losses whose two operands must have the same shape (a broadcast is silently wrong)
-SHAPE_SENSITIVE_LOSSES = frozenset({
-    _F + "mse_loss", _F + "l1_loss", _F + "smooth_l1_loss", _F + "huber_loss",
-    _F + "binary_cross_entropy", _F + "binary_cross_entropy_with_logits",
-    _NN + "MSELoss", _NN + "L1Loss", _NN + "SmoothL1Loss", _NN + "HuberLoss", _NN + "BCELoss",
-    _NN + "BCEWithLogitsLoss",
-})
+SHAPE_SENSITIVE_FUNCTIONAL_LOSSES = frozenset(_F + name for name in (
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits"))
+SHAPE_SENSITIVE_LOSS_MODULES = frozenset(_NN + name for name in (
+    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss"))
 
 # -- activations -----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.semantic.scopes import BindingKind, Scope
 from dlsan.lint.walk import children
 
@@ -29,13 +29,12 @@ class FunctionSummary:
     converts_arguments: bool
 
 
+_SUMMARIES: Fact[cst.FunctionDef, FunctionSummary] = Fact("function summaries")
+
+
 def summary_of(context: FileContext, function: cst.FunctionDef) -> FunctionSummary:
     """The summary of ``function`` (a function or method of ``context``'s file)."""
-    cache: dict[int, FunctionSummary] = context.fact(FunctionSummary, dict)
-    found = cache.get(id(function))
-    if found is None:
-        found = cache[id(function)] = _summarise(context, function)
-    return found
+    return _SUMMARIES.get(context, function, lambda: _summarise(context, function))
 
 
 def _summarise(context: FileContext, function: cst.FunctionDef) -> FunctionSummary:

@@ -27,7 +27,7 @@ from dlsan.lint.calls import get_arg, numeric_value
 from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.catalog.frameworks import Framework, framework_of
 from dlsan.lint.catalog.sklearn_api import SAMPLER_PREFIX, TRANSFORMER_PACKAGES
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import FileContext, file_fact
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic.scopes import Binding, BindingKind
 from dlsan.lint.walk import children
@@ -164,8 +164,9 @@ def may_use_torch(context: FileContext) -> bool:
 _OTHER_DEEP_LEARNING = frozenset({Framework.MXNET, Framework.TENSORFLOW, Framework.JAX})
 
 
+@file_fact
 def _inference(context: FileContext) -> _Inference:
-    return context.fact(_Inference, lambda: _Inference(context))
+    return _Inference(context)
 
 
 def join(values: list[Value]) -> Value:

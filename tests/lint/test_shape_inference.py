@@ -1,4 +1,4 @@
-"""Local shape inference (dlsan.lint.analysis.shapes)."""
+"""Shape inference on code (dlsan.lint.analysis.shape_inference); the algebra has test_shape_algebra.py."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ import textwrap
 import libcst as cst
 import pytest
 
-from dlsan.lint.analysis.shapes import (
-    Shape,
-    broadcast,
-    broadcasts_both_ways,
-    expanded_positions,
-    reduce_shape,
-    reduction_of,
-    shape_of,
-)
+from dlsan.lint.analysis.shape_inference import reduction_of, shape_of
 from dlsan.lint.context import FileContext
 
 
@@ -205,42 +197,6 @@ def test_self_layers_in_a_lightning_step():
                 self(batch[0])
     """
     assert infer(source) == "(..., batch, 1)"
-
-
-def _shape(*dims, exact=True, explicit=()):
-    return Shape(tuple(dims), exact, frozenset(explicit))
-
-
-def test_broadcasting():
-    assert broadcast(_shape("N", 1), _shape("N")) == _shape("N", "N")
-    assert broadcast(_shape(3, 1), _shape(1, 4)) == _shape(3, 4)
-    assert broadcast(_shape(3), _shape(4)) is None
-    assert broadcast(_shape(1, exact=False), _shape("N")) == _shape("N", exact=False)
-
-
-def test_which_operand_is_stretched():
-    assert expanded_positions(_shape("N"), _shape("N", 1)) == {2}
-    assert expanded_positions(_shape("N", 1), _shape("N")) == {1}
-    assert expanded_positions(_shape("N", "D"), _shape("D")) == set()
-    # an unknown dim may be 1: no certain stretch
-    assert expanded_positions(_shape("N", 1), _shape(None)) == set()
-
-
-def test_both_ways():
-    assert broadcasts_both_ways(_shape("N", 1), _shape("N"))
-    assert broadcasts_both_ways(_shape("batch", 1, exact=False), _shape("numel(y)"))
-    assert not broadcasts_both_ways(_shape("N", "D"), _shape("D"))
-    assert not broadcasts_both_ways(_shape("N", 1, explicit={1}), _shape(1, "M", explicit={2}))
-    # different named sizes: an outer product on purpose, except in a loss
-    assert not broadcasts_both_ways(_shape("max_len", 1), _shape("d_model"))
-    assert broadcasts_both_ways(_shape("max_len", 1), _shape("d_model"), allow_outer=False)
-
-
-def test_reduce_shape():
-    assert reduce_shape(_shape("N", "D"), (1,), False) == _shape("N")
-    assert reduce_shape(_shape("N", "D"), (-1,), True) == _shape("N", 1)
-    assert reduce_shape(_shape("batch", "D", exact=False), (-1,), False) == _shape("batch", exact=False)
-    assert reduce_shape(_shape("N", "D"), (2,), False) is None
 
 
 @pytest.mark.parametrize(

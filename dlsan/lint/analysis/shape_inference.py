@@ -1,36 +1,35 @@
-"""Local shape inference: what shape does a tensor expression have, as far as this file says?
+"""Shape inference: what shape a tensor expression has, as far as this file says.
 
-A small symbolic lattice, computed per function (or module) and only when a rule asks:
-
-* a :class:`Shape` is a tuple of dims; a dim is an ``int``, a symbol (``"N"``, ``"batch_size"``,
-  the source of a size expression), or ``None`` (unknown).  Symbols are assumed to be sizes other
-  than 1 (a batch, a feature count); ``None`` may be anything, 1 included.
-* an inexact shape (``exact=False``) knows only its trailing dims: more may lead.
-* ``None`` instead of a shape means "cannot tell"; every rule built on this module stays quiet then.
+Computed per function (or module) and only when a rule asks; shapes and what operations do to
+them are :mod:`~dlsan.lint.analysis.shape_algebra`'s.  ``None`` means "cannot tell", and every
+rule built on this module stays quiet then.
 
 Sources of shapes: literal constructors (``torch.randn(N, 1)``, ``zeros/ones/rand/empty/full/
 tensor([...])/linspace/arange/eye`` and ``*_like``), shape-changing methods (``view/reshape/
-unsqueeze/squeeze/flatten/permute/transpose/.T/expand``), indexing (``x[:, None]``, ``x[..., 0]``),
-reductions with and without ``keepdim``, element-wise arithmetic (broadcasting), ``@``, and layers:
-``nn.Linear(k, n)``, ``nn.Sequential(...)`` folded layer by layer, and ``nn.Module`` classes of the
-same file, whose ``forward`` return value is inferred the same way (its input unknown).
+unsqueeze/squeeze/flatten/permute/transpose/.T/expand/expand_as``), indexing (``x[:, None]``,
+``x[..., 0]``), reductions with and without ``keepdim``, element-wise arithmetic (broadcasting),
+``@``, and layers: ``nn.Linear(k, n)``, ``nn.Sequential(...)`` folded layer by layer, and
+``nn.Module`` classes of the same file, whose ``forward`` return value is inferred the same way
+(its input unknown).
 
 Names are followed to their latest plain assignment before the use in the same function (then to
 a single module-level assignment), as :meth:`~dlsan.lint.semantic.SemanticModel.value_at` says;
-``self.layer`` to the class's only assignment to it (:func:`~dlsan.lint.semantic.objects.attribute_value`).  A layer applied to a
-tensor of unknown shape is assumed to receive a batch: ``nn.Linear(h, 1)(x)`` is ``(batch, 1)``
-with possibly more leading dims.
+``self.layer`` to the class's only assignment to it (:func:`~dlsan.lint.semantic.objects.attribute_value`).
+A layer applied to a tensor of unknown shape is assumed to receive a batch: ``nn.Linear(h, 1)(x)``
+is ``(batch, 1)`` with possibly more leading dims.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union, cast
+from typing import cast
 
 import libcst as cst
 
+from dlsan.lint.analysis import shape_algebra as A
 from dlsan.lint.analysis.functions import file_index, is_module_class
+from dlsan.lint.analysis.shape_algebra import BATCH, SCALAR, UNKNOWN, Dim, IndexItem, Shape, Span
 from dlsan.lint.calls import (
     get_arg,
     has_unpacking,
@@ -39,124 +38,9 @@ from dlsan.lint.calls import (
     positional_args,
 )
 from dlsan.lint.catalog.torch_api import SELF_RETURNING, SEQUENTIAL
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext, node_fact
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic.objects import attribute_value
-
-Dim = Union[int, str, None]
-
-
-@dataclass(frozen=True)
-class Shape:
-    dims: tuple[Dim, ...]
-    #: False when more (unknown) dims may lead the known ones
-    exact: bool = True
-    #: positions, counted from the right (-1 = last), of singleton dims inserted on purpose with
-    #: ``x[:, None]`` or ``unsqueeze``: a broadcast over them is intended
-    explicit: frozenset[int] = frozenset()
-
-    def __str__(self) -> str:
-        inner = ", ".join("?" if d is None else str(d) for d in self.dims)
-        if len(self.dims) == 1 and self.exact:
-            inner += ","
-        return f"(..., {inner})" if not self.exact else f"({inner})"
-
-    @property
-    def rank(self) -> int | None:
-        return len(self.dims) if self.exact else None
-
-
-SCALAR = Shape(())
-#: some tensor, nothing known about its dims
-UNKNOWN = Shape((), exact=False)
-#: the symbol for the batch dim a layer applied to an input of unknown shape is assumed to get
-BATCH = "batch"
-
-
-def _not_one(dim: Dim) -> bool:
-    """The dim is known (or assumed, for a symbol) to differ from 1."""
-    return isinstance(dim, str) or (isinstance(dim, int) and dim != 1)
-
-
-def _positions(a: Shape, b: Shape) -> range:
-    return range(1, max(len(a.dims), len(b.dims)) + 1)
-
-
-def _dim_from_right(shape: Shape, position: int) -> Dim | bool:
-    """The dim at ``-position``; ``False`` when the shape has no such dim, ``None`` when unknown."""
-    if position <= len(shape.dims):
-        return shape.dims[-position]
-    return False if shape.exact else None
-
-
-def broadcast(a: Shape, b: Shape) -> Shape | None:
-    """The broadcast of two shapes; ``None`` when they certainly clash or cannot be told apart."""
-    dims: list[Dim] = []
-    for position in _positions(a, b):
-        left, right = _dim_from_right(a, position), _dim_from_right(b, position)
-        if left is False:
-            dims.append(right)
-        elif right is False:
-            dims.append(left)
-        elif left == 1:
-            dims.append(right)
-        elif right == 1 or left == right:
-            dims.append(left)
-        elif isinstance(left, int) and isinstance(right, int):
-            return None
-        else:
-            dims.append(left if left is not None else right)
-    explicit = frozenset(p for p in a.explicit | b.explicit if p <= len(dims) and dims[-p] == 1)
-    return Shape(tuple(reversed(dims)), a.exact and b.exact, explicit)
-
-
-def expanded_positions(a: Shape, b: Shape) -> set[int]:
-    """Positions (from the right) where broadcasting against ``b`` certainly stretches ``a``.
-
-    A dim of ``a`` is stretched when it is 1 (or missing, ``a`` being exact and shorter) and ``b``'s
-    dim there is not 1.
-    """
-    stretched: set[int] = set()
-    for position in _positions(a, b):
-        mine, theirs = _dim_from_right(a, position), _dim_from_right(b, position)
-        if (mine is False or mine == 1) and theirs is not False and _not_one(theirs):
-            stretched.add(position)
-    return stretched
-
-
-def broadcasts_both_ways(a: Shape, b: Shape, *, allow_outer: bool = True) -> bool:
-    """Whether each operand is stretched by the other (``(N,)`` with ``(N, 1)`` gives ``(N, N)``).
-
-    With ``allow_outer``, what looks like an intended outer product is not reported: a stretch
-    over a singleton inserted on purpose (``u[:, None]``), or operands whose sizes are known to
-    be different quantities (``(max_len, 1)`` with ``(d_model,)``).
-    """
-    if broadcast(a, b) is None:
-        return False
-    stretched_a, stretched_b = expanded_positions(a, b), expanded_positions(b, a)
-    if not stretched_a or not stretched_b:
-        return False
-    if allow_outer and (stretched_a & a.explicit or stretched_b & b.explicit or _distinct_extents(a, b)):
-        return False
-    return True
-
-
-def _is_fresh(dim: Dim) -> bool:
-    """A symbol the inference made up (a batch, a flattened size): it may equal any other size."""
-    return isinstance(dim, str) and (dim == BATCH or dim.startswith("numel("))
-
-
-def _distinct_extents(a: Shape, b: Shape) -> bool:
-    """Both shapes are fully known and their non-singleton sizes differ: ``(N, 1)`` against
-    ``(M,)`` is an outer product of two different things, ``(N, 1)`` against ``(N,)`` is not."""
-    sizes = []
-    for shape in (a, b):
-        kept = [d for d in shape.dims if d != 1]
-        if not shape.exact or any(d is None or _is_fresh(d) for d in kept):
-            return False
-        sizes.append(sorted(str(d) for d in kept))
-    return sizes[0] != sizes[1]
-
 
 # -- qualified names ------------------------------------------------------------------------------
 
@@ -201,6 +85,10 @@ def shape_of(context: FileContext, expr: cst.BaseExpression, scope: cst.CSTNode,
     return _Inference(context, scope, enclosing_class).shape(expr)
 
 
+#: the shape of each expression (an expression belongs to exactly one scope)
+_SHAPES: Fact[cst.BaseExpression, Shape | None] = Fact("shapes")
+
+
 class _Inference:
     def __init__(self, context: FileContext, scope: cst.CSTNode, owner: cst.ClassDef | None) -> None:
         self.context = context
@@ -209,17 +97,9 @@ class _Inference:
         self.names = context.names
 
     def shape(self, expr: cst.BaseExpression) -> Shape | None:
-        """Cached per file (an expression belongs to exactly one scope); an expression met again
-        while its own shape is being computed (``x = x + 1`` in a loop, a forward that calls
-        itself) reads as unknown."""
-        active: set[int] = self.context.fact("shapes.active", set)
-        if id(expr) in active:
-            return None
-        active.add(id(expr))
-        try:
-            return self.context.fact(("shapes.shape", id(expr)), lambda: self._compute(expr))
-        finally:
-            active.discard(id(expr))
+        """Cached per file; an expression met again while its own shape is being computed
+        (``x = x + 1`` in a loop, a forward that calls itself) reads as unknown."""
+        return _SHAPES.get_guarded(self.context, expr, lambda: self._compute(expr), None)
 
     def _compute(self, expr: cst.BaseExpression) -> Shape | None:
         if isinstance(expr, (cst.Integer, cst.Float)):
@@ -249,7 +129,7 @@ class _Inference:
     def _binary(self, expr: cst.BinaryOperation) -> Shape | None:
         if isinstance(expr.operator, cst.MatrixMultiply):
             left, right = self.shape(expr.left), self.shape(expr.right)
-            return _matmul(left, right) if left is not None and right is not None else None
+            return A.matmul(left, right) if left is not None and right is not None else None
         return self._elementwise(expr.left, expr.right)
 
     def _elementwise(self, left_expr: cst.BaseExpression, right_expr: cst.BaseExpression) -> Shape | None:
@@ -257,7 +137,7 @@ class _Inference:
         if left is None:
             return None
         right = self.shape(right_expr)
-        return broadcast(left, right) if right is not None else None
+        return A.broadcast(left, right) if right is not None else None
 
     def _attribute(self, expr: cst.Attribute) -> Shape | None:
         attr = expr.attr.value
@@ -270,7 +150,7 @@ class _Inference:
             if not base.exact and attr == "T":
                 return None
             if attr == "mT":
-                return _transpose(base, -2, -1)
+                return A.transpose(base, -2, -1)
             return Shape(tuple(reversed(base.dims)))
         if attr == "values" and isinstance(expr.value, cst.Call):
             return self._reduction(expr.value, pair=True)
@@ -317,7 +197,7 @@ class _Inference:
             return self.shape(args[0].value) if args else None
         if qualified & {"torch.matmul", "torch.mm"} and len(args) == 2:
             left, right = self.shape(args[0].value), self.shape(args[1].value)
-            return _matmul(left, right) if left is not None and right is not None else None
+            return A.matmul(left, right) if left is not None and right is not None else None
         names = {q[len("torch."):] for q in qualified if q.startswith("torch.") and q.count(".") == 1}
         for name in names & (_REDUCTIONS | _PAIR_REDUCTIONS):
             if name in _PAIR_REDUCTIONS and get_arg(call, "dim", 1) is not None:
@@ -333,36 +213,39 @@ class _Inference:
         args = positional_args(call)[offset:]
         if method in ("view", "reshape", "expand"):
             if len(args) == 1 and _is_size_object(args[0].value):
-                return self._size_object_shape(args[0].value)
-            sizes = _size_args(args) if not keyword_arg(call, "size") else None
-            return self._reshape(base, sizes, expand=method == "expand", source=cast(cst.Attribute, call.func).value)
+                target = self._size_object_shape(args[0].value)
+            else:
+                sizes = _size_args(args) if not keyword_arg(call, "size") else None
+                target = self._reshape(base, sizes, expand=method == "expand", source=cast(cst.Attribute, call.func).value)
+            return A.expand(base, target) if method == "expand" and target is not None else target
         if method in ("view_as", "reshape_as", "expand_as") and args:
-            return self.shape(args[0].value)
+            target = self.shape(args[0].value)
+            return A.expand(base, target) if method == "expand_as" and target is not None else target
         if method in ARITHMETIC_METHODS and len(args) == 1:
             other = self.shape(args[0].value)
-            return broadcast(base, other) if other is not None else None
+            return A.broadcast(base, other) if other is not None else None
         if method == "unsqueeze":
             dim = _int_arg(call, "dim", offset)
-            return _unsqueeze(base, dim) if dim is not None else None
+            return A.unsqueeze(base, dim) if dim is not None else None
         if method == "squeeze":
-            return _squeeze(base, _int_arg(call, "dim", offset), has_dim=bool(args) or keyword_arg(call, "dim") is not None)
+            return A.squeeze(base, _int_arg(call, "dim", offset), has_dim=bool(args) or keyword_arg(call, "dim") is not None)
         if method == "flatten":
             start, end = _int_arg(call, "start_dim", offset), _int_arg(call, "end_dim", offset + 1)
             start = 0 if start is None and not args and keyword_arg(call, "start_dim") is None else start
             end = -1 if end is None and len(args) < 2 and keyword_arg(call, "end_dim") is None else end
             if base is UNKNOWN and start == 0 and end == -1:
-                return Shape((f"numel({self.context.code(cast(cst.Attribute, call.func).value)})",))
-            return _flatten(base, start, end)
+                return Shape((A.numel_symbol(self.context.code(cast(cst.Attribute, call.func).value)),))
+            return A.flatten(base, start, end)
         if method in ("t", "transpose"):
             if method == "t":
-                return _transpose(base, 0, -1) if base.exact and len(base.dims) <= 2 else None
+                return A.transpose(base, 0, -1) if base.exact and len(base.dims) <= 2 else None
             first, second = _int_arg(call, "dim0", offset), _int_arg(call, "dim1", offset + 1)
-            return _transpose(base, first, second) if first is not None and second is not None else None
+            return A.transpose(base, first, second) if first is not None and second is not None else None
         if method == "permute":
             order = [_int(a.value) for a in args]
             if len(order) == 1 and isinstance(args[0].value, (cst.Tuple, cst.List)):
                 order = [_int(e.value) for e in args[0].value.elements]
-            return _permute(base, order)
+            return A.permute(base, order)
         if method in _REDUCTIONS or method in _PAIR_REDUCTIONS:
             if method in _PAIR_REDUCTIONS and get_arg(call, "dim", 0) is not None:
                 return None
@@ -378,7 +261,7 @@ class _Inference:
             return None
         if spec.dims is None:
             return SCALAR if not spec.keepdim else None
-        return reduce_shape(base, spec.dims, spec.keepdim)
+        return A.reduce_shape(base, spec.dims, spec.keepdim)
 
     def _layer_call(self, call: cst.Call) -> Shape | None:
         args = positional_args(call)
@@ -541,7 +424,7 @@ class _Inference:
             else:
                 dims.append(self._dim(node))
         if wildcard is not None:
-            dims[wildcard] = _remaining(base, dims, self.context.code(source))
+            dims[wildcard] = A.remaining(base, dims, self.context.code(source))
         return Shape(tuple(dims))
 
     # -- indexing ------------------------------------------------------------------------------
@@ -552,7 +435,9 @@ class _Inference:
         base = self.shape(expr.value)
         if base is None:
             return None
-        return _index(base, [element.slice for element in expr.slice])
+        items = [_index_item(element.slice) for element in expr.slice]
+        known = [item for item in items if item is not None]
+        return A.index(base, known) if len(known) == len(items) else None
 
 
 def called_layer(context: FileContext, func: cst.BaseExpression, scope: cst.CSTNode) -> cst.BaseExpression | cst.ClassDef | None:
@@ -577,24 +462,20 @@ def _local_module_class(context: FileContext, func: cst.BaseExpression) -> cst.C
     return cls if cls is not None and is_module_class(context, cls) else None
 
 
+@node_fact
 def _forward_shape(context: FileContext, cls: cst.ClassDef) -> Shape | None:
     """The shape a same-file Module's ``forward`` returns for an input of unknown shape (a class
     whose forward reaches itself again reads as unknown: expressions in progress are unknown)."""
-
-    def compute() -> Shape | None:
-        forward = file_index(context).methods.get(cls.name.value, {}).get("forward")
-        if forward is None:
-            return None
-        returns = context.semantic.scope_for(forward).returns
-        if len(returns) != 1 or returns[0].value is None:
-            return None
-        inference = _Inference(context, forward, cls)
-        return inference.shape(returns[0].value)
-
-    return context.fact(("shapes.forward", id(cls)), compute)
+    forward = file_index(context).methods.get(cls.name.value, {}).get("forward")
+    if forward is None:
+        return None
+    returns = context.semantic.scope_for(forward).returns
+    if len(returns) != 1 or returns[0].value is None:
+        return None
+    return _Inference(context, forward, cls).shape(returns[0].value)
 
 
-# -- pure shape arithmetic -------------------------------------------------------------------------
+# -- syntax helpers ----------------------------------------------------------------------------------
 
 
 _SIZE_NAMES = frozenset({"size", "sizes", "dims"})
@@ -626,206 +507,20 @@ def _size_args(args: list[cst.Arg]) -> list[cst.BaseExpression] | None:
     return [a.value for a in args]
 
 
-def _normalize(dim: int, rank: int) -> int | None:
-    index = dim + rank if dim < 0 else dim
-    return index if 0 <= index < rank else None
-
-
-def reduce_shape(base: Shape, dims: tuple[int, ...], keepdim: bool) -> Shape | None:
-    """The shape of a reduction of ``base`` over ``dims``."""
-    if not base.exact:
-        if any(d >= 0 or -d > len(base.dims) for d in dims):
-            return None
-        positions = {len(base.dims) + d for d in dims}
-    else:
-        normalized = [_normalize(d, len(base.dims)) for d in dims]
-        if any(n is None for n in normalized):
-            return None
-        positions = set(normalized)  # type: ignore[arg-type]
-    kept = [1 if i in positions else d for i, d in enumerate(base.dims) if keepdim or i not in positions]
-    return Shape(tuple(kept), base.exact)
-
-
-def _unsqueeze(base: Shape, dim: int) -> Shape | None:
-    if dim < 0:
-        position = len(base.dims) + 1 + dim
-        if position < 0 or (not base.exact and position == 0 and dim != -1):
-            return None
-    else:
-        if not base.exact or dim > len(base.dims):
-            return None
-        position = dim
-    dims = (*base.dims[:position], 1, *base.dims[position:])
-    from_right = len(dims) - position
-    return Shape(dims, base.exact, frozenset({from_right} | {p for p in base.explicit if p < from_right}
-                                             | {p + 1 for p in base.explicit if p >= from_right}))
-
-
-def _squeeze(base: Shape, dim: int | None, *, has_dim: bool) -> Shape | None:
-    if has_dim:
-        if dim is None:
-            return None
-        index = _normalize(dim, len(base.dims)) if base.exact else (len(base.dims) + dim if dim < 0 else None)
-        if index is None or index < 0:
-            return None
-        current = base.dims[index]
-        if current is None:
-            return None
-        return Shape(base.dims[:index] + base.dims[index + 1:], base.exact) if current == 1 else base
-    if not base.exact or any(d is None for d in base.dims):
-        return None
-    return Shape(tuple(d for d in base.dims if d != 1))
-
-
-def _flatten(base: Shape, start: int | None, end: int | None) -> Shape | None:
-    if start is None or end is None or not base.exact:
-        return None
-    rank = len(base.dims)
-    if rank == 0:
-        return Shape((1,))
-    first, last = _normalize(start, rank), _normalize(end, rank)
-    if first is None or last is None or first > last:
-        return None
-    merged = _product(base.dims[first:last + 1])
-    return Shape((*base.dims[:first], merged, *base.dims[last + 1:]))
-
-
-def _product(dims: tuple[Dim, ...]) -> Dim:
-    if any(d is None for d in dims):
-        return None
-    numbers = [d for d in dims if isinstance(d, int)]
-    symbols = sorted(d for d in dims if isinstance(d, str))
-    total = math.prod(numbers)
-    if not symbols:
-        return total
-    if total == 1 and len(symbols) == 1:
-        return symbols[0]
-    return "*".join([*([str(total)] if total != 1 else []), *symbols])
-
-
-def _remaining(base: Shape, dims: list[Dim], source: str) -> Dim:
-    """The size ``-1`` stands for in ``view``/``reshape``."""
-    others = [d for d in dims if d is not None]
-    if not base.exact:
-        return f"numel({source})" if all(d == 1 for d in others) else None
-    if any(d is None for d in base.dims):
-        return None
-    symbols = [d for d in base.dims if isinstance(d, str)]
-    number = math.prod(d for d in base.dims if isinstance(d, int))
-    for other in others:
-        if isinstance(other, str):
-            if other not in symbols:
-                return None
-            symbols.remove(other)
-        elif other == 0 or number % other:
-            return None
-        else:
-            number //= other
-    return _product((number, *symbols))
-
-
-def _transpose(base: Shape, first: int, second: int) -> Shape | None:
-    if base.exact:
-        a, b = _normalize(first, len(base.dims)), _normalize(second, len(base.dims))
-    elif first < 0 and second < 0 and max(-first, -second) <= len(base.dims):
-        a, b = len(base.dims) + first, len(base.dims) + second
-    else:
-        return None
-    if a is None or b is None:
-        return None
-    dims = list(base.dims)
-    dims[a], dims[b] = dims[b], dims[a]
-    return Shape(tuple(dims), base.exact)
-
-
-def _permute(base: Shape, order: list[int | None]) -> Shape | None:
-    if not base.exact or len(order) != len(base.dims) or any(o is None for o in order):
-        return None
-    normalized = [_normalize(o, len(base.dims)) for o in order]  # type: ignore[arg-type]
-    if None in normalized or len(set(normalized)) != len(normalized):
-        return None
-    return Shape(tuple(base.dims[i] for i in normalized))  # type: ignore[index]
-
-
-def _matmul(left: Shape, right: Shape) -> Shape | None:
-    if not (left.exact and right.exact) or not left.dims or not right.dims:
-        return None
-    if len(left.dims) == 2 and len(right.dims) == 2:
-        return Shape((left.dims[0], right.dims[1]))
-    if len(left.dims) == 2 and len(right.dims) == 1:
-        return Shape((left.dims[0],))
-    if len(left.dims) == 1 and len(right.dims) == 2:
-        return Shape((right.dims[1],))
-    if len(left.dims) == 1 and len(right.dims) == 1:
-        return SCALAR
-    return None
-
-
-def _slice_length(node: cst.Slice, dim: Dim) -> Dim:
-    if node.step is not None:
-        return None
-    lower = _int(node.lower) if node.lower is not None else 0
-    upper = _int(node.upper) if node.upper is not None else None
-    if lower is None or (node.upper is not None and upper is None):
-        return None
-    if upper is None:
-        if lower == 0:
-            return dim
-        return -lower if lower < 0 else None
-    if lower >= 0 and upper > lower:
-        return upper - lower
-    return None
-
-
-def _index(base: Shape, items: list[cst.BaseSlice]) -> Shape | None:
-    """``x[...]`` with ``None``, ``...``, ints and slices."""
-    def kind(item: cst.BaseSlice) -> str:
-        if isinstance(item, cst.Slice):
-            return "slice"
-        value = item.value  # type: ignore[attr-defined]
-        if isinstance(value, cst.Name) and value.value == "None":
-            return "new"
-        if isinstance(value, cst.Ellipsis):
-            return "ellipsis"
-        return "int" if _int(value) is not None else "other"
-
-    kinds = [kind(item) for item in items]
-    if "other" in kinds or kinds.count("ellipsis") > 1:
-        return None
-    if "ellipsis" in kinds:
-        split = kinds.index("ellipsis")
-        head, tail = list(zip(items, kinds))[:split], list(zip(items, kinds))[split + 1:]
-    else:
-        head, tail = list(zip(items, kinds)), []
-    consumed_head = sum(k != "new" for _, k in head)
-    consumed_tail = sum(k != "new" for _, k in tail)
-    if consumed_head + consumed_tail > len(base.dims):
-        return None
-    if head and not base.exact:
-        return None
-    middle_end = len(base.dims) - consumed_tail
-    dims: list[Dim] = []
-    explicit_from_left: list[int] = []
-    position = 0
-
-    def apply(pairs: list[tuple[cst.BaseSlice, str]]) -> None:
-        nonlocal position
-        for item, k in pairs:
-            if k == "new":
-                explicit_from_left.append(len(dims))
-                dims.append(1)
-            elif k == "int":
-                position += 1
-            else:
-                dims.append(_slice_length(item, base.dims[position]))  # type: ignore[arg-type]
-                position += 1
-
-    apply(head)
-    dims.extend(base.dims[position:middle_end])
-    position = middle_end
-    apply(tail)
-    explicit = frozenset(len(dims) - i for i in explicit_from_left)
-    return Shape(tuple(dims), base.exact, explicit)
+def _index_item(item: cst.BaseSlice) -> IndexItem | None:
+    """One item of ``x[...]`` for the algebra; ``None`` when it is not a literal form."""
+    if isinstance(item, cst.Slice):
+        lower = _int(item.lower) if item.lower is not None else 0
+        upper = _int(item.upper) if item.upper is not None else None
+        if item.step is not None or lower is None or (item.upper is not None and upper is None):
+            return Span(known=False)
+        return Span(lower, upper)
+    value = item.value if isinstance(item, cst.Index) else None
+    if isinstance(value, cst.Name) and value.value == "None":
+        return "new"
+    if isinstance(value, cst.Ellipsis):
+        return "ellipsis"
+    return "int" if value is not None and _int(value) is not None else None
 
 
 def _literal_shape(node: cst.BaseExpression) -> Shape | None:
@@ -878,12 +573,9 @@ _REDUCTION_SIGNATURES: dict[str, tuple[int, int | None]] = {
 _LINALG_NORMS = frozenset({"torch.linalg.norm", "torch.linalg.vector_norm"})
 
 
+@node_fact
 def reduction_of(context: FileContext, call: cst.Call) -> Reduction | None:
     """Describe ``call`` when it is a tensor reduction with literal dims, else ``None``."""
-    return context.fact(("shapes.reduction", id(call)), lambda: _describe_reduction(context, call))
-
-
-def _describe_reduction(context: FileContext, call: cst.Call) -> Reduction | None:
     if not isinstance(call.func, cst.Attribute) or any(arg.star for arg in call.args):
         return None
     method = call.func.attr.value
