@@ -8,6 +8,7 @@ from dlsan.lint.analysis.shape_inference import called_layer, shape_of
 from dlsan.lint.calls import get_arg
 from dlsan.lint.catalog.torch_api import SHAPE_SENSITIVE_FUNCTIONAL_LOSSES, SHAPE_SENSITIVE_LOSS_MODULES
 from dlsan.lint.rule import Invalid, Rule, Valid
+from dlsan.lint.semantic.values import Kind, value_of
 
 _ELEMENTWISE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)
 _COMPARISONS = (cst.Equal, cst.NotEqual, cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)
@@ -33,9 +34,14 @@ class AmbiguousBroadcast(Rule):
     every target; the loss decreases a little, the model learns the mean, and nothing crashes.
     Accuracy computed as `(pred > 0.5) == y` is wrong the same way.
 
-    An outer product written on purpose (`u[:, None] * v[None, :]`, `s.unsqueeze(1) - s`, or
-    two sizes known to differ, `(max_len, 1) * (d_model,)`) is not reported outside losses; a
-    loss never wants one.
+    An outer product written on purpose (`u[:, None] * v[None, :]`, `s.unsqueeze(1) - s`,
+    `x.unsqueeze(1).expand(n, m, d) - y.unsqueeze(0).expand(n, m, d)`, `x.expand(1, n)`, or two
+    sizes known to differ, `(max_len, 1) * (d_model,)`) is not reported outside losses; a loss
+    never wants one.
+
+    Outside a torch loss (which takes tensors only), one operand must be known to be a torch
+    tensor (built by torch, or computed from one) and the other must not be known to be anything
+    but a tensor or an array: code whose objects are of unknown kind stays quiet.
 
     ## Example
     ```python
@@ -125,6 +131,32 @@ class AmbiguousBroadcast(Rule):
         Valid("""
             import torch
             angles = torch.arange(max_len).view(-1, 1) * torch.linspace(0, 1, d_model)
+        """),
+        # outer products written with explicit views or expands
+        Valid("""
+            import torch
+            x = torch.randn(n, d)
+            y = torch.randn(m, d)
+            sim = x.unsqueeze(1) * y.unsqueeze(0)
+        """),
+        Valid("""
+            import torch
+            def order_sim(im: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+                diff = (s.unsqueeze(1).expand(s.size(0), im.size(0), s.size(1))
+                        - im.unsqueeze(0).expand(s.size(0), im.size(0), s.size(1)))
+                return -diff.clamp(min=0).pow(2).sum(2).sqrt().t()
+        """),
+        Valid("""
+            import torch
+            pos = torch.arange(seq_len)
+            rel = pos.expand(1, seq_len) - pos.view(seq_len, 1)
+        """),
+        # neither operand is known to be a torch tensor (an MXNet array's flatten() is 2-D)
+        Valid("""
+            import torch
+            from mxnet import nd
+            def residual(y_hat, y):
+                return y_hat.reshape(-1, 1) - y.flatten()
         """),
     ]
     INVALID = [
@@ -253,7 +285,18 @@ class AmbiguousBroadcast(Rule):
         second = shape_of(self.context, right, scope)
         if second is None or not broadcasts_both_ways(first, second, allow_outer=loss is None):
             return
+        if loss is None and not self._torch_operands(left, right):
+            return
         self.report(node, self._describe(first, second, loss))
+
+    def _torch_operands(self, left: cst.BaseExpression, right: cst.BaseExpression) -> bool:
+        """Arithmetic is torch's when one operand is known to be a torch tensor and the other is
+        not known to be anything but a tensor or an array (a torch loss needs no such proof: it
+        takes tensors only)."""
+        values = [value_of(self.context, operand) for operand in (left, right)]
+        if any(v.kind not in (Kind.TENSOR, Kind.NDARRAY, Kind.UNKNOWN) for v in values):
+            return False
+        return any(v.is_torch_tensor for v in values)
 
     def _describe(self, first: Shape, second: Shape, loss: str | None) -> str:
         result = broadcast(first, second)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.tensors import is_tensor
 from dlsan.lint.rule import Invalid, Rule, Valid
+from dlsan.lint.semantic.values import is_torch_tensor
 
 #: out-of-place tensor methods: they return a new tensor and leave their receiver unchanged
 _OUT_OF_PLACE = frozenset({
@@ -56,9 +56,12 @@ class DiscardedTensorResult(Rule):
         Valid("import torch\nx = torch.randn(3)\nprint(x.view(-1))\n"),
         Valid("import torch\nfor p in model.parameters():\n    p.data.clamp_(-0.01, 0.01)\n"),
         Valid("import torch\nx = torch.randn(3)\nx = load()\nx.to(device)\n"),
+        # the last statement of a notebook cell (percent format) is displayed, not discarded
+        Valid("import torch\n# %%\ny = torch.round(torch.rand(5, 1))\ny.squeeze()\n\n# %%\nprint(y)\n"),
     ]
     INVALID = [
         Invalid("import torch\nx = torch.randn(8, 3)\nx.to(device)\n", line=3),
+        Invalid("import torch\n# %%\nx = torch.randn(3)\nx.to(device)\nprint(x)\n", line=4),
         Invalid("import torch\ndef step(images: torch.Tensor):\n    images.cuda()\n    return images\n", line=3),
         Invalid("import torch\nmask = torch.zeros(4, 4)\nmask.bool()\n", line=3),
         Invalid("import torch\nprobs = torch.softmax(logits, dim=-1)\nprobs.clamp(1e-6, 1.0)\n", line=3),
@@ -76,8 +79,21 @@ class DiscardedTensorResult(Rule):
             return
         owner = call.func.value
         if isinstance(owner, cst.Attribute) and owner.attr.value == "data":  # p.data.clamp(...)
-            known = is_tensor(self.context, owner.value)
+            known = is_torch_tensor(self.context, owner.value)
         else:
-            known = is_tensor(self.context, owner)
-        if known:
+            known = is_torch_tensor(self.context, owner)
+        if known and not self._displayed(node):
             self.report(node, self.message.format(method=call.func.attr.value, receiver=self.context.code(owner)))
+
+    def _displayed(self, node: cst.Expr) -> bool:
+        """The last statement of a notebook cell in the percent format (``# %%``), whose value
+        Jupyter displays."""
+        source = self.context.source
+        chain = self.context.ancestors  # ..., Module, SimpleStatementLine
+        if "# %%" not in source or len(chain) < 2 or chain[-2] is not self.context.module:
+            return False
+        lines = source.splitlines()
+        end = self.context.line_of(node) + self.context.code(node).count("\n")
+        following = (line.strip() for line in lines[end:])
+        nxt = next((line for line in following if line), None)
+        return nxt is None or nxt.startswith("# %%")

@@ -7,19 +7,19 @@ import libcst as cst
 
 from dlsan.lint.analysis.nodes import uses_in
 from dlsan.lint.analysis.shape_algebra import reduction_misaligns
-from dlsan.lint.analysis.shape_inference import ARITHMETIC_METHODS, Reduction, reduction_of, shape_of
+from dlsan.lint.analysis.shape_inference import Reduction, reduction_of, shape_of
 from dlsan.lint.calls import append_keyword, keyword_arg, numeric_value, positional_args
+from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import EditSpec, FixSpec, InsertAfter, Invalid, Replace, Rule, Valid
+from dlsan.lint.semantic.values import Kind, value_of
 
 _ELEMENTWISE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide, cst.Modulo, cst.Power)
 _AUGMENTED = (cst.AddAssign, cst.SubtractAssign, cst.MultiplyAssign, cst.DivideAssign,
               cst.FloorDivideAssign, cst.ModuloAssign, cst.PowerAssign)
-_ARITHMETIC_FUNCTIONS = frozenset(f"torch.{m}" for m in ("add", "sub", "mul", "div", "true_divide"))
-#: element-wise wrappers a reduced value may pass through before it meets its input
-_POINTWISE_METHODS = frozenset({"sqrt", "rsqrt", "exp", "log", "abs", "clamp", "clamp_min", "clamp_max",
-                                "clip", "pow", "float", "double", "detach", "reciprocal"})
-_POINTWISE_FUNCTIONS = frozenset(f"torch.{m}" for m in ("sqrt", "rsqrt", "exp", "log", "abs", "clamp", "clip"))
+_POWER = frozenset({"torch.pow", "torch.square", "numpy.power", "numpy.square"})
+#: calls that broadcast their receiver explicitly, aligned from the right
+_EXPANDS = frozenset({"expand_as", "expand"})
 #: how many names to follow from an operand back to the reduction (``std = torch.sqrt(var + eps)``)
 _MAX_NAME_HOPS = 4
 
@@ -48,6 +48,14 @@ class ReductionWithoutKeepdim(Rule):
     non-leading dims always, `-1` unless the tensor is known to be 1-D (then `-1` is dim 0), and
     other negative dims only when the tensor's rank is known; it is quiet for `keepdim=True` and
     when the reduced value is reshaped (`unsqueeze`, `[:, None]`, `view`) before it is combined.
+    `m.expand_as(x)` (or `m.expand(x.size())`) aligns `m` with `x` from the right exactly as
+    implicit broadcasting does, so it is seen through: `x / x.norm(dim=1).expand_as(x)` is the
+    same bug (it was right before PyTorch 0.2, when reductions kept their dims by default).
+
+    The reduced object must be known to be a torch tensor or a numpy array: reduced by a torch
+    or numpy function, known to the semantic model (built by torch or numpy), of a known shape,
+    or reduced the torch way (`dim=`, `keepdim=`, `logsumexp`, `norm`, `amax` ...). A pandas
+    `df - df.mean(axis=1)` aligns by labels instead, and an object of unknown kind stays quiet.
 
     ## Why is this bad?
     Without `keepdim=True` the reduced dim disappears, and broadcasting lines the result up
@@ -68,10 +76,9 @@ class ReductionWithoutKeepdim(Rule):
     ```
 
     ## Fix safety
-    The fix adds `keepdim=True` to the reduction. It is safe when the reduced value is used only
-    in that broadcast and the call is known to be PyTorch's (or NumPy's, with `keepdims=True`);
-    unsafe when the value is also used elsewhere (its shape changes there too) or the receiver
-    could be something else (a pandas DataFrame has no `keepdim`).
+    The fix adds `keepdim=True` to the reduction (`keepdims=True` for NumPy). It is safe when the
+    reduced value is used only in that broadcast; unsafe when the value is also used elsewhere
+    (its shape changes there too).
     """
 
     code = "DLS201"
@@ -140,6 +147,32 @@ class ReductionWithoutKeepdim(Rule):
             x = torch.randn(T, D)
             x = x - x.mean(dim=-2)
             y = x - x.sum(dim=(0, 1))
+        """),
+        # the reduced value is given its dim back before it is expanded
+        Valid("""
+            import torch
+            def l2norm(X):
+                norm = torch.pow(X, 2).sum(dim=1).sqrt()
+                return torch.div(X, norm.unsqueeze(1).expand_as(X))
+        """),
+        Valid("""
+            import torch
+            def l2norm(x):
+                norm = torch.sqrt(torch.sum(x * x, 1))
+                return torch.div(x, norm.view(-1, 1).expand_as(x))
+        """),
+        # pandas aligns a row statistic by labels: not a tensor, not this rule's
+        Valid("""
+            import pandas as pd
+            import torch
+            df = pd.read_csv("scores.csv")
+            centred = df - df.mean(axis=1)
+        """),
+        # an object of unknown kind, reduced as numpy, pandas and torch all can: unknown stays quiet
+        Valid("""
+            import torch
+            def centre(table):
+                return table - table.mean(1)
         """),
     ]
     INVALID = [
@@ -284,6 +317,30 @@ class ReductionWithoutKeepdim(Rule):
             """,
             line=3,
         ),
+        # expand_as aligns from the right like implicit broadcasting: the same misalignment
+        Invalid(
+            """
+            import torch
+            def l2norm(X):
+                norm = torch.pow(X, 2).sum(dim=1).sqrt()
+                return torch.div(X, norm.expand_as(X))
+            """,
+            line=4,
+            fixed="""
+            import torch
+            def l2norm(X):
+                norm = torch.pow(X, 2).sum(dim=1, keepdim=True).sqrt()
+                return torch.div(X, norm.expand_as(X))
+            """,
+        ),
+        Invalid(
+            """
+            import torch
+            def normalize(feats: torch.Tensor) -> torch.Tensor:
+                return feats - feats.mean(1)
+            """,
+            line=3,
+        ),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -312,9 +369,9 @@ class ReductionWithoutKeepdim(Rule):
 
     def _call_operands(self, call: cst.Call) -> tuple[cst.BaseExpression, cst.BaseExpression] | None:
         args = positional_args(call)
-        if not isinstance(call.func, cst.Attribute) or call.func.attr.value not in ARITHMETIC_METHODS:
+        if not isinstance(call.func, cst.Attribute) or call.func.attr.value not in T.ARITHMETIC_METHODS:
             return None
-        if self.context.names.matches(call.func, _ARITHMETIC_FUNCTIONS):
+        if self.context.names.matches(call.func, T.ARITHMETIC_FUNCTIONS):
             return (args[0].value, args[1].value) if len(args) == 2 else None
         if self.context.names.resolve(call.func.value) is None and len(args) == 1:
             return call.func.value, args[0].value
@@ -328,11 +385,48 @@ class ReductionWithoutKeepdim(Rule):
         if found is None:
             return
         reduction = found.reduction
-        if self.context.code(reduction.input) not in self._roots(tensor_side, scope, _MAX_NAME_HOPS):
+        reduced = {self.context.code(reduction.input), self.context.code(self._same_shape_source(reduction.input))}
+        if not reduced & self._roots(tensor_side, scope, _MAX_NAME_HOPS):
             return
-        if not self._misaligns(reduction, scope):
+        if not self._misaligns(reduction, scope) or not self._known_array(reduction, scope):
             return
         self.report(node, fix=self._fix(found, scope))
+
+    def _same_shape_source(self, expr: cst.BaseExpression) -> cst.BaseExpression:
+        """The tensor ``expr`` has the shape of: ``X`` for ``X.pow(2)``, ``torch.pow(X, 2)``,
+        ``X ** 2``, ``X * X``, ``torch.abs(X)``."""
+        for _ in range(_MAX_NAME_HOPS):
+            if isinstance(expr, cst.Call):
+                inner = self._pointwise_argument(expr)
+                if inner is None and self.context.names.matches(expr.func, _POWER) and expr.args:
+                    inner = expr.args[0].value
+                if inner is None:
+                    break
+                expr = inner
+            elif isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, _ELEMENTWISE):
+                if _is_small_constant(expr.right) or self.context.code(expr.left) == self.context.code(expr.right):
+                    expr = expr.left
+                elif _is_small_constant(expr.left):
+                    expr = expr.right
+                else:
+                    break
+            else:
+                break
+        return expr
+
+    def _known_array(self, reduction: Reduction, scope: cst.CSTNode) -> bool:
+        """Whether the reduced object is known to be a torch tensor or a numpy array: a torch or
+        numpy function reduces it, the model knows what it holds, its shape is known, or the call
+        is spelled the torch way (``dim=``, ``keepdim=``, a method only torch tensors have).  A
+        pandas ``DataFrame.mean(axis=1)`` aligns by labels instead; unknown stays quiet."""
+        if reduction.library is not None:
+            return True
+        value = value_of(self.context, reduction.input)
+        if value.kind is not Kind.UNKNOWN:
+            return value.is_torch_tensor or value.kind is Kind.NDARRAY
+        return (keyword_arg(reduction.call, "dim") is not None or keyword_arg(reduction.call, "keepdim") is not None
+                or reduction.method in T.TORCH_ONLY_REDUCTIONS
+                or shape_of(self.context, reduction.input, scope) is not None)
 
     def _reduction_in(self, expr: cst.BaseExpression, scope: cst.CSTNode, via: tuple[cst.Name, ...]) -> _Found | None:
         """The reduction ``expr`` is (through pointwise wrappers and assignments), if any."""
@@ -362,11 +456,14 @@ class ReductionWithoutKeepdim(Rule):
         return None
 
     def _pointwise_argument(self, call: cst.Call) -> cst.BaseExpression | None:
-        if self.context.names.matches(call.func, _POINTWISE_FUNCTIONS):
+        """What an element-wise call keeps the shape of; also ``m.expand_as(x)`` and
+        ``m.expand(x.size())``, which align ``m`` with ``x`` from the right exactly as implicit
+        broadcasting does."""
+        if self.context.names.matches(call.func, T.POINTWISE_FUNCTIONS):
             args = positional_args(call)
             return args[0].value if args else None
-        if (isinstance(call.func, cst.Attribute) and call.func.attr.value in _POINTWISE_METHODS
-                and self.context.names.resolve(call.func.value) is None):
+        if (isinstance(call.func, cst.Attribute) and self.context.names.resolve(call.func.value) is None
+                and (call.func.attr.value in T.SAME_SHAPE_METHODS or call.func.attr.value in _EXPANDS)):
             return call.func.value
         return None
 
@@ -403,13 +500,8 @@ class ReductionWithoutKeepdim(Rule):
             if where is None:
                 return None
             edit = InsertAfter(*where)
-        safe = self._known_library(reduction, scope) and all(self._used_once(name, scope) for name in found.via)
+        safe = all(self._used_once(name, scope) for name in found.via)
         return FixSpec(f"Pass `{keyword}=True`", [edit], "safe" if safe else "unsafe")
-
-    def _known_library(self, reduction: Reduction, scope: cst.CSTNode) -> bool:
-        return (reduction.library is not None or reduction.pair
-                or keyword_arg(reduction.call, "dim") is not None
-                or shape_of(self.context, reduction.input, scope) is not None)
 
     def _used_once(self, name: cst.Name, scope: cst.CSTNode) -> bool:
         """``name`` has one binding in ``scope`` and this is its only use."""

@@ -4,8 +4,8 @@ import difflib
 
 import libcst as cst
 
-from dlsan.lint.analysis.tensors import is_parameter, is_tensor
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from dlsan.lint.semantic.values import is_parameter, is_torch_tensor
 
 _RIGHT = "requires_grad"
 #: how close a name must be to `requires_grad` to be a misspelling of it (`require_grad`: 0.96)
@@ -101,7 +101,7 @@ class RequiresGradTypo(Rule):
             return
         if not is_parameter(self.context, target.value):
             # a plain tensor already has requires_grad=False: only asking for gradients matters
-            if _is_false(value) or not is_tensor(self.context, target.value):
+            if _is_false(value) or not is_torch_tensor(self.context, target.value):
                 return
         fix = FixSpec("Rename to `requires_grad`", [Replace(target.attr, _RIGHT)])
         self.report(target, self.message.format(typo=target.attr.value), fix=fix)

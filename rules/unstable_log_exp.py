@@ -3,9 +3,9 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.analysis.activations import activation_call, activation_input, ending
-from dlsan.lint.analysis.tensors import is_tensor
 from dlsan.lint.calls import has_unpacking, numeric_value, positional_args
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from dlsan.lint.semantic.values import is_torch_tensor
 
 _LOG = frozenset({"torch.log"})
 _EXP = frozenset({"torch.exp"})
@@ -166,7 +166,7 @@ class UnstableLogExp(Rule):
             return self._exp_argument(expr.func.value) is not None
         if isinstance(expr, cst.Call) and activation_call(self.context, expr) == "sigmoid":
             return self.context.names.resolve(expr.func) is not None or \
-                is_tensor(self.context, expr.func.value)  # type: ignore[attr-defined]
+                is_torch_tensor(self.context, expr.func.value)  # type: ignore[attr-defined]
         return False
 
     def _exp_argument(self, expr: cst.BaseExpression) -> cst.BaseExpression | None:
@@ -177,7 +177,7 @@ class UnstableLogExp(Rule):
             return _only_argument(expr)
         func = expr.func
         if isinstance(func, cst.Attribute) and func.attr.value == "exp" and not expr.args \
-                and is_tensor(self.context, func.value):
+                and is_torch_tensor(self.context, func.value):
             return func.value
         return None
 

@@ -14,32 +14,23 @@ Anything else (a model of unknown class, ``outputs.logits``, a branchy forward) 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import libcst as cst
 
 from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.analysis.nodes import source_mentions
 from dlsan.lint.calls import get_arg, has_unpacking, positional_args
-from dlsan.lint.catalog.torch_api import SEQUENTIAL
+from dlsan.lint.catalog.torch_api import (
+    ACTIVATION_FUNCTIONS,
+    ACTIVATION_METHODS,
+    ACTIVATION_MODULES,
+    SEQUENTIAL,
+    Activation,
+)
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.semantic.model import Located
 from dlsan.lint.semantic.objects import constructor
 
-Activation = Literal["softmax", "log_softmax", "sigmoid"]
-
-_FUNCTIONS: dict[str, Activation] = {
-    "torch.softmax": "softmax", "torch.nn.functional.softmax": "softmax", "torch.special.softmax": "softmax",
-    "torch.log_softmax": "log_softmax", "torch.nn.functional.log_softmax": "log_softmax",
-    "torch.special.log_softmax": "log_softmax",
-    "torch.sigmoid": "sigmoid", "torch.nn.functional.sigmoid": "sigmoid", "torch.special.expit": "sigmoid",
-}
-_TENSOR_METHODS: dict[str, Activation] = {"softmax": "softmax", "log_softmax": "log_softmax", "sigmoid": "sigmoid"}
-_MODULES: dict[str, Activation] = {
-    "torch.nn.Softmax": "softmax", "torch.nn.LogSoftmax": "log_softmax", "torch.nn.Sigmoid": "sigmoid",
-    "torch.nn.modules.activation.Softmax": "softmax", "torch.nn.modules.activation.LogSoftmax": "log_softmax",
-    "torch.nn.modules.activation.Sigmoid": "sigmoid",
-}
 #: tensor methods that keep the values (and so the activation) of their input
 _VALUE_PRESERVING = frozenset({"view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "float",
                                "double", "half", "to", "permute", "transpose", "view_as", "reshape_as"})
@@ -58,14 +49,14 @@ class Ending:
 def activation_call(context: FileContext, call: cst.Call) -> Activation | None:
     """The activation a call applies by itself (a function or tensor method, no module)."""
     for candidate in context.names.candidates(call.func):
-        if candidate in _FUNCTIONS:
-            return _FUNCTIONS[candidate]
+        if candidate in ACTIVATION_FUNCTIONS:
+            return ACTIVATION_FUNCTIONS[candidate]
     func = call.func
-    if isinstance(func, cst.Attribute) and func.attr.value in _TENSOR_METHODS:
+    if isinstance(func, cst.Attribute) and func.attr.value in ACTIVATION_METHODS:
         owner = func.value
         if (context.names.resolve(owner) is None and not (isinstance(owner, cst.Name) and owner.value == "self")
                 and _tensor_method_arguments(call)):
-            return _TENSOR_METHODS[func.attr.value]
+            return ACTIVATION_METHODS[func.attr.value]
     return None
 
 
@@ -86,7 +77,7 @@ def _tensor_method_arguments(call: cst.Call) -> bool:
 
 def activation_input(context: FileContext, call: cst.Call) -> cst.BaseExpression | None:
     """What the activation call is applied to: ``z`` in ``torch.sigmoid(z)`` and ``z.sigmoid()``."""
-    if any(candidate in _FUNCTIONS for candidate in context.names.candidates(call.func)):
+    if any(candidate in ACTIVATION_FUNCTIONS for candidate in context.names.candidates(call.func)):
         args = positional_args(call)
         only_input = len(call.args) == 1 or (len(args) == 1 and get_arg(call, "dim") is not None)
         return args[0].value if args and only_input else None
@@ -138,8 +129,8 @@ def _module_ending(context: FileContext, built: Located, cls: cst.ClassDef | Non
     if not isinstance(call, cst.Call) or depth > _MAX_DEPTH:
         return None
     for candidate in context.names.candidates(call.func):
-        if candidate in _MODULES:
-            return Ending(_MODULES[candidate])
+        if candidate in ACTIVATION_MODULES:
+            return Ending(ACTIVATION_MODULES[candidate])
         if candidate == SEQUENTIAL:
             return _sequential_ending(context, call, cls, depth)
     if isinstance(call.func, cst.Name):

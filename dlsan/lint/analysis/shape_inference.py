@@ -37,37 +37,13 @@ from dlsan.lint.calls import (
     numeric_value,
     positional_args,
 )
+from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.catalog.torch_api import SELF_RETURNING, SEQUENTIAL
 from dlsan.lint.context import Fact, FileContext, node_fact
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic.objects import attribute_value
 
 # -- qualified names ------------------------------------------------------------------------------
-
-_CONSTRUCTORS = frozenset(f"torch.{n}" for n in ("randn", "rand", "zeros", "ones", "empty", "randint"))
-_LIKE = frozenset(f"torch.{n}_like" for n in ("randn", "rand", "zeros", "ones", "empty", "full", "randint"))
-_POINTWISE_FUNCTIONS = frozenset(
-    [f"torch.{n}" for n in ("sigmoid", "tanh", "relu", "exp", "log", "abs", "sqrt", "rsqrt", "neg",
-                            "clamp", "clip", "softmax", "log_softmax", "square", "sin", "cos",
-                            "log1p", "expm1", "sign", "round", "floor", "ceil", "detach")]
-    + [f"torch.nn.functional.{n}" for n in ("relu", "sigmoid", "tanh", "gelu", "silu", "elu",
-                                             "leaky_relu", "softmax", "log_softmax", "dropout",
-                                             "softplus", "normalize", "layer_norm", "logsigmoid")]
-)
-_SAME_SHAPE_METHODS = frozenset({
-    "float", "double", "half", "bfloat16", "long", "int", "bool", "to", "cuda", "cpu", "detach",
-    "clone", "contiguous", "requires_grad_", "type", "type_as", "abs", "exp", "log", "sqrt",
-    "rsqrt", "sigmoid", "tanh", "relu", "neg", "clamp", "clamp_min", "clamp_max", "clip", "pow",
-    "softmax", "log_softmax", "square", "log1p", "expm1", "sign", "round", "floor", "ceil",
-    "exp_", "sigmoid_", "relu_", "clamp_", "masked_fill", "fill_", "zero_", "normal_", "uniform_",
-    "nan_to_num",
-})
-#: tensor methods for element-wise arithmetic with one other operand (``x.sub(m)``)
-ARITHMETIC_METHODS = frozenset({"add", "sub", "mul", "div", "true_divide", "add_", "sub_", "mul_", "div_"})
-_REDUCTIONS = frozenset({"sum", "mean", "nansum", "nanmean", "amax", "amin", "logsumexp", "prod",
-                         "std", "var", "all", "any", "argmax", "argmin", "norm"})
-#: reductions that return ``(values, indices)`` when given a dim
-_PAIR_REDUCTIONS = frozenset({"max", "min", "median", "nanmedian", "mode"})
 
 _LINEAR = frozenset({"torch.nn.Linear", "torch.nn.LazyLinear"})
 _POINTWISE_LAYERS = frozenset(f"torch.nn.{n}" for n in (
@@ -166,7 +142,7 @@ class _Inference:
                 return found
         if isinstance(call.func, cst.Attribute) and self.names.resolve(call.func.value) is None:
             method = call.func.attr.value
-            if method in _SAME_SHAPE_METHODS:
+            if method in T.SAME_SHAPE_METHODS:
                 return self.shape(call.func.value)
             base = self.shape(call.func.value)
             if base is None and method in ("view", "reshape", "flatten"):
@@ -177,9 +153,9 @@ class _Inference:
 
     def _torch_function(self, call: cst.Call, qualified: set[str]) -> Shape | None:
         args = positional_args(call)
-        if qualified & _CONSTRUCTORS:
+        if qualified & T.SIZED_CONSTRUCTORS:
             return self._sizes(call, args, "torch.randint" in qualified)
-        if qualified & _LIKE:
+        if qualified & T.LIKE_CONSTRUCTORS:
             return self.shape(args[0].value) if args else None
         if "torch.full" in qualified:
             return self._size_argument(args[0].value) if args else None
@@ -193,14 +169,14 @@ class _Inference:
         if "torch.eye" in qualified and args:
             n = self._dim(args[0].value)
             return Shape((n, self._dim(args[1].value) if len(args) > 1 else n))
-        if qualified & _POINTWISE_FUNCTIONS:
+        if qualified & T.POINTWISE_FUNCTIONS:
             return self.shape(args[0].value) if args else None
         if qualified & {"torch.matmul", "torch.mm"} and len(args) == 2:
             left, right = self.shape(args[0].value), self.shape(args[1].value)
             return A.matmul(left, right) if left is not None and right is not None else None
         names = {q[len("torch."):] for q in qualified if q.startswith("torch.") and q.count(".") == 1}
-        for name in names & (_REDUCTIONS | _PAIR_REDUCTIONS):
-            if name in _PAIR_REDUCTIONS and get_arg(call, "dim", 1) is not None:
+        for name in names & frozenset(T.REDUCTIONS):
+            if name in T.PAIR_REDUCTIONS and get_arg(call, "dim", 1) is not None:
                 return None  # (values, indices)
             return self._reduction(call, pair=False)
         if names & {"unsqueeze", "squeeze", "flatten", "reshape", "transpose", "permute"} and args:
@@ -221,7 +197,7 @@ class _Inference:
         if method in ("view_as", "reshape_as", "expand_as") and args:
             target = self.shape(args[0].value)
             return A.expand(base, target) if method == "expand_as" and target is not None else target
-        if method in ARITHMETIC_METHODS and len(args) == 1:
+        if method in T.ARITHMETIC_METHODS and len(args) == 1:
             other = self.shape(args[0].value)
             return A.broadcast(base, other) if other is not None else None
         if method == "unsqueeze":
@@ -246,8 +222,8 @@ class _Inference:
             if len(order) == 1 and isinstance(args[0].value, (cst.Tuple, cst.List)):
                 order = [_int(e.value) for e in args[0].value.elements]
             return A.permute(base, order)
-        if method in _REDUCTIONS or method in _PAIR_REDUCTIONS:
-            if method in _PAIR_REDUCTIONS and get_arg(call, "dim", 0) is not None:
+        if method in T.REDUCTIONS:
+            if method in T.PAIR_REDUCTIONS and get_arg(call, "dim", 0) is not None:
                 return None
             return self._reduction(call, pair=False)
         return None
@@ -562,17 +538,6 @@ class Reduction:
     numpy_style: bool
 
 
-#: method name -> (position of dim, position of keepdim) among a method call's positional args
-_REDUCTION_SIGNATURES: dict[str, tuple[int, int | None]] = {
-    **{name: (0, 1) for name in ("sum", "mean", "nansum", "nanmean", "amax", "amin", "logsumexp",
-                                 "prod", "all", "any", "max", "min", "median", "nanmedian", "mode")},
-    "std": (0, None),
-    "var": (0, None),
-    "norm": (1, 2),
-}
-_LINALG_NORMS = frozenset({"torch.linalg.norm", "torch.linalg.vector_norm"})
-
-
 @node_fact
 def reduction_of(context: FileContext, call: cst.Call) -> Reduction | None:
     """Describe ``call`` when it is a tensor reduction with literal dims, else ``None``."""
@@ -582,17 +547,17 @@ def reduction_of(context: FileContext, call: cst.Call) -> Reduction | None:
     qualified = context.names.resolve(call.func)
     library: str | None = None
     signature: tuple[int, int | None]
-    if qualified in _LINALG_NORMS:
+    if qualified in T.LINALG_NORMS:
         signature, library = (2, 3), "torch"
-    elif method not in _REDUCTION_SIGNATURES:
+    elif method not in T.REDUCTIONS:
         return None
     elif context.names.resolve(call.func.value) is not None:  # a module's function
         library = {f"torch.{method}": "torch", f"numpy.{method}": "numpy"}.get(qualified or "")
         if library is None:
             return None
-        signature = _REDUCTION_SIGNATURES[method]
+        signature = T.REDUCTIONS[method]
     else:
-        signature = _REDUCTION_SIGNATURES[method]
+        signature = T.REDUCTIONS[method]
     function = library is not None
     offset = 1 if function else 0
     positional = positional_args(call)
@@ -625,7 +590,7 @@ def reduction_of(context: FileContext, call: cst.Call) -> Reduction | None:
             return None
         keepdim = keep_arg.value.value == "True"
     return Reduction(call, tensor, method, dims, keepdim, keep_arg,
-                     pair=method in _PAIR_REDUCTIONS and dims is not None and library != "numpy" and axis is None,
+                     pair=method in T.PAIR_REDUCTIONS and dims is not None and library != "numpy" and axis is None,
                      library=library, numpy_style=axis is not None or library == "numpy")
 
 

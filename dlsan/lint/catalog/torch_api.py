@@ -133,7 +133,8 @@ GRAPH_FREE_FUNCTIONS = frozenset("torch." + name for name in (
     "isfinite", "numel", "count_nonzero", "no_grad", "tensor", "as_tensor", "from_numpy", "zeros",
     "ones", "empty", "randn", "rand", "randint", "arange", "linspace", "full"))
 #: calls returning (values, indices) when given a dim
-VALUES_INDICES = frozenset({"max", "min", "topk", "sort", "kthvalue", "mode", "median", "cummax", "cummin"})
+VALUES_INDICES = frozenset({"max", "min", "topk", "sort", "kthvalue", "mode", "median", "nanmedian", "cummax",
+                            "cummin"})
 #: methods that modify the tensor in place (besides the ``name_`` convention)
 IN_PLACE_METHODS = frozenset({"copy_", "zero_", "fill_", "add_", "sub_", "mul_", "div_", "clamp_",
                               "masked_fill_", "index_add_", "scatter_", "normal_", "uniform_"})
@@ -142,6 +143,88 @@ IN_PLACE_METHODS = frozenset({"copy_", "zero_", "fill_", "add_", "sub_", "mul_",
 def is_in_place(method: str) -> bool:
     """``x.add_(y)``: PyTorch's trailing-underscore convention (``__iadd__`` excepted)."""
     return method in IN_PLACE_METHODS or (method.endswith("_") and not method.endswith("__"))
+
+
+# -- tensors ---------------------------------------------------------------------------------------
+
+#: classes whose call builds a tensor (the legacy typed constructors and ``nn.Parameter`` included)
+TENSOR_CLASSES = frozenset({
+    "torch.Tensor", "torch.FloatTensor", "torch.DoubleTensor", "torch.HalfTensor", "torch.LongTensor",
+    "torch.IntTensor", "torch.ByteTensor", "torch.BoolTensor", "torch.cuda.FloatTensor",
+    "torch.cuda.LongTensor", "torch.nn.Parameter", "torch.nn.parameter.Parameter",
+})
+PARAMETER_CLASSES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+#: module methods that iterate over its parameters -> the position of the parameter in each item
+PARAMETER_ITERATORS: dict[str, int | None] = {"parameters": None, "named_parameters": 1}
+#: tensor constructors whose positional arguments are the sizes
+SIZED_CONSTRUCTORS = frozenset("torch." + n for n in ("randn", "rand", "zeros", "ones", "empty", "randint"))
+#: ``torch.<name>_like(t)``: a tensor of ``t``'s shape
+LIKE_CONSTRUCTORS = frozenset(f"torch.{n}_like" for n in ("randn", "rand", "zeros", "ones", "empty", "full", "randint"))
+#: element-wise functions of one tensor: the result has its shape
+POINTWISE_FUNCTIONS = frozenset(
+    ["torch." + n for n in ("sigmoid", "tanh", "relu", "exp", "log", "abs", "sqrt", "rsqrt", "neg",
+                            "clamp", "clip", "softmax", "log_softmax", "square", "sin", "cos",
+                            "log1p", "expm1", "sign", "round", "floor", "ceil", "detach", "reciprocal")]
+    + [_F + n for n in ("relu", "sigmoid", "tanh", "gelu", "silu", "elu", "leaky_relu", "softmax",
+                        "log_softmax", "dropout", "softplus", "normalize", "layer_norm", "logsigmoid")]
+)
+#: tensor methods whose result has the receiver's shape (conversions and element-wise maps)
+SAME_SHAPE_METHODS = frozenset({
+    "float", "double", "half", "bfloat16", "long", "int", "bool", "to", "cuda", "cpu", "detach",
+    "clone", "contiguous", "requires_grad_", "type", "type_as", "abs", "exp", "log", "sqrt",
+    "rsqrt", "sigmoid", "tanh", "relu", "neg", "clamp", "clamp_min", "clamp_max", "clip", "pow",
+    "softmax", "log_softmax", "square", "log1p", "expm1", "sign", "round", "floor", "ceil",
+    "exp_", "sigmoid_", "relu_", "clamp_", "masked_fill", "fill_", "zero_", "normal_", "uniform_",
+    "nan_to_num", "reciprocal",
+})
+#: tensor methods for element-wise arithmetic with one other operand (``x.sub(m)``)
+ARITHMETIC_METHODS = frozenset({"add", "sub", "mul", "div", "true_divide", "add_", "sub_", "mul_", "div_"})
+ARITHMETIC_FUNCTIONS = frozenset("torch." + m for m in ("add", "sub", "mul", "div", "true_divide"))
+#: reductions -> (position of ``dim``, position of ``keepdim``) among a method call's positional
+#: arguments (a function form takes the tensor first: one position later)
+REDUCTIONS: dict[str, tuple[int, int | None]] = {
+    **{name: (0, 1) for name in ("sum", "mean", "nansum", "nanmean", "amax", "amin", "logsumexp",
+                                 "prod", "all", "any", "argmax", "argmin", "max", "min", "median",
+                                 "nanmedian", "mode")},
+    "std": (0, None),
+    "var": (0, None),
+    "norm": (1, 2),
+}
+#: reductions that return ``(values, indices)`` when given a dim
+PAIR_REDUCTIONS = frozenset(REDUCTIONS) & VALUES_INDICES
+#: reductions whose ``dim`` and ``keepdim`` come after ``ord`` (``torch.linalg.norm(x, ord, dim)``)
+LINALG_NORMS = frozenset({"torch.linalg.norm", "torch.linalg.vector_norm"})
+#: reduction methods no array library but torch has (``x.logsumexp(1)`` is a torch tensor)
+TORCH_ONLY_REDUCTIONS = frozenset({"logsumexp", "norm", "amax", "amin", "nansum", "nanmean", "nanmedian"})
+#: torch functions that return one tensor (``torch.no_grad()``, ``torch.device()``,
+#: ``torch.manual_seed()``, ``torch.save()``, ``torch.load()`` ... do not)
+TENSOR_FUNCTIONS = SIZED_CONSTRUCTORS | LIKE_CONSTRUCTORS | POINTWISE_FUNCTIONS | ARITHMETIC_FUNCTIONS | frozenset(
+    "torch." + n for n in (
+        "tensor", "as_tensor", "from_numpy", "full", "arange", "linspace", "logspace", "eye", "randperm",
+        "normal", "bernoulli", "multinomial", "poisson", "cat", "concat", "concatenate", "stack", "hstack",
+        "vstack", "dstack", "where", "matmul", "mm", "bmm", "einsum", "outer", "dot", "cross", "cdist",
+        "masked_fill", "gather", "index_select", "take", "flatten", "reshape", "squeeze", "unsqueeze",
+        "transpose", "permute", "t", "flip", "roll", "tril", "triu", "diag", "repeat_interleave",
+        "mean", "sum", "prod", "std", "var", "norm", "logsumexp", "cumsum", "cumprod", "argmax",
+        "argmin", "amax", "amin", "pow", "erf", "lerp", "minimum", "maximum", "fmod", "remainder",
+        "isnan", "isinf", "isfinite", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+        "logical_not", "nan_to_num", "count_nonzero", "bucketize", "searchsorted", "clone",
+    ))
+#: torch functions whose result is whatever they load: unknown
+LOADERS = frozenset({"torch.load", "torch.hub.load"})
+#: tensor methods that return a tensor (besides in-place ones, which return their receiver)
+TENSOR_METHODS = SAME_SHAPE_METHODS | ARITHMETIC_METHODS | (frozenset(REDUCTIONS) - PAIR_REDUCTIONS) | frozenset({
+    "view", "view_as", "reshape", "reshape_as", "squeeze", "unsqueeze", "flatten", "permute",
+    "transpose", "t", "expand", "expand_as", "repeat", "narrow", "pin_memory", "masked_select",
+    "gather", "index_select", "matmul", "mm", "bmm", "eq", "ne", "lt", "le", "gt", "ge", "cumsum",
+    "cumprod", "flip", "roll", "tril", "triu", "diag", "new_zeros", "new_ones", "new_empty",
+    "new_full", "new_tensor", "abs_", "isnan", "isinf", "logical_not", "byte", "char", "short",
+    "argsort", "nonzero", "masked_scatter", "scatter", "index_add", "where", "lerp", "erf",
+})
+#: attributes of a torch layer that are its parameters (``nn.Linear(...).weight``)
+PARAMETER_ATTRIBUTES = frozenset({"weight", "bias"})
+#: tensor attributes that are tensors again
+TENSOR_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})
 
 
 # -- grad mode, optimizers, data -------------------------------------------------------------------

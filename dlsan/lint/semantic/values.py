@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import libcst as cst
@@ -27,9 +27,10 @@ from dlsan.lint.calls import get_arg, numeric_value
 from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.catalog.frameworks import Framework, framework_of
 from dlsan.lint.catalog.sklearn_api import SAMPLER_PREFIX, TRANSFORMER_PACKAGES
+from dlsan.lint.catalog.torch_api import is_in_place
 from dlsan.lint.context import FileContext, file_fact
 from dlsan.lint.names import dotted_name
-from dlsan.lint.semantic.scopes import Binding, BindingKind
+from dlsan.lint.semantic.scopes import UPDATING_KINDS, Binding, BindingKind
 from dlsan.lint.walk import children
 
 SplitName = Literal["train", "validation", "test"]
@@ -115,10 +116,16 @@ class Value:
     mode: Literal["eval", "train"] | None = None
     #: for a tuple of known length, what each position holds
     items: tuple[Value, ...] | None = None
+    #: a TENSOR that is a module's parameter (``nn.Parameter(...)``, ``for p in m.parameters()``)
+    parameter: bool = False
 
     @property
     def is_torch(self) -> bool:
         return self.framework is Framework.TORCH
+
+    @property
+    def is_torch_tensor(self) -> bool:
+        return self.kind is Kind.TENSOR and self.framework is Framework.TORCH
 
     @property
     def is_torch_module(self) -> bool:
@@ -126,21 +133,36 @@ class Value:
 
 
 UNKNOWN = Value(Kind.UNKNOWN)
+_TORCH_TENSOR = Value(Kind.TENSOR, Framework.TORCH)
+_TORCH_PARAMETER = Value(Kind.TENSOR, Framework.TORCH, parameter=True)
 _MAX_DEPTH = 12
 _ANNOTATIONS: dict[str, Kind] = {
-    "torch.nn.Module": Kind.MODULE, "torch.Tensor": Kind.TENSOR, "torch.optim.Optimizer": Kind.OPTIMIZER,
+    "torch.nn.Module": Kind.MODULE, "torch.optim.Optimizer": Kind.OPTIMIZER,
     "torch.utils.data.DataLoader": Kind.LOADER, "torch.utils.data.Dataset": Kind.DATASET,
     "torch.amp.GradScaler": Kind.SCALER,
 }
 _SEQUENCE_ANNOTATIONS = frozenset({"list", "List", "Sequence", "Iterable", "tuple", "Tuple",
                                    "typing.List", "typing.Sequence", "typing.Iterable", "typing.Tuple",
                                    "collections.abc.Sequence", "collections.abc.Iterable"})
+_ELEMENT_WISE_COMPARISONS = (cst.Equal, cst.NotEqual, cst.LessThan, cst.GreaterThan, cst.LessThanEqual,
+                              cst.GreaterThanEqual)
 _NUMPY_NON_ARRAYS = frozenset({"numpy.random.seed", "numpy.set_printoptions", "numpy.save", "numpy.savez"})
 
 
 def value_of(context: FileContext, expr: cst.BaseExpression) -> Value:
     """What ``expr`` holds where it is written (memoised)."""
     return _inference(context).value(expr, 0)
+
+
+def is_torch_tensor(context: FileContext, expr: cst.BaseExpression) -> bool:
+    """Whether ``expr`` is known to hold a torch tensor (a parameter included)."""
+    return value_of(context, expr).is_torch_tensor
+
+
+def is_parameter(context: FileContext, expr: cst.BaseExpression) -> bool:
+    """Whether ``expr`` is known to hold a module's parameter."""
+    value = value_of(context, expr)
+    return value.is_torch_tensor and value.parameter
 
 
 def module_info(context: FileContext, cls: cst.ClassDef) -> ModuleInfo:
@@ -231,7 +253,34 @@ class _Inference:
             container = self.value(expr.value, depth + 1)
             if container.kind is Kind.SEQUENCE and container.element is not None:
                 return container.element
+            if container.kind in (Kind.TENSOR, Kind.NDARRAY):  # indexing an array gives an array
+                return Value(container.kind, container.framework)
+            return UNKNOWN
+        if isinstance(expr, (cst.BinaryOperation, cst.Comparison, cst.UnaryOperation)):
+            return self.arithmetic(expr, depth)
         return UNKNOWN
+
+    def arithmetic(self, expr: cst.BinaryOperation | cst.Comparison | cst.UnaryOperation, depth: int) -> Value:
+        """Element-wise arithmetic, comparison or ``@`` on a torch tensor, with tensors or numbers:
+        a torch tensor.  Anything else (an operand of unknown kind included) is unknown."""
+        if isinstance(expr, cst.BinaryOperation):
+            operands = [expr.left, expr.right]
+        elif isinstance(expr, cst.Comparison):
+            if not all(isinstance(c.operator, _ELEMENT_WISE_COMPARISONS) for c in expr.comparisons):
+                return UNKNOWN
+            operands = [expr.left, *(c.comparator for c in expr.comparisons)]
+        elif isinstance(expr.operator, cst.Not):
+            return UNKNOWN
+        else:
+            operands = [expr.expression]
+        tensors = 0
+        for operand in operands:
+            if numeric_value(operand) is not None:
+                continue
+            if not self.value(operand, depth + 1).is_torch_tensor:
+                return UNKNOWN
+            tensors += 1
+        return _TORCH_TENSOR if tensors else UNKNOWN
 
     def sequence(self, expr: cst.List | cst.Tuple, depth: int) -> Value:
         items = []
@@ -248,15 +297,38 @@ class _Inference:
 
     def name(self, expr: cst.Name | cst.Attribute, depth: int) -> Value:
         dotted = dotted_name(expr)
+        reaching = self.semantic.reaching(dotted, expr) if dotted is not None else []
+        if reaching:
+            replacing = [b for b in reaching if b.kind not in UPDATING_KINDS]
+            # ``x[i] = v`` and ``x += v`` keep what ``x`` holds: the bindings they update decide
+            return join([self.binding(b, depth + 1) for b in (replacing or reaching)])
+        if isinstance(expr, cst.Attribute):
+            found = self.member(expr, depth)
+            if found is not None:
+                return found
         if dotted is None:
             return UNKNOWN
-        reaching = self.semantic.reaching(dotted, expr)
-        if reaching:
-            return join([self.binding(b, depth + 1) for b in reaching])
         owner = self._self_attribute_class(expr)
         if owner is not None and isinstance(expr, cst.Attribute):
             return self.attribute(owner, expr.attr.value, depth + 1)
         return UNKNOWN
+
+    def member(self, expr: cst.Attribute, depth: int) -> Value | None:
+        """``x.T`` of a tensor; ``model.fc`` of a module of this file's class (what the class
+        assigns to ``self.fc``); ``layer.weight`` of a torch layer (a parameter)."""
+        attr = expr.attr.value
+        if isinstance(expr.value, cst.Name) and expr.value.value == "self":
+            return None
+        base = self.value(expr.value, depth + 1)
+        if base.kind is Kind.TENSOR and attr in T.TENSOR_ATTRIBUTES:
+            return Value(Kind.TENSOR, base.framework)
+        if not base.is_torch_module or base.module is None:
+            return None
+        if base.module.cls is not None:
+            return self.attribute(base.module.cls, attr, depth + 1)
+        if attr in T.PARAMETER_ATTRIBUTES and (base.module.qualified or "").startswith("torch.nn."):
+            return _TORCH_PARAMETER
+        return None
 
     def binding(self, binding: Binding, depth: int) -> Value:
         kind = binding.kind
@@ -266,10 +338,14 @@ class _Inference:
             return self.unpacked(binding.value, binding.index, depth)
         if kind is BindingKind.PARAMETER and isinstance(binding.node, cst.Param):
             return self.parameter(binding.node, depth)
-        if binding.element and binding.index is None and binding.value is not None:
+        if binding.element and binding.value is not None:
             iterable = self.value(binding.value, depth)
-            if iterable.kind is Kind.SEQUENCE and iterable.element is not None:
+            if iterable.kind is not Kind.SEQUENCE or iterable.element is None:
+                return UNKNOWN
+            if binding.index is None:
                 return iterable.element
+            items = iterable.element.items
+            return items[binding.index] if items is not None and binding.index < len(items) else UNKNOWN
         return UNKNOWN
 
     def unpacked(self, value: cst.BaseExpression, index: int, depth: int) -> Value:
@@ -318,6 +394,8 @@ class _Inference:
                 return Value(Kind.SEQUENCE, element=self.annotated(first.value, depth + 1))
             return UNKNOWN
         resolved = self.context.names.resolve(annotation)
+        if resolved in T.TENSOR_CLASSES:
+            return _TORCH_PARAMETER if resolved in T.PARAMETER_CLASSES else _TORCH_TENSOR
         if resolved in _ANNOTATIONS:
             return Value(_ANNOTATIONS[resolved], Framework.TORCH)
         cls = file_index(self.context).classes.get(dotted_name(annotation) or "")
@@ -374,7 +452,10 @@ class _Inference:
             if method in ("eval", "train") and receiver.kind is Kind.UNKNOWN:
                 return Value(Kind.UNKNOWN, mode=_mode_set_by(call))
             if receiver.kind is Kind.TENSOR:
-                return Value(Kind.TENSOR, receiver.framework)
+                return _tensor_method(call, method, receiver)
+            if method in T.PARAMETER_ITERATORS and (receiver.is_torch_module or receiver.kind is Kind.UNKNOWN
+                                                    and may_use_torch(self.context)):
+                return _parameters(T.PARAMETER_ITERATORS[method])
         resolved = self.context.names.resolve(func)
         if resolved is not None:
             return self.library_call(call, resolved, depth)
@@ -450,6 +531,9 @@ class _Inference:
             return Value(Kind.OPTIMIZER, torch, origin=call)
         if resolved in T.SCALERS:
             return Value(Kind.SCALER, torch, origin=call)
+        if resolved in T.TENSOR_CLASSES:
+            parameter = resolved in T.PARAMETER_CLASSES
+            return Value(Kind.TENSOR, torch, origin=call, parameter=parameter)
         if resolved == T.DATALOADER:
             dataset = get_arg(call, "dataset", 0)
             inner = self.value(dataset.value, depth + 1) if dataset is not None else UNKNOWN
@@ -471,14 +555,12 @@ class _Inference:
                                                         evidence=Evidence(f"`{last}` (a library architecture)", call)),
                          origin=call)
         if resolved.startswith("torch.nn.") and not resolved.startswith("torch.nn.functional.") and last[:1].isupper():
-            if resolved in ("torch.nn.Parameter",):
-                return Value(Kind.TENSOR, torch, origin=call)
             return Value(Kind.MODULE, torch, self.layer_info(call, resolved, depth), origin=call)
         if resolved in T.SCRIPT_LOADERS:
             return Value(Kind.MODULE, torch, ModuleInfo(resolved, mode_dependent=None), origin=call)
-        if resolved.startswith("torch.") and last[:1].islower() and resolved.count(".") == 1:
-            return Value(Kind.TENSOR, torch, origin=call)
-        if resolved.startswith("torch.nn.functional."):
+        if resolved in T.LOADERS:
+            return UNKNOWN
+        if _returns_tensor(call, resolved):
             return Value(Kind.TENSOR, torch, origin=call)
         return Value(Kind.OBJECT, torch, origin=call)
 
@@ -699,8 +781,39 @@ def _mode_set_by(call: cst.Call) -> Literal["eval", "train"] | None:
 
 
 def _with_mode(value: Value, mode: Literal["eval", "train"]) -> Value:
-    return Value(value.kind, value.framework, value.module, value.split, value.cls, value.distributed,
-                 value.origin, value.element, mode, value.items)
+    return replace(value, mode=mode)
+
+
+def _returns_tensor(call: cst.Call, resolved: str) -> bool:
+    """Whether the torch function ``resolved`` returns a tensor, as the catalogue says: its
+    tensor functions, ``torch.max(x)`` without a dim (with one it is a ``(values, indices)``
+    pair), and the functional API."""
+    last = resolved.rsplit(".", 1)[-1]
+    if resolved == f"torch.{last}" and last in T.VALUES_INDICES:
+        return len(call.args) == 1 and not call.args[0].keyword and not call.args[0].star
+    return resolved in T.TENSOR_FUNCTIONS or resolved.startswith("torch.nn.functional.") and last[:1].islower()
+
+
+def _tensor_method(call: cst.Call, method: str, receiver: Value) -> Value:
+    """What a method of a tensor returns: a tensor for the catalogue's tensor methods and in-place
+    ones (they return their receiver), ``x.max()`` without a dim; an array for ``.numpy()``;
+    unknown otherwise (``.item()``, ``.tolist()``, ``.size()``, a ``(values, indices)`` pair)."""
+    if method in T.TENSOR_METHODS or is_in_place(method):
+        return Value(Kind.TENSOR, receiver.framework)
+    if method in T.VALUES_INDICES:
+        return Value(Kind.TENSOR, receiver.framework) if not call.args else UNKNOWN
+    if method == "numpy" and receiver.is_torch:
+        return Value(Kind.NDARRAY, Framework.NUMPY)
+    return UNKNOWN
+
+
+def _parameters(position: int | None) -> Value:
+    """``m.parameters()`` (each item a parameter), ``m.named_parameters()`` (``(name, parameter)``)."""
+    if position is None:
+        return Value(Kind.SEQUENCE, Framework.TORCH, element=_TORCH_PARAMETER)
+    items = [UNKNOWN, UNKNOWN]
+    items[position] = _TORCH_PARAMETER
+    return Value(Kind.SEQUENCE, Framework.TORCH, element=Value(Kind.SEQUENCE, items=tuple(items)))
 
 
 def _localised(value: Value, origin: FileContext, qualified: str) -> Value:
@@ -718,8 +831,7 @@ def _localised(value: Value, origin: FileContext, qualified: str) -> Value:
         split = Split(split.name, moved(split.evidence) or split.evidence)
     element = _localised(value.element, origin, qualified) if value.element is not None else None
     items = tuple(_localised(v, origin, qualified) for v in value.items) if value.items is not None else None
-    return Value(value.kind, value.framework, module, split, None, value.distributed, None, element, value.mode,
-                 items)
+    return replace(value, module=module, split=split, cls=None, origin=None, element=element, items=items)
 
 
 def _combine(qualified: str | None, parts: list[ModuleInfo | None], cls: cst.ClassDef | None = None) -> ModuleInfo:
