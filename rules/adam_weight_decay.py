@@ -4,10 +4,10 @@ import libcst as cst
 
 from dlsan.lint.analysis.nodes import callee_among
 from dlsan.lint.calls import get_arg
+from dlsan.lint.catalog.torch_api import ADAM
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 from dlsan.lint.semantic.objects import number_value
 
-_ADAM = frozenset({"torch.optim.Adam", "torch.optim.adam.Adam"})
 #: Adam(params, lr, betas, eps, weight_decay, ...)
 _WEIGHT_DECAY_POSITION = 4
 
@@ -120,7 +120,7 @@ class AdamWeightDecay(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        called = callee_among(self.context, node, _ADAM)
+        called = callee_among(self.context, node, ADAM)
         if called is None:
             return
         adam, offset = called

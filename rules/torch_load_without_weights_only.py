@@ -4,10 +4,10 @@ import libcst as cst
 
 from dlsan.lint.analysis.nodes import callee_among, nodes_in
 from dlsan.lint.calls import append_keyword, get_arg, has_unpacking
+from dlsan.lint.catalog.torch_api import TORCH_LOAD
 from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Rule, Valid
 from dlsan.torch_target import DEFAULT, OPTION, parse_version
 
-_TORCH_LOAD = frozenset({"torch.load", "torch.serialization.load"})
 #: torch.load(f, map_location, pickle_module, ...)
 _PICKLE_MODULE_POSITION = 2
 #: the first version whose ``torch.load`` defaults to ``weights_only=True``
@@ -116,7 +116,7 @@ class TorchLoadWithoutWeightsOnly(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        called = callee_among(self.context, node, _TORCH_LOAD)
+        called = callee_among(self.context, node, TORCH_LOAD)
         if called is None or has_unpacking(node):
             return
         weights_only = get_arg(node, "weights_only")

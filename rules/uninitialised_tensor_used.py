@@ -3,11 +3,10 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.calls import numeric_value, positional_args
+from dlsan.lint.catalog.torch_api import LEGACY_TENSOR_CLASSES
 from dlsan.lint.rule import Invalid, Rule, Valid
 
 _EMPTY = frozenset({"torch.empty", "torch.empty_like", "torch.empty_strided"})
-_LEGACY = frozenset({"torch.Tensor", "torch.FloatTensor", "torch.DoubleTensor", "torch.HalfTensor",
-                     "torch.LongTensor", "torch.IntTensor", "torch.cuda.FloatTensor", "torch.cuda.LongTensor"})
 #: in-place methods that read the old values (accumulate into them)
 _ACCUMULATING = frozenset({"add_", "sub_", "mul_", "div_", "addmm_", "addcmul_", "addcdiv_", "baddbmm_",
                            "index_add_", "scatter_add_", "pow_", "lerp_"})
@@ -108,7 +107,7 @@ class UninitialisedTensorUsed(Rule):
         if names.matches(call.func, _EMPTY):
             if any(numeric_value(a.value) == 0 for a in call.args if a.keyword is None):
                 return
-        elif not (names.matches(call.func, _LEGACY) and _sized(call)):
+        elif not (names.matches(call.func, LEGACY_TENSOR_CLASSES) and _sized(call)):
             return
         name = node.targets[0].target.value
         use = self._first_use(node, name)

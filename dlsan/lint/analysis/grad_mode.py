@@ -15,14 +15,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from dlsan.lint.calls import get_arg
+from dlsan.lint.catalog.torch_api import NO_GRAD, SET_GRAD_ENABLED
 from dlsan.lint.context import FileContext
-
-NO_GRAD = frozenset({
-    "torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.inference_mode",
-    "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode",
-})
-SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled",
-                              "torch.autograd.grad_mode.set_grad_enabled"})
 
 EVAL_FUNCTION_NAME = re.compile(
     r"(^|_)(eval|evaluate|evaluation|validate|validation|val|valid|test|testing|predict|prediction|"

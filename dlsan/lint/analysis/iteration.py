@@ -11,11 +11,8 @@ import libcst as cst
 
 from dlsan.lint.analysis.loops import loops_around
 from dlsan.lint.analysis.nodes import ancestors_of, nodes_in
+from dlsan.lint.catalog.torch_api import CLIP_FUNCTIONS
 from dlsan.lint.context import FileContext, node_fact
-
-CLIP_FUNCTIONS = frozenset({"torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_",
-                            "torch.nn.utils.clip_grad_norm", "torch.nn.utils.clip_grad.clip_grad_norm_",
-                            "torch.nn.utils.clip_grad.clip_grad_value_"})
 
 
 def is_clip_call(context: FileContext, call: cst.Call) -> bool:

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function, file_index, is_module_class
+from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 
@@ -46,17 +47,6 @@ _NOT_A_MODEL_NAME = re.compile(
 _LOSS_NAME = re.compile(r"loss|criterion|criteria", re.IGNORECASE)
 _NOT_A_LOSS_NAME = re.compile(r"(weight|weights|scale|scaler|meter|history|log|logger|tracker)$",
                               re.IGNORECASE)
-_FUNCTIONAL_LOSSES = frozenset({
-    "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "nll_loss",
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "poisson_nll_loss",
-    "gaussian_nll_loss", "cosine_embedding_loss", "ctc_loss", "hinge_embedding_loss",
-    "margin_ranking_loss", "multi_margin_loss", "multilabel_margin_loss",
-    "multilabel_soft_margin_loss", "soft_margin_loss", "triplet_margin_loss",
-    "triplet_margin_with_distance_loss",
-})
-_MODEL_FACTORIES = ("torchvision.models.", "timm.create_model", "transformers.")
-_CHAIN_METHODS = frozenset({"to", "cuda", "cpu", "eval", "train", "half", "float", "double",
-                            "requires_grad_", "bfloat16"})
 
 
 def is_self_call(call: cst.Call) -> bool:
@@ -66,7 +56,7 @@ def is_self_call(call: cst.Call) -> bool:
 def _constructed_module(context: FileContext, value: cst.BaseExpression) -> bool:
     """``Net()``, ``nn.Sequential(...)``, ``resnet18(...).to(device)``: a module constructor."""
     while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
-            and value.func.attr.value in _CHAIN_METHODS:
+            and value.func.attr.value in T.SELF_RETURNING:
         value = value.func.value
     if not isinstance(value, cst.Call):
         return False
@@ -74,7 +64,7 @@ def _constructed_module(context: FileContext, value: cst.BaseExpression) -> bool
     if resolved is not None:
         if resolved.startswith("torch.nn.") and not resolved.startswith("torch.nn.functional."):
             return not _LOSS_NAME.search(resolved.rsplit(".", 1)[-1])
-        return resolved.startswith(_MODEL_FACTORIES)
+        return resolved.startswith(T.MODE_DEPENDENT_FACTORIES)
     if isinstance(value.func, cst.Name):
         cls = file_index(context).classes.get(value.func.value)
         return cls is not None and is_module_class(context, cls)
@@ -181,7 +171,7 @@ def is_loss_call(context: FileContext, call: cst.Call) -> bool:
     resolved = context.names.resolve(func)
     if resolved is not None:
         if resolved.startswith("torch.nn.functional."):
-            return resolved.rsplit(".", 1)[-1] in _FUNCTIONAL_LOSSES
+            return resolved in T.FUNCTIONAL_LOSSES
         if not resolved.startswith("torch."):
             return False
     name = dotted_name(func)

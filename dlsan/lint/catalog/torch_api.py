@@ -147,13 +147,15 @@ def is_in_place(method: str) -> bool:
 
 # -- tensors ---------------------------------------------------------------------------------------
 
-#: classes whose call builds a tensor (the legacy typed constructors and ``nn.Parameter`` included)
-TENSOR_CLASSES = frozenset({
+#: the legacy typed tensor constructors (``torch.FloatTensor(3, 4)`` allocates without initialising)
+LEGACY_TENSOR_CLASSES = frozenset({
     "torch.Tensor", "torch.FloatTensor", "torch.DoubleTensor", "torch.HalfTensor", "torch.LongTensor",
     "torch.IntTensor", "torch.ByteTensor", "torch.BoolTensor", "torch.cuda.FloatTensor",
-    "torch.cuda.LongTensor", "torch.nn.Parameter", "torch.nn.parameter.Parameter",
+    "torch.cuda.LongTensor",
 })
 PARAMETER_CLASSES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+#: classes whose call builds a tensor
+TENSOR_CLASSES = LEGACY_TENSOR_CLASSES | PARAMETER_CLASSES
 #: module methods that iterate over its parameters -> the position of the parameter in each item
 PARAMETER_ITERATORS: dict[str, int | None] = {"parameters": None, "named_parameters": 1}
 #: tensor constructors whose positional arguments are the sizes
@@ -230,6 +232,8 @@ TENSOR_ATTRIBUTES = frozenset({"T", "mT", "H", "mH", "data", "real", "imag"})
 # -- grad mode, optimizers, data -------------------------------------------------------------------
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode"})
+CLIP_FUNCTIONS = frozenset({"torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_",
+                            "torch.nn.utils.clip_grad_norm"})
 SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled"})
 OPTIMIZER_PREFIX = "torch.optim."
 SCHEDULER_PREFIX = "torch.optim.lr_scheduler."
