@@ -26,6 +26,8 @@ class DiscardedTensorResult(Rule):
     nothing: the batch stays on the CPU, the values stay unclamped, the graph stays attached.
     `nn.Module.to()` is in place, which makes the tensor form an easy slip; modules and values of
     unknown type are never flagged.
+    In a notebook, a cell's last expression is the cell's output (`x.reshape(3, 2)` there shows
+    the reshaped tensor), so it is not flagged unless a `;` hides the output.
 
     ## Example
     ```python
@@ -41,6 +43,7 @@ class DiscardedTensorResult(Rule):
 
     code = "DLS604"
     name = "discarded-tensor-result"
+    output_is_a_use = True  # a notebook cell ending in `x.view(6)` displays it
     message = (
         "`{method}()` returns a new tensor and leaves `{receiver}` unchanged, so this statement does "
         "nothing; assign the result (`{receiver} = {receiver}.{method}(...)`) or use an in-place method"

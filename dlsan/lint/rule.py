@@ -122,6 +122,9 @@ class Rule(Documented):
     requires: ClassVar[tuple[str, ...]] = ("torch",)
     #: option name -> default value; users set them under [tool.dlsan.rule-options.<code>].
     options: ClassVar[dict[str, Any]] = {}
+    #: True for a rule about a value that is thrown away: in a notebook, a cell's last expression
+    #: is shown as the cell's output, so a finding on it is dropped.
+    output_is_a_use: ClassVar[bool] = False
     VALID: ClassVar[Sequence[Valid]] = ()
     INVALID: ClassVar[Sequence[Invalid]] = ()
 

@@ -7,10 +7,15 @@ import difflib
 
 from dlsan.lint.notebooks import NotebookError, is_notebook, parse_notebook
 
+_NO_NEWLINE = "\\ No newline at end of file\n"
+
 
 def _unified(original: str, fixed: str, name: str) -> str:
-    return "".join(difflib.unified_diff(original.splitlines(keepends=True), fixed.splitlines(keepends=True),
-                                        fromfile=f"a/{name}", tofile=f"b/{name}"))
+    """A unified diff that, like ``diff`` and ``git diff``, marks a last line without a newline
+    instead of gluing the next line of output to it."""
+    lines = difflib.unified_diff(original.splitlines(keepends=True), fixed.splitlines(keepends=True),
+                                 fromfile=f"a/{name}", tofile=f"b/{name}")
+    return "".join(line if line.endswith("\n") else line + "\n" + _NO_NEWLINE for line in lines)
 
 
 def fix_diff(path: str, original: str, fixed: str) -> str:

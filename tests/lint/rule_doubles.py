@@ -38,3 +38,36 @@ class BreaksTheFile(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         self.report(node, fix=FixSpec("break", [Replace(node, "torch.load(")]))
+
+
+#: a project rule's source, as a ``rule-dirs`` file holds it (``{code}`` to fill in)
+PROJECT_RULE = '''
+from dlsan.lint.rule import Invalid, Rule, Valid
+
+
+class NoPrint(Rule):
+    """
+    ## What it does
+    Flags print calls.
+
+    ## Why is this bad?
+    Training scripts should log.
+
+    ## Example
+    print(loss)
+
+    ## Use instead
+    logger.info(loss)
+    """
+
+    code = "{code}"
+    name = "no-print"
+    message = "print() in training code; log instead"
+    requires = ("print",)
+    VALID = [Valid("log(x)")]
+    INVALID = [Invalid("print(x)", line=1)]
+
+    def visit_Call(self, node):
+        if getattr(node.func, "value", None) == "print":
+            self.report(node)
+'''

@@ -110,6 +110,13 @@ def test_diff_writes_nothing(run_dlsan, project):
     assert (project / "train.py").read_text() == before
 
 
+def test_diff_of_a_file_without_a_final_newline_marks_it_as_diff_does(run_dlsan, tmp_path):
+    (tmp_path / "a.py").write_text("import torch\nt = torch.randn(3, 4)\nc = t - t.mean(1)")
+    result = run_dlsan("check", "--diff", "a.py", cwd=tmp_path)
+    assert result.stdout.endswith("+c = t - t.mean(1, keepdim=True)\n\\ No newline at end of file\n")
+    assert "-c = t - t.mean(1)\n\\ No newline at end of file\n+c" in result.stdout
+
+
 @pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else False,
                     reason="root can write read-only files")
 def test_fix_on_read_only_file_reports_and_keeps_it(run_dlsan, project):

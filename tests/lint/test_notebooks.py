@@ -57,6 +57,18 @@ def test_cells_are_one_data_flow():
     assert _where(_lint(split_in_other_cell)) == [("DLS401", 2, 1, 5)]
 
 
+def test_a_cells_displayed_value_is_not_a_discarded_result():
+    """A cell ending in ``tensor2d.reshape(3, 2)`` shows the reshaped tensor (as in
+    rasbt/LLMs-from-scratch, appendix-A/01_main-chapter-code/code-part1.ipynb); the same call
+    earlier in the cell, inside a block, or with the output hidden by ``;`` does nothing."""
+    shown = _notebook("import torch\nt = torch.tensor([[1, 2, 3], [4, 5, 6]])", "t.reshape(3, 2)",
+                      "t.view(\n    3, 2)  # shown\n# a comment after it\n")
+    assert _where(_lint(shown)) == []
+    discarded = _notebook("import torch\nt = torch.tensor([[1, 2, 3], [4, 5, 6]])",
+                          "t.reshape(3, 2)\nprint(t)", "t.view(3, 2);", "if True:\n    t.view(3, 2)")
+    assert _where(_lint(discarded)) == [("DLS604", 2, 1, 1), ("DLS604", 3, 1, 1), ("DLS604", 4, 2, 5)]
+
+
 def test_ipython_lines_become_pass_and_nothing_else_moves():
     text, replaced = neutralise("%matplotlib inline\nfor x in xs:\n    !echo $x\nfiles = !ls\nhelp?\ny = 1")
     assert text.split("\n") == ["pass", "for x in xs:", "    pass", "pass", "pass", "y = 1"]

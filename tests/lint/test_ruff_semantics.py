@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from rule_doubles import PROJECT_RULE
 
 
 @pytest.fixture(autouse=True)
@@ -27,36 +28,6 @@ LEAK = textwrap.dedent("""\
         optimizer.step()
         running += loss
 """)
-PROJECT_RULE = '''
-from dlsan.lint.rule import Invalid, Rule, Valid
-
-
-class NoPrint(Rule):
-    """
-    ## What it does
-    Flags print calls.
-
-    ## Why is this bad?
-    Training scripts should log.
-
-    ## Example
-    print(loss)
-
-    ## Use instead
-    logger.info(loss)
-    """
-
-    code = "{code}"
-    name = "no-print"
-    message = "print() in training code; log instead"
-    requires = ("print",)
-    VALID = [Valid("log(x)")]
-    INVALID = [Invalid("print(x)", line=1)]
-
-    def visit_Call(self, node):
-        if getattr(node.func, "value", None) == "print":
-            self.report(node)
-'''
 
 
 def found(run_dlsan, cwd: Path, *args: str) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from rule_doubles import PROJECT_RULE
 
 pytest.importorskip("flake8")
 
@@ -76,6 +77,18 @@ def test_tool_dlsan_config_decides_the_rules(project):
     assert reported(flake8("--select", "DLS", "train.py", cwd=project)) == ["train.py:6:12: DLS501"]
     (project / "pyproject.toml").write_text('[tool.dlsan]\nper-file-ignores = { "train.py" = ["DLS5"] }\n')
     assert reported(flake8("--select", "DLS", "train.py", cwd=project)) == ["train.py:4:13: DLS602"]
+
+
+def test_project_rule_prefixes_are_reported_once_flake8_selects_them(project):
+    """flake8 reports a plugin's codes by their prefix; only ``DLS`` is registered (entry points are
+    fixed at install time), so a project prefix is added with ``--extend-select``, as the README says."""
+    (project / "lint_rules").mkdir()
+    (project / "lint_rules" / "no_print.py").write_text(PROJECT_RULE.format(code="ACME101"))
+    (project / "pyproject.toml").write_text('[tool.dlsan]\nrule-dirs = ["lint_rules"]\n')
+    (project / "train.py").write_text(BUGGY + "print(model)\n")
+    assert "train.py:7:1: ACME101" in reported(flake8("--extend-select", "ACME", "train.py", cwd=project))
+    assert reported(flake8("--select", "ACME", "train.py", cwd=project)) == ["train.py:7:1: ACME101"]
+    assert "ACME101" not in flake8("train.py", cwd=project).stdout
 
 
 def test_a_broken_config_is_one_finding_not_a_crash(project):
