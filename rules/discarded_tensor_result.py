@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from dlsan.lint.cell_output import displayed_in_percent_cell
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic.values import is_torch_tensor
 
@@ -27,7 +28,8 @@ class DiscardedTensorResult(Rule):
     `nn.Module.to()` is in place, which makes the tensor form an easy slip; modules and values of
     unknown type are never flagged.
     In a notebook, a cell's last expression is the cell's output (`x.reshape(3, 2)` there shows
-    the reshaped tensor), so it is not flagged unless a `;` hides the output.
+    the reshaped tensor), so it is not flagged unless a `;` hides the output; the same holds in a
+    percent-format `.py` notebook (cells opened by `# %%`, as jupytext and VS Code write them).
 
     ## Example
     ```python
@@ -89,14 +91,6 @@ class DiscardedTensorResult(Rule):
             self.report(node, self.message.format(method=call.func.attr.value, receiver=self.context.code(owner)))
 
     def _displayed(self, node: cst.Expr) -> bool:
-        """The last statement of a notebook cell in the percent format (``# %%``), whose value
-        Jupyter displays."""
-        source = self.context.source
-        chain = self.context.ancestors  # ..., Module, SimpleStatementLine
-        if "# %%" not in source or len(chain) < 2 or chain[-2] is not self.context.module:
-            return False
-        lines = source.splitlines()
-        end = self.context.line_of(node) + self.context.code(node).count("\n")
-        following = (line.strip() for line in lines[end:])
-        nxt = next((line for line in following if line), None)
-        return nxt is None or nxt.startswith("# %%")
+        """The expression a cell of a percent-format notebook (``# %%``) displays."""
+        return "# %%" in self.context.source and displayed_in_percent_cell(
+            self.context.source, self.context.line_of(node))

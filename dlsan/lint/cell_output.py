@@ -29,3 +29,17 @@ def displayed_lines(cell_source: str) -> range | None:
         return None
     where = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)[shown]
     return range(where.start.line, where.end.line + 1)
+
+
+def displayed_in_percent_cell(source: str, line: int) -> bool:
+    """Whether ``line`` of a percent-format notebook (a ``.py`` file of ``# %%`` cells, as
+    jupytext and VS Code write them) belongs to the expression its cell displays."""
+    lines = source.splitlines(keepends=True)
+    markers = [i for i, text in enumerate(lines) if text.startswith("# %%")]
+    starts = [i for i in markers if i < line]
+    if not starts:
+        return False
+    start = starts[-1] + 1
+    end = next((i for i in markers if i >= line), len(lines))
+    shown = displayed_lines("".join(lines[start:end]))
+    return shown is not None and line - start in shown
