@@ -137,7 +137,12 @@ def file_fact(compute: Callable[[FileContext], T]) -> Callable[[FileContext], T]
 
     @functools.wraps(compute)
     def cached(context: FileContext) -> T:
-        return fact.get(context, None, lambda: compute(context))
+        table = fact._table(context)
+        try:
+            return table[None]
+        except KeyError:
+            value = table[None] = compute(context)
+            return value
 
     return cached
 
@@ -149,6 +154,11 @@ def node_fact(compute: Callable[[FileContext, K], T]) -> Callable[[FileContext, 
 
     @functools.wraps(compute)
     def cached(context: FileContext, key: K) -> T:
-        return fact.get(context, key, lambda: compute(context, key))
+        table = fact._table(context)  # inlined Fact.get: these are asked for on every node
+        try:
+            return table[key]
+        except KeyError:
+            value = table[key] = compute(context, key)
+            return value
 
     return cached
