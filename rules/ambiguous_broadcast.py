@@ -151,6 +151,14 @@ class AmbiguousBroadcast(Rule):
             pos = torch.arange(seq_len)
             rel = pos.expand(1, seq_len) - pos.view(seq_len, 1)
         """),
+        # a target broadcast over the time steps on purpose, then compared element by element
+        Valid("""
+            import torch
+            import torch.nn.functional as F
+            pred = torch.randn(B, T)
+            target = torch.randn(B)
+            loss = F.mse_loss(pred, target.unsqueeze(1).expand_as(pred))
+        """),
         # neither operand is known to be a torch tensor (an MXNet array's flatten() is 2-D)
         Valid("""
             import torch
