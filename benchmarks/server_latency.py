@@ -33,13 +33,26 @@ TARGET_MS = 300.0
 
 
 def document(lines: int) -> str:
-    """Fixture files concatenated until ``lines`` lines."""
-    pieces = [path.read_text(encoding="utf-8") for path in sorted((REPO / "fixtures").glob("*.py"))]
+    """Whole top-level statements of the fixture files, in turn, until ``lines`` lines: valid Python
+    (a cut inside a statement would make the benchmark measure the parse-error path)."""
+    pieces = [cst.parse_module(path.read_text(encoding="utf-8"))
+              for path in sorted((REPO / "fixtures").glob("*.py"))]
     text: list[str] = []
-    while len(text) < lines:
-        for piece in pieces:
-            text.extend(piece.splitlines())
-    return "\n".join(text[:lines]) + "\n"
+    while True:
+        for module in pieces:
+            for statement in module.body:
+                if _is_future_import(statement) and text:
+                    continue  # only allowed at the top of a file
+                code = module.code_for_node(statement).splitlines()
+                if len(text) + len(code) > lines:
+                    return "\n".join(text) + "\n"
+                text.extend(code)
+
+
+def _is_future_import(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        isinstance(small, cst.ImportFrom) and isinstance(small.module, cst.Name) and small.module.value == "__future__"
+        for small in statement.body)
 
 
 def _ms(seconds: float) -> float:
