@@ -157,7 +157,7 @@ def _fewer_collections() -> Iterator[None]:
     """Raise the collector's thresholds for the duration of one file's lint (restored after, so
     that a program calling the API keeps its own settings)."""
     previous = gc.get_threshold()
-    if previous[0] >= _LINT_GC_THRESHOLDS[0]:  # already relaxed: a nested lint (a fix's re-lint)
+    if previous[0] >= _LINT_GC_THRESHOLDS[0]:  # the program already collects this rarely
         yield
         return
     gc.set_threshold(*_LINT_GC_THRESHOLDS)
