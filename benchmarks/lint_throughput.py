@@ -106,6 +106,7 @@ def main() -> None:
     files = [p for p in python_files(roots) if _parses(p)]
     lines = count_lines(files)
     print(f"sources: {len(files)} parsable files, {lines} lines under {', '.join(map(str, roots))}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     cache_dir = tempfile.mkdtemp(prefix="dlsan-bench-cache-")
     env = {**os.environ, "DLSAN_CACHE_DIR": cache_dir}
     dlsan = [sys.executable, "-m", "dlsan", "check", "--select", "ALL", "--exit-zero"]
@@ -133,6 +134,7 @@ def main() -> None:
     if torchfix is not None:
         print(f"torchfix / cold -j1     {torchfix / cold1:6.2f}x")
     print(f"peak RSS cold -j1       {rss:6.0f} MB  (target < 300)")
+    print(f"load average at end: {os.getloadavg()[0]:.2f} (ratios from a loaded machine understate -j2)")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from dlsan.lint.names import NameResolver
+from dlsan.lint.positions import Positions, positions_of
 from dlsan.lint.semantic.model import SemanticModel
 
 N = TypeVar("N", bound=cst.CSTNode)
@@ -39,7 +39,7 @@ class FileContext:
         #: each kind of fact's answers, by key (see :class:`Fact`)
         self._facts: dict[Fact[Any, Any], dict[Any, Any]] = {}
         self._semantic: SemanticModel | None = None
-        self._lines: Any = None
+        self._positions: Positions | None = None
         #: project files (path -> content digest) whose code decided something in this file
         self.dependencies: dict[str, str] = {}
 
@@ -50,11 +50,16 @@ class FileContext:
             self._semantic = SemanticModel(self.module)
         return self._semantic
 
+    @property
+    def positions(self) -> Positions:
+        """Every node's range, computed on first use (for messages, and for the findings)."""
+        if self._positions is None:
+            self._positions = positions_of(self.module)
+        return self._positions
+
     def line_of(self, node: cst.CSTNode) -> int:
-        """The 1-based line ``node`` starts on (positions are computed on first use: for messages)."""
-        if self._lines is None:
-            self._lines = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
-        return int(self._lines[node].start.line)
+        """The 1-based line ``node`` starts on."""
+        return self.positions[node].start.line
 
     # -- where are we? -----------------------------------------------------------------------
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from dlsan.lint import suppressions
 from dlsan.lint.context import FileContext
 from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Edit, Fix, LintFinding
+from dlsan.lint.positions import Positions, positions_of
 from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.rule import FixSpec, InsertAfter, InsertBefore, Replace, Report, Rule
 from dlsan.lint.syntax import NewerSyntax, checks_needed
@@ -187,14 +187,13 @@ def lint_source(path: str, source: str, selection: RuleSelection) -> list[LintFi
             return []
         newer = NewerSyntax(selection.python)
         walk(module, Dispatcher([newer]), [])
-        return [] if newer.found is None else [_newer_syntax_finding(path, module, newer)]
+        return [] if newer.found is None else [_newer_syntax_finding(path, positions_of(module), newer)]
     return lint_module(path, source, module, selection)
 
 
-def _newer_syntax_finding(path: str, module: cst.Module, newer: NewerSyntax) -> LintFinding:
+def _newer_syntax_finding(path: str, positions: Positions, newer: NewerSyntax) -> LintFinding:
     assert newer.found is not None
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    where: CodeRange = positions[newer.found[0]]
+    where = positions[newer.found[0]]
     return _file_finding(path, newer.message(), line=where.start.line, column=where.start.column + 1)
 
 
@@ -215,7 +214,7 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
         if newer.found is None:
             rules, internal_errors = _isolate_crashing_rules(path, source, module, selection)
     if newer.found is not None:
-        return [_newer_syntax_finding(path, module, newer)]
+        return [_newer_syntax_finding(path, context.positions, newer)]
     reported = [(rule, report) for rule in rules for report in rule.reports]
     audit = selection.audits_suppressions()
     if not reported and not audit:
@@ -223,7 +222,7 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
     findings: list[LintFinding] = []
     if reported:
         try:
-            positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+            positions = context.positions
         except Exception as error:  # libcst computes positions recursively, frames per tree level
             if not _caused_by_recursion(error):
                 raise
@@ -271,8 +270,8 @@ def _isolate_crashing_rules(
     return healthy, errors
 
 
-def _to_finding(path: str, rule: Rule, report: Report, positions: Any) -> LintFinding:
-    where: CodeRange = positions[report.node]
+def _to_finding(path: str, rule: Rule, report: Report, positions: Positions) -> LintFinding:
+    where = positions[report.node]
     return LintFinding(
         path=path,
         line=where.start.line,
@@ -286,10 +285,10 @@ def _to_finding(path: str, rule: Rule, report: Report, positions: Any) -> LintFi
     )
 
 
-def _to_fix(rule: Rule, spec: FixSpec, positions: Any) -> Fix:
+def _to_fix(rule: Rule, spec: FixSpec, positions: Positions) -> Fix:
     edits: list[Edit] = []
     for item in spec.edits:
-        where: CodeRange = positions[item.node]
+        where = positions[item.node]
         start = (where.start.line, where.start.column + 1)
         end = (where.end.line, where.end.column + 1)
         if isinstance(item, Replace):

@@ -8,11 +8,13 @@ multiprocessing start method.
 from __future__ import annotations
 
 import codecs
+import gc
 import json
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -112,6 +114,10 @@ class Linter:
 
     def lint_content(self, path_text: str, data: bytes) -> FileResult:
         """Lint ``data`` as the content of ``path_text`` (which need not exist: stdin)."""
+        with _fewer_collections():
+            return self._lint_content(path_text, data)
+
+    def _lint_content(self, path_text: str, data: bytes) -> FileResult:
         from dlsan.lint.engine import lint_bytes
         from dlsan.lint.fixes import fix_source
         from dlsan.lint.semantic.project import dependencies_of
@@ -135,6 +141,30 @@ class Linter:
         if self.plan.parse_errors_ignored:
             result.findings = [f for f in result.findings if f.code != PARSE_ERROR_CODE]
         return result
+
+
+#: A file's lint builds hundreds of thousands of small container objects (its libcst tree, the
+#: semantic model) that live until the file is done.  At CPython's default thresholds (700, 10, 10)
+#: the cyclic collector runs hundreds of times per large file, and its full collections traverse
+#: every tree kept alive (the project files' LRU): about a tenth of a cold run, measured on the
+#: shared corpus (14.8 s of collections at the defaults, 6.6 s at these).  mypy raises its
+#: thresholds for the same reason.  Garbage cycles are still collected, in fewer, larger passes.
+_LINT_GC_THRESHOLDS = (100_000, 50, 100)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Raise the collector's thresholds for the duration of one file's lint (restored after, so
+    that a program calling the API keeps its own settings)."""
+    previous = gc.get_threshold()
+    if previous[0] >= _LINT_GC_THRESHOLDS[0]:  # the program already collects this rarely
+        yield
+        return
+    gc.set_threshold(*_LINT_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 _WORKER: Linter | None = None
@@ -220,6 +250,20 @@ def _lint_all(plan: LintPlan, paths: Sequence[str], jobs: int | None) -> list[Fi
         return [linter.lint(path) for path in paths]
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    chunk = max(1, len(paths) // (jobs * 8))
+    # Largest files first, one at a time: a file's cost grows with its size, and handing out the
+    # big ones last (or several in one chunk: a project's big modules sit side by side) leaves one
+    # worker finishing them while the other idles.  Per-file dispatch costs well under a
+    # millisecond; results are put back in the order asked for.
+    order = sorted(range(len(paths)), key=lambda i: _size(paths[i]), reverse=True)
+    results: list[FileResult | None] = [None] * len(paths)
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(plan,)) as pool:
-        return list(pool.map(_lint_in_worker, paths, chunksize=chunk))
+        for i, result in zip(order, pool.map(_lint_in_worker, [paths[i] for i in order])):
+            results[i] = result
+    return [result for result in results if result is not None]
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0

@@ -274,6 +274,7 @@ def build_server() -> DlsanServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: DlsanServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.findings.pop(params.text_document.uri, None)
+        ls.session.forget_document(uri_path(params.text_document.uri))
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(params.text_document.uri, []))
 
     @server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)

@@ -4,6 +4,10 @@ its safe fixes applied, a notebook's cells linted as one module.
 Configuration is the CLI's: the nearest ``pyproject.toml`` with ``[tool.dlsan]`` above the
 document (so each workspace folder, or sub-project, gets its own), read once and reused until a
 configuration file changes (:meth:`Session.forget_config`).
+
+A document linted again with the same text (saved after its last change, reopened) is answered
+from the last lint of that path, unless the configuration or a project file its findings depend on
+(an imported module of the project) changed since.
 """
 
 from __future__ import annotations
@@ -15,18 +19,26 @@ from pathlib import Path
 from dlsan.config import find_config
 from dlsan.lint.api import prepare
 from dlsan.lint.finding import LintFinding
-from dlsan.lint.runner import Linter
+from dlsan.lint.runner import FileResult, Linter
+from dlsan.lint.semantic.project import digest_of
 
 
 class Session:
     def __init__(self) -> None:
         self._config_of_dir: dict[Path, Path | None] = {}
         self._linters: dict[Path | None, tuple[Linter, Linter]] = {}
+        #: path -> (the linter, the text, its result) of the last lint of that path
+        self._last: dict[str, tuple[Linter, str, FileResult]] = {}
 
     def forget_config(self) -> None:
         """A configuration file changed: read them again on the next request."""
         self._config_of_dir.clear()
         self._linters.clear()
+        self._last.clear()
+
+    def forget_document(self, path: str) -> None:
+        """The document at ``path`` was closed: drop what was kept of its last lint."""
+        self._last.pop(path, None)
 
     def _linters_for(self, path: Path) -> tuple[Linter, Linter]:
         """(linter, fixing linter) under the configuration that applies to ``path``; raises
@@ -43,7 +55,12 @@ class Session:
     def lint(self, path: str, text: str) -> list[LintFinding]:
         """Findings for ``text`` as the content of ``path`` (per-file-ignores follow the path)."""
         linter, _ = self._linters_for(Path(path))
-        return linter.lint_content(path, text.encode("utf-8")).findings
+        last = self._last.get(path)
+        if last is not None and last[0] is linter and last[1] == text and _dependencies_unchanged(last[2]):
+            return list(last[2].findings)
+        result = linter.lint_content(path, text.encode("utf-8"))
+        self._last[path] = (linter, text, result)
+        return list(result.findings)
 
     def fix_all(self, path: str, text: str) -> str | None:
         """``text`` with every safe fix applied, or None when there is none to apply."""
@@ -58,3 +75,7 @@ class Session:
 
         linter, _ = self._linters_for(Path(path))
         return lint_cells(path, cells, linter.selection_for(Path(path)))
+
+
+def _dependencies_unchanged(result: FileResult) -> bool:
+    return all(digest_of(dependency) == digest for dependency, digest in result.dependencies.items())
