@@ -271,21 +271,36 @@ def test_zoo_with_activation_checkpointing(name: str, reentrant: bool) -> None:
     _same_bits(CASES[name], reentrant=reentrant)
 
 
+def _compiled(model: nn.Module, graphs: list[int]) -> nn.Module:
+    """``torch.compile(model)`` after a dynamo reset, with aot_eager counting the ops of each graph."""
+    from torch._dynamo.backends.registry import lookup_backend
+
+    aot_eager = lookup_backend("aot_eager")
+
+    def counting(gm: torch.fx.GraphModule, example_inputs: list[torch.Tensor]) -> Any:
+        graphs.append(sum(node.op == "call_function" for node in gm.graph.nodes))
+        return aot_eager(gm, example_inputs)
+
+    torch._dynamo.reset()
+    compiled: nn.Module = torch.compile(model, backend=counting)  # type: ignore[assignment]
+    return compiled
+
+
 @pytest.mark.parametrize("name", ["transformer-encoder", "multihead-attention"])
 def test_zoo_under_torch_compile(name: str) -> None:
+    """Every probe on, broadcast included: the same graphs (and ops in each) as the plain model."""
     case = CASES[name]
     torch.manual_seed(0)
     model = case.build()
     twin = copy.deepcopy(model)
     batches = [case.batch() for _ in range(STEPS)]
+    plain_graphs: list[int] = []
+    watched_graphs: list[int] = []
+    plain = _run(_compiled(model, plain_graphs), case, batches, False, watched=False)
+    watched = _run(_compiled(twin, watched_graphs), case, batches, False, watched=True)
     torch._dynamo.reset()
-    plain = _run(torch.compile(model, backend="aot_eager"), case, batches, False, watched=False)  # type: ignore[arg-type]
-    torch._dynamo.reset()
-    compiled = torch.compile(twin, backend="aot_eager")
-    # every probe but broadcast: its dispatch mode does not survive a compiled model (a known gap)
-    options = {**EVERY_PROBE, "checks": [name for name in EVERY_PROBE["checks"] if name != "broadcast"]}
-    watched = _run(compiled, case, batches, False, watched=True, options=options)  # type: ignore[arg-type]
-    torch._dynamo.reset()
+    assert plain_graphs and watched_graphs == plain_graphs
+    assert len(plain) == len(watched)
     for a, b in zip(plain, watched):
         assert torch.equal(a, b)
 
