@@ -15,6 +15,11 @@ Code outside both pays nothing.  (A model called inside ``watch()`` runs under t
 too, which turns off the fused inference paths of ``nn.MultiheadAttention`` and
 ``nn.TransformerEncoderLayer``: keep evaluation outside ``watch()``.)  Inside, each call costs one set lookup, plus host-side shape arithmetic for the
 element-wise ops and losses.  Reported once per call site, with both shapes and the module.
+
+Under ``torch.compile`` the probe stays out of the way: its model mode is not entered for a
+``torch.compile(model)`` call (dynamo compiles nothing while a dispatch mode is on), and it declares
+``ignore_compile_internals``, so a compiled helper called from an eager model is compiled as
+without dlsan.
 """
 
 from __future__ import annotations
