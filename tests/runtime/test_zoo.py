@@ -327,9 +327,12 @@ def _compiled(model: nn.Module, graphs: list[int]) -> nn.Module:
     return compiled
 
 
-@pytest.mark.parametrize("name", ["transformer-encoder", "multihead-attention"])
+@pytest.mark.parametrize("name", ["transformer-encoder", "multihead-attention", "packed-lstm"])
 def test_zoo_under_torch_compile(name: str) -> None:
-    """Every probe on, broadcast included: the same graphs (and ops in each) as the plain model."""
+    """Every probe on, broadcast included: the same graphs (and ops in each) as the plain model.
+    The packed LSTM runs eagerly inside the compiled call (dynamo does not trace RNNs).  BERT (sdpa)
+    and GPT-2 (eager) pass this too, but take minutes to compile here (250 s and 155 s on two
+    loaded cores), so they are left out."""
     case = CASES[name]
     torch.manual_seed(0)
     model = case.build()
