@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import torch
 
@@ -20,6 +21,15 @@ except ImportError:  # pragma: no cover - torch < 2.3
     _get_gradient_edge = None
 
 is_compiling: Callable[[], bool] = _is_compiling
+
+_set_code_exec_strategy: Any
+try:  # older dynamo has no per-code frame actions: there the hooks stay as they are
+    from torch._C._dynamo.eval_frame import _FrameAction, _FrameExecStrategy
+    from torch._C._dynamo.eval_frame import set_code_exec_strategy as _set_code_exec_strategy
+except ImportError:  # pragma: no cover
+    _set_code_exec_strategy = None
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _queue_callback = torch.autograd.Variable._execution_engine.queue_callback
 
@@ -73,3 +83,56 @@ def leaf_grad_node(tensor: torch.Tensor) -> tuple[Any, int] | None:
         return None
     edge = _get_gradient_edge(tensor)
     return edge.node, edge.output_nr
+
+
+def eager_only(hook: F) -> F:
+    """Mark ``hook`` (a function, bound method or ``functools.partial``) so that dynamo never
+    compiles it as a frame of its own: called from code that runs eagerly inside a
+    ``torch.compile``d call (a module after a graph break, or one dynamo cannot trace, such as an
+    LSTM), it runs eagerly, and so does everything it calls, exactly as without ``torch.compile``.
+
+    Unmarked, dynamo would trace the hook as a new frame, where ``is_compiling()`` is true, so the
+    compiled hook would skip its own checks on a module that in fact ran eagerly.  Inside a graph
+    dynamo traces, the hook is still inlined (``is_compiling()`` makes it a no-op there, with no
+    graph break): the mark only applies where a frame starts.  Returns ``hook``."""
+    code = _code_of(hook)
+    if code is not None and _set_code_exec_strategy is not None:
+        _set_code_exec_strategy(code, _FrameExecStrategy(_FrameAction.SKIP, _FrameAction.SKIP))
+    return hook
+
+
+def builtin_forward_stays_eager(module_type: type[Any]) -> None:
+    """Keep dynamo from compiling PyTorch's own ``module_type.forward`` as a frame of its own.
+
+    A plain model's ``nn.Linear`` (any module of ``torch.nn`` / ``torch.ao``) that runs eagerly
+    inside a compiled call, after a graph break, stays eager: dynamo starts no frame in PyTorch's
+    files.  Once the module has forward hooks, recent dynamo makes an exception and
+    (torch 2.13's ``trace_rules``) compiles its ``forward`` as a graph of its own, in case a hook broke the graph; dlsan's hooks
+    never do, so that exception would only change which code is compiled (and, under inductor,
+    which random numbers dropout draws).  The mark is per class and process-wide: a module of the
+    class that has someone else's hooks runs eagerly there too, as it would without hooks (it
+    does not change what any traced graph holds: dynamo still inlines ``forward`` inside one)."""
+    if _set_code_exec_strategy is None or not module_type.__module__.startswith(("torch.nn.", "torch.ao.")):
+        return
+    code = _code_of(getattr(module_type, "forward", None))
+    if code is not None:
+        _set_code_exec_strategy(code, _FrameExecStrategy(_FrameAction.SKIP, _FrameAction.DEFAULT))
+
+
+def in_compiled_module() -> bool:
+    """Whether a ``torch.compile(model)`` wrapper's call is running (its eager parts included).
+
+    Dynamo guards on the number of hooks each module has, so a hook removed after the first
+    compiled call recompiles every frame that ran the module: probes that drop hooks they no
+    longer need (to save eager time) keep them, inert, while this is true."""
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")  # not imported: nothing is compiled
+    running = getattr(eval_frame, "_is_in_optimized_module", None)
+    return bool(running is not None and running())
+
+
+def _code_of(function: Any) -> Any:
+    """The code object behind a function, bound method or ``functools.partial`` (else ``None``)."""
+    while isinstance(function, functools.partial):
+        function = function.func
+    function = getattr(function, "__func__", function)
+    return getattr(function, "__code__", None)

@@ -11,7 +11,9 @@ Cost rules, because these run for every module call of every step:
 * a tensor passed from one module to the next is reduced once (found again by ``id`` + version),
   and outputs of finite-preserving modules are not reduced at all;
 * no tensor outlives the forward pass (weak references, plus strong ones while it runs);
-* under ``torch.compile`` tracing the hooks do nothing, so they never break the graph.
+* under ``torch.compile`` tracing the hooks do nothing, so they never break the graph; where a
+  compiled call runs a module eagerly (after a graph break), its hooks run eagerly too and the
+  compiled graphs are the plain model's (see :func:`~dlsan.runtime.compat.eager_only`).
 
 Threads may call the model concurrently: each thread records its own forward pass (thread-local
 ``current``), and gradients are gathered per autograd graph task, so concurrent passes never mix.
@@ -33,7 +35,15 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import graph_task_id, in_backward, is_compiling, leaf_grad_node, queue_callback
+from dlsan.runtime.compat import (
+    builtin_forward_stays_eager,
+    eager_only,
+    graph_task_id,
+    in_backward,
+    is_compiling,
+    leaf_grad_node,
+    queue_callback,
+)
 from dlsan.runtime.findings import SanitizerError
 from dlsan.runtime.replay import WeakCall
 from dlsan.runtime.structure import Path, tensors_in
@@ -148,6 +158,7 @@ class Recorder:
         self._handles: list[Any] = []
         self._self_ref = self_ref = weakref.ref(self)
         for index, module in enumerate(modules):
+            builtin_forward_stays_eager(type(module))
             pre, post = _make_hooks(self_ref, index)
             self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             self._handles.append(module.register_forward_hook(post, always_call=True))
@@ -334,6 +345,7 @@ class Recorder:
         for observer in self.grad_observers:
             observer(fwd, slot, grad)
 
+    @eager_only  # the autograd engine calls it, maybe inside a compiled call's eager part
     def _backward_done(self, task: int) -> None:
         __tracebackhide__ = True
         values, entries = self._pending.pop(task, ([], []))
@@ -358,15 +370,21 @@ def producer(fwd: ForwardPass, slot: int) -> int | None:
 def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callable[..., None], Callable[..., None]]:
     """Closure factory: each module gets hooks bound to its index and a weak recorder reference."""
 
+    @eager_only
     def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if is_compiling():  # first: anything read while tracing becomes a guard
+            return
         recorder = recorder_ref()
-        if recorder is not None and not is_compiling():
+        if recorder is not None:
             recorder.enter(index, args, kwargs)
 
+    @eager_only
     def post_hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         __tracebackhide__ = True
+        if is_compiling():
+            return
         recorder = recorder_ref()
-        if recorder is not None and not is_compiling():
+        if recorder is not None:
             try:
                 recorder.leave(index, output)
             except SanitizerError as error:
@@ -375,6 +393,7 @@ def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callab
     return pre_hook, post_hook
 
 
+@eager_only
 def _on_gradient(
     recorder_ref: weakref.ref[Recorder],
     fwd: ForwardPass,

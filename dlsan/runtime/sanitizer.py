@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from torch import nn
 
+from dlsan.runtime.compat import eager_only
 from dlsan.runtime.contracts import Contract, parse_contract
 from dlsan.runtime.findings import Finding, NonFiniteError, SanitizerError, SanitizerWarning, ShapeError
 from dlsan.runtime.host import Router
@@ -228,14 +229,16 @@ class Sanitizer:
         return found
 
     def register_forward_hook(self, module: nn.Module, hook: Callable[..., Any], **kwargs: Any) -> Any:
-        """``module.register_forward_hook`` whose handle :meth:`remove` removes."""
-        handle = module.register_forward_hook(hook, **kwargs)
+        """``module.register_forward_hook`` whose handle :meth:`remove` removes (the hook runs
+        eagerly where the module does inside a compiled call: :func:`~dlsan.runtime.compat.eager_only`)."""
+        handle = module.register_forward_hook(eager_only(hook), **kwargs)
         self._handles.append(handle)
         return handle
 
     def register_forward_pre_hook(self, module: nn.Module, hook: Callable[..., Any], **kwargs: Any) -> Any:
-        """``module.register_forward_pre_hook`` whose handle :meth:`remove` removes."""
-        handle = module.register_forward_pre_hook(hook, **kwargs)
+        """``module.register_forward_pre_hook`` whose handle :meth:`remove` removes (see
+        :meth:`register_forward_hook`)."""
+        handle = module.register_forward_pre_hook(eager_only(hook), **kwargs)
         self._handles.append(handle)
         return handle
 

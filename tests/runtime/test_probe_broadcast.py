@@ -136,29 +136,6 @@ def test_fused_inference_paths_run_as_without_the_probe(fused):
     assert not san.findings
 
 
-def test_a_compiled_helper_inside_the_model_runs_and_the_model_is_still_checked():
-    @torch.compile(backend="aot_eager")
-    def helper(x: torch.Tensor) -> torch.Tensor:
-        return x * 2 + 1
-
-    class Model(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lin = nn.Linear(4, 4)
-
-        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return helper(self.lin(x)) + (x[:, :1] - y).sum()  # (planted)
-
-    model = Model()
-    torch._dynamo.reset()
-    with dlsan.instrument(model, checks=["broadcast"], on_error="record") as san:
-        for _ in range(2):
-            model(torch.randn(3, 4), torch.randn(3)).sum().backward()
-    torch._dynamo.reset()
-    (finding,) = san.findings
-    assert finding.details["op"] == "sub" and finding.details["shapes"] == [[3, 1], [3]]
-
-
 def test_outputs_are_unchanged():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 4), Residual())

@@ -15,6 +15,11 @@ Code outside both pays nothing.  (A model called inside ``watch()`` runs under t
 too, which turns off the fused inference paths of ``nn.MultiheadAttention`` and
 ``nn.TransformerEncoderLayer``: keep evaluation outside ``watch()``.)  Inside, each call costs one set lookup, plus host-side shape arithmetic for the
 element-wise ops and losses.  Reported once per call site, with both shapes and the module.
+
+Under ``torch.compile`` the probe stays out of the way: its model mode is not entered for a
+``torch.compile(model)`` call (dynamo compiles nothing while a dispatch mode is on), and it declares
+``ignore_compile_internals``, so a compiled helper called from an eager model is compiled as
+without dlsan.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from dlsan.runtime.compat import is_compiling
+from dlsan.runtime.compat import in_compiled_module, is_compiling
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
 from dlsan.runtime.stats import format_shape
@@ -101,6 +106,13 @@ class _ModelMode(TorchDispatchMode):  # type: ignore[no-untyped-call, unused-ign
         super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
         self.probe = probe
 
+    @classmethod
+    def ignore_compile_internals(cls) -> bool:
+        """Off while dynamo compiles (where dynamo asks): a ``torch.compile``d helper called inside
+        the model is compiled as it would be without dlsan, instead of falling back to eager
+        because a dispatch mode is on the stack."""
+        return True
+
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         if func.overloadpacket in _ATEN_ELEMENTWISE and len(args) >= 2 and not is_compiling():
@@ -163,13 +175,17 @@ class BroadcastProbe(Probe):
         """PyTorch's own modules run without the mode: their element-wise ops are not the user's
         code, and a Python dispatch mode can change which kernel some of them pick (the bf16 LSTM
         on CPU gives other bits under one)."""
-        if self._model_depth and not is_compiling():
+        if is_compiling():  # first, in every hook: what a traced hook reads becomes a guard
+            return
+        if self._model_depth:
             self._suspended += 1
             if self._suspended == 1:
                 self._model_mode.__exit__(None, None, None)
 
     def _resume_hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        if self._suspended and not is_compiling():
+        if is_compiling():
+            return
+        if self._suspended:
             self._suspended -= 1
             if self._suspended == 0:
                 self._model_mode.__enter__()
@@ -182,13 +198,19 @@ class BroadcastProbe(Probe):
         super().detach()
 
     def _enter_hook(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        if not is_compiling():
-            self._model_depth += 1
-            if self._model_depth == 1:
-                self._model_mode.__enter__()
+        """The mode goes on for the model's call, unless a ``torch.compile(model)`` wrapper runs it:
+        dynamo compiles nothing while a dispatch mode is on, so the compiled model would run
+        eagerly, and its compiled code is not the user's to check op by op."""
+        if is_compiling() or in_compiled_module():
+            return
+        self._model_depth += 1
+        if self._model_depth == 1:
+            self._model_mode.__enter__()
 
     def _exit_hook(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        if self._model_depth and not is_compiling():
+        if is_compiling():
+            return
+        if self._model_depth:
             self._model_depth -= 1
             if self._model_depth == 0 and self._suspended:
                 self._suspended = 0  # a module of PyTorch's raised: the mode is off already

@@ -108,11 +108,11 @@ class DeadReluProbe(Probe):
     def _hook(self, index: int, channel_first: bool) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             if (
-                not self._observing
+                is_compiling()  # first: reading probe state while tracing would guard on it
+                or not self._observing
                 or not torch.is_grad_enabled()  # evaluation and inference passes are not training
                 or not isinstance(output, torch.Tensor)
                 or output.dim() == 0
-                or is_compiling()
             ):
                 return
             self._seen_pass = self._relu_ran = True

@@ -63,7 +63,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import foreach_norm_float64, in_backward, is_compiling, local_tensor
+from dlsan.runtime.compat import (
+    eager_only,
+    foreach_norm_float64,
+    in_backward,
+    in_compiled_module,
+    is_compiling,
+    local_tensor,
+)
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
 from dlsan.runtime.series import Series
@@ -168,8 +175,11 @@ class GradientProbe(Probe):
         """Remove the output hooks of layers ranked between the two ends: ranks are given in order
         of first appearance, so the first layer stays first and only a layer not seen yet can become
         the last; a ranked layer that is not an end now never will be, and its hook would only cost
-        a Python call per forward pass."""
+        a Python call per forward pass.  Kept, inert, inside a compiled model (see
+        :func:`~dlsan.runtime.compat.in_compiled_module`)."""
         assert self._watched is not None
+        if in_compiled_module():
+            return
         for layer in self._order:
             handle = self._hooks[layer]
             if handle is not None and layer not in self._watched:
@@ -182,8 +192,10 @@ class GradientProbe(Probe):
         probe_ref = weakref.ref(self)
 
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+            if is_compiling():  # first: reading probe state while tracing would guard on it (recompiles)
+                return
             probe = probe_ref()
-            if probe is None or not probe._sampling or not torch.is_grad_enabled() or is_compiling() or in_backward():
+            if probe is None or not probe._sampling or not torch.is_grad_enabled() or in_backward():
                 return  # in backward: activation checkpointing recomputing the forward pass
             if probe._watched is not None and layer not in probe._watched:
                 return
@@ -440,6 +452,7 @@ class GradientProbe(Probe):
         }
 
 
+@eager_only
 def _on_gradient(
     probe_ref: weakref.ref[GradientProbe], layer: int, index: int, grad_outputs: tuple[torch.Tensor | None, ...]
 ) -> None:

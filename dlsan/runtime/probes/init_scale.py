@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import is_compiling
+from dlsan.runtime.compat import in_compiled_module, is_compiling
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
 from dlsan.runtime.tape import ForwardPass
@@ -99,7 +99,7 @@ class InitScaleProbe(Probe):
             return
         measured, self._measured = self._measured, []
         self._measuring = False
-        if self.every is None:
+        if self.every is None and not in_compiled_module():  # else kept, inert (see in_compiled_module)
             for handle in self._handles:
                 handle.remove()
         if len({layer for layer, _, _ in measured}) >= _MIN_LAYERS:
