@@ -69,10 +69,10 @@ GradObserver = Callable[[ForwardPass, int, torch.Tensor], None]
 
 def finite_preserving(module: nn.Module) -> bool:
     kind = type(module)
-    if kind is nn.LeakyReLU:  # a slope of 0 gives -inf * 0 = NaN, a negative one -inf -> +inf
-        return 0 < float(module.negative_slope) <= 1
-    if kind in (nn.ELU, nn.CELU):
-        return abs(float(module.alpha)) <= 1
+    if isinstance(module, nn.LeakyReLU):  # a slope of 0 gives -inf * 0 = NaN, a negative one -inf -> +inf
+        return kind is nn.LeakyReLU and 0 < module.negative_slope <= 1
+    if isinstance(module, (nn.ELU, nn.CELU)):
+        return kind in (nn.ELU, nn.CELU) and abs(module.alpha) <= 1
     return kind in FINITE_PRESERVING
 
 
@@ -342,7 +342,7 @@ class Recorder:
             try:
                 listener.backward_end(BackwardWindow(values, entries))
             except SanitizerError as error:
-                raise error.with_traceback(None)  # the traceback ends at the user's backward() call
+                raise error.with_traceback(None)  # noqa: B904  # the same error, its traceback ending at the user's backward() call (`from` would replace its cause)
 
 
 def producer(fwd: ForwardPass, slot: int) -> int | None:
@@ -370,7 +370,7 @@ def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callab
             try:
                 recorder.leave(index, output)
             except SanitizerError as error:
-                raise error.with_traceback(None)  # the traceback ends where the user's code called the model
+                raise error.with_traceback(None)  # noqa: B904  # the same error, its traceback ending where the user's code called the model
 
     return pre_hook, post_hook
 

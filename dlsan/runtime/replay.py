@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Tuple
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
@@ -281,7 +281,7 @@ def _op_name(func: Callable[..., Any]) -> str:
     return str(name or getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func)))
 
 
-_FramePosition = Tuple[types.FrameType, int, int]
+_FramePosition = tuple[types.FrameType, int, int]
 
 
 def _user_stack(frame: types.FrameType | None) -> list[_FramePosition]:
