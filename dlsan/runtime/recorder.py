@@ -240,7 +240,8 @@ class Recorder:
                     listener.forward_end(fwd)
             finally:
                 if fwd.call_args:
-                    fwd.root_call = WeakCall(*fwd.call_args[0])
+                    output = fwd.output_node()
+                    fwd.root_call = WeakCall(*fwd.call_args[0], graph=None if output is None else output[0])
                 fwd.keep = fwd.call_args = None
 
     def _observe(self, fwd: ForwardPass, tensor: torch.Tensor, call: int, role: int, path: Path, mode: int) -> int:

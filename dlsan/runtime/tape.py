@@ -139,6 +139,16 @@ class ForwardPass:
             depth += 1
         return depth
 
+    def output_node(self) -> tuple[Any, Path] | None:
+        """The autograd node of the outermost call's first output that has one, with that output's
+        path; ``None`` when no output carries a graph.  The node lives as long as the pass's graph."""
+        for slot, path in self.call_outputs[0] if self.call_outputs else ():
+            tensor = self.refs[slot]()
+            node = None if tensor is None else tensor.grad_fn
+            if node is not None:
+                return node, path
+        return None
+
     def consumers(self, slot: int) -> list[int]:
         """Calls that received ``slot`` as an input, in call order."""
         return [c for c, inputs in enumerate(self.call_inputs) if any(s == slot for s, _ in inputs)]
