@@ -133,7 +133,7 @@ class Recorder:
     ) -> None:
         self._listener = weakref.ref(listener)
         self.reduce = reduce
-        #: keep each call's arguments while a grad-enabled pass runs (``ForwardPass.call_args``)
+        #: keep the outermost call's arguments while a grad-enabled pass runs (``ForwardPass.call_args``)
         self.keep_calls = keep_calls
         #: record nothing new (set while dlsan itself replays a module, see dlsan.runtime.replay)
         self.paused = False
@@ -183,6 +183,8 @@ class Recorder:
                 listener.step, torch.is_grad_enabled(), sys.exc_info()[1], keep=self.reduce or torch.is_grad_enabled(),
                 keep_calls=self.keep_calls,
             )
+            if fwd.call_args is not None:
+                fwd.call_args.append((args, kwargs))
             listener.forward_begin(fwd)
         call = len(fwd.call_module)
         stack = fwd.stack
@@ -192,8 +194,6 @@ class Recorder:
         stack.append(call)
         inputs: list[tuple[int, Path]] = []
         fwd.call_inputs.append(inputs)
-        if fwd.call_args is not None:
-            fwd.call_args.append((args, kwargs))
         if not kwargs and len(args) == 1 and isinstance(args[0], torch.Tensor):
             slot = self._observe(fwd, args[0], call, INPUT, _ARG0, 0)
             if slot >= 0:
