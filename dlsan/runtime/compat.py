@@ -52,6 +52,8 @@ def in_backward() -> bool:
 def local_tensor(tensor: torch.Tensor) -> torch.Tensor:
     """A DTensor's local shard (FSDP2 parameters and gradients), any other tensor as it is.  Only
     a program that imported DTensor can hold one, so nothing is imported here."""
+    if type(tensor) is torch.Tensor or type(tensor) is torch.nn.Parameter:  # the usual case, at once
+        return tensor
     for name in ("torch.distributed.tensor", "torch.distributed._tensor"):
         dtensor = getattr(sys.modules.get(name), "DTensor", None)
         if dtensor is not None and isinstance(tensor, dtensor):

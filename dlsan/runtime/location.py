@@ -15,9 +15,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, Optional, Tuple
+from typing import Any
 
-Location = Tuple[str, int]
+Location = tuple[str, int]
 
 _DLSAN_DIR = str(Path(__file__).resolve().parent.parent)
 _LIBRARY_PREFIXES: tuple[str, ...] = ()
@@ -70,17 +70,17 @@ def caller_location() -> Location | None:
     return None if frame is None else (display_path(frame.f_code.co_filename), frame.f_lineno)
 
 
-_FORWARDS: dict[type, Optional[Location]] = {}
+_FORWARDS: dict[type, Location | None] = {}
 
 
-def forward_location(cls: type) -> Optional[Location]:
+def forward_location(cls: type) -> Location | None:
     """The ``def forward`` line of a user-defined module class (``None`` for torch's own)."""
     if cls not in _FORWARDS:
         _FORWARDS[cls] = _find_forward(cls)
     return _FORWARDS[cls]
 
 
-def _find_forward(cls: type) -> Optional[Location]:
+def _find_forward(cls: type) -> Location | None:
     forward = getattr(cls, "forward", None)
     if forward is None:
         return None

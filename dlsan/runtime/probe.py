@@ -69,7 +69,7 @@ import contextlib
 import importlib
 import pkgutil
 import weakref
-from typing import TYPE_CHECKING, Any, ClassVar, ContextManager, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from dlsan.runtime.findings import Finding
 
@@ -130,7 +130,7 @@ class Probe:
     def flush(self) -> None:
         pass
 
-    def watch(self) -> ContextManager[Any]:
+    def watch(self) -> contextlib.AbstractContextManager[Any]:
         """Context for code outside the model that the probe should see (see ``Sanitizer.watch``)."""
         return contextlib.nullcontext()
 

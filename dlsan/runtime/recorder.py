@@ -79,10 +79,10 @@ GradObserver = Callable[[ForwardPass, int, torch.Tensor], None]
 
 def finite_preserving(module: nn.Module) -> bool:
     kind = type(module)
-    if kind is nn.LeakyReLU:  # a slope of 0 gives -inf * 0 = NaN, a negative one -inf -> +inf
-        return 0 < float(module.negative_slope) <= 1
-    if kind in (nn.ELU, nn.CELU):
-        return abs(float(module.alpha)) <= 1
+    if isinstance(module, nn.LeakyReLU):  # a slope of 0 gives -inf * 0 = NaN, a negative one -inf -> +inf
+        return kind is nn.LeakyReLU and 0 < module.negative_slope <= 1
+    if isinstance(module, (nn.ELU, nn.CELU)):
+        return kind in (nn.ELU, nn.CELU) and abs(module.alpha) <= 1
     return kind in FINITE_PRESERVING
 
 
@@ -143,7 +143,7 @@ class Recorder:
     ) -> None:
         self._listener = weakref.ref(listener)
         self.reduce = reduce
-        #: keep each call's arguments while a grad-enabled pass runs (``ForwardPass.call_args``)
+        #: keep the outermost call's arguments while a grad-enabled pass runs (``ForwardPass.call_args``)
         self.keep_calls = keep_calls
         #: record nothing new (set while dlsan itself replays a module, see dlsan.runtime.replay)
         self.paused = False
@@ -194,6 +194,8 @@ class Recorder:
                 listener.step, torch.is_grad_enabled(), sys.exc_info()[1], keep=self.reduce or torch.is_grad_enabled(),
                 keep_calls=self.keep_calls,
             )
+            if fwd.call_args is not None:
+                fwd.call_args.append((args, kwargs))
             listener.forward_begin(fwd)
         call = len(fwd.call_module)
         stack = fwd.stack
@@ -203,8 +205,6 @@ class Recorder:
         stack.append(call)
         inputs: list[tuple[int, Path]] = []
         fwd.call_inputs.append(inputs)
-        if fwd.call_args is not None:
-            fwd.call_args.append((args, kwargs))
         if not kwargs and len(args) == 1 and isinstance(args[0], torch.Tensor):
             slot = self._observe(fwd, args[0], call, INPUT, _ARG0, 0)
             if slot >= 0:
@@ -251,7 +251,8 @@ class Recorder:
                     listener.forward_end(fwd)
             finally:
                 if fwd.call_args:
-                    fwd.root_call = WeakCall(*fwd.call_args[0])
+                    output = fwd.output_node()
+                    fwd.root_call = WeakCall(*fwd.call_args[0], graph=None if output is None else output[0])
                 fwd.keep = fwd.call_args = None
 
     def _observe(self, fwd: ForwardPass, tensor: torch.Tensor, call: int, role: int, path: Path, mode: int) -> int:
@@ -354,7 +355,7 @@ class Recorder:
             try:
                 listener.backward_end(BackwardWindow(values, entries))
             except SanitizerError as error:
-                raise error.with_traceback(None)  # the traceback ends at the user's backward() call
+                raise error.with_traceback(None)  # noqa: B904  # the same error, its traceback ending at the user's backward() call (`from` would replace its cause)
 
 
 def producer(fwd: ForwardPass, slot: int) -> int | None:
@@ -388,7 +389,7 @@ def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callab
             try:
                 recorder.leave(index, output)
             except SanitizerError as error:
-                raise error.with_traceback(None)  # the traceback ends where the user's code called the model
+                raise error.with_traceback(None)  # noqa: B904  # the same error, its traceback ending where the user's code called the model
 
     return pre_hook, post_hook
 

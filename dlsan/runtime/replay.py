@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Tuple
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
@@ -87,25 +87,34 @@ class BadOp:
                 "op_inputs": self.inputs, "node": self.node, "hint": self.hint}  # fmt: skip
 
 
+#: the key of a replayable call's arguments in its output node's ``metadata`` (see :class:`WeakCall`)
+_GRAPH_KEY = "dlsan.replay-call"
+
+
 class WeakCall:
     """A call's arguments held weakly, for a replay after its forward pass has ended (the backward).
 
     Only plain arguments can be held this way: tensors (weakly, with their version, so an in-place
-    change later is noticed) and scalars; anything else makes the call unreplayable."""
+    change later is noticed) and scalars; anything else makes the call unreplayable.  ``graph``, an
+    autograd node of the call's output, holds them in its ``metadata`` for as long as the graph
+    lives: a temporary input (``model(x.float())``, ``model(batch.to(device))``) then survives until
+    the backward pass a replay would explain, and no longer."""
 
     __slots__ = ("ok", "_items")
 
-    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any], graph: Any = None) -> None:
         if not kwargs and len(args) == 1 and isinstance(args[0], torch.Tensor):  # the usual model(x)
             self.ok = True
             self._items: list[tuple[str | None, Any]] = [(None, (weakref.ref(args[0]), version_of(args[0])))]
-            return
-        items = [*((None, value) for value in args), *kwargs.items()]
-        self.ok = all(isinstance(value, (torch.Tensor, *_SCALARS)) for _, value in items)
-        self._items = [
-            (key, (weakref.ref(value), version_of(value)) if isinstance(value, torch.Tensor) else value)
-            for key, value in items
-        ] if self.ok else []  # fmt: skip
+        else:
+            items = [*((None, value) for value in args), *kwargs.items()]
+            self.ok = all(isinstance(value, (torch.Tensor, *_SCALARS)) for _, value in items)
+            self._items = [
+                (key, (weakref.ref(value), version_of(value)) if isinstance(value, torch.Tensor) else value)
+                for key, value in items
+            ] if self.ok else []  # fmt: skip
+        if self.ok and graph is not None:
+            graph.metadata[_GRAPH_KEY] = (args, kwargs)
 
     def resolve(self) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         if not self.ok:
@@ -281,7 +290,7 @@ def _op_name(func: Callable[..., Any]) -> str:
     return str(name or getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func)))
 
 
-_FramePosition = Tuple[types.FrameType, int, int]
+_FramePosition = tuple[types.FrameType, int, int]
 
 
 def _user_stack(frame: types.FrameType | None) -> list[_FramePosition]:

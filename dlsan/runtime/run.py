@@ -65,7 +65,7 @@ class _Trainers:
             found.add(obj)
 
         self._patched.append((cls, original))
-        cls.__init__ = __init__
+        cls.__init__ = __init__  # type: ignore[misc]  # the class's own __init__, restored by __exit__
 
     def options_for(self, model: nn.Module) -> dict[str, Any]:
         """The optimizer (and scaler) that trains ``model``: the first whose parameters it holds."""

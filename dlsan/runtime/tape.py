@@ -120,8 +120,9 @@ class ForwardPass:
         #: check could describe a culprit), cleared as soon as the pass has been handed to the
         #: probes; ``keep`` defaults to ``grad_enabled``
         self.keep: list[torch.Tensor] | None = [] if (grad_enabled if keep is None else keep) else None
-        #: each call's ``(args, kwargs)``, kept like ``keep`` when the sanitizer replays failures
-        #: (``keep_calls``), so the failing forward can be run again op by op
+        #: the outermost call's ``(args, kwargs)`` (a list of that one pair), kept like ``keep``
+        #: when the sanitizer replays failures (``keep_calls``), so the failing forward can be run
+        #: again op by op (a replay starts from the model's input: inner calls' arguments are not kept)
         self.call_args: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = (
             [] if self.keep is not None and keep_calls else None
         )
@@ -138,6 +139,16 @@ class ForwardPass:
             call = self.call_parent[call]
             depth += 1
         return depth
+
+    def output_node(self) -> tuple[Any, Path] | None:
+        """The autograd node of the outermost call's first output that has one, with that output's
+        path; ``None`` when no output carries a graph.  The node lives as long as the pass's graph."""
+        for slot, path in self.call_outputs[0] if self.call_outputs else ():
+            tensor = self.refs[slot]()
+            node = None if tensor is None else tensor.grad_fn
+            if node is not None:
+                return node, path
+        return None
 
     def consumers(self, slot: int) -> list[int]:
         """Calls that received ``slot`` as an input, in call order."""

@@ -73,7 +73,7 @@ class StepTracker:
             else:
                 router.before_optimizer_step(optimizer)
         except SanitizerError as error:
-            raise error.with_traceback(None)  # the traceback ends at the user's optimizer.step()
+            raise error.with_traceback(None)  # noqa: B904  # the same error, its traceback ending at the user's optimizer.step()
 
     def _post_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         router = self._router_ref()

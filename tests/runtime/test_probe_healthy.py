@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from runtime_health_models import HEALTHY, train
 
 from dlsan.runtime.probe import probe_classes
-
-from runtime_health_models import HEALTHY, train
 
 
 @pytest.mark.parametrize("steps", [3, 30, 100])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import traceback
+import weakref
 
 import pytest
 import torch
@@ -103,6 +104,30 @@ def test_sqrt_at_zero_in_backward_names_the_node_and_the_forward_line():
     assert finding.phase == "backward" and finding.details["node"] == "SqrtBackward0"
     assert finding.details["op"] == "torch.sqrt" and finding.line == _line_of(SqrtAtZero, "torch.sqrt")
     assert "infinite derivative" in finding.details["hint"]
+
+
+def test_a_backward_replay_from_a_temporary_input_names_the_node_and_the_forward_line():
+    # model(x.clone()) (like model(x.float()) or model(batch.to(device))): nothing but the graph
+    # holds the input by the time backward() runs, and the replay starts from that input
+    model, x = SqrtAtZero(), torch.randn(6, 8)
+    with pytest.raises(dlsan.NonFiniteError) as info:
+        with dlsan.instrument(model):
+            model(x.clone()).sum().backward()
+    finding = info.value.finding
+    assert finding.phase == "backward" and finding.details["node"] == "SqrtBackward0"
+    assert finding.details["op"] == "torch.sqrt" and finding.line == _line_of(SqrtAtZero, "torch.sqrt")
+
+
+def test_the_input_held_for_a_backward_replay_dies_with_the_graph():
+    model = SqrtAtZero()
+    with dlsan.instrument(model, on_error="record", replay=True):
+        x = torch.randn(6, 8)
+        seen = weakref.ref(x)
+        out = model(x)
+        del x
+        assert seen() is not None  # the graph holds it, for a backward replay
+        del out
+        assert seen() is None  # the graph died, and the input with it
 
 
 def test_division_by_a_zero_std_names_the_division():

@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+import runtime_health_models as zoo
+import sanity_models as models
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import dlsan
 from dlsan.testing import assert_sane
-import runtime_health_models as zoo
-import sanity_models as models
 
 STEPS = 80
 

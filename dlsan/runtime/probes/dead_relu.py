@@ -29,7 +29,7 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -250,7 +250,7 @@ def _is_relu(module: nn.Module) -> bool:
     return isinstance(module, _RELU_TYPES) or (isinstance(module, nn.LeakyReLU) and module.negative_slope == 0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _ends_in_relu(cls: type[nn.Module]) -> bool:
     """A user module whose ``forward`` returns ``F.relu(...)`` / ``torch.relu(...)`` / ``x.relu()``
     on every path: its output is a ReLU output too.  Decided from the source; unknown means no."""

@@ -445,7 +445,7 @@ class GradientProbe(Probe):
         self.emit(Finding(kind, module, "backward", step, message, {**facts, **extra}))
 
     def summary(self) -> dict[str, Any]:
-        ranked = sorted(range(len(self._layer_names)), key=lambda l: self._order.get(l, len(self._order) + l))
+        ranked = sorted(range(len(self._layer_names)), key=lambda layer: self._order.get(layer, len(self._order) + layer))
         return {
             "layers": [self._layer_names[layer] or "model" for layer in ranked if layer in self._order],
             "norms": {kind: series.to_dict() for kind, series in self.series.items()},

@@ -74,17 +74,13 @@ class GraphLeakProbe(Probe):
         super().detach()
 
     def on_forward_end(self, fwd: ForwardPass) -> None:
-        if self._reported or not fwd.grad_enabled or not fwd.call_outputs:
-            return
-        for slot, path in fwd.call_outputs[0]:
-            tensor = fwd.refs[slot]()
-            node = None if tensor is None else tensor.grad_fn
-            if node is not None:
-                tag = _Tag()
-                cast("dict[str, Any]", node.metadata)[_KEY] = tag
-                where = format_path(path[0], path[1:]) if path else "output"
-                self._tags.append((weakref.ref(tag), fwd.step, where))
-                return
+        found = None if self._reported or not fwd.grad_enabled else fwd.output_node()
+        if found is not None:
+            node, path = found
+            tag = _Tag()
+            cast("dict[str, Any]", node.metadata)[_KEY] = tag
+            where = format_path(path[0], path[1:]) if path else "output"
+            self._tags.append((weakref.ref(tag), fwd.step, where))
 
     def on_step_end(self, step: int) -> None:
         if self._baseline is None:

@@ -88,7 +88,7 @@ class UnusedParameterProbe(Probe):
         if seen < _MIN_PARTIAL or seen >= self.steps:
             return
         newly: dict[str, list[str]] = {}
-        for module_name, path, param in self._params:
+        for module_name, path, _ in self._params:
             if self._missing.get(path) == seen and path not in self._partial and path not in self._reported:
                 self._partial.add(path)
                 newly.setdefault(module_name, []).append(path)
