@@ -23,12 +23,12 @@ from typing import Any
 
 import pytest
 import torch
+from timm_without_torchvision import import_timm, uses_stand_in
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import dlsan
 from dlsan.runtime.probe import probe_classes
-from timm_without_torchvision import import_timm, uses_stand_in
 
 pytestmark = pytest.mark.slow
 
