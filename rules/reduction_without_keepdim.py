@@ -84,9 +84,9 @@ class ReductionWithoutKeepdim(Rule):
     code = "DLS201"
     name = "reduction-without-keepdim"
     message = (
-        "a reduction over a non-leading dim without `keepdim=True` is combined element-wise with "
+        "a reduction over a non-leading dim without `{keyword}=True` is combined element-wise with "
         "the tensor it reduced: broadcasting aligns it with the wrong dim (it crashes, or is "
-        "silently wrong when two dims are equal); pass `keepdim=True`"
+        "silently wrong when two dims are equal); pass `{keyword}=True`"
     )
     fix_applicability = "safe"
 
@@ -309,6 +309,22 @@ class ReductionWithoutKeepdim(Rule):
             """,
             line=4,
         ),
+        # a method of an array known to be NumPy's: its keyword is `keepdims`
+        Invalid(
+            """
+            import numpy as np
+            import torch
+            a = np.random.rand(3, 4)
+            b = a - a.mean(1)
+            """,
+            line=4,
+            fixed="""
+            import numpy as np
+            import torch
+            a = np.random.rand(3, 4)
+            b = a - a.mean(1, keepdims=True)
+            """,
+        ),
         Invalid(
             """
             import torch
@@ -390,7 +406,14 @@ class ReductionWithoutKeepdim(Rule):
             return
         if not self._misaligns(reduction, scope) or not self._known_array(reduction, scope):
             return
-        self.report(node, fix=self._fix(found, scope))
+        keyword = self._keepdim_keyword(reduction)
+        self.report(node, self.message.format(keyword=keyword), fix=self._fix(found, scope, keyword))
+
+    def _keepdim_keyword(self, reduction: Reduction) -> str:
+        """``keepdims`` for a NumPy reduction (a NumPy function, ``axis=``, or a method of an
+        array the model knows is NumPy's), else torch's ``keepdim``."""
+        numpy = reduction.numpy_style or value_of(self.context, reduction.input).kind is Kind.NDARRAY
+        return "keepdims" if numpy else "keepdim"
 
     def _same_shape_source(self, expr: cst.BaseExpression) -> cst.BaseExpression:
         """The tensor ``expr`` has the shape of: ``X`` for ``X.pow(2)``, ``torch.pow(X, 2)``,
@@ -489,9 +512,8 @@ class ReductionWithoutKeepdim(Rule):
 
     # -- the fix -------------------------------------------------------------------------------------
 
-    def _fix(self, found: _Found, scope: cst.CSTNode) -> FixSpec | None:
+    def _fix(self, found: _Found, scope: cst.CSTNode, keyword: str) -> FixSpec | None:
         reduction = found.reduction
-        keyword = "keepdims" if reduction.numpy_style else "keepdim"
         edit: EditSpec
         if reduction.keepdim_arg is not None:
             edit = Replace(reduction.keepdim_arg.value, "True")
