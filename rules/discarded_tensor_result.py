@@ -20,6 +20,7 @@ class DiscardedTensorResult(Rule):
     Flags an out-of-place tensor method (`x.to(device)`, `x.cuda()`, `x.float()`,
     `x.clamp(0, 1)`, `x.squeeze()`, `x.view(...)`, `x.detach()` ...) written as a statement of its
     own, on a value known to be a tensor (built by torch, annotated `torch.Tensor`, a parameter).
+    In a notebook, the last statement of a cell is left alone: Jupyter displays its value.
 
     ## Why is this bad?
     These methods return a new tensor and leave the receiver as it was, so the statement does
@@ -41,6 +42,7 @@ class DiscardedTensorResult(Rule):
 
     code = "DLS604"
     name = "discarded-tensor-result"
+    displayed_value_is_used = True
     message = (
         "`{method}()` returns a new tensor and leaves `{receiver}` unchanged, so this statement does "
         "nothing; assign the result (`{receiver} = {receiver}.{method}(...)`) or use an in-place method"

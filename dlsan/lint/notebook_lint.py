@@ -47,9 +47,17 @@ def _has_dls000(findings: Sequence[LintFinding]) -> bool:
     return any(finding.code == PARSE_ERROR_CODE for finding in findings)
 
 
+def _located(module: VirtualModule, findings: Sequence[LintFinding], selection: RuleSelection) -> list[LintFinding]:
+    """``findings`` at their cells, less those about a cell's displayed result (``x.t()`` ending a
+    cell shows the transposed tensor: nothing is thrown away)."""
+    displayed = {rule.code for rule in selection.rules if rule.displayed_value_is_used}
+    return [module.locate(finding) for finding in findings
+            if finding.code not in displayed or not module.ends_cell(finding)]
+
+
 def _lint_virtual(path: str, cells: Cells, selection: RuleSelection) -> list[LintFinding]:
     module = VirtualModule.build(cells)
-    return [module.locate(finding) for finding in lint_source(path, module.source, selection)]
+    return _located(module, lint_source(path, module.source, selection), selection)
 
 
 def lint_cells(path: str, cells: Cells, selection: RuleSelection) -> list[LintFinding]:
@@ -108,7 +116,7 @@ def notebook_result(path: str, data: bytes, selection: RuleSelection, *, fix: bo
             problem = "a fix would make the notebook fail to compile; not applied"
             break
         sources, applied_total = new_sources, applied_total + applied
-        located = [module.locate(finding) for finding in lint_module(path, module.source, parsed, selection)]
+        located = _located(module, lint_module(path, module.source, parsed, selection), selection)
         remaining = _in_cell_order(broken + located) if broken else located
     changed = {index: text for index, text in sources.items() if text != notebook.source(index)}
     original = data.decode("utf-8-sig")

@@ -304,6 +304,18 @@ class VirtualModule:
                 return span
         return None
 
+    def ends_cell(self, finding: LintFinding) -> bool:
+        """Whether ``finding`` ends on the last code line of its cell (blank and comment lines after
+        it aside): where an expression statement is the cell's result, which Jupyter displays."""
+        span = self.span_of(finding.line)
+        if span is None:
+            return False
+        lines = self.source.split("\n")
+        last = span.first_line + span.line_count - 1
+        while last > span.first_line and lines[last - 1].strip()[:1] in ("", "#"):
+            last -= 1
+        return finding.end_line == last
+
     def locate(self, finding: LintFinding) -> LintFinding:
         """``finding`` at its cell (1-based position among all cells) and line within the cell."""
         span = self.span_of(finding.line)

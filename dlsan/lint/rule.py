@@ -120,6 +120,9 @@ class Rule(Documented):
     #: the prefilter: a file that contains none of these strings cannot match this rule and is
     #: not parsed for it.
     requires: ClassVar[tuple[str, ...]] = ("torch",)
+    #: the rule flags a value thrown away by an expression statement; in a notebook, the last
+    #: expression of a cell is not thrown away (Jupyter shows it), so those findings are dropped.
+    displayed_value_is_used: ClassVar[bool] = False
     #: option name -> default value; users set them under [tool.dlsan.rule-options.<code>].
     options: ClassVar[dict[str, Any]] = {}
     VALID: ClassVar[Sequence[Valid]] = ()
