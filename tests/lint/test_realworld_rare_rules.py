@@ -383,6 +383,105 @@ CASES = [
     """, []),
 
     # --- DLS511 optimizer-rebuilt-in-loop -----------------------------------------------------
+    # search-index file 37072703260: a GelSight image model, Adam rebuilt every epoch
+    ("DLS511", """
+        import torch
+        def train(model, train_data_loader, num_epochs, learning_rate, device):
+            for epoch in range(num_epochs):
+                optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+                model.train()
+                for gelsight_image, gt_image, _ in train_data_loader:
+                    output = model(gelsight_image.to(device))
+                    loss = criterion(output, gt_image.to(device))
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+    """, [4]),
+    # search-index file 55918861387: soft-prompt tuning, AdamW rebuilt every epoch
+    ("DLS511", """
+        import torch
+        NUM_EPOCHS = 5
+        for epoch in range(NUM_EPOCHS):
+            optimizer = torch.optim.AdamW(cust_softprompt, lr=1e-3)
+            total_loss = 0.0
+            for step, batch in enumerate(train_loader):
+                loss = step_loss(batch)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    """, [4]),
+    # search-index file 31429594755: adversarial training, both SGD-with-momentum optimizers rebuilt
+    ("DLS511", """
+        import torch
+        def train_model(model, criterion, adversary, learning_rate, num_epochs=35):
+            for epoch in range(num_epochs):
+                optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=0.9)
+                nn_optimizer = torch.optim.SGD(adversary.parameters(), lr=learning_rate, momentum=0.9)
+                for inputs, labels in dataloaders['train']:
+                    optimizer.zero_grad()
+                    nn_optimizer.zero_grad()
+                    loss = criterion(model(inputs), labels)
+                    loss.backward()
+                    optimizer.step()
+                    nn_optimizer.step()
+    """, [4, 5]),
+    # search-index file 1260071912: a transimpedance regression model
+    ("DLS511", """
+        import torch
+        for epoch in range(num_epochs):
+            optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+            for batch in dataloader:
+                predictions = model(batch["inputs"])
+                loss = loss_fn(predictions, batch["targets"].view(-1, 1))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    """, [3]),
+    # search-index file 21842131771: Adam rebuilt every epoch to apply a hand-made step decay; it
+    # throws the moments away too, but a rebuild whose arguments change in the loop is left alone
+    # (the rule cannot tell it from a new model per fold): a miss, not a false positive
+    ("DLS511", """
+        import torch
+        def train(net, train_data, num_epochs, criterion):
+            lr = 0.01
+            for epoch in range(num_epochs):
+                optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+                if lr > 1e-5 and (epoch + 1) % 16 == 0:
+                    lr = lr / 10
+                net.train()
+                for im, label in train_data:
+                    loss = criterion(net(im), label)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+    """, []),
+    # search-index file 15532748372: plain SGD (no momentum) has no state to lose, so its rebuild
+    # every epoch changes nothing
+    ("DLS511", """
+        import torch
+        def run_model(model, train_data, learning_rate, num_epochs):
+            criterion = torch.nn.MSELoss()
+            for epoch in range(num_epochs):
+                optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
+                for i, student in enumerate(train_data):
+                    loss = criterion(model(student[:-1]), student[1:])
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+    """, []),
+    # search-index file 19053165596: a ranking model, the batch loop inside train()
+    ("DLS511", """
+        import torch.optim as optim
+        def train(net, epoch_size, batch_size, optimizer):
+            for i in range(epoch_size):
+                loss = net.loss(sample(batch_size))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        for ep_idx in range(num_epochs):
+            optimizer = optim.Adam(net.parameters(), lr=learning_rate)
+            train_loss = train(net, epoch_size, batch_size, optimizer)
+    """, [9]),
     # look-alike: search-index file 22258961, one optimizer per stage over that stage's parameters
     ("DLS511", """
         import torch
