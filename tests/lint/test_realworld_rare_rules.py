@@ -6,9 +6,12 @@ public GitHub files found with the code search index's exact-string look-up (`fi
 pattern of each rule (``optimizer.zero_grad`` ending a line, ``torch.log(F.softmax(``,
 ``binary_cross_entropy_with_logits(torch.sigmoid(``, ``.require_grad = `` ...).  That look-up gives a
 file id, not the repository, so each case cites the id (``read_file`` with that id shows the file).
-Every hit was judged by reading the file: the bug as written (``expect`` lists the lines that must
-be flagged) and the look-alike that is correct (``expect`` empty).  The verdicts are counted in
-``benchmarks/realcode_verdicts_search_index.jsonl``.
+Every hit was judged by reading the file, and the cases are those verdicts: the bug as written
+(``expect`` lists the lines that must be flagged, all judged true unless the comment says
+debatable) and the look-alike that is correct (``expect`` empty).  Two false positives this sample
+found were fixed in the rules (DLS605 on a tensor then wrapped in ``nn.Parameter``, DLS511 on a
+plain SGD) and are kept here as look-alikes.  Whole-repository verdicts live in
+``benchmarks/realcode_verdicts_newrules.jsonl`` (``benchmarks/realcode_precision.py``).
 """
 
 from __future__ import annotations
@@ -381,6 +384,30 @@ CASES = [
         for i in range(n):
             tilted_loss = torch.cat((tilted_loss, sample(i)))
     """, []),
+    # look-alikes: search-index files 1805467057, 31546383082, 39314822502, 47610248365: per-class
+    # tables written class by class, prototypes moved to the device and then initialised
+    ("DLS102", """
+        import torch
+        def confusion(pred, target, num_classes):
+            cm = torch.empty(num_classes, 4)
+            for c in range(num_classes):
+                cm[c, 0] = ((pred == c) & (target == c)).sum()
+            return cm
+        x_proto = torch.empty(num_classes, dim).to(device)
+        torch.nn.init.normal_(x_proto, mean=0, std=0.2)
+        corr_mat = torch.empty(num_classes, num_classes).cuda()
+        for i in range(num_classes):
+            corr_mat[i, :] = torch.sum(fc_weight[:, i].unsqueeze(1) * fc_weight, dim=0)
+    """, []),
+    # chenyuntc/pytorch-book Chapter5/chapter5.ipynb (a device demonstration): the sum reads the
+    # uninitialised values; the cell only checks the result's device, so the verdict is debatable
+    ("DLS102", """
+        import torch as t
+        x = t.cuda.FloatTensor(2, 3)
+        y = t.FloatTensor(2, 3).cuda()
+        z = x + y
+        assert z.get_device() == 0
+    """, [4]),
 
     # --- DLS511 optimizer-rebuilt-in-loop -----------------------------------------------------
     # search-index file 37072703260: a GelSight image model, Adam rebuilt every epoch
