@@ -368,6 +368,33 @@ CASES = [
             test_data = torchvision.datasets.ImageFolder(test_dir, transform=transform_test)
     """, []),
 
+    # search-index file 33405431381: a MedMNIST validation set flipped and rotated at random
+    ("DLS406", """
+        from torchvision import transforms
+        train_transform = transforms.Compose([
+            transforms.ToTensor(),
+            transforms.RandomHorizontalFlip(),
+            transforms.RandomRotation(20),
+        ])
+        train_dataset = DataClass(split='train', transform=train_transform, download=True)
+        val_dataset = DataClass(split='val', transform=train_transform, download=True)
+        val_loader = DataLoader(val_dataset, batch_size=batch_size, shuffle=False)
+    """, [8]),
+    # look-alikes: search-index files 22158208910 (Flowers102) and 38677795265 (Waterbirds) train on
+    # their validation split, merged with the training set, so it is augmented on purpose
+    ("DLS406", """
+        from torch.utils.data import ConcatDataset, Subset
+        from torchvision import transforms
+        from torchvision.datasets import Flowers102
+        train_transform = transforms.Compose([transforms.RandomResizedCrop(224), transforms.ToTensor()])
+        original_trainset = Flowers102(root=root, split='train', transform=train_transform)
+        original_valset = Flowers102(root=root, split='val', transform=train_transform)
+        combined_trainset = ConcatDataset([original_trainset, original_valset])
+        valset = Waterbirds(root=waterbird_path, split='val', transform=train_transform)
+        extra_valset = Subset(valset, valset.get_subset(groups=[1, 2], num_per_class=1000))
+        train_dataset = CombinedDataset([extra_valset, extra_trainset])
+    """, []),
+
     # --- DLS102 uninitialised-tensor-used -----------------------------------------------------
     # look-alikes: search-index files 36118828136, 859444166, 20287091674 fill torch.empty / a sized
     # torch.Tensor element by element; 16061739176 grows an empty tensor by concatenation
