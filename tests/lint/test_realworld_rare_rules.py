@@ -426,6 +426,22 @@ CASES = [
         for i in range(num_classes):
             corr_mat[i, :] = torch.sum(fc_weight[:, i].unsqueeze(1) * fc_weight, dim=0)
     """, []),
+    # look-alikes: search-index files 5399830199, 14332534269, 32759160102, 916542568: a sized
+    # legacy constructor filled in the same expression before the sum accumulates into it
+    ("DLS102", """
+        import torch
+        import torch.nn.functional as F
+        def train(model, device, train_loader, optimizer):
+            for data, target in train_loader:
+                output = model(data)
+                loss = torch.FloatTensor(1).zero_().to(device)
+                for i in range(len(output)):
+                    loss += F.nll_loss(output[i], target[:, i])
+                loss.backward()
+        dice_loss = torch.FloatTensor(1).cuda().zero_()
+        dice_loss += dice(batch_mask, pred)
+        joint_loss = torch.FloatTensor(1).fill_(0.).to(device)[0]
+    """, []),
     # chenyuntc/pytorch-book Chapter5/chapter5.ipynb (a device demonstration): the sum reads the
     # uninitialised values; the cell only checks the result's device, so the verdict is debatable
     ("DLS102", """
