@@ -107,6 +107,37 @@ CASES = [
             torch.nn.utils.clip_grad_norm_(self.joint_policies[i].parameters(), self.max_grad_norm)
             self.joint_policies[i].optimizer.step()
     """, [4]),
+    # search-index files 31490509217, 8842449403, 31426987233, 8848048006, 31293974494, 32241809226
+    # (copies of one segmentation trainer) and 30736785367, 30259190038 (an EMNIST trainer): the
+    # epoch loop's `model.train` never undoes the validation's `model.eval()`
+    ("DLS304", """
+        import torch
+        for ep in range(num_epochs):
+            print("Learning rate:", optimizer.param_groups[0]['lr'])
+            model.train
+            for batch_idx, (subject) in enumerate(train_loader):
+                image, mask = subject['image'], subject['gt']
+                optimizer.zero_grad()
+                loss = loss_fn(model(image), mask)
+                loss.backward()
+                optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                validate(model, val_loader)
+    """, [4]),
+    # search-index files 27434515335 (a VAE) and 47607672632 (an EMNIST CNN): train() starts with
+    # a no-op, harmless only while nothing has put the model in eval mode before
+    ("DLS304", """
+        import torch
+        def train_model(model, optimizer, criterion, device, epochs=5):
+            model.train
+            for epoch in range(epochs):
+                for images, labels in train_loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(images.to(device)), labels.to(device))
+                    loss.backward()
+                    optimizer.step()
+    """, [3]),
     # look-alikes: search-index files 68282967285 and 2417721076 keep the bound methods to wrap them
     ("DLS304", """
         import torch
