@@ -5,12 +5,14 @@ import libcst as cst
 from dlsan.lint.analysis.callers import call_sites
 from dlsan.lint.analysis.functions import file_index, parameter_names
 from dlsan.lint.analysis.optimizers import grad_events
+from dlsan.lint.calls import get_arg, numeric_value
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic.model import names_read
 from dlsan.lint.semantic.scopes import BindingKind
 from dlsan.lint.semantic.values import Kind, value_of
 
 _WHAT = {Kind.OPTIMIZER: "optimizer", Kind.SCHEDULER: "LR scheduler"}
+_SGD = "torch.optim.SGD"
 
 
 def _roots(expr: cst.CSTNode) -> set[str]:
@@ -29,15 +31,23 @@ def _roots(expr: cst.CSTNode) -> set[str]:
     return found
 
 
+def _stateless(call: cst.Call, resolved: str | None) -> bool:
+    """``torch.optim.SGD(params, lr)`` without momentum: nothing is lost when it is rebuilt."""
+    if resolved != _SGD:
+        return False
+    momentum = get_arg(call, "momentum", 2)
+    return momentum is None or numeric_value(momentum.value) == 0
+
+
 class OptimizerRebuiltInLoop(Rule):
     """
     ## What it does
     Flags an optimizer or LR scheduler constructed inside a training loop on every iteration:
     in a loop that itself steps the optimizer (per batch), or in an epoch loop
     (`for epoch in ...`) around the batch loop, also through a same-file function that returns
-    one. Not flagged: a construction under a condition (a change of stage), or one whose
+    one. Not flagged: a construction under a condition (a change of stage), one whose
     parameters come from a model rebuilt in the same loop (cross-validation folds,
-    hyper-parameter searches).
+    hyper-parameter searches), or a plain `SGD` without momentum, which keeps no state.
 
     ## Why is this bad?
     A new optimizer starts with empty state: SGD's momentum, Adam's moment estimates and step
@@ -70,6 +80,16 @@ class OptimizerRebuiltInLoop(Rule):
     )
 
     VALID = [
+        # search-index file 15532748372: SGD without momentum has no state to lose
+        Valid("""
+            import torch
+            for epoch in range(num_epochs):
+                optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    crit(model(x), y).backward()
+                    optimizer.step()
+        """),
         Valid("""
             import torch
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -254,7 +274,7 @@ class OptimizerRebuiltInLoop(Rule):
         if not local and (resolved is None or not resolved.startswith("torch.optim.")):
             return  # cheap: only torch.optim constructors and same-file factories can build one
         value = value_of(self.context, node)
-        if value.kind not in _WHAT or not value.is_torch or value.origin is None:
+        if value.kind not in _WHAT or not value.is_torch or value.origin is None or _stateless(node, resolved):
             return
         semantic = self.context.semantic
         loops = semantic.loops_around(node)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.calls import get_arg, keyword_arg, numeric_value
+from dlsan.lint.catalog.torch_api import DATALOADER
 from dlsan.lint.catalog.torchvision_api import COMPOSE, RANDOM_ALBUMENTATIONS, is_random_transform
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic.values import value_of
@@ -11,6 +12,8 @@ _EVAL_SPLITS = {"val": "validation", "valid": "validation", "validation": "valid
                 "test": "test", "testing": "test", "eval": "validation"}
 _TRANSFORM_KEYWORDS = ("transform", "transforms")
 _MAX_DEPTH = 6
+#: how many wrappers (``Subset(val_set, ids)``) to follow to the list that merges the dataset
+_MAX_WRAPPERS = 2
 
 
 class RandomAugmentationInEval(Rule):
@@ -20,7 +23,9 @@ class RandomAugmentationInEval(Rule):
     `"test"`, or known as such by the semantic model) whose `transform=` pipeline contains a
     random transform: torchvision's `Random*`, `ColorJitter`, `RandAugment`, `AutoAugment`,
     `TrivialAugmentWide`, `GaussianBlur` ..., or albumentations' random ones (`HorizontalFlip`,
-    `ShiftScaleRotate`, `RandomBrightnessContrast` ... with `p < 1`).
+    `ShiftScaleRotate`, `RandomBrightnessContrast` ... with `p < 1`). A dataset later listed with
+    other data (`ConcatDataset([train_set, val_set])`, directly or through a `Subset`) is left
+    alone: that split is trained on, where augmentation is right.
 
     ## Why is this bad?
     Evaluation should measure the model on the data as it is. Random crops, flips and colour
@@ -93,6 +98,18 @@ class RandomAugmentationInEval(Rule):
             tta = transforms.Compose([transforms.RandomHorizontalFlip(), transforms.ToTensor()])
             ds = datasets.CIFAR10("data", train=True, transform=tta)
         """),
+        # public code (search-index files 22158208910 and 38677795265): the validation split is
+        # merged into the training data, so it gets the training augmentation on purpose
+        Valid("""
+            from torch.utils.data import ConcatDataset, Subset
+            from torchvision import transforms
+            from torchvision.datasets import Flowers102
+            train_tf = transforms.Compose([transforms.RandomResizedCrop(224), transforms.ToTensor()])
+            train_set = Flowers102(root, split="train", transform=train_tf)
+            val_set = Flowers102(root, split="val", transform=train_tf)
+            extra_val = Subset(val_set, ids)
+            combined = ConcatDataset([train_set, extra_val])
+        """),
     ]
     INVALID = [
         Invalid("""
@@ -141,6 +158,15 @@ class RandomAugmentationInEval(Rule):
             t = transforms.Compose([transforms.TrivialAugmentWide(), transforms.ToTensor()])
             ds = datasets.SVHN("data", split="test", transform=t)
         """, line=3),
+        Invalid("""
+            import torch
+            from torchvision import datasets, transforms
+            tf = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.ToTensor()])
+            test_set = datasets.CIFAR10("data", train=False, transform=tf)
+            test_loader = torch.utils.data.DataLoader(test_set, batch_size=100)
+            for phase, loader in [("train", train_loader), ("test", test_loader)]:
+                evaluate(model, loader)
+        """, line=4),
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -151,8 +177,35 @@ class RandomAugmentationInEval(Rule):
         if split is None:
             return
         random = self._random_transform(transform.value, 0)
-        if random is not None:
+        if random is not None and not self._merged(node, 0):
             self.report(node, self.message.format(split=split, random=random))
+
+    def _merged(self, expr: cst.BaseExpression, depth: int) -> bool:
+        """Whether the dataset built by ``expr`` is later listed with other data and passed on
+        (``ConcatDataset([train, val])``), directly or through a wrapper call assigned to a name
+        (``extra = Subset(val, ids)``); not through a ``DataLoader``: loaders listed together
+        (``for loader in [train_dl, val_dl]``) are still evaluated."""
+        assign = self.context.semantic.parent(expr)
+        if depth > _MAX_WRAPPERS or not isinstance(assign, cst.Assign) or len(assign.targets) != 1:
+            return False
+        target = assign.targets[0].target
+        if not isinstance(target, cst.Name):
+            return False
+        flow = self.context.semantic.binding_function(self.context.ancestors).frame
+        start, parent_of = flow.position(assign), self.context.semantic.parent
+        for read in flow.reads.get(target.value, []):
+            if flow.position(read) <= start:
+                continue
+            parent = parent_of(read)
+            if isinstance(parent, cst.Element):
+                listed = parent_of(parent)
+                if listed is not None and isinstance(parent_of(listed), cst.Arg):
+                    return True  # ConcatDataset([train_set, val_set]): a list of datasets passed on
+            call = parent_of(parent) if isinstance(parent, cst.Arg) else None
+            if isinstance(call, cst.Call) and not self.context.names.matches(call.func, {DATALOADER}) \
+                    and self._merged(call, depth + 1):
+                return True
+        return False
 
     def _eval_split(self, call: cst.Call) -> str | None:
         """``"validation"`` / ``"test"`` when the dataset built by ``call`` holds evaluation data."""

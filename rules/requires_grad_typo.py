@@ -4,6 +4,7 @@ import difflib
 
 import libcst as cst
 
+from dlsan.lint.calls import positional_args
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 from dlsan.lint.semantic.values import is_parameter, is_torch_tensor
 
@@ -32,7 +33,8 @@ class RequiresGradTypo(Rule):
     target, an `nn.Parameter`), and a misspelt `= True` on any value known to be a tensor (built
     by torch, annotated `torch.Tensor`). A misspelt `= False` on a plain tensor is left alone: its
     `requires_grad` is already `False`, so the typo changes nothing (real code does this to
-    positional-encoding buffers and masks).
+    positional-encoding buffers and masks). So is a misspelt `= True` on a tensor later wrapped in
+    `nn.Parameter(...)`, which asks for gradients itself.
 
     ## Why is this bad?
     Tensors accept any new attribute, so the misspelt assignment silently creates one and freezes
@@ -76,6 +78,9 @@ class RequiresGradTypo(Rule):
         Valid("import torch\npe = torch.zeros(max_len, d_model).float()\npe.require_grad = False\n"),
         Valid("import torch\nclass Net(torch.nn.Module):\n    def __init__(self, require_grad):\n"
               "        super().__init__()\n        self.require_grad = require_grad\n"),
+        # a class token of a public encoder (search-index file 31085407792): nn.Parameter turns it on
+        Valid("import torch\nfrom torch import nn\ntok = torch.zeros(1, 1, d).cuda()\ntok.require_grad = True\n"
+              "cls_token = nn.Parameter(tok)\n"),
     ]
     INVALID = [
         Invalid("import torch\nfor p in model.parameters():\n    p.require_grad = False\n", line=3,
@@ -101,7 +106,25 @@ class RequiresGradTypo(Rule):
             return
         if not is_parameter(self.context, target.value):
             # a plain tensor already has requires_grad=False: only asking for gradients matters
-            if _is_false(value) or not is_torch_tensor(self.context, target.value):
+            if _is_false(value) or not is_torch_tensor(self.context, target.value) or self._made_parameter(target):
                 return
         fix = FixSpec("Rename to `requires_grad`", [Replace(target.attr, _RIGHT)])
         self.report(target, self.message.format(typo=target.attr.value), fix=fix)
+
+    def _made_parameter(self, target: cst.Attribute) -> bool:
+        """Whether the tensor is later passed to ``nn.Parameter(...)``, which sets ``requires_grad``
+        itself: the typo then changes nothing."""
+        if not isinstance(target.value, cst.Name):
+            return False
+        flow = self.context.semantic.binding_function(self.context.ancestors).frame
+        start = flow.position(target)
+        parent_of = self.context.semantic.parent
+        for read in flow.reads.get(target.value.value, []):
+            if flow.position(read) <= start:
+                continue
+            arg = parent_of(read)
+            call = parent_of(arg) if isinstance(arg, cst.Arg) else None
+            if isinstance(call, cst.Call) and is_parameter(self.context, call) \
+                    and any(a.value is read for a in positional_args(call)[:1]):
+                return True
+        return False
