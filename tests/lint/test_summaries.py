@@ -263,3 +263,33 @@ def test_a_changed_dependency_changes_the_summary(tmp_path, monkeypatch) -> None
     engine = tmp_path / "engine.py"
     engine.write_text(engine.read_text().replace("    model.eval()\n", "    pass\n"))
     assert _lint(tmp_path, "main.py", "DLS302") == []  # the same process re-reads the changed engine.py
+
+
+def test_dls401_sees_a_split_done_in_a_helper_of_another_project_file(tmp_path, monkeypatch) -> None:
+    # https://github.com/amlynczak/Fundamentals-of-Data-Science-project solutions/split.py splits in a
+    # helper module; the caller scales the whole data set first
+    _write(tmp_path, {
+        "solutions/__init__.py": "",
+        "solutions/split.py": """
+            from sklearn.model_selection import train_test_split
+            def split_dataset(X_scaled, y, test_size=0.2, random_state=42):
+                X_train, X_test, y_train, y_test = train_test_split(
+                    X_scaled, y, test_size=test_size, random_state=random_state)
+                return X_train, X_test, y_train, y_test
+        """,
+        "main.py": """
+            from sklearn.preprocessing import StandardScaler
+            from solutions.split import split_dataset
+            X_scaled = StandardScaler().fit_transform(X)
+            X_train, X_test, y_train, y_test = split_dataset(X_scaled, y)
+        """,
+    })
+    monkeypatch.chdir(tmp_path)
+    assert [line.split(":")[0] for line in _lint(tmp_path, "main.py", "DLS401")] == ["4"]
+    (tmp_path / "main.py").write_text(textwrap.dedent("""
+        from sklearn.preprocessing import StandardScaler
+        from solutions.split import split_dataset
+        X_train, X_test, y_train, y_test = split_dataset(X, y)
+        scaler = StandardScaler().fit(X_train)
+    """))
+    assert _lint(tmp_path, "main.py", "DLS401") == []

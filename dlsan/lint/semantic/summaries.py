@@ -15,7 +15,9 @@ other project modules) and functions imported from the project's own modules
 * :attr:`~FunctionSummary.runs`: the models it runs before any mode switch of its own: a
   parameter (by position: ``forward_pass(model, batch)`` runs its argument 0) or a ``self``
   attribute (``self._forward_pass(batch)`` runs ``self.model``);
-* :attr:`~FunctionSummary.trains`: it calls ``backward()`` or an optimizer's ``step()``.
+* :attr:`~FunctionSummary.trains`: it calls ``backward()`` or an optimizer's ``step()``;
+* :func:`split_parameters` (computed on its own, only the leakage rules ask): the parameters it
+  splits into train/test parts (``def split(X, y): return train_test_split(X, y)``).
 
 Mode events and training steps themselves are :mod:`~dlsan.lint.analysis.modes` and
 :mod:`~dlsan.lint.analysis.loops` facts, which follow the same callees.
@@ -236,3 +238,20 @@ def _converted(context: FileContext, read: cst.BaseExpression) -> bool:
             return False
         previous = node
     return False
+
+
+def split_parameters(context: FileContext, function: cst.FunctionDef, cls: cst.ClassDef | None = None) -> frozenset[int]:
+    """Positions of the parameters ``function`` splits into train/test parts, itself or through
+    the functions it calls (see :func:`~dlsan.lint.analysis.leakage.split_sinks`)."""
+    from dlsan.lint.analysis.leakage import split_sinks
+    from dlsan.lint.semantic.model import root_names_read
+
+    cache: dict[int, frozenset[int]] = context.fact(split_parameters, dict)
+    found = cache.get(id(function))
+    if found is None:
+        cache[id(function)] = frozenset()  # recursion
+        positions = [p.name.value for p in function.params.params]
+        split = {name for sink in split_sinks(context, context.semantic.scope_for(function), cls)
+                 for data in sink.data for name in root_names_read(data)}
+        found = cache[id(function)] = frozenset(i for i, name in enumerate(positions) if name in split)
+    return found
