@@ -14,6 +14,7 @@ from dlsan.lint.analysis.modes import (
 )
 from dlsan.lint.analysis.nodes import method_name
 from dlsan.lint.context import FileContext
+from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic.summaries import argument_for, summary_of
 from dlsan.lint.walk import children
@@ -408,11 +409,16 @@ def _arguments_put_in_eval(context: FileContext, call: cst.Call, target: Callee 
     return [argument for argument in found if argument is not None]
 
 
-def _globals_put_in_eval(context: FileContext, target: Callee | None) -> list[cst.BaseExpression]:
-    """The models of this file that a same-file ``target`` switches to eval itself, by a name that
-    is not one of its parameters (``def validate(): model.eval() ...``), or a ``self`` attribute
-    when it is a method (``self.model.eval()``)."""
-    if target is None or target.context is not context:
+#: how deep _globals_put_in_eval follows self methods
+_MAX_EVAL_DEPTH = 3
+
+
+def _globals_put_in_eval(context: FileContext, target: Callee | None, depth: int = 0) -> list[cst.BaseExpression]:
+    """The models of this file that a same-file ``target`` switches to eval, itself or through the
+    ``self`` methods it calls (``eval_model()`` calling ``evaluate()``), by a name that is not one of
+    its parameters (``def validate(): model.eval() ...``), or a ``self`` attribute when it is a
+    method (``self.model.eval()``)."""
+    if target is None or target.context is not context or depth > _MAX_EVAL_DEPTH:
         return []
     parameters = {p.name.value for p in target.function.params.params} - ({"self"} if target.cls else set())
     found: list[cst.BaseExpression] = []
@@ -423,6 +429,8 @@ def _globals_put_in_eval(context: FileContext, target: Callee | None) -> list[cs
                 root = root.value
             if isinstance(root, cst.Name) and root.value not in parameters:
                 found.append(call.func.value)
+        elif isinstance(call.func, cst.Attribute) and dotted_name(call.func.value) == "self":
+            found.extend(_globals_put_in_eval(context, callee(context, call, target.cls), depth + 1))
     return found
 
 

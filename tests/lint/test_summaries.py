@@ -293,3 +293,71 @@ def test_dls401_sees_a_split_done_in_a_helper_of_another_project_file(tmp_path, 
         scaler = StandardScaler().fit(X_train)
     """))
     assert _lint(tmp_path, "main.py", "DLS401") == []
+
+
+# https://github.com/ThilinaRajapakse/simpletransformers/issues/941: with evaluate_during_training,
+# `train()` calls `self.eval_model()`, whose `self.evaluate()` calls `model.eval()`, and the rest of
+# the epoch trains in eval mode (language_modeling_model.py)
+SIMPLETRANSFORMERS = """
+    import torch
+    class LanguageModelingModel:
+        def train(self, train_dataloader, eval_file=None):
+            model = self.model
+            optimizer = torch.optim.AdamW(model.parameters(), lr=4e-5)
+            model.train()
+            for _ in range(self.args.num_train_epochs):
+                for step, batch in enumerate(train_dataloader):
+                    loss = model(batch, labels=batch)[0]
+                    loss.backward()
+                    optimizer.step()
+                    model.zero_grad()
+                    if self.args.evaluate_during_training and step % 2000 == 0:
+                        results = self.eval_model(eval_file)
+        def eval_model(self, eval_file):
+            return self.evaluate(eval_file)
+        def evaluate(self, eval_dataset):
+            model = self.model
+            model.eval()
+            with torch.no_grad():
+                return [model(batch)[0].mean().item() for batch in eval_dataset]
+"""
+
+
+def test_dls302_follows_self_methods_two_calls_deep() -> None:
+    found = lint_source(SIMPLETRANSFORMERS, "example.py", select=["DLS302"])
+    assert [f.line for f in found] == [15]
+
+
+def test_dls302_quiet_once_the_fix_restores_train_mode() -> None:
+    fixed = SIMPLETRANSFORMERS.replace("results = self.eval_model(eval_file)",
+                                       "results = self.eval_model(eval_file)\n                        model.train()")
+    assert _codes(fixed, "DLS302") == []
+
+
+# https://huggingface.co/docs/transformers/main_classes/model (PreTrainedModel.from_pretrained: "the
+# model is set in evaluation mode by default"), as in https://github.com/huggingface/trl/issues/155
+def test_dls301_quiet_on_a_pretrained_hugging_face_model() -> None:
+    source = """
+        import torch
+        from transformers import AutoModelForCausalLM
+        model = AutoModelForCausalLM.from_pretrained("gpt2").to(device)
+        with torch.no_grad():
+            out = model.generate(input_ids, max_new_tokens=20)
+    """
+    assert _codes(source, "DLS301") == []
+
+
+# https://github.com/pytorch/examples/pull/114: word_language_model/generate.py loaded the model and
+# generated under no_grad without model.eval() (the model has dropout)
+def test_dls301_on_a_loaded_model_that_generates_without_eval() -> None:
+    source = """
+        import torch
+        with open(args.checkpoint, "rb") as f:
+            model = torch.load(f, weights_only=False)
+        hidden = model.init_hidden(1)
+        with torch.no_grad():
+            for i in range(args.words):
+                output, hidden = model(input, hidden)
+    """
+    found = lint_source(source, "example.py", select=["DLS301"])
+    assert [f.line for f in found] == [8] and "cannot be resolved" in found[0].message
