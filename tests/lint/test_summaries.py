@@ -60,9 +60,8 @@ def test_summary_says_which_parameters_are_put_in_eval_and_run() -> None:
 
 # -- DLS301 through helpers ------------------------------------------------------------------------
 
-# The validation loop of many trainers runs the model through a shared forward helper, e.g.
-# https://github.com/facebookresearch/detectron2/blob/main/detectron2/engine/train_loop.py (run_step)
-# and the `_forward_pass` helpers of pytorch-tabnet / torchtuples; the mode is never switched.
+# Written after the forward helpers that trainers share between training and validation (code
+# search: `def _forward_pass(self, batch` finds dozens); here the validation never switches the mode.
 HELPER_FUNCTION = """
     import torch
     import torch.nn as nn
@@ -93,8 +92,8 @@ def test_dls301_quiet_when_the_helper_switches_to_eval_itself() -> None:
                                           '        model.eval()\n        return model(batch["x"])'), "DLS301") == []
 
 
-# jhoon-oh/... style trainers and https://github.com/dreamquark-ai/tabnet/blob/develop/pytorch_tabnet/abstract_model.py
-# (`_predict_batch` runs `self.network`): validation reaches the model through `self._forward_pass()`
+# Written after trainers whose `validate()` reaches the model through `self._forward_pass(batch)`
+# (the same code search; the ones found call `self.model.eval()` first, this one does not)
 SELF_METHOD = """
     import torch
     import torch.nn as nn
@@ -117,6 +116,11 @@ def test_dls301_sees_a_model_run_through_a_self_method() -> None:
     found = lint_source(SELF_METHOD, "example.py", select=["DLS301"])
     assert [f.line for f in found] == [14]
     assert "cannot be resolved" in found[0].message
+
+
+def test_dls301_quiet_when_validate_switches_to_eval_before_the_self_method() -> None:
+    source = SELF_METHOD.replace("            total = 0.0\n", "            self.model.eval()\n            total = 0.0\n")
+    assert _codes(source, "DLS301") == []
 
 
 def test_dls301_sees_a_run_through_a_method_of_a_base_class() -> None:
