@@ -91,6 +91,20 @@ class TestSetModelSelection(Rule):
     requires = ("test", *TEST_SPLIT_TOKENS)
 
     VALID = [
+        # WZMIAOMIAO/deep-learning-for-image-processing tensorflow_classification/Test2_alexnet/trainGPU.py:
+        # the metric objects are named `test_loss` but built from constants and fed the validation set
+        Valid("""
+            import tensorflow as tf
+            test_loss = tf.keras.metrics.Mean(name="test_loss")
+            best_test_loss = float("inf")
+            for epoch in range(epochs):
+                for images, labels in train_dataset:
+                    train_step(images, labels)
+                for index, (images, labels) in enumerate(val_dataset):
+                    test_step(images, labels)
+                if test_loss.result() < best_test_loss:
+                    model.save_weights("./save_weights/myAlex.ckpt", save_format="tf")
+        """),
         # bentrevett/pytorch-sentiment-analysis "1 - Neural Bag of Words.ipynb": the validation split
         # is the part Hugging Face's `train_test_split` calls "test", carved out of the training data
         Valid("""

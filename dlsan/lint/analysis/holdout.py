@@ -155,16 +155,24 @@ class _HoldoutFlow:
         if known is not None:
             return known or None
         dotted = dotted_name(node)
-        last = dotted.rsplit(".", 1)[-1] if dotted else ""
-        if is_test_name(last):
-            return TestData(code, code, "is named as test data")
         if dotted is None:
             return None
-        for binding in self.semantic.reaching(dotted, node):
+        reaching = self.semantic.reaching(dotted, node)
+        for binding in reaching:
             found = self.binding(binding)
             if found is not None:
                 return TestData(code, found.root, found.reason)
+        if is_test_name(dotted.rsplit(".", 1)[-1]) and not self._empty_accumulator(reaching):
+            return TestData(code, code, "is named as test data")
         return None
+
+    @staticmethod
+    def _empty_accumulator(reaching: list[Binding]) -> bool:
+        """Whether every binding that reaches a use is built from constants only
+        (``test_loss = tf.keras.metrics.Mean(name="test_loss")`` later fed the validation set,
+        ``best_test_loss = float("inf")``): it holds no data of its own, so its name is no evidence
+        of what it is compared with or fed."""
+        return bool(reaching) and all(b.is_plain and _constant(b.value) for b in reaching)
 
     def _provenance(self, node: cst.Name | cst.Attribute) -> TestData | None | Literal[False]:
         """``False`` for a value the model knows holds another split, the evidence for a test
@@ -256,6 +264,19 @@ class _HoldoutFlow:
         found = self.decision(binding.value) if binding.value is not None else None
         self.decisions[key] = found
         return found
+
+
+def _constant(expr: cst.BaseExpression | None) -> bool:
+    """A literal, or a call of anything on literals only (``float("inf")``, ``Mean(name="x")``)."""
+    if isinstance(expr, (cst.SimpleString, cst.Integer, cst.Float)):
+        return True
+    if isinstance(expr, cst.Name):
+        return expr.value in ("True", "False", "None")
+    if isinstance(expr, cst.UnaryOperation):
+        return _constant(expr.expression)
+    if isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)):
+        return all(_constant(arg.value) for arg in expr.args)
+    return False
 
 
 def _names_in(node: cst.CSTNode) -> list[cst.Name]:
