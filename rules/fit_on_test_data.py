@@ -4,6 +4,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.leakage import fit_call_data, fitted_transformer, names_held_out, names_training
 from dlsan.lint.rule import Invalid, Rule, Valid
+from dlsan.lint.semantic.values import value_of
 
 
 class FitOnTestData(Rule):
@@ -12,7 +13,9 @@ class FitOnTestData(Rule):
     Flags a data-dependent transformer (scaler, imputer, PCA, encoder, vectorizer, feature
     selector) fit on a test or validation set: `scaler.fit(X_test)`, `tfidf.fit_transform(test_df.text)`.
 
-    The held-out set is recognised by its name (`X_test`, `test_df`, `x_val`, `df_valid`...).
+    The held-out set is recognised by provenance first (the test part of a `train_test_split`,
+    a `train=False` dataset), by its name only where that is unknown (`X_test`, `test_df`, `x_val`,
+    `df_valid`...).
     Quiet for `transform` on test data (the correct use), for data combining training and test
     parts, and for target label encoders.
 
@@ -39,13 +42,20 @@ class FitOnTestData(Rule):
     code = "DLS403"
     name = "fit-on-test-data"
     message = (
-        "a transformer is fit on test/validation data: its statistics then come from the held-out "
+        "a transformer is fit on test/validation data ({evidence}): its statistics then come from the held-out "
         "set, which leaks it into the evaluation; fit on the training split and only `transform` "
         "the test data"
     )
     requires = ("fit",)
 
     VALID = [
+        # the training part is named `test_pool` here, its provenance says it is the training split
+        Valid("""
+            from sklearn.model_selection import train_test_split
+            from sklearn.preprocessing import StandardScaler
+            test_pool, heldout = train_test_split(X, test_size=0.2)
+            scaler = StandardScaler().fit(test_pool)
+        """),
         Valid("""
             from sklearn.preprocessing import StandardScaler
             scaler = StandardScaler()
@@ -94,6 +104,15 @@ class FitOnTestData(Rule):
         """),
     ]
     INVALID = [
+        # the held-out part is named `b`, its `train_test_split` provenance decides
+        Invalid("""
+            from sklearn.model_selection import train_test_split
+            from sklearn.preprocessing import MinMaxScaler
+            a, b, y_a, y_b = train_test_split(X, y, test_size=0.25)
+            scaler = MinMaxScaler()
+            a = scaler.fit_transform(a)
+            b = scaler.fit_transform(b)
+        """, line=6),
         Invalid(
             """
             from sklearn.preprocessing import StandardScaler
@@ -167,7 +186,19 @@ class FitOnTestData(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         data = fit_call_data(node)
-        if data is None or not names_held_out(data) or names_training(data):
+        if data is None:
             return
-        if fitted_transformer(self.context, node, by_name=True):
-            self.report(node)
+        evidence = self._held_out(data)
+        if evidence is not None and fitted_transformer(self.context, node, by_name=True):
+            self.report(node, self.message.format(evidence=evidence))
+
+    def _held_out(self, data: cst.BaseExpression) -> str | None:
+        """Why ``data`` is a held-out split: its provenance (the part of a split it came from),
+        else, where that is unknown, its name; ``None`` when it is not one."""
+        split = value_of(self.context, data).split if isinstance(data, (cst.Name, cst.Attribute)) else None
+        code = self.context.code(data)
+        if split is not None:
+            return f"`{code}` is {split.evidence.render(self.context)}" if split.name != "train" else None
+        if names_held_out(data) and not names_training(data):
+            return f"`{code}` is named as held-out data"
+        return None

@@ -7,7 +7,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites, enclosing_class_of
 from dlsan.lint.analysis.functions import (
-    called_function,
+    callee,
     is_module_class,
     parameter_names,
 )
@@ -17,7 +17,7 @@ from dlsan.lint.analysis.grad_mode import (
     is_eval_function_name,
 )
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step, trains
-from dlsan.lint.analysis.models import model_name
+from dlsan.lint.analysis.models import model_name, run_receiver
 from dlsan.lint.analysis.modes import (
     ModeEvent,
     last_mode_before,
@@ -25,9 +25,10 @@ from dlsan.lint.analysis.modes import (
     scope_events,
 )
 from dlsan.lint.context import Fact, FileContext
-from dlsan.lint.names import OWN_MODULE
+from dlsan.lint.names import OWN_MODULE, dotted_name
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic import Scope
+from dlsan.lint.semantic.summaries import argument_for, summary_of
 
 #: pytest's `test_*` functions are tests, not evaluation loops; these names are evaluation loops
 _EVAL_LOOP_TESTS = frozenset({"test_epoch", "test_loop", "test_one_epoch", "test_step", "test_batch"})
@@ -180,6 +181,23 @@ class MissingEvalMode(Rule):
             model.eval()
             print(predict(model, batch))
         """),
+        # karpathy/minGPT projects/adder/adder.py: `eval_split` runs the global model, and its only
+        # caller, the batch-end callback, calls `model.eval()` first
+        Valid("""
+            import torch
+            model = GPT(config.model)
+            def eval_split(trainer, split):
+                loader = DataLoader(datasets[split], batch_size=100)
+                for b, (x, y) in enumerate(loader):
+                    d1d2d3 = model.generate(x[:, :4], 3, do_sample=False)
+            def batch_end_callback(trainer):
+                if trainer.iter_num % 500 == 0:
+                    model.eval()
+                    with torch.no_grad():
+                        train_score = eval_split(trainer, "train")
+                        test_score = eval_split(trainer, "test")
+                    model.train()
+        """),
         Valid("""
             import torch
             def test_forward_shape():
@@ -329,10 +347,11 @@ class MissingEvalMode(Rule):
         evaluation = self._evaluation_context()
         if evaluation is None:
             return
-        model = model_name(context, node)
-        if model is None:
-            return
         cls = context.enclosing(cst.ClassDef)
+        run = self._model_run(node, cls)
+        if run is None:
+            return
+        model, model_expr = run
         if cls is not None and (_module_like(context, cls) or _derives_from_library(context, cls)
                                 or "Test" in cls.name.value):
             return
@@ -340,11 +359,31 @@ class MissingEvalMode(Rule):
         reported = _REPORTED.get(context, self, set)
         if (id(scope), model) in reported or not self._runs_in_training_mode(scope, node, model, cls, evaluation):
             return
-        relevance = mode_relevance(context, [node.func])
+        relevance = mode_relevance(context, [model_expr])
         if not relevance.matters:
             return
         reported.add((id(scope), model))
         self.report(node, self.message.format(evidence=relevance.evidence))
+
+    def _model_run(self, call: cst.Call, cls: cst.ClassDef | None) -> tuple[str, cst.BaseExpression] | None:
+        """The model ``call`` runs (its dotted name and an expression holding it): the callee of
+        ``model(x)`` or ``model.generate(ids)``, or what a helper runs for us
+        (``forward_pass(model, batch)``, ``self._forward_pass(batch)``; see :class:`FunctionSummary`)."""
+        context = self.context
+        model = model_name(context, call)
+        if model is not None:
+            return model, run_receiver(call)
+        target = callee(context, call, cls)
+        if target is None:
+            return None
+        for run in summary_of(target.context, target.function, target.within(context, cls)).runs:
+            expr = argument_for(call, target.function, run.position) if run.position is not None else run.node
+            if expr is None or (run.node is not None and target.context is not context):
+                continue
+            name = dotted_name(expr)
+            if name is not None:
+                return name, expr
+        return None
 
     # -- is this an evaluation? ------------------------------------------------------------------
 
@@ -393,12 +432,13 @@ class MissingEvalMode(Rule):
         )
 
     def _is_step(self, call: cst.Call, within: cst.ClassDef | None) -> bool:
-        """``loss.backward()``, ``opt.step()``, or a call of a same-file per-step function (one
+        """``loss.backward()``, ``opt.step()``, or a call of a per-step function of the project (one
         that trains without looping, unlike a whole training epoch)."""
         if is_backward_call(call) or is_optimizer_step(call):
             return True
-        target = called_function(self.context, call, within)
-        return target is not None and not self.context.semantic.scope_for(target).loops and trains(self.context, target, within)
+        target = callee(self.context, call, within)
+        return (target is not None and not target.context.semantic.scope_for(target.function).loops
+                and summary_of(target.context, target.function, target.within(self.context, within)).trains)
 
     # -- which mode is the model in? -------------------------------------------------------------
 
@@ -427,7 +467,10 @@ class MissingEvalMode(Rule):
                     # callbacks, shape propagation) leaves it to a caller we cannot see
                     return evaluation == "no_grad" and is_eval_function_name(scope.name.value)
                 return not any(self._eval_before(site) for site in sites)
-            if not flow.bindings_of(root):  # a global: set up anywhere in the file
+            if not flow.bindings_of(root):  # a global: set up anywhere in the file, or by every caller
+                sites = call_sites(context, scope)
+                if sites and all(self._eval_before(site) for site in sites):
+                    return False
                 return not self._switches_mode(scope_events(context, context.module), model)
         return True
 

@@ -128,6 +128,18 @@ class PreprocessingBeforeSplit(Rule):
         """),
     ]
     INVALID = [
+        # written after amlynczak/Fundamentals-of-Data-Science-project solutions/split.py: the split
+        # happens in a helper, after the scaler has seen every row
+        Invalid("""
+            from sklearn.model_selection import train_test_split
+            from sklearn.preprocessing import StandardScaler
+            def split_dataset(X_scaled, y, test_size=0.2, random_state=42):
+                X_train, X_test, y_train, y_test = train_test_split(X_scaled, y, test_size=test_size)
+                return X_train, X_test, y_train, y_test
+            scaler = StandardScaler()
+            X_scaled = scaler.fit_transform(X)
+            X_train, X_test, y_train, y_test = split_dataset(X_scaled, y)
+        """, line=7),
         Invalid(
             """
             from sklearn.preprocessing import StandardScaler
@@ -273,7 +285,7 @@ class PreprocessingBeforeSplit(Rule):
     def _reaches_split(self, flow: Scope, origin: cst.CSTNode, seeds: dict[str, int]) -> bool:
         tainted = forward_taint(flow, seeds)
         start = flow.position(origin)
-        for sink in split_sinks(self.context, flow):
+        for sink in split_sinks(self.context, flow, self.context.enclosing(cst.ClassDef)):
             if flow.position(sink.node) < start and not flow.contains(sink.node, origin):
                 continue
             for data in sink.data:

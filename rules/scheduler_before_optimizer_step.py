@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.optimizers import is_scheduler_step, iteration_events
+from dlsan.lint.analysis.optimizers import (
+    is_scheduler_step,
+    iteration_events,
+    steps_a_torch_optimizer,
+    steps_a_torch_scheduler,
+)
 from dlsan.lint.rule import Invalid, Rule, Valid
 
 
@@ -11,6 +16,10 @@ class SchedulerBeforeOptimizerStep(Rule):
     ## What it does
     Flags `lr_scheduler.step()` called, within a loop iteration, before any `optimizer.step()` of
     that iteration (at the top of the epoch loop, ahead of the batch loop or the `train()` call).
+
+    Quiet where the scheduler or the optimizer is known to be another framework's object (a
+    Gluon `Trainer`, a Keras optimizer) or of another kind, and in files that use another
+    deep-learning framework and not torch.
 
     ## Why is this bad?
     Since PyTorch 1.1 the scheduler must step after the optimizer. Stepping it first skips the
@@ -41,6 +50,19 @@ class SchedulerBeforeOptimizerStep(Rule):
     requires = ("step",)
 
     VALID = [
+        # d2l-ai/d2l-en chapter_optimization/lr-scheduler.md (MXNet tab): a Gluon `Trainer` with a
+        # hand-written scheduler object; neither is a torch object
+        Valid("""
+            from mxnet import autograd, gluon
+            optimizer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
+            for epoch in range(num_epochs):
+                scheduler.step()
+                for X, y in train_iter:
+                    with autograd.record():
+                        l = loss(net(X), y)
+                    l.backward()
+                    optimizer.step(X.shape[0])
+        """),
         Valid("""
             for epoch in range(epochs):
                 for x, y in loader:
@@ -196,5 +218,10 @@ class SchedulerBeforeOptimizerStep(Rule):
             return
         first_step = next(i for i, e in enumerate(events) if e.kind == "step")
         position = next((i for i, e in enumerate(events) if e.node is node), None)
-        if position is not None and position < first_step:
-            self.report(node)
+        if position is None or position >= first_step or not steps_a_torch_scheduler(self.context, node):
+            return
+        step = events[first_step].node
+        if isinstance(step, cst.Call) and not events[first_step].followed and not steps_a_torch_optimizer(
+                self.context, step):
+            return  # the optimizer is known to be another framework's
+        self.report(node)

@@ -7,15 +7,15 @@ import libcst as cst
 
 from dlsan.lint.analysis.callers import call_sites
 from dlsan.lint.analysis.holdout import (
-    Taint,
+    TEST_SPLIT_TOKENS,
+    decision_evidence,
+    evidence_of_test_data,
     mentions_test_data,
-    reads_decision,
-    reads_test_data,
-    taint,
 )
 from dlsan.lint.analysis.loops import enclosing_loops, loops_around, trains
 from dlsan.lint.analysis.nodes import calls_in, nodes_in
 from dlsan.lint.analysis.optimizers import is_scheduler_step
+from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import Invalid, Rule, Valid
 
@@ -43,9 +43,13 @@ class TestSetModelSelection(Rule):
     (`break`, patience counters, an `EarlyStopping` object), or the learning rate
     (`scheduler.step(test_loss)`).
 
-    Test data is recognised by name (`test_loader`, `testloader`, `X_test`, `test_ds`, a loader built
-    from one, `test_acc`). Logging or printing test metrics, and a final test evaluation after the
-    loop, are not flagged.
+    Test data is recognised by provenance first: a `train=False` dataset, the test part of a
+    `train_test_split` or of a three-way `random_split`, a loader wrapping one, and the values
+    computed from them, through the definitions that reach each use. A loader known to wrap the
+    training data (a validation split carved out of it) is no test data, whatever its name. Only
+    where provenance is unknown does the name decide (`test_loader`, `testloader`, `X_test`,
+    `test_ds`, `test_acc`). Logging or printing test metrics, and a final test evaluation after
+    the loop, are not flagged.
 
     ## Why is this bad?
     Once the test set chooses the checkpoint, the stopping epoch or the schedule, it is part of
@@ -81,12 +85,73 @@ class TestSetModelSelection(Rule):
     code = "DLS402"
     name = "test-set-model-selection"
     message = (
-        "a metric on test data {what} inside the training loop, which leaks the test set into "
+        "a metric on test data ({evidence}) {what} inside the training loop, which leaks the test set into "
         "training and biases the reported score; select on a validation split, test once at the end"
     )
-    requires = ("test",)
+    requires = ("test", *TEST_SPLIT_TOKENS)
 
     VALID = [
+        # WZMIAOMIAO/deep-learning-for-image-processing tensorflow_classification/Test2_alexnet/trainGPU.py:
+        # the metric objects are named `test_loss` but built from constants and fed the validation set
+        Valid("""
+            import tensorflow as tf
+            test_loss = tf.keras.metrics.Mean(name="test_loss")
+            best_test_loss = float("inf")
+            for epoch in range(epochs):
+                for images, labels in train_dataset:
+                    train_step(images, labels)
+                for index, (images, labels) in enumerate(val_dataset):
+                    test_step(images, labels)
+                if test_loss.result() < best_test_loss:
+                    model.save_weights("./save_weights/myAlex.ckpt", save_format="tf")
+        """),
+        # bentrevett/pytorch-sentiment-analysis "1 - Neural Bag of Words.ipynb": the validation split
+        # is the part Hugging Face's `train_test_split` calls "test", carved out of the training data
+        Valid("""
+            import torch
+            train_data, test_data = datasets.load_dataset("imdb", split=["train", "test"])
+            train_valid_data = train_data.train_test_split(test_size=test_size)
+            train_data = train_valid_data["train"]
+            valid_data = train_valid_data["test"]
+            valid_data_loader = get_data_loader(valid_data, batch_size, pad_index)
+            for epoch in range(n_epochs):
+                train_loss, train_acc = train(train_data_loader, model, criterion, optimizer, device)
+                valid_loss, valid_acc = evaluate(valid_data_loader, model, criterion, device)
+                if valid_loss < best_valid_loss:
+                    best_valid_loss = valid_loss
+                    torch.save(model.state_dict(), "nbow.pt")
+        """),
+        # udacity/deep-learning-v2-pytorch convolutional-neural-networks/cifar-cnn/cifar10_cnn_solution.ipynb:
+        # `valid_loader` wraps `train_data` (a SubsetRandomSampler split of it); the test loop after
+        # training reuses the names `data` and `target`
+        Valid("""
+            import torch
+            from torchvision import datasets
+            train_data = datasets.CIFAR10("data", train=True, download=True, transform=transform)
+            test_data = datasets.CIFAR10("data", train=False, download=True, transform=transform)
+            valid_loader = torch.utils.data.DataLoader(train_data, batch_size=20, sampler=valid_sampler)
+            test_loader = torch.utils.data.DataLoader(test_data, batch_size=20)
+            for epoch in range(1, n_epochs + 1):
+                model.train()
+                for data, target in train_loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(data), target)
+                    loss.backward()
+                    optimizer.step()
+                valid_loss = 0.0
+                model.eval()
+                for data, target in valid_loader:
+                    loss = criterion(model(data), target)
+                    valid_loss += loss.item() * data.size(0)
+                valid_loss = valid_loss / len(valid_loader.sampler)
+                if valid_loss <= valid_loss_min:
+                    torch.save(model.state_dict(), "model_cifar.pt")
+                    valid_loss_min = valid_loss
+            test_loss = 0.0
+            for data, target in test_loader:
+                loss = criterion(model(data), target)
+                test_loss += loss.item() * data.size(0)
+        """),
         # jindongwang/transferlearning code/deep/adarnn/train_weather.py: `test_epoch` runs on the
         # validation loader; the test loss is only printed
         Valid("""
@@ -222,6 +287,20 @@ class TestSetModelSelection(Rule):
         """),
     ]
     INVALID = [
+        # the held-out split is named neither test nor val: its `train=False` provenance decides
+        Invalid("""
+            import torch
+            from torch.utils.data import DataLoader
+            from torchvision import datasets
+            heldout = datasets.MNIST("data", train=False, transform=transform)
+            eval_loader = DataLoader(heldout, batch_size=256)
+            for epoch in range(epochs):
+                train(model, train_loader, optimizer)
+                acc = evaluate(model, eval_loader)
+                if acc > best_acc:
+                    best_acc = acc
+                    torch.save(model.state_dict(), "best.pt")
+        """, line=9),
         Invalid("""
             for epoch in range(epochs):
                 train_one_epoch(model, train_loader, optimizer)
@@ -326,35 +405,38 @@ class TestSetModelSelection(Rule):
     ]
 
     def visit_If(self, node: cst.If) -> None:
-        if not mentions_test_data(self.context) or not reads_decision(node.test, self._taint()):
+        if not mentions_test_data(self.context):
             return
-        if self._keeps_or_stops(node) and self._in_training():
-            self.report(node, self.message.format(what="chooses the checkpoint or stops training"))
+        evidence = decision_evidence(self.context, node.test)
+        if evidence is not None and self._keeps_or_stops(node) and self._in_training():
+            self.report(node, self.message.format(evidence=evidence, what="chooses the checkpoint or stops training"))
 
     def visit_Call(self, node: cst.Call) -> None:
         if not node.args or not mentions_test_data(self.context):
             return
-        what = self._decision_made_by(node)
-        if what is not None and self._in_training():
-            self.report(node, self.message.format(what=what))
+        found = self._decision_made_by(node)
+        if found is not None and self._in_training():
+            what, evidence = found
+            self.report(node, self.message.format(evidence=evidence, what=what))
 
-    def _decision_made_by(self, call: cst.Call) -> str | None:
+    def _decision_made_by(self, call: cst.Call) -> tuple[str, str] | None:
+        """What the call decides and why its argument is test data, if it decides on test data."""
         name = dotted_name(call.func) or ""
         if is_scheduler_step(call):
-            return "drives the LR scheduler" if self._any_arg(call, reads_test_data) else None
+            return self._on_arguments(call, "drives the LR scheduler", evidence_of_test_data)
         if _EARLY_STOPPER.search(name):
-            return "drives early stopping" if self._any_arg(call, reads_test_data) else None
+            return self._on_arguments(call, "drives early stopping", evidence_of_test_data)
         if _SAVES.search(name.rsplit(".", 1)[-1]) and not _SAVES_PICTURES.search(name):
-            return "chooses the checkpoint" if self._any_arg(call, reads_decision) else None
+            return self._on_arguments(call, "chooses the checkpoint", decision_evidence)
         return None
 
-    def _any_arg(self, call: cst.Call, reads: Callable[[cst.CSTNode, Taint], bool]) -> bool:
-        data = self._taint()
-        return any(reads(arg.value, data) for arg in call.args)
-
-    def _taint(self) -> Taint:
-        scope = self.context.semantic.binding_function(self.context.ancestors).node
-        return taint(self.context, scope)
+    def _on_arguments(self, call: cst.Call, what: str,
+                      evidence_of: Callable[[FileContext, cst.CSTNode], str | None]) -> tuple[str, str] | None:
+        for arg in call.args:
+            evidence = evidence_of(self.context, arg.value)
+            if evidence is not None:
+                return what, evidence
+        return None
 
     def _keeps_or_stops(self, node: cst.If) -> bool:
         """Whether the branches save or copy the model, stop the loop, or update stopping state."""

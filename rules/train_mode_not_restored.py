@@ -4,7 +4,7 @@ import re
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import called_function
+from dlsan.lint.analysis.functions import Callee, callee
 from dlsan.lint.analysis.loops import enclosing_training_loop
 from dlsan.lint.analysis.modes import (
     ModeEvent,
@@ -13,9 +13,10 @@ from dlsan.lint.analysis.modes import (
     scope_events,
 )
 from dlsan.lint.analysis.nodes import method_name
-from dlsan.lint.calls import get_arg
 from dlsan.lint.context import FileContext
+from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import Invalid, Rule, Valid
+from dlsan.lint.semantic.summaries import argument_for, summary_of
 from dlsan.lint.walk import children
 
 #: models that are meant to stay in eval mode while another one trains
@@ -26,8 +27,8 @@ class TrainModeNotRestored(Rule):
     """
     ## What it does
     Flags a model put in eval mode inside a training loop (directly, or by calling a function of
-    the same file such as `validate(model)`) when no `.train()` follows before the loop's next
-    training step.
+    the project such as `validate(model)`, also one imported from the project's own modules) when
+    no `.train()` follows before the loop's next training step.
 
     The loop body is read as a cycle: a `model.train()` at the top of the next iteration, or at the
     end of the called function, restores the mode. `.train(was_training)`-style restores with a
@@ -374,7 +375,8 @@ class TrainModeNotRestored(Rule):
         if mode == "eval" and _FROZEN_MODEL.search(context.code(node.func)):
             return
         cls = context.enclosing(cst.ClassDef)
-        if mode is None and called_function(context, node, cls) is None:
+        target = callee(context, node, cls) if mode is None else None
+        if mode is None and target is None:
             return
         loop = enclosing_training_loop(context)
         if loop is None:
@@ -387,29 +389,48 @@ class TrainModeNotRestored(Rule):
             if mode == "eval" and isinstance(node.func, cst.Attribute):
                 models = [node.func.value]
             else:
-                models = _arguments_put_in_eval(node, called_function(context, node, cls))
+                models = _arguments_put_in_eval(context, node, target, cls) or _globals_put_in_eval(context, target)
+                if not models:
+                    return  # the eval comes from deeper calls on a model we cannot name: unknown, quiet
             relevance = mode_relevance(context, models)
             if relevance.matters:
                 self.report(node, self.message.format(evidence=relevance.evidence))
 
 
-def _arguments_put_in_eval(call: cst.Call, function: cst.FunctionDef | None) -> list[cst.BaseExpression]:
-    """The arguments of ``call`` whose parameters the called ``function`` switches to eval mode
-    (``evaluate(model, loader)`` with ``model.eval()`` in its body)."""
-    if function is None:
+def _arguments_put_in_eval(context: FileContext, call: cst.Call, target: Callee | None,
+                           cls: cst.ClassDef | None) -> list[cst.BaseExpression]:
+    """The arguments of ``call`` that the called function switches to eval mode
+    (``evaluate(model, loader)`` with ``model.eval()`` in its body, or in a function it passes
+    ``model`` on to; see :class:`~dlsan.lint.semantic.summaries.FunctionSummary`)."""
+    if target is None:
         return []
-    positions = [p.name.value for p in function.params.params]
+    evaluated = summary_of(target.context, target.function, target.within(context, cls)).evaluated
+    found = [argument_for(call, target.function, position) for position in sorted(evaluated)]
+    return [argument for argument in found if argument is not None]
+
+
+#: how deep _globals_put_in_eval follows self methods
+_MAX_EVAL_DEPTH = 3
+
+
+def _globals_put_in_eval(context: FileContext, target: Callee | None, depth: int = 0) -> list[cst.BaseExpression]:
+    """The models of this file that a same-file ``target`` switches to eval, itself or through the
+    ``self`` methods it calls (``eval_model()`` calling ``evaluate()``), by a name that is not one of
+    its parameters (``def validate(): model.eval() ...``), or a ``self`` attribute when it is a
+    method (``self.model.eval()``)."""
+    if target is None or target.context is not context or depth > _MAX_EVAL_DEPTH:
+        return []
+    parameters = {p.name.value for p in target.function.params.params} - ({"self"} if target.cls else set())
     found: list[cst.BaseExpression] = []
-    stack: list[cst.CSTNode] = [function.body]
-    while stack:
-        inner = stack.pop()
-        if isinstance(inner, cst.Call) and mode_of_call(inner) == "eval" and isinstance(inner.func, cst.Attribute):
-            owner = inner.func.value
-            if isinstance(owner, cst.Name) and owner.value in positions:
-                argument = get_arg(call, owner.value, positions.index(owner.value))
-                if argument is not None:
-                    found.append(argument.value)
-        stack.extend(children(inner))
+    for call in context.semantic.scope_for(target.function).calls:
+        if mode_of_call(call) == "eval" and isinstance(call.func, cst.Attribute):
+            root = call.func.value
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            if isinstance(root, cst.Name) and root.value not in parameters:
+                found.append(call.func.value)
+        elif isinstance(call.func, cst.Attribute) and dotted_name(call.func.value) == "self":
+            found.extend(_globals_put_in_eval(context, callee(context, call, target.cls), depth + 1))
     return found
 
 

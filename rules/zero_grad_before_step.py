@@ -3,7 +3,12 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.analysis.nodes import ancestors_of, method_name
-from dlsan.lint.analysis.optimizers import GradEvent, grad_events, stepped_optimizers
+from dlsan.lint.analysis.optimizers import (
+    GradEvent,
+    grad_events,
+    stepped_optimizers,
+    steps_a_torch_optimizer,
+)
 from dlsan.lint.rule import Invalid, Rule, Valid
 
 
@@ -54,6 +59,18 @@ class ZeroGradBeforeStep(Rule):
     requires = ("zero_grad",)
 
     VALID = [
+        # written after d2l-ai/d2l-en d2l/mxnet.py's `train_epoch_ch3`: the optimizer is a Gluon
+        # `Trainer`, not a torch optimizer (its parameters' gradients are MXNet's business)
+        Valid("""
+            from mxnet import autograd, gluon
+            optimizer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+            for X, y in train_iter:
+                with autograd.record():
+                    l = loss(net(X), y)
+                l.backward()
+                net.zero_grad()
+                optimizer.step(X.shape[0])
+        """),
         Valid("""
             for x, y in loader:
                 optimizer.zero_grad()
@@ -215,7 +232,8 @@ class ZeroGradBeforeStep(Rule):
         if position is None:
             return
         step = self._step_cleared_early(events, position)
-        if step is not None and self._runs_whenever(node, step):
+        if (step is not None and isinstance(step.node, cst.Call) and steps_a_torch_optimizer(self.context, step.node)
+                and self._runs_whenever(node, step)):
             self.report(node)
 
     @staticmethod

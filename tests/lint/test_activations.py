@@ -10,7 +10,7 @@ import pytest
 
 from dlsan.lint.analysis.activations import ending, forward_ending
 from dlsan.lint.analysis.functions import file_index
-from dlsan.lint.analysis.holdout import is_test_name, reads_decision, taint
+from dlsan.lint.analysis.holdout import decision_evidence, evidence_of_test_data, is_test_name
 from dlsan.lint.analysis.nodes import calls_in
 from dlsan.lint.context import FileContext
 from dlsan.lint.semantic.objects import constructor, number_value
@@ -121,7 +121,14 @@ def test_test_names(name, expected):
     assert is_test_name(name) is expected
 
 
-def test_taint_follows_assignments_but_not_sibling_splits():
+def _expression_in(context: FileContext, code: str) -> cst.BaseExpression:
+    """The last expression of the module whose source is ``code``."""
+    found = [n for n in context.semantic.scope_for(context.module).nodes
+             if isinstance(n, cst.BaseExpression) and context.code(n) == code]
+    return found[-1]
+
+
+def test_test_data_follows_reaching_bindings_but_not_sibling_splits():
     ctx = _context("""
         train_loader, test_loader = make_loaders(train_ds, test_ds)
         loader = DataLoader(testset)
@@ -131,10 +138,36 @@ def test_taint_follows_assignments_but_not_sibling_splits():
         acc = correct / n
         is_best = acc > best
         best, bad_epochs = acc, 0
+        report(train_loader, bad_epochs, is_best, best)
     """)
-    result = taint(ctx, ctx.module)
-    assert {"test_loader", "loader", "x", "y", "correct", "acc", "best"} <= result.data
-    assert "train_loader" not in result.data and "bad_epochs" not in result.data
-    assert "is_best" in result.decisions
-    assert reads_decision(cst.parse_expression("acc >= target"), result)
-    assert not reads_decision(cst.parse_expression("epoch > 3"), result)
+    for name in ("test_loader", "loader", "x", "correct", "acc", "best"):
+        assert evidence_of_test_data(ctx, _expression_in(ctx, name)) is not None, name
+    assert evidence_of_test_data(ctx, _expression_in(ctx, "train_loader")) is None
+    assert evidence_of_test_data(ctx, _expression_in(ctx, "bad_epochs")) is None
+    assert decision_evidence(ctx, _expression_in(ctx, "is_best")) is not None
+    assert decision_evidence(ctx, _expression_in(ctx, "acc > best")) == (
+        "`acc` comes from `testset`, which is named as test data")
+
+
+def test_a_validation_split_of_the_training_data_is_no_test_data():
+    # udacity/deep-learning-v2-pytorch convolutional-neural-networks/cifar-cnn/cifar10_cnn_solution.ipynb:
+    # `valid_loader` wraps `train_data`; a later test loop reuses the names `data` and `target`
+    ctx = _context("""
+        from torchvision import datasets
+        import torch
+        train_data = datasets.CIFAR10("data", train=True)
+        test_data = datasets.CIFAR10("data", train=False)
+        valid_loader = torch.utils.data.DataLoader(train_data, sampler=valid_sampler)
+        test_loader = torch.utils.data.DataLoader(test_data)
+        for epoch in range(3):
+            valid_loss = 0.0
+            for data, target in valid_loader:
+                valid_loss += criterion(model(data), target).item()
+            if valid_loss <= valid_loss_min:
+                valid_loss_min = valid_loss
+        for data, target in test_loader:
+            test_loss = criterion(model(data), target).item()
+    """)
+    assert evidence_of_test_data(ctx, _expression_in(ctx, "valid_loss <= valid_loss_min")) is None
+    evidence = evidence_of_test_data(ctx, _expression_in(ctx, "criterion(model(data), target).item()"))
+    assert evidence is not None and "`train=False` dataset built on line 5" in evidence, evidence

@@ -1,4 +1,10 @@
-"""The file's own functions, classes and methods, and following calls into them."""
+"""The file's own functions, classes and methods, and following calls into them.
+
+:func:`called_function` finds a call's callee in the same file; :func:`callee` also follows the
+project: ``self.helper()`` defined in a base class (of this file or of a project module),
+and ``train(...)`` imported from the project's own ``engine.py`` (through the project index,
+which records the file as a dependency of the result).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from dlsan.lint.context import FileContext, file_fact
-from dlsan.lint.names import dotted_name
+from dlsan.lint.context import FileContext, file_fact, node_fact
+from dlsan.lint.names import OWN_MODULE, dotted_name
 
 
 @dataclass
@@ -47,27 +53,108 @@ def base_names(context: FileContext, cls: cst.ClassDef) -> list[str]:
     names = []
     for base in cls.bases:
         resolved = context.names.resolve(base.value) or dotted_name(base.value)
+        own = f"{OWN_MODULE}."
+        if resolved and resolved.startswith(own) and "." not in resolved[len(own):]:
+            # ``d2l.nn_Module`` where ``d2l = sys.modules[__name__]`` and ``nn_Module = nn.Module``
+            resolved = context.names.resolve(cst.Name(resolved[len(own):])) or resolved
         if resolved:
             names.append(resolved)
     return names
 
 
-def is_module_class(context: FileContext, cls: cst.ClassDef, _seen: frozenset[str] = frozenset()) -> bool:
-    """Whether ``cls`` subclasses ``torch.nn.Module``, directly or through classes of this file.
+def is_module_class(context: FileContext, cls: cst.ClassDef, _seen: frozenset[int] = frozenset()) -> bool:
+    """Whether ``cls`` subclasses ``torch.nn.Module``, directly or through classes of this file or
+    of the project's own modules (``class RNNLMScratch(d2l.Classifier)`` in the file ``d2l``
+    imports as itself).
 
     Bases such as ``nn.Module``, ``torch.nn.Sequential`` or ``pl.LightningModule`` count; an
     unresolvable base from another module does not.
     """
-    index = file_index(context)
     for name in base_names(context, cls):
         if name.startswith("torch.nn.") or name in ("lightning.LightningModule",
                                                      "pytorch_lightning.LightningModule",
                                                      "lightning.pytorch.LightningModule"):
             return True
-        local = index.classes.get(name)
-        if local is not None and name not in _seen and is_module_class(context, local, _seen | {name}):
+    for base_context, base in base_classes(context, cls):
+        if id(base) not in _seen and is_module_class(base_context, base, _seen | {id(cls)}):
             return True
     return False
+
+
+@node_fact
+def base_classes(context: FileContext, cls: cst.ClassDef) -> list[tuple[FileContext, cst.ClassDef]]:
+    """The bases of ``cls`` defined in this file or in the project's own modules, with the
+    context of the file that defines each."""
+    from dlsan.lint.semantic import project
+
+    index = file_index(context)
+    found = []
+    for base in cls.bases:
+        local = index.classes.get(dotted_name(base.value) or "")
+        if local is not None and local is not cls:
+            found.append((context, local))
+            continue
+        resolved = context.names.resolve(base.value)
+        located = project.resolve(context, resolved) if resolved else None
+        if located is not None:
+            other = file_index(located[0].context).classes.get(located[1])
+            if other is not None and other is not cls:
+                found.append((located[0].context, other))
+    return found
+
+
+@dataclass(frozen=True)
+class Callee:
+    """The definition a call runs, the file that defines it, and its class for a method."""
+
+    context: FileContext
+    function: cst.FunctionDef
+    cls: cst.ClassDef | None = None
+
+    def within(self, caller: FileContext, caller_class: cst.ClassDef | None) -> cst.ClassDef | None:
+        """The class whose ``self`` methods the callee's own ``self.x()`` calls run: the method's
+        class, else the caller's when the callee is a function of the caller's file."""
+        if self.cls is not None:
+            return self.cls
+        return caller_class if self.context is caller else None
+
+
+def callee(context: FileContext, call: cst.Call, within: cst.ClassDef | None = None) -> Callee | None:
+    """What ``call`` runs, following the project: a function of this file, a ``self`` method of
+    ``within`` or of a base class (this file's or a project module's), or a function imported from
+    a project module (``from engine import train``)."""
+    func = call.func
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+        return method_of(context, within, func.attr.value) if within is not None else None
+    local = called_function(context, call, within)
+    if local is not None:
+        return Callee(context, local)
+    resolved = context.names.resolve(func) if isinstance(func, (cst.Name, cst.Attribute)) else None
+    return _project_function(context, resolved) if resolved else None
+
+
+def method_of(context: FileContext, cls: cst.ClassDef, name: str,
+              _seen: frozenset[int] = frozenset()) -> Callee | None:
+    """The method ``name`` of ``cls``, its own or inherited from a base defined in the project."""
+    own = file_index(context).methods.get(cls.name.value, {}).get(name)
+    if own is not None:
+        return Callee(context, own, cls)
+    for base_context, base in base_classes(context, cls):
+        if id(base) not in _seen:
+            found = method_of(base_context, base, name, _seen | {id(cls)})
+            if found is not None:
+                return found
+    return None
+
+
+def _project_function(context: FileContext, qualified: str) -> Callee | None:
+    from dlsan.lint.semantic import project
+
+    located = project.resolve(context, qualified)
+    if located is None:
+        return None
+    function = file_index(located[0].context).functions.get(located[1])
+    return Callee(located[0].context, function) if function is not None else None
 
 
 def parameter_names(function: cst.FunctionDef | cst.Lambda) -> set[str]:

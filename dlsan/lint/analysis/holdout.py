@@ -1,27 +1,36 @@
-"""Which values of a function come from held-out *test* data, and which decisions they drive.
+"""Which values come from held-out *test* data, and which decisions they drive.
 
-Test data is recognised by name, as types are unknown: identifiers whose ``_``-separated words
-include ``test`` (``test_loader``, ``X_test``, ``test_acc``, ``dl_test``) or that glue it to a data
-word (``testloader``, ``testset``), a ``["test"]`` subscript, or a call of a function named like
-a test run (``test(model, loader)``, ``run_test(...)``).  Names that describe settings rather than
-data (``test_batch_size``, ``test_interval``, ``test_transform``) do not count.
+A value is test data by provenance first: the split the semantic model knows a dataset or loader
+holds (:attr:`~dlsan.lint.semantic.values.Value.split`: a ``train=False`` dataset, the test part of
+a ``train_test_split``, a loader wrapping one) decides, whatever its name.  ``valid_loader =
+DataLoader(train_data, sampler=valid_sampler)`` wraps the training data, so it is no test data
+even where a later loop over ``test_loader`` reuses the names ``data`` and ``target``.  Only where
+provenance is unknown does the name decide: identifiers whose ``_``-separated words include
+``test`` (``test_loader``, ``X_test``, ``test_acc``, ``dl_test``) or glue it to a data word
+(``testloader``, ``testset``), a ``["test"]`` subscript, or a call of a function named like a test
+run (``test(model, loader)``).  Names that describe settings rather than data
+(``test_batch_size``, ``test_interval``, ``test_transform``) do not count.
 
-Within one function (or the module), assignments propagate it: ``loader = DataLoader(test_ds)``,
-``for x, y in test_loader: correct += ...``, ``acc = correct / total`` all carry test data, found by
-iterating the function's assignments to a fixpoint.  A *decision* value is a comparison involving
-test data: ``is_best = test_acc > best_acc``.
+Values flow through reaching definitions (:meth:`SemanticModel.reaching`): ``loader =
+DataLoader(test_ds)``, ``for x, y in loader: correct += ...``, ``acc = correct / total`` carry
+test data from the binding that reaches each use, not from any binding of the same name.  A
+*decision* value is a comparison involving test data: ``is_best = test_acc > best_acc``.  Each
+answer comes with its evidence, for messages.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.context import Fact, FileContext
-from dlsan.lint.semantic import target_names
+from dlsan.lint.context import Fact, FileContext, file_fact
+from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic import Binding, BindingKind, target_names
+from dlsan.lint.semantic.values import Kind, value_of
 from dlsan.lint.walk import children
 
 _GLUED = re.compile(r"^test(loader|set|data|dataset|ds|dl|iter|x|y|images|labels)s?$", re.IGNORECASE)
@@ -31,16 +40,20 @@ _SETTING_WORDS = frozenset({
     "transforms", "tfms", "aug", "steps", "iters", "workers", "time", "url", "root", "name", "names",
     "case", "cases", "config", "cfg", "flag", "args", "kwargs", "params", "opts", "options",
 })
-_FIXPOINT_ROUNDS = 3
-
 
 _IDENTIFIER_WITH_TEST = re.compile(r"\b\w*test\w*\b", re.IGNORECASE)
 
 
+#: text that builds a test split under any name (``datasets.MNIST(root, train=False)``)
+TEST_SPLIT_TOKENS = ("train=False", "random_split")
+
+
 def mentions_test_data(context: FileContext) -> bool:
-    """Whether any identifier or string of the file names test data (a cheap, per-file gate)."""
-    return _MENTIONS_TEST_DATA.get(context, None, lambda: any(
-        is_test_name(match.group()) for match in _IDENTIFIER_WITH_TEST.finditer(context.source)))
+    """Whether the file may hold test data: an identifier or string names it, or a test split is
+    built (a cheap, per-file gate)."""
+    return _MENTIONS_TEST_DATA.get(context, None, lambda: any(token in context.source for token in TEST_SPLIT_TOKENS)
+                                   or any(is_test_name(match.group())
+                                          for match in _IDENTIFIER_WITH_TEST.finditer(context.source)))
 
 
 _MENTIONS_TEST_DATA: Fact[None, bool] = Fact("mentions test data")
@@ -56,169 +69,227 @@ def is_test_name(identifier: str) -> bool:
     return "test" in words or "testing" in words or bool(_GLUED.match(identifier))
 
 
-@dataclass
-class Taint:
-    #: names holding test data or values computed from it
-    data: set[str] = field(default_factory=set)
-    #: names holding a comparison of such values (``is_best``)
-    decisions: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
-class Reads:
-    """What an expression reads, collected in one walk: its identifiers (names, attribute names,
-    string subscripts; not keywords), the plain names among them, and each comparison's identifiers."""
+class TestData:
+    """Why a value is test data: the name read where it is used, and the root it comes from."""
 
-    identifiers: frozenset[str]
-    names: frozenset[str]
-    comparisons: tuple[frozenset[str], ...]
+    __test__ = False  # not a pytest test class, despite the name
 
-    def test_data(self, taint: Taint) -> bool:
-        return _any_test(self.identifiers, taint)
+    #: the name read at the use (``acc``)
+    name: str
+    #: the name the test data enters by (``test_loader``), and what makes it test data
+    root: str
+    reason: str
 
-    def decision(self, taint: Taint) -> bool:
-        return bool(self.names & taint.decisions) or any(_any_test(c, taint) for c in self.comparisons)
-
-
-def _any_test(identifiers: frozenset[str], taint: Taint) -> bool:
-    return bool(identifiers & taint.data) or any(is_test_name(name) for name in identifiers)
-
-
-def reads_of(expr: cst.CSTNode) -> Reads:
-    identifiers: set[str] = set()
-    names: set[str] = set()
-    comparisons: list[frozenset[str]] = []
-    stack: list[cst.CSTNode] = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Name):
-            identifiers.add(node.value)
-            names.add(node.value)
-        elif isinstance(node, cst.Attribute):
-            identifiers.add(node.attr.value)
-            stack.append(node.value)
-        elif isinstance(node, cst.SubscriptElement) and isinstance(node.slice, cst.Index):
-            value = node.slice.value
-            if isinstance(value, cst.SimpleString):
-                identifiers.add(str(value.evaluated_value))
-            else:
-                stack.append(value)
-        elif isinstance(node, cst.Arg):
-            stack.append(node.value)
-        elif isinstance(node, cst.Call) and _evaluates_another_split(node):
-            stack.extend(arg.value for arg in node.args)  # ``test_epoch(model, valid_loader)``
-        elif isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
-            continue
-        else:
-            if isinstance(node, cst.Comparison):
-                comparisons.append(reads_of_comparison(node))
-            stack.extend(children(node))
-    return Reads(frozenset(identifiers), frozenset(names), tuple(comparisons))
+    def render(self) -> str:
+        """``"`acc` comes from `eval_loader`, which wraps `heldout`, the `train=False` dataset built
+        on line 4"``."""
+        if self.name == self.root:
+            return f"`{self.root}` {self.reason}"
+        return f"`{self.name}` comes from `{self.root}`, which {self.reason}"
 
 
-_GLUED_OTHER_SPLIT = re.compile(r"^(val|valid|train|dev)(loader|set|data|dataset|ds|dl|iter)s?$", re.IGNORECASE)
+def evidence_of_test_data(context: FileContext, expr: cst.CSTNode) -> str | None:
+    """Why ``expr`` reads test data, or ``None`` when it does not."""
+    found = _flow(context).test(expr)
+    return found.render() if found is not None else None
+
+
+def decision_evidence(context: FileContext, expr: cst.CSTNode) -> str | None:
+    """Why ``expr`` is a decision on test data: it compares test-derived values, or reads a name
+    that holds such a comparison; ``None`` when it is not one."""
+    found = _flow(context).decision(expr)
+    return found.render() if found is not None else None
+
+
+@file_fact
+def _flow(context: FileContext) -> _HoldoutFlow:
+    return _HoldoutFlow(context)
+
+
 _OTHER_SPLITS = frozenset({"val", "valid", "validation", "dev", "train", "training", "trn"})
+_GLUED_OTHER_SPLIT = re.compile(r"^(val|valid|train|dev)(loader|set|data|dataset|ds|dl|iter)s?$", re.IGNORECASE)
 
 
-def _evaluates_another_split(call: cst.Call) -> bool:
-    """A function named like a test run called on a validation or training split: its name says
-    what it does, its argument says on which data (``test(f"val_{epoch}", val_loader, model)``)."""
-    func = call.func
-    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-    if not is_test_name(name):
+class _HoldoutFlow:
+    """Test-data and decision answers of one file, memoised per binding."""
+
+    def __init__(self, context: FileContext) -> None:
+        self.context = context
+        self.semantic = context.semantic
+        self.bindings: dict[int, TestData | None] = {}
+        self.decisions: dict[int, TestData | None] = {}
+
+    # -- test data -------------------------------------------------------------------------------
+
+    def test(self, expr: cst.CSTNode) -> TestData | None:
+        stack: list[cst.CSTNode] = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (cst.Name, cst.Attribute)):
+                found = self.name(node)
+                if found is not None:
+                    return found
+                if isinstance(node, cst.Attribute) and self._provenance(node) is None:
+                    stack.append(node.value)
+            elif isinstance(node, cst.Subscript) and self._part_of_a_training_split(node):
+                stack.append(node.value)
+            elif isinstance(node, cst.SubscriptElement) and isinstance(node.slice, cst.Index):
+                value = node.slice.value
+                if isinstance(value, cst.SimpleString):
+                    if is_test_name(str(value.evaluated_value)):
+                        code = self.context.code(node)
+                        return TestData(code, code, "names test data")
+                else:
+                    stack.append(value)
+            elif isinstance(node, cst.Arg):
+                stack.append(node.value)
+            elif isinstance(node, cst.Call) and self._evaluates_another_split(node):
+                stack.extend(arg.value for arg in node.args)  # ``test_epoch(model, valid_loader)``
+            elif not isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+                stack.extend(children(node))
+        return None
+
+    def name(self, node: cst.Name | cst.Attribute) -> TestData | None:
+        """Why the name ``node`` holds test data where it is read: its split, else what reaches
+        it, else its name."""
+        code = self.context.code(node)
+        known = self._provenance(node)
+        if known is not None:
+            return known or None
+        dotted = dotted_name(node)
+        if dotted is None:
+            return None
+        reaching = self.semantic.reaching(dotted, node)
+        for binding in reaching:
+            found = self.binding(binding)
+            if found is not None:
+                return TestData(code, found.root, found.reason)
+        if is_test_name(dotted.rsplit(".", 1)[-1]) and not self._empty_accumulator(reaching):
+            return TestData(code, code, "is named as test data")
+        return None
+
+    @staticmethod
+    def _empty_accumulator(reaching: list[Binding]) -> bool:
+        """Whether every binding that reaches a use is built from constants only
+        (``test_loss = tf.keras.metrics.Mean(name="test_loss")`` later fed the validation set,
+        ``best_test_loss = float("inf")``): it holds no data of its own, so its name is no evidence
+        of what it is compared with or fed."""
+        return bool(reaching) and all(b.is_plain and _constant(b.value) for b in reaching)
+
+    def _provenance(self, node: cst.Name | cst.Attribute) -> TestData | None | Literal[False]:
+        """``False`` for a value the model knows holds another split, the evidence for a test
+        split, ``None`` when its split is unknown."""
+        value = value_of(self.context, node)
+        split = value.split
+        if split is None:
+            return None
+        if split.name != "test":
+            return False
+        verb = "wraps" if value.kind is Kind.LOADER else "is"
+        code = self.context.code(node)
+        return TestData(code, code, f"{verb} {split.evidence.render(self.context)}")
+
+    def _part_of_a_training_split(self, node: cst.Subscript) -> bool:
+        """``parts["test"]`` where ``parts = train_data.train_test_split(...)`` (Hugging Face
+        datasets): the library's "test" part of data that is no test data is a validation split."""
+        container = node.value
+        if isinstance(container, (cst.Name, cst.Attribute)):
+            located = self.semantic.value_at(container)
+            container = located.expr if located is not None else container
+        if not (isinstance(container, cst.Call) and isinstance(container.func, cst.Attribute)
+                and container.func.attr.value == "train_test_split"):
+            return False
+        return self.test(container.func.value) is None
+
+    def binding(self, binding: Binding) -> TestData | None:
+        key = id(binding)
+        if key in self.bindings:
+            return self.bindings[key]
+        self.bindings[key] = None  # a loop-carried binding reaches itself
+        found = None if self._no_data(binding) or binding.value is None else self.test(binding.value)
+        self.bindings[key] = found
+        return found
+
+    def _no_data(self, binding: Binding) -> bool:
+        """The counter of ``for i, batch in enumerate(loader)``, and the sibling splits of a
+        ``train_loader, test_loader = make_loaders(...)`` whose test part is named as such."""
+        value = binding.value
+        if (binding.element and binding.index == 0 and isinstance(value, cst.Call)
+                and isinstance(value.func, cst.Name) and value.func.value == "enumerate"):
+            return True
+        if binding.kind is BindingKind.UNPACKING and isinstance(binding.node, cst.Assign):
+            names = [n for t in binding.node.targets for n in target_names(t.target, attributes=True)]
+            named = [n for n in names if is_test_name(n)]
+            return bool(named) and len(named) < len(names) and not is_test_name(binding.name.rsplit(".", 1)[-1])
         return False
-    for arg in call.args:
-        for item in _names_in(arg.value):
-            words = set(item.lower().strip("_").split("_"))
-            if words & _OTHER_SPLITS or _GLUED_OTHER_SPLIT.match(item):
-                return True
+
+    def _evaluates_another_split(self, call: cst.Call) -> bool:
+        """A function named like a test run called on a validation or training split: its name says
+        what it does, its argument says on which data (``test(f"val_{epoch}", val_loader, model)``)."""
+        func = call.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+        if not is_test_name(name):
+            return False
+        for arg in call.args:
+            for item in _names_in(arg.value):
+                words = set(item.value.lower().strip("_").split("_"))
+                if words & _OTHER_SPLITS or _GLUED_OTHER_SPLIT.match(item.value) or self._provenance(item) is False:
+                    return True
+        return False
+
+    # -- decisions -------------------------------------------------------------------------------
+
+    def decision(self, expr: cst.CSTNode) -> TestData | None:
+        stack: list[cst.CSTNode] = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, cst.Comparison):
+                for operand in (node.left, *(target.comparator for target in node.comparisons)):
+                    found = self.test(operand)
+                    if found is not None:
+                        return found
+            elif isinstance(node, cst.Name):
+                for binding in self.semantic.reaching(node.value, node):
+                    found = self._binding_decision(binding)
+                    if found is not None:
+                        return found
+                continue
+            if not isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+                stack.extend(children(node))
+        return None
+
+    def _binding_decision(self, binding: Binding) -> TestData | None:
+        key = id(binding)
+        if key in self.decisions:
+            return self.decisions[key]
+        self.decisions[key] = None
+        found = self.decision(binding.value) if binding.value is not None else None
+        self.decisions[key] = found
+        return found
+
+
+def _constant(expr: cst.BaseExpression | None) -> bool:
+    """A literal, or a call of anything on literals only (``float("inf")``, ``Mean(name="x")``)."""
+    if isinstance(expr, (cst.SimpleString, cst.Integer, cst.Float)):
+        return True
+    if isinstance(expr, cst.Name):
+        return expr.value in ("True", "False", "None")
+    if isinstance(expr, cst.UnaryOperation):
+        return _constant(expr.expression)
+    if isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)):
+        return all(_constant(arg.value) for arg in expr.args)
     return False
 
 
-def _names_in(node: cst.CSTNode) -> list[str]:
+def _names_in(node: cst.CSTNode) -> list[cst.Name]:
     found, stack = [], [node]
     while stack:
         item = stack.pop()
         if isinstance(item, cst.Name):
-            found.append(item.value)
+            found.append(item)
         elif not isinstance(item, (cst.Lambda, cst.FunctionDef)):
             stack.extend(children(item))
     return found
-
-
-def reads_of_comparison(node: cst.Comparison) -> frozenset[str]:
-    inner = [reads_of(node.left), *(reads_of(target.comparator) for target in node.comparisons)]
-    return frozenset().union(*(r.identifiers for r in inner))
-
-
-def reads_test_data(expr: cst.CSTNode, taint: Taint) -> bool:
-    return reads_of(expr).test_data(taint)
-
-
-def reads_decision(expr: cst.CSTNode, taint: Taint) -> bool:
-    """Whether ``expr`` compares test-derived values, or reads a name that holds such a comparison."""
-    return reads_of(expr).decision(taint)
-
-
-def _assignments(context: FileContext, scope: cst.CSTNode) -> list[tuple[list[str], cst.CSTNode]]:
-    """(target names, value) for every assignment, ``for`` loop and ``with ... as`` in ``scope``."""
-    found: list[tuple[list[str], cst.CSTNode]] = []
-    for node in context.semantic.scope_for(scope).frame.nodes:
-        if isinstance(node, cst.Assign):
-            found.extend(_assigned_pairs(node))
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
-            found.append((target_names(node.target, attributes=True), node.value))
-        elif isinstance(node, (cst.For, cst.CompFor)):
-            found.append((_element_names(node.target, node.iter), node.iter))
-        elif isinstance(node, cst.WithItem) and node.asname is not None:
-            found.append((target_names(node.asname.name, attributes=True), node.item))
-    return found
-
-
-def _element_names(target: cst.BaseExpression, iterable: cst.BaseExpression) -> list[str]:
-    """The names a ``for`` target takes from the data: ``for i, (x, y) in enumerate(loader)``
-    gives ``x, y`` (the counter ``i`` is no data)."""
-    if (isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name) and iterable.func.value == "enumerate"
-            and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2):
-        return target_names(target.elements[1].value, attributes=True)
-    return target_names(target, attributes=True)
-
-
-def _assigned_pairs(node: cst.Assign) -> list[tuple[list[str], cst.CSTNode]]:
-    """``a, b = x, 0`` pairs each name with its own value; other assignments bind all to all."""
-    target, value = node.targets[0].target, node.value
-    if (len(node.targets) == 1 and isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List))
-            and len(target.elements) == len(value.elements)
-            and not any(isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements))):
-        return [(target_names(t.value, attributes=True), v.value) for t, v in zip(target.elements, value.elements)]
-    return [([n for t in node.targets for n in target_names(t.target, attributes=True)], value)]
-
-
-def _receivers_of_test_data(targets: list[str]) -> list[str]:
-    """``train_loader, test_loader = make_loaders(train_ds, test_ds)``: the test part is named as
-    such; its siblings hold the other splits.  Unnamed unpacking (``loss, acc = ...``) is all test."""
-    named = [t for t in targets if is_test_name(t)]
-    return named if named and len(named) < len(targets) else targets
-
-
-def taint(context: FileContext, scope: cst.CSTNode) -> Taint:
-    """The test-data and decision names of ``scope`` (a function, or the module)."""
-
-    def compute() -> Taint:
-        result = Taint()
-        assignments = [(targets, reads_of(value)) for targets, value in _assignments(context, scope)]
-        for _ in range(_FIXPOINT_ROUNDS):
-            before = (len(result.data), len(result.decisions))
-            for targets, reads in assignments:
-                if reads.test_data(result):
-                    result.data.update(_receivers_of_test_data(targets))
-                if reads.decision(result):
-                    result.decisions.update(targets)
-            if (len(result.data), len(result.decisions)) == before:
-                break
-        return result
-
-    return _TAINT.get(context, scope, compute)
-
-
-_TAINT: Fact[cst.CSTNode, Taint] = Fact("holdout taint")

@@ -6,7 +6,8 @@
 * :func:`manual_scaling_data` - ``(X - X.mean()) / X.std()``, ``(X - X.min()) / (X.max() - X.min())``,
   ``X -= X.mean(0)``: the data standardised with its own statistics.
 * :func:`split_sinks` - where data is split into train/test: ``train_test_split``, ``random_split``,
-  ``kfold.split``, ``cross_val_score``, and slices assigned to train/test/val names.
+  ``kfold.split``, ``cross_val_score``, slices assigned to train/test/val names, and calls of the
+  project's functions that split their arguments (a split done in a helper).
 * :func:`names_held_out` / :func:`names_training` - whether an expression names a test/validation
   set or a training set.
 
@@ -141,15 +142,18 @@ class Sink:
 _SINKS: Fact[Scope, list[Sink]] = Fact("split sinks")
 
 
-def split_sinks(context: FileContext, scope: Scope) -> list[Sink]:
-    """Splits in ``scope``'s frame, in source order (cached)."""
-    return _SINKS.get(context, scope, lambda: _find_sinks(context, scope))
+def split_sinks(context: FileContext, scope: Scope, cls: cst.ClassDef | None = None) -> list[Sink]:
+    """Splits in ``scope``'s frame, in source order (cached); a call of a project function that
+    splits its arguments (``split_data(X, y)``, also imported from the project) is one.  ``cls``:
+    the class whose ``self`` methods the scope's ``self.x()`` calls run.  A recursive helper splits
+    nothing more through itself."""
+    return _SINKS.get_guarded(context, scope, lambda: _find_sinks(context, scope, cls), [])
 
 
-def _find_sinks(context: FileContext, scope: Scope) -> list[Sink]:
+def _find_sinks(context: FileContext, scope: Scope, cls: cst.ClassDef | None) -> list[Sink]:
     sinks = []
     for call in scope.calls:
-        data = _split_call_data(context, call)
+        data = _split_call_data(context, call) or _split_by_callee(context, call, cls)
         if data:
             sinks.append(Sink(call, data))
     for bindings in scope.bindings.values():
@@ -159,6 +163,19 @@ def _find_sinks(context: FileContext, scope: Scope) -> list[Sink]:
                     and isinstance(value, cst.Subscript):
                 sinks.append(Sink(binding.node, (value.value,)))
     return sorted(sinks, key=lambda sink: scope.position(sink.node))
+
+
+def _split_by_callee(context: FileContext, call: cst.Call, cls: cst.ClassDef | None) -> tuple[cst.BaseExpression, ...]:
+    """The arguments a call of a project function hands to a split inside it."""
+    from dlsan.lint.analysis.functions import callee
+    from dlsan.lint.semantic.summaries import argument_for, split_parameters
+
+    target = callee(context, call, cls)
+    if target is None:
+        return ()
+    positions = split_parameters(target.context, target.function, target.within(context, cls))
+    found = [argument_for(call, target.function, position) for position in sorted(positions)]
+    return tuple(argument for argument in found if argument is not None)
 
 
 def _bound_value(value: cst.BaseExpression | None, index: int | None) -> cst.BaseExpression | None:

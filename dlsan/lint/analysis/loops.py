@@ -1,6 +1,8 @@
 """Loops (and functions) that train: they call ``backward()`` or an optimizer's ``step()``.
 
-"Trains" looks through calls to functions of the same file, so the loop of
+"Trains" looks through calls (:func:`~dlsan.lint.analysis.functions.callee`: the file's functions
+and methods, base classes' methods, functions imported from the project's own modules), so the
+loop of
 
     for batch in loader:
         loss = train_step(model, batch)     # train_step calls loss.backward() and opt.step()
@@ -18,7 +20,7 @@ from collections.abc import Iterable
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import called_function
+from dlsan.lint.analysis.functions import callee
 from dlsan.lint.analysis.nodes import ancestors_of, calls_in, method_name, receiver
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
@@ -57,8 +59,9 @@ def _trains(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None
         for call in calls_in(context, node):
             if is_backward_call(call) or is_optimizer_step(call):
                 return True
-            target = called_function(context, call, within)
-            if target is not None and id(target) not in seen and _trains(context, target, within, seen | {id(node)}):
+            target = callee(context, call, within)
+            if target is not None and id(target.function) not in seen and _trains(
+                    target.context, target.function, target.within(context, within), seen | {id(node)}):
                 return True
         return False
 

@@ -129,11 +129,29 @@ def _model_like_name(last: str) -> bool:
         tokens[-1].lower() in _MODEL_TAGS or len(tokens[-1]) == 1 or tokens[-1].isdigit())
 
 
+#: methods that run the model they are called on (``model.generate(input_ids)``)
+_RUNNING_METHODS = frozenset({"generate"})
+
+
+def run_receiver(call: cst.Call) -> cst.BaseExpression:
+    """The expression for the model a run calls: ``model`` of ``model(x)`` and of
+    ``model.generate(ids)``."""
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value in _RUNNING_METHODS:
+        return func.value
+    return func
+
+
 def model_name(context: FileContext, call: cst.Call) -> str | None:
     """The dotted name of the model ``call`` runs (``"model"``, ``"self.net"``), else ``None``.
 
     A model is run with inputs: calls without arguments (``solver.model()``) are not model runs,
-    and neither are calls of functions or methods defined in this file."""
+    and neither are calls of functions or methods defined in this file.  ``model.generate(ids)``
+    runs ``model``."""
+    receiver = run_receiver(call)
+    if receiver is not call.func:
+        name = dotted_name(receiver)
+        return name if name is not None and call.args and _is_model_name(context, receiver, name) else None
     name = dotted_name(call.func)
     if name is None or name == "self" or not call.args:
         return None
@@ -143,13 +161,18 @@ def model_name(context: FileContext, call: cst.Call) -> str | None:
     if name.startswith("self.") and name.count(".") == 1 and called_function(
             context, call, context.enclosing(cst.ClassDef)) is not None:
         return None
+    return name if _is_model_name(context, call.func, name) else None
+
+
+def _is_model_name(context: FileContext, expr: cst.BaseExpression, name: str) -> bool:
+    """Whether ``expr`` (dotted ``name``) holds a model: bound to a module constructor, named like
+    a model, or known by the semantic model to hold a torch module."""
+    last = name.rsplit(".", 1)[-1]
     if name in module_bindings(context):
-        return name
-    if _model_like_name(last) and context.names.resolve(call.func) is None:
-        return name
-    if context.names.resolve(call.func) is None and not _LOSS_NAME.search(last) and _holds_a_model(context, call.func):
-        return name
-    return None
+        return True
+    if context.names.resolve(expr) is not None:
+        return False
+    return _model_like_name(last) or (not _LOSS_NAME.search(last) and _holds_a_model(context, expr))
 
 
 def _holds_a_model(context: FileContext, func: cst.BaseExpression) -> bool:

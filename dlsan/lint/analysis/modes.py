@@ -8,7 +8,8 @@ A scope's *mode events*, in source order, are
   saved mode), which each rule reads in its quiet direction;
 * ``step``: a training step (``backward()`` or an optimizer's ``step()``).
 
-Calls to functions and ``self`` methods of the same file are followed: ``validate(model)`` whose
+Calls are followed (:func:`~dlsan.lint.analysis.functions.callee`: functions and ``self``
+methods of the file, methods of base classes and functions of the project's own modules): ``validate(model)`` whose
 body calls ``model.eval()`` yields that ``eval`` event, with ``origin`` the call in the scanned
 scope.  Events met through such a call carry no receiver (parameter names differ from argument
 names), and rules treat a receiver-less event as applying to any model.
@@ -21,7 +22,7 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import called_function
+from dlsan.lint.analysis.functions import callee
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.catalog import Framework
@@ -103,10 +104,11 @@ def _call_events(context: FileContext, call: cst.Call, within: cst.ClassDef | No
         return [ModeEvent(mode, dotted_name(receiver(call)), call)]
     if is_backward_call(call) or is_optimizer_step(call):
         return [ModeEvent("step", None, call)]
-    target = called_function(context, call, within)
-    if target is None or id(target) in seen:
+    target = callee(context, call, within)
+    if target is None or id(target.function) in seen:
         return []
-    return [ModeEvent(event.kind, None, call) for event in _events(context, target, within, seen)]
+    return [ModeEvent(event.kind, None, call)
+            for event in _events(target.context, target.function, target.within(context, within), seen)]
 
 
 def last_mode_before(events: list[ModeEvent], flow_position: dict[int, int], at: int,

@@ -88,14 +88,25 @@ def steps_a_torch_optimizer(context: FileContext, call: cst.Call) -> bool:
     framework (a Gluon ``Trainer``), not a ``DistributedOptimizer`` (gradients live per
     ``dist_autograd`` context), not in a file that does not use torch."""
     expr = stepped_optimizer_expr(call)
-    if expr is None:
-        return False
+    return expr is not None and may_be_torch(context, expr, Kind.OPTIMIZER)
+
+
+def steps_a_torch_scheduler(context: FileContext, call: cst.Call) -> bool:
+    """Whether the scheduler ``call`` steps (``scheduler.step()``) may be a torch LR scheduler."""
+    owner = receiver(call)
+    return owner is not None and may_be_torch(context, owner, Kind.SCHEDULER)
+
+
+def may_be_torch(context: FileContext, expr: cst.BaseExpression, kind: Kind) -> bool:
+    """Per-receiver framework gating: whether ``expr`` may hold a torch object of ``kind``: the
+    semantic model knows it does, or knows nothing of it in a file that may use torch.  Never an
+    object of another framework (a Gluon ``Trainer``), of another kind, or a ``DistributedOptimizer``."""
     value = value_of(context, expr)
     if value.distributed or value.framework not in (None, Framework.TORCH):
         return False
-    if value.kind not in (Kind.OPTIMIZER, Kind.UNKNOWN):
+    if value.kind not in (kind, Kind.UNKNOWN):
         return False
-    return value.kind is Kind.OPTIMIZER or may_use_torch(context)
+    return value.kind is kind or may_use_torch(context)
 
 
 def optimized_modules(context: FileContext, optimizer: str, at: cst.CSTNode) -> frozenset[str] | None:

@@ -466,6 +466,9 @@ class _Inference:
     def library_call(self, call: cst.Call, resolved: str, depth: int) -> Value:
         framework = framework_of(resolved)
         last = resolved.rsplit(".", 1)[-1]
+        if _loads_a_pretrained_torch_model(resolved):
+            # Hugging Face's from_pretrained() returns the model in eval mode
+            return Value(Kind.MODULE, Framework.TORCH, ModuleInfo(resolved), origin=call, mode="eval")
         if framework is Framework.TORCH:
             return self.torch_call(call, resolved, depth)
         if framework is Framework.NUMPY:
@@ -559,7 +562,7 @@ class _Inference:
         if resolved in T.SCRIPT_LOADERS:
             return Value(Kind.MODULE, torch, ModuleInfo(resolved, mode_dependent=None), origin=call)
         if resolved in T.LOADERS:
-            return UNKNOWN
+            return Value(Kind.UNKNOWN, torch, origin=call)  # whatever was saved: a model, a state dict ...
         if _returns_tensor(call, resolved):
             return Value(Kind.TENSOR, torch, origin=call)
         return Value(Kind.OBJECT, torch, origin=call)
@@ -765,6 +768,15 @@ class _Inference:
             if value.kind is Kind.MODULE:
                 return value.module
         return None
+
+
+def _loads_a_pretrained_torch_model(resolved: str) -> bool:
+    """``transformers.AutoModelForCausalLM.from_pretrained`` (not the TensorFlow / Flax classes)."""
+    if not resolved.endswith(".from_pretrained") or not resolved.startswith("transformers."):
+        return False
+    cls = resolved.split(".")[1]
+    return not cls.startswith(("TF", "Flax")) and not cls.endswith(("Tokenizer", "TokenizerFast", "Config",
+                                                                   "Processor", "FeatureExtractor"))
 
 
 def _mode_set_by(call: cst.Call) -> Literal["eval", "train"] | None:
