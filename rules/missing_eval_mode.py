@@ -93,6 +93,25 @@ class MissingEvalMode(Rule):
     requires = ("torch",)
 
     VALID = [
+        # a pytest test computes and checks its outputs itself, under inference_mode too
+        # (rasbt/LLMs-from-scratch, pkg/llms_from_scratch/tests/test_qwen3.py)
+        Valid(
+            """
+            import torch
+            from llms_from_scratch.qwen3 import Qwen3Model
+
+            @torch.inference_mode()
+            def test_dummy_qwen3_forward(dummy_cfg_base, dummy_input):
+                model = Qwen3Model(dummy_cfg_base)
+                out = model(dummy_input)
+                assert out.shape == (1, dummy_input.size(1), dummy_cfg_base["vocab_size"])
+
+            def test_matches_reference(cfg):
+                hf_model = Qwen3ForCausalLM(cfg)
+                with torch.no_grad():
+                    theirs = hf_model(x).logits
+            """
+        ),
         # pytorch/examples super_resolution: Net is conv + relu + pixel-shuffle, the mode changes nothing
         Valid("""
             import torch
@@ -392,6 +411,9 @@ class MissingEvalMode(Rule):
         ``"name"`` in a function named like an evaluation, else ``None``."""
         context = self.context
         within = context.enclosing(cst.ClassDef)
+        function = context.enclosing(cst.FunctionDef)
+        if function is not None and _is_pytest_test(function):
+            return None
         chain = context.ancestors
         for index in range(len(chain) - 1, -1, -1):
             node = chain[index]
@@ -412,9 +434,7 @@ class MissingEvalMode(Rule):
         name = function.name.value.lstrip("_")
         if not is_eval_function_name(name) or trains(self.context, function, within):
             return False
-        if name.startswith("test") and name not in _EVAL_LOOP_TESTS:
-            return any(_EVALUATED_PARAMETER.search(p) for p in parameter_names(function))
-        return True
+        return not _is_pytest_test(function)
 
     def _in_training_step(self, outer: list[cst.CSTNode], within: cst.ClassDef | None) -> bool:
         """Whether the innermost loop (or function, or module) around a no_grad block runs a
@@ -503,6 +523,16 @@ def _steps_between(flow: Scope, events: list[ModeEvent], start: ModeEvent, at: i
     """Whether a training step comes after the event ``start`` and before position ``at``."""
     index = next(i for i, event in enumerate(events) if event is start)
     return any(e.kind == "step" and flow.order.get(id(e.origin), at) < at for e in events[index + 1:])
+
+
+def _is_pytest_test(function: cst.FunctionDef) -> bool:
+    """A pytest test (``test_*``, not an evaluation loop named ``test_epoch``...), unless it takes a
+    model or a data loader (``def test(model, device, test_loader)`` evaluates).  A test compares
+    outputs it computes itself, so a mode that mattered would show as a failing test; under
+    ``@torch.inference_mode()`` too (rasbt/LLMs-from-scratch's model tests)."""
+    name = function.name.value.lstrip("_")
+    return (name.startswith("test") and name not in _EVAL_LOOP_TESTS
+            and not any(_EVALUATED_PARAMETER.search(p) for p in parameter_names(function)))
 
 
 def _module_like(context: FileContext, cls: cst.ClassDef) -> bool:
