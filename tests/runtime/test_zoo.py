@@ -6,8 +6,9 @@ Tiny random-weight models built from configs (nothing is downloaded).  The whole
 ``slow``: about 2 minutes on two shared cores (``pytest tests/runtime/test_zoo.py --durations=0``).
 The distributed setups (DDP, FSDP1, FSDP2) are in ``test_zoo_distributed.py``.
 
-timm's ResNet, ViT and ConvNeXt are in it where timm is installed (``pip install --no-deps timm``:
-it is not in the ``test`` extra, since pip would replace torch to install it).  timm imports
+timm's ResNet, ViT and ConvNeXt are in it where timm is installed (the README's test command and
+``.ci/run`` do it with ``pip install --no-deps timm``: it is not in the ``test`` extra, since pip
+would replace torch to install it).  timm imports
 torchvision when imported, and torchvision's wheels do not load beside this torch: timm is imported
 with an inert stand-in for torchvision (``timm_without_torchvision.py`` says how, and
 ``test_timm_models_use_nothing_of_torchvision`` that the models use none of it).
