@@ -130,7 +130,7 @@ def test_fused_inference_paths_run_as_without_the_probe(fused):
     root.eval()
     x = torch.randn(3, 5, 16)
     with torch.no_grad():
-        expected = model(x)  # dlsan: ignore[DLS301] - model runs root, in eval mode above
+        expected = model(x)
         with dlsan.instrument(root, checks=["broadcast", "nonfinite"], on_error="record") as san:
             assert torch.equal(model(x), expected)
     assert not san.findings
