@@ -13,7 +13,7 @@ A bad key or value raises :class:`ConfigError` naming it; the CLI turns that int
     target-torch-version = "2.4"         # default: the project's torch pin, else 2.6
     target-version = "py39"              # default: [project] requires-python, else the newest
     [tool.dlsan.rule-options.DLS301]
-    eval-function-names = ["evaluate", "score"]
+    report-unresolved = true             # each rule's options are on its page, docs/rules/CODE.md
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from dlsan.lint.analysis.grad_mode import (
 from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step, trains
 from dlsan.lint.analysis.models import model_name, run_receiver
 from dlsan.lint.analysis.modes import (
+    REPORT_UNRESOLVED,
     ModeEvent,
     last_mode_before,
     mode_relevance,
@@ -82,6 +83,17 @@ class MissingEvalMode(Rule):
                 correct += (model(x).argmax(1) == y).sum().item()
         return correct / len(loader.dataset)
     ```
+
+    ## Options
+    `report-unresolved` (default `false`): also report a model whose class cannot be resolved, or
+    whose layers are not all known, after following the project's files (a checkpoint loaded with
+    `torch.load`, a model passed in from another library); the message says so. Off by default
+    because the mode matters only for models with dropout or batch-norm: on public code nobody had
+    tuned the rule on, every such finding was false (a tokenizer, Llama blocks with RMSNorm only).
+    ```toml
+    [tool.dlsan.rule-options.DLS301]
+    report-unresolved = true
+    ```
     """
 
     code = "DLS301"
@@ -91,6 +103,7 @@ class MissingEvalMode(Rule):
         "dropout or batch-norm statistic updates; call `model.eval()` first (and `.train()` after)"
     )
     requires = ("torch",)
+    options = {REPORT_UNRESOLVED: False}
 
     VALID = [
         # a pytest test computes and checks its outputs itself, under inference_mode too
@@ -129,6 +142,38 @@ class MissingEvalMode(Rule):
                 with torch.no_grad():
                     for batch in testing_data_loader:
                         prediction = model(batch[0])
+        """),
+        # rasbt/LLMs-from-scratch ch03/03_understanding-buffers/understanding-buffers.ipynb: the
+        # attention's only mode-dependent layer is a dropout whose rate the instance sets to 0.0
+        Valid("""
+            import torch
+            import torch.nn as nn
+            class CausalAttention(nn.Module):
+                def __init__(self, d_in, d_out, context_length, dropout, qkv_bias=False):
+                    super().__init__()
+                    self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+                    self.dropout = nn.Dropout(dropout)
+                    self.register_buffer("mask", torch.triu(torch.ones(context_length, context_length), diagonal=1))
+                def forward(self, x):
+                    return self.dropout(self.W_query(x))
+            ca = CausalAttention(d_in, d_out, context_length, 0.0)
+            with torch.no_grad():
+                context_vecs = ca(batch)
+        """),
+        # labmlai/annotated_deep_learning_paper_implementations labml_nn/transformers/retro/
+        # bert_embeddings.py: a tokenizer called under no_grad is no model
+        Valid("""
+            import torch
+            from transformers import BertModel, BertTokenizer
+            class BERTChunkEmbeddings:
+                def __init__(self, device):
+                    self.tokenizer = BertTokenizer.from_pretrained("bert-base-uncased")
+                    self.model = BertModel.from_pretrained("bert-base-uncased")
+                    self.model.to(device)
+                def __call__(self, chunks):
+                    with torch.no_grad():
+                        tokens = self.tokenizer(chunks, return_tensors="pt", padding=True)
+                        return self.model(**tokens)["last_hidden_state"]
         """),
         # d2l-ai/d2l-en d2l/mxnet.py: MXNet has no .eval(); the mode is autograd.record()
         Valid("""
@@ -249,31 +294,39 @@ class MissingEvalMode(Rule):
                     for x, y in loader:
                         correct += (model(x).argmax(1) == y).sum().item()
                 return correct / len(loader.dataset)
+            model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.Dropout(0.5), torch.nn.Linear(256, 10))
+            print(evaluate(model, test_loader))
             """,
             line=6,
         ),
         Invalid(
             """
             import torch
+            import torchvision
             model = torchvision.models.resnet50(weights="DEFAULT")
             model.load_state_dict(torch.load("finetuned.pt", weights_only=True))
             with torch.inference_mode():
                 logits = model(images)
+            """,
+            line=6,
+        ),
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+            @torch.no_grad()
+            def predict(net, batch):
+                return net(batch).softmax(-1)
+            net = nn.Sequential(nn.Conv2d(3, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.Flatten(), nn.LazyLinear(10))
+            probabilities = predict(net, images)
             """,
             line=5,
         ),
         Invalid(
             """
             import torch
-            @torch.no_grad()
-            def predict(net, batch):
-                return net(batch).softmax(-1)
-            """,
-            line=4,
-        ),
-        Invalid(
-            """
-            import torch
+            from torchvision.models import resnet18
+            model = resnet18(num_classes=10)
             model.eval()
             for epoch in range(epochs):
                 model.train()
@@ -284,12 +337,16 @@ class MissingEvalMode(Rule):
                 with torch.no_grad():
                     val_loss = sum(criterion(model(x), y).item() for x, y in val_loader)
             """,
-            line=10,
+            line=12,
         ),
         Invalid(
             """
             import torch
+            import torchvision
             class Trainer:
+                def __init__(self, val_loader, loss_fn):
+                    self.model = torchvision.models.resnet18()
+                    self.val_loader, self.loss_fn = val_loader, loss_fn
                 def validate(self):
                     losses = []
                     for batch in self.val_loader:
@@ -297,19 +354,21 @@ class MissingEvalMode(Rule):
                             losses.append(self.loss_fn(self.model(batch["x"]), batch["y"]).item())
                     return sum(losses) / len(losses)
             """,
-            line=7,
+            line=11,
         ),
         Invalid(
             """
             import torch
+            import torchvision
             def val_epoch(encoder, loader):
                 feats = []
                 for images in loader:
                     feats.append(encoder(images).detach())
                 return torch.cat(feats)
+            backbone = torchvision.models.resnet50()
             val_features = val_epoch(backbone, val_loader)
             """,
-            line=5,
+            line=6,
         ),
         Invalid(
             """
@@ -323,6 +382,7 @@ class MissingEvalMode(Rule):
             def evaluate(model, loader):
                 with torch.no_grad():
                     return sum((model(x).argmax(1) == y).sum().item() for x, y in loader)
+            model = torch.nn.Sequential(torch.nn.Linear(20, 64), torch.nn.Dropout(0.1), torch.nn.Linear(64, 2))
             for epoch in range(10):
                 train_one_epoch(model, train_loader, optimizer)
                 print(evaluate(model, val_loader))
@@ -348,14 +408,34 @@ class MissingEvalMode(Rule):
         ),
         Invalid(
             """
+            import timm
             import torch
-            def inference(model, tokenizer, texts):
-                batch = tokenizer(texts, return_tensors="pt", padding=True)
+            def inference(model, transform, images):
+                batch = torch.stack([transform(image) for image in images])
                 with torch.no_grad():
-                    outputs = model(**batch)
-                return outputs.logits.argmax(-1)
+                    outputs = model(batch)
+                return outputs.argmax(-1)
+            model = timm.create_model("vit_base_patch16_224", num_classes=10)
+            labels = inference(model, transform, images)
             """,
-            line=5,
+            line=6,
+        ),
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+            class CausalAttention(nn.Module):
+                def __init__(self, d_in, d_out, dropout=0.1):
+                    super().__init__()
+                    self.W_query = nn.Linear(d_in, d_out)
+                    self.dropout = nn.Dropout(dropout)
+                def forward(self, x):
+                    return self.dropout(self.W_query(x))
+            ca = CausalAttention(d_in, d_out)
+            with torch.no_grad():
+                context_vecs = ca(batch)
+            """,
+            line=12,
         ),
     ]
 
@@ -378,7 +458,7 @@ class MissingEvalMode(Rule):
         reported = _REPORTED.get(context, self, set)
         if (id(scope), model) in reported or not self._runs_in_training_mode(scope, node, model, cls, evaluation):
             return
-        relevance = mode_relevance(context, [model_expr])
+        relevance = mode_relevance(context, [model_expr], bool(self.settings[REPORT_UNRESOLVED]))
         if not relevance.matters:
             return
         reported.add((id(scope), model))

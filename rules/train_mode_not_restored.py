@@ -7,6 +7,7 @@ import libcst as cst
 from dlsan.lint.analysis.functions import Callee, callee
 from dlsan.lint.analysis.loops import enclosing_training_loop
 from dlsan.lint.analysis.modes import (
+    REPORT_UNRESOLVED,
     ModeEvent,
     mode_of_call,
     mode_relevance,
@@ -62,6 +63,17 @@ class TrainModeNotRestored(Rule):
             optimizer.step()
         validate(model, val_loader)
     ```
+
+    ## Options
+    `report-unresolved` (default `false`): also report a model whose class cannot be resolved, or
+    whose layers are not all known, after following the project's files (a checkpoint loaded with
+    `torch.load`, a model passed in from another library); the message says so. Off by default
+    because the mode matters only for models with dropout or batch-norm: on public code nobody had
+    tuned the rule on, every such finding was false (a tokenizer, Llama blocks with RMSNorm only).
+    ```toml
+    [tool.dlsan.rule-options.DLS302]
+    report-unresolved = true
+    ```
     """
 
     code = "DLS302"
@@ -72,6 +84,7 @@ class TrainModeNotRestored(Rule):
         "training; call `model.train()` after evaluating (or at the top of each epoch)"
     )
     requires = ("torch",)
+    options = {REPORT_UNRESOLVED: False}
 
     VALID = [
         # jindongwang/transferlearning code/deep/finetune_AlexNet_ResNet/finetune_office31.py:
@@ -223,6 +236,8 @@ class TrainModeNotRestored(Rule):
         Invalid(
             """
             import torch
+            import torchvision
+            model = torchvision.models.resnet18(num_classes=10)
             def validate(model, loader):
                 model.eval()
                 with torch.no_grad():
@@ -235,13 +250,15 @@ class TrainModeNotRestored(Rule):
                     optimizer.step()
                 validate(model, val_loader)
             """,
-            line=12,
+            line=14,
         ),
         Invalid(
             """
             import torch
+            import torchvision
+            model = torchvision.models.resnet18(num_classes=10)
             for step, batch in enumerate(loader):
-                loss = model(**batch).loss
+                loss = criterion(model(batch["x"]), batch["y"])
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()
@@ -250,11 +267,13 @@ class TrainModeNotRestored(Rule):
                     with torch.no_grad():
                         evaluate(model, val_loader)
             """,
-            line=8,
+            line=10,
         ),
         Invalid(
             """
             import torch
+            import torchvision
+            model = torchvision.models.resnet18(num_classes=10)
             model.train()
             for epoch in range(num_epochs):
                 for inputs, labels in dataloaders["train"]:
@@ -267,12 +286,17 @@ class TrainModeNotRestored(Rule):
                     with torch.no_grad():
                         outputs = model(inputs)
             """,
-            line=9,
+            line=11,
         ),
         Invalid(
             """
             import torch
+            import torchvision
             class Trainer:
+                def __init__(self, train_loader, val_loader, epochs):
+                    self.model = torchvision.models.resnet18(num_classes=10)
+                    self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+                    self.train_loader, self.val_loader, self.epochs = train_loader, val_loader, epochs
                 def evaluate(self):
                     self.model.eval()
                     with torch.no_grad():
@@ -286,11 +310,13 @@ class TrainModeNotRestored(Rule):
                             self.optimizer.step()
                         self.evaluate()
             """,
-            line=14,
+            line=19,
         ),
         Invalid(
             """
             import torch
+            import torch.nn as nn
+            netG = nn.Sequential(nn.ConvTranspose2d(100, 64, 4), nn.BatchNorm2d(64), nn.ReLU(), nn.ConvTranspose2d(64, 3, 4))
             for i, (real, _) in enumerate(dataloader):
                 netD.zero_grad()
                 errD = criterion(netD(real), label)
@@ -305,11 +331,12 @@ class TrainModeNotRestored(Rule):
                 errG.backward()
                 optimizerG.step()
             """,
-            line=8,
+            line=10,
         ),
         Invalid(
             """
             import torch
+            import torchvision
             def run_eval(model, loader, metric):
                 model.eval()
                 for x, y in loader:
@@ -323,16 +350,19 @@ class TrainModeNotRestored(Rule):
                         F.cross_entropy(model(x), y).backward()
                         optimizer.step()
                     score = run_eval(model, val_loader, metric)
+            train(torchvision.models.resnet18(), train_loader, val_loader, optimizer, epochs=10)
             """,
-            line=14,
+            line=15,
         ),
         Invalid(
             """
             import torch
+            import torchvision
+            model = torchvision.models.resnet18(num_classes=10)
             step = 0
             while step < max_steps:
-                batch = next(it)
-                scaler.scale(model(batch).loss).backward()
+                x, y = next(it)
+                scaler.scale(criterion(model(x), y)).backward()
                 scaler.step(optimizer)
                 scaler.update()
                 step += 1
@@ -340,11 +370,13 @@ class TrainModeNotRestored(Rule):
                     model.eval()
                     perplexity = compute_perplexity(model, val_data)
             """,
-            line=10,
+            line=12,
         ),
         Invalid(
             """
             import torch
+            import torchvision
+            model = torchvision.models.resnet18(num_classes=10)
             def test(model, loader):
                 model.eval()
                 correct = 0
@@ -361,7 +393,7 @@ class TrainModeNotRestored(Rule):
                 train(model, train_loader, optimizer)
                 test(model, test_loader)
             """,
-            line=16,
+            line=18,
         ),
     ]
 
@@ -392,7 +424,7 @@ class TrainModeNotRestored(Rule):
                 models = _arguments_put_in_eval(context, node, target, cls) or _globals_put_in_eval(context, target)
                 if not models:
                     return  # the eval comes from deeper calls on a model we cannot name: unknown, quiet
-            relevance = mode_relevance(context, models)
+            relevance = mode_relevance(context, models, bool(self.settings[REPORT_UNRESOLVED]))
             if relevance.matters:
                 self.report(node, self.message.format(evidence=relevance.evidence))
 

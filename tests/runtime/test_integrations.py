@@ -161,12 +161,12 @@ def _evaluating_module(pl: types.ModuleType) -> Any:
     class Lit(_lightning_module(pl)):  # type: ignore[misc]
         def validation_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
             # Lightning puts the module in eval mode around its evaluation loops
-            return nn.functional.mse_loss(self.net(batch[0]), batch[1])  # dlsan: ignore[DLS301]
+            return nn.functional.mse_loss(self.net(batch[0]), batch[1])
 
         test_step = validation_step
 
         def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            return self.net(batch[0])  # dlsan: ignore[DLS301] - Lightning calls eval() first
+            return self.net(batch[0])  # Lightning calls eval() first
 
     return Lit
 

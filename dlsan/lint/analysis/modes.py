@@ -132,12 +132,20 @@ class ModeRelevance:
     evidence: str
 
 
-def mode_relevance(context: FileContext, models: list[cst.BaseExpression]) -> ModeRelevance:
+#: the option of DLS301/DLS302 that reports models whose class cannot be resolved
+REPORT_UNRESOLVED = "report-unresolved"
+
+
+def mode_relevance(context: FileContext, models: list[cst.BaseExpression], report_unresolved: bool) -> ModeRelevance:
     """Whether the mode matters for any of ``models``: yes for a torch module known to contain
     dropout, batch-norm or another mode-dependent layer; no for one known to contain none, for
     objects of other frameworks or kinds (tensors, optimizers, numpy layers), for a model handed
-    over already in eval mode, and in files that do not use torch; for a model whose class cannot
-    be resolved, yes, and the evidence says so."""
+    over already in eval mode, and in files that do not use torch.
+
+    For a model whose class cannot be resolved (or whose layers are not all known), yes only when
+    ``report_unresolved``, and the evidence says so.  Off by default: on two public repositories
+    nobody had tuned on (rasbt/LLMs-from-scratch, labmlai/annotated_deep_learning_paper_implementations)
+    every such finding was false (a tokenizer, RMSNorm-only Llama blocks, generated NeoX layers)."""
     unresolved: str | None = None
     if not models and may_use_torch(context):
         unresolved = "the model's class cannot be resolved"
@@ -158,6 +166,6 @@ def mode_relevance(context: FileContext, models: list[cst.BaseExpression]) -> Mo
                                         else f"the class of `{name}` cannot be resolved")
         elif value.kind is Kind.UNKNOWN and may_use_torch(context):
             unresolved = unresolved or f"the class of `{name}` cannot be resolved"
-    if unresolved is not None:
+    if unresolved is not None and report_unresolved:
         return ModeRelevance(True, f"{unresolved}, so it may contain dropout or batch-norm")
     return ModeRelevance(False, "")

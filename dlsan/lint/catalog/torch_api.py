@@ -76,6 +76,20 @@ MODE_DEPENDENT_LAYERS = frozenset(_NN + name for name in (
     "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
     "TransformerDecoderLayer",
 ))
+#: methods ``nn.Module`` itself defines: ``self.register_buffer(...)`` in a class runs no sub-module
+MODULE_OWN_METHODS = frozenset({
+    "register_buffer", "register_parameter", "register_module", "add_module", "apply", "parameters",
+    "named_parameters", "buffers", "named_buffers", "children", "named_children", "modules",
+    "named_modules", "state_dict", "load_state_dict", "to", "to_empty", "cpu", "cuda", "float", "double",
+    "half", "bfloat16", "type", "train", "eval", "requires_grad_", "zero_grad", "share_memory",
+    "get_submodule", "get_parameter", "get_buffer", "extra_repr", "register_forward_hook",
+    "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_backward_hook", "register_state_dict_pre_hook", "register_load_state_dict_post_hook",
+})
+#: the dropout layers (a subset of MODE_DEPENDENT_LAYERS): with ``p=0`` they do nothing in either mode
+DROPOUT_LAYERS = frozenset(_NN + name for name in (
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+))
 #: layers that depend on the mode only through an argument: (keyword, position, default)
 MODE_DEPENDENT_BY_ARGUMENT: dict[str, tuple[str, int | None, object]] = {
     _NN + "RNN": ("dropout", None, 0), _NN + "LSTM": ("dropout", None, 0), _NN + "GRU": ("dropout", None, 0),

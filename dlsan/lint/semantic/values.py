@@ -23,7 +23,7 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.calls import get_arg, numeric_value
+from dlsan.lint.calls import get_arg, has_unpacking, numeric_value
 from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.catalog.frameworks import Framework, framework_of
 from dlsan.lint.catalog.sklearn_api import SAMPLER_PREFIX, TRANSFORMER_PACKAGES
@@ -90,6 +90,11 @@ class ModuleInfo:
     mode_dependent: bool | None = None
     #: why ``mode_dependent`` is what it is ("`nn.Dropout` on line 12")
     evidence: Evidence | None = None
+    #: the class's ``__init__`` parameters that set the rate of every dropout layer that makes it
+    #: mode-dependent (``nn.Dropout(dropout)``): an instance built with all of them ``0`` is
+    #: ``otherwise`` instead (rasbt/LLMs-from-scratch builds ``CausalAttention(..., 0.0)``)
+    unless_zero: frozenset[str] = frozenset()
+    otherwise: bool | None = None
 
     @property
     def class_name(self) -> str | None:
@@ -408,7 +413,6 @@ class _Inference:
         from dlsan.lint.analysis.callers import (
             call_sites,  # the caller index sits on the model
         )
-        from dlsan.lint.calls import has_unpacking
 
         positions = [p.name.value for p in function.params.params]
         if parameter not in positions or (positions and positions[0] in ("self", "cls")):
@@ -466,9 +470,12 @@ class _Inference:
     def library_call(self, call: cst.Call, resolved: str, depth: int) -> Value:
         framework = framework_of(resolved)
         last = resolved.rsplit(".", 1)[-1]
-        if _loads_a_pretrained_torch_model(resolved):
+        loaded = _hugging_face_loaded(resolved)
+        if loaded == "model":
             # Hugging Face's from_pretrained() returns the model in eval mode
             return Value(Kind.MODULE, Framework.TORCH, ModuleInfo(resolved), origin=call, mode="eval")
+        if loaded == "preprocessor":
+            return Value(Kind.OBJECT, origin=call)
         if framework is Framework.TORCH:
             return self.torch_call(call, resolved, depth)
         if framework is Framework.NUMPY:
@@ -574,7 +581,8 @@ class _Inference:
         cls = index.classes.get(name)
         if cls is not None and all(b.kind is BindingKind.CLASS_DEF for b in self.semantic.reaching(name, call)):
             if is_module_class(self.context, cls):
-                return Value(Kind.MODULE, Framework.TORCH, self.class_info(cls), origin=call)
+                return Value(Kind.MODULE, Framework.TORCH, self._constructed(self.class_info(cls), cls, call),
+                             origin=call)
             return Value(Kind.OBJECT, self._class_framework(cls), cls=cls, origin=call)
         function = index.functions.get(name)
         if function is not None:
@@ -627,6 +635,8 @@ class _Inference:
     def layer_info(self, call: cst.Call, resolved: str, depth: int) -> ModuleInfo:
         """A library layer or container: does it depend on the mode?"""
         short = resolved.replace("torch.nn.", "nn.")
+        if resolved in T.DROPOUT_LAYERS:
+            return self._dropout_info(call, resolved, Evidence(f"`{short}`", call))
         if resolved in T.MODE_DEPENDENT_LAYERS:
             return ModuleInfo(resolved, mode_dependent=True, evidence=Evidence(f"`{short}`", call))
         if resolved in T.MODE_DEPENDENT_BY_ARGUMENT:
@@ -646,6 +656,63 @@ class _Inference:
         if resolved in T.CONTAINERS:
             return self._container_info(call, resolved, depth)
         return ModuleInfo(resolved, mode_dependent=None)
+
+    def _dropout_info(self, call: cst.Call, resolved: str, evidence: Evidence) -> ModuleInfo:
+        """A dropout layer is mode-free with a rate of literally 0, and depends on the instance
+        when its rate is a parameter of the ``__init__`` building it."""
+        rate = get_arg(call, "p", 0)
+        if rate is None:
+            return ModuleInfo(resolved, mode_dependent=not has_unpacking(call), evidence=evidence)
+        literal = _literal(rate.value)
+        if literal is not None:
+            return ModuleInfo(resolved, mode_dependent=literal != 0, evidence=evidence)
+        parameter = self._init_parameter(rate.value)
+        unless_zero = frozenset({parameter}) if parameter is not None else frozenset()
+        return ModuleInfo(resolved, mode_dependent=True, evidence=evidence, unless_zero=unless_zero, otherwise=False)
+
+    def _init_parameter(self, expr: cst.BaseExpression) -> str | None:
+        """The name of the ``__init__`` parameter ``expr`` reads, when it is exactly that."""
+        if not isinstance(expr, cst.Name):
+            return None
+        frame = self.semantic.frame_of(expr)
+        if not isinstance(frame.node, cst.FunctionDef) or frame.node.name.value != "__init__":
+            return None
+        reaching = self.semantic.reaching(expr.value, expr)
+        if len(reaching) == 1 and reaching[0].kind is BindingKind.PARAMETER \
+                and reaching[0] in frame.bindings_of(expr.value):
+            return expr.value
+        return None
+
+    def _constructed(self, info: ModuleInfo, cls: cst.ClassDef, call: cst.Call) -> ModuleInfo:
+        """What the instance ``call`` builds of ``cls`` holds: a class whose dropout rates are its
+        constructor's parameters is mode-free when the call passes (or defaults) them all to 0."""
+        if not info.unless_zero:
+            return info
+        from dlsan.lint.analysis.functions import file_index
+
+        unconditional = replace(info, unless_zero=frozenset(), otherwise=None)
+        init = file_index(self.context).methods.get(cls.name.value, {}).get("__init__")
+        if init is None:
+            return unconditional
+        positional = [p.name.value for p in init.params.params][1:]
+        defaults = {p.name.value: p.default for p in (*init.params.params, *init.params.kwonly_params)}
+        still: set[str] = set()
+        for name in info.unless_zero:
+            arg = get_arg(call, name, positional.index(name) if name in positional else None)
+            if arg is None and has_unpacking(call):
+                return unconditional
+            rate = arg.value if arg is not None else defaults.get(name)
+            literal = _literal(rate) if rate is not None else None
+            outer = self._init_parameter(rate) if rate is not None and literal is None else None
+            if literal is None and outer is None:
+                return unconditional
+            if literal is not None and literal != 0:
+                return unconditional
+            if outer is not None:
+                still.add(outer)
+        if still:
+            return replace(info, unless_zero=frozenset(still))
+        return ModuleInfo(info.qualified, info.cls, info.otherwise)
 
     def _container_info(self, call: cst.Call, resolved: str, depth: int) -> ModuleInfo:
         parts: list[cst.BaseExpression] = []
@@ -719,8 +786,8 @@ class _Inference:
         for base in cls.bases:
             local = index.classes.get(dotted_name(base.value) or "")
             resolved = self.context.names.resolve(base.value)
-            if local is not None:
-                parts.append(self.class_info(local))
+            if local is not None:  # its dropout rates are parameters of its own __init__, not ours
+                parts.append(replace(self.class_info(local), unless_zero=frozenset(), otherwise=None))
             elif resolved is None or (resolved.startswith("torch.nn.") and resolved != "torch.nn.Module"):
                 parts.append(None)  # a base of unknown contents
         called = _called_attributes(self.context, cls)
@@ -728,7 +795,7 @@ class _Inference:
         methods = by_name.values()
         assigned = {name[5:] for method in methods for name in self.semantic.scope_for(method).bindings
                     if name.startswith("self.")}
-        if called - assigned - set(by_name) - _inherited_methods(self.context, cls):
+        if called - assigned - set(by_name) - _inherited_methods(self.context, cls) - T.MODULE_OWN_METHODS:
             parts.append(None)  # runs a sub-module the class does not build (a base or a caller does)
         for method in methods:
             scope = self.semantic.scope_for(method)
@@ -770,13 +837,16 @@ class _Inference:
         return None
 
 
-def _loads_a_pretrained_torch_model(resolved: str) -> bool:
-    """``transformers.AutoModelForCausalLM.from_pretrained`` (not the TensorFlow / Flax classes)."""
+def _hugging_face_loaded(resolved: str) -> Literal["model", "preprocessor"] | None:
+    """What ``transformers.<Class>.from_pretrained`` loads: a torch model
+    (``AutoModelForCausalLM``; not the TensorFlow / Flax classes), or a tokenizer, configuration,
+    processor or feature extractor, which is no model."""
     if not resolved.endswith(".from_pretrained") or not resolved.startswith("transformers."):
-        return False
+        return None
     cls = resolved.split(".")[1]
-    return not cls.startswith(("TF", "Flax")) and not cls.endswith(("Tokenizer", "TokenizerFast", "Config",
-                                                                   "Processor", "FeatureExtractor"))
+    if cls.endswith(("Tokenizer", "TokenizerFast", "Config", "Processor", "FeatureExtractor", "ImageProcessor")):
+        return "preprocessor"
+    return None if cls.startswith(("TF", "Flax")) else "model"
 
 
 def _mode_set_by(call: cst.Call) -> Literal["eval", "train"] | None:
@@ -847,13 +917,19 @@ def _localised(value: Value, origin: FileContext, qualified: str) -> Value:
 
 
 def _combine(qualified: str | None, parts: list[ModuleInfo | None], cls: cst.ClassDef | None = None) -> ModuleInfo:
-    """A module made of ``parts``: mode-dependent if one is, mode-free if all known parts are."""
-    for part in parts:
-        if part is not None and part.mode_dependent:
+    """A module made of ``parts``: mode-dependent if one is (only through dropout rates of the
+    constructor when every such part is), mode-free if all known parts are."""
+    dependent = [part for part in parts if part is not None and part.mode_dependent]
+    rest = [part for part in parts if part is None or not part.mode_dependent]
+    rest_known = not any(part is None or part.mode_dependent is None for part in rest)
+    for part in dependent:
+        if not part.unless_zero:
             return ModuleInfo(qualified, cls, True, part.evidence)
-    if any(part is None or part.mode_dependent is None for part in parts):
-        return ModuleInfo(qualified, cls, None)
-    return ModuleInfo(qualified, cls, False)
+    if dependent:
+        unless_zero = frozenset().union(*(part.unless_zero for part in dependent))
+        otherwise = False if rest_known and all(part.otherwise is False for part in dependent) else None
+        return ModuleInfo(qualified, cls, True, dependent[0].evidence, unless_zero, otherwise)
+    return ModuleInfo(qualified, cls, False if rest_known else None)
 
 
 def _inherited_methods(context: FileContext, cls: cst.ClassDef) -> set[str]:
