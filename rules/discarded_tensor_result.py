@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.cell_output import displayed_in_percent_cell
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic.values import is_torch_tensor
 
@@ -87,10 +86,5 @@ class DiscardedTensorResult(Rule):
             known = is_torch_tensor(self.context, owner.value)
         else:
             known = is_torch_tensor(self.context, owner)
-        if known and not self._displayed(node):
+        if known:
             self.report(node, self.message.format(method=call.func.attr.value, receiver=self.context.code(owner)))
-
-    def _displayed(self, node: cst.Expr) -> bool:
-        """The expression a cell of a percent-format notebook (``# %%``) displays."""
-        return "# %%" in self.context.source and displayed_in_percent_cell(
-            self.context.source, self.context.line_of(node))

@@ -17,6 +17,7 @@ from typing import Any
 import libcst as cst
 
 from dlsan.lint import suppressions
+from dlsan.lint.cell_output import CellSpan, percent_cells, without_displayed_outputs
 from dlsan.lint.context import FileContext
 from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Edit, Fix, LintFinding
 from dlsan.lint.positions import Positions, positions_of
@@ -176,8 +177,10 @@ def checked_parse(path: str, source: str, cpython: _CPythonReading | None = None
         return _file_finding(path, f"Cannot parse: {type(error).__name__}")
 
 
-def lint_source(path: str, source: str, selection: RuleSelection) -> list[LintFinding]:
-    """All findings for one file's decoded text."""
+def lint_source(path: str, source: str, selection: RuleSelection,
+                cells: Sequence[CellSpan] | None = None) -> list[LintFinding]:
+    """All findings for one file's decoded text; ``cells``: the notebook cells it is made of
+    (found from ``# %%`` markers when not given)."""
     module = checked_parse(path, source)
     if isinstance(module, LintFinding):
         return [module]
@@ -188,7 +191,7 @@ def lint_source(path: str, source: str, selection: RuleSelection) -> list[LintFi
         newer = NewerSyntax(selection.python)
         walk(module, Dispatcher([newer]), [])
         return [] if newer.found is None else [_newer_syntax_finding(path, positions_of(module), newer)]
-    return lint_module(path, source, module, selection)
+    return lint_module(path, source, module, selection, cells)
 
 
 def _newer_syntax_finding(path: str, positions: Positions, newer: NewerSyntax) -> LintFinding:
@@ -201,8 +204,10 @@ def _instantiate(context: FileContext, selection: RuleSelection) -> list[Rule]:
     return [rule(context, selection.settings.get(rule.code)) for rule in selection.rules]
 
 
-def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelection) -> list[LintFinding]:
-    """All findings for an already parsed file (``module`` must be ``source`` parsed)."""
+def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelection,
+                cells: Sequence[CellSpan] | None = None) -> list[LintFinding]:
+    """All findings for an already parsed file (``module`` must be ``source`` parsed); ``cells``
+    as for :func:`lint_source`."""
     context = FileContext(path, source, module)
     rules = _instantiate(context, selection)
     newer = NewerSyntax(selection.python)
@@ -229,6 +234,8 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
             return [_file_finding(path, "Cannot locate findings: the code is nested too deeply "
                                         "(RecursionError in libcst's position computation).")]
         findings = [_to_finding(path, rule, report, positions) for rule, report in reported]
+        findings = without_displayed_outputs(findings, source, percent_cells(source) if cells is None else cells,
+                                             {rule.code for rule in rules if rule.output_is_a_use})
     # a rule that crashed reported nothing: its suppressions are not "unused"
     ran = [suppressions.RuleId(rule.code, rule.name) for rule in rules]
     kept = suppressions.apply(path, source, findings, ran=ran, known=selection.known, audit=audit)

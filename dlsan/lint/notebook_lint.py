@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dlsan.lint.cell_output import displayed_lines
 from dlsan.lint.engine import RuleSelection, checked_parse, cpython_compiles, lint_module, lint_source
 from dlsan.lint.finding import PARSE_ERROR_CODE, LintFinding
 from dlsan.lint.fixes import MAX_ROUNDS, apply_edits
@@ -50,23 +49,7 @@ def _has_dls000(findings: Sequence[LintFinding]) -> bool:
 
 def _lint_virtual(path: str, cells: Cells, selection: RuleSelection) -> list[LintFinding]:
     module = VirtualModule.build(cells)
-    located = [module.locate(finding) for finding in lint_source(path, module.source, selection)]
-    return _without_displayed_outputs(located, cells, selection)
-
-
-def _without_displayed_outputs(findings: list[LintFinding], cells: Cells,
-                               selection: RuleSelection) -> list[LintFinding]:
-    """``findings`` less those of discarded-value rules on an expression a cell displays."""
-    discarding = {rule.code for rule in selection.rules if rule.output_is_a_use}
-    sources = dict(cells)
-    kept = []
-    for finding in findings:
-        if finding.code in discarding and finding.cell is not None:
-            shown = displayed_lines(sources.get(finding.cell - 1, ""))
-            if shown is not None and finding.line in shown and finding.end_line in shown:
-                continue
-        kept.append(finding)
-    return kept
+    return [module.locate(finding) for finding in lint_source(path, module.source, selection, module.cells)]
 
 
 def lint_cells(path: str, cells: Cells, selection: RuleSelection) -> list[LintFinding]:
@@ -125,9 +108,8 @@ def notebook_result(path: str, data: bytes, selection: RuleSelection, *, fix: bo
             problem = "a fix would make the notebook fail to compile; not applied"
             break
         sources, applied_total = new_sources, applied_total + applied
-        located = _without_displayed_outputs(
-            [module.locate(finding) for finding in lint_module(path, module.source, parsed, selection)],
-            list(sources.items()), selection)
+        located = [module.locate(finding)
+                   for finding in lint_module(path, module.source, parsed, selection, module.cells)]
         remaining = _in_cell_order(broken + located) if broken else located
     changed = {index: text for index, text in sources.items() if text != notebook.source(index)}
     original = data.decode("utf-8-sig")

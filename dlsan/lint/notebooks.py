@@ -298,6 +298,11 @@ class VirtualModule:
             line += count
         return cls("".join(parts), tuple(spans))
 
+    @property
+    def cells(self) -> list[tuple[int, int]]:
+        """Each cell's (first line, number of lines) in :attr:`source`."""
+        return [(span.first_line, span.line_count) for span in self.spans]
+
     def span_of(self, line: int) -> _CellSpan | None:
         for span in reversed(self.spans):
             if span.line_count and span.first_line <= line:
