@@ -18,7 +18,7 @@ from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
-from dlsan.lint.semantic import CONDITIONAL, Scope
+from dlsan.lint.semantic import CONDITIONAL, BindingKind, Scope, project
 from dlsan.lint.semantic.summaries import summary_of
 from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
@@ -93,6 +93,19 @@ class LossAccumulatedWithGraph(Rule):
     requires = ("torch", "lightning")
 
     VALID = [
+        # labmlai/annotated_deep_learning_paper_implementations labml_nn/neox/utils/trainer.py: the
+        # loss goes to another library's tracker, whose storage is not ours to judge
+        Valid("""
+            import torch
+            from labml import tracker
+            def train_epoch(model, optimizer, loader):
+                for sample in loader:
+                    optimizer.zero_grad()
+                    loss = model(sample)
+                    tracker.add({"loss.train": loss})
+                    loss.backward()
+                    optimizer.step()
+        """),
         # jadore801120/attention-is-all-you-need-pytorch train.py: cal_performance returns the loss
         # and two numbers (`.item()`), only the numbers are accumulated
         Valid("""
@@ -463,7 +476,8 @@ class LossAccumulatedWithGraph(Rule):
                 return
             loop = loops[0]
         name = _accumulator_name(accumulator)
-        if name is None or not may_use_torch(context) or self._converted_by(site, accumulator):
+        if name is None or not may_use_torch(context) or self._converted_by(site, accumulator) \
+                or self._imported(accumulator):
             return
         kind = graph_kind(context, value, site)
         if not carries_graph(kind):
@@ -472,6 +486,21 @@ class LossAccumulatedWithGraph(Rule):
         if name in backpropagated(context, flow) or self._reset_each_iteration(flow, name, loop, site):
             return
         self.report(site, fix=self._fix(flow, name, value, kind))
+
+    def _imported(self, accumulator: cst.BaseExpression | None) -> bool:
+        """``tracker.add({"loss": loss})`` with ``from labml import tracker``: what another
+        library (not a module of the project) keeps of the value is unknown, so quiet (labmlai/
+        annotated_deep_learning_paper_implementations, labml_nn/neox/utils/trainer.py)."""
+        root = accumulator
+        while isinstance(root, (cst.Attribute, cst.Subscript)):
+            root = root.value
+        if not isinstance(root, cst.Name):
+            return False
+        bindings = self.context.semantic.reaching(root.value, root)
+        if not bindings or any(b.kind is not BindingKind.IMPORT for b in bindings):
+            return False
+        qualified = self.context.names.resolve(root)
+        return qualified is not None and project.resolve(self.context, qualified) is None
 
     def _converted_by(self, site: cst.CSTNode, accumulator: cst.BaseExpression | None) -> bool:
         """``metric.add(loss)`` where ``metric`` is an object of a project class whose ``add``
