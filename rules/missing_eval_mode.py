@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 from functools import partial
 
@@ -33,6 +34,7 @@ from dlsan.lint.semantic.summaries import argument_for, summary_of
 
 #: pytest's `test_*` functions are tests, not evaluation loops; these names are evaluation loops
 _EVAL_LOOP_TESTS = frozenset({"test_epoch", "test_loop", "test_one_epoch", "test_step", "test_batch"})
+_TEST_MODULE = re.compile(r"test_.*\.py$|.*_test\.py$")
 _EVALUATED_PARAMETER = re.compile(r"model|net$|loader|dataset", re.IGNORECASE)
 #: (scope, model) pairs already reported, per rule instance
 _REPORTED: Fact[Rule, set[tuple[int, str]]] = Fact("DLS301 reported")
@@ -492,7 +494,7 @@ class MissingEvalMode(Rule):
         context = self.context
         within = context.enclosing(cst.ClassDef)
         function = context.enclosing(cst.FunctionDef)
-        if function is not None and _is_pytest_test(function):
+        if function is not None and _is_pytest_test(context, function):
             return None
         chain = context.ancestors
         for index in range(len(chain) - 1, -1, -1):
@@ -514,7 +516,7 @@ class MissingEvalMode(Rule):
         name = function.name.value.lstrip("_")
         if not is_eval_function_name(name) or trains(self.context, function, within):
             return False
-        return not _is_pytest_test(function)
+        return not _is_pytest_test(self.context, function)
 
     def _in_training_step(self, outer: list[cst.CSTNode], within: cst.ClassDef | None) -> bool:
         """Whether the innermost loop (or function, or module) around a no_grad block runs a
@@ -605,13 +607,16 @@ def _steps_between(flow: Scope, events: list[ModeEvent], start: ModeEvent, at: i
     return any(e.kind == "step" and flow.order.get(id(e.origin), at) < at for e in events[index + 1:])
 
 
-def _is_pytest_test(function: cst.FunctionDef) -> bool:
-    """A pytest test (``test_*``, not an evaluation loop named ``test_epoch``...), unless it takes a
-    model or a data loader (``def test(model, device, test_loader)`` evaluates).  A test compares
-    outputs it computes itself, so a mode that mattered would show as a failing test; under
-    ``@torch.inference_mode()`` too (rasbt/LLMs-from-scratch's model tests)."""
+def _is_pytest_test(context: FileContext, function: cst.FunctionDef) -> bool:
+    """A pytest test (``test_*``, not an evaluation loop named ``test_epoch``... outside a pytest
+    test module), unless it takes a model or a data loader (``def test(model, device, test_loader)``
+    evaluates).  A test compares outputs it computes itself, so a mode that mattered would show as
+    a failing test; under ``@torch.inference_mode()`` too (rasbt/LLMs-from-scratch's model tests).
+    In a test module (``test_*.py``, ``*_test.py``) ``test_batch`` is a test too
+    (pyg-team/pytorch_geometric test/nn/models/test_basic_gnn.py)."""
     name = function.name.value.lstrip("_")
-    return (name.startswith("test") and name not in _EVAL_LOOP_TESTS
+    loop_names = () if _TEST_MODULE.match(os.path.basename(context.path)) else _EVAL_LOOP_TESTS
+    return (name.startswith("test") and name not in loop_names
             and not any(_EVALUATED_PARAMETER.search(p) for p in parameter_names(function)))
 
 

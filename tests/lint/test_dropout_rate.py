@@ -7,9 +7,12 @@ which builds ``CausalAttention(d_in, d_out, context_length, 0.0)`` and runs it u
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
+
 import pytest
 
-from dlsan.lint.api import lint_source
+from dlsan.lint.api import lint_paths, lint_source
 
 ATTENTION = """
     import torch
@@ -66,7 +69,35 @@ def test_a_literal_zero_rate_inside_the_class_is_mode_free() -> None:
     assert not lint_source(source, "example.py", select=["DLS301"])
 
 
-def test_a_subclass_without_its_own_init_is_not_followed_into_the_base_one() -> None:
-    source = ATTENTION.replace("{construction}", "Masked(8, 8, 0.0)").replace(
-        "    class Block(nn.Module):", "    class Masked(CausalAttention):\n        pass\n    class Block(nn.Module):")
-    assert lint_source(source, "example.py", select=["DLS301"])
+def _subclassed(subclass: str, construction: str) -> bool:
+    source = ATTENTION.replace("{construction}", construction).replace(
+        "    class Block(nn.Module):", subclass + "    class Block(nn.Module):")
+    return bool(lint_source(source, "example.py", select=["DLS301"]))
+
+
+def test_a_subclass_without_its_own_init_is_built_by_the_base_one() -> None:
+    # pyg-team/pytorch_geometric examples/multi_gpu/papers100m_gcn.py: GCN(BasicGNN) has no
+    # __init__, BasicGNN's takes dropout=0.0 by default
+    subclass = "    class Masked(CausalAttention):\n        pass\n"
+    assert not _subclassed(subclass, "Masked(8, 8, 0.0)")
+    assert _subclassed(subclass, "Masked(8, 8, 0.2)")
+
+
+def test_a_subclass_with_its_own_init_keeps_the_base_dropout() -> None:
+    subclass = ("    class Masked(CausalAttention):\n        def __init__(self, d, dropout):\n"
+                "            super().__init__(d, d, 0.1)\n")
+    assert _subclassed(subclass, "Masked(8, 0.0)")
+
+
+def test_the_rate_is_followed_into_a_class_of_another_project_file(tmp_path: Path) -> None:
+    (tmp_path / "models.py").write_text(textwrap.dedent(ATTENTION.split("    model = ")[0]))
+    for rate, flagged in (("0.0", False), ("0.3", True)):
+        (tmp_path / "evaluate.py").write_text(textwrap.dedent(f"""
+            import torch
+            from models import Block
+            model = Block(8, {rate})
+            with torch.no_grad():
+                out = model(batch)
+        """))
+        found = [f for r in lint_paths([tmp_path / "evaluate.py"], select=["DLS301"]).files for f in r.findings]
+        assert bool(found) is flagged, rate

@@ -15,6 +15,7 @@ import libcst as cst
 
 from dlsan.lint.context import FileContext, file_fact, node_fact
 from dlsan.lint.names import OWN_MODULE, dotted_name
+from dlsan.lint.semantic.scopes import BindingKind
 
 
 @dataclass
@@ -168,10 +169,15 @@ def parameter_names(function: cst.FunctionDef | cst.Lambda) -> set[str]:
 
 
 def called_function(context: FileContext, call: cst.Call, within: cst.ClassDef | None = None) -> cst.FunctionDef | None:
-    """The same-file definition ``call`` runs: ``helper(...)`` or, inside a class, ``self.helper(...)``."""
+    """The same-file definition ``call`` runs: ``helper(...)`` (also a function nested in the
+    calling one, as the bindings reaching the call say) or, inside a class, ``self.helper(...)``."""
     index = file_index(context)
     func = call.func
     if isinstance(func, cst.Name):
+        reaching = context.semantic.reaching(func.value, call)
+        if len(reaching) == 1 and reaching[0].kind is BindingKind.FUNCTION_DEF \
+                and isinstance(reaching[0].node, cst.FunctionDef):
+            return reaching[0].node
         return index.functions.get(func.value)
     if (
         within is not None

@@ -20,7 +20,7 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import called_function
+from dlsan.lint.analysis.functions import called_function, file_index
 from dlsan.lint.analysis.grad_mode import grad_disabled
 from dlsan.lint.analysis.models import is_loss_call, is_self_call, model_name
 from dlsan.lint.analysis.nodes import method_name, receiver
@@ -28,6 +28,7 @@ from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.context import FileContext, node_fact
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic import Binding, BindingKind, Scope, names_read, root_names_read
+from dlsan.lint.semantic.values import value_of
 
 GraphKind = Literal["loss", "output", "clean"]
 LOSS: GraphKind = "loss"
@@ -209,7 +210,8 @@ class _Tracker:
         """``loss, n_correct = helper(...)``: whether the returns of the same-file function ``call``
         runs are all tuples with a part ``index``, and what that part carries."""
         within = self.context.semantic.enclosing(call, cst.ClassDef)
-        target = called_function(self.context, call, within if isinstance(within, cst.ClassDef) else None)
+        target = called_function(self.context, call, within if isinstance(within, cst.ClassDef) else None) \
+            or self.forward_of(call)
         if target is None or id(target) in self.active:
             return False, None
         returns = [r.value for r in self.context.semantic.scope_for(target).returns]
@@ -225,6 +227,17 @@ class _Tracker:
             return True, _join([self.kind(part, part, depth + 1) for part in parts])
         finally:
             self.active.discard(id(target))
+
+    def forward_of(self, call: cst.Call) -> cst.FunctionDef | None:
+        """The ``forward`` of the module class of this file that ``model(x)`` runs
+        (``out, _, ratio = model(data)``: pyg-team/pytorch_geometric examples/colors_topk_pool.py
+        returns ``ratio = out.size(0) / x.size(0)``, a number)."""
+        if model_name(self.context, call) is None:
+            return None
+        module = value_of(self.context, call.func).module
+        if module is None or module.cls is None:
+            return None
+        return file_index(self.context).methods.get(module.cls.name.value, {}).get("forward")
 
     def same_file_return_kind(self, target: cst.FunctionDef, depth: int) -> GraphKind | None:
         """What a function of this file returns (``CLEAN`` for ``None``)."""

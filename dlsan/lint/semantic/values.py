@@ -506,6 +506,9 @@ class _Inference:
             loaded, name = found
             value = _inference(loaded.context).top_level(name, depth + 1)
             if value is not None:
+                if value.module is not None and value.module.cls is not None:
+                    value = replace(value, module=self._constructed(value.module, value.module.cls, call,
+                                                                    owner=loaded.context))
                 return value if loaded.context is self.context else _localised(value, loaded.context, qualified)
             names = loaded.context.names
             target = names.resolve(cst.Name(name))
@@ -683,15 +686,15 @@ class _Inference:
             return expr.value
         return None
 
-    def _constructed(self, info: ModuleInfo, cls: cst.ClassDef, call: cst.Call) -> ModuleInfo:
-        """What the instance ``call`` builds of ``cls`` holds: a class whose dropout rates are its
-        constructor's parameters is mode-free when the call passes (or defaults) them all to 0."""
+    def _constructed(self, info: ModuleInfo, cls: cst.ClassDef, call: cst.Call,
+                     owner: FileContext | None = None) -> ModuleInfo:
+        """What the instance ``call`` builds of ``cls`` (a class of ``owner``, default this file)
+        holds: a class whose dropout rates are its constructor's parameters is mode-free when the
+        call passes (or defaults) them all to 0."""
         if not info.unless_zero:
             return info
-        from dlsan.lint.analysis.functions import file_index
-
         unconditional = replace(info, unless_zero=frozenset(), otherwise=None)
-        init = file_index(self.context).methods.get(cls.name.value, {}).get("__init__")
+        init = _init_of(owner or self.context, cls)
         if init is None:
             return unconditional
         positional = [p.name.value for p in init.params.params][1:]
@@ -786,8 +789,11 @@ class _Inference:
         for base in cls.bases:
             local = index.classes.get(dotted_name(base.value) or "")
             resolved = self.context.names.resolve(base.value)
-            if local is not None:  # its dropout rates are parameters of its own __init__, not ours
-                parts.append(replace(self.class_info(local), unless_zero=frozenset(), otherwise=None))
+            if local is not None:
+                inherited = self.class_info(local)
+                if "__init__" in index.methods.get(cls.name.value, {}):  # the base's rates are not our parameters
+                    inherited = replace(inherited, unless_zero=frozenset(), otherwise=None)
+                parts.append(inherited)
             elif resolved is None or (resolved.startswith("torch.nn.") and resolved != "torch.nn.Module"):
                 parts.append(None)  # a base of unknown contents
         called = _called_attributes(self.context, cls)
@@ -907,7 +913,8 @@ def _localised(value: Value, origin: FileContext, qualified: str) -> Value:
 
     module = value.module
     if module is not None:
-        module = ModuleInfo(module.qualified or qualified, None, module.mode_dependent, moved(module.evidence))
+        module = ModuleInfo(module.qualified or qualified, None, module.mode_dependent, moved(module.evidence),
+                            module.unless_zero, module.otherwise)
     split = value.split
     if split is not None:
         split = Split(split.name, moved(split.evidence) or split.evidence)
@@ -930,6 +937,25 @@ def _combine(qualified: str | None, parts: list[ModuleInfo | None], cls: cst.Cla
         otherwise = False if rest_known and all(part.otherwise is False for part in dependent) else None
         return ModuleInfo(qualified, cls, True, dependent[0].evidence, unless_zero, otherwise)
     return ModuleInfo(qualified, cls, False if rest_known else None)
+
+
+def _init_of(context: FileContext, cls: cst.ClassDef) -> cst.FunctionDef | None:
+    """The ``__init__`` that building ``cls`` runs: its own, else the first of its bases (defined
+    in ``context``'s file) that has one."""
+    from dlsan.lint.analysis.functions import file_index
+
+    index = file_index(context)
+    seen: set[str] = set()
+    pending = [cls]
+    while pending:
+        current = pending.pop(0)
+        init = index.methods.get(current.name.value, {}).get("__init__")
+        if init is not None:
+            return init
+        seen.add(current.name.value)
+        pending.extend(base for base in (index.classes.get(dotted_name(b.value) or "") for b in current.bases)
+                       if base is not None and base.name.value not in seen)
+    return None
 
 
 def _inherited_methods(context: FileContext, cls: cst.ClassDef) -> set[str]:
