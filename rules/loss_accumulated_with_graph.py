@@ -13,7 +13,7 @@ from dlsan.lint.analysis.graph import (
     carries_graph,
     graph_kind,
 )
-from dlsan.lint.analysis.loops import enclosing_loops, enclosing_training_loop
+from dlsan.lint.analysis.loops import enclosing_loops, enclosing_training_loop, is_optimizer_step
 from dlsan.lint.analysis.nodes import ancestors_of, method_name, receiver
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
@@ -93,6 +93,23 @@ class LossAccumulatedWithGraph(Rule):
     requires = ("torch", "lightning")
 
     VALID = [
+        # L1aoXingyu/code-of-learn-deep-learning-with-pytorch neural-transfer/run_code.py: the
+        # LBFGS closure sums this step's loss terms, reset at each call
+        Valid("""
+            import torch
+            def run_style_transfer(model, input_param, optimizer, style_loss_list, steps):
+                step = 0
+                while step < steps:
+                    def closure():
+                        model(input_param)
+                        style_score = 0
+                        optimizer.zero_grad()
+                        for sl in style_loss_list:
+                            style_score += sl.backward()
+                        return style_score
+                    optimizer.step(closure)
+                    step += 1
+        """),
         # labmlai/annotated_deep_learning_paper_implementations labml_nn/neox/utils/trainer.py: the
         # loss goes to another library's tracker, whose storage is not ours to judge
         Valid("""
@@ -477,7 +494,7 @@ class LossAccumulatedWithGraph(Rule):
             loop = loops[0]
         name = _accumulator_name(accumulator)
         if name is None or not may_use_torch(context) or self._converted_by(site, accumulator) \
-                or self._imported(accumulator):
+                or self._imported(accumulator) or self._local_of_a_step_closure(name):
             return
         kind = graph_kind(context, value, site)
         if not carries_graph(kind):
@@ -486,6 +503,23 @@ class LossAccumulatedWithGraph(Rule):
         if name in backpropagated(context, flow) or self._reset_each_iteration(flow, name, loop, site):
             return
         self.report(site, fix=self._fix(flow, name, value, kind))
+
+    def _local_of_a_step_closure(self, name: str) -> bool:
+        """``style_score`` of ``def closure(): style_score = 0; for sl in losses: style_score +=
+        sl.backward(); return style_score`` passed to ``optimizer.step(closure)`` (LBFGS): each call
+        is one step, so the sum of its loop is that step's loss, not a history of steps (the old
+        PyTorch neural-style tutorial, as in L1aoXingyu/code-of-learn-deep-learning-with-pytorch
+        chapter9_Computer-Vision/neural-transfer/run_code.py)."""
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is None:
+            return False
+        scope = self.context.semantic.scope_for(function)
+        if name not in scope.bindings or name in scope.declared_outside:
+            return False
+        around = self.context.semantic.frame_of(function)
+        return any(is_optimizer_step(call) and any(isinstance(arg.value, cst.Name) and arg.value.value == function.name.value
+                                                   for arg in call.args)
+                   for call in around.calls)
 
     def _imported(self, accumulator: cst.BaseExpression | None) -> bool:
         """``tracker.add({"loss": loss})`` with ``from labml import tracker``: what another
