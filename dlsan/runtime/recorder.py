@@ -4,12 +4,16 @@ Cost rules, because these run for every module call of every step:
 
 * no host synchronisation: the only device work is one reduction per new tensor value and one
   gradient pre-hook per tensor that requires grad.  The reductions are exact for finite values of
-  any magnitude (a sum is not: ``finfo.min`` attention masks sum to ``-inf``): ``max`` in the
-  forward pass (NaN or ``+inf`` in, NaN or ``+inf`` out; about as cheap as ``sum``, where
-  ``isfinite(t).all()`` costs several times more) and ``aminmax`` for gradients, where ``-inf``
+  any magnitude (a sum is not: ``finfo.min`` attention masks sum to ``-inf``): ``amax`` in the
+  forward pass (NaN or ``+inf`` in, NaN or ``+inf`` out; as cheap as ``sum``, where the full
+  ``max()`` takes about a third longer on the CPU, whose kernel also tracks an index, and
+  ``isfinite(t).all()`` several times more) and ``aminmax`` for gradients, where ``-inf``
   counts too (see :mod:`dlsan.runtime.tape` for why ``-inf`` is accepted inside the model);
 * a tensor passed from one module to the next is reduced once (found again by ``id`` + version),
   and outputs of finite-preserving modules are not reduced at all;
+* as few Python calls per module call as the tape allows: one hook, after the call, for leaf
+  modules of PyTorch's own that leave their inputs alone (``nn.Linear``, ``nn.Conv2d``...), and no
+  hook for absorbing activations between the children of an ``nn.Sequential``;
 * no tensor outlives the forward pass (weak references, plus strong ones while it runs);
 * under ``torch.compile`` tracing the hooks do nothing, so they never break the graph; where a
   compiled call runs a module eagerly (after a graph break), its hooks run eagerly too and the
@@ -86,21 +90,60 @@ def finite_preserving(module: nn.Module) -> bool:
     return kind in FINITE_PRESERVING
 
 
-def _sequence_feeds_preserving(modules: list[nn.Module]) -> dict[int, int]:
-    """``{child index: Sequential index}`` for children of an ``nn.Sequential`` whose next child
-    is finite-preserving.  ``Sequential.forward`` hands each child's output to the next child and
-    to nothing else, and a finite-preserving module cannot turn finite gradients into non-finite
-    ones, so that output's gradient needs no check of its own."""
-    index_of = {id(module): index for index, module in enumerate(modules)}
-    found: dict[int, int] = {}
-    for index, module in enumerate(modules):
-        if type(module) is not nn.Sequential:
-            continue
-        children = list(module.children())
-        for child, successor in zip(children, children[1:]):
-            if finite_preserving(successor) and id(child) in index_of:
-                found.setdefault(index_of[id(child)], index)
-    return found
+#: Finite-preserving module types that also turn ``-inf`` into a finite value: inside an exact
+#: ``nn.Sequential`` the recorder does not hook them at all (see :class:`SequencePlan`).
+ABSORBING: frozenset[type[nn.Module]] = frozenset({nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.Hardsigmoid})
+
+
+class SequencePlan:
+    """What ``nn.Sequential.forward`` guarantees, precomputed per module index.
+
+    ``Sequential.forward`` hands each child's output to the next child and to nothing else, so:
+
+    * ``output_flags[i] = (sequence, NO_GRADIENT)``: child ``i``'s successor is finite-preserving,
+      which cannot turn finite gradients into non-finite ones, so the gradient of ``i``'s output
+      needs no check of its own;
+    * ``unhooked``: absorbing children (:data:`ABSORBING`: ReLU, sigmoid, tanh...) that are not the
+      last child are not hooked: they cannot make NaN or ``+inf`` from finite input, and no
+      ``-inf`` passes through them, so their output can never be the first bad value (nor lead
+      the ``-inf`` tracing of :mod:`dlsan.runtime.localise` astray).  Their output reaches the
+      next child as an input nobody returned;
+    * ``input_flags[j] = (sequence, mode)``: child ``j`` follows an unhooked one, so its input is
+      that child's output: no reading (``NO_SUM``), and no gradient check either when ``j`` is
+      itself finite-preserving (``NO_GRADIENT``), exactly as the unhooked child's output had.
+
+    Each flag holds only while the call's parent is that ``Sequential`` call (a module may also be
+    called from elsewhere), and only for modules that appear once among the sequences' children.
+    """
+
+    def __init__(self, modules: list[nn.Module], excluded: frozenset[int] = frozenset()) -> None:
+        index_of = {id(module): index for index, module in enumerate(modules)}
+        sequences = [
+            (index, list(module.children())) for index, module in enumerate(modules) if type(module) is nn.Sequential
+        ]
+        seen: dict[int, int] = {}
+        for _, children in sequences:
+            for child in children:
+                seen[id(child)] = seen.get(id(child), 0) + 1
+        self.output_flags: dict[int, tuple[int, int]] = {}
+        self.input_flags: dict[int, tuple[int, int]] = {}
+        self.unhooked: set[int] = set()
+        for sequence, children in sequences:
+            for child, successor in zip(children, children[1:]):
+                index = index_of.get(id(child))
+                if index is None:
+                    continue
+                if finite_preserving(successor):
+                    self.output_flags.setdefault(index, (sequence, NO_GRADIENT))
+                after = index_of.get(id(successor))
+                if (
+                    type(child) in ABSORBING
+                    and after is not None
+                    and seen[id(child)] == seen[id(successor)] == 1
+                    and not {index, after} & excluded
+                ):
+                    self.unhooked.add(index)
+                    self.input_flags[after] = (sequence, NO_SUM | (NO_GRADIENT if finite_preserving(successor) else 0))
 
 
 class Listener(Protocol):
@@ -125,11 +168,15 @@ class _ThreadState(threading.local):
 
 
 class Recorder:
-    """Installs one forward pre-hook and one forward hook per module and keeps the current tape.
+    """Installs one forward pre-hook and one forward hook per module (one hook after the call for
+    leaf modules of PyTorch's own, none for absorbing activations inside an ``nn.Sequential``: see
+    :func:`_records_after_the_call` and :class:`SequencePlan`) and keeps the current tape.
 
     ``reduce``: compute the per-slot readings (needed by the non-finite check).
     ``allow_neg_inf[i]``: module ``i`` may return ``-inf`` out of the model (masked logits); its
     outputs are not checked for ``-inf`` where they leave the model (see :func:`producer`).
+    ``whole_calls``: indexes of modules hooked before and after their call whatever their kind
+    (those with a shape contract, whose probe checks the inputs before the call).
     """
 
     def __init__(
@@ -140,6 +187,7 @@ class Recorder:
         reduce: bool,
         allow_neg_inf: list[bool],
         keep_calls: bool = False,
+        whole_calls: frozenset[int] = frozenset(),
     ) -> None:
         self._listener = weakref.ref(listener)
         self.reduce = reduce
@@ -149,7 +197,7 @@ class Recorder:
         self.paused = False
         self.allow_neg_inf = allow_neg_inf
         self.skip_sum = [finite_preserving(module) for module in modules]
-        self.sequence_feeds_preserving = _sequence_feeds_preserving(modules)
+        self.plan = plan = SequencePlan(modules, whole_calls)
         self.active = True
         self._thread = _ThreadState()
         self.grad_observers: list[GradObserver] = []
@@ -159,6 +207,11 @@ class Recorder:
         self._self_ref = self_ref = weakref.ref(self)
         for index, module in enumerate(modules):
             builtin_forward_stays_eager(type(module))
+            if index in plan.unhooked:
+                continue
+            if index and index not in whole_calls and _records_after_the_call(module):
+                self._handles.append(module.register_forward_hook(_make_leaf_hook(self_ref, index), with_kwargs=True))
+                continue
             pre, post = _make_hooks(self_ref, index)
             self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             self._handles.append(module.register_forward_hook(post, always_call=True))
@@ -191,40 +244,61 @@ class Recorder:
                 # in backward: activation checkpointing recomputing a forward it has already seen
                 return
             fwd = state.current = ForwardPass(
-                listener.step, torch.is_grad_enabled(), sys.exc_info()[1], keep=self.reduce or torch.is_grad_enabled(),
+                listener.step,
+                torch.is_grad_enabled(),
+                sys.exc_info()[1],
+                keep=self.reduce or torch.is_grad_enabled(),
                 keep_calls=self.keep_calls,
             )
             if fwd.call_args is not None:
                 fwd.call_args.append((args, kwargs))
             listener.forward_begin(fwd)
-        call = len(fwd.call_module)
         stack = fwd.stack
-        fwd.call_module.append(index)
-        fwd.call_parent.append(stack[-1] if stack else -1)
-        fwd.call_outputs.append([])
+        call = self._open_call(fwd, index, stack[-1] if stack else -1, args, kwargs)
         stack.append(call)
+
+    def leaf_call(self, index: int, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        """A call of a module that has no sub-modules and leaves its inputs as they were (see
+        :func:`_records_after_the_call`), recorded once it returned: its inputs and outputs, in the
+        order ``enter`` and ``leave`` would have seen them, at the cost of one hook.  Called outside
+        a forward pass (the module run on its own), it is the outermost call: ``enter`` + ``leave``."""
+        fwd = self._thread.current
+        if fwd is None or not fwd.stack:
+            self.enter(index, args, kwargs)
+            self.leave(index, output)
+            return
+        parent = fwd.stack[-1]
+        self._close_call(fwd, index, self._open_call(fwd, index, parent, args, kwargs), parent, output)
+
+    def _open_call(
+        self, fwd: ForwardPass, index: int, parent: int, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> int:
+        """Add a call of module ``index`` under ``parent`` to the tape and observe its inputs."""
+        call = len(fwd.call_module)
+        fwd.call_module.append(index)
+        fwd.call_parent.append(parent)
+        fwd.call_outputs.append([])
         inputs: list[tuple[int, Path]] = []
         fwd.call_inputs.append(inputs)
+        flags = self.plan.input_flags.get(index)
+        mode = flags[1] if flags is not None and parent >= 0 and fwd.call_module[parent] == flags[0] else 0
         if not kwargs and len(args) == 1 and isinstance(args[0], torch.Tensor):
-            slot = self._observe(fwd, args[0], call, INPUT, _ARG0, 0)
+            slot = self._observe(fwd, args[0], call, INPUT, _ARG0, mode)
             if slot >= 0:
                 inputs.append((slot, _ARG0))
-            return
+            return call
         for path, tensor in tensors_in(args, ("args",)) + tensors_in(kwargs, ("kwargs",)):
-            slot = self._observe(fwd, tensor, call, INPUT, path, 0)
+            slot = self._observe(fwd, tensor, call, INPUT, path, mode)
             if slot >= 0:
                 inputs.append((slot, path))
+        return call
 
-    def leave(self, index: int, output: Any) -> None:
-        state = self._thread
-        fwd = state.current
-        if fwd is None or not fwd.stack:
-            return
-        call = fwd.stack.pop()
+    def _close_call(self, fwd: ForwardPass, index: int, call: int, parent: int, output: Any) -> None:
+        """Observe what call ``call`` of module ``index`` (under ``parent``) returned."""
         mode = NO_SUM if self.skip_sum[index] else 0
-        sequence = self.sequence_feeds_preserving.get(index)
-        if sequence is not None and fwd.stack and fwd.call_module[fwd.stack[-1]] == sequence:
-            mode |= NO_GRADIENT
+        flags = self.plan.output_flags.get(index)
+        if flags is not None and parent >= 0 and fwd.call_module[parent] == flags[0]:
+            mode |= flags[1]
         if isinstance(output, torch.Tensor):
             slot = self._observe(fwd, output, call, OUTPUT, _OUTPUT, mode)
             if slot >= 0:
@@ -235,6 +309,14 @@ class Recorder:
                 slot = self._observe(fwd, tensor, call, OUTPUT, path, mode)
                 if slot >= 0:
                     outputs.append((slot, path))
+
+    def leave(self, index: int, output: Any) -> None:
+        state = self._thread
+        fwd = state.current
+        if fwd is None or not fwd.stack:
+            return
+        call = fwd.stack.pop()
+        self._close_call(fwd, index, call, fwd.stack[-1] if fwd.stack else -1, output)
         if not fwd.stack:
             state.current = None
             listener = self._listener()
@@ -270,8 +352,8 @@ class Recorder:
             return -1
         slot = len(fwd.roles)
         if self.reduce and not mode & NO_SUM and tensor.numel():
-            # max: NaN or +inf anywhere shows, finite values of any size never overflow it
-            fwd.values.append(tensor.detach().max())
+            # amax: NaN or +inf anywhere shows, finite values of any size never overflow it
+            fwd.values.append(tensor.detach().amax())
             fwd.value_slots.append(slot)
         fwd.refs.append(weakref.ref(tensor))
         fwd.versions.append(version)
@@ -297,7 +379,7 @@ class Recorder:
             tensor = fwd.refs[slot]()
             if module is None or self.allow_neg_inf[module] or tensor is None or not tensor.numel():
                 continue
-            fwd.values.append(tensor.detach().min())
+            fwd.values.append(tensor.detach().amin())
             fwd.value_slots.append(slot)
 
     def _hook_gradient(self, fwd: ForwardPass, tensor: torch.Tensor, slot: int) -> None:
@@ -366,6 +448,33 @@ def producer(fwd: ForwardPass, slot: int) -> int | None:
         return fwd.call_module[owner]
     parent = fwd.call_parent[owner]
     return None if parent < 0 else fwd.call_module[parent]
+
+
+def _records_after_the_call(module: nn.Module) -> bool:
+    """Whether one forward hook, after the call, records ``module``'s call as a pre-hook and a
+    hook would: a module of PyTorch's own with no sub-modules (so no call starts inside it) that
+    does not change its inputs in place (``inplace=True`` modules do, and so may user code), so its
+    inputs still hold what it received.  Modules watched from the start of their call (the model
+    itself, those with a shape contract) keep both hooks."""
+    return (
+        not module._modules
+        and type(module).__module__.startswith("torch.nn.modules.")
+        and not getattr(module, "inplace", False)
+    )
+
+
+def _make_leaf_hook(recorder_ref: weakref.ref[Recorder], index: int) -> Callable[..., None]:
+    """The one hook of a module recorded after its call (see :func:`_records_after_the_call`)."""
+
+    @eager_only
+    def leaf_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        if is_compiling():
+            return
+        recorder = recorder_ref()
+        if recorder is not None:
+            recorder.leaf_call(index, args, kwargs, output)
+
+    return leaf_hook
 
 
 def _make_hooks(recorder_ref: weakref.ref[Recorder], index: int) -> tuple[Callable[..., None], Callable[..., None]]:

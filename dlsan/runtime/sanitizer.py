@@ -85,6 +85,7 @@ class Sanitizer:
             reduce=any(probe.needs_values for probe in self.probes),
             allow_neg_inf=allow_neg_inf,
             keep_calls=self.replay,
+            whole_calls=frozenset(index for index, name in enumerate(names) if name in self.contracts),
         )
         self._attached = True
         self._tracker = StepTracker(self._router, optimizer, scaler)

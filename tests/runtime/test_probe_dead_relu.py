@@ -32,6 +32,23 @@ def test_bias_minus_50_before_a_relu_is_reported(relu):
     assert "100% of the 32 units" in finding.message and "steps 1-20" in finding.message
 
 
+def test_a_relu_seen_at_the_layer_it_feeds_counts_only_what_the_relu_returned():
+    # the ReLU of an nn.Sequential is watched at the next layer's input (the ReLU has no hook);
+    # the same layer called on other activations elsewhere must not make the dead units look alive
+    model = _dead_mlp(nn.ReLU())
+    assert not model[1]._forward_hooks and not model[1]._forward_pre_hooks
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    with dlsan.instrument(model, optimizer=optimizer, checks=["dead-relu"]) as san:
+        for _ in range(20):
+            optimizer.zero_grad()
+            x, _ = _batch()
+            aux = model[2](torch.tanh(torch.randn(16, 32, requires_grad=True)))  # not a ReLU's output
+            (model(x).sum() + aux.sum()).backward()
+            optimizer.step()
+    (finding,) = san.findings
+    assert finding.module == "1" and finding.details["fraction"] == 1.0 and finding.details["site"] == "output"
+
+
 def test_a_leaky_relu_with_a_slope_is_not_a_relu():
     san = train(_dead_mlp(nn.LeakyReLU(0.01)), _batch, steps=20, checks=["dead-relu"])
     assert not san.findings
@@ -61,7 +78,9 @@ def test_partly_dead_below_the_threshold_is_quiet_and_the_threshold_is_configura
 def test_units_that_fire_once_in_the_window_are_alive():
     model = _dead_mlp(nn.ReLU())
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    with dlsan.instrument(model, optimizer=optimizer, checks=["dead-relu"], on_error="record", options={"dead-relu": {"window": 4}}) as san:
+    with dlsan.instrument(
+        model, optimizer=optimizer, checks=["dead-relu"], on_error="record", options={"dead-relu": {"window": 4}}
+    ) as san:
         for step in range(4):
             x = torch.randn(2, 10) + (100.0 if step == 2 else 0.0)  # one batch lifts every unit
             model[0].bias.data.fill_(-50 if step != 2 else 50)
@@ -73,7 +92,9 @@ def test_units_that_fire_once_in_the_window_are_alive():
 def test_windows_restart_so_a_layer_that_dies_later_is_caught():
     model = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 3))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    with dlsan.instrument(model, optimizer=optimizer, checks=["dead-relu"], on_error="record", options={"dead-relu": {"window": 5}}) as san:
+    with dlsan.instrument(
+        model, optimizer=optimizer, checks=["dead-relu"], on_error="record", options={"dead-relu": {"window": 5}}
+    ) as san:
         for step in range(10):
             if step == 5:
                 model[0].bias.data.fill_(-50)

@@ -7,7 +7,9 @@ dead when it is exactly zero for every input: that covers activations written as
 inputs that carry an autograd graph count (activations computed from parameters: the model's raw
 input, one-hot features or padding are data, not units), and a layer's input is left alone when a
 watched ReLU ran since the previous layer (the ReLU's own site counts those units, also through a
-Flatten or a pooling), so one dead layer is one finding.
+Flatten or a pooling), so one dead layer is one finding.  A ReLU followed by a Linear/Conv layer
+in an ``nn.Sequential`` is watched at that layer's input, which is its output (the ReLU then has
+no hook at all, and runs at the cost of a plain module), and reported as the ReLU.
 
 A unit (a feature, or a channel of a conv output) whose pre-activation is negative for every
 input gets no gradient, so nothing moves it back: it is dead for good, and a layer that is mostly
@@ -46,6 +48,8 @@ if TYPE_CHECKING:  # pragma: no cover
 _RELU_TYPES = (nn.ReLU, nn.ReLU6)
 _CHANNEL_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 _RELU_CALLS = frozenset({"relu", "relu_", "relu6"})
+#: autograd nodes of a ReLU / ReLU6 output (ReLU6 is a hardtanh)
+_RELU_NODES = frozenset({"ReluBackward0", "ReluBackward1", "HardtanhBackward0", "HardtanhBackward1"})
 _LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
 #: fewest observed training steps for judging an open (partial) window at the end of a run
 _MIN_PARTIAL = 2
@@ -84,15 +88,22 @@ class DeadReluProbe(Probe):
 
     def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
+        named = sanitizer.named_modules()
+        fed = _relus_feeding_layers(named)
+        fed_layers = {id(layer) for layer in fed.values()}
         previous: nn.Module | None = None
-        for name, module in sanitizer.named_modules():
+        for name, module in named:
             if _is_relu(module) or _ends_in_relu(type(module)):  # type: ignore[arg-type]  # Module.__hash__ stub
                 channel_first = isinstance(previous, _CHANNEL_FIRST)
-                sanitizer.register_forward_hook(module, self._hook(len(self._names), channel_first))
+                layer = fed.get(id(module))
+                if layer is None:
+                    sanitizer.register_forward_hook(module, self._hook(len(self._names), channel_first))
+                else:  # seen as the layer's input: the ReLU itself stays without hooks
+                    sanitizer.register_forward_pre_hook(layer, self._fed_hook(len(self._names), channel_first))
                 self._names.append(name)
                 self._inputs.append(False)
                 self._peak.append(None)
-            elif isinstance(module, _LAYERS):
+            elif isinstance(module, _LAYERS) and id(module) not in fed_layers:
                 channel_first = isinstance(module, nn.modules.conv._ConvNd)
                 sanitizer.register_forward_pre_hook(module, self._input_hook(len(self._names), channel_first))
                 self._names.append(name)
@@ -115,17 +126,41 @@ class DeadReluProbe(Probe):
                 or output.dim() == 0
             ):
                 return
-            self._seen_pass = self._relu_ran = True
-            out = output.detach()
-            dims = _other_dims(out, channel_first)
-            peak = out.amax(dim=dims) if dims else out.clone()
-            seen = self._peak[index]
-            if seen is None or seen.shape != peak.shape or seen.device != peak.device:
-                self._peak[index] = peak
-            else:
-                torch.fmax(seen, peak, out=seen)
+            self._relu_ran = True
+            self._fired(index, output, channel_first)
 
         return hook
+
+    def _fed_hook(self, index: int, channel_first: bool) -> Any:
+        """The ReLU's site, watched at the input of the layer it feeds (see
+        :func:`_relus_feeding_layers`): the same tensor, one hook less on the ReLU."""
+
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+            x = args[0] if args else None
+            if (
+                is_compiling()
+                or not self._observing
+                or not torch.is_grad_enabled()
+                or not isinstance(x, torch.Tensor)
+                or x.dim() == 0
+                or type(x.grad_fn).__name__ not in _RELU_NODES  # called with another input than the ReLU's
+            ):
+                return
+            self._fired(index, x, channel_first)
+
+        return hook
+
+    def _fired(self, index: int, output: torch.Tensor, channel_first: bool) -> None:
+        """Fold a ReLU output into site ``index``'s per-unit running maximum."""
+        self._seen_pass = True
+        out = output.detach()
+        dims = _other_dims(out, channel_first)
+        peak = out.amax(dim=dims) if dims else out.clone()
+        seen = self._peak[index]
+        if seen is None or seen.shape != peak.shape or seen.device != peak.device:
+            self._peak[index] = peak
+        else:
+            torch.fmax(seen, peak, out=seen)
 
     def _input_hook(self, index: int, channel_first: bool) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
@@ -154,6 +189,7 @@ class DeadReluProbe(Probe):
 
     def on_forward_end(self, fwd: Any) -> None:
         self._relu_ran = False
+
     def on_step_end(self, step: int) -> None:
         self._observed += self._seen_pass
         self._seen_pass = False
@@ -244,6 +280,24 @@ def _other_dims(x: torch.Tensor, channel_first: bool) -> tuple[int, ...]:
     conv-like tensors."""
     unit = 1 if x.dim() > 3 or (x.dim() == 3 and channel_first) else x.dim() - 1
     return tuple(d for d in range(x.dim()) if d != unit)
+
+
+def _relus_feeding_layers(named: list[tuple[str, nn.Module]]) -> dict[int, nn.Module]:
+    """``{id(ReLU): layer}`` for ``nn.ReLU`` modules followed by a Linear/Conv layer in an exact
+    ``nn.Sequential``, each appearing once among its children: ``Sequential.forward`` hands the
+    ReLU's output to that layer and nothing else, so the layer's input *is* the ReLU's output (the
+    layer's hook also checks that its input came out of a ReLU: it may be called elsewhere too)."""
+    children = [child for _, module in named if type(module) is nn.Sequential for child in module.children()]
+    once = {id(child) for child in children if sum(other is child for other in children) == 1}
+    found: dict[int, nn.Module] = {}
+    for _, module in named:
+        if type(module) is not nn.Sequential:
+            continue
+        sequence = list(module.children())
+        for relu, layer in zip(sequence, sequence[1:]):
+            if type(relu) in _RELU_TYPES and isinstance(layer, _LAYERS) and {id(relu), id(layer)} <= once:
+                found[id(relu)] = layer
+    return found
 
 
 def _is_relu(module: nn.Module) -> bool:

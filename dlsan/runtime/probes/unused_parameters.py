@@ -69,15 +69,18 @@ class UnusedParameterProbe(Probe):
             return  # the optimizer stepped without a backward pass through the model
         self._backward = False
         self._steps_seen += 1
+        # numel 0: FSDP1 (use_orig_params) leaves an empty view on the ranks that do not hold the
+        # parameter's shard; whether it got a gradient is known only where the shard is.  Built in
+        # one pass (the usual step has every gradient): a count survives only while it keeps growing
+        previous = self._missing
+        self._missing = {
+            path: previous.get(path, 0) + 1
+            for _, path, param in self._params
+            if param.grad is None and param.requires_grad and param.numel()
+        }
         newly: dict[str, list[str]] = {}
-        for module_name, path, param in self._params:
-            # numel 0: FSDP1 (use_orig_params) leaves an empty view on the ranks that do not hold
-            # the parameter's shard; whether it got a gradient is known only where the shard is
-            if not param.requires_grad or param.grad is not None or param.numel() == 0:
-                self._missing.pop(path, None)
-                continue
-            count = self._missing[path] = self._missing.get(path, 0) + 1
-            if count == self.steps and path not in self._reported:
+        for module_name, path, _ in self._params if self._missing else ():
+            if self._missing.get(path) == self.steps and path not in self._reported:
                 self._reported.add(path)
                 newly.setdefault(module_name, []).append(path)
         for module_name, paths in newly.items():
