@@ -29,7 +29,7 @@ _EMPTY_MODULE = cst.Module(body=[])
 
 
 class FileContext:
-    def __init__(self, path: str, source: str, module: cst.Module) -> None:
+    def __init__(self, path: str, source: str, module: cst.Module, positions: Positions | None = None) -> None:
         self.path = path
         self.source = source
         self.module = module
@@ -39,7 +39,7 @@ class FileContext:
         #: each kind of fact's answers, by key (see :class:`Fact`)
         self._facts: dict[Fact[Any, Any], dict[Any, Any]] = {}
         self._semantic: SemanticModel | None = None
-        self._positions: Positions | None = None
+        self._positions = positions
         #: project files (path -> content digest) whose code decided something in this file
         self.dependencies: dict[str, str] = {}
 
