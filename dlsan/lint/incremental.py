@@ -83,10 +83,13 @@ class IncrementalParser:
         self._chunks: dict[_Key, list[_Chunk]] = {}
         #: chunk texts known not to parse alone
         self._failed: set[_Key] = set()
+        #: node -> the chunk of the latest version it belongs to (kept up to date chunk by chunk:
+        #: hashing every node of the file again per edit would cost more than the parse saved)
+        self._owner: dict[cst.CSTNode, _Chunk] = {}
 
     def parse(self, source: str) -> Parsed | None:
         """``source`` parsed as a whole, reusing unchanged chunks; None when in doubt (parse the
-        whole text then)."""
+        whole text then).  The answer's positions hold until the next call."""
         from dlsan.lint.engine import on_parse_stack
 
         return on_parse_stack(lambda: self._parse(source), len(source))
@@ -120,8 +123,21 @@ class IncrementalParser:
                     return None
                 chunks[index] = reindented
             used.setdefault((index == 0, newline, chunk.text), []).append(chunks[index])
+        self._keep(used)
+        return _assemble(chunks, lines_before, indent, self._owner)
+
+    def _keep(self, used: dict[_Key, list[_Chunk]]) -> None:
+        """Make ``used`` the chunks of the latest version."""
+        before = {id(chunk): chunk for found in self._chunks.values() for chunk in found}
+        now = {id(chunk): chunk for found in used.values() for chunk in found}
+        for key, chunk in before.items():
+            if key not in now:
+                for node in chunk.positions:
+                    self._owner.pop(node, None)
+        for key, chunk in now.items():
+            if key not in before:
+                self._owner.update(dict.fromkeys(chunk.positions, chunk))
         self._chunks = used
-        return _assemble(chunks, lines_before, indent)
 
     def _chunk_at(self, pieces: Sequence[str], start: int, first: bool, newline: str,
                   available: dict[_Key, list[_Chunk]]) -> tuple[_Chunk, int] | None:
@@ -246,18 +262,18 @@ def _has_block(root: cst.CSTNode) -> bool:
     return False
 
 
-def _assemble(chunks: Sequence[_Chunk], lines_before: Sequence[int], indent: str) -> Parsed | None:
+def _assemble(chunks: Sequence[_Chunk], lines_before: Sequence[int], indent: str,
+              owner: Mapping[cst.CSTNode, _Chunk]) -> Parsed | None:
     first, last = chunks[0], chunks[-1]
     body: list[_Statement] = []
-    tables: list[tuple[Positions, int]] = []
-    aliases: dict[cst.CSTNode, tuple[cst.CSTNode, int]] = {}
+    shifts = {id(chunk): shift for chunk, shift in zip(chunks, lines_before)}
+    aliases: dict[cst.CSTNode, cst.CSTNode] = {}
     footer: Sequence[cst.EmptyLine] = ()
     for index, chunk in enumerate(chunks):
-        tables.append((chunk.positions, lines_before[index]))
         for position, statement in enumerate(chunk.statements):
             if position == 0 and footer:
                 moved = statement.with_changes(leading_lines=[*footer, *statement.leading_lines])
-                aliases[moved] = (statement, index)
+                aliases[moved] = statement
                 statement = moved
             body.append(statement)
         footer = chunk.module.footer
@@ -269,33 +285,31 @@ def _assemble(chunks: Sequence[_Chunk], lines_before: Sequence[int], indent: str
         default_newline=first.module.default_newline, has_trailing_newline=last.module.has_trailing_newline)
     end = last.positions[last.module].end
     whole = CodeRange((1, 0), (end.line + lines_before[-1], end.column))
-    return Parsed(module, _ChunkedPositions(module, whole, tables, aliases))
+    return Parsed(module, _ChunkedPositions(module, whole, owner, shifts, aliases))
 
 
 class _ChunkedPositions(Mapping[cst.CSTNode, CodeRange]):
     """Every node's range in the whole file, from the chunks' own tables shifted by the lines
     before each chunk (computed when asked: most nodes are never asked for)."""
 
-    def __init__(self, module: cst.Module, whole: CodeRange, tables: Sequence[tuple[Positions, int]],
-                 aliases: Mapping[cst.CSTNode, tuple[cst.CSTNode, int]]) -> None:
+    def __init__(self, module: cst.Module, whole: CodeRange, owner: Mapping[cst.CSTNode, _Chunk],
+                 shifts: Mapping[int, int], aliases: Mapping[cst.CSTNode, cst.CSTNode]) -> None:
         self._module = module
         self._whole = whole
-        self._tables = tables
+        #: node -> its chunk; shifts: id of a chunk -> the lines before it (chunk lines are the
+        #: chunk module's, the ``pass`` line included)
+        self._owner = owner
+        self._shifts = shifts
+        #: a statement moved onto the lines before it (a copy) -> the chunk's own statement
         self._aliases = aliases
-        self._chunk_of: dict[cst.CSTNode, int] = {}
-        for index, (table, _) in enumerate(tables):
-            self._chunk_of.update(dict.fromkeys(table, index))
 
     def __getitem__(self, node: cst.CSTNode) -> CodeRange:
         if node is self._module:
             return self._whole
-        alias = self._aliases.get(node)
-        if alias is not None:
-            node, index = alias
-        else:
-            index = self._chunk_of[node]
-        table, shift = self._tables[index]
-        found = table[node]
+        node = self._aliases.get(node, node)
+        chunk = self._owner[node]
+        shift = self._shifts[id(chunk)]
+        found = chunk.positions[node]
         if not shift:
             return found
         return CodeRange((found.start.line + shift, found.start.column), (found.end.line + shift, found.end.column))
