@@ -1,0 +1,112 @@
+"""The language server's incremental path against a fresh lint, over a corpus of real files.
+
+    python benchmarks/incremental_differential.py [--corpus DIR] [--findings-every N] [--limit N]
+
+For every ``.py`` file under --corpus (default: the shared corpus, ~/.cache/dlsan-dev-corpus/repos),
+every version of :func:`dlsan.server.edits.edit_sequence` (code edits, inserted and deleted lines,
+imports removed, syntax errors typed and fixed, decorators, truncation, CRLF) is parsed by one
+:class:`IncrementalParser` that saw the versions before it, and compared with libcst's parse of the
+whole text: the same tree (``deep_equals``), the same code, every node at the same position.  For
+every --findings-every-th file the findings of a :class:`Session` (all rules selected) are also
+compared with a fresh lint's, version by version.
+
+Prints the counts (versions compared, reused, fallen back to the whole parse) and every mismatch;
+exits 1 when there is one.  Slow (minutes): the same checks on the fixtures are in
+tests/lint/test_incremental.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import libcst as cst
+
+from dlsan.lint.api import prepare
+from dlsan.lint.engine import decode_source
+from dlsan.lint.incremental import IncrementalParser
+from dlsan.lint.positions import positions_of
+from dlsan.lint.runner import Linter
+from dlsan.server.edits import edit_sequence
+from dlsan.server.session import Session
+
+CORPUS = Path.home() / ".cache" / "dlsan-dev-corpus" / "repos"
+
+
+def _all_nodes(module: cst.Module) -> Iterator[cst.CSTNode]:
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.children))
+
+
+def parse_verdict(parser: IncrementalParser, text: str) -> str:
+    """'reused', 'fallback', 'both fail', or what differs."""
+    try:
+        whole: cst.Module | None = cst.parse_module(text)
+    except Exception:  # libcst's verdict: the engine reports a DLS000
+        whole = None
+    parsed = parser.parse(text)
+    if whole is None:
+        return "both fail" if parsed is None else "MISMATCH: parsed a text libcst rejects"
+    if parsed is None:
+        return "fallback"
+    if parsed.module.code != text:
+        return "MISMATCH: code"
+    if not whole.deep_equals(parsed.module):
+        return "MISMATCH: tree"
+    expected = positions_of(whole)
+    for theirs, ours in zip(_all_nodes(whole), _all_nodes(parsed.module)):
+        if parsed.positions[ours] != expected[theirs]:
+            return f"MISMATCH: position of {type(theirs).__name__}"
+    return "reused"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--findings-every", type=int, default=4)
+    parser.add_argument("--limit", type=int, default=0, help="stop after this many files (0: all)")
+    args = parser.parse_args()
+    files = sorted(args.corpus.rglob("*.py"))[: args.limit or None]
+    counts: Counter[str] = Counter()
+    mismatches = 0
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / "pyproject.toml").write_text('[tool.dlsan]\nselect = ["ALL"]\n', encoding="utf-8")
+        linter = Linter(prepare([root / "x.py"]).plan)
+        for index, file in enumerate(files):
+            try:
+                text = decode_source(file.read_bytes())
+            except (OSError, UnicodeDecodeError):
+                continue
+            if not text.strip():
+                continue
+            incremental = IncrementalParser()
+            session = Session() if index % args.findings_every == 0 else None
+            path = root / file.name
+            for label, version in edit_sequence(text):
+                verdict = parse_verdict(incremental, version)
+                counts[verdict.split(":")[0]] += 1
+                if verdict.startswith("MISMATCH"):
+                    mismatches += 1
+                    print(f"{file} [{label}]: {verdict}")
+                if session is not None:
+                    counts["findings compared"] += 1
+                    fresh = linter.lint_content(str(path), version.encode("utf-8")).findings
+                    if session.lint(str(path), version) != fresh:
+                        mismatches += 1
+                        print(f"{file} [{label}]: MISMATCH: findings")
+    print(f"{len(files)} files, {dict(counts)}, {mismatches} mismatches, {time.perf_counter() - start:.0f} s")
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
