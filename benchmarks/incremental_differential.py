@@ -22,50 +22,16 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-
-import libcst as cst
 
 from dlsan.lint.api import prepare
 from dlsan.lint.engine import decode_source
 from dlsan.lint.incremental import IncrementalParser
-from dlsan.lint.positions import positions_of
 from dlsan.lint.runner import Linter
-from dlsan.server.edits import edit_sequence
+from dlsan.server.edits import edit_sequence, parse_verdict
 from dlsan.server.session import Session
 
 CORPUS = Path.home() / ".cache" / "dlsan-dev-corpus" / "repos"
-
-
-def _all_nodes(module: cst.Module) -> Iterator[cst.CSTNode]:
-    stack: list[cst.CSTNode] = [module]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.children))
-
-
-def parse_verdict(parser: IncrementalParser, text: str) -> str:
-    """'reused', 'fallback', 'both fail', or what differs."""
-    try:
-        whole: cst.Module | None = cst.parse_module(text)
-    except Exception:  # libcst's verdict: the engine reports a DLS000
-        whole = None
-    parsed = parser.parse(text)
-    if whole is None:
-        return "both fail" if parsed is None else "MISMATCH: parsed a text libcst rejects"
-    if parsed is None:
-        return "fallback"
-    if parsed.module.code != text:
-        return "MISMATCH: code"
-    if not whole.deep_equals(parsed.module):
-        return "MISMATCH: tree"
-    expected = positions_of(whole)
-    for theirs, ours in zip(_all_nodes(whole), _all_nodes(parsed.module)):
-        if parsed.positions[ours] != expected[theirs]:
-            return f"MISMATCH: position of {type(theirs).__name__}"
-    return "reused"
 
 
 def main() -> int:

@@ -1,16 +1,18 @@
 """Edits as someone typing in an editor makes them, for the server's differential tests and its
 latency benchmark: each is a function of the text (and a number, so that successive edits differ)
 giving the edited text.  They find their place with libcst, so they edit code, not only comments.
+And :func:`parse_verdict`, the comparison of an incremental parse with libcst's whole parse.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import libcst as cst
 from libcst.metadata import CodeRange
 
+from dlsan.lint.incremental import IncrementalParser
 from dlsan.lint.positions import positions_of
 
 Edit = Callable[[str, int], str]
@@ -119,3 +121,33 @@ def edit_sequence(text: str) -> list[tuple[str, str]]:
         ("windows newlines, code edit", code_edit(text.replace("\n", "\r\n"), 0)),
     ]
     return versions
+
+
+def _all_nodes(module: cst.Module) -> Iterator[cst.CSTNode]:
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.children))
+
+
+def parse_verdict(parser: IncrementalParser, text: str) -> str:
+    """'reused', 'fallback', 'both fail', or what differs."""
+    try:
+        whole: cst.Module | None = cst.parse_module(text)
+    except Exception:  # libcst's verdict: the engine reports a DLS000
+        whole = None
+    parsed = parser.parse(text)
+    if whole is None:
+        return "both fail" if parsed is None else "MISMATCH: parsed a text libcst rejects"
+    if parsed is None:
+        return "fallback"
+    if parsed.module.code != text:
+        return "MISMATCH: code"
+    if not whole.deep_equals(parsed.module):
+        return "MISMATCH: tree"
+    expected = positions_of(whole)
+    for theirs, ours in zip(_all_nodes(whole), _all_nodes(parsed.module)):
+        if parsed.positions[ours] != expected[theirs]:
+            return f"MISMATCH: position of {type(theirs).__name__}"
+    return "reused"
