@@ -49,6 +49,8 @@ def main() -> int:
         (root / "pyproject.toml").write_text('[tool.dlsan]\nselect = ["ALL"]\n', encoding="utf-8")
         linter = Linter(prepare([root / "x.py"]).plan)
         for index, file in enumerate(files):
+            if index and index % 50 == 0:
+                print(f"... {index} files, {dict(counts)}, {mismatches} mismatches", flush=True)
             try:
                 text = decode_source(file.read_bytes())
             except (OSError, UnicodeDecodeError):
@@ -63,13 +65,13 @@ def main() -> int:
                 counts[verdict.split(":")[0]] += 1
                 if verdict.startswith("MISMATCH"):
                     mismatches += 1
-                    print(f"{file} [{label}]: {verdict}")
+                    print(f"{file} [{label}]: {verdict}", flush=True)
                 if session is not None:
                     counts["findings compared"] += 1
                     fresh = linter.lint_content(str(path), version.encode("utf-8")).findings
                     if session.lint(str(path), version) != fresh:
                         mismatches += 1
-                        print(f"{file} [{label}]: MISMATCH: findings")
+                        print(f"{file} [{label}]: MISMATCH: findings", flush=True)
     print(f"{len(files)} files, {dict(counts)}, {mismatches} mismatches, {time.perf_counter() - start:.0f} s")
     return 1 if mismatches else 0
 
