@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import libcst as cst
 from libcst.metadata import CodeRange
 
-from dlsan.lint.incremental import IncrementalParser
 from dlsan.lint.positions import positions_of
+
+if TYPE_CHECKING:
+    from dlsan.lint.incremental import IncrementalParser
 
 Edit = Callable[[str, int], str]
 
