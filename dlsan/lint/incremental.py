@@ -46,6 +46,8 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+\Z")
 _CONTINUATIONS = ("else", "elif", "except", "finally")
 _Key = tuple[bool, str, str]
 _Statement = Union[cst.SimpleStatementLine, cst.BaseCompoundStatement]
+#: failed chunk texts remembered at most (typing inside an open bracket fails on every keystroke)
+_MAX_FAILED = 256
 #: failed parses of a chunk grown with the next ones before giving up on reuse for this text
 _MAX_MERGES = 8
 
@@ -157,6 +159,8 @@ class IncrementalParser:
             try:
                 chunk = _parse_chunk(text, first, newline)
             except cst.ParserSyntaxError:
+                if len(self._failed) >= _MAX_FAILED:
+                    self._failed.clear()
                 self._failed.add(key)
                 failures += 1
                 if end == len(pieces) or failures > _MAX_MERGES:

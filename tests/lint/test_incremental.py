@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from dlsan.lint.api import prepare
 from dlsan.lint.incremental import IncrementalParser
 from dlsan.lint.runner import Linter
-from dlsan.server.edits import edit_sequence, parse_verdict
+from dlsan.server.edits import code_edit, edit_sequence, parse_verdict
 from dlsan.server.session import Session
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,3 +128,19 @@ def test_random_line_edits(edits: list[tuple[str, int, int]], select_all: Path) 
         text = "".join(lines)
         assert_parse_matches(parser, text)
         assert_findings_match(session, select_all / "eval.py", text)
+
+
+def test_statements_the_edit_did_not_touch_are_not_parsed_again() -> None:
+    text = (REPO / "fixtures" / "train_running_loss_leak.py").read_text(encoding="utf-8")
+    parser = IncrementalParser()
+    before = parser.parse(text)
+    edited = code_edit(text, 0)
+    after = parser.parse(edited)
+    assert before is not None and after is not None
+    changed = [i for i, (old, new) in enumerate(zip(before.module.body, after.module.body)) if old is not new]
+    assert len(before.module.body) == len(after.module.body) > 3
+    # the edited statement is new; the others are the very same nodes, or, after blank lines, a copy
+    # holding the very same children
+    fresh = [i for i in changed if before.module.body[i].children[-1] is not after.module.body[i].children[-1]]
+    assert len(fresh) == 1
+    assert parse_verdict(IncrementalParser(), edited) == "reused"
