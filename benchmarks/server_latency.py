@@ -4,10 +4,18 @@
 
 Runs `dlsan server` in a subprocess and drives it over pipes as an editor does.  The document is
 built from the repository's fixture files (realistic training code, dense in findings) repeated to
---lines lines, or is --file.  Prints side by side, in milliseconds:
+--lines lines, or is --file.  Three kinds of edit (dlsan/server/edits.py), one row each:
 
-  parse      one libcst parse of the text, in this process (the floor any re-lint pays)
-  lint       one in-process lint of the text (what the server does per change)
+  code       an assignment inside a function body edited (` * 1` appended), a different one each time
+  insert     a new top-level line inserted above the first function: every later position moves
+  comment    a comment appended to the middle line (the edit this benchmark measured first)
+
+and side by side, in milliseconds:
+
+  parse      one whole libcst parse of the text, in this process (what every lint paid before the
+             server parsed incrementally)
+  lint       one in-process lint of the edited text by a session that linted the previous version
+             (what the server does per change)
   didChange  didChange -> publishDiagnostics of that version, one edit at a time (median, max)
   burst      five didChange sent at once -> the diagnostics of the last one (coalesced)
 
@@ -27,6 +35,7 @@ from pathlib import Path
 import libcst as cst
 
 from dlsan.server.client import LspClient
+from dlsan.server.edits import Edit, code_edit, comment_edit, inserted_line
 from dlsan.server.session import Session
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +69,10 @@ def _ms(seconds: float) -> float:
     return seconds * 1000.0
 
 
-def in_process(path: Path, text: str, repeat: int) -> tuple[float, float]:
+EDITS: dict[str, Edit] = {"code": code_edit, "insert": inserted_line, "comment": comment_edit}
+
+
+def in_process(path: Path, text: str, edit: Edit, repeat: int) -> tuple[float, float]:
     parse, lint = [], []
     session = Session()
     session.lint(str(path), text)  # imports and rule loading, once
@@ -68,38 +80,32 @@ def in_process(path: Path, text: str, repeat: int) -> tuple[float, float]:
         start = time.perf_counter()
         cst.parse_module(text)
         parse.append(time.perf_counter() - start)
-        changed = edited(text, n)  # what a change costs (unchanged text is answered from the last lint)
+        changed = edit(text, n)  # what a change costs (unchanged text is answered from the last lint)
         start = time.perf_counter()
         session.lint(str(path), changed)
         lint.append(time.perf_counter() - start)
     return _ms(statistics.median(parse)), _ms(statistics.median(lint))
 
 
-def edited(text: str, n: int) -> str:
-    """``text`` with one line's comment changed, as typing does."""
-    lines = text.splitlines(keepends=True)
-    middle = len(lines) // 2
-    lines[middle] = lines[middle].rstrip("\n") + f"  # edit {n}\n"
-    return "".join(lines)
-
-
-def over_lsp(path: Path, text: str, edits: int) -> tuple[list[float], float]:
+def over_lsp(path: Path, text: str, edit: Edit, edits: int) -> tuple[list[float], float]:
     uri = path.as_uri()
+    versions = [edit(text, n) for n in range(edits)]  # made before timing: an edit parses the text
+    burst_versions = [edit(text, 100 + n) for n in range(5)]
     with LspClient([sys.executable, "-m", "dlsan", "server"], path.parent) as client:
         client.open(uri, text)
         client.diagnostics(uri, version=1)
         latencies = []
         version = 1
-        for n in range(edits):
+        for changed in versions:
             version += 1
             start = time.perf_counter()
-            client.change(uri, edited(text, n), version)
+            client.change(uri, changed, version)
             client.diagnostics(uri, version=version)
             latencies.append(time.perf_counter() - start)
         start = time.perf_counter()
-        for n in range(5):
+        for changed in burst_versions:
             version += 1
-            client.change(uri, edited(text, 100 + n), version)
+            client.change(uri, changed, version)
         client.diagnostics(uri, version=version)
         burst = time.perf_counter() - start
     return [_ms(x) for x in latencies], _ms(burst)
@@ -111,19 +117,23 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--file", type=Path, help="measure this file instead of the generated one")
     args = parser.parse_args()
+    rows = []
     with tempfile.TemporaryDirectory() as directory:
         text = args.file.read_text(encoding="utf-8") if args.file else document(args.lines)
         path = Path(directory) / (args.file.name if args.file else "train_big.py")
         path.write_text(text, encoding="utf-8")
-        parse, lint = in_process(path, text, repeat=3)
-        latencies, burst = over_lsp(path, text, args.edits)
+        for name, edit in EDITS.items():
+            parse, lint = in_process(path, text, edit, repeat=3)
+            latencies, burst = over_lsp(path, text, edit, args.edits)
+            rows.append((name, parse, lint, latencies, burst))
     line_count = text.count("\n")
     print(f"document: {line_count} lines ({args.file or 'fixtures repeated'}); "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    print(f"{'parse':>10} {'lint':>10} {'didChange':>12} {'max':>10} {'burst':>10}   target")
-    print(f"{parse:>8.0f}ms {lint:>8.0f}ms {statistics.median(latencies):>10.0f}ms {max(latencies):>8.0f}ms "
-          f"{burst:>8.0f}ms   didChange < {TARGET_MS:.0f} ms: "
-          f"{'met' if statistics.median(latencies) < TARGET_MS else 'NOT met'}")
+    print(f"{'edit':>8} {'parse':>10} {'lint':>10} {'didChange':>12} {'max':>10} {'burst':>10}   target")
+    for name, parse, lint, latencies, burst in rows:
+        median = statistics.median(latencies)
+        print(f"{name:>8} {parse:>8.0f}ms {lint:>8.0f}ms {median:>10.0f}ms {max(latencies):>8.0f}ms "
+              f"{burst:>8.0f}ms   didChange < {TARGET_MS:.0f} ms: {'met' if median < TARGET_MS else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -26,10 +26,12 @@ K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
 _EMPTY_MODULE = cst.Module(body=[])
+#: types asked for by :meth:`FileContext.enclosing` -> node type -> whether it is one of them
+_IS_A: dict[tuple[type, ...], dict[type, bool]] = {}
 
 
 class FileContext:
-    def __init__(self, path: str, source: str, module: cst.Module) -> None:
+    def __init__(self, path: str, source: str, module: cst.Module, positions: Positions | None = None) -> None:
         self.path = path
         self.source = source
         self.module = module
@@ -39,7 +41,7 @@ class FileContext:
         #: each kind of fact's answers, by key (see :class:`Fact`)
         self._facts: dict[Fact[Any, Any], dict[Any, Any]] = {}
         self._semantic: SemanticModel | None = None
-        self._positions: Positions | None = None
+        self._positions = positions
         #: project files (path -> content digest) whose code decided something in this file
         self.dependencies: dict[str, str] = {}
 
@@ -65,9 +67,18 @@ class FileContext:
 
     def enclosing(self, *types: type[N]) -> N | None:
         """The innermost enclosing node of one of ``types``, if any."""
+        # isinstance, answered per node type once: libcst's classes are ABCs, slow to ask, and
+        # rules ask this at nearly every node
+        answers = _IS_A.get(types)
+        if answers is None:
+            answers = _IS_A[types] = {}
         for node in reversed(self.ancestors):
-            if isinstance(node, types):
-                return node
+            node_type = type(node)
+            answer = answers.get(node_type)
+            if answer is None:
+                answer = answers[node_type] = issubclass(node_type, types)
+            if answer:
+                return node  # type: ignore[return-value]  # an instance of one of types
         return None
 
     def parent(self) -> cst.CSTNode | None:

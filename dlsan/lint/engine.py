@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import codecs
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import libcst as cst
 
@@ -25,6 +25,11 @@ from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.rule import FixSpec, InsertAfter, InsertBefore, Replace, Report, Rule
 from dlsan.lint.syntax import NewerSyntax, checks_needed
 from dlsan.lint.walk import Dispatcher, walk
+
+if TYPE_CHECKING:
+    from dlsan.lint.incremental import IncrementalParser
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,9 @@ def _file_finding(path: str, message: str, line: int = 1, column: int = 1) -> Li
     )
 
 
-def lint_bytes(path: str, data: bytes, selection: RuleSelection) -> list[LintFinding]:
-    """All findings for one file's raw content."""
+def lint_bytes(path: str, data: bytes, selection: RuleSelection,
+               reuse: IncrementalParser | None = None) -> list[LintFinding]:
+    """All findings for one file's raw content (``reuse``: see :func:`lint_source`)."""
     if not data.strip():
         return []
     try:
@@ -82,7 +88,7 @@ def lint_bytes(path: str, data: bytes, selection: RuleSelection) -> list[LintFin
         line = data[: error.start].count(b"\n") + 1
         return [_file_finding(path, f"File is not valid UTF-8 ({error.reason} at byte {error.start}); "
                                     "dlsan reads Python source as UTF-8.", line=line)]
-    return lint_source(path, source, selection)
+    return lint_source(path, source, selection, reuse=reuse)
 
 
 #: libcst's native parser recurses once per level of its tree, and a flat construct of CPython's
@@ -97,24 +103,30 @@ _MAX_PARSE_STACK = 1 << 30
 
 def parse_module(source: str) -> cst.Module:
     """``cst.parse_module`` on a thread with a stack deep enough for ``source``; raises what it raises."""
-    outcome: list[cst.Module | BaseException] = []
+    return on_parse_stack(lambda: cst.parse_module(source), len(source))
 
-    def parse() -> None:
+
+def on_parse_stack(parse: Callable[[], T], source_length: int) -> T:
+    """``parse()`` on a thread with a stack deep enough to parse ``source_length`` characters of
+    source with libcst; raises what it raises."""
+    outcome: list[T | BaseException] = []
+
+    def run() -> None:
         try:
-            outcome.append(cst.parse_module(source))
+            outcome.append(parse())
         except BaseException as error:  # handed to the calling thread
             outcome.append(error)
 
-    size = min(max(_STACK_PER_SOURCE_BYTE * len(source), _MIN_PARSE_STACK), _MAX_PARSE_STACK)
-    thread = threading.Thread(target=parse, name="dlsan-parse")
+    size = min(max(_STACK_PER_SOURCE_BYTE * source_length, _MIN_PARSE_STACK), _MAX_PARSE_STACK)
+    thread = threading.Thread(target=run, name="dlsan-parse")
     try:
         previous = threading.stack_size(size)
     except (ValueError, RuntimeError):  # a platform without settable stacks: parse in place
-        return cst.parse_module(source)
+        return parse()
     try:
         thread.start()
     except RuntimeError:  # the system refused a stack that large: parse in place
-        return cst.parse_module(source)
+        return parse()
     finally:
         threading.stack_size(previous)
     thread.join()
@@ -154,6 +166,11 @@ class _CPythonReading:
 _ONLY_AST = 0x400
 
 
+def too_deep(source: str) -> bool:
+    """Whether ``source`` is nested too deeply to be linted (checked before libcst parses it)."""
+    return _CPythonReading("<chunk>", source).too_deep
+
+
 def cpython_compiles(source: str) -> bool:
     """Whether this interpreter's parser accepts ``source`` (a guard on what a fix writes)."""
     return _CPythonReading("<fix>", source).compiles
@@ -178,20 +195,27 @@ def checked_parse(path: str, source: str, cpython: _CPythonReading | None = None
 
 
 def lint_source(path: str, source: str, selection: RuleSelection,
-                cells: Sequence[CellSpan] | None = None) -> list[LintFinding]:
+                cells: Sequence[CellSpan] | None = None, reuse: IncrementalParser | None = None) -> list[LintFinding]:
     """All findings for one file's decoded text; ``cells``: the notebook cells it is made of
-    (found from ``# %%`` markers when not given)."""
-    module = checked_parse(path, source)
-    if isinstance(module, LintFinding):
-        return [module]
+    (found from ``# %%`` markers when not given).  With ``reuse`` (the parser of earlier versions
+    of this document), what did not change since is not parsed again; the findings are the same."""
+    parsed = reuse.parse(source) if reuse is not None else None
+    positions: Positions | None = None
+    if parsed is not None:
+        module, positions = parsed.module, parsed.positions
+    else:
+        checked = checked_parse(path, source)
+        if isinstance(checked, LintFinding):
+            return [checked]
+        module = checked
     if not any(token in source for token in selection.prefilter_tokens()):
         # no rule can match: only the target version is left to check
         if not checks_needed(selection.python):
             return []
         newer = NewerSyntax(selection.python)
         walk(module, Dispatcher([newer]), [])
-        return [] if newer.found is None else [_newer_syntax_finding(path, positions_of(module), newer)]
-    return lint_module(path, source, module, selection, cells)
+        return [] if newer.found is None else [_newer_syntax_finding(path, positions or positions_of(module), newer)]
+    return lint_module(path, source, module, selection, cells, positions)
 
 
 def _newer_syntax_finding(path: str, positions: Positions, newer: NewerSyntax) -> LintFinding:
@@ -205,10 +229,10 @@ def _instantiate(context: FileContext, selection: RuleSelection) -> list[Rule]:
 
 
 def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelection,
-                cells: Sequence[CellSpan] | None = None) -> list[LintFinding]:
-    """All findings for an already parsed file (``module`` must be ``source`` parsed); ``cells``
-    as for :func:`lint_source`."""
-    context = FileContext(path, source, module)
+                cells: Sequence[CellSpan] | None = None, positions: Positions | None = None) -> list[LintFinding]:
+    """All findings for an already parsed file (``module`` must be ``source`` parsed, and
+    ``positions``, when given, its nodes' positions); ``cells`` as for :func:`lint_source`."""
+    context = FileContext(path, source, module, positions)
     rules = _instantiate(context, selection)
     newer = NewerSyntax(selection.python)
     helpers = [_ImportTracker(context), *([newer] if checks_needed(selection.python) else [])]

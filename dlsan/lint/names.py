@@ -24,11 +24,15 @@ from dlsan.lint.catalog.names import canonical
 
 def dotted_name(node: cst.BaseExpression | None) -> str | None:
     """``a.b.c`` for a Name/Attribute chain, else ``None`` (calls, subscripts, ...)."""
+    # exact types, not isinstance: libcst's classes are ABCs, slow to ask, and this is asked for
+    # most nodes of a file; the parser builds no subclasses of them
+    if type(node) is cst.Name:
+        return node.value
     parts: list[str] = []
-    while isinstance(node, cst.Attribute):
+    while type(node) is cst.Attribute:
         parts.append(node.attr.value)
         node = node.value
-    if isinstance(node, cst.Name):
+    if type(node) is cst.Name:
         parts.append(node.value)
         return ".".join(reversed(parts))
     return None
@@ -143,12 +147,13 @@ class NameResolver:
 
     def candidates(self, node: cst.BaseExpression | None) -> list[str]:
         """Every qualified name ``node`` may refer to (one, or one per star import)."""
-        resolved = self.resolve(node)
-        if resolved is not None:
-            return [resolved]
         dotted = dotted_name(node)
-        if dotted is None or dotted.split(".", 1)[0] in self._bindings:
+        if dotted is None:
             return []
+        head, _, rest = dotted.partition(".")
+        bound = self._bindings.get(head)
+        if bound is not None:
+            return [canonical(f"{bound}.{rest}" if rest else bound)]
         return [canonical(f"{module}.{dotted}") for module in self._star_modules]
 
     def matches(self, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:

@@ -30,6 +30,7 @@ from dlsan.lint.selection import matching
 
 if TYPE_CHECKING:
     from dlsan.lint.engine import RuleSelection
+    from dlsan.lint.incremental import IncrementalParser
 
 #: below this many files, starting worker processes costs more than it saves
 PARALLEL_THRESHOLD = 8
@@ -112,12 +113,14 @@ class Linter:
                                                       f"Cannot read file: {error.strerror or error}")])
         return self.lint_content(path_text, data)
 
-    def lint_content(self, path_text: str, data: bytes) -> FileResult:
-        """Lint ``data`` as the content of ``path_text`` (which need not exist: stdin)."""
+    def lint_content(self, path_text: str, data: bytes, reuse: IncrementalParser | None = None) -> FileResult:
+        """Lint ``data`` as the content of ``path_text`` (which need not exist: stdin); ``reuse``
+        is the incremental parser of earlier versions of that document, if any (not for
+        notebooks)."""
         with _fewer_collections():
-            return self._lint_content(path_text, data)
+            return self._lint_content(path_text, data, reuse)
 
-    def _lint_content(self, path_text: str, data: bytes) -> FileResult:
+    def _lint_content(self, path_text: str, data: bytes, reuse: IncrementalParser | None) -> FileResult:
         from dlsan.lint.engine import lint_bytes
         from dlsan.lint.fixes import fix_source
         from dlsan.lint.semantic.project import dependencies_of
@@ -128,7 +131,7 @@ class Linter:
 
             result = notebook_result(path_text, data, selection, fix=self.plan.fix, unsafe=self.plan.unsafe_fixes)
         else:
-            result = FileResult(path_text, lint_bytes(path_text, data, selection))
+            result = FileResult(path_text, lint_bytes(path_text, data, selection, reuse))
         result.dependencies = dependencies_of(path_text)
         if self.plan.fix and not is_notebook(path_text) and any(f.fix is not None for f in result.findings):
             original = data.decode("utf-8-sig")

@@ -32,14 +32,16 @@ def test_the_collector_runs_rarely_during_a_lint_and_as_before_after_it(tmp_path
     import gc
 
     import dlsan.lint.engine as engine
+    from dlsan.lint.incremental import IncrementalParser
     from dlsan.lint.runner import Linter
 
     seen: list[tuple[int, int, int]] = []
     real = engine.lint_bytes
 
-    def spying(path: str, data: bytes, selection: engine.RuleSelection) -> list[LintFinding]:
+    def spying(path: str, data: bytes, selection: engine.RuleSelection,
+               reuse: IncrementalParser | None = None) -> list[LintFinding]:
         seen.append(gc.get_threshold())
-        return real(path, data, selection)
+        return real(path, data, selection, reuse)
 
     monkeypatch.setattr(engine, "lint_bytes", spying)
     before = gc.get_threshold()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dlsan.lint.incremental import IncrementalParser
 from dlsan.lint.runner import FileResult, Linter
 from dlsan.server.session import Session
 
@@ -20,9 +21,9 @@ def lints(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     ran: list[str] = []
     real = Linter.lint_content
 
-    def counted(self: Linter, path: str, data: bytes) -> FileResult:
+    def counted(self: Linter, path: str, data: bytes, reuse: IncrementalParser | None = None) -> FileResult:
         ran.append(data.decode("utf-8"))
-        return real(self, path, data)
+        return real(self, path, data, reuse)
 
     monkeypatch.setattr(Linter, "lint_content", counted)
     return ran
@@ -57,8 +58,8 @@ def test_a_changed_project_file_the_findings_depend_on_lints_again(
     recorded = {str(dependency): hashlib.sha256(dependency.read_bytes()).hexdigest()}
     real = Linter.lint_content
 
-    def with_dependency(self: Linter, path: str, data: bytes) -> FileResult:
-        result = real(self, path, data)
+    def with_dependency(self: Linter, path: str, data: bytes, reuse: IncrementalParser | None = None) -> FileResult:
+        result = real(self, path, data, reuse)
         result.dependencies = dict(recorded)
         return result
 

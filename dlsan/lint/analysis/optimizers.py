@@ -181,9 +181,11 @@ def _resets_grad(call: cst.Call) -> bool:
 
 
 def _assigns_grad(node: cst.CSTNode) -> bool:
-    if isinstance(node, cst.Assign):
-        return any(isinstance(t.target, cst.Attribute) and t.target.attr.value == "grad" for t in node.targets)
-    if isinstance(node, cst.AnnAssign):
+    # exact types (asked for every node of a loop): libcst's classes are slow-to-ask ABCs
+    if type(node) is cst.Assign:
+        return any(isinstance(t.target, cst.Attribute) and t.target.attr.value == "grad"
+                   for t in node.targets)
+    if type(node) is cst.AnnAssign:
         return isinstance(node.target, cst.Attribute) and node.target.attr.value == "grad"
     return False
 
@@ -196,14 +198,14 @@ def grad_events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef |
 def _events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | None,
             seen: frozenset[int], depth: int) -> list[GradEvent]:
     def compute() -> list[GradEvent]:
-        statement_calls = {id(n.value) for n in nodes_in(context, scope) if isinstance(n, cst.Expr)}
+        statement_calls = {id(n.value) for n in nodes_in(context, scope) if type(n) is cst.Expr}
         found: list[GradEvent] = []
         nested = _nested_function_nodes(context, scope)
         for node in nodes_in(context, scope):
             inner = id(node) in nested
             if _assigns_grad(node):
                 found.append(GradEvent("clear", node, followed=inner))
-            if not isinstance(node, cst.Call):
+            if type(node) is not cst.Call:
                 continue
             event = _call_event(node, id(node) in statement_calls)
             if event is not None:
@@ -251,7 +253,7 @@ def _nested_function_nodes(context: FileContext, scope: cst.CSTNode) -> set[int]
     """Ids of the nodes that sit inside functions nested in ``scope``."""
     inside: set[int] = set()
     for node in nodes_in(context, scope):
-        if isinstance(node, (cst.FunctionDef, cst.Lambda)) and id(node) not in inside:
+        if (type(node) is cst.FunctionDef or type(node) is cst.Lambda) and id(node) not in inside:
             inside |= {id(n) for n in nodes_in(context, node)}
     return inside
 

@@ -9,6 +9,8 @@ name it resolves, so the tables of the catalogue list each API once, by its cano
 
 from __future__ import annotations
 
+import functools
+
 #: exact aliases (after the prefix rules below)
 _ALIASES: dict[str, str] = {
     "torch.serialization.load": "torch.load",
@@ -46,8 +48,10 @@ _ALIASES: dict[str, str] = {
 _KERAS_PREFIXES = ("tensorflow.keras.", "tensorflow.python.keras.", "tf_keras.", "keras.src.")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def canonical(qualified: str) -> str:
-    """The canonical spelling of ``qualified`` (itself when it has no other)."""
+    """The canonical spelling of ``qualified`` (itself when it has no other; remembered: rules ask
+    it for the same few names over and over)."""
     parts = qualified.split(".")
     if len(parts) >= 5 and parts[:3] == ["torch", "nn", "modules"]:
         qualified = "torch.nn." + ".".join(parts[4:])       # torch.nn.modules.loss.MSELoss

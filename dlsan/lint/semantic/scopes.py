@@ -16,7 +16,9 @@ for ``for x in xs:`` after ``xs``, so a use inside the value reads the earlier b
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import libcst as cst
 
@@ -163,6 +165,8 @@ class Scope:
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _SCOPE_NODES = (cst.FunctionDef, cst.ClassDef, cst.Lambda, *_COMPREHENSIONS)
+#: the same, as exact types (the parser builds no subclasses of them), to test cheaply
+_SCOPE_NODE_TYPES = frozenset(_SCOPE_NODES)
 
 
 def target_names(target: cst.BaseExpression, *, attributes: bool = False) -> list[str]:
@@ -241,7 +245,7 @@ class _Builder:
 
     def _open(self, node: cst.CSTNode, scope: Scope) -> Scope:
         """The scope ``node``'s children belong to."""
-        if not isinstance(node, _SCOPE_NODES):
+        if type(node) not in _SCOPE_NODE_TYPES:
             return scope
         if isinstance(node, cst.FunctionDef):
             kind = ScopeKind.FUNCTION
@@ -270,52 +274,74 @@ class _Builder:
         self.pending.setdefault(id(node), []).append((scope, binding))
 
     def _record(self, node: cst.CSTNode, scope: Scope, inner: Scope) -> None:
-        frame = scope.frame
-        position = frame.order[id(node)]
-        if isinstance(node, cst.Call):
-            frame.calls.append(node)
-        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            kind = BindingKind.FUNCTION_DEF if isinstance(node, cst.FunctionDef) else BindingKind.CLASS_DEF
-            self._add(scope, Binding(node.name.value, kind, None, node, node.name, position))
-            self.targets.add(id(node.name))
-        elif isinstance(node, cst.Assign):
-            for target in node.targets:
-                self._bind_target(scope, node, target.target, node.value, parallel=True)
-        elif isinstance(node, cst.AnnAssign):
-            if node.value is not None:
-                self._bind_target(scope, node, node.target, node.value, parallel=False)
-            else:
-                self._bind_target(scope, node, node.target, None, parallel=False, kind=BindingKind.DECLARATION)
-        elif isinstance(node, cst.AugAssign):
-            self._bind_target(scope, node, node.target, node.value, parallel=False, kind=BindingKind.AUGMENTED)
-        elif isinstance(node, cst.NamedExpr):
-            self._bind_target(scope, node, node.target, node.value, parallel=False, kind=BindingKind.NAMED_EXPR)
-        elif isinstance(node, cst.For):
-            frame.loops.append(node)
-            self._bind_target(scope, node, node.target, node.iter, parallel=False, kind=BindingKind.FOR_TARGET,
-                              visible_after=node.iter)
-        elif isinstance(node, cst.While):
-            frame.loops.append(node)
-        elif isinstance(node, cst.CompFor):
-            self._bind_comprehension(scope, node)
-        elif isinstance(node, cst.WithItem) and node.asname is not None:
+        # dispatched on the exact type: libcst's node classes are ABCs, and ``isinstance`` against
+        # an ABC, asked a dozen times for every node of the file, was a tenth of a lint
+        node_type = type(node)
+        record = _RECORDERS.get(node_type)
+        if record is not None:
+            record(self, node, scope)
+        if (node_type is cst.Name or node_type is cst.Attribute) and id(node) not in self.targets:
+            read = cast("cst.Name | cst.Attribute", node)
+            name = dotted_name(read)
+            if name is not None:
+                scope.frame.reads.setdefault(name, []).append(read)
+
+    def _record_comprehension(self, node: cst.CompFor, scope: Scope) -> None:
+        self._bind_comprehension(scope, node)
+
+    def _record_call(self, node: cst.Call, scope: Scope) -> None:
+        scope.frame.calls.append(node)
+
+    def _record_definition(self, node: cst.FunctionDef | cst.ClassDef, scope: Scope) -> None:
+        kind = BindingKind.FUNCTION_DEF if isinstance(node, cst.FunctionDef) else BindingKind.CLASS_DEF
+        self._add(scope, Binding(node.name.value, kind, None, node, node.name, scope.frame.order[id(node)]))
+        self.targets.add(id(node.name))
+
+    def _record_assign(self, node: cst.Assign, scope: Scope) -> None:
+        for target in node.targets:
+            self._bind_target(scope, node, target.target, node.value, parallel=True)
+
+    def _record_ann_assign(self, node: cst.AnnAssign, scope: Scope) -> None:
+        if node.value is not None:
+            self._bind_target(scope, node, node.target, node.value, parallel=False)
+        else:
+            self._bind_target(scope, node, node.target, None, parallel=False, kind=BindingKind.DECLARATION)
+
+    def _record_aug_assign(self, node: cst.AugAssign, scope: Scope) -> None:
+        self._bind_target(scope, node, node.target, node.value, parallel=False, kind=BindingKind.AUGMENTED)
+
+    def _record_named_expr(self, node: cst.NamedExpr, scope: Scope) -> None:
+        self._bind_target(scope, node, node.target, node.value, parallel=False, kind=BindingKind.NAMED_EXPR)
+
+    def _record_for(self, node: cst.For, scope: Scope) -> None:
+        scope.frame.loops.append(node)
+        self._bind_target(scope, node, node.target, node.iter, parallel=False, kind=BindingKind.FOR_TARGET,
+                          visible_after=node.iter)
+
+    def _record_while(self, node: cst.While, scope: Scope) -> None:
+        scope.frame.loops.append(node)
+
+    def _record_with_item(self, node: cst.WithItem, scope: Scope) -> None:
+        if node.asname is not None:
             self._bind_target(scope, node, node.asname.name, node.item, parallel=False,
                               kind=BindingKind.WITH_TARGET, visible_after=node.item)
-        elif isinstance(node, cst.ExceptHandler) and node.name is not None:
+
+    def _record_except_handler(self, node: cst.ExceptHandler, scope: Scope) -> None:
+        if node.name is not None:
             self._bind_target(scope, node, node.name.name, None, parallel=False, kind=BindingKind.EXCEPT_TARGET,
                               visible_after=None)
-        elif isinstance(node, (cst.Import, cst.ImportFrom)):
-            self._bind_import(scope, node, position)
-        elif isinstance(node, cst.Return):
-            frame.returns.append(node)
-        elif isinstance(node, (cst.Global, cst.Nonlocal)):
-            scope.declared_outside |= {item.name.value for item in node.names}
-        elif isinstance(node, cst.Del):
-            self._bind_target(scope, node, node.target, None, parallel=False, kind=BindingKind.DECLARATION)
-        if isinstance(node, (cst.Name, cst.Attribute)) and id(node) not in self.targets:
-            name = dotted_name(node)
-            if name is not None:
-                frame.reads.setdefault(name, []).append(node)
+
+    def _record_import(self, node: cst.Import | cst.ImportFrom, scope: Scope) -> None:
+        self._bind_import(scope, node, scope.frame.order[id(node)])
+
+    def _record_return(self, node: cst.Return, scope: Scope) -> None:
+        scope.frame.returns.append(node)
+
+    def _record_declaration(self, node: cst.Global | cst.Nonlocal, scope: Scope) -> None:
+        scope.declared_outside |= {item.name.value for item in node.names}
+
+    def _record_del(self, node: cst.Del, scope: Scope) -> None:
+        self._bind_target(scope, node, node.target, None, parallel=False, kind=BindingKind.DECLARATION)
 
     def _bind_target(self, scope: Scope, statement: cst.CSTNode, target: cst.BaseExpression,
                      value: cst.BaseExpression | None, *, parallel: bool,
@@ -403,3 +429,26 @@ def _target_parts(target: cst.BaseExpression, value: cst.BaseExpression | None,
     if isinstance(target, (cst.Name, cst.Attribute)):
         return [(target, value, None, item)]
     return []
+
+
+#: what :meth:`_Builder._record` does for a node, by its exact type
+_RECORDERS: dict[type[cst.CSTNode], Callable[[_Builder, Any, Scope], None]] = {
+    cst.Call: _Builder._record_call,
+    cst.FunctionDef: _Builder._record_definition,
+    cst.ClassDef: _Builder._record_definition,
+    cst.Assign: _Builder._record_assign,
+    cst.AnnAssign: _Builder._record_ann_assign,
+    cst.AugAssign: _Builder._record_aug_assign,
+    cst.NamedExpr: _Builder._record_named_expr,
+    cst.For: _Builder._record_for,
+    cst.While: _Builder._record_while,
+    cst.CompFor: _Builder._record_comprehension,
+    cst.WithItem: _Builder._record_with_item,
+    cst.ExceptHandler: _Builder._record_except_handler,
+    cst.Import: _Builder._record_import,
+    cst.ImportFrom: _Builder._record_import,
+    cst.Return: _Builder._record_return,
+    cst.Global: _Builder._record_declaration,
+    cst.Nonlocal: _Builder._record_declaration,
+    cst.Del: _Builder._record_del,
+}
