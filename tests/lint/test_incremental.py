@@ -60,6 +60,7 @@ def _documents() -> list[tuple[str, str]]:
     return [(path.name, path.read_text(encoding="utf-8")) for path in FIXTURES] + [("real_code.py", _real_code_cases())]
 
 
+@pytest.mark.slow  # every file, every edit: on the default Python only
 @pytest.mark.parametrize(("name", "text"), _documents(), ids=[name for name, _ in _documents()])
 def test_every_edit_parses_as_the_whole_text_would(name: str, text: str) -> None:
     parser = IncrementalParser()
@@ -71,6 +72,7 @@ def test_every_edit_parses_as_the_whole_text_would(name: str, text: str) -> None
     assert reused == 2  # clean fixtures never need the fallback
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "text"), _documents(), ids=[name for name, _ in _documents()])
 def test_the_server_path_finds_what_a_fresh_lint_finds(name: str, text: str, select_all: Path) -> None:
     path = select_all / name
