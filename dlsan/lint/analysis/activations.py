@@ -20,6 +20,7 @@ import libcst as cst
 from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.analysis.nodes import source_mentions
 from dlsan.lint.calls import get_arg, has_unpacking, positional_args
+from dlsan.lint.catalog.frameworks import Framework
 from dlsan.lint.catalog.torch_api import (
     ACTIVATION_FUNCTIONS,
     ACTIVATION_METHODS,
@@ -30,6 +31,8 @@ from dlsan.lint.catalog.torch_api import (
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.semantic.model import Located
 from dlsan.lint.semantic.objects import constructor
+from dlsan.lint.semantic.qualified import refers_to_torch, torch_names
+from dlsan.lint.semantic.values import value_of
 
 #: tensor methods that keep the values (and so the activation) of their input
 _VALUE_PRESERVING = frozenset({"view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "float",
@@ -47,17 +50,29 @@ class Ending:
 
 
 def activation_call(context: FileContext, call: cst.Call) -> Activation | None:
-    """The activation a call applies by itself (a function or tensor method, no module)."""
-    for candidate in context.names.candidates(call.func):
-        if candidate in ACTIVATION_FUNCTIONS:
-            return ACTIVATION_FUNCTIONS[candidate]
+    """The activation a call applies by itself (a function or tensor method, no module).
+
+    A function must be known to be torch's where it is called (:func:`torch_names`: not
+    ``tf.nn.softmax``, not a ``softmax`` star-imported from two frameworks or defined in the file).
+    A method's receiver must not be known to be another framework's array (``nd.array(x).sigmoid()``
+    is MXNet's); of an unknown receiver the loss that consumes the output decides, as a torch loss
+    only takes torch tensors."""
+    function = _activation_function(context, call.func)
+    if function is not None:
+        return function
     func = call.func
     if isinstance(func, cst.Attribute) and func.attr.value in ACTIVATION_METHODS:
         owner = func.value
         if (context.names.resolve(owner) is None and not (isinstance(owner, cst.Name) and owner.value == "self")
-                and _tensor_method_arguments(call)):
+                and _tensor_method_arguments(call) and value_of(context, owner).framework in (None, Framework.TORCH)):
             return ACTIVATION_METHODS[func.attr.value]
     return None
+
+
+def _activation_function(context: FileContext, func: cst.BaseExpression) -> Activation | None:
+    """The activation of the torch function ``func`` refers to (``F.softmax``, ``torch.sigmoid``)."""
+    kinds = {ACTIVATION_FUNCTIONS[name] for name in torch_names(context, func) if name in ACTIVATION_FUNCTIONS}
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def _tensor_method_arguments(call: cst.Call) -> bool:
@@ -77,7 +92,7 @@ def _tensor_method_arguments(call: cst.Call) -> bool:
 
 def activation_input(context: FileContext, call: cst.Call) -> cst.BaseExpression | None:
     """What the activation call is applied to: ``z`` in ``torch.sigmoid(z)`` and ``z.sigmoid()``."""
-    if any(candidate in ACTIVATION_FUNCTIONS for candidate in context.names.candidates(call.func)):
+    if _activation_function(context, call.func) is not None:
         args = positional_args(call)
         only_input = len(call.args) == 1 or (len(args) == 1 and get_arg(call, "dim") is not None)
         return args[0].value if args and only_input else None
@@ -128,7 +143,7 @@ def _module_ending(context: FileContext, built: Located, cls: cst.ClassDef | Non
     call = built.expr
     if not isinstance(call, cst.Call) or depth > _MAX_DEPTH:
         return None
-    for candidate in context.names.candidates(call.func):
+    for candidate in torch_names(context, call.func):
         if candidate in ACTIVATION_MODULES:
             return Ending(ACTIVATION_MODULES[candidate])
         if candidate == SEQUENTIAL:
@@ -193,7 +208,7 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
     prediction = get_arg(call, "input", 0)
     if prediction is None or prediction.star:
         return None
-    if context.names.matches(call.func, functions):
+    if refers_to_torch(context, call.func, functions):
         return LossCall(prediction.value, None, functional=True, scope=_walk_scope(context))
     if not isinstance(call.func, (cst.Name, cst.Attribute, cst.Call)) or context.names.resolve(call.func):
         return None
@@ -201,7 +216,7 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
         return None
     scope = _walk_scope(context)
     built = constructor(context, call.func, context.enclosing(cst.ClassDef))
-    if built is not None and isinstance(built.expr, cst.Call) and context.names.matches(built.expr.func, modules):
+    if built is not None and isinstance(built.expr, cst.Call) and refers_to_torch(context, built.expr.func, modules):
         return LossCall(prediction.value, built, functional=False, scope=scope)
     return None
 
