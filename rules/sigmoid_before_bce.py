@@ -127,6 +127,22 @@ class SigmoidBeforeBce(Rule):
             out = out.clamp(1e-6, 1 - 1e-6) if smooth else model(x)
             loss = loss_fn(out, y)
         """),
+        Valid("""
+            import torch.nn as nn
+
+            class Head(nn.Module):
+                def __init__(self, probabilities):
+                    super().__init__()
+                    layers = [nn.Linear(64, 1)]
+                    if probabilities:
+                        layers.append(nn.Sigmoid())
+                    self.net = nn.Sequential(*layers)
+
+                def forward(self, x):
+                    return self.net(x)
+
+            loss = nn.BCELoss()(Head(True)(x), y)
+        """),
         # mixed-framework files: only torch's sigmoid into torch's BCE counts
         Valid("""
             import torch
@@ -284,6 +300,26 @@ class SigmoidBeforeBce(Rule):
             import torch
             loss = binary_cross_entropy(torch.special.expit(z), t)
         """, line=3),
+        Invalid("""
+            import torch.nn as nn
+
+            class Discriminator(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    layers = []
+                    for cin, cout in ((784, 512), (512, 256)):
+                        layers.append(nn.Linear(cin, cout))
+                        layers.append(nn.LeakyReLU(0.2))
+                    layers.append(nn.Linear(256, 1))
+                    layers.append(nn.Sigmoid())
+                    self.model = nn.Sequential(*layers)
+
+                def forward(self, x):
+                    return self.model(x.flatten(1))
+
+            netD = Discriminator()
+            loss = nn.BCELoss()(netD(real), ones)
+        """, line=18),
         Invalid(
             """
             import torch

@@ -120,6 +120,20 @@ class SoftmaxBeforeCrossEntropy(Rule):
             loss = F.cross_entropy(out, y)
         """),
         Valid("""
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class SoftTargetLoss(nn.Module):
+                def forward(self, logits, target):
+                    return F.cross_entropy(logits.log_softmax(1).exp(), target)
+
+            class Distill(nn.Module):
+                def forward(self, student, teacher):
+                    return F.kl_div(student, teacher)
+
+            loss = Distill()(F.log_softmax(s, dim=1), F.softmax(t, dim=1))
+        """),
+        Valid("""
             from transformers import AutoModelForSequenceClassification
             import torch.nn.functional as F
             outputs = model(**batch)
@@ -251,6 +265,18 @@ class SoftmaxBeforeCrossEntropy(Rule):
                 out = softmax(net(batch["x"]), 1)
                 return cross_entropy(out, batch["y"])
         """, line=4),
+        Invalid("""
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class LabelLoss(nn.Module):
+                def forward(self, logits, target):
+                    return F.cross_entropy(logits, target, ignore_index=255)
+
+            criterion = LabelLoss()
+            for x, y in loader:
+                loss = criterion(F.softmax(model(x), dim=1), y)
+        """, line=10),
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
