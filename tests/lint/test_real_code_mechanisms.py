@@ -40,6 +40,35 @@ CASES = [
                 real_loss=bce(dnet(real_images),ones)
                 fake_loss=bce(dnet(fake_images.detach()),zeros)
     """, {"DLS503": [20, 21]}),
+    # jindongwang/transferlearning code/DeepDA/loss_funcs/adv.py: the domain discriminator is
+    # nn.Sequential(*layers) over a list literal ending in nn.Sigmoid(), fed to nn.BCELoss()
+    ("DLS503", """
+        import torch
+        import torch.nn as nn
+        class AdversarialLoss(nn.Module):
+            def __init__(self):
+                super(AdversarialLoss, self).__init__()
+                self.domain_classifier = Discriminator()
+            def get_adversarial_result(self, x, source=True, lamb=1.0):
+                domain_pred = self.domain_classifier(x)
+                domain_label = torch.ones(len(x), 1).long()
+                loss_fn = nn.BCELoss()
+                loss_adv = loss_fn(domain_pred, domain_label.float())
+                return loss_adv
+        class Discriminator(nn.Module):
+            def __init__(self, input_dim=256, hidden_dim=256):
+                super(Discriminator, self).__init__()
+                layers = [
+                    nn.Linear(input_dim, hidden_dim),
+                    nn.BatchNorm1d(hidden_dim),
+                    nn.ReLU(),
+                    nn.Linear(hidden_dim, 1),
+                    nn.Sigmoid()
+                ]
+                self.layers = torch.nn.Sequential(*layers)
+            def forward(self, x):
+                return self.layers(x)
+    """, {"DLS503": [11]}),
     # search-index file 24151312527 (a "100 Days of ML Code" day 1-3 script): the legacy
     # sklearn.preprocessing.Imputer is fit on all rows before train_test_split, and the scaler is
     # then fit again on the test split
