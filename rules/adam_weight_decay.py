@@ -17,6 +17,10 @@ class AdamWeightDecay(Rule):
     ## What it does
     Flags `torch.optim.Adam` constructed with a non-zero `weight_decay`.
 
+    The `Adam` must be known to be torch's where it is called: not `optax.adam` or Keras' `Adam`
+    (which decouples its decay), also not a name star-imported from both, or imported from Keras
+    inside a function of a torch file.
+
     ## Why is this bad?
     Adam's `weight_decay` adds an L2 penalty to the gradient, which Adam then divides by its
     running second-moment estimate: weights with large gradients are barely decayed, weights with
@@ -64,6 +68,26 @@ class AdamWeightDecay(Rule):
             "opt = torch.optim.AdamW(groups, lr=1e-3)\n"
         ),
         Valid("import torch\nopt = torch.optim.Adam([{'params': enc.parameters(), 'lr': 1e-4}, {'params': head.parameters()}])"),
+        # other frameworks' Adam in files that import torch too
+        Valid("""
+            import torch
+            import optax
+            import tensorflow as tf
+            jax_opt = optax.adam(1e-3)
+            keras_opt = tf.keras.optimizers.Adam(learning_rate=1e-3, weight_decay=1e-4)
+        """),
+        Valid("""
+            from torch.optim import *
+            from tensorflow.keras.optimizers import *
+            opt = Adam(learning_rate=1e-3, weight_decay=1e-4)
+        """),
+        Valid("""
+            from torch.optim import Adam
+
+            def keras_optimizer():
+                from keras.optimizers import Adam
+                return Adam(learning_rate=1e-3, weight_decay=1e-4)
+        """),
     ]
     INVALID = [
         Invalid(
@@ -117,6 +141,15 @@ class AdamWeightDecay(Rule):
             line=8,
         ),
         Invalid("import torch as T\nAdam = T.optim.Adam\nopt = Adam(net.parameters(), weight_decay=1e-3)\n", line=3),
+        Invalid("""
+            from torch.optim import Adam
+
+            def keras_optimizer():
+                from keras.optimizers import Adam
+                return Adam(learning_rate=1e-3, weight_decay=1e-4)
+
+            opt = Adam(model.parameters(), weight_decay=1e-4)
+        """, line=7),
     ]
 
     def visit_Call(self, node: cst.Call) -> None:

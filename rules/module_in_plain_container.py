@@ -19,6 +19,7 @@ from dlsan.lint.rule import (
     Valid,
 )
 from dlsan.lint.semantic.objects import self_attribute
+from dlsan.lint.semantic.qualified import torch_names
 
 _NOT_MODULES = frozenset({"Parameter", "UninitializedParameter", "UninitializedBuffer", "Buffer"})
 _ADDS_ITEM = frozenset({"append", "extend", "insert"})
@@ -29,13 +30,15 @@ _Container = Union[cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp]
 
 
 def builds_module(context: FileContext, expr: cst.BaseExpression) -> bool:
-    """Whether ``expr`` constructs an ``nn.Module``: ``nn.Linear(...)``, a module class of this
-    file, possibly followed by ``.to(device)``; names and unknown classes do not count."""
+    """Whether ``expr`` constructs an ``nn.Module``: ``nn.Linear(...)`` (known to be torch's where
+    it is written: not a Flax ``nn.Dense`` under a local ``from flax import linen as nn``, not a
+    ``Dense`` star-imported from Keras as well), a module class of this file, possibly followed by
+    ``.to(device)``; names and unknown classes do not count."""
     while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in SELF_RETURNING:
         expr = expr.func.value
     if not isinstance(expr, cst.Call):
         return False
-    for name in context.names.candidates(expr.func):
+    for name in torch_names(context, expr.func):
         last = name.rsplit(".", 1)[-1]
         if name.startswith("torch.nn.") and last[:1].isupper() and last not in _NOT_MODULES and ".functional" not in name:
             return True
@@ -51,6 +54,10 @@ class ModuleInPlainContainer(Rule):
     Flags sub-modules of an `nn.Module` kept in a plain `list`, `dict` or `tuple` attribute:
     `self.blocks = [Block() for _ in range(n)]`, `self.heads = {"a": nn.Linear(...)}`, or
     `self.layers = []` followed by `self.layers.append(nn.Conv2d(...))`.
+
+    The layers must be known to be torch's where they are built: a Flax, Haiku or Keras model
+    keeping its layers in a list (which those frameworks track) is left alone, also in a file that
+    imports torch.
 
     ## Why is this bad?
     `nn.Module` registers only sub-modules assigned directly or held in `nn.ModuleList` /
@@ -169,6 +176,33 @@ class ModuleInPlainContainer(Rule):
                     self.blocks = [nn.Linear(4, 4) for _ in range(3)]
                     for i, block in enumerate(self.blocks):
                         self.add_module(f"block{i}", block)
+        """),
+        # other frameworks' models keep layers in lists (Flax, Haiku and Keras track them) in torch files
+        Valid("""
+            import torch
+            import haiku as hk
+            import tensorflow as tf
+
+            class Head(hk.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.layers = [hk.Linear(64), hk.Linear(10)]
+
+            class KerasHead(tf.keras.Model):
+                def __init__(self):
+                    super().__init__()
+                    self.blocks = [tf.keras.layers.Dense(64) for _ in range(3)]
+        """),
+        Valid("""
+            from flax import linen as nn
+
+            def torch_reference():
+                import torch.nn as nn
+                return nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 1))
+
+            class MLP(nn.Module):
+                def setup(self):
+                    self.layers = [nn.Dense(8), nn.Dense(1)]
         """),
     ]
     INVALID = [

@@ -21,6 +21,10 @@ class SigmoidBeforeBce(Rule):
     Flags `nn.BCELoss` / `F.binary_cross_entropy` applied to the output of a sigmoid: directly,
     through a variable, or from a model of the same file whose `forward` ends in a sigmoid.
 
+    The loss and the sigmoid must be known to be torch's where they are written (not
+    `jax.nn.sigmoid`, not a `def binary_cross_entropy` of the file), and a tensor method's receiver
+    must not be known to be another framework's array (an MXNet `NDArray.sigmoid()`).
+
     ## Why is this bad?
     `sigmoid` followed by `log` loses precision: for confident predictions the sigmoid rounds to
     exactly 0 or 1 in float32 (and much earlier under AMP, where `BCELoss` refuses to run), the log
@@ -122,6 +126,49 @@ class SigmoidBeforeBce(Rule):
             out = out.sigmoid()
             out = out.clamp(1e-6, 1 - 1e-6) if smooth else model(x)
             loss = loss_fn(out, y)
+        """),
+        Valid("""
+            import torch.nn as nn
+
+            class Head(nn.Module):
+                def __init__(self, probabilities):
+                    super().__init__()
+                    layers = [nn.Linear(64, 1)]
+                    if probabilities:
+                        layers.append(nn.Sigmoid())
+                    self.net = nn.Sequential(*layers)
+
+                def forward(self, x):
+                    return self.net(x)
+
+            loss = nn.BCELoss()(Head(True)(x), y)
+        """),
+        # mixed-framework files: only torch's sigmoid into torch's BCE counts
+        Valid("""
+            import torch
+            import jax
+            import optax
+            probs = jax.nn.sigmoid(logits)
+            loss = optax.sigmoid_binary_cross_entropy(logits, labels).mean()
+            bce = -(labels * jax.numpy.log(probs)).mean()
+        """),
+        Valid("""
+            import numpy as np
+            import torch
+            from torch import *
+            from torch.nn.functional import *
+
+            def binary_cross_entropy(p, y):
+                return -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()
+
+            val_bce = binary_cross_entropy(torch.sigmoid(logits), labels)
+        """),
+        Valid("""
+            import torch.nn as nn
+            from mxnet import nd
+            criterion = nn.BCELoss()
+            scores = nd.array(batch)
+            loss = criterion(scores.sigmoid(), labels)
         """),
     ]
     INVALID = [
@@ -253,6 +300,26 @@ class SigmoidBeforeBce(Rule):
             import torch
             loss = binary_cross_entropy(torch.special.expit(z), t)
         """, line=3),
+        Invalid("""
+            import torch.nn as nn
+
+            class Discriminator(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    layers = []
+                    for cin, cout in ((784, 512), (512, 256)):
+                        layers.append(nn.Linear(cin, cout))
+                        layers.append(nn.LeakyReLU(0.2))
+                    layers.append(nn.Linear(256, 1))
+                    layers.append(nn.Sigmoid())
+                    self.model = nn.Sequential(*layers)
+
+                def forward(self, x):
+                    return self.model(x.flatten(1))
+
+            netD = Discriminator()
+            loss = nn.BCELoss()(netD(real), ones)
+        """, line=18),
         Invalid(
             """
             import torch

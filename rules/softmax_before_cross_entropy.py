@@ -17,6 +17,10 @@ class SoftmaxBeforeCrossEntropy(Rule):
     ends in a softmax (`nn.Softmax` last in a `Sequential`, `self.softmax(...)` or `F.softmax`
     returned).
 
+    The loss and the softmax must be known to be torch's where they are written (not Keras' or a
+    `softmax` star-imported from TensorFlow as well, not a `def softmax` of the file), and a tensor
+    method's receiver must not be known to be another framework's array.
+
     ## Why is this bad?
     Cross-entropy applies `log_softmax` itself and expects raw logits. Fed probabilities, it
     computes `log_softmax(softmax(z))`: outputs squashed into [0, 1] give nearly uniform
@@ -116,10 +120,51 @@ class SoftmaxBeforeCrossEntropy(Rule):
             loss = F.cross_entropy(out, y)
         """),
         Valid("""
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class SoftTargetLoss(nn.Module):
+                def forward(self, logits, target):
+                    return F.cross_entropy(logits.log_softmax(1).exp(), target)
+
+            class Distill(nn.Module):
+                def forward(self, student, teacher):
+                    return F.kl_div(student, teacher)
+
+            loss = Distill()(F.log_softmax(s, dim=1), F.softmax(t, dim=1))
+        """),
+        Valid("""
             from transformers import AutoModelForSequenceClassification
             import torch.nn.functional as F
             outputs = model(**batch)
             loss = F.cross_entropy(outputs.logits, batch["labels"])
+        """),
+        # mixed-framework files: only torch's softmax into torch's cross-entropy counts
+        Valid("""
+            import torch
+            import tensorflow as tf
+            probs = tf.nn.softmax(keras_model(x))
+            loss = tf.keras.losses.SparseCategoricalCrossentropy()(y, probs)
+        """),
+        Valid("""
+            import torch
+            from torch.nn.functional import *
+            from tensorflow.nn import *
+            probs = softmax(logits, 1)
+            loss = cross_entropy(probs, y)
+        """),
+        Valid("""
+            import torch
+            from torch.nn.functional import *
+
+            def softmax(X):
+                X_exp = torch.exp(X)
+                return X_exp / X_exp.sum(1, keepdim=True)
+
+            def cross_entropy(y_hat, y):
+                return -torch.log(y_hat[range(len(y_hat)), y])
+
+            l = cross_entropy(softmax(net(X)), y)
         """),
     ]
     INVALID = [
@@ -220,6 +265,18 @@ class SoftmaxBeforeCrossEntropy(Rule):
                 out = softmax(net(batch["x"]), 1)
                 return cross_entropy(out, batch["y"])
         """, line=4),
+        Invalid("""
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class LabelLoss(nn.Module):
+                def forward(self, logits, target):
+                    return F.cross_entropy(logits, target, ignore_index=255)
+
+            criterion = LabelLoss()
+            for x, y in loader:
+                loss = criterion(F.softmax(model(x), dim=1), y)
+        """, line=10),
     ]
 
     def visit_Call(self, node: cst.Call) -> None:

@@ -5,8 +5,13 @@ Seen through:
 * calls: ``F.softmax(z, dim=1)``, ``torch.sigmoid(z)``, ``z.log_softmax(-1)``, ``nn.Softmax(1)(z)``;
 * variables: ``probs = z.softmax(-1)`` ... ``probs`` (the last plain assignment before the use);
 * modules called on the input: ``self.act(z)`` with ``self.act = nn.Sigmoid()``, a ``nn.Sequential``
-  whose last layer is one of these, and a model class of the same file whose ``forward`` returns
-  such an output on every ``return``.
+  whose last layer is one of these (also ``nn.Sequential(*layers)`` where the last ``layers.append``
+  runs unconditionally), and a model class of the same file whose ``forward`` returns such an output
+  on every ``return``.
+
+Losses are seen as functions, loss modules, and loss modules of the file that wrap one of them.
+Every library name is asked where it is written (:mod:`dlsan.lint.semantic.qualified`): only
+torch's count.
 
 Anything else (a model of unknown class, ``outputs.logits``, a branchy forward) is unknown: ``None``.
 """
@@ -20,6 +25,7 @@ import libcst as cst
 from dlsan.lint.analysis.functions import file_index, is_module_class
 from dlsan.lint.analysis.nodes import source_mentions
 from dlsan.lint.calls import get_arg, has_unpacking, positional_args
+from dlsan.lint.catalog.frameworks import Framework
 from dlsan.lint.catalog.torch_api import (
     ACTIVATION_FUNCTIONS,
     ACTIVATION_METHODS,
@@ -30,6 +36,9 @@ from dlsan.lint.catalog.torch_api import (
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.semantic.model import Located
 from dlsan.lint.semantic.objects import constructor
+from dlsan.lint.semantic.qualified import refers_to_torch, torch_names
+from dlsan.lint.semantic.scopes import BindingKind
+from dlsan.lint.semantic.values import value_of
 
 #: tensor methods that keep the values (and so the activation) of their input
 _VALUE_PRESERVING = frozenset({"view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "float",
@@ -47,17 +56,29 @@ class Ending:
 
 
 def activation_call(context: FileContext, call: cst.Call) -> Activation | None:
-    """The activation a call applies by itself (a function or tensor method, no module)."""
-    for candidate in context.names.candidates(call.func):
-        if candidate in ACTIVATION_FUNCTIONS:
-            return ACTIVATION_FUNCTIONS[candidate]
+    """The activation a call applies by itself (a function or tensor method, no module).
+
+    A function must be known to be torch's where it is called (:func:`torch_names`: not
+    ``tf.nn.softmax``, not a ``softmax`` star-imported from two frameworks or defined in the file).
+    A method's receiver must not be known to be another framework's array (``nd.array(x).sigmoid()``
+    is MXNet's); of an unknown receiver the loss that consumes the output decides, as a torch loss
+    only takes torch tensors."""
+    function = _activation_function(context, call.func)
+    if function is not None:
+        return function
     func = call.func
     if isinstance(func, cst.Attribute) and func.attr.value in ACTIVATION_METHODS:
         owner = func.value
         if (context.names.resolve(owner) is None and not (isinstance(owner, cst.Name) and owner.value == "self")
-                and _tensor_method_arguments(call)):
+                and _tensor_method_arguments(call) and value_of(context, owner).framework in (None, Framework.TORCH)):
             return ACTIVATION_METHODS[func.attr.value]
     return None
+
+
+def _activation_function(context: FileContext, func: cst.BaseExpression) -> Activation | None:
+    """The activation of the torch function ``func`` refers to (``F.softmax``, ``torch.sigmoid``)."""
+    kinds = {ACTIVATION_FUNCTIONS[name] for name in torch_names(context, func) if name in ACTIVATION_FUNCTIONS}
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def _tensor_method_arguments(call: cst.Call) -> bool:
@@ -77,7 +98,7 @@ def _tensor_method_arguments(call: cst.Call) -> bool:
 
 def activation_input(context: FileContext, call: cst.Call) -> cst.BaseExpression | None:
     """What the activation call is applied to: ``z`` in ``torch.sigmoid(z)`` and ``z.sigmoid()``."""
-    if any(candidate in ACTIVATION_FUNCTIONS for candidate in context.names.candidates(call.func)):
+    if _activation_function(context, call.func) is not None:
         args = positional_args(call)
         only_input = len(call.args) == 1 or (len(args) == 1 and get_arg(call, "dim") is not None)
         return args[0].value if args and only_input else None
@@ -128,7 +149,7 @@ def _module_ending(context: FileContext, built: Located, cls: cst.ClassDef | Non
     call = built.expr
     if not isinstance(call, cst.Call) or depth > _MAX_DEPTH:
         return None
-    for candidate in context.names.candidates(call.func):
+    for candidate in torch_names(context, call.func):
         if candidate in ACTIVATION_MODULES:
             return Ending(ACTIVATION_MODULES[candidate])
         if candidate == SEQUENTIAL:
@@ -143,10 +164,67 @@ def _module_ending(context: FileContext, built: Located, cls: cst.ClassDef | Non
 
 def _sequential_ending(context: FileContext, call: cst.Call, cls: cst.ClassDef | None,
                        depth: int) -> Ending | None:
-    if not call.args or call.args[-1].star or call.args[-1].keyword is not None:
+    if not call.args or call.args[-1].keyword is not None:
         return None
-    last = constructor(context, call.args[-1].value, cls)
+    layer: cst.BaseExpression | None = call.args[-1].value
+    if call.args[-1].star == "*":
+        layer = _last_appended(context, call.args[-1].value, call)
+    elif call.args[-1].star:
+        return None
+    last = constructor(context, layer, cls) if layer is not None else None
     return None if last is None else _module_ending(context, last, cls, depth + 1)
+
+
+def _last_appended(context: FileContext, layers: cst.BaseExpression, sequential: cst.Call) -> cst.BaseExpression | None:
+    """The last layer of the list ``layers`` that ``nn.Sequential(*layers)`` unpacks: the list is
+    built once in the same function (``layers = [...]``), then grown with ``append``/``extend``,
+    and the last of those before the ``Sequential`` runs unconditionally (not in an ``if``, a loop
+    or a ``try``), so its argument is the last layer; anything else gives ``None``."""
+    semantic = context.semantic
+    if not isinstance(layers, cst.Name):
+        return None
+    scope = semantic.frame_of(layers)
+    found = semantic.resolving_scope(layers.value, layers)
+    bindings = scope.bindings_of(layers.value)
+    if (found is None or found[0].frame is not scope or len(bindings) != 1
+            or bindings[0].kind is not BindingKind.ASSIGNMENT or not isinstance(bindings[0].value, cst.List)):
+        return None
+    built = bindings[0].value
+    line = context.line_of(sequential)
+    growing: list[tuple[int, cst.Call]] = []
+    for method in ("append", "extend", "insert"):
+        for read in scope.reads.get(f"{layers.value}.{method}", []):
+            grown = semantic.parent(read)
+            if not isinstance(grown, cst.Call) or method == "insert":
+                return None
+            if context.line_of(grown) < line:
+                growing.append((context.line_of(grown), grown))
+    if not growing:
+        elements = built.elements
+        return elements[-1].value if elements and not isinstance(elements[-1], cst.StarredElement) else None
+    growing.sort(key=lambda item: item[0])
+    last_line, last = growing[-1]
+    if len(growing) > 1 and growing[-2][0] == last_line or not last.args or _conditional(context, last, scope.node):
+        return None
+    value = last.args[-1].value
+    if isinstance(last.func, cst.Attribute) and last.func.attr.value == "extend":
+        if not isinstance(value, (cst.List, cst.Tuple)) or not value.elements:
+            return None
+        value = value.elements[-1].value
+    return value
+
+
+_BRANCHES = (cst.If, cst.For, cst.While, cst.Try, cst.With, cst.IfExp, cst.BooleanOperation)
+
+
+def _conditional(context: FileContext, node: cst.CSTNode, frame: cst.CSTNode) -> bool:
+    """Whether ``node`` runs only sometimes (or repeatedly) within ``frame``."""
+    for ancestor in context.semantic.ancestors(node):
+        if ancestor is frame:
+            return False
+        if isinstance(ancestor, _BRANCHES):
+            return True
+    return True
 
 
 def forward_ending(context: FileContext, model: cst.ClassDef, depth: int = 0) -> Ending | None:
@@ -186,24 +264,67 @@ class LossCall:
 def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
               modules: frozenset[str]) -> LossCall | None:
     """``call`` as a loss of the given kinds: ``F.cross_entropy(pred, y)``, or a call of an object
-    built by ``nn.CrossEntropyLoss(...)`` (``criterion(pred, y)``, ``nn.CrossEntropyLoss()(pred, y)``).
-    Call it during the walk: the scope is the walk's current one."""
+    built by ``nn.CrossEntropyLoss(...)`` (``criterion(pred, y)``, ``nn.CrossEntropyLoss()(pred, y)``)
+    or by a loss module of this file that wraps one of them (:func:`_wraps_loss`), each known to be
+    torch's where it is written.  Call it during the walk: the scope is the walk's current one."""
     if not call.args or call.args[0].keyword is not None and call.args[0].keyword.value != "input":
         return None
     prediction = get_arg(call, "input", 0)
     if prediction is None or prediction.star:
         return None
-    if context.names.matches(call.func, functions):
+    if refers_to_torch(context, call.func, functions):
         return LossCall(prediction.value, None, functional=True, scope=_walk_scope(context))
     if not isinstance(call.func, (cst.Name, cst.Attribute, cst.Call)) or context.names.resolve(call.func):
         return None
-    if not source_mentions(context, modules):
+    if not source_mentions(context, modules | functions):
         return None
     scope = _walk_scope(context)
     built = constructor(context, call.func, context.enclosing(cst.ClassDef))
-    if built is not None and isinstance(built.expr, cst.Call) and context.names.matches(built.expr.func, modules):
+    if built is not None and isinstance(built.expr, cst.Call) and (
+            refers_to_torch(context, built.expr.func, modules) or _wraps_loss(context, built.expr, functions, modules)):
         return LossCall(prediction.value, built, functional=False, scope=scope)
     return None
+
+
+def _wraps_loss(context: FileContext, built: cst.Call, functions: frozenset[str], modules: frozenset[str]) -> bool:
+    """Whether ``built`` constructs a module class of this file whose ``forward`` returns, on every
+    ``return``, the given loss of its first input as it came in::
+
+        class CELoss(nn.Module):
+            def forward(self, logits, target):
+                return F.cross_entropy(logits, target)
+    """
+    index = file_index(context)
+    cls = index.classes.get(built.func.value) if isinstance(built.func, cst.Name) else None
+    if cls is None or not is_module_class(context, cls):
+        return False
+    forward = index.methods.get(cls.name.value, {}).get("forward")
+    params = forward.params.params if forward is not None else ()
+    if forward is None or len(params) < 2:
+        return False
+    returns = context.semantic.scope_for(forward).returns
+    return bool(returns) and all(_loss_of_parameter(context, r.value, params[1].name.value, cls, functions, modules)
+                                 for r in returns)
+
+
+def _loss_of_parameter(context: FileContext, expr: cst.BaseExpression | None, parameter: str, cls: cst.ClassDef,
+                       functions: frozenset[str], modules: frozenset[str]) -> bool:
+    """Whether ``expr`` computes the given loss of the untouched ``parameter`` (``F.cross_entropy(
+    logits, y)``, ``self.ce(logits, y)`` with ``self.ce = nn.CrossEntropyLoss()``)."""
+    if isinstance(expr, cst.Name):
+        found = context.semantic.value_at(expr)
+        expr = found.expr if found is not None else None
+    if not isinstance(expr, cst.Call):
+        return False
+    prediction = get_arg(expr, "input", 0)
+    if prediction is None or not isinstance(prediction.value, cst.Name) or prediction.value.value != parameter:
+        return False
+    if any(b.kind is not BindingKind.PARAMETER for b in context.semantic.reaching(parameter, prediction.value)):
+        return False
+    if refers_to_torch(context, expr.func, functions):
+        return True
+    inner = constructor(context, expr.func, cls)
+    return inner is not None and isinstance(inner.expr, cst.Call) and refers_to_torch(context, inner.expr.func, modules)
 
 
 def activated_loss(context: FileContext, call: cst.Call, functions: frozenset[str],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.context import FileContext, node_fact
+from dlsan.lint.semantic.qualified import refers_to_torch
 from dlsan.lint.walk import descendants
 
 
@@ -57,12 +58,13 @@ _PARTIAL = frozenset({"functools.partial"})
 
 def callee_among(context: FileContext, call: cst.Call,
                  qualified: frozenset[str]) -> tuple[cst.BaseExpression, int] | None:
-    """``(callee, offset)`` when ``call`` runs one of the ``qualified`` functions: directly
-    (``torch.load(f)``, offset 0) or bound by ``functools.partial(torch.load, ...)`` (offset 1: its
-    arguments sit one position later); ``None`` otherwise."""
-    names = context.names
-    if names.matches(call.func, qualified):
+    """``(callee, offset)`` when ``call`` runs one of the torch functions ``qualified``, known to
+    be torch's where it is written (:func:`~dlsan.lint.semantic.qualified.refers_to_torch`):
+    directly (``torch.load(f)``, offset 0) or bound by ``functools.partial(torch.load, ...)``
+    (offset 1: its arguments sit one position later); ``None`` otherwise."""
+    if refers_to_torch(context, call.func, qualified):
         return call.func, 0
-    if names.matches(call.func, _PARTIAL) and call.args and names.matches(call.args[0].value, qualified):
+    if context.names.matches(call.func, _PARTIAL) and call.args and refers_to_torch(
+            context, call.args[0].value, qualified):
         return call.args[0].value, 1
     return None
