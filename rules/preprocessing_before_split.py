@@ -9,6 +9,8 @@ from dlsan.lint.analysis.leakage import (
     manual_scaling_data,
     names_held_out,
     names_training,
+    resampled_data,
+    scaled_by_function,
     split_sinks,
 )
 from dlsan.lint.analysis.nodes import method_name, receiver
@@ -26,7 +28,9 @@ class PreprocessingBeforeSplit(Rule):
     Transforms are sklearn scalers, imputers, PCA/SVD, encoders, vectorizers and feature
     selectors (`fit`, `fit_transform`, or `fit` then `transform`), and manual standardisation or
     min-max scaling with the data's own statistics (`(X - X.mean()) / X.std()`,
-    `X -= X.mean(0)`). Splits are `train_test_split`, `random_split`, a KFold-style `.split`,
+    `X -= X.mean(0)`), the function forms (`preprocessing.scale(X)`, `minmax_scale`...), and
+    imbalanced-learn samplers (`SMOTE().fit_resample(X, y)`: rows synthesised from test rows).
+    Splits are `train_test_split`, `random_split`, a KFold-style `.split`,
     `cross_val_score`-style helpers, and slices assigned to train/test/val names. Quiet for
     transforms fit on training data after the split and for pipelines (`Pipeline([...]).fit`).
 
@@ -58,9 +62,33 @@ class PreprocessingBeforeSplit(Rule):
         "test rows, so the evaluation is optimistic; split first, then fit on the training split "
         "(or use a Pipeline)"
     )
+    message_resampled = (
+        "rows are resampled (`fit_resample`) on the full data set before it is split: rows made "
+        "from or copied off test rows land in the training split, so the evaluation is "
+        "optimistic; split first, then resample the training split only"
+    )
     requires = ("split", "train", "cross_val")
 
     VALID = [
+        # resampling the training split only is the fix
+        Valid("""
+            from imblearn.over_sampling import SMOTE
+            from sklearn.model_selection import train_test_split
+            X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y)
+            X_train, y_train = SMOTE().fit_resample(X_train, y_train)
+        """),
+        Valid("""
+            from sklearn.preprocessing import scale
+            from sklearn.model_selection import train_test_split
+            X_train, X_test, y_train, y_test = train_test_split(X, y)
+            X_train = scale(X_train)
+        """),
+        # a fit_resample that is not imbalanced-learn's: unknown, quiet
+        Valid("""
+            from sklearn.model_selection import train_test_split
+            X_res, y_res = my_resampler.fit_resample(X, y)
+            X_train, X_test, y_train, y_test = train_test_split(X_res, y_res)
+        """),
         Valid("""
             from sklearn.model_selection import train_test_split
             from sklearn.preprocessing import StandardScaler
@@ -128,6 +156,37 @@ class PreprocessingBeforeSplit(Rule):
         """),
     ]
     INVALID = [
+        # search-index file 44212184831 (a registration-data notebook): SMOTE over the whole data,
+        # then train_test_split of the resampled rows
+        Invalid(
+            """
+            from imblearn.over_sampling import SMOTE
+            from sklearn.model_selection import train_test_split
+            X_resampled, y_resampled = SMOTE().fit_resample(X, y)
+            X_train, X_test, y_train, y_test = train_test_split(X_resampled, y_resampled, random_state=42)
+            """,
+            line=3,
+        ),
+        Invalid(
+            """
+            from imblearn.over_sampling import RandomOverSampler
+            from sklearn.model_selection import train_test_split
+            ros = RandomOverSampler(random_state=0)
+            X_res, y_res = ros.fit_resample(X, y)
+            X_train, X_test, y_train, y_test = train_test_split(X_res, y_res, test_size=0.2)
+            """,
+            line=4,
+        ),
+        # search-index file 17940827733 (and 744542628): the function form of StandardScaler
+        Invalid(
+            """
+            from sklearn import preprocessing
+            from sklearn.model_selection import train_test_split
+            X = preprocessing.scale(X)
+            X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+            """,
+            line=3,
+        ),
         # written after amlynczak/Fundamentals-of-Data-Science-project solutions/split.py: the split
         # happens in a helper, after the scaler has seen every row
         Invalid("""
@@ -243,15 +302,20 @@ class PreprocessingBeforeSplit(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        data = fit_call_data(node)
-        if data is None or _names_a_part(data) or not fitted_transformer(self.context, node, by_name=True):
+        resampled = resampled_data(self.context, node)
+        data = resampled or scaled_by_function(self.context, node)
+        if data is None:
+            data = fit_call_data(node)
+            if data is None or not fitted_transformer(self.context, node, by_name=True):
+                return
+        if _names_a_part(data):
             return
         flow = self.context.semantic.walk_function(self.context.ancestors)
         seeds = _bound_from(flow, node)
         if method_name(node) == "fit":
             seeds |= self._transformed_later(flow, receiver(node), node)
         if self._reaches_split(flow, node, seeds):
-            self.report(node)
+            self.report(node, self.message_resampled if resampled is not None else None)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         self._check_manual(node)

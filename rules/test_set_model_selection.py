@@ -13,11 +13,15 @@ from dlsan.lint.analysis.holdout import (
     mentions_test_data,
 )
 from dlsan.lint.analysis.loops import enclosing_loops, loops_around, trains
-from dlsan.lint.analysis.nodes import calls_in, nodes_in
+from dlsan.lint.analysis.nodes import calls_in, method_name, nodes_in
 from dlsan.lint.analysis.optimizers import is_scheduler_step
+from dlsan.lint.calls import keyword_arg
+from dlsan.lint.catalog.keras_api import FIT_METHODS as KERAS_FIT_METHODS
+from dlsan.lint.catalog.keras_api import SELECTING_CALLBACKS, VALIDATION_DATA
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import Invalid, Rule, Valid
+from dlsan.lint.semantic.values import value_of
 
 #: calls that keep a model or stop training when made under a test-driven condition
 _KEEPS_OR_STOPS = re.compile(r"save|checkpoint|deepcopy|state_dict|load_state_dict", re.IGNORECASE)
@@ -42,6 +46,9 @@ class TestSetModelSelection(Rule):
     checkpoint is kept (`torch.save` or a best-model copy under a comparison), when training stops
     (`break`, patience counters, an `EarlyStopping` object), or the learning rate
     (`scheduler.step(test_loss)`).
+
+    In Keras: `fit(validation_data=<test data>)` with a callback that acts on the validation
+    metric (`EarlyStopping`, `ModelCheckpoint(save_best_only=True)`, `ReduceLROnPlateau`).
 
     Test data is recognised by provenance first: a `train=False` dataset, the test part of a
     `train_test_split` or of a three-way `random_split`, a loader wrapping one, and the values
@@ -88,9 +95,27 @@ class TestSetModelSelection(Rule):
         "a metric on test data ({evidence}) {what} inside the training loop, which leaks the test set into "
         "training and biases the reported score; select on a validation split, test once at the end"
     )
+    message_keras = (
+        "`fit()` is given test data as its validation data ({evidence}) and {callback} acts on it: the "
+        "test set picks the epoch or the weights, which biases the reported score; validate on a split "
+        "of the training data (`validation_split=` or a held-out part) and test once at the end"
+    )
     requires = ("test", *TEST_SPLIT_TOKENS)
 
     VALID = [
+        # Keras: a validation split of the training data, a callback on a training metric, a
+        # checkpoint of every epoch, and test data only logged (TensorBoard) select nothing on it
+        Valid("""
+            from sklearn.model_selection import train_test_split
+            from tensorflow.keras.callbacks import EarlyStopping, ModelCheckpoint, TensorBoard
+            X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2)
+            X_fit, X_val, y_fit, y_val = train_test_split(X_train, y_train, test_size=0.2)
+            model.fit(X_fit, y_fit, validation_data=(X_val, y_val), callbacks=[EarlyStopping(patience=3)])
+            model.fit(X_train, y_train, validation_split=0.2, callbacks=[EarlyStopping(patience=3)])
+            model.fit(X_train, y_train, validation_data=(X_test, y_test), callbacks=[EarlyStopping(monitor="loss")])
+            model.fit(X_train, y_train, validation_data=(X_test, y_test), callbacks=[ModelCheckpoint("e{epoch}.h5")])
+            model.fit(X_train, y_train, validation_data=(X_test, y_test), callbacks=[TensorBoard(log_dir="logs")])
+        """),
         # WZMIAOMIAO/deep-learning-for-image-processing tensorflow_classification/Test2_alexnet/trainGPU.py:
         # the metric objects are named `test_loss` but built from constants and fed the validation set
         Valid("""
@@ -287,6 +312,30 @@ class TestSetModelSelection(Rule):
         """),
     ]
     INVALID = [
+        # search-index file 23174656158 (a Korean review classifier): early stopping restores the
+        # weights that scored best on the test split, then reports the test accuracy
+        Invalid(
+            """
+            from sklearn.model_selection import train_test_split
+            from tensorflow.keras.callbacks import EarlyStopping
+            X_train, X_test, Y_train, Y_test = train_test_split(X, Y, test_size=0.1)
+            early_stopping = EarlyStopping(monitor="val_accuracy", patience=3, restore_best_weights=True)
+            fit_hist = model.fit(X_train, Y_train, batch_size=128, epochs=50,
+                                 validation_data=(X_test, Y_test), callbacks=[early_stopping])
+            score = model.evaluate(X_test, Y_test, verbose=0)
+            """,
+            line=5,
+        ),
+        # search-index file 15264838038: MNIST's test set keeps the best checkpoint
+        Invalid(
+            """
+            from tensorflow import keras
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+            cp_callback = keras.callbacks.ModelCheckpoint("best.h5", save_weights_only=False, save_best_only=True)
+            model.fit(x_train, y_train, epochs=5, validation_data=(x_test, y_test), callbacks=[cp_callback])
+            """,
+            line=4,
+        ),
         # the held-out split is named neither test nor val: its `train=False` provenance decides
         Invalid("""
             import torch
@@ -414,10 +463,50 @@ class TestSetModelSelection(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         if not node.args or not mentions_test_data(self.context):
             return
+        keras = self._keras_selection(node)
+        if keras is not None:
+            self.report(node, self.message_keras.format(evidence=keras[0], callback=keras[1]))
+            return
         found = self._decision_made_by(node)
         if found is not None and self._in_training():
             what, evidence = found
             self.report(node, self.message.format(evidence=evidence, what=what))
+
+    def _keras_selection(self, call: cst.Call) -> tuple[str, str] | None:
+        """``model.fit(X_train, y_train, validation_data=(X_test, y_test), callbacks=[early_stop])``:
+        the test data as Keras' validation data, with a callback that stops or keeps the best
+        weights on it: (why it is test data, the callback)."""
+        validation = keyword_arg(call, VALIDATION_DATA)
+        callbacks = keyword_arg(call, "callbacks")
+        if method_name(call) not in KERAS_FIT_METHODS or validation is None or callbacks is None:
+            return None
+        evidence = evidence_of_test_data(self.context, validation.value)
+        if evidence is None or not isinstance(callbacks.value, (cst.List, cst.Tuple)):
+            return None
+        for element in callbacks.value.elements:
+            selecting = self._selecting_callback(element.value)
+            if selecting is not None:
+                return evidence, selecting
+        return None
+
+    def _selecting_callback(self, expr: cst.BaseExpression) -> str | None:
+        """The name of a Keras callback that stops, keeps the best weights or lowers the rate on the
+        validation metric: ``EarlyStopping(...)``, ``ModelCheckpoint(..., save_best_only=True)``."""
+        built = expr if isinstance(expr, cst.Call) else value_of(self.context, expr).origin
+        if not isinstance(built, cst.Call):
+            return None
+        resolved = self.context.names.resolve(built.func)
+        if resolved not in SELECTING_CALLBACKS:
+            return None
+        monitor = keyword_arg(built, "monitor")
+        if monitor is not None and isinstance(monitor.value, cst.SimpleString) \
+                and not str(monitor.value.evaluated_value).startswith("val"):
+            return None  # it watches a training metric
+        if resolved.endswith("ModelCheckpoint"):
+            best_only = keyword_arg(built, "save_best_only")
+            if best_only is None or not (isinstance(best_only.value, cst.Name) and best_only.value.value == "True"):
+                return None  # saves every epoch: nothing is chosen
+        return f"`{resolved.rsplit('.', 1)[-1]}`"
 
     def _decision_made_by(self, call: cst.Call) -> tuple[str, str] | None:
         """What the call decides and why its argument is test data, if it decides on test data."""

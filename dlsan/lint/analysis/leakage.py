@@ -3,6 +3,8 @@
 * :func:`is_transformer` - an sklearn transformer that learns from data (scalers, imputers,
   PCA/SVD, encoders, vectorizers, feature selectors), by its constructor or a name bound to one.
 * :func:`fit_call_data` - the data of ``t.fit(X)`` / ``t.fit_transform(X)``.
+* :func:`scaled_by_function` / :func:`resampled_data` - the data of ``preprocessing.scale(X)``
+  (and the other function forms) and of an imbalanced-learn ``sampler.fit_resample(X, y)``.
 * :func:`manual_scaling_data` - ``(X - X.mean()) / X.std()``, ``(X - X.min()) / (X.max() - X.min())``,
   ``X -= X.mean(0)``: the data standardised with its own statistics.
 * :func:`split_sinks` - where data is split into train/test: ``train_test_split``, ``random_split``,
@@ -25,10 +27,20 @@ import libcst as cst
 
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.calls import get_arg, positional_args
-from dlsan.lint.catalog.sklearn_api import CV_FUNCTIONS, FIT_METHODS, SPLIT_FUNCTIONS, STATISTICS, TRANSFORMERS
+from dlsan.lint.catalog.sklearn_api import (
+    CV_FUNCTIONS,
+    FIT_METHODS,
+    RESAMPLE_METHODS,
+    SAMPLER_PREFIX,
+    SCALING_FUNCTIONS,
+    SPLIT_FUNCTIONS,
+    STATISTICS,
+    TRANSFORMERS,
+)
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic import BindingKind, Scope, root_names_read
+from dlsan.lint.semantic.values import value_of
 
 _TRANSFORMER_NAME = re.compile(
     r"scaler|imputer|encoder|vectori[sz]er|tfidf|pca|svd|normali[sz]er|discreti[sz]er|selector",
@@ -79,6 +91,30 @@ def fit_call_data(call: cst.Call) -> cst.BaseExpression | None:
     if method_name(call) not in FIT_METHODS:
         return None
     arg = get_arg(call, "X", 0) or get_arg(call, "raw_documents", 0)
+    return arg.value if arg is not None else None
+
+
+def scaled_by_function(context: FileContext, call: cst.Call) -> cst.BaseExpression | None:
+    """``X`` of ``preprocessing.scale(X)`` and the other function forms that standardise data with
+    its own statistics."""
+    if context.names.resolve(call.func) not in SCALING_FUNCTIONS:
+        return None
+    arg = get_arg(call, "X", 0)
+    return arg.value if arg is not None else None
+
+
+def resampled_data(context: FileContext, call: cst.Call) -> cst.BaseExpression | None:
+    """``X`` of ``sampler.fit_resample(X, y)`` with an imbalanced-learn sampler (built in the call,
+    ``SMOTE().fit_resample(X, y)``, or bound to a name): it synthesises or drops rows from what
+    it sees."""
+    target = receiver(call)
+    if method_name(call) not in RESAMPLE_METHODS or target is None:
+        return None
+    built = target if isinstance(target, cst.Call) else value_of(context, target).origin
+    resolved = context.names.resolve(built.func) if isinstance(built, cst.Call) else None
+    if resolved is None or not resolved.startswith(SAMPLER_PREFIX):
+        return None
+    arg = get_arg(call, "X", 0)
     return arg.value if arg is not None else None
 
 

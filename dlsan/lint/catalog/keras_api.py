@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-#: the ``fit`` keywords that hand it held-out data
-VALIDATION_KEYWORDS = frozenset({"validation_data", "validation_split"})
+#: ``model.fit`` and its keyword that hands it held-out data (``validation_split=`` carves it
+#: out of the training data, so it cannot be test data)
+FIT_METHODS = frozenset({"fit", "fit_generator"})
+VALIDATION_DATA = "validation_data"
 #: callbacks that select or stop on the monitored (validation) metric
 SELECTING_CALLBACKS = frozenset({"keras.callbacks.ModelCheckpoint", "keras.callbacks.EarlyStopping",
                                  "keras.callbacks.ReduceLROnPlateau"})
-#: Keras calls that take ``training=``: the mode is explicit there
-TRAINING_KEYWORD = "training"

@@ -369,9 +369,13 @@ class _Inference:
             return Value(Kind.DATASET, Framework.TORCH, origin=value,
                          split=Split(split, Evidence(f"part {index + 1} of the `random_split`", value)))
         if last == "train_test_split" and resolved.startswith("sklearn."):
-            split = "train" if index % 2 == 0 else "test"
+            # the held-out part of a split of training data is a validation split
+            data = value.args[0].value if value.args and not value.args[0].keyword and not value.args[0].star else None
+            inner = self.value(data, depth + 1).split if data is not None else None
+            held_out: SplitName = "validation" if inner is not None and inner.name == "train" else "test"
+            part: SplitName = "train" if index % 2 == 0 else held_out
             return Value(Kind.UNKNOWN, origin=value,
-                         split=Split(split, Evidence(f"the {split} part of the `train_test_split`", value)))
+                         split=Split(part, Evidence(f"the {part} part of the `train_test_split`", value)))
         whole = self.value(value, depth + 1)
         if whole.items is not None and index < len(whole.items):
             return whole.items[index]
