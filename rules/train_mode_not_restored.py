@@ -65,11 +65,8 @@ class TrainModeNotRestored(Rule):
     ```
 
     ## Options
-    `report-unresolved` (default `false`): also report a model whose class cannot be resolved, or
-    whose layers are not all known, after following the project's files (a checkpoint loaded with
-    `torch.load`, a model passed in from another library); the message says so. Off by default
-    because the mode matters only for models with dropout or batch-norm: on public code nobody had
-    tuned the rule on, every such finding was false (a tokenizer, Llama blocks with RMSNorm only).
+    `report-unresolved` (default `false`): also report a model whose class cannot be resolved, as
+    the option of the same name of DLS301 does (its page says why it is off by default).
     ```toml
     [tool.dlsan.rule-options.DLS302]
     report-unresolved = true
