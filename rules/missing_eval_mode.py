@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import re
 from functools import partial
 
@@ -27,6 +26,7 @@ from dlsan.lint.analysis.modes import (
     scope_events,
 )
 from dlsan.lint.context import Fact, FileContext
+from dlsan.lint.files import is_test_module
 from dlsan.lint.names import OWN_MODULE, dotted_name
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic import Scope
@@ -34,7 +34,6 @@ from dlsan.lint.semantic.summaries import argument_for, summary_of
 
 #: pytest's `test_*` functions are tests, not evaluation loops; these names are evaluation loops
 _EVAL_LOOP_TESTS = frozenset({"test_epoch", "test_loop", "test_one_epoch", "test_step", "test_batch"})
-_TEST_MODULE = re.compile(r"test_.*\.py$|.*_test\.py$")
 _EVALUATED_PARAMETER = re.compile(r"model|net$|loader|dataset", re.IGNORECASE)
 #: (scope, model) pairs already reported, per rule instance
 _REPORTED: Fact[Rule, set[tuple[int, str]]] = Fact("DLS301 reported")
@@ -615,7 +614,7 @@ def _is_pytest_test(context: FileContext, function: cst.FunctionDef) -> bool:
     In a test module (``test_*.py``, ``*_test.py``) ``test_batch`` is a test too
     (pyg-team/pytorch_geometric test/nn/models/test_basic_gnn.py)."""
     name = function.name.value.lstrip("_")
-    loop_names = () if _TEST_MODULE.match(os.path.basename(context.path)) else _EVAL_LOOP_TESTS
+    loop_names = () if is_test_module(context.path) else _EVAL_LOOP_TESTS
     return (name.startswith("test") and name not in loop_names
             and not any(_EVALUATED_PARAMETER.search(p) for p in parameter_names(function)))
 

@@ -21,7 +21,7 @@ from dlsan.lint.catalog.keras_api import SELECTING_CALLBACKS, VALIDATION_DATA
 from dlsan.lint.context import FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.rule import Invalid, Rule, Valid
-from dlsan.lint.semantic.values import value_of
+from dlsan.lint.semantic.objects import constructor
 
 #: calls that keep a model or stop training when made under a test-driven condition
 _KEEPS_OR_STOPS = re.compile(r"save|checkpoint|deepcopy|state_dict|load_state_dict", re.IGNORECASE)
@@ -492,7 +492,8 @@ class TestSetModelSelection(Rule):
     def _selecting_callback(self, expr: cst.BaseExpression) -> str | None:
         """The name of a Keras callback that stops, keeps the best weights or lowers the rate on the
         validation metric: ``EarlyStopping(...)``, ``ModelCheckpoint(..., save_best_only=True)``."""
-        built = expr if isinstance(expr, cst.Call) else value_of(self.context, expr).origin
+        located = constructor(self.context, expr, self.context.enclosing(cst.ClassDef))
+        built = located.expr if located is not None else None
         if not isinstance(built, cst.Call):
             return None
         resolved = self.context.names.resolve(built.func)

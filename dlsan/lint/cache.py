@@ -28,6 +28,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from dlsan.__about__ import __version__
+from dlsan.lint.files import is_test_module
 from dlsan.lint.finding import LintFinding
 
 #: entries kept at most; those of files seen in the latest run are kept first
@@ -91,7 +92,7 @@ def path_role(path: str) -> str:
     name = PurePath(path).name
     suffix = PurePath(name).suffix
     role = name if name in ("__init__.py", "__main__.py", "conftest.py", "__init__.pyi", "setup.py") else ""
-    if not role and (name.startswith("test_") or name.endswith("_test.py")):
+    if not role and is_test_module(name):
         role = "test"
     return f"{suffix}:{role}"
 

@@ -53,13 +53,16 @@ def percent_cells(source: str) -> list[CellSpan]:
     return [(marker + 1, end - marker - 1) for marker, end in zip(markers, ends)]
 
 
-def without_displayed_outputs(findings: list[LintFinding], source: str, cells: Sequence[CellSpan],
-                              codes: Collection[str]) -> list[LintFinding]:
+def without_displayed_outputs(findings: list[LintFinding], source: str, codes: Collection[str],
+                              cells: Sequence[CellSpan] | None = None) -> list[LintFinding]:
     """``findings`` less those of the rules ``codes`` (rules about a value thrown away) that lie
-    on the expression a cell of ``source`` displays: there the value is the cell's output."""
+    on the expression a cell of ``source`` displays: there the value is the cell's output.
+    ``cells``: a notebook's cells; by default the ``# %%`` cells of ``source``."""
     candidates = [f for f in findings if f.code in codes]
-    if not candidates or not cells:
+    if not candidates:
         return findings
+    if cells is None:
+        cells = percent_cells(source)
     lines = _lines(source)
     dropped = set()
     for finding in candidates:

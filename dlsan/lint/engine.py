@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import libcst as cst
 
 from dlsan.lint import suppressions
-from dlsan.lint.cell_output import CellSpan, percent_cells, without_displayed_outputs
+from dlsan.lint.cell_output import CellSpan, without_displayed_outputs
 from dlsan.lint.context import FileContext
 from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Edit, Fix, LintFinding
 from dlsan.lint.positions import Positions, positions_of
@@ -258,8 +258,8 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
             return [_file_finding(path, "Cannot locate findings: the code is nested too deeply "
                                         "(RecursionError in libcst's position computation).")]
         findings = [_to_finding(path, rule, report, positions) for rule, report in reported]
-        findings = without_displayed_outputs(findings, source, percent_cells(source) if cells is None else cells,
-                                             {rule.code for rule in rules if rule.output_is_a_use})
+        findings = without_displayed_outputs(findings, source, {rule.code for rule in rules if rule.output_is_a_use},
+                                             cells)
     # a rule that crashed reported nothing: its suppressions are not "unused"
     ran = [suppressions.RuleId(rule.code, rule.name) for rule in rules]
     kept = suppressions.apply(path, source, findings, ran=ran, known=selection.known, audit=audit)

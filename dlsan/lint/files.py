@@ -11,11 +11,18 @@ import os
 import subprocess
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatch
-from pathlib import Path
+from pathlib import Path, PurePath
 
 PYTHON_SUFFIXES = (".py", ".pyi", ".ipynb")
 #: Jupyter's autosave copies, never linted (whatever ``exclude`` says)
 CHECKPOINTS_DIR = ".ipynb_checkpoints"
+
+
+def is_test_module(path: str) -> bool:
+    """A pytest test module by its name (``test_*.py``, ``*_test.py``): what rules may read of a
+    path, and so part of the cache key's role of the path."""
+    name = PurePath(path).name
+    return name.startswith("test_") or name.endswith("_test.py")
 
 
 def relative_posix(path: Path, root: Path) -> str:

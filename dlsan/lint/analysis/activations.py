@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import file_index, is_module_class
+from dlsan.lint.analysis.functions import file_index, forward_of, is_module_class
 from dlsan.lint.analysis.nodes import source_mentions
 from dlsan.lint.calls import get_arg, has_unpacking, positional_args
 from dlsan.lint.catalog.frameworks import Framework
@@ -231,7 +231,7 @@ def forward_ending(context: FileContext, model: cst.ClassDef, depth: int = 0) ->
     """The activation every ``return`` of ``model.forward`` ends in, if they agree."""
 
     def compute() -> Ending | None:
-        forward = file_index(context).methods.get(model.name.value, {}).get("forward")
+        forward = forward_of(context, model)
         if forward is None:
             return None
         returns = context.semantic.scope_for(forward).returns
@@ -298,7 +298,7 @@ def _wraps_loss(context: FileContext, built: cst.Call, functions: frozenset[str]
     cls = index.classes.get(built.func.value) if isinstance(built.func, cst.Name) else None
     if cls is None or not is_module_class(context, cls):
         return False
-    forward = index.methods.get(cls.name.value, {}).get("forward")
+    forward = forward_of(context, cls)
     params = forward.params.params if forward is not None else ()
     if forward is None or len(params) < 2:
         return False

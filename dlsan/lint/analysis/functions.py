@@ -49,6 +49,11 @@ def file_index(context: FileContext) -> FileIndex:
     return index
 
 
+def forward_of(context: FileContext, cls: cst.ClassDef) -> cst.FunctionDef | None:
+    """The ``forward`` a module class of this file defines itself."""
+    return file_index(context).methods.get(cls.name.value, {}).get("forward")
+
+
 def base_names(context: FileContext, cls: cst.ClassDef) -> list[str]:
     """Qualified (or, when unresolved, dotted) names of a class's bases."""
     names = []

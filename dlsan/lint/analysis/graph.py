@@ -20,7 +20,7 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import called_function, file_index
+from dlsan.lint.analysis.functions import called_function, forward_of
 from dlsan.lint.analysis.grad_mode import grad_disabled
 from dlsan.lint.analysis.models import is_loss_call, is_self_call, model_name
 from dlsan.lint.analysis.nodes import method_name, receiver
@@ -237,7 +237,7 @@ class _Tracker:
         module = value_of(self.context, call.func).module
         if module is None or module.cls is None:
             return None
-        return file_index(self.context).methods.get(module.cls.name.value, {}).get("forward")
+        return forward_of(self.context, module.cls)
 
     def same_file_return_kind(self, target: cst.FunctionDef, depth: int) -> GraphKind | None:
         """What a function of this file returns (``CLEAN`` for ``None``)."""

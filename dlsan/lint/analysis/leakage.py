@@ -40,7 +40,7 @@ from dlsan.lint.catalog.sklearn_api import (
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic import BindingKind, Scope, root_names_read
-from dlsan.lint.semantic.values import value_of
+from dlsan.lint.semantic.objects import constructor
 
 _TRANSFORMER_NAME = re.compile(
     r"scaler|imputer|encoder|vectori[sz]er|tfidf|pca|svd|normali[sz]er|discreti[sz]er|selector",
@@ -110,8 +110,8 @@ def resampled_data(context: FileContext, call: cst.Call) -> cst.BaseExpression |
     target = receiver(call)
     if method_name(call) not in RESAMPLE_METHODS or target is None:
         return None
-    built = target if isinstance(target, cst.Call) else value_of(context, target).origin
-    resolved = context.names.resolve(built.func) if isinstance(built, cst.Call) else None
+    built = constructor(context, target, context.enclosing(cst.ClassDef))
+    resolved = context.names.resolve(built.expr.func) if built is not None and isinstance(built.expr, cst.Call) else None
     if resolved is None or not resolved.startswith(SAMPLER_PREFIX):
         return None
     arg = get_arg(call, "X", 0)

@@ -28,7 +28,7 @@ from typing import cast
 import libcst as cst
 
 from dlsan.lint.analysis import shape_algebra as A
-from dlsan.lint.analysis.functions import file_index, is_module_class
+from dlsan.lint.analysis.functions import file_index, forward_of, is_module_class
 from dlsan.lint.analysis.shape_algebra import BATCH, SCALAR, UNKNOWN, Dim, IndexItem, Shape, Span
 from dlsan.lint.calls import (
     get_arg,
@@ -442,7 +442,7 @@ def _local_module_class(context: FileContext, func: cst.BaseExpression) -> cst.C
 def _forward_shape(context: FileContext, cls: cst.ClassDef) -> Shape | None:
     """The shape a same-file Module's ``forward`` returns for an input of unknown shape (a class
     whose forward reaches itself again reads as unknown: expressions in progress are unknown)."""
-    forward = file_index(context).methods.get(cls.name.value, {}).get("forward")
+    forward = forward_of(context, cls)
     if forward is None:
         return None
     returns = context.semantic.scope_for(forward).returns

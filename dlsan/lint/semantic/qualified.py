@@ -21,16 +21,21 @@ import libcst as cst
 
 from dlsan.lint.catalog.frameworks import Framework, framework_of
 from dlsan.lint.catalog.names import canonical
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import FileContext, node_fact
 from dlsan.lint.names import NameResolver, dotted_name
 from dlsan.lint.semantic.scopes import BindingKind
 
 _MAX_DEPTH = 6
 
 
-def qualified_names(context: FileContext, node: cst.BaseExpression, depth: int = 0) -> frozenset[str]:
+@node_fact
+def qualified_names(context: FileContext, node: cst.BaseExpression) -> frozenset[str]:
     """Every qualified name ``node`` (a Name/Attribute chain) may refer to where it is written;
-    empty when it refers to a local object or cannot be known."""
+    empty when it refers to a local object or cannot be known (asked once per node)."""
+    return _qualified(context, node, 0)
+
+
+def _qualified(context: FileContext, node: cst.BaseExpression, depth: int) -> frozenset[str]:
     dotted = dotted_name(node)
     if dotted is None or depth > _MAX_DEPTH:
         return frozenset()
@@ -51,7 +56,7 @@ def qualified_names(context: FileContext, node: cst.BaseExpression, depth: int =
         elif binding.is_plain and binding.kind is BindingKind.ASSIGNMENT:
             if isinstance(binding.value, cst.Name) and binding.value.value == "None":
                 continue  # ``except ImportError: F = None``: the placeholder of an optional import
-            bases = qualified_names(context, binding.value, depth + 1)  # type: ignore[arg-type]
+            bases = _qualified(context, binding.value, depth + 1)  # type: ignore[arg-type]
         else:
             return frozenset()
         if not bases:

@@ -669,7 +669,7 @@ class _Inference:
         when its rate is a parameter of the ``__init__`` building it."""
         rate = get_arg(call, "p", 0)
         if rate is None:
-            return ModuleInfo(resolved, mode_dependent=not has_unpacking(call), evidence=evidence)
+            return ModuleInfo(resolved, mode_dependent=True, evidence=evidence)  # the default rate, 0.5
         literal = _literal(rate.value)
         if literal is not None:
             return ModuleInfo(resolved, mode_dependent=literal != 0, evidence=evidence)
