@@ -403,11 +403,11 @@ class ModuleInPlainContainer(Rule):
     def _nn_prefix(self, wrapper: str) -> str | None:
         """How this file spells ``torch.nn.<wrapper>``: ``nn.``, ``torch.nn.`` or bare."""
         names = self.context.names
-        if names.resolve(cst.Name("nn")) == "torch.nn":
+        if names.top_level("nn") == "torch.nn":
             return "nn."
-        if names.resolve(cst.Name("torch")) == "torch":
+        if names.top_level("torch") == "torch":
             return "torch.nn."
-        if names.resolve(cst.Name(wrapper)) == f"torch.nn.{wrapper}":
+        if names.top_level(wrapper) == f"torch.nn.{wrapper}":
             return ""
         return None
 

@@ -192,7 +192,7 @@ class UnstableLogExp(Rule):
         return None, []
 
     def _torch_is_bound(self) -> bool:
-        return self.context.names.resolve(cst.Name("torch")) == "torch"
+        return self.context.names.top_level("torch") == "torch"
 
     def _code(self, node: cst.BaseExpression) -> str:
         return self.context.code(node)

@@ -1,6 +1,6 @@
 """Per-file state shared by all rules during the one walk.
 
-``FileContext`` holds the parsed module, the name resolver and the chain of enclosing nodes, and
+``FileContext`` holds the parsed module, what its names refer to and the chain of enclosing nodes, and
 the tables of facts computed about the file, each at most once and only when a rule asks.
 
 A kind of fact is an object, never a string: a :class:`Fact` declared once at module level and
@@ -17,9 +17,9 @@ from typing import Any, Generic, TypeVar
 
 import libcst as cst
 
-from dlsan.lint.names import NameResolver
 from dlsan.lint.positions import Positions, positions_of
 from dlsan.lint.semantic.model import SemanticModel
+from dlsan.lint.semantic.qualified import SiteNames
 
 N = TypeVar("N", bound=cst.CSTNode)
 K = TypeVar("K", bound=Hashable)
@@ -35,7 +35,8 @@ class FileContext:
         self.path = path
         self.source = source
         self.module = module
-        self.names = NameResolver.for_module(module)
+        #: what dotted names refer to where they are written
+        self.names = SiteNames(module, lambda: self.semantic)
         #: enclosing nodes of the node being visited, outermost first (maintained by the walker)
         self.ancestors: list[cst.CSTNode] = []
         #: each kind of fact's answers, by key (see :class:`Fact`)

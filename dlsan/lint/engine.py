@@ -50,19 +50,6 @@ class RuleSelection:
         return tuple({token for rule in self.rules for token in rule.requires})
 
 
-class _ImportTracker:
-    """Feeds imports met inside functions to the resolver (top-level ones are pre-read)."""
-
-    def __init__(self, context: FileContext) -> None:
-        self._names = context.names
-
-    def visit_Import(self, node: cst.Import) -> None:
-        self._names.add_import(node)
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        self._names.add_import(node)
-
-
 def decode_source(data: bytes) -> str:
     """Decode Python source as the interpreter would (UTF-8, BOM allowed); raises on failure."""
     if data.startswith(codecs.BOM_UTF8):
@@ -235,7 +222,7 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
     context = FileContext(path, source, module, positions)
     rules = _instantiate(context, selection)
     newer = NewerSyntax(selection.python)
-    helpers = [_ImportTracker(context), *([newer] if checks_needed(selection.python) else [])]
+    helpers = [newer] if checks_needed(selection.python) else []
     internal_errors: list[LintFinding] = []
     try:
         walk(module, Dispatcher([*helpers, *rules]), context.ancestors)
@@ -286,7 +273,7 @@ def _isolate_crashing_rules(
         context = FileContext(path, source, module)
         rule = rule_class(context, selection.settings.get(rule_class.code))
         try:
-            walk(module, Dispatcher([_ImportTracker(context), rule]), context.ancestors)
+            walk(module, Dispatcher([rule]), context.ancestors)
         except Exception as error:  # a rule bug must not cost the user the other rules
             if _caused_by_recursion(error):
                 errors.append(_file_finding(

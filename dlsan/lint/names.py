@@ -1,8 +1,8 @@
-"""A light, import-aware name resolver shared by every rule.
+"""Dotted names, and the table of what a file's imports bind.
 
 libcst's QualifiedNameProvider builds full scope analysis and costs about ten times a parse.  Rules
 only need to know what a dotted expression such as ``O.Adam`` or ``F.cross_entropy`` refers to, so
-this resolver reads the file's imports and simple module-level aliases instead:
+an :class:`ImportTable` reads import statements and simple aliases instead:
 
     from torch import optim as O      ->  O.Adam            resolves to  torch.optim.Adam
     import torch.nn.functional as F   ->  F.cross_entropy   resolves to  torch.nn.functional.cross_entropy
@@ -10,7 +10,12 @@ this resolver reads the file's imports and simple module-level aliases instead:
 
 Resolved names are canonical (:func:`dlsan.lint.catalog.canonical`: ``torch.nn.modules.loss.MSELoss``
 is ``torch.nn.MSELoss``).  Names it cannot resolve give ``None``: rules stay quiet when they cannot tell.  Star imports are
-remembered, and :meth:`NameResolver.matches` tries an unbound name against each of them.
+remembered, and :meth:`ImportTable.matches` tries an unbound name against each of them.
+
+The table is file-wide: it cannot tell where a name is used.  Rules ask
+:class:`dlsan.lint.semantic.qualified.SiteNames` (``context.names``) instead, which reads the
+bindings that reach the use and asks a table only for one import statement at a time, for a
+module's top level (what another project file exports), or for a node that is not in the file.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ def dotted_name(node: cst.BaseExpression | None) -> str | None:
 OWN_MODULE = "__own_module__"
 
 
-def _is_own_module(node: cst.BaseExpression) -> bool:
+def is_own_module(node: cst.BaseExpression) -> bool:
     """``sys.modules[__name__]``."""
     if not (isinstance(node, cst.Subscript) and dotted_name(node.value) == "sys.modules" and len(node.slice) == 1):
         return False
@@ -54,15 +59,15 @@ def _module_path(node: cst.BaseExpression | None) -> str | None:
     return dotted_name(node) if node is not None else None
 
 
-class NameResolver:
-    """Maps local names to fully qualified names, from a module's imports and aliases."""
+class ImportTable:
+    """Maps local names to fully qualified names, from import statements and aliases."""
 
     def __init__(self) -> None:
         self._bindings: dict[str, str] = {}
         self._star_modules: list[str] = []
 
     @classmethod
-    def for_module(cls, module: cst.Module) -> NameResolver:
+    def for_module(cls, module: cst.Module) -> ImportTable:
         """Read the imports and aliases of ``module``'s top level (including if/try blocks)."""
         resolver = cls()
         resolver.add_statements(module.body)
@@ -85,7 +90,7 @@ class NameResolver:
                     self.add_statements(handler.body.body)
 
     def add_import(self, node: cst.Import | cst.ImportFrom) -> None:
-        """Record one import statement (also called for imports met inside functions)."""
+        """Record one import statement."""
         if isinstance(node, cst.Import):
             for alias in node.names:
                 full = _module_path(alias.name)
@@ -119,7 +124,7 @@ class NameResolver:
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
             return
         target = node.targets[0].target.value
-        if _is_own_module(node.value):
+        if is_own_module(node.value):
             self._bindings[target] = OWN_MODULE
             return
         resolved = self.resolve(node.value)

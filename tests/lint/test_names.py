@@ -3,11 +3,11 @@ from __future__ import annotations
 import libcst as cst
 import pytest
 
-from dlsan.lint.names import NameResolver, dotted_name
+from dlsan.lint.names import ImportTable, dotted_name
 
 
-def _resolver(source: str) -> NameResolver:
-    return NameResolver.for_module(cst.parse_module(source))
+def _resolver(source: str) -> ImportTable:
+    return ImportTable.for_module(cst.parse_module(source))
 
 
 def _expr(text: str) -> cst.BaseExpression:

@@ -190,7 +190,7 @@ class _Tracker:
         if isinstance(func, cst.Name):
             if func.value in _CLEAN_BUILTINS:
                 return CLEAN
-            if func.value in _GRAPH_BUILTINS and func.value not in context.names.candidates(func):
+            if func.value in _GRAPH_BUILTINS and func.value not in context.names.qualified(func):
                 return _join([self.kind(arg.value, at, depth + 1) for arg in call.args])
         if is_loss_call(context, call):
             return LOSS

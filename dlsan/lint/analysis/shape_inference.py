@@ -135,7 +135,7 @@ class _Inference:
     # -- calls ---------------------------------------------------------------------------------
 
     def _call(self, call: cst.Call) -> Shape | None:
-        qualified = self.names.candidates(call.func)
+        qualified = self.names.qualified(call.func)
         if qualified:
             found = self._torch_function(call, set(qualified))
             if found is not None:
@@ -281,7 +281,7 @@ class _Inference:
         local = _local_module_class(self.context, layer.func)
         if local is not None:
             return self._apply_layer(local, given)
-        kind = set(self.names.candidates(layer.func))
+        kind = set(self.names.qualified(layer.func))
         if kind & _LINEAR:
             out = get_arg(layer, "out_features", 1 if kind & {"torch.nn.Linear", "torch.nn.modules.linear.Linear"} else 0)
             if out is None:

@@ -59,6 +59,15 @@ class SemanticModel:
 
     # -- where does a node live --------------------------------------------------------------
 
+    @property
+    def imports(self) -> list[cst.Import | cst.ImportFrom]:
+        """Every import statement of the file, at any depth, in source order."""
+        return self._scopes.imports
+
+    def contains(self, node: cst.CSTNode) -> bool:
+        """Whether ``node`` is a node of this file's tree (not one built by a rule)."""
+        return id(node) in self._scopes.scope_by_node
+
     def scope_of(self, node: cst.CSTNode) -> Scope:
         """The innermost scope ``node`` belongs to (a ``def`` belongs to the scope around it)."""
         return self._scopes.scope_by_node.get(id(node), self.root)

@@ -1,12 +1,15 @@
 """What a dotted name refers to where it is written, and whether that is known to be torch's.
 
-The file-wide :class:`~dlsan.lint.names.NameResolver` reads every import of the file into one
-table, so it cannot tell ``nn`` bound to ``torch.nn`` at the top of a conversion script from ``nn``
-re-bound to ``flax.linen`` inside one of its functions, nor a star-imported ``softmax`` from the
-``def softmax(x)`` written below it.  :func:`qualified_names` asks the semantic model instead: the
-bindings of the name's head that reach the use (imports, aliases such as ``Adam = T.optim.Adam``,
-but not the ``None`` put in place of an optional import), and only where no binding reaches it the star imports.  A name bound by anything else (a ``def``,
-a parameter, a loop target) is a local object: no library name at all.
+Every rule asks here (``context.names``, a :class:`SiteNames`) what ``F.cross_entropy`` or ``Adam``
+refers to.  A file-wide table of imports (:class:`~dlsan.lint.names.ImportTable`) cannot tell
+``nn`` bound to ``torch.nn`` at the top of a conversion script from ``nn`` re-bound to
+``flax.linen`` inside one of its functions, nor a star-imported ``softmax`` from the
+``def softmax(x)`` written below it, and with imports met inside functions added as a walk meets
+them, its answer depended on the order rules asked in.  :class:`SiteNames` asks the semantic model
+instead: the bindings of the name's head that reach the use (imports, aliases such as
+``Adam = T.optim.Adam`` or ``d2l = sys.modules[__name__]``, but not the ``None`` put in place of an
+optional import), and only where no binding reaches it the star imports.  A name bound by anything
+else (a ``def``, a parameter, a loop target) is a local object: no library name at all.
 
 :func:`refers_to_torch` is the per-receiver framework gate of the torch rules: the name must be one
 of the rule's torch names by every account (a name star-imported from both ``torch`` and
@@ -15,54 +18,141 @@ of the rule's torch names by every account (a name star-imported from both ``tor
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, NamedTuple
 
 import libcst as cst
 
 from dlsan.lint.catalog.frameworks import Framework, framework_of
 from dlsan.lint.catalog.names import canonical
-from dlsan.lint.context import FileContext, node_fact
-from dlsan.lint.names import NameResolver, dotted_name
+from dlsan.lint.names import OWN_MODULE, ImportTable, dotted_name, is_own_module
 from dlsan.lint.semantic.scopes import BindingKind
+
+if TYPE_CHECKING:
+    from dlsan.lint.context import FileContext
+    from dlsan.lint.semantic.model import SemanticModel
 
 _MAX_DEPTH = 6
 
 
-@node_fact
+class _Site(NamedTuple):
+    #: every qualified name the expression may refer to (empty: a local object, or unknown)
+    names: frozenset[str]
+    #: whether a binding reaches the name's head (``False``: the names come from star imports)
+    bound: bool
+
+
+_UNKNOWN = _Site(frozenset(), False)
+_LOCAL = _Site(frozenset(), True)
+
+
+class SiteNames:
+    """What dotted names refer to where they are written (each node answered once)."""
+
+    def __init__(self, module: cst.Module, semantic: Callable[[], SemanticModel]) -> None:
+        self._module = module
+        self._semantic = semantic
+        self._top_level: ImportTable | None = None
+        self._every_import: ImportTable | None = None
+        #: id(node) -> (node, answer); the node is kept so that its id stays its own
+        self._answers: dict[int, tuple[cst.CSTNode, _Site]] = {}
+
+    # -- where a name is written -------------------------------------------------------------
+
+    def qualified(self, node: cst.BaseExpression | None) -> frozenset[str]:
+        """Every qualified name ``node`` (a Name/Attribute chain) may refer to where it is
+        written; empty when it refers to a local object or cannot be known."""
+        return self._site(node, 0).names if node is not None else frozenset()
+
+    def resolve(self, node: cst.BaseExpression | None) -> str | None:
+        """The one qualified name ``node`` refers to by a binding that reaches it, else ``None``
+        (a star-imported name, two possible names, a local object, anything but a dotted name)."""
+        if node is None:
+            return None
+        site = self._site(node, 0)
+        if not site.bound or len(site.names) != 1:
+            return None
+        return next(iter(site.names))
+
+    def matches(self, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
+        """Whether ``node`` may refer to one of the qualified names in ``targets``."""
+        return any(name in targets for name in self.qualified(node))
+
+    # -- the file as a whole -----------------------------------------------------------------
+
+    def top_level(self, name: str) -> str | None:
+        """What the module's top level binds the plain ``name`` to by import or alias (what the
+        file exports to others, or a name a rule builds rather than reads)."""
+        return self._top_level_table().resolve(cst.Name(name))
+
+    def star_modules(self) -> tuple[str, ...]:
+        """The modules the file star-imports at its top level."""
+        return self._top_level_table().star_modules()
+
+    def imported(self) -> frozenset[str]:
+        """Every qualified name the file imports, at any depth, and each star-imported module."""
+        if self._every_import is None:
+            table = ImportTable()
+            for statement in self._semantic().imports:
+                table.add_import(statement)
+            self._every_import = table
+        return self._every_import.imported() | frozenset(self.star_modules())
+
+    # -- how -----------------------------------------------------------------------------------
+
+    def _top_level_table(self) -> ImportTable:
+        if self._top_level is None:
+            self._top_level = ImportTable.for_module(self._module)
+        return self._top_level
+
+    def _site(self, node: cst.BaseExpression, depth: int) -> _Site:
+        known = self._answers.get(id(node))
+        if known is not None:
+            return known[1]
+        site = self._compute(node, depth)
+        self._answers[id(node)] = (node, site)
+        return site
+
+    def _compute(self, node: cst.BaseExpression, depth: int) -> _Site:
+        dotted = dotted_name(node)
+        if dotted is None or depth > _MAX_DEPTH:
+            return _UNKNOWN
+        head_node = node
+        while isinstance(head_node, cst.Attribute):
+            head_node = head_node.value
+        head, _, rest = dotted.partition(".")
+        semantic = self._semantic()
+        if not semantic.contains(head_node):
+            table = self._top_level_table()  # a node a rule built: the module's top level decides
+            return _Site(frozenset(table.candidates(node)), table.resolve(cst.Name(head)) is not None)
+        reaching = semantic.reaching(head, head_node)
+        if not reaching:
+            return _Site(frozenset(self._top_level_table().candidates(node)), False)
+        found: set[str] = set()
+        for binding in reaching:
+            if binding.kind is BindingKind.IMPORT and isinstance(binding.node, (cst.Import, cst.ImportFrom)):
+                table = ImportTable()
+                table.add_import(binding.node)
+                bound = table.resolve(cst.Name(head))
+                bases = frozenset({bound}) if bound is not None else frozenset()
+            elif binding.is_plain and binding.kind is BindingKind.ASSIGNMENT and binding.value is not None:
+                if isinstance(binding.value, cst.Name) and binding.value.value == "None":
+                    continue  # ``except ImportError: F = None``: the placeholder of an optional import
+                if is_own_module(binding.value):
+                    bases = frozenset({OWN_MODULE})
+                else:
+                    bases = self._site(binding.value, depth + 1).names
+            else:
+                return _LOCAL
+            if not bases:
+                return _LOCAL
+            found.update(canonical(f"{base}.{rest}") if rest else base for base in bases)
+        return _Site(frozenset(found), True)
+
+
 def qualified_names(context: FileContext, node: cst.BaseExpression) -> frozenset[str]:
-    """Every qualified name ``node`` (a Name/Attribute chain) may refer to where it is written;
-    empty when it refers to a local object or cannot be known (asked once per node)."""
-    return _qualified(context, node, 0)
-
-
-def _qualified(context: FileContext, node: cst.BaseExpression, depth: int) -> frozenset[str]:
-    dotted = dotted_name(node)
-    if dotted is None or depth > _MAX_DEPTH:
-        return frozenset()
-    head_node = node
-    while isinstance(head_node, cst.Attribute):
-        head_node = head_node.value
-    head, _, rest = dotted.partition(".")
-    reaching = context.semantic.reaching(head, head_node)
-    if not reaching:
-        return frozenset(context.names.candidates(node))
-    found: set[str] = set()
-    for binding in reaching:
-        if binding.kind is BindingKind.IMPORT and isinstance(binding.node, (cst.Import, cst.ImportFrom)):
-            resolver = NameResolver()
-            resolver.add_import(binding.node)
-            bound = resolver.resolve(cst.Name(head))
-            bases = frozenset({bound}) if bound is not None else frozenset()
-        elif binding.is_plain and binding.kind is BindingKind.ASSIGNMENT:
-            if isinstance(binding.value, cst.Name) and binding.value.value == "None":
-                continue  # ``except ImportError: F = None``: the placeholder of an optional import
-            bases = _qualified(context, binding.value, depth + 1)  # type: ignore[arg-type]
-        else:
-            return frozenset()
-        if not bases:
-            return frozenset()
-        found.update(canonical(f"{base}.{rest}") if rest else base for base in bases)
-    return frozenset(found)
+    """:meth:`SiteNames.qualified` of the file's names."""
+    return context.names.qualified(node)
 
 
 def refers_to_torch(context: FileContext, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
@@ -70,12 +160,12 @@ def refers_to_torch(context: FileContext, node: cst.BaseExpression | None, targe
     one of its possible names is, and every one of them is torch's."""
     if node is None:
         return False
-    names = qualified_names(context, node)
+    names = context.names.qualified(node)
     return any(name in targets for name in names) and all(
         framework_of(name) is Framework.TORCH for name in names)
 
 
 def torch_names(context: FileContext, node: cst.BaseExpression) -> frozenset[str]:
     """The qualified names ``node`` may refer to, when all of them are torch's (else empty)."""
-    names = qualified_names(context, node)
+    names = context.names.qualified(node)
     return names if all(framework_of(name) is Framework.TORCH for name in names) else frozenset()

@@ -196,6 +196,8 @@ class FileScopes:
     scope_by_opener: dict[int, Scope]
     #: id(node) -> parent node
     parents: dict[int, cst.CSTNode]
+    #: every import statement of the file, at any depth, in source order
+    imports: list[cst.Import | cst.ImportFrom]
 
 
 def build_scopes(module: cst.Module) -> FileScopes:
@@ -214,6 +216,7 @@ class _Builder:
         self.targets: set[int] = set()
         #: bindings whose position is the end of some node, resolved when that node is left
         self.pending: dict[int, list[tuple[Scope, Binding]]] = {}
+        self.imports: list[cst.Import | cst.ImportFrom] = []
 
     def build(self) -> FileScopes:
         # explicit stack of (node, scope, leaving); a scope node is numbered in the scope around it
@@ -239,7 +242,7 @@ class _Builder:
             for child in reversed(children(node)):
                 self.parents[id(child)] = node
                 stack.append((child, inner, False))
-        return FileScopes(self.root, self.scope_by_node, self.scope_by_opener, self.parents)
+        return FileScopes(self.root, self.scope_by_node, self.scope_by_opener, self.parents, self.imports)
 
     # -- scopes ----------------------------------------------------------------------------------
 
@@ -332,6 +335,7 @@ class _Builder:
                               visible_after=None)
 
     def _record_import(self, node: cst.Import | cst.ImportFrom, scope: Scope) -> None:
+        self.imports.append(node)
         self._bind_import(scope, node, scope.frame.order[id(node)])
 
     def _record_return(self, node: cst.Return, scope: Scope) -> None:

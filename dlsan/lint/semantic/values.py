@@ -515,7 +515,7 @@ class _Inference:
                                                                     owner=loaded.context))
                 return value if loaded.context is self.context else _localised(value, loaded.context, qualified)
             names = loaded.context.names
-            target = names.resolve(cst.Name(name))
+            target = names.top_level(name)
             if target is not None and target != qualified:
                 pending.append((target, loaded.context.path))
             elif target is None:
