@@ -54,7 +54,8 @@ class SigmoidBeforeBce(Rule):
         "binary cross-entropy is given the output of {what}, which loses precision and saturates; "
         "pass the logits to `BCEWithLogitsLoss` / `F.binary_cross_entropy_with_logits` instead"
     )
-    requires = ("binary_cross_entropy", "BCELoss")
+    #: a loss module of another project file may call the loss; the activation is written here
+    requires = ("binary_cross_entropy", "BCELoss", "sigmoid", "Sigmoid")
 
     VALID = [
         Valid("""

@@ -15,7 +15,9 @@ class SoftmaxBeforeCrossEntropy(Rule):
     Flags `nn.CrossEntropyLoss` / `F.cross_entropy` applied to the output of `softmax` or
     `log_softmax`: directly, through a variable, or from a model of the same file whose `forward`
     ends in a softmax (`nn.Softmax` last in a `Sequential`, `self.softmax(...)` or `F.softmax`
-    returned).
+    returned). The loss may be a loss module of the project (this file or one it imports) whose
+    `forward` hands its input, as it came in or only rearranged (`view`, `transpose`, a mask
+    selection), to cross-entropy.
 
     The loss and the softmax must be known to be torch's where they are written (not Keras' or a
     `softmax` star-imported from TensorFlow as well, not a `def softmax` of the file), and a tensor
@@ -51,7 +53,8 @@ class SoftmaxBeforeCrossEntropy(Rule):
         "cross-entropy is given the output of {what}, but it applies log_softmax itself and "
         "expects raw logits; pass the logits (or use `nll_loss` on `log_softmax`)"
     )
-    requires = ("cross_entropy", "CrossEntropyLoss")
+    #: a loss module of another project file may call the loss; the activation is written here
+    requires = ("cross_entropy", "CrossEntropyLoss", "softmax", "Softmax")
 
     VALID = [
         Valid("""
@@ -277,6 +280,24 @@ class SoftmaxBeforeCrossEntropy(Rule):
             for x, y in loader:
                 loss = criterion(F.softmax(model(x), dim=1), y)
         """, line=10),
+        # speedinghzl/Pytorch-Deeplab issue #2 (confirmed by the maintainer): train.py's
+        # loss_calc applied LogSoftmax before loss.py's CrossEntropy2d, which calls F.cross_entropy
+        Invalid("""
+            import torch.nn as nn
+            import torch.nn.functional as F
+
+            class CrossEntropy2d(nn.Module):
+                def forward(self, predict, target):
+                    n, c, h, w = predict.size()
+                    predict = predict.transpose(1, 2).transpose(2, 3).contiguous()
+                    predict = predict[target.view(n, h, w, 1).repeat(1, 1, 1, c) >= 0].view(-1, c)
+                    return F.cross_entropy(predict, target[target >= 0])
+
+            def loss_calc(pred, label):
+                criterion = CrossEntropy2d()
+                pred = nn.LogSoftmax(dim=1)(pred)
+                return criterion(pred, label)
+        """, line=14),
     ]
 
     def visit_Call(self, node: cst.Call) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import file_index, forward_of, is_module_class
+from dlsan.lint.analysis.functions import defined_class, file_index, forward_of, is_module_class
 from dlsan.lint.analysis.nodes import source_mentions
 from dlsan.lint.calls import get_arg, has_unpacking, positional_args
 from dlsan.lint.catalog.frameworks import Framework
@@ -34,6 +34,7 @@ from dlsan.lint.catalog.torch_api import (
     Activation,
 )
 from dlsan.lint.context import Fact, FileContext
+from dlsan.lint.semantic import project
 from dlsan.lint.semantic.model import Located
 from dlsan.lint.semantic.objects import constructor
 from dlsan.lint.semantic.qualified import refers_to_torch, torch_names
@@ -276,55 +277,78 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
         return LossCall(prediction.value, None, functional=True, scope=_walk_scope(context))
     if not isinstance(call.func, (cst.Name, cst.Attribute, cst.Call)) or context.names.resolve(call.func):
         return None
-    if not source_mentions(context, modules | functions):
+    mentioned = source_mentions(context, modules | functions)
+    if not mentioned and not project.imports_project_modules(context):
         return None
-    scope = _walk_scope(context)
     built = constructor(context, call.func, context.enclosing(cst.ClassDef))
-    if built is not None and isinstance(built.expr, cst.Call) and (
-            refers_to_torch(context, built.expr.func, modules) or _wraps_loss(context, built.expr, functions, modules)):
-        return LossCall(prediction.value, built, functional=False, scope=scope)
+    if built is None or not isinstance(built.expr, cst.Call):
+        return None
+    if (mentioned and refers_to_torch(context, built.expr.func, modules)) or _wraps_loss(
+            context, built.expr, functions, modules):
+        return LossCall(prediction.value, built, functional=False, scope=_walk_scope(context))
     return None
 
 
 def _wraps_loss(context: FileContext, built: cst.Call, functions: frozenset[str], modules: frozenset[str]) -> bool:
-    """Whether ``built`` constructs a module class of this file whose ``forward`` returns, on every
-    ``return``, the given loss of its first input as it came in::
+    """Whether ``built`` constructs a module class of the project whose ``forward`` returns, on
+    every ``return``, the given loss of its first input as it came in, or only rearranged
+    (:func:`_rearranged_parameter`)::
 
         class CELoss(nn.Module):
             def forward(self, logits, target):
                 return F.cross_entropy(logits, target)
     """
-    index = file_index(context)
-    cls = index.classes.get(built.func.value) if isinstance(built.func, cst.Name) else None
-    if cls is None or not is_module_class(context, cls):
+    found = defined_class(context, built.func)
+    if found is None:
         return False
-    forward = forward_of(context, cls)
+    owner, cls = found
+    if not is_module_class(owner, cls):
+        return False
+    forward = forward_of(owner, cls)
     params = forward.params.params if forward is not None else ()
     if forward is None or len(params) < 2:
         return False
-    returns = context.semantic.scope_for(forward).returns
-    return bool(returns) and all(_loss_of_parameter(context, r.value, params[1].name.value, cls, functions, modules)
+    returns = owner.semantic.scope_for(forward).returns
+    return bool(returns) and all(_loss_of_parameter(owner, r.value, params[1].name.value, cls, functions, modules)
                                  for r in returns)
 
 
 def _loss_of_parameter(context: FileContext, expr: cst.BaseExpression | None, parameter: str, cls: cst.ClassDef,
                        functions: frozenset[str], modules: frozenset[str]) -> bool:
-    """Whether ``expr`` computes the given loss of the untouched ``parameter`` (``F.cross_entropy(
-    logits, y)``, ``self.ce(logits, y)`` with ``self.ce = nn.CrossEntropyLoss()``)."""
+    """Whether ``expr`` computes the given loss of ``parameter`` as it came in or only rearranged
+    (``F.cross_entropy(logits, y)``, ``self.ce(logits.view(-1, c), y)`` with
+    ``self.ce = nn.CrossEntropyLoss()``)."""
     if isinstance(expr, cst.Name):
         found = context.semantic.value_at(expr)
         expr = found.expr if found is not None else None
     if not isinstance(expr, cst.Call):
         return False
     prediction = get_arg(expr, "input", 0)
-    if prediction is None or not isinstance(prediction.value, cst.Name) or prediction.value.value != parameter:
-        return False
-    if any(b.kind is not BindingKind.PARAMETER for b in context.semantic.reaching(parameter, prediction.value)):
+    if prediction is None or not _rearranged_parameter(context, prediction.value, parameter, 0):
         return False
     if refers_to_torch(context, expr.func, functions):
         return True
     inner = constructor(context, expr.func, cls)
     return inner is not None and isinstance(inner.expr, cst.Call) and refers_to_torch(context, inner.expr.func, modules)
+
+
+def _rearranged_parameter(context: FileContext, expr: cst.BaseExpression, parameter: str, depth: int) -> bool:
+    """Whether ``expr`` holds the values of the function's ``parameter`` as it came in, at most
+    rearranged or selected: ``predict.transpose(1, 2).contiguous()``, ``predict[mask].view(-1, c)``
+    (CrossEntropy2d of speedinghzl/Pytorch-Deeplab's loss.py)."""
+    if depth > _MAX_DEPTH:
+        return False
+    if isinstance(expr, cst.Name):
+        reaching = context.semantic.reaching(expr.value, expr)
+        if expr.value == parameter and reaching and all(b.kind is BindingKind.PARAMETER for b in reaching):
+            return True
+        found = context.semantic.value_at(expr)
+        return found is not None and _rearranged_parameter(context, found.expr, parameter, depth + 1)
+    if isinstance(expr, cst.Subscript):
+        return _rearranged_parameter(context, expr.value, parameter, depth + 1)
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _VALUE_PRESERVING:
+        return _rearranged_parameter(context, expr.func.value, parameter, depth + 1)
+    return False
 
 
 def activated_loss(context: FileContext, call: cst.Call, functions: frozenset[str],

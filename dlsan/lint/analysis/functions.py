@@ -62,7 +62,7 @@ def base_names(context: FileContext, cls: cst.ClassDef) -> list[str]:
         own = f"{OWN_MODULE}."
         if resolved and resolved.startswith(own) and "." not in resolved[len(own):]:
             # ``d2l.nn_Module`` where ``d2l = sys.modules[__name__]`` and ``nn_Module = nn.Module``
-            resolved = context.names.resolve(cst.Name(resolved[len(own):])) or resolved
+            resolved = context.names.top_level(resolved[len(own):]) or resolved
         if resolved:
             names.append(resolved)
     return names
@@ -91,22 +91,28 @@ def is_module_class(context: FileContext, cls: cst.ClassDef, _seen: frozenset[in
 def base_classes(context: FileContext, cls: cst.ClassDef) -> list[tuple[FileContext, cst.ClassDef]]:
     """The bases of ``cls`` defined in this file or in the project's own modules, with the
     context of the file that defines each."""
-    from dlsan.lint.semantic import project
-
-    index = file_index(context)
     found = []
     for base in cls.bases:
-        local = index.classes.get(dotted_name(base.value) or "")
-        if local is not None and local is not cls:
-            found.append((context, local))
-            continue
-        resolved = context.names.resolve(base.value)
-        located = project.resolve(context, resolved) if resolved else None
-        if located is not None:
-            other = file_index(located[0].context).classes.get(located[1])
-            if other is not None and other is not cls:
-                found.append((located[0].context, other))
+        defined = defined_class(context, base.value)
+        if defined is not None and defined[1] is not cls:
+            found.append(defined)
     return found
+
+
+def defined_class(context: FileContext, expr: cst.BaseExpression) -> tuple[FileContext, cst.ClassDef] | None:
+    """The class ``expr`` names, when this file or one of the project's own modules defines it
+    (``CrossEntropy2d`` after ``from loss import CrossEntropy2d``), with the context of its file."""
+    from dlsan.lint.semantic import project
+
+    local = file_index(context).classes.get(dotted_name(expr) or "")
+    if local is not None:
+        return context, local
+    resolved = context.names.resolve(expr)
+    located = project.resolve(context, resolved) if resolved else None
+    if located is None:
+        return None
+    other = file_index(located[0].context).classes.get(located[1])
+    return (located[0].context, other) if other is not None else None
 
 
 @dataclass(frozen=True)

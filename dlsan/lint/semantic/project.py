@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from dlsan.lint.catalog.frameworks import framework_of
 from dlsan.lint.names import OWN_MODULE
 
 if TYPE_CHECKING:
@@ -124,6 +125,13 @@ def load(path: Path) -> ProjectFile | None:
     while len(_files) > _MAX_FILES:
         _files.popitem(last=False)
     return parsed
+
+
+def imports_project_modules(context: FileContext) -> bool:
+    """Whether the file may import one of the project's own modules: it imports a module that is
+    relative or not a framework's (a cheap gate before :func:`resolve`)."""
+    return any(name.startswith(".") or (framework_of(name) is None and name.split(".", 1)[0] not in _EXTERNAL)
+               for name in context.names.imported())
 
 
 def resolve(context: FileContext, qualified: str, importer: str | None = None) -> tuple[ProjectFile, str] | None:
