@@ -35,6 +35,7 @@ class AmbiguousBroadcast(Rule):
     Accuracy computed as `(pred > 0.5) == y` is wrong the same way.
 
     An outer product written on purpose (`u[:, None] * v[None, :]`, `s.unsqueeze(1) - s`,
+    `d.view(-1, 1) - o.view(1, -1)` (each side's singleton spelled out in its view),
     `x.unsqueeze(1).expand(n, m, d) - y.unsqueeze(0).expand(n, m, d)`, `x.expand(1, n)`, or two
     sizes known to differ, `(max_len, 1) * (d_model,)`) is not reported outside losses; a loss
     never wants one.
@@ -166,8 +167,24 @@ class AmbiguousBroadcast(Rule):
             def residual(y_hat, y):
                 return y_hat.reshape(-1, 1) - y.flatten()
         """),
+        # pyg-team/pytorch_geometric torch_geometric/nn/models/schnet.py, GaussianSmearing: each
+        # distance against each offset, both singletons spelled out in the views
+        Valid("""
+            import torch
+            offset = torch.linspace(0.0, 5.0, 50)
+            def smear(dist, coeff):
+                dist = dist.view(-1, 1) - offset.view(1, -1)
+                return torch.exp(coeff * torch.pow(dist, 2))
+        """),
     ]
     INVALID = [
+        # a view spells out only one side's singleton: the other is stretched over a missing dim
+        Invalid("""
+            import torch
+            labels = torch.randint(0, 2, (n,))
+            scores = torch.randn(n, 1)
+            accuracy = ((scores.view(-1, 1) > 0) == labels).float().mean()
+        """, line=4),
         Invalid("""
             import torch
             import torch.nn.functional as F

@@ -53,6 +53,18 @@ def test_both_ways():
     assert not A.broadcasts_both_ways(_shape(3, 1), _shape(4, 2))
 
 
+def test_both_ways_over_singletons_spelled_out_in_views():
+    # d.view(-1, 1) - o.view(1, -1): each side stretched only over the 1 its view spells out
+    spelled_column = Shape(("numel(d)", 1), spelled=frozenset({1}))
+    spelled_row = Shape((1, "numel(o)"), spelled=frozenset({2}))
+    assert not A.broadcasts_both_ways(spelled_column, spelled_row)
+    assert A.broadcasts_both_ways(spelled_column, spelled_row, allow_outer=False)  # a loss never wants it
+    # one side spelled, the other stretched over a missing dim: (N, 1) against (N,)
+    assert A.broadcasts_both_ways(Shape(("N", 1), spelled=frozenset({1})), _shape("N"))
+    # a broadcast keeps the spelled singletons that survive it
+    assert A.broadcast(spelled_column, SCALAR).spelled == frozenset({1})
+
+
 def test_reduce_shape():
     assert A.reduce_shape(_shape("N", "D"), (1,), False) == _shape("N")
     assert A.reduce_shape(_shape("N", "D"), (-1,), True) == _shape("N", 1)

@@ -28,6 +28,10 @@ class Shape:
     #: positions, counted from the right (-1 = last), of singleton dims inserted on purpose with
     #: ``x[:, None]`` or ``unsqueeze``: a broadcast over them is intended
     explicit: frozenset[int] = frozenset()
+    #: positions, counted as for ``explicit``, of singleton dims written as a literal ``1`` in a
+    #: ``view``/``reshape`` (``dist.view(-1, 1)``): when both operands stretch only over such
+    #: spelled-out singletons (``dist.view(-1, 1) - offset.view(1, -1)``), the outer product is meant
+    spelled: frozenset[int] = frozenset()
 
     def __str__(self) -> str:
         inner = ", ".join("?" if d is None else str(d) for d in self.dims)
@@ -90,7 +94,8 @@ def broadcast(a: Shape, b: Shape) -> Shape | None:
             dims.append(left if left is not None else right)
     # ``dims`` runs from the right: position p (from the right) is dims[p - 1]
     explicit = frozenset(p for p in a.explicit | b.explicit if p <= len(dims) and dims[p - 1] == 1)
-    return Shape(tuple(reversed(dims)), a.exact and b.exact, explicit)
+    spelled = frozenset(p for p in a.spelled | b.spelled if p <= len(dims) and dims[p - 1] == 1)
+    return Shape(tuple(reversed(dims)), a.exact and b.exact, explicit, spelled)
 
 
 def expanded_positions(a: Shape, b: Shape) -> set[int]:
@@ -111,15 +116,17 @@ def broadcasts_both_ways(a: Shape, b: Shape, *, allow_outer: bool = True) -> boo
     """Whether each operand is stretched by the other (``(N,)`` with ``(N, 1)`` gives ``(N, N)``).
 
     With ``allow_outer``, what looks like an intended outer product is not reported: a stretch
-    over a singleton inserted on purpose (``u[:, None]``), or operands whose sizes are known to
-    be different quantities (``(max_len, 1)`` with ``(d_model,)``).
+    over a singleton inserted on purpose (``u[:, None]``), both operands stretched only over
+    singletons spelled out in their views (``d.view(-1, 1) - o.view(1, -1)``), or operands whose
+    sizes are known to be different quantities (``(max_len, 1)`` with ``(d_model,)``).
     """
     if broadcast(a, b) is None:
         return False
     stretched_a, stretched_b = expanded_positions(a, b), expanded_positions(b, a)
     if not stretched_a or not stretched_b:
         return False
-    if allow_outer and (stretched_a & a.explicit or stretched_b & b.explicit or _distinct_extents(a, b)):
+    if allow_outer and (stretched_a & a.explicit or stretched_b & b.explicit or _distinct_extents(a, b)
+                        or (stretched_a <= a.spelled and stretched_b <= b.spelled)):
         return False
     return True
 

@@ -401,7 +401,8 @@ class _Inference:
                 dims.append(self._dim(node))
         if wildcard is not None:
             dims[wildcard] = A.remaining(base, dims, self.context.code(source))
-        return Shape(tuple(dims))
+        spelled = frozenset(len(sizes) - i for i, node in enumerate(sizes) if not expand and numeric_value(node) == 1)
+        return Shape(tuple(dims), spelled=spelled)
 
     # -- indexing ------------------------------------------------------------------------------
 
