@@ -53,7 +53,7 @@ class SiteNames:
         self._module = module
         self._semantic = semantic
         self._top_level: ImportTable | None = None
-        self._every_import: ImportTable | None = None
+        self._every_import: frozenset[str] | None = None
         #: id(node) -> (node, answer); the node is kept so that its id stays its own
         self._answers: dict[int, tuple[cst.CSTNode, _Site]] = {}
 
@@ -95,8 +95,8 @@ class SiteNames:
             table = ImportTable()
             for statement in self._semantic().imports:
                 table.add_import(statement)
-            self._every_import = table
-        return self._every_import.imported() | frozenset(self.star_modules())
+            self._every_import = table.imported() | frozenset(self.star_modules())
+        return self._every_import
 
     # -- how -----------------------------------------------------------------------------------
 
