@@ -7,6 +7,7 @@ import textwrap
 import libcst as cst
 import pytest
 
+from dlsan.lint.api import lint_source
 from dlsan.lint.context import FileContext
 from dlsan.lint.semantic.qualified import qualified_names, refers_to_torch
 
@@ -63,3 +64,50 @@ def test_qualified_names_follow_the_bindings_that_reach_the_use(source: str, exp
 def test_refers_to_torch_only_when_every_reading_is_torch(source: str, torch: bool) -> None:
     context, func = _last_call_func(source)
     assert refers_to_torch(context, func, _ADAM) is torch
+
+
+def test_an_import_inside_one_function_is_not_seen_in_another() -> None:
+    # the file-wide table this replaced learnt function-level imports as the walk met them, so
+    # `F` in `second` resolved once `first` had been walked, and not before
+    context, func = _last_call_func("""
+        def first(x):
+            import torch.nn.functional as F
+            return F.relu(x)
+        def second(x):
+            return F.relu(x)
+    """)
+    assert context.names.qualified(func) == frozenset()
+    assert context.names.resolve(func) is None
+    assert "torch.nn.functional" in context.names.imported()  # the file imports it all the same
+    walked = textwrap.dedent("""
+        def first(x, y):
+            import torch.nn.functional as F
+            return F.cross_entropy(x, y)
+        def second(x, y):
+            return F.cross_entropy(F.softmax(x, dim=1), y)
+    """)
+    assert lint_source(walked, "t.py", select=["DLS502"]) == []
+    assert [f.line for f in lint_source(walked.replace("    return F.cross_entropy(F", "    import torch.nn.functional as F\n"
+                                                       "    return F.cross_entropy(F"), "t.py", select=["DLS502"])] == [7]
+
+
+def test_resolve_needs_one_name_bound_where_it_is_read() -> None:
+    context, func = _last_call_func("from torch.optim import *\nAdam(p)")
+    assert context.names.qualified(func) == {"torch.optim.Adam"} and context.names.resolve(func) is None
+    context, func = _last_call_func("""
+        try:
+            from torch.optim import Adam
+        except ImportError:
+            from keras.optimizers import Adam
+        Adam(p)
+    """)
+    assert context.names.qualified(func) == {"torch.optim.Adam", "keras.optimizers.Adam"}
+    assert context.names.resolve(func) is None
+    context, func = _last_call_func("import torch.nn.functional as F\ndef loss(F, x):\n    return F.relu(x)")
+    assert context.names.resolve(func) is None  # a parameter named F is a local object
+
+
+def test_a_node_a_rule_builds_is_read_at_the_top_level() -> None:
+    context, _ = _last_call_func("import torch as T\nT.zeros(1)")
+    assert context.names.resolve(cst.parse_expression("T.nn")) == "torch.nn"
+    assert context.names.top_level("T") == "torch" and context.names.top_level("nn") is None
