@@ -383,7 +383,7 @@ class ModuleInPlainContainer(Rule):
 
     def _fix(self, cls: cst.ClassDef, attr: str, value: _Container, wrapper: str) -> FixSpec | None:
         """Wrap the container in place (its text, comments and layout kept)."""
-        prefix = self._nn_prefix(wrapper)
+        prefix = self._nn_prefix(wrapper, value)
         if prefix is None:
             return None
         if isinstance(value, (cst.Dict, cst.DictComp)) and not self._string_keys(cls, attr, value):
@@ -400,14 +400,14 @@ class ModuleInPlainContainer(Rule):
             edits = [InsertBefore(value, opening), InsertAfter(value, ")")]
         return FixSpec(f"Wrap in `{wrapper}`", edits)
 
-    def _nn_prefix(self, wrapper: str) -> str | None:
-        """How this file spells ``torch.nn.<wrapper>``: ``nn.``, ``torch.nn.`` or bare."""
+    def _nn_prefix(self, wrapper: str, at: cst.CSTNode) -> str | None:
+        """How ``torch.nn.<wrapper>`` is spelled where ``at`` is: ``nn.``, ``torch.nn.`` or bare."""
         names = self.context.names
-        if names.top_level("nn") == "torch.nn":
+        if names.bound_at("nn", at) == "torch.nn":
             return "nn."
-        if names.top_level("torch") == "torch":
+        if names.bound_at("torch", at) == "torch":
             return "torch.nn."
-        if names.top_level(wrapper) == f"torch.nn.{wrapper}":
+        if names.bound_at(wrapper, at) == f"torch.nn.{wrapper}":
             return ""
         return None
 

@@ -143,7 +143,7 @@ class UnstableLogExp(Rule):
         inline = found.inline_call
         inner = activation_input(self.context, inline) if inline is not None else None
         replacement = None
-        if inner is not None and self._torch_is_bound():
+        if inner is not None and self._torch_is_bound(node):
             replacement = f"torch.nn.functional.logsigmoid({self._code(inner)})"
         self._report(node, "takes the log of a sigmoid, which is -inf once the sigmoid saturates", "F.logsigmoid(x)",
                      replacement, absolute=True)
@@ -191,8 +191,9 @@ class UnstableLogExp(Rule):
             return call.func.value, list(call.args)
         return None, []
 
-    def _torch_is_bound(self) -> bool:
-        return self.context.names.top_level("torch") == "torch"
+    def _torch_is_bound(self, at: cst.CSTNode) -> bool:
+        """Whether ``torch`` names the torch package where a fix would write it."""
+        return self.context.names.bound_at("torch", at) == "torch"
 
     def _code(self, node: cst.BaseExpression) -> str:
         return self.context.code(node)
@@ -200,7 +201,7 @@ class UnstableLogExp(Rule):
     def _report(self, node: cst.BaseExpression, why: str, instead: str, replacement: str | None,
                 absolute: bool = False) -> None:
         fix = None
-        if replacement is not None and "\n" not in replacement and (absolute or self._torch_is_bound()):
+        if replacement is not None and "\n" not in replacement and (absolute or self._torch_is_bound(node)):
             text = replacement if absolute else f"torch.{replacement}"
             fix = FixSpec(f"Use `{instead}`", [Replace(node, text)])
         name = instead if absolute or instead.startswith("torch.") else f"torch.{instead}"

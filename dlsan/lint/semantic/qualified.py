@@ -74,6 +74,12 @@ class SiteNames:
             return None
         return next(iter(site.names))
 
+    def bound_at(self, name: str, at: cst.CSTNode) -> str | None:
+        """What the plain ``name`` would refer to if it were read at ``at`` (a node of the file):
+        how a fix may spell ``torch.`` or ``nn.`` where it writes them."""
+        site = self._compute(name, cst.Name(name), at, 0)
+        return next(iter(site.names)) if site.bound and len(site.names) == 1 else None
+
     def matches(self, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
         """Whether ``node`` may refer to one of the qualified names in ``targets``."""
         return any(name in targets for name in self.qualified(node))
@@ -109,17 +115,18 @@ class SiteNames:
         known = self._answers.get(id(node))
         if known is not None:
             return known[1]
-        site = self._compute(node, depth)
-        self._answers[id(node)] = (node, site)
-        return site
-
-    def _compute(self, node: cst.BaseExpression, depth: int) -> _Site:
         dotted = dotted_name(node)
-        if dotted is None or depth > _MAX_DEPTH:
-            return _UNKNOWN
         head_node = node
         while isinstance(head_node, cst.Attribute):
             head_node = head_node.value
+        site = self._compute(dotted, node, head_node, depth) if dotted is not None else _UNKNOWN
+        self._answers[id(node)] = (node, site)
+        return site
+
+    def _compute(self, dotted: str, node: cst.BaseExpression, head_node: cst.CSTNode, depth: int) -> _Site:
+        """What ``node`` (written ``dotted``) refers to, its head read where ``head_node`` is."""
+        if depth > _MAX_DEPTH:
+            return _UNKNOWN
         head, _, rest = dotted.partition(".")
         semantic = self._semantic()
         if not semantic.contains(head_node):
