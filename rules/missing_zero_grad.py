@@ -70,6 +70,21 @@ class MissingZeroGrad(Rule):
     requires = ("step",)
 
     VALID = [
+        # d2l-ai/d2l-zh d2l/paddle.py: PaddlePaddle's optimizer clears with clear_grad(); the file
+        # imports paddle and no torch
+        Valid("""
+            import paddle
+            from paddle import nn
+            def train_ch6(net, train_iter, num_epochs, lr):
+                optimizer = paddle.optimizer.SGD(learning_rate=lr, parameters=net.parameters())
+                loss = nn.CrossEntropyLoss()
+                for epoch in range(num_epochs):
+                    for i, (X, y) in enumerate(train_iter):
+                        optimizer.clear_grad()
+                        l = loss(net(X), y)
+                        l.backward()
+                        optimizer.step()
+        """),
         # znxlwm/pytorch-generative-model-collections infoGAN.py: info_optimizer updates G and D,
         # whose own optimizers clear their gradients every iteration
         Valid("""

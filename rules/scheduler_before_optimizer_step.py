@@ -50,6 +50,21 @@ class SchedulerBeforeOptimizerStep(Rule):
     requires = ("step",)
 
     VALID = [
+        # huggingface/pytorch-image-models tests/test_optim.py: narrowed by isinstance to timm's
+        # PlateauLRScheduler, which steps on a metric (its own kind, not a torch LR scheduler)
+        Valid("""
+            import torch
+            from timm.scheduler import PlateauLRScheduler
+            def _test_basic_cases_template(weight, bias, input, constructor, scheduler_constructors):
+                optimizer = constructor(weight, bias)
+                schedulers = [make(optimizer) for make in scheduler_constructors]
+                for _i in range(200):
+                    for scheduler in schedulers:
+                        if isinstance(scheduler, PlateauLRScheduler):
+                            val_loss = fn()
+                            scheduler.step(val_loss)
+                    optimizer.step(fn)
+        """),
         # d2l-ai/d2l-en chapter_optimization/lr-scheduler.md (MXNet tab): a Gluon `Trainer` with a
         # hand-written scheduler object; neither is a torch object
         Valid("""

@@ -141,12 +141,14 @@ def test_test_data_follows_reaching_bindings_but_not_sibling_splits():
         report(train_loader, bad_epochs, is_best, best)
     """)
     for name in ("test_loader", "loader", "x", "correct", "acc", "best"):
-        assert evidence_of_test_data(ctx, _expression_in(ctx, name)) is not None, name
-    assert evidence_of_test_data(ctx, _expression_in(ctx, "train_loader")) is None
-    assert evidence_of_test_data(ctx, _expression_in(ctx, "bad_epochs")) is None
-    assert decision_evidence(ctx, _expression_in(ctx, "is_best")) is not None
-    assert decision_evidence(ctx, _expression_in(ctx, "acc > best")) == (
+        assert evidence_of_test_data(ctx, _expression_in(ctx, name), by_name=True) is not None, name
+    assert evidence_of_test_data(ctx, _expression_in(ctx, "train_loader"), by_name=True) is None
+    assert evidence_of_test_data(ctx, _expression_in(ctx, "bad_epochs"), by_name=True) is None
+    assert decision_evidence(ctx, _expression_in(ctx, "is_best"), by_name=True) is not None
+    assert decision_evidence(ctx, _expression_in(ctx, "acc > best"), by_name=True) == (
         "`acc` comes from `testset`, which is named as test data")
+    # without names as evidence, nothing here is known to be test data
+    assert decision_evidence(ctx, _expression_in(ctx, "acc > best")) is None
 
 
 def test_a_validation_split_of_the_training_data_is_no_test_data():

@@ -96,6 +96,9 @@ FOUND = [
     # https://github.com/kuangliu/pytorch-cifar/blob/master/main.py
     ("DLS402", """
         import torch
+        import torchvision
+        testset = torchvision.datasets.CIFAR10(root='./data', train=False, download=True, transform=transform_test)
+        testloader = torch.utils.data.DataLoader(testset, batch_size=100, shuffle=False, num_workers=2)
         def test(epoch):
             global best_acc
             net.eval()
@@ -177,6 +180,40 @@ FOUND = [
 ]
 
 QUIET = [
+    # keras-team/keras keras/src/callbacks/reduce_lr_on_plateau_test.py: the callback's unit test
+    # feeds fixture data named x_test/y_test as validation data; only the name says "test"
+    ("DLS402", """
+        from keras.src import callbacks, layers, testing
+        from keras.src.models import Sequential
+        from keras.src.testing import test_utils
+        class ReduceLROnPlateauTest(testing.TestCase):
+            def setUp(self):
+                (x_train, y_train), (x_test, y_test) = test_utils.get_test_data(
+                    train_samples=10, test_samples=10, input_shape=(3,), num_classes=2)
+                self.model = Sequential([layers.Dense(5), layers.Dense(2)])
+                self.x_train, self.x_test, self.y_train, self.y_test = x_train, x_test, y_train, y_test
+            def test_reduces_lr_with_model_fit(self):
+                reduce_lr = callbacks.ReduceLROnPlateau(patience=1, factor=0.1, monitor="val_loss", min_delta=10)
+                self.model.fit(self.x_train, self.y_train, validation_data=(self.x_test, self.y_test),
+                               callbacks=[reduce_lr], epochs=2)
+    """),
+    # WZMIAOMIAO/deep-learning-for-image-processing pytorch_object_detection/yolov3_spp/train.py: the
+    # "test" in `imgsz_test` is an image size; the evaluated data is data_dict["valid"]
+    ("DLS402", """
+        import torch
+        imgsz_train = opt.img_size
+        imgsz_test = opt.img_size
+        test_path = data_dict["valid"]
+        for epoch in range(start_epoch, epochs):
+            mloss, lr = train_util.train_one_epoch(model, optimizer, train_dataloader, device, epoch)
+            result_info = train_util.evaluate(model, val_datasetloader, coco=coco, device=device)
+            coco_mAP = result_info[0]
+            if coco_mAP > best_map:
+                best_map = coco_mAP
+            torch.save(save_files, "./weights/yolov3spp-{}.pt".format(epoch))
+            if best_map == coco_mAP:
+                torch.save(save_files, "best.pt")
+    """),
     # https://github.com/apachecn/AiLearning/blob/master/src/py3.x/dl/cnn.py: a numpy layer class
     ("DLS603", """
         import numpy as np
@@ -412,3 +449,20 @@ def test_found_in_real_code(code: str, source: str) -> None:
 @pytest.mark.parametrize(("code", "source"), QUIET, ids=[f"{c}-{i}" for i, (c, _) in enumerate(QUIET)])
 def test_quiet_on_real_code(code: str, source: str) -> None:
     assert _codes(source, code) == []
+
+
+def test_names_alone_are_evidence_of_test_data_only_when_asked() -> None:
+    # kuangliu/pytorch-cifar main.py without the lines that build `testloader`: only its name says
+    # it holds the test set
+    source = textwrap.dedent("""
+        import torch
+        for epoch in range(200):
+            train(epoch)
+            acc = evaluate(net, testloader)
+            if acc > best_acc:
+                torch.save(net.state_dict(), "./checkpoint/ckpt.pth")
+                best_acc = acc
+    """).lstrip("\n")
+    assert _codes(source, "DLS402") == []
+    by_name = RuleSelection([_RULES["DLS402"]], {"DLS402": {"test-data-by-name": True}})
+    assert [f.line for f in lint_source("case.py", source, by_name)] == [5]

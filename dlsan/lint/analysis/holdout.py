@@ -1,15 +1,18 @@
 """Which values come from held-out *test* data, and which decisions they drive.
 
-A value is test data by provenance first: the split the semantic model knows a dataset or loader
+A value is test data by provenance: the split the semantic model knows a dataset or loader
 holds (:attr:`~dlsan.lint.semantic.values.Value.split`: a ``train=False`` dataset, the test part of
 a ``train_test_split``, a loader wrapping one) decides, whatever its name.  ``valid_loader =
 DataLoader(train_data, sampler=valid_sampler)`` wraps the training data, so it is no test data
-even where a later loop over ``test_loader`` reuses the names ``data`` and ``target``.  Only where
-provenance is unknown does the name decide: identifiers whose ``_``-separated words include
-``test`` (``test_loader``, ``X_test``, ``test_acc``, ``dl_test``) or glue it to a data word
-(``testloader``, ``testset``), a ``["test"]`` subscript, or a call of a function named like a test
-run (``test(model, loader)``).  Names that describe settings rather than data
-(``test_batch_size``, ``test_interval``, ``test_transform``) do not count.
+even where a later loop over ``test_loader`` reuses the names ``data`` and ``target``.  A
+``["test"]`` subscript (``dataset["test"]``) names the split a library keeps under that key.
+Identifiers are evidence only when asked for (``by_name``: DLS402's ``test-data-by-name`` option)
+and only where provenance is unknown: names whose ``_``-separated words include ``test``
+(``test_loader``, ``X_test``, ``test_acc``, ``dl_test``) or glue it to a data word (``testloader``,
+``testset``), and calls of a function named like a test run (``test(model, loader)``).  Names that
+describe settings rather than data (``test_batch_size``, ``test_interval``, ``test_transform``)
+never count.  On public code, half the findings whose only evidence was a name were false: the
+"test" loader was the validation split, or the data of a unit test.
 
 Values flow through reaching definitions (:meth:`SemanticModel.reaching`): ``loader =
 DataLoader(test_ds)``, ``for x, y in loader: correct += ...``, ``acc = correct / total`` carry
@@ -27,7 +30,7 @@ from typing import Literal
 
 import libcst as cst
 
-from dlsan.lint.context import Fact, FileContext, file_fact
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic import Binding, BindingKind, target_names
 from dlsan.lint.semantic.values import Kind, value_of
@@ -91,22 +94,25 @@ class TestData:
         return f"`{self.name}` comes from `{self.root}`, which {self.reason}"
 
 
-def evidence_of_test_data(context: FileContext, expr: cst.CSTNode) -> str | None:
-    """Why ``expr`` reads test data, or ``None`` when it does not."""
-    found = _flow(context).test(expr)
+def evidence_of_test_data(context: FileContext, expr: cst.CSTNode, *, by_name: bool = False) -> str | None:
+    """Why ``expr`` reads test data, or ``None`` when it does not; with ``by_name``, a name such
+    as ``test_loader`` is evidence where provenance is unknown."""
+    found = _flow(context, by_name).test(expr)
     return found.render() if found is not None else None
 
 
-def decision_evidence(context: FileContext, expr: cst.CSTNode) -> str | None:
+def decision_evidence(context: FileContext, expr: cst.CSTNode, *, by_name: bool = False) -> str | None:
     """Why ``expr`` is a decision on test data: it compares test-derived values, or reads a name
-    that holds such a comparison; ``None`` when it is not one."""
-    found = _flow(context).decision(expr)
+    that holds such a comparison; ``None`` when it is not one (``by_name`` as above)."""
+    found = _flow(context, by_name).decision(expr)
     return found.render() if found is not None else None
 
 
-@file_fact
-def _flow(context: FileContext) -> _HoldoutFlow:
-    return _HoldoutFlow(context)
+_FLOWS: Fact[bool, _HoldoutFlow] = Fact("holdout flow")
+
+
+def _flow(context: FileContext, by_name: bool) -> _HoldoutFlow:
+    return _FLOWS.get(context, by_name, lambda: _HoldoutFlow(context, by_name))
 
 
 _OTHER_SPLITS = frozenset({"val", "valid", "validation", "dev", "train", "training", "trn"})
@@ -116,8 +122,10 @@ _GLUED_OTHER_SPLIT = re.compile(r"^(val|valid|train|dev)(loader|set|data|dataset
 class _HoldoutFlow:
     """Test-data and decision answers of one file, memoised per binding."""
 
-    def __init__(self, context: FileContext) -> None:
+    def __init__(self, context: FileContext, by_name: bool) -> None:
         self.context = context
+        #: whether a name (``test_loader``) is evidence where provenance is unknown
+        self.by_name = by_name
         self.semantic = context.semantic
         self.bindings: dict[int, TestData | None] = {}
         self.decisions: dict[int, TestData | None] = {}
@@ -167,7 +175,7 @@ class _HoldoutFlow:
             found = self.binding(binding)
             if found is not None:
                 return TestData(code, found.root, found.reason)
-        if is_test_name(dotted.rsplit(".", 1)[-1]) and not self._empty_accumulator(reaching):
+        if self.by_name and is_test_name(dotted.rsplit(".", 1)[-1]) and not self._empty_accumulator(reaching):
             return TestData(code, code, "is named as test data")
         return None
 

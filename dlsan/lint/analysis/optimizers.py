@@ -34,8 +34,10 @@ from dlsan.lint.analysis.loops import (
 )
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
 from dlsan.lint.catalog import Framework
+from dlsan.lint.catalog.torch_api import SCHEDULER_PREFIX
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
+from dlsan.lint.semantic.objects import narrowed_class
 from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
 
 EventKind = Literal["backward", "clear", "step", "scheduler"]
@@ -94,7 +96,12 @@ def steps_a_torch_optimizer(context: FileContext, call: cst.Call) -> bool:
 def steps_a_torch_scheduler(context: FileContext, call: cst.Call) -> bool:
     """Whether the scheduler ``call`` steps (``scheduler.step()``) may be a torch LR scheduler."""
     owner = receiver(call)
-    return owner is not None and may_be_torch(context, owner, Kind.SCHEDULER)
+    if owner is None:
+        return False
+    narrowed = narrowed_class(context, owner)
+    if narrowed is not None and not narrowed.startswith(SCHEDULER_PREFIX):
+        return False  # ``if isinstance(scheduler, PlateauLRScheduler):`` (timm's own kind)
+    return may_be_torch(context, owner, Kind.SCHEDULER)
 
 
 def may_be_torch(context: FileContext, expr: cst.BaseExpression, kind: Kind) -> bool:

@@ -11,6 +11,7 @@ class Framework(enum.Enum):
     MXNET = "mxnet"
     TENSORFLOW = "tensorflow"
     JAX = "jax"
+    PADDLE = "paddle"
     SKLEARN = "sklearn"
     PANDAS = "pandas"
 
@@ -24,11 +25,12 @@ _PACKAGES: dict[str, Framework] = {
     "mxnet": Framework.MXNET, "gluonnlp": Framework.MXNET, "gluoncv": Framework.MXNET,
     "tensorflow": Framework.TENSORFLOW, "keras": Framework.TENSORFLOW, "tf_keras": Framework.TENSORFLOW,
     "jax": Framework.JAX, "flax": Framework.JAX, "optax": Framework.JAX, "haiku": Framework.JAX,
+    "paddle": Framework.PADDLE, "paddlenlp": Framework.PADDLE,
     "sklearn": Framework.SKLEARN, "imblearn": Framework.SKLEARN, "category_encoders": Framework.SKLEARN,
     "pandas": Framework.PANDAS,
 }
 #: frameworks with their own tensors, modules and training loops, none of which is torch's
-DEEP_LEARNING = frozenset({Framework.TORCH, Framework.MXNET, Framework.TENSORFLOW, Framework.JAX})
+DEEP_LEARNING = frozenset({Framework.TORCH, Framework.MXNET, Framework.TENSORFLOW, Framework.JAX, Framework.PADDLE})
 
 
 def framework_of(qualified: str | None) -> Framework | None:

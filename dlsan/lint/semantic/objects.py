@@ -101,3 +101,22 @@ def number_value(context: FileContext, expr: cst.BaseExpression) -> float | None
             return None
         expr = found.expr
     return None
+
+
+def narrowed_class(context: FileContext, expr: cst.BaseExpression) -> str | None:
+    """The qualified class an enclosing ``if isinstance(expr, C):`` narrows ``expr`` to, where
+    ``expr`` is read in that branch's body (timm's ``if isinstance(scheduler, PlateauLRScheduler):``)."""
+    name = dotted_name(expr)
+    if name is None:
+        return None
+    inner: cst.CSTNode = expr
+    for ancestor in context.semantic.ancestors(expr):
+        if isinstance(ancestor, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            return None
+        if isinstance(ancestor, cst.If) and inner is ancestor.body:
+            test = ancestor.test
+            if (isinstance(test, cst.Call) and dotted_name(test.func) == "isinstance" and len(test.args) == 2
+                    and dotted_name(test.args[0].value) == name):
+                return context.names.resolve(test.args[1].value)
+        inner = ancestor
+    return None

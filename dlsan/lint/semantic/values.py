@@ -25,7 +25,9 @@ import libcst as cst
 
 from dlsan.lint.calls import get_arg, has_unpacking, numeric_value
 from dlsan.lint.catalog import torch_api as T
-from dlsan.lint.catalog.frameworks import Framework, framework_of
+from dlsan.lint.catalog.frameworks import DEEP_LEARNING, Framework, framework_of
+from dlsan.lint.catalog.keras_api import DATASETS_PREFIX as KERAS_DATASETS_PREFIX
+from dlsan.lint.catalog.keras_api import LOAD_DATA as KERAS_LOAD_DATA
 from dlsan.lint.catalog.sklearn_api import SAMPLER_PREFIX, TRANSFORMER_PACKAGES
 from dlsan.lint.catalog.torch_api import is_in_place
 from dlsan.lint.context import FileContext, file_fact
@@ -188,7 +190,7 @@ def may_use_torch(context: FileContext) -> bool:
     return Framework.TORCH in frameworks or not (frameworks & _OTHER_DEEP_LEARNING)
 
 
-_OTHER_DEEP_LEARNING = frozenset({Framework.MXNET, Framework.TENSORFLOW, Framework.JAX})
+_OTHER_DEEP_LEARNING = DEEP_LEARNING - {Framework.TORCH}
 
 
 @file_fact
@@ -376,6 +378,10 @@ class _Inference:
             part: SplitName = "train" if index % 2 == 0 else held_out
             return Value(Kind.UNKNOWN, origin=value,
                          split=Split(part, Evidence(f"the {part} part of the `train_test_split`", value)))
+        if resolved.startswith(KERAS_DATASETS_PREFIX) and last == KERAS_LOAD_DATA and index in (0, 1):
+            part = "train" if index == 0 else "test"
+            return Value(Kind.UNKNOWN, origin=value,
+                         split=Split(part, Evidence(f"the {part} part of `{self.context.code(value.func)}()`", value)))
         whole = self.value(value, depth + 1)
         if whole.items is not None and index < len(whole.items):
             return whole.items[index]
