@@ -30,6 +30,7 @@ from typing import Literal
 
 import libcst as cst
 
+from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic import Binding, BindingKind, target_names
@@ -128,6 +129,8 @@ class _HoldoutFlow:
         self.by_name = by_name
         self.semantic = context.semantic
         self.bindings: dict[int, TestData | None] = {}
+        #: id(function) -> the test data it returns
+        self.returns: dict[int, TestData | None] = {}
         self.decisions: dict[int, TestData | None] = {}
 
     # -- test data -------------------------------------------------------------------------------
@@ -156,6 +159,8 @@ class _HoldoutFlow:
                 stack.append(node.value)
             elif isinstance(node, cst.Call) and self._evaluates_another_split(node):
                 stack.extend(arg.value for arg in node.args)  # ``test_epoch(model, valid_loader)``
+            elif isinstance(node, cst.Call) and (returned := self.returned(node)) is not None:
+                return returned
             elif not isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
                 stack.extend(children(node))
         return None
@@ -211,6 +216,28 @@ class _HoldoutFlow:
                 and container.func.attr.value == "train_test_split"):
             return False
         return self.test(container.func.value) is None
+
+    def returned(self, call: cst.Call) -> TestData | None:
+        """Test data a same-file function returns (``acc = test()`` where ``test()`` counts the
+        hits over the ``train=False`` loader)."""
+        cls = self.semantic.enclosing(call, cst.ClassDef)
+        function = called_function(self.context, call, cls if isinstance(cls, cst.ClassDef) else None)
+        if function is None:
+            return None
+        key = id(function)
+        if key not in self.returns:
+            self.returns[key] = None  # a recursive function returns what it returns
+            found = None
+            for statement in self.semantic.scope_for(function).returns:
+                found = self.test(statement.value) if statement.value is not None else None
+                if found is not None:
+                    break
+            self.returns[key] = found
+        found = self.returns[key]
+        if found is None:
+            return None
+        code = self.context.code(call)
+        return TestData(code, found.root, found.reason)
 
     def binding(self, binding: Binding) -> TestData | None:
         key = id(binding)
