@@ -180,6 +180,35 @@ FOUND = [
 ]
 
 QUIET = [
+    # pyg-team/pytorch_geometric examples/llm/glem.py: evaluate() returns the train, valid and test
+    # accuracies of the split_idx parts; early stopping reads the valid one
+    ("DLS402", """
+        import torch
+        split_idx = dataset.get_idx_split()
+        def evaluate(out, split):
+            y_true = data.y.cpu()
+            y_pred = out.argmax(dim=-1, keepdim=True)
+            train_acc, val_acc, test_acc = None, None, None
+            if 'train' in split:
+                train_acc = evaluator.eval({'y_true': y_true[split_idx['train']], 'y_pred': y_pred[split_idx['train']]})['acc']
+            if 'valid' in split:
+                val_acc = evaluator.eval({'y_true': y_true[split_idx['valid']], 'y_pred': y_pred[split_idx['valid']]})['acc']
+            if 'test' in split:
+                test_acc = evaluator.eval({'y_true': y_true[split_idx['test']], 'y_pred': y_pred[split_idx['test']]})['acc']
+            return train_acc, val_acc, test_acc
+        early_stopping = 0
+        best_val_acc = 0.0
+        for epoch in range(1, pretrain_num_epochs + 1):
+            acc, loss = model.train(pretrain_phase, pretrain_loader, pretrain_opt, ext_pseudo_labels, epoch)
+            pretrain_preds = model.inference(pretrain_phase, test_loader)
+            train_acc, val_acc, _ = evaluate(pretrain_preds, ['train', 'valid'])
+            if val_acc <= best_val_acc:
+                early_stopping += 1
+                if early_stopping > patience:
+                    break
+            else:
+                best_val_acc = val_acc
+    """),
     # keras-team/keras keras/src/callbacks/reduce_lr_on_plateau_test.py: the callback's unit test
     # feeds fixture data named x_test/y_test as validation data; only the name says "test"
     ("DLS402", """
@@ -466,3 +495,20 @@ def test_names_alone_are_evidence_of_test_data_only_when_asked() -> None:
     assert _codes(source, "DLS402") == []
     by_name = RuleSelection([_RULES["DLS402"]], {"DLS402": {"test-data-by-name": True}})
     assert [f.line for f in lint_source("case.py", source, by_name)] == [5]
+
+
+def test_the_test_part_of_a_returned_tuple_is_test_data() -> None:
+    # glem.py's evaluate() again, with early stopping on the test part it returns
+    source = textwrap.dedent("""
+        def evaluate(out):
+            val_acc = evaluator.eval({'y_pred': out[split_idx['valid']]})['acc']
+            test_acc = evaluator.eval({'y_pred': out[split_idx['test']]})['acc']
+            return val_acc, test_acc
+        for epoch in range(epochs):
+            model.train(loader, opt)
+            val_acc, test_acc = evaluate(model.inference(loader))
+            if test_acc <= best:
+                break
+    """).lstrip("\n")
+    assert _codes(source, "DLS402") == [8]
+    assert _codes(source.replace("if test_acc <= best", "if val_acc <= best"), "DLS402") == []

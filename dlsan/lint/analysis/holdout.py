@@ -129,8 +129,8 @@ class _HoldoutFlow:
         self.by_name = by_name
         self.semantic = context.semantic
         self.bindings: dict[int, TestData | None] = {}
-        #: id(function) -> the test data it returns
-        self.returns: dict[int, TestData | None] = {}
+        #: (id(function), tuple element or None) -> the test data it returns
+        self.returns: dict[tuple[int, int | None], TestData | None] = {}
         self.decisions: dict[int, TestData | None] = {}
 
     # -- test data -------------------------------------------------------------------------------
@@ -217,34 +217,49 @@ class _HoldoutFlow:
             return False
         return self.test(container.func.value) is None
 
-    def returned(self, call: cst.Call) -> TestData | None:
+    def returned(self, call: cst.Call, part: int | None = None) -> TestData | None:
         """Test data a same-file function returns (``acc = test()`` where ``test()`` counts the
-        hits over the ``train=False`` loader)."""
+        hits over the ``train=False`` loader); with ``part``, in that element of the tuple it
+        returns (``train_acc, val_acc, test_acc = evaluate(...)``).  A returned tuple as a whole is
+        none: its parts are asked one by one."""
         cls = self.semantic.enclosing(call, cst.ClassDef)
         function = called_function(self.context, call, cls if isinstance(cls, cst.ClassDef) else None)
         if function is None:
             return None
-        key = id(function)
+        key = (id(function), part)
         if key not in self.returns:
             self.returns[key] = None  # a recursive function returns what it returns
-            found = None
-            for statement in self.semantic.scope_for(function).returns:
-                found = self.test(statement.value) if statement.value is not None else None
-                if found is not None:
-                    break
-            self.returns[key] = found
+            self.returns[key] = self._returned_by(function, part)
         found = self.returns[key]
         if found is None:
             return None
-        code = self.context.code(call)
-        return TestData(code, found.root, found.reason)
+        return TestData(self.context.code(call), found.root, found.reason)
+
+    def _returned_by(self, function: cst.FunctionDef, part: int | None) -> TestData | None:
+        for statement in self.semantic.scope_for(function).returns:
+            value = statement.value
+            if isinstance(value, cst.Tuple):
+                if part is None or part >= len(value.elements) or isinstance(value.elements[part], cst.StarredElement):
+                    continue
+                value = value.elements[part].value
+            elif part is not None:
+                continue
+            found = self.test(value) if value is not None else None
+            if found is not None:
+                return found
+        return None
 
     def binding(self, binding: Binding) -> TestData | None:
         key = id(binding)
         if key in self.bindings:
             return self.bindings[key]
         self.bindings[key] = None  # a loop-carried binding reaches itself
-        found = None if self._no_data(binding) or binding.value is None else self.test(binding.value)
+        found = None
+        if (binding.kind is BindingKind.UNPACKING and binding.index is not None and isinstance(binding.value, cst.Call)
+                and not binding.element):
+            found = self.returned(binding.value, binding.index)
+        if found is None and not self._no_data(binding) and binding.value is not None:
+            found = self.test(binding.value)
         self.bindings[key] = found
         return found
 
