@@ -9,7 +9,7 @@
 * :mod:`.keras_api` - ``fit(validation_data=...)`` and its selecting callbacks;
 * :mod:`.torchvision_api` - random vs deterministic transforms.
 
-Tables are keyed by canonical names; look names up through the resolver (which canonicalises).
+Tables are keyed by canonical names; look names up through ``context.names`` (which canonicalises).
 """
 
 from __future__ import annotations

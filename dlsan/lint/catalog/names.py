@@ -3,7 +3,7 @@
 ``torch.nn.modules.loss.MSELoss`` is ``torch.nn.MSELoss``, ``torch.optim.adam.Adam`` is
 ``torch.optim.Adam``, ``tensorflow.keras.callbacks.EarlyStopping`` is
 ``keras.callbacks.EarlyStopping``, ``sklearn.preprocessing._data.StandardScaler`` is
-``sklearn.preprocessing.StandardScaler``.  The name resolver applies :func:`canonical` to every
+``sklearn.preprocessing.StandardScaler``.  ``context.names`` applies :func:`canonical` to every
 name it resolves, so the tables of the catalogue list each API once, by its canonical name.
 """
 
