@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import libcst as cst
 
 from dlsan.lint.names import NameResolver
 from dlsan.lint.positions import Positions, positions_of
 from dlsan.lint.semantic.model import SemanticModel
+
+if TYPE_CHECKING:
+    from dlsan.lint.semantic.scopes import ScopeReuse
 
 N = TypeVar("N", bound=cst.CSTNode)
 K = TypeVar("K", bound=Hashable)
@@ -31,7 +34,8 @@ _IS_A: dict[tuple[type, ...], dict[type, bool]] = {}
 
 
 class FileContext:
-    def __init__(self, path: str, source: str, module: cst.Module, positions: Positions | None = None) -> None:
+    def __init__(self, path: str, source: str, module: cst.Module, positions: Positions | None = None,
+                 scopes: ScopeReuse | None = None) -> None:
         self.path = path
         self.source = source
         self.module = module
@@ -41,6 +45,7 @@ class FileContext:
         #: each kind of fact's answers, by key (see :class:`Fact`)
         self._facts: dict[Fact[Any, Any], dict[Any, Any]] = {}
         self._semantic: SemanticModel | None = None
+        self._scopes = scopes
         self._positions = positions
         #: project files (path -> content digest) whose code decided something in this file
         self.dependencies: dict[str, str] = {}
@@ -49,7 +54,7 @@ class FileContext:
     def semantic(self) -> SemanticModel:
         """The file's semantic model (scopes, bindings, values), built on first use."""
         if self._semantic is None:
-            self._semantic = SemanticModel(self.module)
+            self._semantic = SemanticModel(self.module, self._scopes)
         return self._semantic
 
     @property

@@ -27,7 +27,8 @@ from dlsan.lint.syntax import NewerSyntax, checks_needed
 from dlsan.lint.walk import Dispatcher, walk
 
 if TYPE_CHECKING:
-    from dlsan.lint.incremental import IncrementalParser
+    from dlsan.lint.reuse import DocumentReuse
+    from dlsan.lint.semantic.scopes import ScopeReuse
 
 T = TypeVar("T")
 
@@ -78,7 +79,7 @@ def _file_finding(path: str, message: str, line: int = 1, column: int = 1) -> Li
 
 
 def lint_bytes(path: str, data: bytes, selection: RuleSelection,
-               reuse: IncrementalParser | None = None) -> list[LintFinding]:
+               reuse: DocumentReuse | None = None) -> list[LintFinding]:
     """All findings for one file's raw content (``reuse``: see :func:`lint_source`)."""
     if not data.strip():
         return []
@@ -195,11 +196,12 @@ def checked_parse(path: str, source: str, cpython: _CPythonReading | None = None
 
 
 def lint_source(path: str, source: str, selection: RuleSelection,
-                cells: Sequence[CellSpan] | None = None, reuse: IncrementalParser | None = None) -> list[LintFinding]:
+                cells: Sequence[CellSpan] | None = None, reuse: DocumentReuse | None = None) -> list[LintFinding]:
     """All findings for one file's decoded text; ``cells``: the notebook cells it is made of
-    (found from ``# %%`` markers when not given).  With ``reuse`` (the parser of earlier versions
-    of this document), what did not change since is not parsed again; the findings are the same."""
-    parsed = reuse.parse(source) if reuse is not None else None
+    (found from ``# %%`` markers when not given).  With ``reuse`` (what the lints of earlier
+    versions of this document kept), what did not change since is not parsed again, nor are its
+    scopes built again; the findings are the same."""
+    parsed = reuse.parser.parse(source) if reuse is not None else None
     positions: Positions | None = None
     if parsed is not None:
         module, positions = parsed.module, parsed.positions
@@ -215,7 +217,8 @@ def lint_source(path: str, source: str, selection: RuleSelection,
         newer = NewerSyntax(selection.python)
         walk(module, Dispatcher([newer]), [])
         return [] if newer.found is None else [_newer_syntax_finding(path, positions or positions_of(module), newer)]
-    return lint_module(path, source, module, selection, cells, positions)
+    return lint_module(path, source, module, selection, cells, positions,
+                       scopes=reuse.scopes if reuse is not None else None)
 
 
 def _newer_syntax_finding(path: str, positions: Positions, newer: NewerSyntax) -> LintFinding:
@@ -229,10 +232,12 @@ def _instantiate(context: FileContext, selection: RuleSelection) -> list[Rule]:
 
 
 def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelection,
-                cells: Sequence[CellSpan] | None = None, positions: Positions | None = None) -> list[LintFinding]:
+                cells: Sequence[CellSpan] | None = None, positions: Positions | None = None,
+                scopes: ScopeReuse | None = None) -> list[LintFinding]:
     """All findings for an already parsed file (``module`` must be ``source`` parsed, and
-    ``positions``, when given, its nodes' positions); ``cells`` as for :func:`lint_source`."""
-    context = FileContext(path, source, module, positions)
+    ``positions``, when given, its nodes' positions); ``cells`` as for :func:`lint_source`;
+    ``scopes``: the scopes of an earlier version of this document, to reuse."""
+    context = FileContext(path, source, module, positions, scopes)
     rules = _instantiate(context, selection)
     newer = NewerSyntax(selection.python)
     helpers = [_ImportTracker(context), *([newer] if checks_needed(selection.python) else [])]

@@ -8,15 +8,44 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.context import FileContext, node_fact
+from dlsan.lint.context import FileContext, file_fact, node_fact
 from dlsan.lint.semantic.qualified import refers_to_torch
-from dlsan.lint.walk import descendants
+from dlsan.lint.walk import children, descendants
 
 
 @node_fact
 def nodes_in(context: FileContext, root: cst.CSTNode) -> list[cst.CSTNode]:
-    """Every node below ``root`` in source order (cached per root)."""
-    return descendants(root)
+    """Every node below ``root`` in source order (cached per root).
+
+    A slice of the module's one pre-order list (:func:`_preorder`): analyses ask for the nodes of
+    a function, then of each loop in it, then of the loop's body, and walking each of those
+    subtrees again was a tenth of a large file's lint."""
+    nodes, spans = _preorder(context)
+    span = spans.get(id(root))
+    if span is None or nodes[span[0]] is not root:  # a node made by a rule, not the file's
+        return descendants(root)
+    return nodes[span[0] + 1:span[1]]
+
+
+@file_fact
+def _preorder(context: FileContext) -> tuple[list[cst.CSTNode], dict[int, tuple[int, int]]]:
+    """The module's nodes in source order (the module first), and for each node, by id, the
+    range of that list its subtree fills (itself, then its descendants)."""
+    nodes: list[cst.CSTNode] = []
+    spans: dict[int, tuple[int, int]] = {}
+    starts: list[int] = []
+    stack: list[cst.CSTNode | None] = [context.module]
+    while stack:
+        node = stack.pop()
+        if node is None:  # leaving the subtree that started last
+            start = starts.pop()
+            spans[id(nodes[start])] = (start, len(nodes))
+            continue
+        starts.append(len(nodes))
+        nodes.append(node)
+        stack.append(None)
+        stack.extend(reversed(children(node)))
+    return nodes, spans
 
 
 def uses_in(context: FileContext, root: cst.CSTNode, name: str) -> int:

@@ -32,6 +32,7 @@ from dlsan.lint.semantic.scopes import (
     FileScopes,
     Scope,
     ScopeKind,
+    ScopeReuse,
     build_scopes,
 )
 from dlsan.lint.walk import children
@@ -52,9 +53,9 @@ class Located:
 class SemanticModel:
     """Scopes, bindings and name resolution for one module (see the module docstring)."""
 
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, reuse: ScopeReuse | None = None) -> None:
         self.module = module
-        self._scopes: FileScopes = build_scopes(module)
+        self._scopes: FileScopes = build_scopes(module, reuse)
         self.root: Scope = self._scopes.root
 
     # -- where does a node live --------------------------------------------------------------
