@@ -22,7 +22,7 @@ from dlsan.lint.positions import Positions, positions_of
 from dlsan.lint.semantic.model import SemanticModel
 
 if TYPE_CHECKING:
-    from dlsan.lint.semantic.scopes import ScopeReuse
+    from dlsan.lint.reuse import DocumentReuse
 
 N = TypeVar("N", bound=cst.CSTNode)
 K = TypeVar("K", bound=Hashable)
@@ -35,7 +35,7 @@ _IS_A: dict[tuple[type, ...], dict[type, bool]] = {}
 
 class FileContext:
     def __init__(self, path: str, source: str, module: cst.Module, positions: Positions | None = None,
-                 scopes: ScopeReuse | None = None) -> None:
+                 reuse: DocumentReuse | None = None) -> None:
         self.path = path
         self.source = source
         self.module = module
@@ -45,7 +45,8 @@ class FileContext:
         #: each kind of fact's answers, by key (see :class:`Fact`)
         self._facts: dict[Fact[Any, Any], dict[Any, Any]] = {}
         self._semantic: SemanticModel | None = None
-        self._scopes = scopes
+        #: what the lint of the last version of this document kept, if any (the server's path)
+        self.reuse = reuse
         self._positions = positions
         #: project files (path -> content digest) whose code decided something in this file
         self.dependencies: dict[str, str] = {}
@@ -54,7 +55,7 @@ class FileContext:
     def semantic(self) -> SemanticModel:
         """The file's semantic model (scopes, bindings, values), built on first use."""
         if self._semantic is None:
-            self._semantic = SemanticModel(self.module, self._scopes)
+            self._semantic = SemanticModel(self.module, self.reuse.scopes if self.reuse is not None else None)
         return self._semantic
 
     @property

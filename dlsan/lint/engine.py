@@ -28,7 +28,6 @@ from dlsan.lint.walk import Dispatcher, walk
 
 if TYPE_CHECKING:
     from dlsan.lint.reuse import DocumentReuse
-    from dlsan.lint.semantic.scopes import ScopeReuse
 
 T = TypeVar("T")
 
@@ -217,8 +216,7 @@ def lint_source(path: str, source: str, selection: RuleSelection,
         newer = NewerSyntax(selection.python)
         walk(module, Dispatcher([newer]), [])
         return [] if newer.found is None else [_newer_syntax_finding(path, positions or positions_of(module), newer)]
-    return lint_module(path, source, module, selection, cells, positions,
-                       scopes=reuse.scopes if reuse is not None else None)
+    return lint_module(path, source, module, selection, cells, positions, reuse)
 
 
 def _newer_syntax_finding(path: str, positions: Positions, newer: NewerSyntax) -> LintFinding:
@@ -233,11 +231,11 @@ def _instantiate(context: FileContext, selection: RuleSelection) -> list[Rule]:
 
 def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelection,
                 cells: Sequence[CellSpan] | None = None, positions: Positions | None = None,
-                scopes: ScopeReuse | None = None) -> list[LintFinding]:
+                reuse: DocumentReuse | None = None) -> list[LintFinding]:
     """All findings for an already parsed file (``module`` must be ``source`` parsed, and
-    ``positions``, when given, its nodes' positions); ``cells`` as for :func:`lint_source`;
-    ``scopes``: the scopes of an earlier version of this document, to reuse."""
-    context = FileContext(path, source, module, positions, scopes)
+    ``positions``, when given, its nodes' positions); ``cells`` and ``reuse`` as for
+    :func:`lint_source`."""
+    context = FileContext(path, source, module, positions, reuse)
     rules = _instantiate(context, selection)
     newer = NewerSyntax(selection.python)
     helpers = [_ImportTracker(context), *([newer] if checks_needed(selection.python) else [])]
@@ -267,7 +265,8 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
                                              cells)
     # a rule that crashed reported nothing: its suppressions are not "unused"
     ran = [suppressions.RuleId(rule.code, rule.name) for rule in rules]
-    kept = suppressions.apply(path, source, findings, ran=ran, known=selection.known, audit=audit)
+    kept = suppressions.apply(path, source, findings, ran=ran, known=selection.known, audit=audit,
+                              comments_of=reuse.comments if reuse is not None else None)
     return sorted(set(kept)) + internal_errors
 
 

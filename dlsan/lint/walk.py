@@ -16,6 +16,9 @@ from typing import Any
 import libcst as cst
 
 VisitFn = Callable[[Any], Any]
+#: a tree's nodes in source order (the root first), and for each node, by id, the range of that list
+#: its subtree fills (itself, then its descendants)
+Preorder = tuple[list[cst.CSTNode], dict[int, tuple[int, int]]]
 
 _SYNTAX_FIELDS = frozenset(
     {
@@ -129,3 +132,22 @@ def descendants(root: cst.CSTNode) -> list[cst.CSTNode]:
         found.append(node)
         stack.extend(reversed(children(node)))
     return found
+
+
+def preorder(root: cst.CSTNode) -> Preorder:
+    """``root`` and every node below it in source order, with each node's subtree range."""
+    nodes: list[cst.CSTNode] = []
+    spans: dict[int, tuple[int, int]] = {}
+    starts: list[int] = []
+    stack: list[cst.CSTNode | None] = [root]
+    while stack:
+        node = stack.pop()
+        if node is None:  # leaving the subtree that started last
+            start = starts.pop()
+            spans[id(nodes[start])] = (start, len(nodes))
+            continue
+        starts.append(len(nodes))
+        nodes.append(node)
+        stack.append(None)
+        stack.extend(reversed(children(node)))
+    return nodes, spans

@@ -10,14 +10,14 @@ import libcst as cst
 
 from dlsan.lint.context import FileContext, file_fact, node_fact
 from dlsan.lint.semantic.qualified import refers_to_torch
-from dlsan.lint.walk import children, descendants
+from dlsan.lint.walk import Preorder, descendants, preorder
 
 
 @node_fact
 def nodes_in(context: FileContext, root: cst.CSTNode) -> list[cst.CSTNode]:
     """Every node below ``root`` in source order (cached per root).
 
-    A slice of the module's one pre-order list (:func:`_preorder`): analyses ask for the nodes of
+    A slice of the module's one pre-order list (:func:`~dlsan.lint.walk.preorder`): analyses ask for the nodes of
     a function, then of each loop in it, then of the loop's body, and walking each of those
     subtrees again was a tenth of a large file's lint."""
     nodes, spans = _preorder(context)
@@ -28,24 +28,9 @@ def nodes_in(context: FileContext, root: cst.CSTNode) -> list[cst.CSTNode]:
 
 
 @file_fact
-def _preorder(context: FileContext) -> tuple[list[cst.CSTNode], dict[int, tuple[int, int]]]:
-    """The module's nodes in source order (the module first), and for each node, by id, the
-    range of that list its subtree fills (itself, then its descendants)."""
-    nodes: list[cst.CSTNode] = []
-    spans: dict[int, tuple[int, int]] = {}
-    starts: list[int] = []
-    stack: list[cst.CSTNode | None] = [context.module]
-    while stack:
-        node = stack.pop()
-        if node is None:  # leaving the subtree that started last
-            start = starts.pop()
-            spans[id(nodes[start])] = (start, len(nodes))
-            continue
-        starts.append(len(nodes))
-        nodes.append(node)
-        stack.append(None)
-        stack.extend(reversed(children(node)))
-    return nodes, spans
+def _preorder(context: FileContext) -> Preorder:
+    reuse = context.reuse
+    return reuse.preorder(context.module) if reuse is not None else preorder(context.module)
 
 
 def uses_in(context: FileContext, root: cst.CSTNode, name: str) -> int:

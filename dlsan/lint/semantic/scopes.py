@@ -15,7 +15,6 @@ for ``for x in xs:`` after ``xs``, so a use inside the value reads the earlier b
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, cast
 
 import libcst as cst
 
+from dlsan.lint.incremental import same_statement, statement_key
 from dlsan.lint.names import dotted_name
 from dlsan.lint.walk import children
 
@@ -237,26 +237,15 @@ class ScopeReuse:
         self._parts: dict[tuple[int, ...], _Part] = {}
 
     def _get(self, statement: cst.FunctionDef | cst.ClassDef) -> _Part | None:
-        """The part of ``statement`` in the last version: the same node, or a copy of it that
-        differs in its ``leading_lines`` only (the incremental parser moves the comments after the
-        statement before it onto a copy of it), which no scope reads."""
-        part = self._parts.get(_identity(statement))
-        if part is None or type(part.statement) is not type(statement):
-            return None
-        return part if all(value is getattr(statement, name) for name, value in _fields(part.statement)) else None
+        """The part of ``statement`` in the last version: the same node, or the copy of it the
+        incremental parser made to move the comments after the statement before it onto it
+        (:func:`~dlsan.lint.incremental.same_statement`)."""
+        part = self._parts.get(statement_key(statement))
+        return part if part is not None and same_statement(part.statement, statement) else None
 
     def _keep(self, parts: list[_Part]) -> None:
         """Keep only the parts of the latest version (what the next version may reuse)."""
-        self._parts = {_identity(part.statement): part for part in parts}
-
-
-def _fields(statement: cst.CSTNode) -> list[tuple[str, object]]:
-    return [(field.name, getattr(statement, field.name)) for field in dataclasses.fields(statement)
-            if field.name != "leading_lines"]
-
-
-def _identity(statement: cst.CSTNode) -> tuple[int, ...]:
-    return tuple(id(value) for _, value in _fields(statement))
+        self._parts = {statement_key(part.statement): part for part in parts}
 
 
 class _Builder:

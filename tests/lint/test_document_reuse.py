@@ -1,12 +1,15 @@
-"""The scopes a document's model reuses from its last version are the scopes a fresh build gives.
+"""What a document's lint reuses from its last version is what a fresh lint computes.
 
-:class:`~dlsan.lint.semantic.scopes.ScopeReuse` takes the scopes of unchanged top-level ``def`` and
+The scopes: :class:`~dlsan.lint.semantic.scopes.ScopeReuse` takes the scopes of unchanged top-level ``def`` and
 ``class`` statements from the last version.  Here every version of the server's edit sequences
 over the fixtures is built both ways, on the same module, and everything the model holds is
 compared: each scope (kind, opener, parent), its bindings (kind, value, statement, target,
 position, index), its frame's numbering, calls, reads, loops and returns, and where every node
 lives and what its parent is.  The findings of the same path are compared with a fresh lint's in
 tests/lint/test_incremental.py.
+
+The comments (for the unused-suppression audit), tokenized chunk by chunk: every comment of the
+whole text, where the whole text's tokenizer puts it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import libcst as cst
 import pytest
 
 from dlsan.lint.incremental import IncrementalParser
+from dlsan.lint.reuse import DocumentReuse
+from dlsan.lint.suppressions import comments
 from dlsan.lint.semantic.scopes import FileScopes, Scope, ScopeReuse, build_scopes
+from dlsan.lint.walk import preorder
 from dlsan.server.edits import code_edit, edit_sequence
 from dlsan.server.session import Session
 
@@ -87,3 +93,29 @@ def test_a_definition_reads_the_module_binding_of_the_new_version(tmp_path: Path
     assert any(f.code == "DLS502" for f in session.lint(path, torch_version))
     assert not any(f.code == "DLS502" for f in session.lint(path, other_version))
     assert any(f.code == "DLS502" for f in session.lint(path, torch_version))
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.name)
+def test_comments_by_chunk_are_the_whole_texts(path: Path) -> None:
+    reuse = DocumentReuse()
+    text = path.read_text(encoding="utf-8")
+    versions = [*_versions(text), text.replace("\n", "\r\n"), text + '"""unterminated\n', text + "# last", text]
+    by_chunk = 0
+    for version in versions:
+        reuse.parser.parse(version)
+        by_chunk += bool(reuse.parser.chunk_texts)
+        assert reuse.comments(version) == comments(version)
+    assert by_chunk > len(versions) / 2
+
+
+@pytest.mark.parametrize("path", FIXTURES[:6], ids=lambda path: path.name)
+def test_preorder_from_the_last_versions_statements_is_the_modules(path: Path) -> None:
+    reuse = DocumentReuse()
+    for version in _versions(path.read_text(encoding="utf-8")):
+        parsed = reuse.parser.parse(version)
+        if parsed is None:
+            continue
+        nodes, spans = reuse.preorder(parsed.module)
+        fresh_nodes, fresh_spans = preorder(parsed.module)
+        assert _ids(nodes) == _ids(fresh_nodes)
+        assert spans == fresh_spans
