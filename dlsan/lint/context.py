@@ -20,6 +20,7 @@ import libcst as cst
 from dlsan.lint.names import NameResolver
 from dlsan.lint.positions import Positions, positions_of
 from dlsan.lint.semantic.model import SemanticModel
+from dlsan.lint.walk import Preorder, preorder
 
 if TYPE_CHECKING:
     from dlsan.lint.reuse import DocumentReuse
@@ -47,6 +48,7 @@ class FileContext:
         self._semantic: SemanticModel | None = None
         #: what the lint of the last version of this document kept, if any (the server's path)
         self.reuse = reuse
+        self._preorder: Preorder | None = None
         self._positions = positions
         #: project files (path -> content digest) whose code decided something in this file
         self.dependencies: dict[str, str] = {}
@@ -57,6 +59,14 @@ class FileContext:
         if self._semantic is None:
             self._semantic = SemanticModel(self.module, self.reuse.scopes if self.reuse is not None else None)
         return self._semantic
+
+    @property
+    def preorder(self) -> Preorder:
+        """The module's nodes in source order, with each one's subtree range, computed on first
+        use (from the last version's statements when there is one)."""
+        if self._preorder is None:
+            self._preorder = self.reuse.preorder(self.module) if self.reuse is not None else preorder(self.module)
+        return self._preorder
 
     @property
     def positions(self) -> Positions:

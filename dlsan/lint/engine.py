@@ -24,7 +24,7 @@ from dlsan.lint.positions import Positions, positions_of
 from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.rule import FixSpec, InsertAfter, InsertBefore, Replace, Report, Rule
 from dlsan.lint.syntax import NewerSyntax, checks_needed
-from dlsan.lint.walk import Dispatcher, walk
+from dlsan.lint.walk import Dispatcher, walk, walk_listed
 
 if TYPE_CHECKING:
     from dlsan.lint.reuse import DocumentReuse
@@ -241,7 +241,11 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
     helpers = [_ImportTracker(context), *([newer] if checks_needed(selection.python) else [])]
     internal_errors: list[LintFinding] = []
     try:
-        walk(module, Dispatcher([*helpers, *rules]), context.ancestors)
+        dispatcher = Dispatcher([*helpers, *rules])
+        if reuse is not None:  # the tree is listed from the last version's lists: walk the list
+            walk_listed(context.preorder, dispatcher, context.ancestors)
+        else:
+            walk(module, dispatcher, context.ancestors)
     except Exception:
         if newer.found is None:
             rules, internal_errors = _isolate_crashing_rules(path, source, module, selection)

@@ -98,6 +98,29 @@ def walk(root: cst.CSTNode, dispatcher: Dispatcher, ancestors: list[cst.CSTNode]
             push((child, False))
 
 
+def walk_listed(tree: Preorder, dispatcher: Dispatcher, ancestors: list[cst.CSTNode]) -> None:
+    """:func:`walk` over a tree already listed by :func:`preorder`: the same calls in the same
+    order, with no child looked up again."""
+    nodes, spans = tree
+    ends: list[int] = []  # where the subtree of each node of ``ancestors`` ends in ``nodes``
+    for index, node in enumerate(nodes):
+        while ends and ends[-1] <= index:
+            _leave(dispatcher, ancestors, ends)
+        for visit in dispatcher.visits(type(node)):
+            visit(node)
+        ancestors.append(node)
+        ends.append(spans[id(node)][1])
+    while ends:
+        _leave(dispatcher, ancestors, ends)
+
+
+def _leave(dispatcher: Dispatcher, ancestors: list[cst.CSTNode], ends: list[int]) -> None:
+    ends.pop()
+    node = ancestors.pop()
+    for leave in dispatcher.leaves(type(node)):
+        leave(node)
+
+
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The non-syntax child nodes of ``node``, in field order."""
     found: list[cst.CSTNode] = []

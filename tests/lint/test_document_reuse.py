@@ -22,9 +22,9 @@ import pytest
 
 from dlsan.lint.incremental import IncrementalParser
 from dlsan.lint.reuse import DocumentReuse
-from dlsan.lint.suppressions import comments
 from dlsan.lint.semantic.scopes import FileScopes, Scope, ScopeReuse, build_scopes
-from dlsan.lint.walk import preorder
+from dlsan.lint.suppressions import comments
+from dlsan.lint.walk import Dispatcher, preorder, walk, walk_listed
 from dlsan.server.edits import code_edit, edit_sequence
 from dlsan.server.session import Session
 
@@ -119,3 +119,41 @@ def test_preorder_from_the_last_versions_statements_is_the_modules(path: Path) -
         fresh_nodes, fresh_spans = preorder(parsed.module)
         assert _ids(nodes) == _ids(fresh_nodes)
         assert spans == fresh_spans
+
+
+class _Recorder:
+    """Records every visit and leave with the chain of enclosing nodes at that moment."""
+
+    def __init__(self, ancestors: list[cst.CSTNode]) -> None:
+        self.ancestors = ancestors
+        self.events: list[tuple[str, int, list[int]]] = []
+
+    def _record(self, kind: str, node: cst.CSTNode) -> None:
+        self.events.append((kind, id(node), _ids(self.ancestors)))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._record("visit", node)
+
+    def leave_Call(self, node: cst.Call) -> None:
+        self._record("leave", node)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._record("visit", node)
+
+    def leave_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._record("leave", node)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self._record("visit", node)
+
+
+@pytest.mark.parametrize("path", FIXTURES[:6], ids=lambda path: path.name)
+def test_walking_the_listed_tree_is_walking_the_tree(path: Path) -> None:
+    module = cst.parse_module(path.read_text(encoding="utf-8"))
+    listed: list[cst.CSTNode] = []
+    walked: list[cst.CSTNode] = []
+    by_list, by_tree = _Recorder(listed), _Recorder(walked)
+    walk_listed(preorder(module), Dispatcher([by_list]), listed)
+    walk(module, Dispatcher([by_tree]), walked)
+    assert by_list.events == by_tree.events and len(by_tree.events) > 100
+    assert listed == walked == []

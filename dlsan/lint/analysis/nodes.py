@@ -8,29 +8,23 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.context import FileContext, file_fact, node_fact
+from dlsan.lint.context import FileContext, node_fact
 from dlsan.lint.semantic.qualified import refers_to_torch
-from dlsan.lint.walk import Preorder, descendants, preorder
+from dlsan.lint.walk import descendants
 
 
 @node_fact
 def nodes_in(context: FileContext, root: cst.CSTNode) -> list[cst.CSTNode]:
     """Every node below ``root`` in source order (cached per root).
 
-    A slice of the module's one pre-order list (:func:`~dlsan.lint.walk.preorder`): analyses ask for the nodes of
+    A slice of the module's one pre-order list (``context.preorder``): analyses ask for the nodes of
     a function, then of each loop in it, then of the loop's body, and walking each of those
     subtrees again was a tenth of a large file's lint."""
-    nodes, spans = _preorder(context)
+    nodes, spans = context.preorder
     span = spans.get(id(root))
     if span is None or nodes[span[0]] is not root:  # a node made by a rule, not the file's
         return descendants(root)
     return nodes[span[0] + 1:span[1]]
-
-
-@file_fact
-def _preorder(context: FileContext) -> Preorder:
-    reuse = context.reuse
-    return reuse.preorder(context.module) if reuse is not None else preorder(context.module)
 
 
 def uses_in(context: FileContext, root: cst.CSTNode, name: str) -> int:
