@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import libcst as cst
 
 from dlsan.lint.positions import Positions, positions_of
 from dlsan.lint.semantic.model import SemanticModel
 from dlsan.lint.semantic.qualified import SiteNames
+from dlsan.lint.walk import Preorder, preorder
+
+if TYPE_CHECKING:
+    from dlsan.lint.reuse import DocumentReuse
 
 N = TypeVar("N", bound=cst.CSTNode)
 K = TypeVar("K", bound=Hashable)
@@ -31,7 +35,8 @@ _IS_A: dict[tuple[type, ...], dict[type, bool]] = {}
 
 
 class FileContext:
-    def __init__(self, path: str, source: str, module: cst.Module, positions: Positions | None = None) -> None:
+    def __init__(self, path: str, source: str, module: cst.Module, positions: Positions | None = None,
+                 reuse: DocumentReuse | None = None) -> None:
         self.path = path
         self.source = source
         self.module = module
@@ -42,6 +47,9 @@ class FileContext:
         #: each kind of fact's answers, by key (see :class:`Fact`)
         self._facts: dict[Fact[Any, Any], dict[Any, Any]] = {}
         self._semantic: SemanticModel | None = None
+        #: what the lint of the last version of this document kept, if any (the server's path)
+        self.reuse = reuse
+        self._preorder: Preorder | None = None
         self._positions = positions
         #: project files (path -> content digest) whose code decided something in this file
         self.dependencies: dict[str, str] = {}
@@ -50,8 +58,16 @@ class FileContext:
     def semantic(self) -> SemanticModel:
         """The file's semantic model (scopes, bindings, values), built on first use."""
         if self._semantic is None:
-            self._semantic = SemanticModel(self.module)
+            self._semantic = SemanticModel(self.module, self.reuse.scopes if self.reuse is not None else None)
         return self._semantic
+
+    @property
+    def preorder(self) -> Preorder:
+        """The module's nodes in source order, with each one's subtree range, computed on first
+        use (from the last version's statements when there is one)."""
+        if self._preorder is None:
+            self._preorder = self.reuse.preorder(self.module) if self.reuse is not None else preorder(self.module)
+        return self._preorder
 
     @property
     def positions(self) -> Positions:

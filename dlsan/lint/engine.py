@@ -24,10 +24,10 @@ from dlsan.lint.positions import Positions, positions_of
 from dlsan.lint.pyversion import NEWEST, PythonVersion
 from dlsan.lint.rule import FixSpec, InsertAfter, InsertBefore, Replace, Report, Rule
 from dlsan.lint.syntax import NewerSyntax, checks_needed
-from dlsan.lint.walk import Dispatcher, walk
+from dlsan.lint.walk import Dispatcher, walk, walk_listed
 
 if TYPE_CHECKING:
-    from dlsan.lint.incremental import IncrementalParser
+    from dlsan.lint.reuse import DocumentReuse
 
 T = TypeVar("T")
 
@@ -65,7 +65,7 @@ def _file_finding(path: str, message: str, line: int = 1, column: int = 1) -> Li
 
 
 def lint_bytes(path: str, data: bytes, selection: RuleSelection,
-               reuse: IncrementalParser | None = None) -> list[LintFinding]:
+               reuse: DocumentReuse | None = None) -> list[LintFinding]:
     """All findings for one file's raw content (``reuse``: see :func:`lint_source`)."""
     if not data.strip():
         return []
@@ -182,11 +182,12 @@ def checked_parse(path: str, source: str, cpython: _CPythonReading | None = None
 
 
 def lint_source(path: str, source: str, selection: RuleSelection,
-                cells: Sequence[CellSpan] | None = None, reuse: IncrementalParser | None = None) -> list[LintFinding]:
+                cells: Sequence[CellSpan] | None = None, reuse: DocumentReuse | None = None) -> list[LintFinding]:
     """All findings for one file's decoded text; ``cells``: the notebook cells it is made of
-    (found from ``# %%`` markers when not given).  With ``reuse`` (the parser of earlier versions
-    of this document), what did not change since is not parsed again; the findings are the same."""
-    parsed = reuse.parse(source) if reuse is not None else None
+    (found from ``# %%`` markers when not given).  With ``reuse`` (what the lints of earlier
+    versions of this document kept), what did not change since is not parsed again, nor are its
+    scopes built again; the findings are the same."""
+    parsed = reuse.parser.parse(source) if reuse is not None else None
     positions: Positions | None = None
     if parsed is not None:
         module, positions = parsed.module, parsed.positions
@@ -202,7 +203,7 @@ def lint_source(path: str, source: str, selection: RuleSelection,
         newer = NewerSyntax(selection.python)
         walk(module, Dispatcher([newer]), [])
         return [] if newer.found is None else [_newer_syntax_finding(path, positions or positions_of(module), newer)]
-    return lint_module(path, source, module, selection, cells, positions)
+    return lint_module(path, source, module, selection, cells, positions, reuse)
 
 
 def _newer_syntax_finding(path: str, positions: Positions, newer: NewerSyntax) -> LintFinding:
@@ -216,16 +217,22 @@ def _instantiate(context: FileContext, selection: RuleSelection) -> list[Rule]:
 
 
 def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelection,
-                cells: Sequence[CellSpan] | None = None, positions: Positions | None = None) -> list[LintFinding]:
+                cells: Sequence[CellSpan] | None = None, positions: Positions | None = None,
+                reuse: DocumentReuse | None = None) -> list[LintFinding]:
     """All findings for an already parsed file (``module`` must be ``source`` parsed, and
-    ``positions``, when given, its nodes' positions); ``cells`` as for :func:`lint_source`."""
-    context = FileContext(path, source, module, positions)
+    ``positions``, when given, its nodes' positions); ``cells`` and ``reuse`` as for
+    :func:`lint_source`."""
+    context = FileContext(path, source, module, positions, reuse)
     rules = _instantiate(context, selection)
     newer = NewerSyntax(selection.python)
     helpers = [newer] if checks_needed(selection.python) else []
     internal_errors: list[LintFinding] = []
     try:
-        walk(module, Dispatcher([*helpers, *rules]), context.ancestors)
+        dispatcher = Dispatcher([*helpers, *rules])
+        if reuse is not None:  # the tree is listed from the last version's lists: walk the list
+            walk_listed(context.preorder, dispatcher, context.ancestors)
+        else:
+            walk(module, dispatcher, context.ancestors)
     except Exception:
         if newer.found is None:
             rules, internal_errors = _isolate_crashing_rules(path, source, module, selection)
@@ -249,7 +256,8 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
                                              cells)
     # a rule that crashed reported nothing: its suppressions are not "unused"
     ran = [suppressions.RuleId(rule.code, rule.name) for rule in rules]
-    kept = suppressions.apply(path, source, findings, ran=ran, known=selection.known, audit=audit)
+    kept = suppressions.apply(path, source, findings, ran=ran, known=selection.known, audit=audit,
+                              comments_of=reuse.comments if reuse is not None else None)
     return sorted(set(kept)) + internal_errors
 
 

@@ -28,6 +28,7 @@ the whole text as before, so parse errors are reported exactly as in a fresh lin
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -88,6 +89,8 @@ class IncrementalParser:
         #: node -> the chunk of the latest version it belongs to (kept up to date chunk by chunk:
         #: hashing every node of the file again per edit would cost more than the parse saved)
         self._owner: dict[cst.CSTNode, _Chunk] = {}
+        #: the texts of the chunks of the last text parsed, in order (empty when it was not)
+        self.chunk_texts: list[str] = []
 
     def parse(self, source: str) -> Parsed | None:
         """``source`` parsed as a whole, reusing unchanged chunks; None when in doubt (parse the
@@ -97,6 +100,7 @@ class IncrementalParser:
         return on_parse_stack(lambda: self._parse(source), len(source))
 
     def _parse(self, source: str) -> Parsed | None:
+        self.chunk_texts = []
         newline_match = _NEWLINE.search(source)
         newline = newline_match.group() if newline_match else "\n"
         pieces = _pieces(source)
@@ -126,7 +130,10 @@ class IncrementalParser:
                 chunks[index] = reindented
             used.setdefault((index == 0, newline, chunk.text), []).append(chunks[index])
         self._keep(used)
-        return _assemble(chunks, lines_before, indent, self._owner)
+        parsed = _assemble(chunks, lines_before, indent, self._owner)
+        if parsed is not None:
+            self.chunk_texts = [chunk.text for chunk in chunks]
+        return parsed
 
     def _keep(self, used: dict[_Key, list[_Chunk]]) -> None:
         """Make ``used`` the chunks of the latest version."""
@@ -168,6 +175,23 @@ class IncrementalParser:
                 end += 1
                 continue
             return None if chunk is None else (chunk, end)
+
+
+def statement_key(statement: cst.CSTNode) -> tuple[int, ...]:
+    """The ids of every field of a top-level statement but its leading lines: the same for the
+    statement and for the copy of it that :func:`_assemble` makes to move lines before it."""
+    return tuple(id(value) for _, value in _fields(statement))
+
+
+def same_statement(old: cst.CSTNode, new: cst.CSTNode) -> bool:
+    """Whether ``new`` is ``old``, or a copy of it that differs in its ``leading_lines`` only
+    (blank lines and comments, which no analysis reads: the walk skips them)."""
+    return new is old or (type(new) is type(old) and all(value is getattr(new, name) for name, value in _fields(old)))
+
+
+def _fields(statement: cst.CSTNode) -> list[tuple[str, object]]:
+    return [(field.name, getattr(statement, field.name)) for field in dataclasses.fields(statement)
+            if field.name != "leading_lines"]
 
 
 def _pieces(source: str) -> list[str]:

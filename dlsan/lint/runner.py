@@ -30,7 +30,7 @@ from dlsan.lint.selection import matching
 
 if TYPE_CHECKING:
     from dlsan.lint.engine import RuleSelection
-    from dlsan.lint.incremental import IncrementalParser
+    from dlsan.lint.reuse import DocumentReuse
 
 #: below this many files, starting worker processes costs more than it saves
 PARALLEL_THRESHOLD = 8
@@ -113,14 +113,13 @@ class Linter:
                                                       f"Cannot read file: {error.strerror or error}")])
         return self.lint_content(path_text, data)
 
-    def lint_content(self, path_text: str, data: bytes, reuse: IncrementalParser | None = None) -> FileResult:
+    def lint_content(self, path_text: str, data: bytes, reuse: DocumentReuse | None = None) -> FileResult:
         """Lint ``data`` as the content of ``path_text`` (which need not exist: stdin); ``reuse``
-        is the incremental parser of earlier versions of that document, if any (not for
-        notebooks)."""
+        is what the lints of earlier versions of that document kept, if any (not for notebooks)."""
         with _fewer_collections():
             return self._lint_content(path_text, data, reuse)
 
-    def _lint_content(self, path_text: str, data: bytes, reuse: IncrementalParser | None) -> FileResult:
+    def _lint_content(self, path_text: str, data: bytes, reuse: DocumentReuse | None) -> FileResult:
         from dlsan.lint.engine import lint_bytes
         from dlsan.lint.fixes import fix_source
         from dlsan.lint.semantic.project import dependencies_of

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from dlsan.lint.finding import PARSE_ERROR_CODE, Edit, Fix, LintFinding
@@ -90,10 +90,13 @@ def apply(
     ran: Sequence[RuleId] = (),
     known: Iterable[str] = (),
     audit: bool = False,
+    comments_of: Callable[[str], list[Comment]] | None = None,
 ) -> list[LintFinding]:
     """``findings`` minus the suppressed ones; with ``audit``, plus a DLS001 finding for each
     suppression comment that names a rule in ``ran`` (or a code in no rule of ``known``) yet
-    suppressed nothing.  A code of a rule that did not run on the file is never called unused."""
+    suppressed nothing.  A code of a rule that did not run on the file is never called unused.
+    ``comments_of``: what gives the source's comments (:func:`comments` when not given, or the
+    same answer from what an earlier version's lint kept)."""
     lines = split_lines(source)
     whole_file = ignored_in_file(source)
     used: set[tuple[int, str]] = set()
@@ -108,7 +111,8 @@ def apply(
         else:
             kept.append(finding)
     if audit and ("noqa" in source.lower() or "dlsan" in source.lower()):
-        for unused in _unused(path, source, used, ran, frozenset(known) | {r.code for r in ran}):
+        found = (comments_of or comments)(source)
+        for unused in _unused(path, source, found, used, ran, frozenset(known) | {r.code for r in ran}):
             on_line = suppressed_on_line(lines[unused.line - 1]) - {ALL}  # a blanket one is what is unused
             if not any(covers(item, unused.code, unused.name) for item in whole_file | on_line):
                 kept.append(unused)
@@ -124,15 +128,25 @@ def _tokens(source: str) -> Iterator[tokenize.TokenInfo]:
 _LINE_END = re.compile(r"\r\n?")
 
 
-def _comments(source: str) -> list[tuple[int, int, str]]:
-    """(line, 0-based column, text) of every comment; [] if the source does not tokenize."""
+#: (line, 0-based column, text) of a comment
+Comment = tuple[int, int, str]
+
+
+def comments(source: str) -> list[Comment]:
+    """Every comment of ``source``; [] if the source does not tokenize."""
+    found = comments_if_tokenizes(source)
+    return [] if found is None else found
+
+
+def comments_if_tokenizes(source: str) -> list[Comment] | None:
+    """Every comment of ``source``; None if the source does not tokenize."""
     found = []
     try:
         for token in _tokens(source):
             if token.type == tokenize.COMMENT:
                 found.append((token.start[0], token.start[1], token.string))
     except (tokenize.TokenError, IndentationError, SyntaxError):
-        return []
+        return None
     return found
 
 
@@ -159,10 +173,10 @@ def _unused_items(
     return unused
 
 
-def _unused(path: str, source: str, used: set[tuple[int, str]], ran: Sequence[RuleId],
+def _unused(path: str, source: str, found: list[Comment], used: set[tuple[int, str]], ran: Sequence[RuleId],
             known: frozenset[str]) -> list[LintFinding]:
     findings = []
-    for line, column, comment in _comments(source):
+    for line, column, comment in found:
         if "noqa" not in comment.lower() and "dlsan" not in comment.lower():
             continue
         new_comment = comment

@@ -16,6 +16,9 @@ from typing import Any
 import libcst as cst
 
 VisitFn = Callable[[Any], Any]
+#: a tree's nodes in source order (the root first), and for each node, by id, the range of that list
+#: its subtree fills (itself, then its descendants)
+Preorder = tuple[list[cst.CSTNode], dict[int, tuple[int, int]]]
 
 _SYNTAX_FIELDS = frozenset(
     {
@@ -95,6 +98,29 @@ def walk(root: cst.CSTNode, dispatcher: Dispatcher, ancestors: list[cst.CSTNode]
             push((child, False))
 
 
+def walk_listed(tree: Preorder, dispatcher: Dispatcher, ancestors: list[cst.CSTNode]) -> None:
+    """:func:`walk` over a tree already listed by :func:`preorder`: the same calls in the same
+    order, with no child looked up again."""
+    nodes, spans = tree
+    ends: list[int] = []  # where the subtree of each node of ``ancestors`` ends in ``nodes``
+    for index, node in enumerate(nodes):
+        while ends and ends[-1] <= index:
+            _leave(dispatcher, ancestors, ends)
+        for visit in dispatcher.visits(type(node)):
+            visit(node)
+        ancestors.append(node)
+        ends.append(spans[id(node)][1])
+    while ends:
+        _leave(dispatcher, ancestors, ends)
+
+
+def _leave(dispatcher: Dispatcher, ancestors: list[cst.CSTNode], ends: list[int]) -> None:
+    ends.pop()
+    node = ancestors.pop()
+    for leave in dispatcher.leaves(type(node)):
+        leave(node)
+
+
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The non-syntax child nodes of ``node``, in field order."""
     found: list[cst.CSTNode] = []
@@ -129,3 +155,22 @@ def descendants(root: cst.CSTNode) -> list[cst.CSTNode]:
         found.append(node)
         stack.extend(reversed(children(node)))
     return found
+
+
+def preorder(root: cst.CSTNode) -> Preorder:
+    """``root`` and every node below it in source order, with each node's subtree range."""
+    nodes: list[cst.CSTNode] = []
+    spans: dict[int, tuple[int, int]] = {}
+    starts: list[int] = []
+    stack: list[cst.CSTNode | None] = [root]
+    while stack:
+        node = stack.pop()
+        if node is None:  # leaving the subtree that started last
+            start = starts.pop()
+            spans[id(nodes[start])] = (start, len(nodes))
+            continue
+        starts.append(len(nodes))
+        nodes.append(node)
+        stack.append(None)
+        stack.extend(reversed(children(node)))
+    return nodes, spans

@@ -5,9 +5,9 @@ Configuration is the CLI's: the nearest ``pyproject.toml`` with ``[tool.dlsan]``
 document (so each workspace folder, or sub-project, gets its own), read once and reused until a
 configuration file changes (:meth:`Session.forget_config`).
 
-A document linted again after an edit is parsed incrementally
-(:class:`~dlsan.lint.incremental.IncrementalParser`): the statements the edit did not touch keep
-their nodes and positions from the last version.
+A document linted again after an edit reuses what the last version's lint kept
+(:class:`~dlsan.lint.reuse.DocumentReuse`): the statements the edit did not touch keep their nodes
+and positions, and the top-level definitions among them their scopes.
 
 A document linted again with the same text (saved after its last change, reopened) is answered
 from the last lint of that path, unless the configuration or a project file its findings depend on
@@ -23,8 +23,8 @@ from pathlib import Path
 from dlsan.config import find_config
 from dlsan.lint.api import prepare
 from dlsan.lint.finding import LintFinding
-from dlsan.lint.incremental import IncrementalParser
 from dlsan.lint.notebooks import is_notebook
+from dlsan.lint.reuse import DocumentReuse
 from dlsan.lint.runner import FileResult, Linter
 from dlsan.lint.semantic.project import digest_of
 
@@ -35,8 +35,8 @@ class Session:
         self._linters: dict[Path | None, tuple[Linter, Linter]] = {}
         #: path -> (the linter, the text, its result) of the last lint of that path
         self._last: dict[str, tuple[Linter, str, FileResult]] = {}
-        #: path -> the parser of the versions of that document linted so far
-        self._parsers: dict[str, IncrementalParser] = {}
+        #: path -> what the lints of the versions of that document so far kept for the next
+        self._reuse: dict[str, DocumentReuse] = {}
 
     def forget_config(self) -> None:
         """A configuration file changed: read them again on the next request."""
@@ -47,7 +47,7 @@ class Session:
     def forget_document(self, path: str) -> None:
         """The document at ``path`` was closed: drop what was kept of its last lint."""
         self._last.pop(path, None)
-        self._parsers.pop(path, None)
+        self._reuse.pop(path, None)
 
     def _linters_for(self, path: Path) -> tuple[Linter, Linter]:
         """(linter, fixing linter) under the configuration that applies to ``path``; raises
@@ -67,8 +67,8 @@ class Session:
         last = self._last.get(path)
         if last is not None and last[0] is linter and last[1] == text and _dependencies_unchanged(last[2]):
             return list(last[2].findings)
-        parser = None if is_notebook(path) else self._parsers.setdefault(path, IncrementalParser())
-        result = linter.lint_content(path, text.encode("utf-8"), parser)
+        reuse = None if is_notebook(path) else self._reuse.setdefault(path, DocumentReuse())
+        result = linter.lint_content(path, text.encode("utf-8"), reuse)
         self._last[path] = (linter, text, result)
         return list(result.findings)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dlsan.lint.incremental import IncrementalParser
+from dlsan.lint.reuse import DocumentReuse
 from dlsan.lint.runner import FileResult, Linter
 from dlsan.server.session import Session
 
@@ -21,7 +21,7 @@ def lints(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     ran: list[str] = []
     real = Linter.lint_content
 
-    def counted(self: Linter, path: str, data: bytes, reuse: IncrementalParser | None = None) -> FileResult:
+    def counted(self: Linter, path: str, data: bytes, reuse: DocumentReuse | None = None) -> FileResult:
         ran.append(data.decode("utf-8"))
         return real(self, path, data, reuse)
 
@@ -58,7 +58,7 @@ def test_a_changed_project_file_the_findings_depend_on_lints_again(
     recorded = {str(dependency): hashlib.sha256(dependency.read_bytes()).hexdigest()}
     real = Linter.lint_content
 
-    def with_dependency(self: Linter, path: str, data: bytes, reuse: IncrementalParser | None = None) -> FileResult:
+    def with_dependency(self: Linter, path: str, data: bytes, reuse: DocumentReuse | None = None) -> FileResult:
         result = real(self, path, data, reuse)
         result.dependencies = dict(recorded)
         return result

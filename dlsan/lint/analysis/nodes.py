@@ -15,8 +15,16 @@ from dlsan.lint.walk import descendants
 
 @node_fact
 def nodes_in(context: FileContext, root: cst.CSTNode) -> list[cst.CSTNode]:
-    """Every node below ``root`` in source order (cached per root)."""
-    return descendants(root)
+    """Every node below ``root`` in source order (cached per root).
+
+    A slice of the module's one pre-order list (``context.preorder``): analyses ask for the nodes of
+    a function, then of each loop in it, then of the loop's body, and walking each of those
+    subtrees again was a tenth of a large file's lint."""
+    nodes, spans = context.preorder
+    span = spans.get(id(root))
+    if span is None or nodes[span[0]] is not root:  # a node made by a rule, not the file's
+        return descendants(root)
+    return nodes[span[0] + 1:span[1]]
 
 
 def uses_in(context: FileContext, root: cst.CSTNode, name: str) -> int:

@@ -424,12 +424,15 @@ def called_layer(context: FileContext, func: cst.BaseExpression, scope: cst.CSTN
 
 
 def _owner_class(context: FileContext, scope: cst.CSTNode) -> cst.ClassDef | None:
+    """The class of the file's index whose body defines the function ``scope``, if any (found
+    through the parents: scanning every class's body, for each inference, was quadratic)."""
     if not isinstance(scope, cst.FunctionDef):
         return None
-    for cls in file_index(context).classes.values():
-        if any(item is scope for item in cls.body.body):
-            return cls
-    return None
+    block = context.semantic.parent(scope)
+    cls = context.semantic.parent(block) if block is not None else None
+    if not isinstance(cls, cst.ClassDef) or cls.body is not block:
+        return None
+    return cls if file_index(context).classes.get(cls.name.value) is cls else None
 
 
 def _local_module_class(context: FileContext, func: cst.BaseExpression) -> cst.ClassDef | None:

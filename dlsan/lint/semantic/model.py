@@ -32,6 +32,7 @@ from dlsan.lint.semantic.scopes import (
     FileScopes,
     Scope,
     ScopeKind,
+    ScopeReuse,
     build_scopes,
 )
 from dlsan.lint.walk import children
@@ -52,9 +53,9 @@ class Located:
 class SemanticModel:
     """Scopes, bindings and name resolution for one module (see the module docstring)."""
 
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, reuse: ScopeReuse | None = None) -> None:
         self.module = module
-        self._scopes: FileScopes = build_scopes(module)
+        self._scopes: FileScopes = build_scopes(module, reuse)
         self.root: Scope = self._scopes.root
 
     # -- where does a node live --------------------------------------------------------------
@@ -220,7 +221,7 @@ class SemanticModel:
                 reaching.append(earlier)
         # the back edge: bindings later in an enclosing loop reach the use on the next iteration,
         # unless the loop binds the name before the use on every iteration
-        for loop in _loops_containing(scope, use):
+        for loop in self._loops_containing(scope, use):
             latest = before[-1] if before else None
             if (latest is not None and scope.contains(loop, latest.node) and latest.kind not in UPDATING_KINDS
                     and self.runs_whenever(latest.node, loop)):
@@ -239,14 +240,27 @@ class SemanticModel:
         return False
 
 
+    def _loops_containing(self, scope: Scope, node: cst.CSTNode) -> list[cst.For | cst.While]:
+        """Loops of ``scope``'s frame around ``node`` (a node of that frame), innermost first:
+        its loop ancestors below the frame's opener (every ancestor of a node of a frame, up to
+        the opener, is of that frame; asking each loop of the frame was quadratic in a module
+        with many loops)."""
+        frame = scope.frame
+        if id(node) not in frame.order:
+            return []
+        found: list[cst.For | cst.While] = []
+        opener = frame.node
+        parents = self._scopes.parents
+        ancestor = parents.get(id(node))
+        while ancestor is not None and ancestor is not opener:
+            if type(ancestor) is cst.For or type(ancestor) is cst.While:  # exact types: libcst's classes are slow ABCs
+                found.append(ancestor)
+            ancestor = parents.get(id(ancestor))
+        return found
+
+
 def _is_ancestor(model: SemanticModel, outer: cst.CSTNode, node: cst.CSTNode) -> bool:
     return any(a is outer for a in model.ancestors(node))
-
-
-def _loops_containing(scope: Scope, node: cst.CSTNode) -> list[cst.For | cst.While]:
-    """Loops of ``scope``'s frame around ``node``, innermost first."""
-    frame = scope.frame
-    return [loop for loop in reversed(frame.loops) if loop is not node and frame.contains(loop, node)]
 
 
 def names_read(node: cst.CSTNode | None) -> list[str]:

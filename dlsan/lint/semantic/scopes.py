@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import libcst as cst
 
+from dlsan.lint.incremental import same_statement, statement_key
 from dlsan.lint.names import dotted_name
 from dlsan.lint.walk import children
 
@@ -200,14 +201,61 @@ class FileScopes:
     imports: list[cst.Import | cst.ImportFrom]
 
 
-def build_scopes(module: cst.Module) -> FileScopes:
-    """One pass over ``module``: scopes, bindings, positions, parents."""
-    return _Builder(module).build()
+def build_scopes(module: cst.Module, reuse: ScopeReuse | None = None) -> FileScopes:
+    """One pass over ``module``: scopes, bindings, positions, parents (``reuse``: see
+    :class:`ScopeReuse`)."""
+    return _Builder(module, reuse).build()
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What one top-level ``def`` or ``class`` statement contributes to its file's scopes, apart
+    from its own place in the module's frame: the scope it opens (with every scope inside it) and
+    the entries of the file's tables for the nodes below it."""
+
+    statement: cst.FunctionDef | cst.ClassDef
+    inner: Scope
+    #: the tables' entries for the nodes below the statement's children (whose parent is the
+    #: statement, set each time: the statement may be a copy, see :meth:`ScopeReuse._get`)
+    scope_by_node: dict[int, Scope]
+    scope_by_opener: dict[int, Scope]
+    parents: dict[int, cst.CSTNode]
+    #: the import statements below the statement, in source order
+    imports: list[cst.Import | cst.ImportFrom]
+
+
+class ScopeReuse:
+    """The scopes of the top-level ``def`` and ``class`` statements of a document's last version,
+    for the next version's model (the language server's path, where an edit leaves all but one or
+    two statements the very same node objects).
+
+    Sound because everything below such a statement is computed from its own subtree alone: the
+    scopes inside it, their bindings (a ``global``/``nonlocal`` name stays bound in the scope that
+    assigns it, declared there), the pre-order numbers of its frames, the calls, reads, loops and
+    returns, the parents of its nodes.  What the statement gives the module's frame (its number,
+    its name's binding) is recomputed every time.  A statement is recognised by the identity of
+    its fields, and the part holds it, so the ids of its nodes cannot be reused by other objects."""
+
+    def __init__(self) -> None:
+        #: id of every field of a statement but its leading lines -> its part
+        self._parts: dict[tuple[int, ...], _Part] = {}
+
+    def _get(self, statement: cst.FunctionDef | cst.ClassDef) -> _Part | None:
+        """The part of ``statement`` in the last version: the same node, or the copy of it the
+        incremental parser made to move the comments after the statement before it onto it
+        (:func:`~dlsan.lint.incremental.same_statement`)."""
+        part = self._parts.get(statement_key(statement))
+        return part if part is not None and same_statement(part.statement, statement) else None
+
+    def _keep(self, parts: list[_Part]) -> None:
+        """Keep only the parts of the latest version (what the next version may reuse)."""
+        self._parts = {statement_key(part.statement): part for part in parts}
 
 
 class _Builder:
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, reuse: ScopeReuse | None = None) -> None:
         self.module = module
+        self.reuse = reuse
         self.root = Scope(ScopeKind.MODULE, module, None)
         self.scope_by_node: dict[int, Scope] = {}
         self.scope_by_opener: dict[int, Scope] = {id(module): self.root}
@@ -219,30 +267,86 @@ class _Builder:
         self.imports: list[cst.Import | cst.ImportFrom] = []
 
     def build(self) -> FileScopes:
+        statements = children(self.module)
+        for statement in statements:
+            self.parents[id(statement)] = self.module
+        if self.reuse is None:
+            for statement in statements:
+                self._walk(statement, self.root)
+        else:
+            parts: list[_Part] = []
+            for statement in statements:
+                if type(statement) is cst.FunctionDef or type(statement) is cst.ClassDef:
+                    parts.append(self._definition(statement))
+                else:
+                    self._walk(statement, self.root)
+            self.reuse._keep(parts)
+        return FileScopes(self.root, self.scope_by_node, self.scope_by_opener, self.parents, self.imports)
+
+    def _walk(self, top: cst.CSTNode, scope: Scope) -> None:
+        """Number, record and bind ``top`` and its subtree, ``top`` in ``scope``."""
         # explicit stack of (node, scope, leaving); a scope node is numbered in the scope around it
         # and its children are walked in the scope it opens
-        stack: list[tuple[cst.CSTNode, Scope, bool]] = [
-            (child, self.root, False) for child in reversed(children(self.module))]
-        for child in children(self.module):
-            self.parents[id(child)] = self.module
+        stack: list[tuple[cst.CSTNode, Scope, bool]] = [(top, scope, False)]
         while stack:
             node, scope, leaving = stack.pop()
             frame = scope.frame
             if leaving:
-                frame.ends[id(node)] = len(frame.order) - 1
-                for owner, binding in self.pending.pop(id(node), ()):
-                    self._add(owner, _at(binding, frame.ends[id(node)]))
+                self._leave(node, frame)
                 continue
-            frame.order[id(node)] = len(frame.order)
-            frame.nodes.append(node)
-            self.scope_by_node[id(node)] = scope
-            inner = self._open(node, scope)
-            self._record(node, scope, inner)
+            inner = self._enter(node, scope, frame)
             stack.append((node, scope, True))
             for child in reversed(children(node)):
                 self.parents[id(child)] = node
                 stack.append((child, inner, False))
-        return FileScopes(self.root, self.scope_by_node, self.scope_by_opener, self.parents, self.imports)
+
+    def _enter(self, node: cst.CSTNode, scope: Scope, frame: Scope) -> Scope:
+        frame.order[id(node)] = len(frame.order)
+        frame.nodes.append(node)
+        self.scope_by_node[id(node)] = scope
+        inner = self._open(node, scope)
+        self._record(node, scope, inner)
+        return inner
+
+    def _leave(self, node: cst.CSTNode, frame: Scope) -> None:
+        frame.ends[id(node)] = len(frame.order) - 1
+        for owner, binding in self.pending.pop(id(node), ()):
+            self._add(owner, _at(binding, frame.ends[id(node)]))
+
+    def _definition(self, statement: cst.FunctionDef | cst.ClassDef) -> _Part:
+        """A top-level ``def``/``class``: its place in the module's frame, and its part of the
+        tables, taken from the last version when the statement is the same node."""
+        assert self.reuse is not None
+        part = self.reuse._get(statement)
+        root = self.root
+        if part is None:
+            tables = self.scope_by_node, self.scope_by_opener, self.parents, self.imports
+            self.scope_by_node, self.scope_by_opener, self.parents, self.imports = {}, {}, {}, []
+            inner = self._enter(statement, root, root)
+            for child in children(statement):
+                self._walk(child, inner)
+            del self.scope_by_node[id(statement)]  # the statement's own entry: the module's, below
+            del self.scope_by_opener[id(statement)]
+            part = _Part(statement, inner, self.scope_by_node, self.scope_by_opener, self.parents, self.imports)
+            self.scope_by_node, self.scope_by_opener, self.parents, self.imports = tables
+        else:
+            part = _Part(statement, part.inner, part.scope_by_node, part.scope_by_opener, part.parents, part.imports)
+            part.inner.node = statement
+            part.inner.parent = root
+            root.children.append(part.inner)
+            root.order[id(statement)] = len(root.order)
+            root.nodes.append(statement)
+            self._record(statement, root, part.inner)
+        self.scope_by_node.update(part.scope_by_node)
+        self.scope_by_opener.update(part.scope_by_opener)
+        self.parents.update(part.parents)
+        self.imports.extend(part.imports)
+        self.scope_by_node[id(statement)] = root
+        self.scope_by_opener[id(statement)] = part.inner
+        for child in children(statement):
+            self.parents[id(child)] = statement
+        self._leave(statement, root)
+        return part
 
     # -- scopes ----------------------------------------------------------------------------------
 

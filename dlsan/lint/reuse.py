@@ -1,0 +1,89 @@
+"""What the lint of one version of a document keeps for the lint of its next version (the language
+server's path): the parsed chunks, the scopes of the top-level definitions, the comments of each
+chunk, the pre-order list of each top-level statement's nodes.
+
+Each part is reused only where it is provably what a fresh lint would compute (see
+:class:`~dlsan.lint.incremental.IncrementalParser`, :class:`~dlsan.lint.semantic.scopes.ScopeReuse`
+and the methods below); the findings are always computed afresh from them, so they are
+a fresh lint's (tests/lint/test_incremental.py holds the two equal).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from dlsan.lint import suppressions
+from dlsan.lint.incremental import IncrementalParser, same_statement, statement_key
+from dlsan.lint.semantic.scopes import ScopeReuse
+from dlsan.lint.walk import Preorder, preorder
+
+_LINE_END = re.compile(r"\r\n?|\n")
+
+
+@dataclass
+class DocumentReuse:
+    """One document's memory across versions (one per open document)."""
+
+    parser: IncrementalParser = field(default_factory=IncrementalParser)
+    scopes: ScopeReuse = field(default_factory=ScopeReuse)
+    #: chunk text -> its comments, lines counted from the chunk's first (the last version's chunks)
+    _comments: dict[str, list[suppressions.Comment]] = field(default_factory=dict)
+    #: statement key -> the statement and its :func:`~dlsan.lint.walk.preorder` (the last version's)
+    _subtrees: dict[tuple[int, ...], tuple[cst.CSTNode, Preorder]] = field(default_factory=dict)
+
+    def preorder(self, module: cst.Module) -> Preorder:
+        """:func:`~dlsan.lint.walk.preorder` of ``module``, from the last version's lists of the
+        top-level statements it shares with it (a module's list is the module, then each
+        statement's list in turn; a statement's list is a function of its subtree alone)."""
+        nodes: list[cst.CSTNode] = [module]
+        spans: dict[int, tuple[int, int]] = {}
+        kept: dict[tuple[int, ...], tuple[cst.CSTNode, Preorder]] = {}
+        for statement in module.body:
+            key = statement_key(statement)
+            found = self._subtrees.get(key)
+            if found is None or not same_statement(found[0], statement):
+                own = preorder(statement)
+            else:
+                old, own = found
+                if old is not statement:  # the copy that moved lines before it: its own node first
+                    own[0][0] = statement
+                    own[1][id(statement)] = own[1].pop(id(old))
+            kept[key] = (statement, own)
+            offset = len(nodes)
+            nodes.extend(own[0])
+            spans.update({node: (start + offset, end + offset) for node, (start, end) in own[1].items()})
+        spans[id(module)] = (0, len(nodes))
+        self._subtrees = kept
+        return nodes, spans
+
+    def comments(self, source: str) -> list[suppressions.Comment]:
+        """:func:`~dlsan.lint.suppressions.comments` of ``source``, tokenizing only the chunks
+        that changed since the last version, when ``source`` is what the parser parsed last.
+
+        A chunk starts a line that starts a top-level statement, outside any bracket or string
+        and with no indentation open, where the tokenizer of the whole text stands as at the
+        start of a file: so the chunk's comments, alone, are the whole text's on its lines.
+        When a chunk does not tokenize, neither (most likely) does the whole text, and the whole
+        text decides."""
+        texts = self.parser.chunk_texts
+        if not texts or "".join(texts) != source:
+            return suppressions.comments(source)
+        found: list[suppressions.Comment] = []
+        kept: dict[str, list[suppressions.Comment]] = {}
+        line = 0  # lines before the chunk
+        for text in texts:
+            own = kept.get(text)
+            if own is None:
+                own = self._comments.get(text)
+            if own is None:
+                own = suppressions.comments_if_tokenizes(text)
+                if own is None:
+                    return suppressions.comments(source)
+            kept[text] = own
+            found.extend((line + at, column, comment) for at, column, comment in own)
+            line += len(_LINE_END.findall(text))
+        self._comments = kept
+        return found

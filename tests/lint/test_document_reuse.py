@@ -1,0 +1,160 @@
+"""What a document's lint reuses from its last version is what a fresh lint computes.
+
+The scopes: :class:`~dlsan.lint.semantic.scopes.ScopeReuse` takes the scopes of unchanged top-level ``def`` and
+``class`` statements from the last version.  Here every version of the server's edit sequences
+over the fixtures is built both ways, on the same module, and everything the model holds is
+compared: each scope (kind, opener, parent), its bindings (kind, value, statement, target,
+position, index), its frame's numbering, calls, reads, loops and returns, and where every node
+lives and what its parent is.  The findings of the same path are compared with a fresh lint's in
+tests/lint/test_incremental.py.
+
+The comments (for the unused-suppression audit), tokenized chunk by chunk: every comment of the
+whole text, where the whole text's tokenizer puts it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+import pytest
+
+from dlsan.lint.incremental import IncrementalParser
+from dlsan.lint.reuse import DocumentReuse
+from dlsan.lint.semantic.scopes import FileScopes, Scope, ScopeReuse, build_scopes
+from dlsan.lint.suppressions import comments
+from dlsan.lint.walk import Dispatcher, preorder, walk, walk_listed
+from dlsan.server.edits import code_edit, edit_sequence
+from dlsan.server.session import Session
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = sorted((REPO / "fixtures").glob("*.py"))
+
+
+def _ids(nodes: Any) -> list[int]:
+    return [id(node) for node in nodes]
+
+
+def _scope(scope: Scope) -> tuple[Any, ...]:
+    bindings = {name: [(b.kind, id(b.value), id(b.node), id(b.target), b.position, b.index) for b in found]
+                for name, found in scope.bindings.items()}
+    return (scope.kind, id(scope.node), id(scope.parent.node) if scope.parent else None, bindings,
+            sorted(scope.declared_outside), scope.order, scope.ends, _ids(scope.calls),
+            {name: _ids(reads) for name, reads in scope.reads.items()}, _ids(scope.loops), _ids(scope.returns),
+            _ids(scope.nodes), [id(child.node) for child in scope.children])
+
+
+def describe(scopes: FileScopes) -> dict[str, Any]:
+    """Everything a model reads from its scopes, by node identity (both builds share the module)."""
+    every: list[Scope] = []
+    stack = [scopes.root]
+    while stack:
+        scope = stack.pop()
+        every.append(scope)
+        stack.extend(scope.children)
+    return {
+        "scopes": [_scope(scope) for scope in every],
+        "scope_by_node": {key: id(scope.node) for key, scope in scopes.scope_by_node.items()},
+        "scope_by_opener": {key: id(scope.node) for key, scope in scopes.scope_by_opener.items()},
+        "parents": {key: id(parent) for key, parent in scopes.parents.items()},
+        "imports": _ids(scopes.imports),
+    }
+
+
+def _versions(text: str) -> list[str]:
+    return [text, *(version for _, version in edit_sequence(text)), code_edit(text, 1), text]
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.name)
+def test_reused_scopes_are_a_fresh_builds(path: Path) -> None:
+    parser, reuse = IncrementalParser(), ScopeReuse()
+    reused = defined = 0
+    for version in _versions(path.read_text(encoding="utf-8")):
+        parsed = parser.parse(version)
+        if parsed is None:
+            continue
+        before = {id(part.inner) for part in reuse._parts.values()}
+        incremental = build_scopes(parsed.module, reuse)
+        reused += sum(id(scope) in before for scope in incremental.root.children)
+        defined += sum(isinstance(statement, (cst.FunctionDef, cst.ClassDef)) for statement in parsed.module.body)
+        assert describe(incremental) == describe(build_scopes(parsed.module))
+    # the edit sequences leave definitions alone: their scopes were reused
+    assert reused if defined else not reused
+
+
+def test_a_definition_reads_the_module_binding_of_the_new_version(tmp_path: Path) -> None:
+    """The reused scopes of an unchanged ``def`` resolve its free names in the new version's
+    module: an import edited above it changes its finding (DLS502 needs ``F`` to be torch's)."""
+    (tmp_path / "pyproject.toml").write_text('[tool.dlsan]\nselect = ["ALL"]\n', encoding="utf-8")
+    body = "\n\ndef loss_of(logits, y):\n    return F.cross_entropy(F.softmax(logits, dim=1), y)\n"
+    torch_version = "import torch\nimport torch.nn.functional as F\n" + body
+    other_version = "import torch\nimport jax.nn as F\n" + body
+    session, path = Session(), str(tmp_path / "train.py")
+    assert any(f.code == "DLS502" for f in session.lint(path, torch_version))
+    assert not any(f.code == "DLS502" for f in session.lint(path, other_version))
+    assert any(f.code == "DLS502" for f in session.lint(path, torch_version))
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.name)
+def test_comments_by_chunk_are_the_whole_texts(path: Path) -> None:
+    reuse = DocumentReuse()
+    text = path.read_text(encoding="utf-8")
+    versions = [*_versions(text), text.replace("\n", "\r\n"), text + '"""unterminated\n', text + "# last", text]
+    by_chunk = 0
+    for version in versions:
+        reuse.parser.parse(version)
+        by_chunk += bool(reuse.parser.chunk_texts)
+        assert reuse.comments(version) == comments(version)
+    assert by_chunk > len(versions) / 2
+
+
+@pytest.mark.parametrize("path", FIXTURES[:6], ids=lambda path: path.name)
+def test_preorder_from_the_last_versions_statements_is_the_modules(path: Path) -> None:
+    reuse = DocumentReuse()
+    for version in _versions(path.read_text(encoding="utf-8")):
+        parsed = reuse.parser.parse(version)
+        if parsed is None:
+            continue
+        nodes, spans = reuse.preorder(parsed.module)
+        fresh_nodes, fresh_spans = preorder(parsed.module)
+        assert _ids(nodes) == _ids(fresh_nodes)
+        assert spans == fresh_spans
+
+
+class _Recorder:
+    """Records every visit and leave with the chain of enclosing nodes at that moment."""
+
+    def __init__(self, ancestors: list[cst.CSTNode]) -> None:
+        self.ancestors = ancestors
+        self.events: list[tuple[str, int, list[int]]] = []
+
+    def _record(self, kind: str, node: cst.CSTNode) -> None:
+        self.events.append((kind, id(node), _ids(self.ancestors)))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._record("visit", node)
+
+    def leave_Call(self, node: cst.Call) -> None:
+        self._record("leave", node)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._record("visit", node)
+
+    def leave_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self._record("leave", node)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self._record("visit", node)
+
+
+@pytest.mark.parametrize("path", FIXTURES[:6], ids=lambda path: path.name)
+def test_walking_the_listed_tree_is_walking_the_tree(path: Path) -> None:
+    module = cst.parse_module(path.read_text(encoding="utf-8"))
+    listed: list[cst.CSTNode] = []
+    walked: list[cst.CSTNode] = []
+    by_list, by_tree = _Recorder(listed), _Recorder(walked)
+    walk_listed(preorder(module), Dispatcher([by_list]), listed)
+    walk(module, Dispatcher([by_tree]), walked)
+    assert by_list.events == by_tree.events and len(by_tree.events) > 100
+    assert listed == walked == []
