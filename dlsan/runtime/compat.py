@@ -70,6 +70,15 @@ def foreach_norm_float64(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         return list(torch._foreach_norm([t.double() for t in tensors]))
 
 
+def _amax_each(tensors: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:  # pragma: no cover - torch < 2.4
+    return tuple(tensor.amax() for tensor in tensors)
+
+
+#: The max of each tensor (NaN when it holds one), in one call: ``torch._foreach_max`` where torch
+#: has it (2.4 on), else one ``amax`` each.
+foreach_max: Callable[[list[torch.Tensor]], Any] = getattr(torch, "_foreach_max", _amax_each)
+
+
 def queue_callback(callback: Callable[[], None]) -> None:
     """Run ``callback`` once the running backward pass has finished (call only from inside it)."""
     _queue_callback(callback)

@@ -89,40 +89,44 @@ class Router:
         self.step = 0
         self.count_backward = False
         self.attached = True
-        self._events: dict[str, list[Callable[..., None]]] = {}
+        #: per event, the probes' callbacks: only those of probes that override it (the hot path
+        #: runs through these lists, once per forward pass, backward pass and step)
+        self._events: dict[str, tuple[Callable[..., None], ...]] = {}
         for event in EVENTS:
             base = getattr(Probe, event)
-            self._events[event] = [getattr(p, event) for p in probes if getattr(type(p), event) is not base]
+            self._events[event] = tuple(getattr(p, event) for p in probes if getattr(type(p), event) is not base)
 
     def clear(self) -> None:
-        self._events = {}
+        self._events = dict.fromkeys(EVENTS, ())
         self.attached = False
-
-    def _dispatch(self, event: str, *args: Any) -> None:
-        for callback in self._events.get(event, ()):
-            callback(*args)
 
     # -- from the recorder ---------------------------------------------------------------------
 
     def forward_begin(self, fwd: ForwardPass) -> None:
-        self._dispatch("on_forward_begin", fwd)
+        for callback in self._events["on_forward_begin"]:
+            callback(fwd)
 
     def forward_end(self, fwd: ForwardPass) -> None:
-        self._dispatch("on_forward_end", fwd)
+        for callback in self._events["on_forward_end"]:
+            callback(fwd)
 
     def backward_end(self, window: BackwardWindow) -> None:
-        self._dispatch("on_backward_end", window)
+        for callback in self._events["on_backward_end"]:
+            callback(window)
         if self.count_backward and self.attached:
             self.advance_step()
 
     # -- from the step tracker -----------------------------------------------------------------
 
     def before_optimizer_step(self, optimizer: Any) -> None:
-        self._dispatch("before_optimizer_step", optimizer)
+        for callback in self._events["before_optimizer_step"]:
+            callback(optimizer)
 
     def step_skipped(self, optimizer: Any) -> None:
-        self._dispatch("on_step_skipped", optimizer)
+        for callback in self._events["on_step_skipped"]:
+            callback(optimizer)
 
     def advance_step(self) -> None:
         self.step += 1
-        self._dispatch("on_step_end", self.step)
+        for callback in self._events["on_step_end"]:
+            callback(self.step)

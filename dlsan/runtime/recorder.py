@@ -42,6 +42,7 @@ from torch import nn
 from dlsan.runtime.compat import (
     builtin_forward_stays_eager,
     eager_only,
+    foreach_max,
     graph_task_id,
     in_backward,
     is_compiling,
@@ -51,12 +52,13 @@ from dlsan.runtime.compat import (
 from dlsan.runtime.findings import SanitizerError
 from dlsan.runtime.replay import WeakCall
 from dlsan.runtime.structure import Path, tensors_in
-from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass, version_of
+from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass
 
 _STRIDED = torch.strided
 # _observe modes (bits)
 NO_SUM = 1  # a finite-preserving module's output: finite whenever its inputs are
 NO_GRADIENT = 4  # only a finite-preserving module consumes it: its gradient is finite when theirs is
+DEFER = 8  # nothing changes it in place before the next hook: its reading may wait (SequencePlan.defer_after)
 _ARG0: Path = ("args", 0)
 _OUTPUT: Path = ("output",)
 
@@ -110,7 +112,16 @@ class SequencePlan:
       next child as an input nobody returned;
     * ``input_flags[j] = (sequence, mode)``: child ``j`` follows an unhooked one, so its input is
       that child's output: no reading (``NO_SUM``), and no gradient check either when ``j`` is
-      itself finite-preserving (``NO_GRADIENT``), exactly as the unhooked child's output had.
+      itself finite-preserving (``NO_GRADIENT``), exactly as the unhooked child's output had;
+    * ``defer_after[i] = sequence`` and ``defer_start``: the code that runs after child ``i``'s
+      call (or from the start of the sequence's ``forward``) until the recorder's next hook cannot
+      change a tensor in place: the unhooked children in between have no ``inplace=True``, and
+      the next hooked child is seen before its ``forward`` runs or is a PyTorch leaf that leaves
+      its inputs alone (:func:`_records_after_the_call`).  The readings of the values seen there
+      may wait for the next hook, and so be taken several at once (see
+      :meth:`Recorder.read_deferred`): they still read what the tensors held when seen.  An
+      in-place child (``ReLU(inplace=True)``), a child the recorder does not watch, or, outside
+      ``nn.Sequential``, the user's own code between calls, make the readings be taken at once.
 
     Each flag holds only while the call's parent is that ``Sequential`` call (a module may also be
     called from elsewhere), and only for modules that appear once among the sequences' children.
@@ -144,6 +155,31 @@ class SequencePlan:
                 ):
                     self.unhooked.add(index)
                     self.input_flags[after] = (sequence, NO_SUM | (NO_GRADIENT if finite_preserving(successor) else 0))
+        self.defer_after: dict[int, int] = {}
+        self.defer_start: set[int] = set()
+        for sequence, children in sequences:
+            if self._nothing_in_place(children, index_of):
+                self.defer_start.add(sequence)
+            for position, child in enumerate(children):
+                index = index_of.get(id(child))
+                if index is not None and seen[id(child)] == 1 and self._nothing_in_place(children[position + 1 :], index_of):
+                    self.defer_after[index] = sequence
+
+    def _nothing_in_place(self, rest: list[nn.Module], index_of: dict[int, int]) -> bool:
+        """Whether ``Sequential.forward`` running ``rest`` changes no tensor in place before the
+        recorder's next hook: the children up to the first hooked one are unhooked (so watched,
+        absorbing) and have no ``inplace=True``.  A hooked child is seen at its pre-hook, or it is a
+        PyTorch leaf that leaves its inputs alone, seen once it returned; past the last child, the
+        sequence's own hook comes next."""
+        for child in rest:
+            index = index_of.get(id(child))
+            if index is None:
+                return False  # not watched: anything may run
+            if index not in self.unhooked:
+                return True
+            if getattr(child, "inplace", False):
+                return False
+        return True
 
 
 class Listener(Protocol):
@@ -254,8 +290,11 @@ class Recorder:
                 fwd.call_args.append((args, kwargs))
             listener.forward_begin(fwd)
         stack = fwd.stack
-        call = self._open_call(fwd, index, stack[-1] if stack else -1, args, kwargs)
+        defer = DEFER if index in self.plan.defer_start else 0
+        call = self._open_call(fwd, index, stack[-1] if stack else -1, args, kwargs, defer)
         stack.append(call)
+        if not defer and fwd.deferred:
+            self.read_deferred(fwd)  # the module's own code runs next
 
     def leaf_call(self, index: int, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
         """A call of a module that has no sub-modules and leaves its inputs as they were (see
@@ -268,10 +307,30 @@ class Recorder:
             self.leave(index, output)
             return
         parent = fwd.stack[-1]
-        self._close_call(fwd, index, self._open_call(fwd, index, parent, args, kwargs), parent, output)
+        defer = self._defer_after(fwd, index, parent)
+        self._close_call(fwd, index, self._open_call(fwd, index, parent, args, kwargs, defer), parent, output, defer)
+        if not defer and fwd.deferred:
+            self.read_deferred(fwd)
+
+    def _defer_after(self, fwd: ForwardPass, index: int, parent: int) -> int:
+        """``DEFER`` when nothing can change a tensor in place between the end of module
+        ``index``'s call (under ``parent``) and the recorder's next hook (see :class:`SequencePlan`)."""
+        sequence = self.plan.defer_after.get(index)
+        return DEFER if sequence is not None and parent >= 0 and fwd.call_module[parent] == sequence else 0
+
+    def read_deferred(self, fwd: ForwardPass) -> None:
+        """Take the readings that waited (``fwd.deferred``) at once: one ``_foreach_max`` call
+        for all of them, where each would otherwise have cost a reduction of its own when seen."""
+        deferred, fwd.deferred = fwd.deferred, []
+        values = fwd.values
+        if len(deferred) == 1:
+            values[deferred[0]] = values[deferred[0]].amax()
+            return
+        for at, reading in zip(deferred, foreach_max([values[at] for at in deferred])):
+            values[at] = reading
 
     def _open_call(
-        self, fwd: ForwardPass, index: int, parent: int, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, fwd: ForwardPass, index: int, parent: int, args: tuple[Any, ...], kwargs: dict[str, Any], defer: int
     ) -> int:
         """Add a call of module ``index`` under ``parent`` to the tape and observe its inputs."""
         call = len(fwd.call_module)
@@ -281,7 +340,7 @@ class Recorder:
         inputs: list[tuple[int, Path]] = []
         fwd.call_inputs.append(inputs)
         flags = self.plan.input_flags.get(index)
-        mode = flags[1] if flags is not None and parent >= 0 and fwd.call_module[parent] == flags[0] else 0
+        mode = defer | (flags[1] if flags is not None and parent >= 0 and fwd.call_module[parent] == flags[0] else 0)
         if not kwargs and len(args) == 1 and isinstance(args[0], torch.Tensor):
             slot = self._observe(fwd, args[0], call, INPUT, _ARG0, mode)
             if slot >= 0:
@@ -293,9 +352,9 @@ class Recorder:
                 inputs.append((slot, path))
         return call
 
-    def _close_call(self, fwd: ForwardPass, index: int, call: int, parent: int, output: Any) -> None:
+    def _close_call(self, fwd: ForwardPass, index: int, call: int, parent: int, output: Any, defer: int) -> None:
         """Observe what call ``call`` of module ``index`` (under ``parent``) returned."""
-        mode = NO_SUM if self.skip_sum[index] else 0
+        mode = defer | (NO_SUM if self.skip_sum[index] else 0)
         flags = self.plan.output_flags.get(index)
         if flags is not None and parent >= 0 and fwd.call_module[parent] == flags[0]:
             mode |= flags[1]
@@ -316,7 +375,11 @@ class Recorder:
         if fwd is None or not fwd.stack:
             return
         call = fwd.stack.pop()
-        self._close_call(fwd, index, call, fwd.stack[-1] if fwd.stack else -1, output)
+        parent = fwd.stack[-1] if fwd.stack else -1
+        defer = self._defer_after(fwd, index, parent) if parent >= 0 else DEFER  # the pass ends here
+        self._close_call(fwd, index, call, parent, output, defer)
+        if fwd.deferred and (not defer or parent < 0):
+            self.read_deferred(fwd)
         if not fwd.stack:
             state.current = None
             listener = self._listener()
@@ -340,7 +403,7 @@ class Recorder:
     def _observe(self, fwd: ForwardPass, tensor: torch.Tensor, call: int, role: int, path: Path, mode: int) -> int:
         key = id(tensor)
         slot = fwd.memo.get(key)
-        version = version_of(tensor)
+        version = NO_VERSION if tensor.is_inference() else tensor._version  # version_of(), inlined: hot
         if version == NO_VERSION and slot is not None and role == OUTPUT:
             # an inference tensor has no version counter, so in-place changes are invisible: a
             # module returning its own input gets a fresh sum
@@ -353,7 +416,11 @@ class Recorder:
         slot = len(fwd.roles)
         if self.reduce and not mode & NO_SUM and tensor.numel():
             # amax: NaN or +inf anywhere shows, finite values of any size never overflow it
-            fwd.values.append(tensor.detach().amax())
+            if mode & DEFER:
+                fwd.deferred.append(len(fwd.values))
+                fwd.values.append(tensor.detach())  # read by read_deferred, before anything changes it
+            else:
+                fwd.values.append(tensor.detach().amax())
             fwd.value_slots.append(slot)
         fwd.refs.append(weakref.ref(tensor))
         fwd.versions.append(version)

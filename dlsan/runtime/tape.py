@@ -92,6 +92,7 @@ class ForwardPass:
         "root_call",
         "leaf_slots",
         "strict_from",
+        "deferred",
         "__weakref__",
     )
 
@@ -132,6 +133,10 @@ class ForwardPass:
         self.leaf_slots: list[int] = []
         #: ``values[strict_from:]`` are read where tensors leave the model: there ``-inf`` counts
         self.strict_from: int | None = None
+        #: indexes into ``values`` still holding the (detached) tensor, not yet its reading: nothing
+        #: can change those tensors in place before the recorder reads them (``Recorder.read_deferred``),
+        #: at the latest when the outermost call returns
+        self.deferred: list[int] = []
 
     def depth(self, call: int) -> int:
         depth = 0
