@@ -14,12 +14,18 @@ _ELEMENTWISE = (cst.Add, cst.Subtract, cst.Multiply, cst.Divide, cst.FloorDivide
 _COMPARISONS = (cst.Equal, cst.NotEqual, cst.LessThan, cst.GreaterThan, cst.LessThanEqual, cst.GreaterThanEqual)
 
 
+#: the option that also reports element-wise arithmetic and comparisons outside losses
+REPORT_ARITHMETIC = "report-arithmetic"
+_ARITHMETIC = {REPORT_ARITHMETIC: True}
+
+
 class AmbiguousBroadcast(Rule):
     """
     ## What it does
-    Flags element-wise arithmetic, comparisons and shape-sensitive losses (`mse_loss`, `l1_loss`,
-    `smooth_l1_loss`, `huber_loss`, `binary_cross_entropy(_with_logits)` and their `nn` modules)
-    whose operands' locally inferred shapes broadcast both ways, such as `(N,)` with `(N, 1)`.
+    Flags shape-sensitive losses (`mse_loss`, `l1_loss`, `smooth_l1_loss`, `huber_loss`,
+    `binary_cross_entropy(_with_logits)` and their `nn` modules), and with the
+    `report-arithmetic` option also element-wise arithmetic and comparisons, whose operands'
+    locally inferred shapes broadcast both ways, such as `(N,)` with `(N, 1)`.
 
     Shapes come from the same function: literal constructors (`torch.randn(N, 1)`), shape
     methods (`view`, `unsqueeze`, `flatten`...), indexing, reductions, and models defined in the
@@ -55,6 +61,17 @@ class AmbiguousBroadcast(Rule):
     ```python
     loss = F.mse_loss(model(features).squeeze(-1), target)
     ```
+
+    ## Options
+    `report-arithmetic` (default `false`): also report arithmetic and comparisons outside losses
+    (`returns - values`, `(pred > 0.5) == y`, a hand-written `((X @ w - y) ** 2).mean()`). Off by
+    default: on 52 public repositories all 10 such findings were outer products written on
+    purpose, and the one form left after the fix (`x.view(B * C, -1, 1, 1) * torch.eye(t, t)`)
+    has the very shape of the bug.
+    ```toml
+    [tool.dlsan.rule-options.DLS202]
+    report-arithmetic = true
+    ```
     """
 
     code = "DLS202"
@@ -64,6 +81,7 @@ class AmbiguousBroadcast(Rule):
         "element meets every other instead of its partner; make the shapes match, e.g. "
         "`.squeeze(-1)` the one with the trailing 1 or `.view(-1, 1)` the other"
     )
+    options = {REPORT_ARITHMETIC: False}
 
     VALID = [
         Valid("""
@@ -71,7 +89,7 @@ class AmbiguousBroadcast(Rule):
             u = torch.randn(5)
             v = torch.randn(7)
             outer = u[:, None] * v[None, :]
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             import torch.nn.functional as F
@@ -85,12 +103,12 @@ class AmbiguousBroadcast(Rule):
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             scores = torch.randn(batch_size)
             pairwise = scores.unsqueeze(1) - scores
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             from torch import nn
@@ -98,12 +116,12 @@ class AmbiguousBroadcast(Rule):
             def loss_fn(features, labels):
                 logits = head(features)
                 return nn.BCEWithLogitsLoss()(logits, labels.float().view(-1, 1))
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             x = torch.randn(N, D)
             centered = x - x.mean(0)
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             import torch.nn.functional as F
@@ -111,47 +129,47 @@ class AmbiguousBroadcast(Rule):
                 x, y = batch
                 y_hat = self.model(x)
                 return F.mse_loss(y_hat, y)
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             a = torch.randn(16, 1)
             b = torch.randn(16, 1)
             err = (a - b).pow(2).mean()
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             x = torch.randn(32, 3, 8, 8)
             mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
             normed = x - mean
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             pos = torch.arange(seq_len)
             rel = pos[:, None] - pos[None, :]
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             angles = torch.arange(max_len).view(-1, 1) * torch.linspace(0, 1, d_model)
-        """),
+        """, options=_ARITHMETIC),
         # outer products written with explicit views or expands
         Valid("""
             import torch
             x = torch.randn(n, d)
             y = torch.randn(m, d)
             sim = x.unsqueeze(1) * y.unsqueeze(0)
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             def order_sim(im: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
                 diff = (s.unsqueeze(1).expand(s.size(0), im.size(0), s.size(1))
                         - im.unsqueeze(0).expand(s.size(0), im.size(0), s.size(1)))
                 return -diff.clamp(min=0).pow(2).sum(2).sqrt().t()
-        """),
+        """, options=_ARITHMETIC),
         Valid("""
             import torch
             pos = torch.arange(seq_len)
             rel = pos.expand(1, seq_len) - pos.view(seq_len, 1)
-        """),
+        """, options=_ARITHMETIC),
         # a target broadcast over the time steps on purpose, then compared element by element
         Valid("""
             import torch
@@ -159,14 +177,14 @@ class AmbiguousBroadcast(Rule):
             pred = torch.randn(B, T)
             target = torch.randn(B)
             loss = F.mse_loss(pred, target.unsqueeze(1).expand_as(pred))
-        """),
+        """, options=_ARITHMETIC),
         # neither operand is known to be a torch tensor (an MXNet array's flatten() is 2-D)
         Valid("""
             import torch
             from mxnet import nd
             def residual(y_hat, y):
                 return y_hat.reshape(-1, 1) - y.flatten()
-        """),
+        """, options=_ARITHMETIC),
         # pyg-team/pytorch_geometric torch_geometric/nn/models/schnet.py, GaussianSmearing: each
         # distance against each offset, both singletons spelled out in the views
         Valid("""
@@ -175,7 +193,7 @@ class AmbiguousBroadcast(Rule):
             def smear(dist, coeff):
                 dist = dist.view(-1, 1) - offset.view(1, -1)
                 return torch.exp(coeff * torch.pow(dist, 2))
-        """),
+        """, options=_ARITHMETIC),
     ]
     INVALID = [
         # a view spells out only one side's singleton: the other is stretched over a missing dim
@@ -184,7 +202,7 @@ class AmbiguousBroadcast(Rule):
             labels = torch.randint(0, 2, (n,))
             scores = torch.randn(n, 1)
             accuracy = ((scores.view(-1, 1) > 0) == labels).float().mean()
-        """, line=4),
+        """, line=4, options=_ARITHMETIC),
         Invalid("""
             import torch
             import torch.nn.functional as F
@@ -204,7 +222,7 @@ class AmbiguousBroadcast(Rule):
             pred = torch.randn(64, 1)
             target = torch.randn(64)
             residual = pred - target
-        """, line=4),
+        """, line=4, options=_ARITHMETIC),
         Invalid("""
             import torch
             from torch import nn
@@ -230,7 +248,7 @@ class AmbiguousBroadcast(Rule):
             y = torch.randn(100)
             w = torch.zeros(3, 1, requires_grad=True)
             loss = ((X @ w - y) ** 2).mean()
-        """, line=5),
+        """, line=5, options=_ARITHMETIC),
         Invalid("""
             import torch
             import pytorch_lightning as pl
@@ -253,7 +271,7 @@ class AmbiguousBroadcast(Rule):
             def accuracy(features, labels):
                 preds = (torch.sigmoid(clf(features)) > 0.5).float()
                 return (preds == labels.view(-1)).float().mean()
-        """, line=6),
+        """, line=6, options=_ARITHMETIC),
         Invalid("""
             import torch
             import torch.nn.functional as F
@@ -266,7 +284,7 @@ class AmbiguousBroadcast(Rule):
             values = critic(states).view(-1, 1)
             returns = torch.zeros(num_steps)
             advantages = returns - values
-        """, line=4),
+        """, line=4, options=_ARITHMETIC),
         Invalid("""
             import torch
             import torch.nn.functional as F
@@ -277,11 +295,11 @@ class AmbiguousBroadcast(Rule):
     ]
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        if isinstance(node.operator, _ELEMENTWISE):
+        if self.settings[REPORT_ARITHMETIC] and isinstance(node.operator, _ELEMENTWISE):
             self._check(node, node.left, node.right, loss=None)
 
     def visit_Comparison(self, node: cst.Comparison) -> None:
-        if len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, _COMPARISONS):
+        if self.settings[REPORT_ARITHMETIC] and len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, _COMPARISONS):
             self._check(node, node.left, node.comparisons[0].comparator, loss=None)
 
     def visit_Call(self, node: cst.Call) -> None:

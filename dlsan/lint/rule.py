@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import libcst as cst
@@ -47,9 +47,10 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 @dataclass(frozen=True)
 class Valid:
-    """Code on which the rule must stay quiet."""
+    """Code on which the rule must stay quiet (with the rule's ``options`` set, when given)."""
 
     code: str
+    options: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def source(self) -> str:
@@ -58,11 +59,13 @@ class Valid:
 
 @dataclass(frozen=True)
 class Invalid:
-    """Code the rule must flag; ``line`` pins the finding, ``fixed`` the result of its fix."""
+    """Code the rule must flag; ``line`` pins the finding, ``fixed`` the result of its fix,
+    ``options`` the rule's options it needs."""
 
     code: str
     line: int | None = None
     fixed: str | None = None
+    options: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def source(self) -> str:

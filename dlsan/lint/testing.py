@@ -41,7 +41,7 @@ def example_cases(rules: Iterable[type[Rule]]) -> list[ExampleCase]:
 def check_example(case: ExampleCase) -> None:
     """Raise AssertionError when the rule disagrees with its example."""
     rule, example = case.rule, case.example
-    selection = RuleSelection([rule], {})
+    selection = RuleSelection([rule], {rule.code: dict(example.options)} if example.options else {})
     findings = lint_source(f"{case}.py", example.source, selection)
     broken = [f for f in findings if f.code == PARSE_ERROR_CODE]
     assert not broken, f"{case}: example does not parse or the rule crashed: {broken[0].message}"

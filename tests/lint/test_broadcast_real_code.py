@@ -5,6 +5,7 @@ constructors, shapes, the views and expands written) and drops the rest."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -14,8 +15,12 @@ from dlsan.lint.registry import all_rules
 _RULES = {rule.code: rule for rule in all_rules()}
 
 
-def _lines(code: str, source: str) -> list[int]:
-    selection = RuleSelection([_RULES[code]], {})
+#: DLS202 reads arithmetic outside losses only with this option: quiet cases must be quiet with it on
+_ARITHMETIC = {"DLS202": {"report-arithmetic": True}}
+
+
+def _lines(code: str, source: str, options: dict[str, dict[str, object]] | None = None) -> list[int]:
+    selection = RuleSelection([_RULES[code]], options or {})
     findings = lint_source("case.py", textwrap.dedent(source).lstrip("\n"), selection)
     return [f.line for f in findings if f.code == code]
 
@@ -142,4 +147,13 @@ def test_found(code, line, source):
 
 @pytest.mark.parametrize("code, source", NOT_FOUND)
 def test_not_found(code, source):
-    assert _lines(code, source) == []
+    assert _lines(code, source, _ARITHMETIC) == []
+
+
+def test_arithmetic_outside_losses_only_with_the_option() -> None:
+    fixture = (Path(__file__).resolve().parents[2] / "fixtures" / "regression_broadcast_bug.py").read_text()
+    assert _lines("DLS202", fixture) == [38, 46]  # the two losses
+    assert _lines("DLS202", fixture, _ARITHMETIC) == [38, 46, 47, 53]
+    arithmetic = [e for e in _RULES["DLS202"].INVALID if e.options]
+    assert arithmetic and all(_lines("DLS202", e.source) == [] for e in arithmetic)
+
