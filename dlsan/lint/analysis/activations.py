@@ -191,21 +191,22 @@ def _last_appended(context: FileContext, layers: cst.BaseExpression, sequential:
             or bindings[0].kind is not BindingKind.ASSIGNMENT or not isinstance(bindings[0].value, cst.List)):
         return None
     built = bindings[0].value
-    line = context.line_of(sequential)
+    position = scope.position(sequential)
+    if position < 0:
+        return None  # the Sequential is built in a nested scope
     growing: list[tuple[int, cst.Call]] = []
     for method in ("append", "extend", "insert"):
         for read in scope.reads.get(f"{layers.value}.{method}", []):
             grown = semantic.parent(read)
             if not isinstance(grown, cst.Call) or method == "insert":
                 return None
-            if context.line_of(grown) < line:
-                growing.append((context.line_of(grown), grown))
+            if scope.position(grown) < position:
+                growing.append((scope.position(grown), grown))
     if not growing:
         elements = built.elements
         return elements[-1].value if elements and not isinstance(elements[-1], cst.StarredElement) else None
-    growing.sort(key=lambda item: item[0])
-    last_line, last = growing[-1]
-    if len(growing) > 1 and growing[-2][0] == last_line or not last.args or _conditional(context, last, scope.node):
+    last = max(growing, key=lambda item: item[0])[1]
+    if not last.args or not semantic.runs_whenever(last, scope.node):
         return None
     value = last.args[-1].value
     if isinstance(last.func, cst.Attribute) and last.func.attr.value == "extend":
@@ -213,19 +214,6 @@ def _last_appended(context: FileContext, layers: cst.BaseExpression, sequential:
             return None
         value = value.elements[-1].value
     return value
-
-
-_BRANCHES = (cst.If, cst.For, cst.While, cst.Try, cst.With, cst.IfExp, cst.BooleanOperation)
-
-
-def _conditional(context: FileContext, node: cst.CSTNode, frame: cst.CSTNode) -> bool:
-    """Whether ``node`` runs only sometimes (or repeatedly) within ``frame``."""
-    for ancestor in context.semantic.ancestors(node):
-        if ancestor is frame:
-            return False
-        if isinstance(ancestor, _BRANCHES):
-            return True
-    return True
 
 
 def forward_ending(context: FileContext, model: cst.ClassDef, depth: int = 0) -> Ending | None:
