@@ -17,15 +17,12 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from dlsan.lint.catalog.frameworks import framework_of
+from dlsan.lint.context import FileContext, file_fact
 from dlsan.lint.names import OWN_MODULE
-
-if TYPE_CHECKING:
-    from dlsan.lint.context import FileContext
 
 #: project files kept parsed at once (per process)
 _MAX_FILES = 48
@@ -104,8 +101,6 @@ def _search_bases(importer: str) -> list[Path]:
 
 def load(path: Path) -> ProjectFile | None:
     """The parsed project file at ``path`` (``None`` when it cannot be read or parsed)."""
-    from dlsan.lint.context import FileContext
-
     try:
         data = path.read_bytes()
     except OSError:
@@ -127,9 +122,10 @@ def load(path: Path) -> ProjectFile | None:
     return parsed
 
 
+@file_fact
 def imports_project_modules(context: FileContext) -> bool:
     """Whether the file may import one of the project's own modules: it imports a module that is
-    relative or not a framework's (a cheap gate before :func:`resolve`)."""
+    relative or not a framework's (a cheap gate before :func:`resolve`, answered once per file)."""
     return any(name.startswith(".") or (framework_of(name) is None and name.split(".", 1)[0] not in _EXTERNAL)
                for name in context.names.imported())
 
