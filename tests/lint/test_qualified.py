@@ -9,7 +9,7 @@ import pytest
 
 from dlsan.lint.api import lint_source
 from dlsan.lint.context import FileContext
-from dlsan.lint.semantic.qualified import qualified_names, refers_to_torch
+from dlsan.lint.semantic.qualified import refers_to_torch
 
 _ADAM = frozenset({"torch.optim.Adam"})
 
@@ -51,7 +51,7 @@ def _last_call_func(source: str) -> tuple[FileContext, cst.BaseExpression]:
 ])
 def test_qualified_names_follow_the_bindings_that_reach_the_use(source: str, expected: set[str]) -> None:
     context, func = _last_call_func(source)
-    assert qualified_names(context, func) == expected
+    assert context.names.qualified(func) == expected
 
 
 @pytest.mark.parametrize(("source", "torch"), [

@@ -157,11 +157,6 @@ class SiteNames:
         return _Site(frozenset(found), True)
 
 
-def qualified_names(context: FileContext, node: cst.BaseExpression) -> frozenset[str]:
-    """:meth:`SiteNames.qualified` of the file's names."""
-    return context.names.qualified(node)
-
-
 def refers_to_torch(context: FileContext, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
     """Whether ``node`` is known to refer to one of the torch names ``targets`` where it is written:
     one of its possible names is, and every one of them is torch's."""
