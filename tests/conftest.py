@@ -24,3 +24,13 @@ def run_dlsan(tmp_path_factory):
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def checkout_wheel(tmp_path_factory) -> Path:
+    """A wheel of this checkout, built once for the tests that install one (a build takes ~20 s)."""
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)],
+                   check=True, capture_output=True, timeout=600)
+    (wheel,) = dist.glob("dlsan-*.whl")
+    return wheel

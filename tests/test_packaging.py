@@ -45,16 +45,12 @@ def test_source_checkout_runs_every_rule(run_dlsan):
 
 
 @pytest.mark.slow
-def test_wheel_installs_and_runs_every_rule(tmp_path):
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)],
-                   check=True, capture_output=True, timeout=600)
-    (wheel,) = dist.glob("dlsan-*.whl")
+def test_wheel_installs_and_runs_every_rule(tmp_path, checkout_wheel):
     env_dir = tmp_path / "venv"
     # system site-packages provide libcst and click without a download; the wheel goes into the venv
     venv.create(env_dir, with_pip=True, system_site_packages=True)
     python = env_dir / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True,
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(checkout_wheel)], check=True,
                    capture_output=True, timeout=600)
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                check=True, capture_output=True, text=True).stdout.strip())
