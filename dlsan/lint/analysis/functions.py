@@ -135,8 +135,8 @@ def callee(context: FileContext, call: cst.Call, within: cst.ClassDef | None = N
     """What ``call`` runs, following the project: a function of this file, a ``self`` method of
     ``within`` or of a base class (this file's or a project module's), or a function imported from
     a project module (``from engine import train``)."""
-    func = call.func
-    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+    func = call.func  # exact types below (asked of every call): libcst's classes are slow-to-ask ABCs
+    if type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self":
         return method_of(context, within, func.attr.value) if within is not None else None
     local = called_function(context, call, within)
     if local is not None:
