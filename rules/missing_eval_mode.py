@@ -39,6 +39,10 @@ _EVALUATED_PARAMETER = re.compile(r"model|net$|loader|dataset", re.IGNORECASE)
 _REPORTED: Fact[Rule, set[tuple[int, str]]] = Fact("DLS301 reported")
 #: whether a ``with torch.no_grad():`` block is part of a training step
 _IN_TRAINING_STEP: Fact[cst.With, bool] = Fact("DLS301 in training step")
+_EVALUATION_CONTEXT: Fact[tuple[Rule, cst.CSTNode | None], str | None] = Fact("DLS301 evaluation context")
+#: the kinds of ancestor :meth:`MissingEvalMode._evaluation_context` reads (exact types: the parser
+#: builds no subclasses of them)
+_EVALUATION_ANCHORS = frozenset({cst.With, cst.FunctionDef, cst.Lambda, cst.ClassDef})
 
 
 class MissingEvalMode(Rule):
@@ -489,7 +493,17 @@ class MissingEvalMode(Rule):
 
     def _evaluation_context(self) -> str | None:
         """``"no_grad"`` inside a no_grad block/decorator that is not part of a training step,
-        ``"name"`` in a function named like an evaluation, else ``None``."""
+        ``"name"`` in a function named like an evaluation, else ``None``.
+
+        Answered once per innermost enclosing ``with``/``def``/``lambda``/``class``: every node
+        below it and above the walk's node is of none of those kinds, so the answer (which reads
+        only those kinds of ancestors, and the ancestors above them) is the same for every call
+        in between."""
+        chain = self.context.ancestors
+        anchor = next((node for node in reversed(chain) if type(node) in _EVALUATION_ANCHORS), None)
+        return _EVALUATION_CONTEXT.get(self.context, (self, anchor), self._compute_evaluation_context)
+
+    def _compute_evaluation_context(self) -> str | None:
         context = self.context
         within = context.enclosing(cst.ClassDef)
         function = context.enclosing(cst.FunctionDef)

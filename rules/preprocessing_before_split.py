@@ -347,7 +347,7 @@ class PreprocessingBeforeSplit(Rule):
         return seeds
 
     def _reaches_split(self, flow: Scope, origin: cst.CSTNode, seeds: dict[str, int]) -> bool:
-        tainted = forward_taint(flow, seeds)
+        tainted = forward_taint(self.context, flow, seeds)
         start = flow.position(origin)
         for sink in split_sinks(self.context, flow, self.context.enclosing(cst.ClassDef)):
             if flow.position(sink.node) < start and not flow.contains(sink.node, origin):

@@ -149,7 +149,7 @@ class TorchLoadWithoutWeightsOnly(Rule):
             return ""
         loaded = parent.targets[0].target.value
         for use in nodes_in(self.context, self.context.semantic.walk_function(self.context.ancestors).node):
-            if not isinstance(use, cst.Call):
+            if type(use) is not cst.Call:  # exact type: asked of every node of the function
                 continue
             func = use.func
             if isinstance(func, cst.Name) and func.value == loaded:

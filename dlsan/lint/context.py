@@ -76,6 +76,15 @@ class FileContext:
             self._positions = positions_of(self.module)
         return self._positions
 
+    def release(self) -> None:
+        """Drop what the lint computed: its facts (keyed by rules, which refer to this context),
+        the model and the site names (which ask this context for the model).  Each refers back
+        here, so the whole of it would otherwise be freed only by the cyclic collector, which then
+        traverses it, every generation up: in the server, at the edits after."""
+        self._facts.clear()
+        self._semantic = None
+        del self.names
+
     def line_of(self, node: cst.CSTNode) -> int:
         """The 1-based line ``node`` starts on."""
         return self.positions[node].start.line

@@ -223,6 +223,15 @@ def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelec
     ``positions``, when given, its nodes' positions); ``cells`` and ``reuse`` as for
     :func:`lint_source`."""
     context = FileContext(path, source, module, positions, reuse)
+    try:
+        return _lint_in_context(context, selection, cells, reuse)
+    finally:
+        context.release()
+
+
+def _lint_in_context(context: FileContext, selection: RuleSelection, cells: Sequence[CellSpan] | None,
+                     reuse: DocumentReuse | None) -> list[LintFinding]:
+    path, source, module = context.path, context.source, context.module
     rules = _instantiate(context, selection)
     newer = NewerSyntax(selection.python)
     helpers = [newer] if checks_needed(selection.python) else []

@@ -150,6 +150,11 @@ class ImportTable:
             return None
         return canonical(f"{bound}.{rest}" if rest else bound)
 
+    def resolve_plain(self, name: str) -> str | None:
+        """:meth:`resolve` of the plain name ``name`` (no node to build)."""
+        bound = self._bindings.get(name)
+        return None if bound is None else canonical(bound)
+
     def candidates(self, node: cst.BaseExpression | None) -> list[str]:
         """Every qualified name ``node`` may refer to (one, or one per star import)."""
         dotted = dotted_name(node)

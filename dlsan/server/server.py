@@ -61,18 +61,21 @@ class DlsanServer(LanguageServer):
 
     # -- positions -----------------------------------------------------------------------------
 
-    def _range(self, document: TextDocument, line: int, column: int, end_line: int, end_column: int) -> types.Range:
-        """An LSP range (0-based, in the client's code units) from 1-based code-point positions."""
+    def _range(self, document: TextDocument, line: int, column: int, end_line: int, end_column: int,
+               lines: Sequence[str] | None = None) -> types.Range:
+        """An LSP range (0-based, in the client's code units) from 1-based code-point positions
+        (``lines``: the document's, when the caller has them: pygls splits the text on each ask)."""
         codec = document.position_codec
-        lines = document.lines
+        lines = document.lines if lines is None else lines
         start = codec.position_to_client_units(lines, types.Position(line - 1, column - 1))
         end = codec.position_to_client_units(lines, types.Position(end_line - 1, end_column - 1))
         return types.Range(start, end)
 
-    def diagnostic(self, document: TextDocument, finding: LintFinding) -> types.Diagnostic:
+    def diagnostic(self, document: TextDocument, finding: LintFinding,
+                   lines: Sequence[str] | None = None) -> types.Diagnostic:
         severity = types.DiagnosticSeverity.Error if finding.code == PARSE_ERROR_CODE else types.DiagnosticSeverity.Warning
         return types.Diagnostic(
-            range=self._range(document, finding.line, finding.column, finding.end_line, finding.end_column),
+            range=self._range(document, finding.line, finding.column, finding.end_line, finding.end_column, lines),
             message=finding.message,
             severity=severity,
             code=finding.code,
@@ -89,9 +92,10 @@ class DlsanServer(LanguageServer):
 
     def _publish(self, document: TextDocument, findings: Sequence[LintFinding]) -> None:
         self.findings[document.uri] = (document.version, list(findings))
+        lines = document.lines
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=document.uri, version=document.version,
-            diagnostics=[self.diagnostic(document, finding) for finding in findings]))
+            diagnostics=[self.diagnostic(document, finding, lines) for finding in findings]))
 
     def _config_problem(self, error: ConfigError) -> None:
         self.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"dlsan: {error}"))
@@ -180,8 +184,9 @@ class DlsanServer(LanguageServer):
         if version != document.version:  # the text changed since: its fixes would land wrong
             return []
         if not wanted or any(kind.startswith(types.CodeActionKind.QuickFix.value) for kind in wanted):
+            lines = document.lines
             for finding in findings:
-                if finding.fix is not None and _overlaps(self.diagnostic(document, finding).range, params.range):
+                if finding.fix is not None and _overlaps(self.diagnostic(document, finding, lines).range, params.range):
                     actions.append(self._quick_fix(document, finding, finding.fix))
         if not wanted or any(FIX_ALL.startswith(kind) for kind in wanted):
             fix_all = await self._fix_all(document)

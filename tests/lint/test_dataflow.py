@@ -156,7 +156,7 @@ def test_forward_taint_follows_assignments_and_item_updates():
         X = raw
     """)
     scope = ctx.semantic.root
-    tainted = forward_taint(scope, {"X": scope.bindings_of("X")[0].position})
+    tainted = forward_taint(ctx, scope, {"X": scope.bindings_of("X")[0].position})
     assert {"X", "df", "features"} - {"X"} <= set(tainted) and "other" not in tainted
     assert "X" in tainted  # a seed stays tainted even when re-bound later
 

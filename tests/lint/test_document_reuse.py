@@ -20,8 +20,10 @@ from typing import Any
 import libcst as cst
 import pytest
 
+from dlsan.lint.api import prepare
 from dlsan.lint.incremental import IncrementalParser
 from dlsan.lint.reuse import DocumentReuse
+from dlsan.lint.runner import Linter
 from dlsan.lint.semantic.scopes import FileScopes, Scope, ScopeReuse, build_scopes
 from dlsan.lint.suppressions import comments
 from dlsan.lint.walk import Dispatcher, preorder, walk, walk_listed
@@ -94,6 +96,77 @@ def test_a_definition_reads_the_module_binding_of_the_new_version(tmp_path: Path
     assert any(f.code == "DLS502" for f in session.lint(path, torch_version))
     assert not any(f.code == "DLS502" for f in session.lint(path, other_version))
     assert any(f.code == "DLS502" for f in session.lint(path, torch_version))
+
+
+def _findings_by_function(session: Session, path: str, text: str) -> dict[str, list[str]]:
+    """The session's findings for ``text`` (asserted equal to a fresh lint's), by the function
+    each lies in."""
+    found = session.lint(path, text)
+    fresh = Linter(prepare([Path(path)]).plan).lint_content(path, text.encode("utf-8")).findings
+    assert found == fresh
+    lines = text.splitlines()
+    by_function: dict[str, list[str]] = {}
+    for finding in found:
+        header = next(line for line in reversed(lines[:finding.line]) if line.startswith("def "))
+        by_function.setdefault(header[4:header.index("(")], []).append(finding.code)
+    return by_function
+
+
+_EVALUATE = """import torch
+import torch.nn as nn
+
+
+def evaluate(model, loader):
+    with torch.no_grad():
+        for x, y in loader:
+            out = model(x)
+    return out
+
+
+def main(loader):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    model.train()
+    model.eval()
+    return evaluate(model, loader)
+"""
+
+
+def test_an_edit_of_a_caller_changes_the_findings_of_the_unchanged_callee(tmp_path: Path) -> None:
+    """What a caller does before the call (``model.eval()``) decides DLS301 inside ``evaluate``,
+    whose text never changes: nothing kept from the last version may answer for it."""
+    (tmp_path / "pyproject.toml").write_text('[tool.dlsan]\nselect = ["ALL"]\n', encoding="utf-8")
+    session, path = Session(), str(tmp_path / "train.py")
+    still_training = _EVALUATE.replace("    model.eval()\n", "")
+    assert "DLS301" not in _findings_by_function(session, path, _EVALUATE).get("evaluate", [])
+    assert "DLS301" in _findings_by_function(session, path, still_training).get("evaluate", [])
+    assert "DLS301" not in _findings_by_function(session, path, _EVALUATE).get("evaluate", [])
+
+
+def test_what_a_caller_passes_decides_the_callees_finding(tmp_path: Path) -> None:
+    """DLS502 in ``step`` holds because its only caller passes ``nn.CrossEntropyLoss()`` for
+    ``criterion``; the caller edited to pass ``nn.MSELoss()`` silences it, and back again."""
+    (tmp_path / "pyproject.toml").write_text('[tool.dlsan]\nselect = ["ALL"]\n', encoding="utf-8")
+    cross_entropy = (
+        "import torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
+        "def step(model, criterion, x, y):\n    return criterion(F.softmax(model(x), dim=1), y)\n\n\n"
+        "def main(model, x, y):\n    return step(model, nn.CrossEntropyLoss(), x, y)\n")
+    squared = cross_entropy.replace("nn.CrossEntropyLoss()", "nn.MSELoss()")
+    session, path = Session(), str(tmp_path / "train.py")
+    assert _findings_by_function(session, path, cross_entropy).get("step") == ["DLS502"]
+    assert "step" not in _findings_by_function(session, path, squared)
+    assert _findings_by_function(session, path, cross_entropy).get("step") == ["DLS502"]
+
+
+def test_an_import_edited_at_the_top_changes_an_unchanged_functions_finding(tmp_path: Path) -> None:
+    """``nn`` re-imported from flax: the model built in ``main`` holds no torch dropout, so
+    ``evaluate`` (unchanged, as is ``main``) has nothing to report."""
+    (tmp_path / "pyproject.toml").write_text('[tool.dlsan]\nselect = ["ALL"]\n', encoding="utf-8")
+    session, path = Session(), str(tmp_path / "train.py")
+    still_training = _EVALUATE.replace("    model.eval()\n", "")
+    assert "DLS301" in _findings_by_function(session, path, still_training).get("evaluate", [])
+    flax = still_training.replace("import torch.nn as nn", "import flax.linen as nn")
+    assert "evaluate" not in _findings_by_function(session, path, flax)
+    assert "DLS301" in _findings_by_function(session, path, still_training).get("evaluate", [])
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda path: path.name)

@@ -32,8 +32,9 @@ def _call_sites(context: FileContext) -> dict[cst.FunctionDef, list[cst.Call]]:
 
 
 def enclosing_function(context: FileContext, node: cst.CSTNode) -> cst.FunctionDef | None:
-    return next((n for n in ancestors_of(context, node) if isinstance(n, cst.FunctionDef)), None)
+    return next((n for n in ancestors_of(context, node) if type(n) is cst.FunctionDef), None)
 
 
 def enclosing_class_of(context: FileContext, node: cst.CSTNode) -> cst.ClassDef | None:
-    return next((n for n in ancestors_of(context, node) if isinstance(n, cst.ClassDef)), None)
+    # exact types (asked for every call of the file): libcst's classes are slow-to-ask ABCs
+    return next((n for n in ancestors_of(context, node) if type(n) is cst.ClassDef), None)

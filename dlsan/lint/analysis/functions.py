@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from dlsan.lint.context import FileContext, file_fact, node_fact
+from dlsan.lint.context import Fact, FileContext, file_fact, node_fact
 from dlsan.lint.names import OWN_MODULE, dotted_name
 from dlsan.lint.semantic.scopes import BindingKind
 
@@ -135,8 +135,8 @@ def callee(context: FileContext, call: cst.Call, within: cst.ClassDef | None = N
     """What ``call`` runs, following the project: a function of this file, a ``self`` method of
     ``within`` or of a base class (this file's or a project module's), or a function imported from
     a project module (``from engine import train``)."""
-    func = call.func
-    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+    func = call.func  # exact types below (asked of every call): libcst's classes are slow-to-ask ABCs
+    if type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self":
         return method_of(context, within, func.attr.value) if within is not None else None
     local = called_function(context, call, within)
     if local is not None:
@@ -181,7 +181,15 @@ def parameter_names(function: cst.FunctionDef | cst.Lambda) -> set[str]:
 
 def called_function(context: FileContext, call: cst.Call, within: cst.ClassDef | None = None) -> cst.FunctionDef | None:
     """The same-file definition ``call`` runs: ``helper(...)`` (also a function nested in the
-    calling one, as the bindings reaching the call say) or, inside a class, ``self.helper(...)``."""
+    calling one, as the bindings reaching the call say) or, inside a class, ``self.helper(...)``
+    (asked of each call by several analyses: answered once per file)."""
+    return _CALLED_FUNCTION.get(context, (call, within), lambda: _called_function(context, call, within))
+
+
+_CALLED_FUNCTION: Fact[tuple[cst.Call, cst.ClassDef | None], cst.FunctionDef | None] = Fact("called function")
+
+
+def _called_function(context: FileContext, call: cst.Call, within: cst.ClassDef | None) -> cst.FunctionDef | None:
     index = file_index(context)
     func = call.func
     if isinstance(func, cst.Name):

@@ -271,7 +271,7 @@ def _returns_values_and_indices(value: cst.BaseExpression) -> bool:
 # -- forward flow --------------------------------------------------------------------------------
 
 
-def forward_taint(scope: Scope, seeds: dict[str, int]) -> dict[str, Binding | None]:
+def forward_taint(context: FileContext, scope: Scope, seeds: dict[str, int]) -> dict[str, Binding | None]:
     """Names whose value is computed from ``seeds`` (name -> position from which it is tainted).
 
     Walks the scope's bindings in source order: a binding whose value reads a tainted name taints
@@ -280,13 +280,10 @@ def forward_taint(scope: Scope, seeds: dict[str, int]) -> dict[str, Binding | No
     """
     tainted: dict[str, Binding | None] = {}
     pending = sorted(seeds.items(), key=lambda item: item[1])
-    bindings = sorted((b for bs in scope.bindings.values() for b in bs if b.kind not in _NOT_VALUES),
-                      key=lambda b: b.position)
-    for binding in bindings:
+    for binding, reads in _value_bindings(context, scope):
         while pending and pending[0][1] <= binding.position:
             tainted[pending.pop(0)[0]] = None
-        reads = root_names_read(binding.value) | set(names_read(binding.value))
-        if reads & set(tainted):
+        if not reads.isdisjoint(tainted):
             tainted.setdefault(binding.name, binding)
             tainted.setdefault(binding.name.split(".", 1)[0], binding)
         elif not (binding.augmented or binding.item) and binding.name in tainted and binding.name not in seeds:
@@ -294,3 +291,12 @@ def forward_taint(scope: Scope, seeds: dict[str, int]) -> dict[str, Binding | No
     for name, _ in pending:
         tainted[name] = None
     return tainted
+
+
+@node_fact
+def _value_bindings(context: FileContext, scope: Scope) -> list[tuple[Binding, frozenset[str]]]:
+    """The bindings of ``scope`` that hold a value, in source order, each with the names its value
+    reads (asked by every taint from the scope: once per file)."""
+    bindings = sorted((b for bs in scope.bindings.values() for b in bs if b.kind not in _NOT_VALUES),
+                      key=lambda b: b.position)
+    return [(b, frozenset(root_names_read(b.value)) | frozenset(names_read(b.value))) for b in bindings]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import cast
 
 import libcst as cst
 
@@ -32,6 +33,7 @@ SCHEDULER_NAME = re.compile(r"sched|lr_", re.IGNORECASE)
 
 Loop = (cst.For, cst.While)
 _SCOPE_BOUNDARIES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+_SCOPE_BOUNDARY_TYPES = frozenset(_SCOPE_BOUNDARIES)
 
 
 def is_backward_call(call: cst.Call) -> bool:
@@ -83,11 +85,12 @@ def loops_around(context: FileContext, node: cst.CSTNode) -> list[cst.For | cst.
 
 def _loops_within_function(ancestors: Iterable[cst.CSTNode]) -> list[cst.For | cst.While]:
     found: list[cst.For | cst.While] = []
-    for node in ancestors:
-        if isinstance(node, _SCOPE_BOUNDARIES):
+    for node in ancestors:  # exact types: libcst's classes are slow-to-ask ABCs
+        node_type = type(node)
+        if node_type in _SCOPE_BOUNDARY_TYPES:
             break
-        if isinstance(node, Loop):
-            found.append(node)
+        if node_type is cst.For or node_type is cst.While:
+            found.append(cast("cst.For | cst.While", node))
     return found
 
 

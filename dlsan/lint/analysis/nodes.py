@@ -58,7 +58,8 @@ def method_name(call: cst.Call) -> str | None:
 
 def receiver(call: cst.Call) -> cst.BaseExpression | None:
     """``opt`` for ``opt.step()``."""
-    return call.func.value if isinstance(call.func, cst.Attribute) else None
+    func = call.func
+    return func.value if type(func) is cst.Attribute else None
 
 
 _PARTIAL = frozenset({"functools.partial"})

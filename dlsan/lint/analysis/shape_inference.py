@@ -252,18 +252,18 @@ class _Inference:
 
     def _resolve_layer(self, func: cst.BaseExpression) -> cst.BaseExpression | cst.ClassDef | None:
         """What a called expression is: a layer constructor call, or a same-file Module class."""
-        for _ in range(8):
-            if isinstance(func, cst.Name) and func.value == "self" and self.owner is not None:
+        for _ in range(8):  # exact types (asked of every call): libcst's classes are slow-to-ask ABCs
+            if type(func) is cst.Name and func.value == "self" and self.owner is not None:
                 return self.owner
-            if isinstance(func, cst.Name):
+            if type(func) is cst.Name:
                 found = self.context.semantic.value_at(func)
-            elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+            elif type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self":
                 found = attribute_value(self.context, self.owner, func.attr.value) if self.owner is not None else None
-            elif (isinstance(func, cst.Call) and isinstance(func.func, cst.Attribute)
+            elif (type(func) is cst.Call and type(func.func) is cst.Attribute
                   and func.func.attr.value in SELF_RETURNING):
                 func = func.func.value
                 continue
-            elif isinstance(func, cst.Call):
+            elif type(func) is cst.Call:
                 local = _local_module_class(self.context, func.func)
                 return local if local is not None else func
             else:

@@ -15,7 +15,7 @@ from dlsan.lint.analysis.callers import call_sites
 from dlsan.lint.analysis.functions import file_index
 from dlsan.lint.calls import get_arg, has_unpacking, numeric_value
 from dlsan.lint.catalog.torch_api import SELF_RETURNING
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic.model import Located
 from dlsan.lint.semantic.scopes import BindingKind
@@ -45,6 +45,13 @@ def constructor(context: FileContext, expr: cst.BaseExpression, cls: cst.ClassDe
                 depth: int = 0) -> Located | None:
     """The call that constructed the object ``expr`` refers to (``nn.CrossEntropyLoss()``,
     ``Net()``), followed through assignments, ``self.attr`` and ``.to(device)``."""
+    if depth == 0:  # several rules ask of each call's function: answered once per file
+        return _CONSTRUCTOR.get(context, (expr, cls), lambda: _constructor(context, expr, cls, 0))
+    return _constructor(context, expr, cls, depth)
+
+
+def _constructor(context: FileContext, expr: cst.BaseExpression, cls: cst.ClassDef | None,
+                 depth: int) -> Located | None:
     if depth > _MAX_DEPTH:
         return None
     semantic = context.semantic
@@ -62,6 +69,9 @@ def constructor(context: FileContext, expr: cst.BaseExpression, cls: cst.ClassDe
         assigned = attribute_value(context, cls, self_attribute(expr))  # type: ignore[arg-type]
         return None if assigned is None else constructor(context, assigned.expr, cls, depth + 1)
     return None
+
+
+_CONSTRUCTOR: Fact[tuple[cst.BaseExpression, cst.ClassDef | None], Located | None] = Fact("constructor")
 
 
 def _passed_constructor(context: FileContext, name: cst.Name, depth: int) -> Located | None:

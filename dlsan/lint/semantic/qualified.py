@@ -56,6 +56,8 @@ class SiteNames:
         self._every_import: frozenset[str] | None = None
         #: id(node) -> (node, answer); the node is kept so that its id stays its own
         self._answers: dict[int, tuple[cst.CSTNode, _Site]] = {}
+        #: id(import statement) -> (the statement, the table of that statement alone)
+        self._import_tables: dict[int, tuple[cst.CSTNode, ImportTable]] = {}
 
     # -- where a name is written -------------------------------------------------------------
 
@@ -89,7 +91,7 @@ class SiteNames:
     def top_level(self, name: str) -> str | None:
         """What the module's top level binds the plain ``name`` to by import or alias (what the
         file exports to others, or a name a rule builds rather than reads)."""
-        return self._top_level_table().resolve(cst.Name(name))
+        return self._top_level_table().resolve_plain(name)
 
     def star_modules(self) -> tuple[str, ...]:
         """The modules the file star-imports at its top level."""
@@ -111,6 +113,16 @@ class SiteNames:
             self._top_level = ImportTable.for_module(self._module)
         return self._top_level
 
+    def _import_table(self, statement: cst.Import | cst.ImportFrom) -> ImportTable:
+        """The names ``statement`` alone binds (asked for each use its binding reaches)."""
+        known = self._import_tables.get(id(statement))
+        if known is not None:
+            return known[1]
+        table = ImportTable()
+        table.add_import(statement)
+        self._import_tables[id(statement)] = (statement, table)
+        return table
+
     def _site(self, node: cst.BaseExpression, depth: int) -> _Site:
         known = self._answers.get(id(node))
         if known is not None:
@@ -131,16 +143,14 @@ class SiteNames:
         semantic = self._semantic()
         if not semantic.contains(head_node):
             table = self._top_level_table()  # a node a rule built: the module's top level decides
-            return _Site(frozenset(table.candidates(node)), table.resolve(cst.Name(head)) is not None)
+            return _Site(frozenset(table.candidates(node)), table.resolve_plain(head) is not None)
         reaching = semantic.reaching(head, head_node)
         if not reaching:
             return _Site(frozenset(self._top_level_table().candidates(node)), False)
         found: set[str] = set()
         for binding in reaching:
             if binding.kind is BindingKind.IMPORT and isinstance(binding.node, (cst.Import, cst.ImportFrom)):
-                table = ImportTable()
-                table.add_import(binding.node)
-                bound = table.resolve(cst.Name(head))
+                bound = self._import_table(binding.node).resolve_plain(head)
                 bases = frozenset({bound}) if bound is not None else frozenset()
             elif binding.is_plain and binding.kind is BindingKind.ASSIGNMENT and binding.value is not None:
                 if isinstance(binding.value, cst.Name) and binding.value.value == "None":
