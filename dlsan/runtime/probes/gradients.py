@@ -68,7 +68,6 @@ from dlsan.runtime.compat import (
     foreach_norm_float64,
     in_backward,
     in_compiled_module,
-    is_compiling,
     local_tensor,
 )
 from dlsan.runtime.findings import Finding
@@ -192,8 +191,6 @@ class GradientProbe(Probe):
         probe_ref = weakref.ref(self)
 
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            if is_compiling():  # first: reading probe state while tracing would guard on it (recompiles)
-                return
             probe = probe_ref()
             if probe is None or not probe._sampling or not torch.is_grad_enabled() or in_backward():
                 return  # in backward: activation checkpointing recomputing the forward pass

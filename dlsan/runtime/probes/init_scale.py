@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import in_compiled_module, is_compiling
+from dlsan.runtime.compat import in_compiled_module
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
 from dlsan.runtime.tape import ForwardPass
@@ -83,7 +83,7 @@ class InitScaleProbe(Probe):
 
     def _hook(self, layer: int) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            if is_compiling() or not self._measuring or not torch.is_grad_enabled():
+            if not self._measuring or not torch.is_grad_enabled():
                 return
             x = args[0] if args else None
             if not isinstance(x, torch.Tensor) or not isinstance(output, torch.Tensor):
