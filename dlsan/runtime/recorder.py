@@ -55,6 +55,7 @@ from dlsan.runtime.structure import Path, tensors_in
 from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass
 
 _STRIDED = torch.strided
+_weak = weakref.ref
 # _observe modes (bits)
 NO_SUM = 1  # a finite-preserving module's output: finite whenever its inputs are
 NO_GRADIENT = 4  # only a finite-preserving module consumes it: its gradient is finite when theirs is
@@ -227,6 +228,10 @@ class Recorder:
     ) -> None:
         self._listener = weakref.ref(listener)
         self.reduce = reduce
+        #: _observe modes whose value gets no reading, and those whose gradient gets no check
+        #: (every mode when nothing is reduced)
+        self._unread = NO_SUM if reduce else ~0
+        self._unchecked = NO_GRADIENT if reduce else ~0
         #: keep the outermost call's arguments while a grad-enabled pass runs (``ForwardPass.call_args``)
         self.keep_calls = keep_calls
         #: record nothing new (set while dlsan itself replays a module, see dlsan.runtime.replay)
@@ -460,15 +465,16 @@ class Recorder:
         if not tensor.is_floating_point() or tensor.layout is not _STRIDED or tensor.is_nested:
             return -1
         slot = len(fwd.roles)
-        if self.reduce and not mode & NO_SUM and tensor.numel():
+        if not mode & self._unread and tensor.numel():
             # amax: NaN or +inf anywhere shows, finite values of any size never overflow it
+            values = fwd.values
             if mode & DEFER:
-                fwd.deferred.append(len(fwd.values))
-                fwd.values.append(tensor.detach())  # read by read_deferred, before anything changes it
+                fwd.deferred.append(len(values))
+                values.append(tensor.detach())  # read by read_deferred, before anything changes it
             else:
-                fwd.values.append(tensor.detach().amax())
+                values.append(tensor.detach().amax())
             fwd.value_slots.append(slot)
-        fwd.refs.append(weakref.ref(tensor))
+        fwd.refs.append(_weak(tensor))
         fwd.versions.append(version)
         fwd.roles.append(role)
         fwd.owners.append(call)
@@ -476,7 +482,7 @@ class Recorder:
         fwd.memo[key] = slot
         if fwd.keep is not None:
             fwd.keep.append(tensor)
-        if tensor.requires_grad and (self.grad_observers or (self.reduce and not mode & NO_GRADIENT)):
+        if tensor.requires_grad and (self.grad_observers or not mode & self._unchecked):
             self._hook_gradient(fwd, tensor, slot)
         return slot
 
@@ -526,6 +532,7 @@ class Recorder:
                 node.register_prehook(partial(_on_gradient, self._self_ref, fwd, slot, index))
 
     def gradient(self, fwd: ForwardPass, slot: int, grad: torch.Tensor) -> None:
+        """The gradient of ``slot`` arrived (called by the autograd engine, see :func:`_on_gradient`)."""
         task = graph_task_id()
         pending = self._pending.get(task)
         if pending is None:
