@@ -262,6 +262,10 @@ class Sanitizer:
         self._handles.append(handle)
         return handle
 
+    def unsubscribe(self, callback: Callable[..., None]) -> None:
+        """No longer call ``callback``, one of a probe's event methods (``probe.on_step_end``...)."""
+        self._router.unsubscribe(callback)
+
     def log_scalar(self, tag: str, value: float, step: int) -> None:
         """Log ``dlsan/<tag>`` to the ``tensorboard=`` writer, if one was given."""
         if self.tensorboard is not None:

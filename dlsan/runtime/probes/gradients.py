@@ -58,6 +58,9 @@ from __future__ import annotations
 import math
 import weakref
 from functools import partial
+from collections.abc import Iterator
+from itertools import chain, repeat
+from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -80,6 +83,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from dlsan.runtime.host import ProbeHost
 
 _KINDS = ("weight", "output")
+_GRAD = attrgetter("grad")
+_REQUIRES_GRAD = attrgetter("requires_grad")
 _FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
@@ -122,7 +127,8 @@ class GradientProbe(Probe):
         self._layer_names: list[str] = []
         self._layer_of: dict[int, int] = {}  # core module index -> layer position
         self._unranked: set[int] = set()  # core module indexes of layers not seen running yet
-        self._params: list[tuple[nn.Parameter, int]] = []
+        self._param_tensors: list[nn.Parameter] = []  # every layer's own parameters
+        self._param_layers: list[int] = []  # the layer of each
         self._order: dict[int, int] = {}  # layer position -> rank in forward execution order
         self._watched: set[int] | None = None  # the layers first and last in execution order
         self._hooks: list[Any] = []  # per layer: its output hook's handle, None once removed
@@ -147,7 +153,8 @@ class GradientProbe(Probe):
             if params:
                 self._layer_of[index] = len(self._layer_names)
                 self._unranked.add(index)
-                self._params.extend((p, len(self._layer_names)) for p in params)
+                self._param_tensors.extend(params)
+                self._param_layers.extend([len(self._layer_names)] * len(params))
                 self._hooks.append(sanitizer.register_forward_hook(module, self._output_hook(len(self._layer_names))))
                 self._layer_names.append(name)
 
@@ -226,18 +233,28 @@ class GradientProbe(Probe):
             return
         if not sampled or not passes:
             return
-        grads = [(p.grad, layer) for p, layer in self._params if p.grad is not None and p.requires_grad]
+        grads, weight_layers = self._weight_gradients()
         device = passes[0][0].device
         parts = [norms for norms, _ in passes]
         if grads:
-            parts.insert(0, _norms([grad for grad, _ in grads], device))
-        out_layers = [layer for _, layers in passes for layer in layers]
-        self._pending.append((step, torch.cat(parts), [layer for _, layer in grads], out_layers))
+            parts.insert(0, _norms(grads, device))
+        out_layers = passes[0][1] if len(passes) == 1 else [layer for _, layers in passes for layer in layers]
+        self._pending.append((step, torch.cat(parts), weight_layers, out_layers))
         every = 1 if self.sanitizer is None else self.sanitizer.every
         # the first sampled step is read at once (it is judged on its own), unless every= asked
         # for fewer host reads: then it is judged the same way at the first read
         if (not self._initial_done and every == 1) or len(self._pending) >= max(self.window, every):
             self._read()
+
+    def _weight_gradients(self) -> tuple[list[torch.Tensor], list[int]]:
+        """The layers' parameter gradients (of those that have one and are trained) and the layer
+        of each; the usual step, where every parameter has its gradient, in loops that run in C."""
+        params = self._param_tensors
+        grads = list(map(_GRAD, params))
+        if not any(map(is_, grads, repeat(None))) and all(map(_REQUIRES_GRAD, params)):
+            return grads, self._param_layers
+        kept = [(p.grad, layer) for p, layer in zip(params, self._param_layers) if p.grad is not None and p.requires_grad]
+        return [grad for grad, _ in kept], [layer for _, layer in kept]
 
     def flush(self) -> None:
         if self._pending:
@@ -284,10 +301,11 @@ class GradientProbe(Probe):
 
     def _record(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
         sanitizer = self.sanitizer
+        writer = None if sanitizer is None else sanitizer.tensorboard
         for kind, norms in by_kind.items():
             named = {self._layer_names[layer] or "model": value for layer, value in norms.items()}
             self.series[kind].add(step, named)
-            if sanitizer is not None:
+            if sanitizer is not None and writer is not None:  # no tag is formatted for no writer
                 for name, value in named.items():
                     sanitizer.log_scalar(f"grad_norm/{kind}/{name}", value, step)
 
@@ -296,7 +314,7 @@ class GradientProbe(Probe):
             self._initial_done = True
             self._judge_initialisation(step, by_kind)
         self._judged += 1
-        if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
+        if not all(map(math.isfinite, _all_norms(by_kind))):
             self._streak = dict.fromkeys(self._streak, 0)  # a non-finite element: the nonfinite check's
             self._judged = 0
             return
@@ -322,7 +340,7 @@ class GradientProbe(Probe):
 
     def _judge_initialisation(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
         # non-finite elements are the nonfinite check's; an overflowed norm is reported at any step
-        if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
+        if not all(map(math.isfinite, _all_norms(by_kind))):
             return
         if self._overflowed(by_kind) is not None:
             return
@@ -376,6 +394,8 @@ class GradientProbe(Probe):
         """The first layer whose (float64) norm is above the float32 maximum: computed in float32,
         as ``clip_grad_norm_`` does for float32 gradients, it overflows to ``inf`` although every
         element is finite (the nonfinite check would see no problem)."""
+        if max(_all_norms(by_kind), default=0.0) <= _FLOAT32_MAX:
+            return None  # the usual case, found by a loop in C
         for kind, norms in by_kind.items():
             for layer, value in norms.items():
                 if value > _FLOAT32_MAX:
@@ -458,6 +478,11 @@ def _on_gradient(
         probe._observe(layer, grad)
 
 
+def _all_norms(by_kind: dict[str, dict[int, float]]) -> Iterator[float]:
+    """Every norm of a step, of both kinds."""
+    return chain.from_iterable(map(dict.values, by_kind.values()))
+
+
 def _norms(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     """One norm per gradient, computed in float64 and stacked on ``device``: the norm of finite
     float32 (or lower precision) elements never overflows there, so an ``inf`` norm means an
@@ -465,6 +490,8 @@ def _norms(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     norm (see :meth:`GradientProbe._overflowed`).  One ``torch._foreach_norm`` pass in the usual
     case; sparse gradients by their values, FSDP2's DTensor gradients by this rank's shard (dlsan
     never communicates)."""
+    if {(type(g), g.layout, g.device, g.requires_grad) for g in grads} == {(torch.Tensor, torch.strided, device, False)}:
+        return torch.stack(foreach_norm_float64(grads))  # the usual case: dense, one device, no DTensor nor graph
     local = [local_tensor(grad.detach()) for grad in grads]
     if all(g.layout is torch.strided and g.device == device for g in local):
         return torch.stack(foreach_norm_float64(local))

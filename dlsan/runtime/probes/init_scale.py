@@ -75,6 +75,8 @@ class InitScaleProbe(Probe):
             if isinstance(module, _LAYERS):
                 self._handles.append(sanitizer.register_forward_hook(module, self._hook(len(self._names))))
                 self._names.append(name)
+        if self.every is None:
+            sanitizer.unsubscribe(self.on_step_end)  # it only re-arms a measurement every N steps
 
     def detach(self) -> None:
         self._measured = []
@@ -99,6 +101,9 @@ class InitScaleProbe(Probe):
             return
         measured, self._measured = self._measured, []
         self._measuring = False
+        sanitizer = self.sanitizer
+        if self.every is None and sanitizer is not None:
+            sanitizer.unsubscribe(self.on_forward_end)  # done: later passes cost it nothing
         if self.every is None and not in_compiled_module():  # else kept, inert (see in_compiled_module)
             for handle in self._handles:
                 handle.remove()

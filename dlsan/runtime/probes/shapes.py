@@ -33,6 +33,8 @@ class ShapeProbe(Probe):
 
     def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
+        if not sanitizer.contracts:
+            sanitizer.unsubscribe(self.on_forward_begin)  # nothing to check: no call per pass
         modules = dict(sanitizer.named_modules())
         for name, contract in sanitizer.contracts.items():
             module = modules[name]
