@@ -274,8 +274,13 @@ class DeadReluProbe(Probe):
 def _other_dims(x: torch.Tensor, channel_first: bool) -> tuple[int, ...]:
     """Every dimension but the unit one: features on the last dim, or channels (dim 1) of
     conv-like tensors."""
-    unit = 1 if x.dim() > 3 or (x.dim() == 3 and channel_first) else x.dim() - 1
-    return tuple(d for d in range(x.dim()) if d != unit)
+    return _dims_around_unit(x.dim(), channel_first)
+
+
+@cache
+def _dims_around_unit(ndim: int, channel_first: bool) -> tuple[int, ...]:
+    unit = 1 if ndim > 3 or (ndim == 3 and channel_first) else ndim - 1
+    return tuple(d for d in range(ndim) if d != unit)
 
 
 def _relus_feeding_layers(named: list[tuple[str, nn.Module]]) -> dict[int, nn.Module]:

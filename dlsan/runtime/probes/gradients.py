@@ -57,8 +57,8 @@ from __future__ import annotations
 
 import math
 import weakref
-from functools import partial
 from collections.abc import Iterator
+from functools import partial
 from itertools import chain, repeat
 from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any
