@@ -84,6 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _KINDS = ("weight", "output")
 _GRAD = attrgetter("grad")
+_UNRANKED: Any = object()
 _REQUIRES_GRAD = attrgetter("requires_grad")
 _FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
@@ -130,6 +131,7 @@ class GradientProbe(Probe):
         self._param_tensors: list[nn.Parameter] = []  # every layer's own parameters
         self._param_layers: list[int] = []  # the layer of each
         self._order: dict[int, int] = {}  # layer position -> rank in forward execution order
+        self._ends: dict[tuple[int, ...], tuple[int, int] | None] = {}  # _first_last's answers
         self._watched: set[int] | None = None  # the layers first and last in execution order
         self._hooks: list[Any] = []  # per layer: its output hook's handle, None once removed
         # this backward pass, on the device: output-gradient norms and the layers they belong to
@@ -364,6 +366,10 @@ class GradientProbe(Probe):
             if norms[last] <= 0 or (norms[first] <= 0 and not self._fades_to_zero(norms)):
                 continue  # nothing reached the output layer, or a dead / unused layer cut it off
             ratio = norms[first] / norms[last]
+            vanishing = verdicts["vanishing-gradient"] is None and ratio < vanishing_ratio and norms[first] < vanishing_norm
+            exploding = verdicts["exploding-gradient"] is None and ratio > exploding_ratio
+            if not (vanishing or exploding):
+                continue  # the usual step: no facts to gather
             facts = {
                 "gradient": kind,
                 "first": self._layer_names[first],
@@ -372,9 +378,9 @@ class GradientProbe(Probe):
                 "last_norm": norms[last],
                 "ratio": ratio,
             }
-            if verdicts["vanishing-gradient"] is None and ratio < vanishing_ratio and norms[first] < vanishing_norm:
+            if vanishing:
                 verdicts["vanishing-gradient"] = (kind, facts)
-            if verdicts["exploding-gradient"] is None and ratio > exploding_ratio:
+            if exploding:
                 verdicts["exploding-gradient"] = (kind, facts)
         return verdicts
 
@@ -385,10 +391,16 @@ class GradientProbe(Probe):
         return any(0 < value < self.vanishing_norm for value in norms.values())
 
     def _first_last(self, norms: dict[int, float]) -> tuple[int, int] | None:
-        ranked = sorted((self._order.get(layer, len(self._order) + layer), layer) for layer in norms)
-        if len(ranked) < 2:
-            return None
-        return ranked[0][1], ranked[-1][1]
+        """The layers of ``norms`` first and last in execution order (known for a set of layers
+        once the order has no more layers to learn: the usual step asks the same again)."""
+        key = (len(self._order), *norms)
+        found = self._ends.get(key, _UNRANKED)
+        if found is _UNRANKED:
+            if len(self._ends) >= 64:  # layers skipped at random (stochastic depth) make many sets
+                self._ends.clear()
+            ranked = sorted((self._order.get(layer, len(self._order) + layer), layer) for layer in norms)
+            found = self._ends[key] = None if len(ranked) < 2 else (ranked[0][1], ranked[-1][1])
+        return found
 
     def _overflowed(self, by_kind: dict[str, dict[int, float]]) -> dict[str, Any] | None:
         """The first layer whose (float64) norm is above the float32 maximum: computed in float32,
