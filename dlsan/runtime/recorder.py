@@ -531,23 +531,6 @@ class Recorder:
                 node, index = edge
                 node.register_prehook(partial(_on_gradient, self._self_ref, fwd, slot, index))
 
-    def gradient(self, fwd: ForwardPass, slot: int, grad: torch.Tensor) -> None:
-        """The gradient of ``slot`` arrived (called by the autograd engine, see :func:`_on_gradient`)."""
-        task = graph_task_id()
-        pending = self._pending.get(task)
-        if pending is None:
-            pending = self._pending[task] = ([], [])
-            queue_callback(partial(self._backward_done, task))
-        if self.reduce and grad.numel() and grad.layout is _STRIDED and not grad.is_nested:
-            # a gradient carries a graph only under backward(create_graph=True); aminmax: any
-            # NaN or +-inf shows in its min or max, and finite values never overflow them
-            flat = grad.detach() if grad.requires_grad else grad
-            pending[0].extend(torch.aminmax(flat))
-            entry = (fwd, slot)
-            pending[1].extend((entry, entry))
-        for observer in self.grad_observers:
-            observer(fwd, slot, grad)
-
     @eager_only  # the autograd engine calls it, maybe inside a compiled call's eager part
     def _backward_done(self, task: int) -> None:
         __tracebackhide__ = True
@@ -648,7 +631,24 @@ def _on_gradient(
     index: int,
     grad_outputs: tuple[torch.Tensor | None, ...],
 ) -> None:
+    """The gradient of ``slot`` arrived (the autograd engine calls this node pre-hook): its min
+    and max join the backward pass's readings.  One function, no method call: it runs for every
+    checked gradient."""
     recorder = recorder_ref()
     grad = grad_outputs[index]
-    if recorder is not None and recorder.active and grad is not None:
-        recorder.gradient(fwd, slot, grad)
+    if recorder is None or not recorder.active or grad is None:
+        return
+    task = graph_task_id()
+    pending = recorder._pending.get(task)
+    if pending is None:
+        pending = recorder._pending[task] = ([], [])
+        queue_callback(partial(recorder._backward_done, task))
+    if recorder.reduce and grad.numel() and grad.layout is _STRIDED and not grad.is_nested:
+        # a gradient carries a graph only under backward(create_graph=True); aminmax: any
+        # NaN or +-inf shows in its min or max, and finite values never overflow them
+        flat = grad.detach() if grad.requires_grad else grad
+        pending[0].extend(torch.aminmax(flat))
+        entry = (fwd, slot)
+        pending[1].extend((entry, entry))
+    for observer in recorder.grad_observers:
+        observer(fwd, slot, grad)
