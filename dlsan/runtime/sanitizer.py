@@ -237,7 +237,7 @@ class Sanitizer:
         records with one hook after its call, the core's hook runs it
         (:meth:`~dlsan.runtime.recorder.Recorder.ride`): one Python hook per call however many
         probes watch the module."""
-        handle = None if kwargs else self.recorder.ride(module, hook)
+        handle: Any = None if kwargs else self.recorder.ride(module, hook)
         if handle is None:
             handle = module.register_forward_hook(eager_only(partial(_unless_compiling, hook)), **kwargs)
         self._handles.append(handle)

@@ -394,7 +394,7 @@ class GradientProbe(Probe):
         """The layers of ``norms`` first and last in execution order (known for a set of layers
         once the order has no more layers to learn: the usual step asks the same again)."""
         key = (len(self._order), *norms)
-        found = self._ends.get(key, _UNRANKED)
+        found: tuple[int, int] | None = self._ends.get(key, _UNRANKED)
         if found is _UNRANKED:
             if len(self._ends) >= 64:  # layers skipped at random (stochastic depth) make many sets
                 self._ends.clear()
