@@ -228,10 +228,6 @@ class Recorder:
     ) -> None:
         self._listener = weakref.ref(listener)
         self.reduce = reduce
-        #: _observe modes whose value gets no reading, and those whose gradient gets no check
-        #: (every mode when nothing is reduced)
-        self._unread = NO_SUM if reduce else ~0
-        self._unchecked = NO_GRADIENT if reduce else ~0
         #: keep the outermost call's arguments while a grad-enabled pass runs (``ForwardPass.call_args``)
         self.keep_calls = keep_calls
         #: record nothing new (set while dlsan itself replays a module, see dlsan.runtime.replay)
@@ -465,7 +461,7 @@ class Recorder:
         if not tensor.is_floating_point() or tensor.layout is not _STRIDED or tensor.is_nested:
             return -1
         slot = len(fwd.roles)
-        if not mode & self._unread and tensor.numel():
+        if self.reduce and not mode & NO_SUM and tensor.numel():
             # amax: NaN or +inf anywhere shows, finite values of any size never overflow it
             values = fwd.values
             if mode & DEFER:
@@ -482,7 +478,7 @@ class Recorder:
         fwd.memo[key] = slot
         if fwd.keep is not None:
             fwd.keep.append(tensor)
-        if tensor.requires_grad and (self.grad_observers or not mode & self._unchecked):
+        if tensor.requires_grad and (self.grad_observers or (self.reduce and not mode & NO_GRADIENT)):
             self._hook_gradient(fwd, tensor, slot)
         return slot
 

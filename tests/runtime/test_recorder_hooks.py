@@ -155,3 +155,43 @@ def test_an_input_hook_on_a_module_that_works_in_place_runs_before_the_call(watc
         assert model[1]._forward_pre_hooks  # the probe's input hook, before the call
     relu_input = probe.inputs[1]  # what the in-place ReLU received, before it zeroed the negatives
     assert bool((relu_input < 0).any())
+
+
+class _TwoLayers(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+class _PassSizes(Probe):
+    """Keeps, per forward pass, how many readings the core took."""
+
+    name = "test-pass-sizes"
+    default = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readings: list[int] = []
+
+    def on_forward_end(self, fwd):
+        self.readings.append(len(fwd.values))
+
+
+@pytest.fixture
+def pass_sizes():
+    register_probe(_PassSizes)
+    yield _PassSizes
+    del _REGISTRY["test-pass-sizes"]
+
+
+@pytest.mark.parametrize("checks", [["test-pass-sizes"], ["nonfinite", "test-pass-sizes"]])
+def test_the_core_reads_values_only_when_a_probe_needs_them(pass_sizes, checks):
+    model = _TwoLayers()  # not a Sequential: its layers' readings are taken when seen, not deferred
+    with dlsan.instrument(model, checks=checks) as san:
+        model(torch.randn(3, 4)).sum().backward()
+        (probe,) = [p for p in san.probes if p.name == "test-pass-sizes"]
+    assert bool(probe.readings[0]) == ("nonfinite" in checks)
