@@ -253,12 +253,17 @@ def main(argv: list[str] | None = None) -> int:
         "--inner", type=int, default=3, help="steps per variant per repetition; the fastest is paired (default 3)"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--case", action="append", choices=[case.name for case in CASES], help="only this model (repeatable)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     clock = time.thread_time if args.clock == "cpu" else time.perf_counter
     scale = 0.1 if args.quick else 1.0
     results = {}
     for case in CASES:
+        if args.case and case.name not in args.case:
+            continue
         reps = max(6, int(case.reps * scale / args.inner))
         results[case.name] = run_case(case, reps, warmup=3 if args.quick else 10, clock=clock, inner=args.inner)
     if args.json:

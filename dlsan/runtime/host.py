@@ -37,6 +37,8 @@ class ProbeHost(Protocol):
 
     every: int
     scaler: Any
+    #: the ``tensorboard=`` writer (``None``: ``log_scalar`` logs nothing)
+    tensorboard: Any
     on_error: str
     replay: bool
     table: ModuleTable
@@ -55,7 +57,11 @@ class ProbeHost(Protocol):
 
     def register_forward_pre_hook(self, module: nn.Module, hook: Callable[..., Any], **kwargs: Any) -> Any: ...
 
+    def register_input_hook(self, module: nn.Module, hook: Callable[..., Any]) -> Any: ...
+
     def log_scalar(self, tag: str, value: float, step: int) -> None: ...
+
+    def unsubscribe(self, callback: Callable[..., None]) -> None: ...
 
     def emit(self, finding: Finding, *, fatal: bool = True) -> None: ...
 
@@ -99,6 +105,11 @@ class Router:
     def clear(self) -> None:
         self._events = dict.fromkeys(EVENTS, ())
         self.attached = False
+
+    def unsubscribe(self, callback: Callable[..., None]) -> None:
+        """Stop routing ``callback`` (a probe's bound event method): a probe with nothing left to
+        do at an event costs no call there any more."""
+        self._events = {event: tuple(c for c in callbacks if c != callback) for event, callbacks in self._events.items()}
 
     # -- from the recorder ---------------------------------------------------------------------
 

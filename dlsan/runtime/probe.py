@@ -51,8 +51,11 @@ the model (the loss), for probes that look inside torch calls.
 
 Rules for the hot path (module hooks, gradient observers): no host synchronisation (no
 ``.item()``, ``bool(t)``, ``if t``): keep device-side results and look at them in ``on_step_end``
-or ``flush``; hold no tensor across steps; return ``None`` from hooks (never change values); do
-nothing while ``dlsan.runtime.compat.is_compiling()``.  For per-layer activation gradients, append
+or ``flush``; hold no tensor across steps; return ``None`` from hooks (never change values).
+Register module hooks through the sanitizer (``register_forward_hook``, ``register_input_hook``,
+``register_forward_pre_hook``): it never calls them while dynamo traces, and runs them from its
+own hook where it has one on the module (one Python hook per call); other code (gradient hooks,
+``watch()``) does nothing while ``dlsan.runtime.compat.is_compiling()``.  For per-layer activation gradients, append
 an observer ``fn(fwd, slot, grad)`` to ``sanitizer.recorder.grad_observers`` instead of hooking
 tensors yourself; ``fwd.owners[slot]`` / ``fwd.producers(slot)`` map the slot to module calls.
 Observers see the gradient of every tensor crossing a module boundary (while any observer is

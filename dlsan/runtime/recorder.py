@@ -55,6 +55,7 @@ from dlsan.runtime.structure import Path, tensors_in
 from dlsan.runtime.tape import INPUT, NO_VERSION, OUTPUT, BackwardWindow, ForwardPass
 
 _STRIDED = torch.strided
+_weak = weakref.ref
 # _observe modes (bits)
 NO_SUM = 1  # a finite-preserving module's output: finite whenever its inputs are
 NO_GRADIENT = 4  # only a finite-preserving module consumes it: its gradient is finite when theirs is
@@ -232,7 +233,8 @@ class Recorder:
         #: record nothing new (set while dlsan itself replays a module, see dlsan.runtime.replay)
         self.paused = False
         self.allow_neg_inf = allow_neg_inf
-        self.skip_sum = [finite_preserving(module) for module in modules]
+        #: per module, the _observe mode of its outputs (NO_SUM for finite-preserving modules)
+        self.output_modes = [NO_SUM if finite_preserving(module) else 0 for module in modules]
         self.plan = plan = SequencePlan(modules, whole_calls)
         self.active = True
         self._thread = _ThreadState()
@@ -240,17 +242,36 @@ class Recorder:
         #: per running backward pass (graph task id): the gradient sums and their (pass, slot)
         self._pending: dict[int, tuple[list[torch.Tensor], list[tuple[ForwardPass, int]]]] = {}
         self._handles: list[Any] = []
+        #: per module recorded by one hook after its call: the probes' hooks that hook runs too
+        #: (see :meth:`ride`), keyed by ``id(module)`` for the modules that have such a hook
+        self._riders: dict[int, list[Callable[..., None]]] = {}
         self._self_ref = self_ref = weakref.ref(self)
         for index, module in enumerate(modules):
             builtin_forward_stays_eager(type(module))
             if index in plan.unhooked:
                 continue
             if index and index not in whole_calls and _records_after_the_call(module):
-                self._handles.append(module.register_forward_hook(_make_leaf_hook(self_ref, index), with_kwargs=True))
+                riders = self._riders[id(module)] = []
+                hook = _make_leaf_hook(self_ref, index, riders)
+                self._handles.append(module.register_forward_hook(hook, with_kwargs=True))
                 continue
             pre, post = _make_hooks(self_ref, index)
             self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
             self._handles.append(module.register_forward_hook(post, always_call=True))
+
+    def ride(self, module: nn.Module, hook: Callable[..., None]) -> RemovableRider | None:
+        """Run ``hook(module, args, output)`` from the core's own hook of ``module``, after the
+        core recorded the call.  Only for modules the core records with one hook after the call
+        (PyTorch leaves that leave their inputs alone, see :func:`_records_after_the_call`), whose
+        inputs after the call are what the call received, so a hook reading the inputs sees the
+        same tensors as a pre-hook would; ``None`` for the others.  One Python hook per module call
+        instead of one per probe, never while compiling (the core's hook returns first then).
+        The rider's ``remove()`` takes it off."""
+        riders = self._riders.get(id(module))
+        if riders is None:
+            return None
+        riders.append(hook)
+        return RemovableRider(riders, hook)
 
     def pause(self, paused: bool) -> None:
         """Record nothing while ``paused`` (dlsan's own replay of a forward pass)."""
@@ -267,6 +288,8 @@ class Recorder:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        for riders in self._riders.values():
+            riders.clear()
         self._pending.clear()
 
     # -- forward -------------------------------------------------------------------------------
@@ -307,8 +330,31 @@ class Recorder:
             self.leave(index, output)
             return
         parent = fwd.stack[-1]
-        defer = self._defer_after(fwd, index, parent)
-        self._close_call(fwd, index, self._open_call(fwd, index, parent, args, kwargs, defer), parent, output, defer)
+        plan = self.plan
+        parent_module = fwd.call_module[parent]
+        defer = DEFER if plan.defer_after.get(index) == parent_module else 0
+        if kwargs or len(args) != 1 or not isinstance(args[0], torch.Tensor) or not isinstance(output, torch.Tensor):
+            self._close_call(fwd, index, self._open_call(fwd, index, parent, args, kwargs, defer), parent, output, defer)
+        else:  # the usual call, one tensor in and one out: _open_call and _close_call's work, inlined
+            call = len(fwd.call_module)
+            fwd.call_module.append(index)
+            fwd.call_parent.append(parent)
+            inputs: list[tuple[int, Path]] = []
+            outputs: list[tuple[int, Path]] = []
+            fwd.call_inputs.append(inputs)
+            fwd.call_outputs.append(outputs)
+            flags = plan.input_flags.get(index)
+            mode = defer | flags[1] if flags is not None and flags[0] == parent_module else defer
+            slot = self._observe(fwd, args[0], call, INPUT, _ARG0, mode)
+            if slot >= 0:
+                inputs.append((slot, _ARG0))
+            mode = defer | self.output_modes[index]
+            flags = plan.output_flags.get(index)
+            if flags is not None and flags[0] == parent_module:
+                mode |= flags[1]
+            slot = self._observe(fwd, output, call, OUTPUT, _OUTPUT, mode)
+            if slot >= 0:
+                outputs.append((slot, _OUTPUT))
         if not defer and fwd.deferred:
             self.read_deferred(fwd)
 
@@ -354,7 +400,7 @@ class Recorder:
 
     def _close_call(self, fwd: ForwardPass, index: int, call: int, parent: int, output: Any, defer: int) -> None:
         """Observe what call ``call`` of module ``index`` (under ``parent``) returned."""
-        mode = defer | (NO_SUM if self.skip_sum[index] else 0)
+        mode = defer | self.output_modes[index]
         flags = self.plan.output_flags.get(index)
         if flags is not None and parent >= 0 and fwd.call_module[parent] == flags[0]:
             mode |= flags[1]
@@ -403,26 +449,28 @@ class Recorder:
     def _observe(self, fwd: ForwardPass, tensor: torch.Tensor, call: int, role: int, path: Path, mode: int) -> int:
         key = id(tensor)
         slot = fwd.memo.get(key)
-        version = NO_VERSION if tensor.is_inference() else tensor._version  # version_of(), inlined: hot
-        if version == NO_VERSION and slot is not None and role == OUTPUT:
-            # an inference tensor has no version counter, so in-place changes are invisible: a
-            # module returning its own input gets a fresh sum
-            if any(s == slot for s, _ in fwd.call_inputs[call]):
+        if tensor.is_inference():  # no version counter (version_of(), inlined: hot)
+            version = NO_VERSION
+            if slot is not None and role == OUTPUT and any(s == slot for s, _ in fwd.call_inputs[call]):
+                # in-place changes are invisible: a module returning its own input gets a fresh sum
                 slot = None
-        if slot is not None and fwd.refs[slot]() is tensor and fwd.versions[slot] == version:
+        else:
+            version = tensor._version
+        if slot is not None and fwd.versions[slot] == version and fwd.refs[slot]() is tensor:
             return slot
         if not tensor.is_floating_point() or tensor.layout is not _STRIDED or tensor.is_nested:
             return -1
         slot = len(fwd.roles)
         if self.reduce and not mode & NO_SUM and tensor.numel():
             # amax: NaN or +inf anywhere shows, finite values of any size never overflow it
+            values = fwd.values
             if mode & DEFER:
-                fwd.deferred.append(len(fwd.values))
-                fwd.values.append(tensor.detach())  # read by read_deferred, before anything changes it
+                fwd.deferred.append(len(values))
+                values.append(tensor.detach())  # read by read_deferred, before anything changes it
             else:
-                fwd.values.append(tensor.detach().amax())
+                values.append(tensor.detach().amax())
             fwd.value_slots.append(slot)
-        fwd.refs.append(weakref.ref(tensor))
+        fwd.refs.append(_weak(tensor))
         fwd.versions.append(version)
         fwd.roles.append(role)
         fwd.owners.append(call)
@@ -479,22 +527,6 @@ class Recorder:
                 node, index = edge
                 node.register_prehook(partial(_on_gradient, self._self_ref, fwd, slot, index))
 
-    def gradient(self, fwd: ForwardPass, slot: int, grad: torch.Tensor) -> None:
-        task = graph_task_id()
-        pending = self._pending.get(task)
-        if pending is None:
-            pending = self._pending[task] = ([], [])
-            queue_callback(partial(self._backward_done, task))
-        if self.reduce and grad.numel() and grad.layout is _STRIDED and not grad.is_nested:
-            # a gradient carries a graph only under backward(create_graph=True); aminmax: any
-            # NaN or +-inf shows in its min or max, and finite values never overflow them
-            flat = grad.detach() if grad.requires_grad else grad
-            pending[0].extend(torch.aminmax(flat))
-            entry = (fwd, slot)
-            pending[1].extend((entry, entry))
-        for observer in self.grad_observers:
-            observer(fwd, slot, grad)
-
     @eager_only  # the autograd engine calls it, maybe inside a compiled call's eager part
     def _backward_done(self, task: int) -> None:
         __tracebackhide__ = True
@@ -530,8 +562,23 @@ def _records_after_the_call(module: nn.Module) -> bool:
     )
 
 
-def _make_leaf_hook(recorder_ref: weakref.ref[Recorder], index: int) -> Callable[..., None]:
-    """The one hook of a module recorded after its call (see :func:`_records_after_the_call`)."""
+class RemovableRider:
+    """The handle of a hook run by the core's hook of a module (see :meth:`Recorder.ride`)."""
+
+    def __init__(self, riders: list[Callable[..., None]], rider: Callable[..., None]) -> None:
+        self._riders = riders
+        self._rider = rider
+
+    def remove(self) -> None:
+        if self._rider in self._riders:
+            self._riders.remove(self._rider)
+
+
+def _make_leaf_hook(
+    recorder_ref: weakref.ref[Recorder], index: int, riders: list[Callable[..., None]]
+) -> Callable[..., None]:
+    """The one hook of a module recorded after its call (see :func:`_records_after_the_call`),
+    which also runs the probes' hooks that ride on it (see :meth:`Recorder.ride`)."""
 
     @eager_only
     def leaf_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
@@ -540,6 +587,8 @@ def _make_leaf_hook(recorder_ref: weakref.ref[Recorder], index: int) -> Callable
         recorder = recorder_ref()
         if recorder is not None:
             recorder.leaf_call(index, args, kwargs, output)
+            for rider in riders:
+                rider(module, args, output)
 
     return leaf_hook
 
@@ -578,7 +627,24 @@ def _on_gradient(
     index: int,
     grad_outputs: tuple[torch.Tensor | None, ...],
 ) -> None:
+    """The gradient of ``slot`` arrived (the autograd engine calls this node pre-hook): its min
+    and max join the backward pass's readings.  One function, no method call: it runs for every
+    checked gradient."""
     recorder = recorder_ref()
     grad = grad_outputs[index]
-    if recorder is not None and recorder.active and grad is not None:
-        recorder.gradient(fwd, slot, grad)
+    if recorder is None or not recorder.active or grad is None:
+        return
+    task = graph_task_id()
+    pending = recorder._pending.get(task)
+    if pending is None:
+        pending = recorder._pending[task] = ([], [])
+        queue_callback(partial(recorder._backward_done, task))
+    if recorder.reduce and grad.numel() and grad.layout is _STRIDED and not grad.is_nested:
+        # a gradient carries a graph only under backward(create_graph=True); aminmax: any
+        # NaN or +-inf shows in its min or max, and finite values never overflow them
+        flat = grad.detach() if grad.requires_grad else grad
+        pending[0].extend(torch.aminmax(flat))
+        entry = (fwd, slot)
+        pending[1].extend((entry, entry))
+    for observer in recorder.grad_observers:
+        observer(fwd, slot, grad)

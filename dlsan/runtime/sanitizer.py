@@ -13,13 +13,14 @@ import warnings
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable
 
 from torch import nn
 
-from dlsan.runtime.compat import eager_only
+from dlsan.runtime.compat import eager_only, is_compiling
 from dlsan.runtime.contracts import Contract, parse_contract
 from dlsan.runtime.findings import Finding, NonFiniteError, SanitizerError, SanitizerWarning, ShapeError
 from dlsan.runtime.host import Router
@@ -230,18 +231,40 @@ class Sanitizer:
         return found
 
     def register_forward_hook(self, module: nn.Module, hook: Callable[..., Any], **kwargs: Any) -> Any:
-        """``module.register_forward_hook`` whose handle :meth:`remove` removes (the hook runs
-        eagerly where the module does inside a compiled call: :func:`~dlsan.runtime.compat.eager_only`)."""
-        handle = module.register_forward_hook(eager_only(hook), **kwargs)
+        """``module.register_forward_hook`` whose handle :meth:`remove` removes; the hook is never
+        called while dynamo traces, and runs eagerly where the module does inside a compiled call
+        (:func:`~dlsan.runtime.compat.eager_only`).  Without ``kwargs``, on a module the core
+        records with one hook after its call, the core's hook runs it
+        (:meth:`~dlsan.runtime.recorder.Recorder.ride`): one Python hook per call however many
+        probes watch the module."""
+        handle: Any = None if kwargs else self.recorder.ride(module, hook)
+        if handle is None:
+            handle = module.register_forward_hook(eager_only(partial(_unless_compiling, hook)), **kwargs)
+        self._handles.append(handle)
+        return handle
+
+    def register_input_hook(self, module: nn.Module, hook: Callable[..., Any]) -> Any:
+        """``hook(module, args)`` or ``hook(module, args, output)`` (accept both) sees the
+        positional inputs of every call of ``module``: from the core's hook after the call where
+        the module leaves its inputs as they were (see :meth:`~dlsan.runtime.recorder.Recorder.ride`),
+        else from a forward pre-hook.  For probes that read the inputs and need not run before the
+        module does; never called while dynamo traces."""
+        handle = self.recorder.ride(module, hook)
+        if handle is None:
+            return self.register_forward_pre_hook(module, hook)
         self._handles.append(handle)
         return handle
 
     def register_forward_pre_hook(self, module: nn.Module, hook: Callable[..., Any], **kwargs: Any) -> Any:
         """``module.register_forward_pre_hook`` whose handle :meth:`remove` removes (see
         :meth:`register_forward_hook`)."""
-        handle = module.register_forward_pre_hook(eager_only(hook), **kwargs)
+        handle = module.register_forward_pre_hook(eager_only(partial(_unless_compiling, hook)), **kwargs)
         self._handles.append(handle)
         return handle
+
+    def unsubscribe(self, callback: Callable[..., None]) -> None:
+        """No longer call ``callback``, one of a probe's event methods (``probe.on_step_end``...)."""
+        self._router.unsubscribe(callback)
 
     def log_scalar(self, tag: str, value: float, step: int) -> None:
         """Log ``dlsan/<tag>`` to the ``tensorboard=`` writer, if one was given."""
@@ -288,6 +311,14 @@ class Sanitizer:
         if warn and self.on_error != "record":
             for finding in self._findings[before:]:
                 warnings.warn(f"dlsan: {finding.message}", SanitizerWarning, stacklevel=3)
+
+
+def _unless_compiling(hook: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``hook`` unless dynamo is tracing (asked first: anything a hook reads while tracing
+    becomes a guard), so that probes' hooks never need to ask."""
+    if is_compiling():
+        return None
+    return hook(*args, **kwargs)
 
 
 def _watched_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

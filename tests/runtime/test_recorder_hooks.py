@@ -14,6 +14,7 @@ from torch import nn
 
 import dlsan
 from dlsan.runtime import NonFiniteError
+from dlsan.runtime.probe import _REGISTRY, Probe, register_probe
 
 
 class MinusInf(nn.Module):
@@ -102,3 +103,95 @@ def test_the_gradient_after_an_unhooked_activation_is_still_checked():
     with pytest.raises(NonFiniteError) as caught, dlsan.instrument(model, checks=["nonfinite"], replay=False):
         model(torch.randn(3, 4)).sum().backward()
     assert caught.value.finding.phase == "backward" and caught.value.finding.module == "2"
+
+
+class _Watching(Probe):
+    """Registers an input hook and a forward hook on every module named in ``on`` and keeps what
+    they saw."""
+
+    name = "test-watching"
+    default = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[torch.Tensor] = []
+        self.outputs: list[torch.Tensor] = []
+
+    def attach(self, sanitizer):
+        super().attach(sanitizer)
+        for _, module in sanitizer.named_modules():
+            if isinstance(module, (nn.Linear, nn.ReLU)):
+                sanitizer.register_input_hook(module, lambda m, args, *_: self.inputs.append(args[0].clone()))
+                sanitizer.register_forward_hook(module, lambda m, args, out: self.outputs.append(out.clone()))
+
+
+@pytest.fixture
+def watching():
+    register_probe(_Watching)
+    yield _Watching
+    del _REGISTRY["test-watching"]
+
+
+def test_probe_hooks_on_a_pytorch_leaf_ride_on_the_core_hook(watching):
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    x = torch.randn(3, 4)
+    with dlsan.instrument(model, checks=["nonfinite", "test-watching"]) as san:
+        out = model(x)
+        (probe,) = [p for p in san.probes if p.name == "test-watching"]
+        # one Python hook on each Linear layer, the core's, which ran the probe's two as well
+        assert [len(model[i]._forward_hooks) + len(model[i]._forward_pre_hooks) for i in (0, 2)] == [1, 1]
+    hidden = torch.relu(nn.functional.linear(x, model[0].weight, model[0].bias))
+    assert len(probe.inputs) == len(probe.outputs) == 3  # the two layers and the ReLU between them
+    assert torch.equal(probe.inputs[0], x) and torch.equal(probe.inputs[2], hidden)
+    assert torch.equal(probe.outputs[1], hidden) and torch.equal(probe.outputs[2], out)
+
+
+def test_an_input_hook_on_a_module_that_works_in_place_runs_before_the_call(watching):
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(inplace=True), nn.Linear(8, 2))
+    x = torch.randn(16, 4)
+    with dlsan.instrument(model, checks=["nonfinite", "test-watching"]) as san:
+        model(x)
+        (probe,) = [p for p in san.probes if p.name == "test-watching"]
+        assert model[1]._forward_pre_hooks  # the probe's input hook, before the call
+    relu_input = probe.inputs[1]  # what the in-place ReLU received, before it zeroed the negatives
+    assert bool((relu_input < 0).any())
+
+
+class _TwoLayers(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+class _PassSizes(Probe):
+    """Keeps, per forward pass, how many readings the core took."""
+
+    name = "test-pass-sizes"
+    default = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readings: list[int] = []
+
+    def on_forward_end(self, fwd):
+        self.readings.append(len(fwd.values))
+
+
+@pytest.fixture
+def pass_sizes():
+    register_probe(_PassSizes)
+    yield _PassSizes
+    del _REGISTRY["test-pass-sizes"]
+
+
+@pytest.mark.parametrize("checks", [["test-pass-sizes"], ["nonfinite", "test-pass-sizes"]])
+def test_the_core_reads_values_only_when_a_probe_needs_them(pass_sizes, checks):
+    model = _TwoLayers()  # not a Sequential: its layers' readings are taken when seen, not deferred
+    with dlsan.instrument(model, checks=checks) as san:
+        model(torch.randn(3, 4)).sum().backward()
+        (probe,) = [p for p in san.probes if p.name == "test-pass-sizes"]
+    assert bool(probe.readings[0]) == ("nonfinite" in checks)

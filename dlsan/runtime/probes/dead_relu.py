@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
 from dlsan.runtime.series import Series
@@ -99,13 +98,13 @@ class DeadReluProbe(Probe):
                 if layer is None:
                     sanitizer.register_forward_hook(module, self._hook(len(self._names), channel_first))
                 else:  # seen as the layer's input: the ReLU itself stays without hooks
-                    sanitizer.register_forward_pre_hook(layer, self._fed_hook(len(self._names), channel_first))
+                    sanitizer.register_input_hook(layer, self._fed_hook(len(self._names), channel_first))
                 self._names.append(name)
                 self._inputs.append(False)
                 self._peak.append(None)
             elif isinstance(module, _LAYERS) and id(module) not in fed_layers:
                 channel_first = isinstance(module, nn.modules.conv._ConvNd)
-                sanitizer.register_forward_pre_hook(module, self._input_hook(len(self._names), channel_first))
+                sanitizer.register_input_hook(module, self._input_hook(len(self._names), channel_first))
                 self._names.append(name)
                 self._inputs.append(True)
                 self._peak.append(None)
@@ -119,8 +118,7 @@ class DeadReluProbe(Probe):
     def _hook(self, index: int, channel_first: bool) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             if (
-                is_compiling()  # first: reading probe state while tracing would guard on it
-                or not self._observing
+                not self._observing
                 or not torch.is_grad_enabled()  # evaluation and inference passes are not training
                 or not isinstance(output, torch.Tensor)
                 or output.dim() == 0
@@ -135,11 +133,10 @@ class DeadReluProbe(Probe):
         """The ReLU's site, watched at the input of the layer it feeds (see
         :func:`_relus_feeding_layers`): the same tensor, one hook less on the ReLU."""
 
-        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+        def hook(module: nn.Module, args: tuple[Any, ...], output: Any = None) -> None:
             x = args[0] if args else None
             if (
-                is_compiling()
-                or not self._observing
+                not self._observing
                 or not torch.is_grad_enabled()
                 or not isinstance(x, torch.Tensor)
                 or x.dim() == 0
@@ -163,11 +160,10 @@ class DeadReluProbe(Probe):
             torch.fmax(seen, peak, out=seen)
 
     def _input_hook(self, index: int, channel_first: bool) -> Any:
-        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+        def hook(module: nn.Module, args: tuple[Any, ...], output: Any = None) -> None:
             x = args[0] if args else None
             if (
-                is_compiling()  # first: reading grad_fn while tracing would break the graph
-                or not self._observing
+                not self._observing
                 or not isinstance(x, torch.Tensor)
                 or x.grad_fn is None  # data, not an activation computed from parameters
                 or not torch.is_grad_enabled()
@@ -278,8 +274,13 @@ class DeadReluProbe(Probe):
 def _other_dims(x: torch.Tensor, channel_first: bool) -> tuple[int, ...]:
     """Every dimension but the unit one: features on the last dim, or channels (dim 1) of
     conv-like tensors."""
-    unit = 1 if x.dim() > 3 or (x.dim() == 3 and channel_first) else x.dim() - 1
-    return tuple(d for d in range(x.dim()) if d != unit)
+    return _dims_around_unit(x.dim(), channel_first)
+
+
+@cache
+def _dims_around_unit(ndim: int, channel_first: bool) -> tuple[int, ...]:
+    unit = 1 if ndim > 3 or (ndim == 3 and channel_first) else ndim - 1
+    return tuple(d for d in range(ndim) if d != unit)
 
 
 def _relus_feeding_layers(named: list[tuple[str, nn.Module]]) -> dict[int, nn.Module]:

@@ -57,7 +57,10 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Iterator
 from functools import partial
+from itertools import chain, repeat
+from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -68,7 +71,6 @@ from dlsan.runtime.compat import (
     foreach_norm_float64,
     in_backward,
     in_compiled_module,
-    is_compiling,
     local_tensor,
 )
 from dlsan.runtime.findings import Finding
@@ -81,6 +83,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from dlsan.runtime.host import ProbeHost
 
 _KINDS = ("weight", "output")
+_GRAD = attrgetter("grad")
+_UNRANKED: Any = object()
+_REQUIRES_GRAD = attrgetter("requires_grad")
 _FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
@@ -123,8 +128,10 @@ class GradientProbe(Probe):
         self._layer_names: list[str] = []
         self._layer_of: dict[int, int] = {}  # core module index -> layer position
         self._unranked: set[int] = set()  # core module indexes of layers not seen running yet
-        self._params: list[tuple[nn.Parameter, int]] = []
+        self._param_tensors: list[nn.Parameter] = []  # every layer's own parameters
+        self._param_layers: list[int] = []  # the layer of each
         self._order: dict[int, int] = {}  # layer position -> rank in forward execution order
+        self._ends: dict[tuple[int, ...], tuple[int, int] | None] = {}  # _first_last's answers
         self._watched: set[int] | None = None  # the layers first and last in execution order
         self._hooks: list[Any] = []  # per layer: its output hook's handle, None once removed
         # this backward pass, on the device: output-gradient norms and the layers they belong to
@@ -148,7 +155,8 @@ class GradientProbe(Probe):
             if params:
                 self._layer_of[index] = len(self._layer_names)
                 self._unranked.add(index)
-                self._params.extend((p, len(self._layer_names)) for p in params)
+                self._param_tensors.extend(params)
+                self._param_layers.extend([len(self._layer_names)] * len(params))
                 self._hooks.append(sanitizer.register_forward_hook(module, self._output_hook(len(self._layer_names))))
                 self._layer_names.append(name)
 
@@ -192,8 +200,6 @@ class GradientProbe(Probe):
         probe_ref = weakref.ref(self)
 
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            if is_compiling():  # first: reading probe state while tracing would guard on it (recompiles)
-                return
             probe = probe_ref()
             if probe is None or not probe._sampling or not torch.is_grad_enabled() or in_backward():
                 return  # in backward: activation checkpointing recomputing the forward pass
@@ -229,18 +235,28 @@ class GradientProbe(Probe):
             return
         if not sampled or not passes:
             return
-        grads = [(p.grad, layer) for p, layer in self._params if p.grad is not None and p.requires_grad]
+        grads, weight_layers = self._weight_gradients()
         device = passes[0][0].device
         parts = [norms for norms, _ in passes]
         if grads:
-            parts.insert(0, _norms([grad for grad, _ in grads], device))
-        out_layers = [layer for _, layers in passes for layer in layers]
-        self._pending.append((step, torch.cat(parts), [layer for _, layer in grads], out_layers))
+            parts.insert(0, _norms(grads, device))
+        out_layers = passes[0][1] if len(passes) == 1 else [layer for _, layers in passes for layer in layers]
+        self._pending.append((step, torch.cat(parts), weight_layers, out_layers))
         every = 1 if self.sanitizer is None else self.sanitizer.every
         # the first sampled step is read at once (it is judged on its own), unless every= asked
         # for fewer host reads: then it is judged the same way at the first read
         if (not self._initial_done and every == 1) or len(self._pending) >= max(self.window, every):
             self._read()
+
+    def _weight_gradients(self) -> tuple[list[torch.Tensor], list[int]]:
+        """The layers' parameter gradients (of those that have one and are trained) and the layer
+        of each; the usual step, where every parameter has its gradient, in loops that run in C."""
+        params = self._param_tensors
+        grads = list(map(_GRAD, params))
+        if not any(map(is_, grads, repeat(None))) and all(map(_REQUIRES_GRAD, params)):
+            return grads, self._param_layers
+        kept = [(p.grad, layer) for p, layer in zip(params, self._param_layers) if p.grad is not None and p.requires_grad]
+        return [grad for grad, _ in kept], [layer for _, layer in kept]
 
     def flush(self) -> None:
         if self._pending:
@@ -287,10 +303,11 @@ class GradientProbe(Probe):
 
     def _record(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
         sanitizer = self.sanitizer
+        writer = None if sanitizer is None else sanitizer.tensorboard
         for kind, norms in by_kind.items():
             named = {self._layer_names[layer] or "model": value for layer, value in norms.items()}
             self.series[kind].add(step, named)
-            if sanitizer is not None:
+            if sanitizer is not None and writer is not None:  # no tag is formatted for no writer
                 for name, value in named.items():
                     sanitizer.log_scalar(f"grad_norm/{kind}/{name}", value, step)
 
@@ -299,7 +316,7 @@ class GradientProbe(Probe):
             self._initial_done = True
             self._judge_initialisation(step, by_kind)
         self._judged += 1
-        if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
+        if not all(map(math.isfinite, _all_norms(by_kind))):
             self._streak = dict.fromkeys(self._streak, 0)  # a non-finite element: the nonfinite check's
             self._judged = 0
             return
@@ -325,7 +342,7 @@ class GradientProbe(Probe):
 
     def _judge_initialisation(self, step: int, by_kind: dict[str, dict[int, float]]) -> None:
         # non-finite elements are the nonfinite check's; an overflowed norm is reported at any step
-        if not all(math.isfinite(v) for norms in by_kind.values() for v in norms.values()):
+        if not all(map(math.isfinite, _all_norms(by_kind))):
             return
         if self._overflowed(by_kind) is not None:
             return
@@ -349,6 +366,10 @@ class GradientProbe(Probe):
             if norms[last] <= 0 or (norms[first] <= 0 and not self._fades_to_zero(norms)):
                 continue  # nothing reached the output layer, or a dead / unused layer cut it off
             ratio = norms[first] / norms[last]
+            vanishing = verdicts["vanishing-gradient"] is None and ratio < vanishing_ratio and norms[first] < vanishing_norm
+            exploding = verdicts["exploding-gradient"] is None and ratio > exploding_ratio
+            if not (vanishing or exploding):
+                continue  # the usual step: no facts to gather
             facts = {
                 "gradient": kind,
                 "first": self._layer_names[first],
@@ -357,9 +378,9 @@ class GradientProbe(Probe):
                 "last_norm": norms[last],
                 "ratio": ratio,
             }
-            if verdicts["vanishing-gradient"] is None and ratio < vanishing_ratio and norms[first] < vanishing_norm:
+            if vanishing:
                 verdicts["vanishing-gradient"] = (kind, facts)
-            if verdicts["exploding-gradient"] is None and ratio > exploding_ratio:
+            if exploding:
                 verdicts["exploding-gradient"] = (kind, facts)
         return verdicts
 
@@ -370,15 +391,23 @@ class GradientProbe(Probe):
         return any(0 < value < self.vanishing_norm for value in norms.values())
 
     def _first_last(self, norms: dict[int, float]) -> tuple[int, int] | None:
-        ranked = sorted((self._order.get(layer, len(self._order) + layer), layer) for layer in norms)
-        if len(ranked) < 2:
-            return None
-        return ranked[0][1], ranked[-1][1]
+        """The layers of ``norms`` first and last in execution order (known for a set of layers
+        once the order has no more layers to learn: the usual step asks the same again)."""
+        key = (len(self._order), *norms)
+        found: tuple[int, int] | None = self._ends.get(key, _UNRANKED)
+        if found is _UNRANKED:
+            if len(self._ends) >= 64:  # layers skipped at random (stochastic depth) make many sets
+                self._ends.clear()
+            ranked = sorted((self._order.get(layer, len(self._order) + layer), layer) for layer in norms)
+            found = self._ends[key] = None if len(ranked) < 2 else (ranked[0][1], ranked[-1][1])
+        return found
 
     def _overflowed(self, by_kind: dict[str, dict[int, float]]) -> dict[str, Any] | None:
         """The first layer whose (float64) norm is above the float32 maximum: computed in float32,
         as ``clip_grad_norm_`` does for float32 gradients, it overflows to ``inf`` although every
         element is finite (the nonfinite check would see no problem)."""
+        if max(_all_norms(by_kind), default=0.0) <= _FLOAT32_MAX:
+            return None  # the usual case, found by a loop in C
         for kind, norms in by_kind.items():
             for layer, value in norms.items():
                 if value > _FLOAT32_MAX:
@@ -461,6 +490,11 @@ def _on_gradient(
         probe._observe(layer, grad)
 
 
+def _all_norms(by_kind: dict[str, dict[int, float]]) -> Iterator[float]:
+    """Every norm of a step, of both kinds."""
+    return chain.from_iterable(map(dict.values, by_kind.values()))
+
+
 def _norms(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     """One norm per gradient, computed in float64 and stacked on ``device``: the norm of finite
     float32 (or lower precision) elements never overflows there, so an ``inf`` norm means an
@@ -468,6 +502,8 @@ def _norms(grads: list[torch.Tensor], device: torch.device) -> torch.Tensor:
     norm (see :meth:`GradientProbe._overflowed`).  One ``torch._foreach_norm`` pass in the usual
     case; sparse gradients by their values, FSDP2's DTensor gradients by this rank's shard (dlsan
     never communicates)."""
+    if {(type(g), g.layout, g.device, g.requires_grad) for g in grads} == {(torch.Tensor, torch.strided, device, False)}:
+        return torch.stack(foreach_norm_float64(grads))  # the usual case: dense, one device, no DTensor nor graph
     local = [local_tensor(grad.detach()) for grad in grads]
     if all(g.layout is torch.strided and g.device == device for g in local):
         return torch.stack(foreach_norm_float64(local))

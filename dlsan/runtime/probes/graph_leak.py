@@ -31,7 +31,7 @@ import torch
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.location import caller_location
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
-from dlsan.runtime.structure import format_path
+from dlsan.runtime.structure import Path, format_path
 from dlsan.runtime.tape import ForwardPass
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +59,7 @@ class GraphLeakProbe(Probe):
         check_positive_int(graphs, "graph-leak: graphs")
         self.graphs = graphs
         # per tagged pass: (tag, the step it ran in (0-based), the model output's path)
-        self._tags: list[tuple[weakref.ref[_Tag], int, str]] = []
+        self._tags: list[tuple[weakref.ref[_Tag], int, Path]] = []
         self._baseline: tuple[int, int | None] | None = None  # (step, memory) at the first step end
         self._device: torch.device | None = None
         self._reported = False
@@ -79,8 +79,7 @@ class GraphLeakProbe(Probe):
             node, path = found
             tag = _Tag()
             cast("dict[str, Any]", node.metadata)[_KEY] = tag
-            where = format_path(path[0], path[1:]) if path else "output"
-            self._tags.append((weakref.ref(tag), fwd.step, where))
+            self._tags.append((weakref.ref(tag), fwd.step, path))
 
     def on_step_end(self, step: int) -> None:
         if self._baseline is None:
@@ -110,7 +109,8 @@ class GraphLeakProbe(Probe):
         if len(steps) < self.graphs:
             return
         self._reported = True
-        _, oldest, where = min(old, key=lambda entry: entry[1])
+        _, oldest, path = min(old, key=lambda entry: entry[1])
+        where = format_path(path[0], path[1:]) if path else "output"
         growth, per_step = "", None
         since, memory = self._baseline if self._baseline is not None else (step, None)
         now = self._memory()

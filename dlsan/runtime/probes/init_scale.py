@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from dlsan.runtime.compat import in_compiled_module, is_compiling
+from dlsan.runtime.compat import in_compiled_module
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
 from dlsan.runtime.tape import ForwardPass
@@ -75,6 +75,8 @@ class InitScaleProbe(Probe):
             if isinstance(module, _LAYERS):
                 self._handles.append(sanitizer.register_forward_hook(module, self._hook(len(self._names))))
                 self._names.append(name)
+        if self.every is None:
+            sanitizer.unsubscribe(self.on_step_end)  # it only re-arms a measurement every N steps
 
     def detach(self) -> None:
         self._measured = []
@@ -83,7 +85,7 @@ class InitScaleProbe(Probe):
 
     def _hook(self, layer: int) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            if is_compiling() or not self._measuring or not torch.is_grad_enabled():
+            if not self._measuring or not torch.is_grad_enabled():
                 return
             x = args[0] if args else None
             if not isinstance(x, torch.Tensor) or not isinstance(output, torch.Tensor):
@@ -99,6 +101,9 @@ class InitScaleProbe(Probe):
             return
         measured, self._measured = self._measured, []
         self._measuring = False
+        sanitizer = self.sanitizer
+        if self.every is None and sanitizer is not None:
+            sanitizer.unsubscribe(self.on_forward_end)  # done: later passes cost it nothing
         if self.every is None and not in_compiled_module():  # else kept, inert (see in_compiled_module)
             for handle in self._handles:
                 handle.remove()

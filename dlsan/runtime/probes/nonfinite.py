@@ -56,9 +56,11 @@ class NonFiniteProbe(Probe):
         self._eager_passes = 0
         self._eager_backward = False
         self._owner: dict[int, tuple[str, int]] = {}
+        self._every = 1
 
     def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
+        self._every = sanitizer.every  # fixed for the sanitizer's life; asked every pass
         for index, (prefix, module) in enumerate(sanitizer.named_modules()):
             for name, param in module.named_parameters(recurse=False):
                 full = ", ".join(parameter_names(prefix, name, param))
@@ -75,18 +77,19 @@ class NonFiniteProbe(Probe):
     def on_forward_end(self, fwd: ForwardPass) -> None:
         self._eager_passes += 1
         self._forward.append(fwd)
-        if len(self._forward) >= self._san.every:
+        if len(self._forward) >= self._every:
             self._inspect_forward()
 
     def on_backward_end(self, window: BackwardWindow) -> None:
         if not window.values:
             return
         self._eager_backward = True
-        if self._san.scaler is not None:
-            self._deferred.append((window, self._san.step))
+        san = self._san
+        if san.scaler is not None:
+            self._deferred.append((window, san.step))
             return
-        self._backward.append((window, self._san.step))
-        if len(self._backward) >= self._san.every:
+        self._backward.append((window, san.step))
+        if len(self._backward) >= self._every:
             self._inspect_backward(self._backward)
 
     def before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -117,7 +120,7 @@ class NonFiniteProbe(Probe):
 
     def _inspect_forward(self) -> None:
         passes, self._forward = self._forward, []
-        host = host_values([value for fwd in passes for value in fwd.values])  # the one host read
+        host = host_values(passes[0].values if len(passes) == 1 else [v for fwd in passes for v in fwd.values])
         if math.isfinite(sum(host)):
             return  # every reading finite: a NaN or an infinity in any of them would make the sum one
         at = 0
@@ -134,7 +137,8 @@ class NonFiniteProbe(Probe):
     def _inspect_backward(self, pending: list[tuple[BackwardWindow, int]]) -> None:
         windows = list(pending)
         pending.clear()
-        if all(map(math.isfinite, host_values([value for window, _ in windows for value in window.values]))):
+        values = windows[0][0].values if len(windows) == 1 else [v for window, _ in windows for v in window.values]
+        if all(map(math.isfinite, host_values(values))):  # the one host read
             return
         for window, step in windows:
             if any(fwd in self._bad_passes for fwd in window.passes()):

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from dlsan.runtime.compat import is_compiling
 from dlsan.runtime.contracts import Binding, Contract, TensorSpec, check_tensor
 from dlsan.runtime.findings import Finding
 from dlsan.runtime.probe import Probe, register_probe
@@ -34,6 +33,8 @@ class ShapeProbe(Probe):
 
     def attach(self, sanitizer: ProbeHost) -> None:
         super().attach(sanitizer)
+        if not sanitizer.contracts:
+            sanitizer.unsubscribe(self.on_forward_begin)  # nothing to check: no call per pass
         modules = dict(sanitizer.named_modules())
         for name, contract in sanitizer.contracts.items():
             module = modules[name]
@@ -46,7 +47,7 @@ class ShapeProbe(Probe):
 
     def _pre_hook(self, contract: Contract) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            if contract.inputs and not is_compiling():
+            if contract.inputs:
                 found = tensors_in(args, ("args",)) + tensors_in(kwargs, ("kwargs",))
                 self._check(contract, contract.inputs, found, "input")
 
@@ -54,7 +55,7 @@ class ShapeProbe(Probe):
 
     def _post_hook(self, contract: Contract) -> Any:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-            if contract.outputs and not is_compiling():
+            if contract.outputs:
                 self._check(contract, contract.outputs, tensors_in(output, ("output",)), "output")
 
         return hook

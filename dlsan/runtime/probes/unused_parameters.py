@@ -17,6 +17,8 @@ Host-side only: ``p.grad is None`` reads no tensor value.
 
 from __future__ import annotations
 
+from itertools import repeat
+from operator import attrgetter, is_
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
@@ -26,6 +28,7 @@ from dlsan.runtime.names import parameter_names
 from dlsan.runtime.probe import Probe, check_positive_int, register_probe
 from dlsan.runtime.tape import BackwardWindow
 
+_GRAD = attrgetter("grad")
 #: fewest training steps for reporting a partial window at the end of a run (two backward
 #: passes can be one step's gradient penalty, where a bias rightly gets no gradient)
 _MIN_PARTIAL = 3
@@ -47,6 +50,7 @@ class UnusedParameterProbe(Probe):
         self.steps = steps
         self._params: list[tuple[str, str, nn.Parameter]] = []  # (module, parameter path, parameter)
         self._missing: dict[str, int] = {}
+        self._tensors: list[nn.Parameter] = []  # the parameters of _params, in order
         self._reported: set[str] = set()
         self._partial: set[str] = set()
         self._backward = False
@@ -60,6 +64,7 @@ class UnusedParameterProbe(Probe):
                 if id(param) not in seen:  # a shared (tied) parameter belongs to its first owner
                     seen.add(id(param))
                     self._params.append((module_name, ", ".join(parameter_names(module_name, name, param)), param))
+        self._tensors = [param for _, _, param in self._params]
 
     def on_backward_end(self, window: BackwardWindow) -> None:
         self._backward = True
@@ -73,6 +78,9 @@ class UnusedParameterProbe(Probe):
         # parameter's shard; whether it got a gradient is known only where the shard is.  Built in
         # one pass (the usual step has every gradient): a count survives only while it keeps growing
         previous = self._missing
+        if not any(map(is_, map(_GRAD, self._tensors), repeat(None))):  # the usual step, every gradient there (a loop in C)
+            self._missing = {}
+            return
         self._missing = {
             path: previous.get(path, 0) + 1
             for _, path, param in self._params
