@@ -142,18 +142,15 @@ class ImportTable:
     def resolve(self, node: cst.BaseExpression | None) -> str | None:
         """The qualified name ``node`` refers to, or ``None`` when it cannot be known."""
         dotted = dotted_name(node)
-        if dotted is None:
-            return None
+        return None if dotted is None else self.resolve_dotted(dotted)
+
+    def resolve_dotted(self, dotted: str) -> str | None:
+        """:meth:`resolve` of a name already spelled out (``nn.functional``, ``F``): no node to build."""
         head, _, rest = dotted.partition(".")
         bound = self._bindings.get(head)
         if bound is None:
             return None
         return canonical(f"{bound}.{rest}" if rest else bound)
-
-    def resolve_plain(self, name: str) -> str | None:
-        """:meth:`resolve` of the plain name ``name`` (no node to build)."""
-        bound = self._bindings.get(name)
-        return None if bound is None else canonical(bound)
 
     def candidates(self, node: cst.BaseExpression | None) -> list[str]:
         """Every qualified name ``node`` may refer to (one, or one per star import)."""

@@ -91,7 +91,7 @@ class SiteNames:
     def top_level(self, name: str) -> str | None:
         """What the module's top level binds the plain ``name`` to by import or alias (what the
         file exports to others, or a name a rule builds rather than reads)."""
-        return self._top_level_table().resolve_plain(name)
+        return self._top_level_table().resolve_dotted(name)
 
     def star_modules(self) -> tuple[str, ...]:
         """The modules the file star-imports at its top level."""
@@ -143,14 +143,14 @@ class SiteNames:
         semantic = self._semantic()
         if not semantic.contains(head_node):
             table = self._top_level_table()  # a node a rule built: the module's top level decides
-            return _Site(frozenset(table.candidates(node)), table.resolve_plain(head) is not None)
+            return _Site(frozenset(table.candidates(node)), table.resolve_dotted(head) is not None)
         reaching = semantic.reaching(head, head_node)
         if not reaching:
             return _Site(frozenset(self._top_level_table().candidates(node)), False)
         found: set[str] = set()
         for binding in reaching:
             if binding.kind is BindingKind.IMPORT and isinstance(binding.node, (cst.Import, cst.ImportFrom)):
-                bound = self._import_table(binding.node).resolve_plain(head)
+                bound = self._import_table(binding.node).resolve_dotted(head)
                 bases = frozenset({bound}) if bound is not None else frozenset()
             elif binding.is_plain and binding.kind is BindingKind.ASSIGNMENT and binding.value is not None:
                 if isinstance(binding.value, cst.Name) and binding.value.value == "None":
