@@ -330,31 +330,8 @@ class Recorder:
             self.leave(index, output)
             return
         parent = fwd.stack[-1]
-        plan = self.plan
-        parent_module = fwd.call_module[parent]
-        defer = DEFER if plan.defer_after.get(index) == parent_module else 0
-        if kwargs or len(args) != 1 or not isinstance(args[0], torch.Tensor) or not isinstance(output, torch.Tensor):
-            self._close_call(fwd, index, self._open_call(fwd, index, parent, args, kwargs, defer), parent, output, defer)
-        else:  # the usual call, one tensor in and one out: _open_call and _close_call's work, inlined
-            call = len(fwd.call_module)
-            fwd.call_module.append(index)
-            fwd.call_parent.append(parent)
-            inputs: list[tuple[int, Path]] = []
-            outputs: list[tuple[int, Path]] = []
-            fwd.call_inputs.append(inputs)
-            fwd.call_outputs.append(outputs)
-            flags = plan.input_flags.get(index)
-            mode = defer | flags[1] if flags is not None and flags[0] == parent_module else defer
-            slot = self._observe(fwd, args[0], call, INPUT, _ARG0, mode)
-            if slot >= 0:
-                inputs.append((slot, _ARG0))
-            mode = defer | self.output_modes[index]
-            flags = plan.output_flags.get(index)
-            if flags is not None and flags[0] == parent_module:
-                mode |= flags[1]
-            slot = self._observe(fwd, output, call, OUTPUT, _OUTPUT, mode)
-            if slot >= 0:
-                outputs.append((slot, _OUTPUT))
+        defer = self._defer_after(fwd, index, parent)
+        self._close_call(fwd, index, self._open_call(fwd, index, parent, args, kwargs, defer), parent, output, defer)
         if not defer and fwd.deferred:
             self.read_deferred(fwd)
 
