@@ -187,6 +187,13 @@ def lint_source(path: str, source: str, selection: RuleSelection,
     (found from ``# %%`` markers when not given).  With ``reuse`` (what the lints of earlier
     versions of this document kept), what did not change since is not parsed again, nor are its
     scopes built again; the findings are the same."""
+    return with_suppressions(path, source, selection, unsuppressed(path, source, selection, cells, reuse), reuse)
+
+
+def unsuppressed(path: str, source: str, selection: RuleSelection, cells: Sequence[CellSpan] | None = None,
+                 reuse: DocumentReuse | None = None) -> Unsuppressed:
+    """What :func:`lint_source` finds before it applies the suppression comments (arguments as
+    for it)."""
     parsed = reuse.parser.parse(source) if reuse is not None else None
     positions: Positions | None = None
     if parsed is not None:
@@ -194,16 +201,67 @@ def lint_source(path: str, source: str, selection: RuleSelection,
     else:
         checked = checked_parse(path, source)
         if isinstance(checked, LintFinding):
-            return [checked]
+            return Unsuppressed(verdict=(checked,))
         module = checked
-    if not any(token in source for token in selection.prefilter_tokens()):
+    if not _may_match(source, selection):
         # no rule can match: only the target version is left to check
         if not checks_needed(selection.python):
-            return []
+            return Unsuppressed(ran=_ids(selection.rules))
         newer = NewerSyntax(selection.python)
         walk(module, Dispatcher([newer]), [])
-        return [] if newer.found is None else [_newer_syntax_finding(path, positions or positions_of(module), newer)]
-    return lint_module(path, source, module, selection, cells, positions, reuse)
+        if newer.found is None:
+            return Unsuppressed(ran=_ids(selection.rules))
+        return Unsuppressed(verdict=(_newer_syntax_finding(path, positions or positions_of(module), newer),))
+    context = FileContext(path, source, module, positions, reuse)
+    try:
+        return _lint_in_context(context, selection, cells, reuse)
+    finally:
+        context.release()
+
+
+@dataclass(frozen=True)
+class Unsuppressed:
+    """A lint's findings before the suppression comments are applied.  Two lints of one text by
+    different rules add up (``+``) to the lint by all of them: the language server lints with half
+    of the rules in a second process, and applies the comments once to the sum, so that DLS001 sees
+    the findings of every rule."""
+
+    findings: tuple[LintFinding, ...] = ()
+    #: DLS000 for each rule that crashed: reported whatever the comments say
+    errors: tuple[LintFinding, ...] = ()
+    #: the rules that ran to the end (a crashed rule's suppressions are never "unused")
+    ran: tuple[suppressions.RuleId, ...] = ()
+    #: the DLS000 that stands for the whole file (it does not parse, uses newer syntax than the
+    #: target version, or is nested too deeply to locate findings): the only finding then
+    verdict: tuple[LintFinding, ...] | None = None
+
+    def __add__(self, other: Unsuppressed) -> Unsuppressed:
+        if self.verdict is not None or other.verdict is not None:
+            return self if self.verdict is not None else other
+        return Unsuppressed(self.findings + other.findings, self.errors + other.errors, self.ran + other.ran)
+
+
+def with_suppressions(path: str, source: str, selection: RuleSelection, outcome: Unsuppressed,
+                      reuse: DocumentReuse | None = None) -> list[LintFinding]:
+    """The findings of ``outcome``, a lint of ``source`` by the rules of ``selection`` (or the sum
+    of lints by parts of them), with the suppression comments applied (and DLS001 reported)."""
+    if outcome.verdict is not None:
+        return list(outcome.verdict)
+    audit = selection.audits_suppressions() and _may_match(source, selection)
+    if not outcome.findings and not audit:
+        return list(outcome.errors)
+    kept = suppressions.apply(path, source, outcome.findings, ran=outcome.ran, known=selection.known, audit=audit,
+                              comments_of=reuse.comments if reuse is not None else None)
+    return sorted(set(kept)) + list(outcome.errors)
+
+
+def _may_match(source: str, selection: RuleSelection) -> bool:
+    """Whether a rule of ``selection`` may match in ``source`` at all (a prefilter on its text)."""
+    return any(token in source for token in selection.prefilter_tokens())
+
+
+def _ids(rules: Sequence[type[Rule]] | Sequence[Rule]) -> tuple[suppressions.RuleId, ...]:
+    return tuple(suppressions.RuleId(rule.code, rule.name) for rule in rules)
 
 
 def _newer_syntax_finding(path: str, positions: Positions, newer: NewerSyntax) -> LintFinding:
@@ -217,20 +275,19 @@ def _instantiate(context: FileContext, selection: RuleSelection) -> list[Rule]:
 
 
 def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelection,
-                cells: Sequence[CellSpan] | None = None, positions: Positions | None = None,
-                reuse: DocumentReuse | None = None) -> list[LintFinding]:
-    """All findings for an already parsed file (``module`` must be ``source`` parsed, and
-    ``positions``, when given, its nodes' positions); ``cells`` and ``reuse`` as for
-    :func:`lint_source`."""
-    context = FileContext(path, source, module, positions, reuse)
+                cells: Sequence[CellSpan] | None = None) -> list[LintFinding]:
+    """All findings for an already parsed file (``module`` must be ``source`` parsed); ``cells``
+    as for :func:`lint_source`."""
+    context = FileContext(path, source, module)
     try:
-        return _lint_in_context(context, selection, cells, reuse)
+        outcome = _lint_in_context(context, selection, cells, None)
     finally:
         context.release()
+    return with_suppressions(path, source, selection, outcome)
 
 
 def _lint_in_context(context: FileContext, selection: RuleSelection, cells: Sequence[CellSpan] | None,
-                     reuse: DocumentReuse | None) -> list[LintFinding]:
+                     reuse: DocumentReuse | None) -> Unsuppressed:
     path, source, module = context.path, context.source, context.module
     rules = _instantiate(context, selection)
     newer = NewerSyntax(selection.python)
@@ -246,11 +303,8 @@ def _lint_in_context(context: FileContext, selection: RuleSelection, cells: Sequ
         if newer.found is None:
             rules, internal_errors = _isolate_crashing_rules(path, source, module, selection)
     if newer.found is not None:
-        return [_newer_syntax_finding(path, context.positions, newer)]
+        return Unsuppressed(verdict=(_newer_syntax_finding(path, context.positions, newer),))
     reported = [(rule, report) for rule in rules for report in rule.reports]
-    audit = selection.audits_suppressions()
-    if not reported and not audit:
-        return internal_errors
     findings: list[LintFinding] = []
     if reported:
         try:
@@ -258,16 +312,13 @@ def _lint_in_context(context: FileContext, selection: RuleSelection, cells: Sequ
         except Exception as error:  # libcst computes positions recursively, frames per tree level
             if not _caused_by_recursion(error):
                 raise
-            return [_file_finding(path, "Cannot locate findings: the code is nested too deeply "
-                                        "(RecursionError in libcst's position computation).")]
+            return Unsuppressed(verdict=(_file_finding(path, "Cannot locate findings: the code is nested too deeply "
+                                                             "(RecursionError in libcst's position computation)."),))
         findings = [_to_finding(path, rule, report, positions) for rule, report in reported]
         findings = without_displayed_outputs(findings, source, {rule.code for rule in rules if rule.output_is_a_use},
                                              cells)
     # a rule that crashed reported nothing: its suppressions are not "unused"
-    ran = [suppressions.RuleId(rule.code, rule.name) for rule in rules]
-    kept = suppressions.apply(path, source, findings, ran=ran, known=selection.known, audit=audit,
-                              comments_of=reuse.comments if reuse is not None else None)
-    return sorted(set(kept)) + internal_errors
+    return Unsuppressed(tuple(findings), tuple(internal_errors), _ids(rules))
 
 
 def _caused_by_recursion(error: BaseException | None) -> bool:

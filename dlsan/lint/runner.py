@@ -116,7 +116,7 @@ class Linter:
     def lint_content(self, path_text: str, data: bytes, reuse: DocumentReuse | None = None) -> FileResult:
         """Lint ``data`` as the content of ``path_text`` (which need not exist: stdin); ``reuse``
         is what the lints of earlier versions of that document kept, if any (not for notebooks)."""
-        with _fewer_collections():
+        with fewer_collections():
             return self._lint_content(path_text, data, reuse)
 
     def _lint_content(self, path_text: str, data: bytes, reuse: DocumentReuse | None) -> FileResult:
@@ -140,6 +140,10 @@ class Linter:
             result = FileResult(path_text, fixed.findings, bom + original,
                                 bom + fixed.source if fixed.source != original else None,
                                 fixed.applied, fixed.problem, unfixed=result.findings)
+        return self.finished(result)
+
+    def finished(self, result: FileResult) -> FileResult:
+        """``result`` as the plan reports it (without DLS000 when parse errors are ignored)."""
         if self.plan.parse_errors_ignored:
             result.findings = [f for f in result.findings if f.code != PARSE_ERROR_CODE]
         return result
@@ -155,7 +159,7 @@ _LINT_GC_THRESHOLDS = (100_000, 50, 100)
 
 
 @contextmanager
-def _fewer_collections() -> Iterator[None]:
+def fewer_collections() -> Iterator[None]:
     """Raise the collector's thresholds for the duration of one file's lint (restored after, so
     that a program calling the API keeps its own settings)."""
     previous = gc.get_threshold()

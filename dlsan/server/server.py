@@ -30,6 +30,7 @@ from dlsan.lint.finding import PARSE_ERROR_CODE, Fix, LintFinding
 from dlsan.lint.notebooks import is_notebook
 from dlsan.report.links import rule_url
 from dlsan.report.sources import SourceLines, cell_note
+from dlsan.server.helper import RuleHelper, helper_wanted
 from dlsan.server.session import Session
 
 SOURCE = "dlsan"
@@ -51,7 +52,7 @@ class DlsanServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(SOURCE, __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
                          notebook_document_sync=_NOTEBOOK_SYNC)
-        self.session = Session()
+        self.session = Session(RuleHelper() if helper_wanted() else None)
         #: the findings last published, by document URI (a cell's URI for notebook cells), with the
         #: document version they belong to
         self.findings: dict[str, tuple[int | None, list[LintFinding]]] = {}
@@ -302,4 +303,10 @@ def build_server() -> DlsanServer:
 
 def serve(**kwargs: Any) -> None:
     """Run the server on stdin/stdout until the client says exit."""
-    build_server().start_io(**kwargs)
+    server = build_server()
+    if server.session.helper is not None:
+        server.session.helper.start()  # it imports the linter while the client starts up
+    try:
+        server.start_io(**kwargs)
+    finally:
+        server.session.close()

@@ -9,6 +9,9 @@ A document linted again after an edit reuses what the last version's lint kept
 (:class:`~dlsan.lint.reuse.DocumentReuse`): the statements the edit did not touch keep their nodes
 and positions, and the top-level definitions among them their scopes.
 
+With a :class:`~dlsan.server.helper.RuleHelper`, a Python document is linted by half of the rules
+here and the other half in the helper process at the same time (see there).
+
 A document linted again with the same text (saved after its last change, reopened) is answered
 from the last lint of that path, unless the configuration or a project file its findings depend on
 (an imported module of the project) changed since.
@@ -22,15 +25,19 @@ from pathlib import Path
 
 from dlsan.config import find_config
 from dlsan.lint.api import prepare
+from dlsan.lint.engine import RuleSelection, with_suppressions
 from dlsan.lint.finding import LintFinding
 from dlsan.lint.notebooks import is_notebook
 from dlsan.lint.reuse import DocumentReuse
-from dlsan.lint.runner import FileResult, Linter
-from dlsan.lint.semantic.project import digest_of
+from dlsan.lint.runner import FileResult, Linter, fewer_collections
+from dlsan.lint.semantic.project import dependencies_of, digest_of
+from dlsan.server.helper import RuleHelper, lint_part
 
 
 class Session:
-    def __init__(self) -> None:
+    def __init__(self, helper: RuleHelper | None = None) -> None:
+        #: lints half of the rules of each Python document in another process, when given
+        self.helper = helper
         self._config_of_dir: dict[Path, Path | None] = {}
         self._linters: dict[Path | None, tuple[Linter, Linter]] = {}
         #: path -> (the linter, the text, its result) of the last lint of that path
@@ -48,6 +55,13 @@ class Session:
         """The document at ``path`` was closed: drop what was kept of its last lint."""
         self._last.pop(path, None)
         self._reuse.pop(path, None)
+        if self.helper is not None:
+            self.helper.forget(path)
+
+    def close(self) -> None:
+        """End the helper process, if there is one."""
+        if self.helper is not None:
+            self.helper.close()
 
     def _linters_for(self, path: Path) -> tuple[Linter, Linter]:
         """(linter, fixing linter) under the configuration that applies to ``path``; raises
@@ -68,9 +82,27 @@ class Session:
         if last is not None and last[0] is linter and last[1] == text and _dependencies_unchanged(last[2]):
             return list(last[2].findings)
         reuse = None if is_notebook(path) else self._reuse.setdefault(path, DocumentReuse())
-        result = linter.lint_content(path, text.encode("utf-8"), reuse)
+        if reuse is not None and self.helper is not None and not self.helper.failed and text.strip():
+            result = self._lint_shared(linter, path, text, reuse, self.helper)
+        else:
+            result = linter.lint_content(path, text.encode("utf-8"), reuse)
         self._last[path] = (linter, text, result)
         return list(result.findings)
+
+    def _lint_shared(self, linter: Linter, path: str, text: str, reuse: DocumentReuse,
+                     helper: RuleHelper) -> FileResult:
+        """``linter``'s findings for ``text``, half of its rules linting in ``helper`` meanwhile."""
+        selection = linter.selection_for(Path(path))
+        here, there = halves(selection)
+        sent = helper.submit(linter, path, text, there)
+        with fewer_collections():
+            outcome = lint_part(linter, path, text, here, reuse)
+            dependencies = dependencies_of(path)
+            answer = helper.result() if sent else None
+            if answer is None:
+                answer = lint_part(linter, path, text, there, reuse), dependencies_of(path)
+            findings = with_suppressions(path, text, selection, outcome + answer[0], reuse)
+        return linter.finished(FileResult(path, findings, dependencies={**dependencies, **answer[1]}))
 
     def fix_all(self, path: str, text: str) -> str | None:
         """``text`` with every safe fix applied, or None when there is none to apply."""
@@ -85,6 +117,14 @@ class Session:
 
         linter, _ = self._linters_for(Path(path))
         return lint_cells(path, cells, linter.selection_for(Path(path)))
+
+
+def halves(selection: RuleSelection) -> tuple[list[str], list[str]]:
+    """The codes of ``selection``'s rules in two halves of about equal cost: every other rule, in
+    code order (neighbouring codes are related rules, which ask the same costly facts: each half
+    gets some of every family)."""
+    codes = sorted(rule.code for rule in selection.rules)
+    return codes[0::2], codes[1::2]
 
 
 def _dependencies_unchanged(result: FileResult) -> bool:

@@ -1,0 +1,100 @@
+"""The server's helper process lints half of the rules; the findings are one process's findings,
+whatever the edit, the suppression comments, or the helper's health."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from dlsan.lint.engine import RuleSelection
+from dlsan.server.edits import edit_sequence
+from dlsan.server.helper import RuleHelper
+from dlsan.server.session import Session, halves
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+#: DLS501 on the optimizer line, suppressed by a code comment and by a blanket one; a DLS001 for a
+#: comment that suppresses nothing
+SUPPRESSED = (
+    "import torch\n\n"
+    "opt = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-4)  # noqa: DLS501\n"
+    "opt2 = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-4)  # noqa\n"
+    "x = 1  # noqa: DLS501\n"
+)
+
+
+@pytest.fixture
+def helped() -> Session:
+    session = Session(RuleHelper())
+    yield session
+    session.close()
+
+
+def _codes_in_halves(session: Session, path: str) -> tuple[list[str], list[str]]:
+    linter, _ = session._linters_for(Path(path))
+    selection: RuleSelection = linter.selection_for(Path(path))
+    return halves(selection)
+
+
+def test_halves_split_every_rule_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "train.py")
+    here, there = _codes_in_halves(Session(), path)
+    assert here and there and not set(here) & set(there)
+    linter, _ = Session()._linters_for(Path(path))
+    assert sorted(here + there) == sorted(rule.code for rule in linter.selection_for(Path(path)).rules)
+
+
+@pytest.mark.parametrize("name", ["train_running_loss_leak.py", "tabular_leakage_notebook.py", "eval_mode_bugs.py",
+                                  "image_classifier_amp_dls3_4_5_6.py"])
+def test_every_version_of_an_editing_session_finds_what_one_process_finds(tmp_path: Path, helped: Session,
+                                                                           name: str) -> None:
+    path = str(tmp_path / name)
+    alone = Session()
+    versions = [text for _, text in edit_sequence((FIXTURES / name).read_text(encoding="utf-8"))]
+    assert len(versions) > 3
+    for text in versions:
+        assert helped.lint(path, text) == alone.lint(path, text)
+    assert helped.helper is not None and not helped.helper.failed
+
+
+def test_suppressions_apply_to_the_findings_of_both_halves(tmp_path: Path, helped: Session) -> None:
+    path = str(tmp_path / "opt.py")
+    here, there = _codes_in_halves(helped, path)
+    # the suppressed rule and DLS001 lint in different processes: DLS001 must see DLS501's findings
+    assert ("DLS501" in here) != ("DLS001" in here)
+    findings = helped.lint(path, SUPPRESSED)
+    assert [(f.line, f.code) for f in findings] == [(5, "DLS001")]
+    assert findings == Session().lint(path, SUPPRESSED)
+
+
+def test_a_parse_error_is_the_only_finding(tmp_path: Path, helped: Session) -> None:
+    path = str(tmp_path / "broken.py")
+    broken = "import torch\ndef f(:\n"
+    assert helped.lint(path, broken) == Session().lint(path, broken)
+    assert [f.code for f in helped.lint(path, broken)] == ["DLS000"]
+
+
+def test_a_helper_that_cannot_start_leaves_the_lint_to_the_server(tmp_path: Path) -> None:
+    path = str(tmp_path / "opt.py")
+    session = Session(RuleHelper(["/nonexistent/python"]))
+    assert session.lint(path, SUPPRESSED) == Session().lint(path, SUPPRESSED)
+    assert session.helper is not None and session.helper.failed
+
+
+def test_a_helper_that_dies_leaves_the_lint_to_the_server(tmp_path: Path) -> None:
+    path = str(tmp_path / "opt.py")
+    session = Session(RuleHelper([sys.executable, "-c", "import sys; sys.stdin.buffer.read(8)"]))
+    assert session.lint(path, SUPPRESSED) == Session().lint(path, SUPPRESSED)
+    assert session.helper is not None and session.helper.failed
+    assert session.lint(path, SUPPRESSED + "\n") == Session().lint(path, SUPPRESSED + "\n")
+    session.close()
+
+
+def test_a_closed_document_is_forgotten_by_the_helper_too(tmp_path: Path, helped: Session) -> None:
+    path = str(tmp_path / "opt.py")
+    first = helped.lint(path, SUPPRESSED)
+    helped.forget_document(path)
+    assert helped.lint(path, SUPPRESSED) == first
+    assert helped.helper is not None and not helped.helper.failed
