@@ -21,6 +21,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -41,9 +42,14 @@ def helper_wanted() -> bool:
     the user did not switch it off (``DLSAN_SERVER_HELPER=0``)."""
     return (os.cpu_count() or 1) >= 2 and os.environ.get(HELPER_VARIABLE, "1") != "0"
 
-#: what the helper answers a lint with: the findings of its rules, and the project files
-#: (path -> content digest) they depend on
-PartResult = tuple[Unsuppressed, dict[str, str]]
+#: what the helper answers a lint with: the findings of its rules, the project files (path ->
+#: content digest) they depend on, and the processor time the lint took there, in seconds
+PartResult = tuple[Unsuppressed, dict[str, str], float]
+#: a shared lint whose wall time is above this share of the two halves' processor times together
+#: ran its halves one after the other (no core was free for the helper): it gained nothing
+_SERIAL_SHARE = 0.9
+#: how long the server then lints alone before it tries the helper again, in seconds
+_ALONE_FOR = 30.0
 
 
 def _send(stream: IO[bytes], message: Any) -> None:
@@ -73,6 +79,8 @@ class RuleHelper:
         self._plans: dict[int, Linter] = {}  # plan number -> the linter it was sent for
         self._pending = False
         self.failed = False
+        #: until when (``time.monotonic()``) the server lints alone: the machine had no core free
+        self._alone_until = 0.0
 
     def start(self) -> None:
         """Start the process now (it imports the linter while the server waits for a document)."""
@@ -81,6 +89,17 @@ class RuleHelper:
                 self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             except OSError:
                 self.failed = True
+
+    def worthwhile(self) -> bool:
+        """Whether to share the next lint: the helper works, and the last shared lints ran in
+        parallel (on a machine whose cores are all busy, two halves cost more than one whole)."""
+        return not self.failed and time.monotonic() >= self._alone_until
+
+    def observe(self, wall: float, processor: float) -> None:
+        """A shared lint took ``wall`` seconds for ``processor`` seconds of work in the two
+        processes: when they did not overlap, lint alone for a while."""
+        if processor > 0 and wall > _SERIAL_SHARE * processor:
+            self._alone_until = time.monotonic() + _ALONE_FOR
 
     def submit(self, linter: Linter, path: str, text: str, codes: Sequence[str]) -> bool:
         """Ask for the lint of ``text`` as ``path`` by the rules ``codes`` of ``linter``'s plan;
@@ -158,8 +177,8 @@ class RuleHelper:
 
 
 def _is_part_result(answer: object) -> bool:
-    return (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], Unsuppressed)
-            and isinstance(answer[1], dict))
+    return (isinstance(answer, tuple) and len(answer) == 3 and isinstance(answer[0], Unsuppressed)
+            and isinstance(answer[1], dict) and isinstance(answer[2], float))
 
 
 def lint_part(linter: Linter, path: str, text: str, codes: Sequence[str], reuse: DocumentReuse | None) -> Unsuppressed:
@@ -190,9 +209,10 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
             documents.pop(message[1], None)
         elif kind == "lint":
             _, number, path, text, codes = message
+            start = time.process_time()
             with fewer_collections():
                 outcome = lint_part(linters[number], path, text, codes, documents.setdefault(path, DocumentReuse()))
-            _send(answers, (outcome, dependencies_of(path)))
+            _send(answers, (outcome, dependencies_of(path), time.process_time() - start))
 
 
 if __name__ == "__main__":

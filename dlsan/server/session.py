@@ -19,6 +19,7 @@ from the last lint of that path, unless the configuration or a project file its 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -82,7 +83,7 @@ class Session:
         if last is not None and last[0] is linter and last[1] == text and _dependencies_unchanged(last[2]):
             return list(last[2].findings)
         reuse = None if is_notebook(path) else self._reuse.setdefault(path, DocumentReuse())
-        if reuse is not None and self.helper is not None and not self.helper.failed and text.strip():
+        if reuse is not None and self.helper is not None and self.helper.worthwhile() and text.strip():
             result = self._lint_shared(linter, path, text, reuse, self.helper)
         else:
             result = linter.lint_content(path, text.encode("utf-8"), reuse)
@@ -94,13 +95,17 @@ class Session:
         """``linter``'s findings for ``text``, half of its rules linting in ``helper`` meanwhile."""
         selection = linter.selection_for(Path(path))
         here, there = halves(selection)
+        wall, processor = time.perf_counter(), time.process_time()
         sent = helper.submit(linter, path, text, there)
         with fewer_collections():
             outcome = lint_part(linter, path, text, here, reuse)
             dependencies = dependencies_of(path)
+            processor = time.process_time() - processor
             answer = helper.result() if sent else None
             if answer is None:
-                answer = lint_part(linter, path, text, there, reuse), dependencies_of(path)
+                answer = lint_part(linter, path, text, there, reuse), dependencies_of(path), 0.0
+            else:
+                helper.observe(time.perf_counter() - wall, processor + answer[2])
             findings = with_suppressions(path, text, selection, outcome + answer[0], reuse)
         return linter.finished(FileResult(path, findings, dependencies={**dependencies, **answer[1]}))
 

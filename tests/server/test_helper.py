@@ -4,6 +4,7 @@ whatever the edit, the suppression comments, or the helper's health."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ SUPPRESSED = (
 
 
 @pytest.fixture
-def helped() -> Session:
+def helped() -> Iterator[Session]:
     session = Session(RuleHelper())
     yield session
     session.close()
@@ -98,3 +99,25 @@ def test_a_closed_document_is_forgotten_by_the_helper_too(tmp_path: Path, helped
     helped.forget_document(path)
     assert helped.lint(path, SUPPRESSED) == first
     assert helped.helper is not None and not helped.helper.failed
+
+
+def test_halves_that_ran_one_after_the_other_make_the_server_lint_alone_for_a_while(tmp_path: Path,
+                                                                                     helped: Session) -> None:
+    helper = helped.helper
+    assert helper is not None and helper.worthwhile()
+    helper.observe(wall=0.6, processor=1.0)  # in parallel: the slower half and a little more
+    assert helper.worthwhile()
+    helper.observe(wall=1.0, processor=1.0)  # one after the other: no core was free
+    assert not helper.worthwhile()
+    path = str(tmp_path / "opt.py")
+    sent: list[str] = []
+    real = RuleHelper.submit
+
+    def counted(self: RuleHelper, *args: object) -> bool:
+        sent.append("lint")
+        return real(self, *args)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RuleHelper, "submit", counted)
+        assert helped.lint(path, SUPPRESSED) == Session().lint(path, SUPPRESSED)
+    assert sent == []
