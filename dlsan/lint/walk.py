@@ -58,6 +58,7 @@ class Dispatcher:
                     self._leave.setdefault(attr[6:], []).append(getattr(visitor, attr))
         self._visit_by_type: dict[type, tuple[VisitFn, ...]] = {}
         self._leave_by_type: dict[type, tuple[VisitFn, ...]] = {}
+        self._hooks_by_type: dict[type, tuple[tuple[VisitFn, ...], tuple[VisitFn, ...]]] = {}
 
     def visits(self, node_type: type) -> tuple[VisitFn, ...]:
         found = self._visit_by_type.get(node_type)
@@ -69,6 +70,13 @@ class Dispatcher:
         found = self._leave_by_type.get(node_type)
         if found is None:
             found = self._leave_by_type[node_type] = tuple(self._leave.get(node_type.__name__, ()))
+        return found
+
+    def hooks(self, node_type: type) -> tuple[tuple[VisitFn, ...], tuple[VisitFn, ...]]:
+        """(:meth:`visits`, :meth:`leaves`) of ``node_type``, in one lookup."""
+        found = self._hooks_by_type.get(node_type)
+        if found is None:
+            found = self._hooks_by_type[node_type] = (self.visits(node_type), self.leaves(node_type))
         return found
 
 
@@ -100,25 +108,31 @@ def walk(root: cst.CSTNode, dispatcher: Dispatcher, ancestors: list[cst.CSTNode]
 
 def walk_listed(tree: Preorder, dispatcher: Dispatcher, ancestors: list[cst.CSTNode]) -> None:
     """:func:`walk` over a tree already listed by :func:`preorder`: the same calls in the same
-    order, with no child looked up again."""
+    order, with no child looked up again (the language server's path, once per edit: its loop is
+    written for the interpreter, one lookup of a node's hooks and one of its subtree's end)."""
     nodes, spans = tree
+    hooks = dispatcher.hooks
+    known = dispatcher._hooks_by_type
     ends: list[int] = []  # where the subtree of each node of ``ancestors`` ends in ``nodes``
+    pending: list[tuple[VisitFn, ...]] = []  # the leave hooks of each node of ``ancestors``
     for index, node in enumerate(nodes):
         while ends and ends[-1] <= index:
-            _leave(dispatcher, ancestors, ends)
-        for visit in dispatcher.visits(type(node)):
+            ends.pop()
+            done = ancestors.pop()
+            for leave in pending.pop():
+                leave(done)
+        node_type = type(node)
+        visits, leaves = known.get(node_type) or hooks(node_type)
+        for visit in visits:
             visit(node)
         ancestors.append(node)
         ends.append(spans[id(node)][1])
+        pending.append(leaves)
     while ends:
-        _leave(dispatcher, ancestors, ends)
-
-
-def _leave(dispatcher: Dispatcher, ancestors: list[cst.CSTNode], ends: list[int]) -> None:
-    ends.pop()
-    node = ancestors.pop()
-    for leave in dispatcher.leaves(type(node)):
-        leave(node)
+        ends.pop()
+        done = ancestors.pop()
+        for leave in pending.pop():
+            leave(done)
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
