@@ -18,6 +18,7 @@ import libcst as cst
 from dlsan.lint import suppressions
 from dlsan.lint.incremental import IncrementalParser, same_statement, statement_key
 from dlsan.lint.semantic.scopes import ScopeReuse
+from dlsan.lint.text import line_endings, split_lines
 from dlsan.lint.walk import Preorder, preorder
 
 _LINE_END = re.compile(r"\r\n?|\n")
@@ -87,3 +88,24 @@ class DocumentReuse:
             line += len(_LINE_END.findall(text))
         self._comments = kept
         return found
+
+
+def comment_edits(old: str, old_comments: list[suppressions.Comment], new: str,
+                  new_comments: list[suppressions.Comment]) -> set[int] | None:
+    """When ``new`` differs from ``old`` in comments only (and the blanks before them), the lines
+    that differ; None when any code differs.  Every line then keeps its
+    code at the same columns, so every node of the tree keeps its position.  The comments are
+    each text's :func:`~dlsan.lint.suppressions.comments` (a ``#`` in a string is none)."""
+    old_lines, new_lines = split_lines(old), split_lines(new)
+    if len(old_lines) != len(new_lines) or line_endings(old) != line_endings(new):
+        return None
+    old_at = {line: column for line, column, _ in old_comments}
+    new_at = {line: column for line, column, _ in new_comments}
+    changed: set[int] = set()
+    for number, (before, after) in enumerate(zip(old_lines, new_lines), start=1):
+        if before == after:
+            continue
+        if before[:old_at.get(number, len(before))].rstrip() != after[:new_at.get(number, len(after))].rstrip():
+            return None
+        changed.add(number)
+    return changed

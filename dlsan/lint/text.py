@@ -13,6 +13,11 @@ def split_lines(source: str) -> list[str]:
     return _LINE_END.split(source)
 
 
+def line_endings(source: str) -> list[str]:
+    """The ending of each line of :func:`split_lines` (``""`` for the last one)."""
+    return [*_LINE_END.findall(source), ""]
+
+
 def line_starts(source: str) -> list[int]:
     """Offset of the first character of each line (index 0 is line 1)."""
     return [0, *(match.end() for match in _LINE_END.finditer(source))]

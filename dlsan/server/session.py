@@ -14,25 +14,39 @@ here and the other half in the helper process at the same time (see there).
 
 A document linted again with the same text (saved after its last change, reopened) is answered
 from the last lint of that path, unless the configuration or a project file its findings depend on
-(an imported module of the project) changed since.
+(an imported module of the project) changed since.  So is, but for the suppression comments, a
+document whose edit changed comments only (:func:`~dlsan.lint.reuse.comment_edits`), where no
+finding touches the lines it changed: no rule reads comments (the per-file text gates only let
+more work happen), and every node keeps its position.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dlsan.config import find_config
 from dlsan.lint.api import prepare
-from dlsan.lint.engine import RuleSelection, with_suppressions
+from dlsan.lint.engine import RuleSelection, Unsuppressed, with_suppressions
 from dlsan.lint.finding import LintFinding
 from dlsan.lint.notebooks import is_notebook
-from dlsan.lint.reuse import DocumentReuse
+from dlsan.lint.reuse import DocumentReuse, comment_edits
 from dlsan.lint.runner import FileResult, Linter, fewer_collections
 from dlsan.lint.semantic.project import dependencies_of, digest_of
 from dlsan.server.helper import RuleHelper, lint_part
+
+
+@dataclass(frozen=True)
+class _LastLint:
+    """The last lint of a path: by which linter, of which text, its result, and its findings
+    before the suppression comments (None for a notebook)."""
+
+    linter: Linter
+    text: str
+    result: FileResult
+    outcome: Unsuppressed | None
 
 
 class Session:
@@ -41,8 +55,8 @@ class Session:
         self.helper = helper
         self._config_of_dir: dict[Path, Path | None] = {}
         self._linters: dict[Path | None, tuple[Linter, Linter]] = {}
-        #: path -> (the linter, the text, its result) of the last lint of that path
-        self._last: dict[str, tuple[Linter, str, FileResult]] = {}
+        #: path -> the last lint of that path
+        self._last: dict[str, _LastLint] = {}
         #: path -> what the lints of the versions of that document so far kept for the next
         self._reuse: dict[str, DocumentReuse] = {}
 
@@ -80,34 +94,61 @@ class Session:
         """Findings for ``text`` as the content of ``path`` (per-file-ignores follow the path)."""
         linter, _ = self._linters_for(Path(path))
         last = self._last.get(path)
-        if last is not None and last[0] is linter and last[1] == text and _dependencies_unchanged(last[2]):
-            return list(last[2].findings)
-        reuse = None if is_notebook(path) else self._reuse.setdefault(path, DocumentReuse())
-        if reuse is not None and self.helper is not None and self.helper.worthwhile() and text.strip():
-            result = self._lint_shared(linter, path, text, reuse, self.helper)
-        else:
-            result = linter.lint_content(path, text.encode("utf-8"), reuse)
-        self._last[path] = (linter, text, result)
+        if last is not None and (last.linter is not linter or not _dependencies_unchanged(last.result)):
+            last = None
+        if last is not None and last.text == text:
+            return list(last.result.findings)
+        if is_notebook(path):
+            result = linter.lint_content(path, text.encode("utf-8"))
+            self._last[path] = _LastLint(linter, text, result, None)
+            return list(result.findings)
+        reuse = self._reuse.setdefault(path, DocumentReuse())
+        selection = linter.selection_for(Path(path))
+        with fewer_collections():
+            outcome = self._after_comment_edit(last, text, reuse) if last is not None else None
+            dependencies = last.result.dependencies if last is not None and outcome is not None else {}
+            if outcome is None:
+                outcome, dependencies = self._unsuppressed(linter, selection, path, text, reuse)
+            findings = with_suppressions(path, text, selection, outcome, reuse) if text.encode().strip() else []
+        result = linter.finished(FileResult(path, findings, dependencies=dependencies))
+        self._last[path] = _LastLint(linter, text, result, outcome)
         return list(result.findings)
 
-    def _lint_shared(self, linter: Linter, path: str, text: str, reuse: DocumentReuse,
-                     helper: RuleHelper) -> FileResult:
-        """``linter``'s findings for ``text``, half of its rules linting in ``helper`` meanwhile."""
-        selection = linter.selection_for(Path(path))
+    @staticmethod
+    def _after_comment_edit(last: _LastLint, text: str, reuse: DocumentReuse) -> Unsuppressed | None:
+        """The last lint's findings, before suppressions, when ``text`` changed only comments of
+        the last text, on lines no finding touches; else None."""
+        outcome = last.outcome
+        if outcome is None or outcome.verdict is not None or not last.text.strip():
+            return None
+        old_comments = reuse.comments(last.text)  # the parser's chunks are still the last text's
+        if reuse.parser.parse(text) is None:
+            return None
+        changed = comment_edits(last.text, old_comments, text, reuse.comments(text))
+        if changed is None or any(_touches(finding, changed) for finding in (*outcome.findings, *outcome.errors)):
+            return None
+        return outcome
+
+    def _unsuppressed(self, linter: Linter, selection: RuleSelection, path: str, text: str,
+                      reuse: DocumentReuse) -> tuple[Unsuppressed, dict[str, str]]:
+        """The findings for ``text`` before suppressions, and the project files they depend on:
+        half of the rules linting in the helper meanwhile, when there is one worth asking."""
+        helper = self.helper
+        if helper is None or not helper.worthwhile():
+            outcome = lint_part(linter, path, text, [rule.code for rule in selection.rules], reuse)
+            return outcome, dependencies_of(path)
         here, there = halves(selection)
         wall, processor = time.perf_counter(), time.process_time()
         sent = helper.submit(linter, path, text, there)
-        with fewer_collections():
-            outcome = lint_part(linter, path, text, here, reuse)
-            dependencies = dependencies_of(path)
-            processor = time.process_time() - processor
-            answer = helper.result() if sent else None
-            if answer is None:
-                answer = lint_part(linter, path, text, there, reuse), dependencies_of(path), 0.0
-            else:
-                helper.observe(time.perf_counter() - wall, processor + answer[2])
-            findings = with_suppressions(path, text, selection, outcome + answer[0], reuse)
-        return linter.finished(FileResult(path, findings, dependencies={**dependencies, **answer[1]}))
+        outcome = lint_part(linter, path, text, here, reuse)
+        dependencies = dependencies_of(path)
+        processor = time.process_time() - processor
+        answer = helper.result() if sent else None
+        if answer is None:
+            answer = lint_part(linter, path, text, there, reuse), dependencies_of(path), 0.0
+        else:
+            helper.observe(time.perf_counter() - wall, processor + answer[2])
+        return outcome + answer[0], {**dependencies, **answer[1]}
 
     def fix_all(self, path: str, text: str) -> str | None:
         """``text`` with every safe fix applied, or None when there is none to apply."""
@@ -130,6 +171,19 @@ def halves(selection: RuleSelection) -> tuple[list[str], list[str]]:
     gets some of every family)."""
     codes = sorted(rule.code for rule in selection.rules)
     return codes[0::2], codes[1::2]
+
+
+def _touches(finding: LintFinding, changed: Collection[int]) -> bool:
+    """Whether ``finding`` may read differently after comments changed on the ``changed`` lines:
+    it lies on one, one of its fix's edits does, or it quotes code over several lines or with a
+    comment (which could be the changed comments)."""
+    spans = [(finding.line, finding.end_line)]
+    texts = [finding.message]
+    if finding.fix is not None:
+        spans.extend((edit.line, edit.end_line) for edit in finding.fix.edits)
+        texts.extend(edit.content for edit in finding.fix.edits)
+    return (any(first <= line <= last for first, last in spans for line in changed)
+            or any("\n" in text or "#" in text for text in texts))
 
 
 def _dependencies_unchanged(result: FileResult) -> bool:

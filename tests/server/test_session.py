@@ -4,12 +4,15 @@ and lints again when the text, the configuration or a project file the findings 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+import dlsan.server.session as session_module
+from dlsan.lint.engine import Unsuppressed
 from dlsan.lint.reuse import DocumentReuse
-from dlsan.lint.runner import FileResult, Linter
+from dlsan.lint.runner import Linter
 from dlsan.server.session import Session
 
 LEAK = "import torch\n\ntotal = 0\nfor x in loader:\n    loss = model(x).sum()\n    loss.backward()\n    total += loss\n"
@@ -19,13 +22,14 @@ LEAK = "import torch\n\ntotal = 0\nfor x in loader:\n    loss = model(x).sum()\n
 def lints(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The texts the linter was really run on (the session's answers are the real findings)."""
     ran: list[str] = []
-    real = Linter.lint_content
+    real = session_module.lint_part
 
-    def counted(self: Linter, path: str, data: bytes, reuse: DocumentReuse | None = None) -> FileResult:
-        ran.append(data.decode("utf-8"))
-        return real(self, path, data, reuse)
+    def counted(linter: Linter, path: str, text: str, codes: Sequence[str],
+                reuse: DocumentReuse | None) -> Unsuppressed:
+        ran.append(text)
+        return real(linter, path, text, codes, reuse)
 
-    monkeypatch.setattr(Linter, "lint_content", counted)
+    monkeypatch.setattr(session_module, "lint_part", counted)
     return ran
 
 
@@ -56,14 +60,7 @@ def test_a_changed_project_file_the_findings_depend_on_lints_again(
     dependency = tmp_path / "model.py"
     dependency.write_text("class Net: pass\n")
     recorded = {str(dependency): hashlib.sha256(dependency.read_bytes()).hexdigest()}
-    real = Linter.lint_content
-
-    def with_dependency(self: Linter, path: str, data: bytes, reuse: DocumentReuse | None = None) -> FileResult:
-        result = real(self, path, data, reuse)
-        result.dependencies = dict(recorded)
-        return result
-
-    monkeypatch.setattr(Linter, "lint_content", with_dependency)
+    monkeypatch.setattr(session_module, "dependencies_of", lambda path: dict(recorded))
     path = str(tmp_path / "train.py")
     session = Session()
     session.lint(path, LEAK)
