@@ -29,6 +29,7 @@ from pathlib import Path
 
 from dlsan.config import find_config
 from dlsan.lint.api import prepare
+from dlsan.lint.cell_output import percent_cells
 from dlsan.lint.engine import RuleSelection, Unsuppressed, with_suppressions
 from dlsan.lint.finding import LintFinding
 from dlsan.lint.notebooks import is_notebook
@@ -120,6 +121,8 @@ class Session:
         the last text, on lines no finding touches; else None."""
         outcome = last.outcome
         if outcome is None or outcome.verdict is not None or not last.text.strip():
+            return None
+        if percent_cells(last.text) != percent_cells(text):  # ``# %%`` comments make cells
             return None
         old_comments = reuse.comments(last.text)  # the parser's chunks are still the last text's
         if reuse.parser.parse(text) is None:

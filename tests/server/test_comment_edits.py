@@ -93,6 +93,17 @@ def test_a_comment_edit_on_a_finding_lints_again(tmp_path: Path, lints: list[str
     assert lints[:2] == [LEAK, suppressed]
 
 
+def test_a_cell_marker_added_lints_again(tmp_path: Path, lints: list[str]) -> None:
+    """``# %%`` makes a percent-format notebook: a value a cell displays is its output, no finding."""
+    path = str(tmp_path / "analysis.py")
+    text = "# %%\nimport torch\n\nx = torch.randn(3)\nx.float()\n# a note\ny = 1\n"
+    session = Session()
+    assert [f.code for f in session.lint(path, text)] == ["DLS604"]
+    cells = _edited(text, 6, "# %%")  # a comment, yet x.float() is now what the first cell shows
+    assert session.lint(path, cells) == [] == Session().lint(path, cells)
+    assert lints[:2] == [text, cells]
+
+
 def test_a_code_edit_lints_again(tmp_path: Path, lints: list[str]) -> None:
     path = str(tmp_path / "train.py")
     session = Session()
