@@ -60,6 +60,10 @@ _weak = weakref.ref
 NO_SUM = 1  # a finite-preserving module's output: finite whenever its inputs are
 NO_GRADIENT = 4  # only a finite-preserving module consumes it: its gradient is finite when theirs is
 DEFER = 8  # nothing changes it in place before the next hook: its reading may wait (SequencePlan.defer_after)
+#: CPU tensors above this many elements are read by ``amax`` of their own, not in a
+#: ``_foreach_max`` batch (see :meth:`Recorder.read_deferred`; 16x32x64 activations, 32k elements,
+#: already read faster one by one here)
+_FOREACH_MAX_NUMEL = 16384
 _ARG0: Path = ("args", 0)
 _OUTPUT: Path = ("output",)
 
@@ -343,14 +347,24 @@ class Recorder:
 
     def read_deferred(self, fwd: ForwardPass) -> None:
         """Take the readings that waited (``fwd.deferred``) at once: one ``_foreach_max`` call
-        for all of them, where each would otherwise have cost a reduction of its own when seen."""
+        for all of them, where each would otherwise have cost a reduction of its own when seen.
+        Large CPU tensors are read one ``amax`` each: there the CPU's ``_foreach_max`` kernel
+        takes about 1.7 times as long as ``amax`` (a 32x16x32x32 conv output: 105 vs 52 us),
+        and the call it saves is worth a few microseconds."""
         deferred, fwd.deferred = fwd.deferred, []
         values = fwd.values
-        if len(deferred) == 1:
-            values[deferred[0]] = values[deferred[0]].amax()
-            return
-        for at, reading in zip(deferred, foreach_max([values[at] for at in deferred])):
-            values[at] = reading
+        batch = []
+        for at in deferred:
+            tensor = values[at]
+            if tensor.is_cpu and tensor.numel() > _FOREACH_MAX_NUMEL:
+                values[at] = tensor.amax()
+            else:
+                batch.append(at)
+        if len(batch) == 1:
+            values[batch[0]] = values[batch[0]].amax()
+        elif batch:
+            for at, reading in zip(batch, foreach_max([values[at] for at in batch])):
+                values[at] = reading
 
     def _open_call(
         self, fwd: ForwardPass, index: int, parent: int, args: tuple[Any, ...], kwargs: dict[str, Any], defer: int

@@ -103,3 +103,24 @@ def test_a_bad_input_is_still_blamed_on_the_input():
     with dlsan.instrument(model), pytest.raises(NonFiniteError, match="already in the model input"):
         model(x)
 
+
+
+def test_a_large_cpu_value_is_read_on_its_own_and_still_checked(monkeypatch):
+    # the CPU's _foreach_max is slower than amax on large tensors: the 40,000-element input is read
+    # by an amax of its own, the small Linear outputs still in one batch, and a NaN in it is seen
+    calls: list[int] = []
+
+    def counting(tensors: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        calls.append(len(tensors))
+        return tuple(tensor.amax() for tensor in tensors)
+
+    monkeypatch.setattr(recorder_module, "foreach_max", counting)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8000, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4))
+    x = torch.randn(5, 8000)
+    with dlsan.instrument(model):
+        model(x).sum().backward()
+    assert calls == [3]
+    x[4, 7999] = float("nan")
+    with dlsan.instrument(model), pytest.raises(NonFiniteError, match="already in the model input"):
+        model(x)
