@@ -74,7 +74,9 @@ def mlp() -> nn.Sequential:
     return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4))
 
 
-def test_a_plain_sequential_reads_its_values_together(monkeypatch):
+@pytest.fixture
+def foreach_calls(monkeypatch) -> list[int]:
+    """The number of tensors of each batched reading (``foreach_max`` call) the recorder takes."""
     calls: list[int] = []
 
     def counting(tensors: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -82,10 +84,14 @@ def test_a_plain_sequential_reads_its_values_together(monkeypatch):
         return tuple(tensor.amax() for tensor in tensors)
 
     monkeypatch.setattr(recorder_module, "foreach_max", counting)
+    return calls
+
+
+def test_a_plain_sequential_reads_its_values_together(foreach_calls):
     model = mlp()
     with dlsan.instrument(model):
         model(torch.randn(5, 8)).sum().backward()
-    assert calls == [4]  # the input and the three Linear outputs, in one call
+    assert foreach_calls == [4]  # the input and the three Linear outputs, in one call
 
 
 @pytest.mark.parametrize("layer", [0, 2, 4])
@@ -104,23 +110,15 @@ def test_a_bad_input_is_still_blamed_on_the_input():
         model(x)
 
 
-
-def test_a_large_cpu_value_is_read_on_its_own_and_still_checked(monkeypatch):
+def test_a_large_cpu_value_is_read_on_its_own_and_still_checked(foreach_calls):
     # the CPU's _foreach_max is slower than amax on large tensors: the 40,000-element input is read
     # by an amax of its own, the small Linear outputs still in one batch, and a NaN in it is seen
-    calls: list[int] = []
-
-    def counting(tensors: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        calls.append(len(tensors))
-        return tuple(tensor.amax() for tensor in tensors)
-
-    monkeypatch.setattr(recorder_module, "foreach_max", counting)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8000, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4))
     x = torch.randn(5, 8000)
     with dlsan.instrument(model):
         model(x).sum().backward()
-    assert calls == [3]
+    assert foreach_calls == [3]
     x[4, 7999] = float("nan")
     with dlsan.instrument(model), pytest.raises(NonFiniteError, match="already in the model input"):
         model(x)
