@@ -47,8 +47,7 @@ def test_halves_split_every_rule_once(tmp_path: Path) -> None:
     assert sorted(here + there) == sorted(rule.code for rule in linter.selection_for(Path(path)).rules)
 
 
-@pytest.mark.parametrize("name", ["train_running_loss_leak.py", "tabular_leakage_notebook.py", "eval_mode_bugs.py",
-                                  "image_classifier_amp_dls3_4_5_6.py"])
+@pytest.mark.parametrize("name", ["tabular_leakage_notebook.py", "image_classifier_amp_dls3_4_5_6.py"])
 def test_every_version_of_an_editing_session_finds_what_one_process_finds(tmp_path: Path, helped: Session,
                                                                            name: str) -> None:
     path = str(tmp_path / name)
