@@ -180,9 +180,18 @@ class SemanticModel:
         bindings = scope.bindings_of(name)
         if not bindings:
             return []
-        if use is not at and type(use) is cst.FunctionDef:
+        if _in_closure(use, at):
             return list(bindings)  # a closure sees whatever the enclosing scope holds when it runs
         return self._reaching_in(scope, bindings, use, definite=False)
+
+    def closure_scope(self, name: str, at: cst.CSTNode) -> Scope | None:
+        """The scope of which :meth:`reaching` answers every binding of ``name`` (plain) read at
+        ``at``, as ``at`` is in a function nested in it (the same answer for every such read,
+        wherever it is); ``None`` when the read's position in its scope decides."""
+        found = self.resolving_scope(name, at)
+        if found is None or not _in_closure(found[1], at) or not found[0].bindings_of(name):
+            return None
+        return found[0]
 
     def value_at(self, name: cst.Name | cst.Attribute) -> Located | None:
         """The value ``name`` holds where it is read, when one plain assignment decides it: the
@@ -272,6 +281,12 @@ class SemanticModel:
                 found.append(ancestor)
             ancestor = parents.get(id(ancestor))
         return found
+
+
+def _in_closure(use: cst.CSTNode, at: cst.CSTNode) -> bool:
+    """Whether the node standing for a read at ``at`` in the scope that binds the name (see
+    :meth:`SemanticModel.resolving_scope`) is a function the read is nested in."""
+    return use is not at and type(use) is cst.FunctionDef
 
 
 def _is_ancestor(model: SemanticModel, outer: cst.CSTNode, node: cst.CSTNode) -> bool:

@@ -59,6 +59,10 @@ class SiteNames:
         self._answers: dict[int, tuple[cst.CSTNode, _Site]] = {}
         #: id(import statement) -> (the statement, the table of that statement alone)
         self._import_tables: dict[int, tuple[cst.CSTNode, ImportTable]] = {}
+        #: (dotted name, id(scope)) -> the answer for a read of the name in a function nested in
+        #: that scope, which binds its head: every binding there reaches all such reads alike
+        #: (``torch.zeros`` in each function of a module that imports torch)
+        self._closure_answers: dict[tuple[str, int], _Site] = {}
 
     # -- where a name is written -------------------------------------------------------------
 
@@ -152,7 +156,19 @@ class SiteNames:
         if not semantic.contains(head_node):
             table = self._top_level_table()  # a node a rule built: the module's top level decides
             return _Site(frozenset(table.candidates(node)), table.resolve_dotted(head) is not None)
-        reaching = semantic.reaching(head, head_node)
+        shared = semantic.closure_scope(head, head_node) if depth == 0 else None
+        if shared is None:
+            return self._from_bindings(head, rest, node, head_node, depth)
+        key = (dotted, id(shared))
+        site = self._closure_answers.get(key)
+        if site is None:
+            site = self._closure_answers[key] = self._from_bindings(head, rest, node, head_node, depth)
+        return site
+
+    def _from_bindings(self, head: str, rest: str, node: cst.BaseExpression, head_node: cst.CSTNode,
+                       depth: int) -> _Site:
+        """What ``node`` (``head.rest``) refers to by the bindings of ``head`` that reach ``head_node``."""
+        reaching = self._semantic().reaching(head, head_node)
         if not reaching:
             return _Site(frozenset(self._top_level_table().candidates(node)), False)
         found: set[str] = set()
