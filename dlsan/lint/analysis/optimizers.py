@@ -217,7 +217,8 @@ def _events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | Non
             inner = id(node) in nested
             event = _call_event(node, id(node) in statement_calls)
             if event is not None:
-                found.append(replace(event, followed=inner))
+                # a new event is not followed: copied only when it is (replace() is slow)
+                found.append(replace(event, followed=True) if inner else event)
                 continue
             target = called_function(context, node, within)
             if target is not None and id(target) not in seen and depth < _MAX_CALL_DEPTH:
