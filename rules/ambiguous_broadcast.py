@@ -310,17 +310,20 @@ class AmbiguousBroadcast(Rule):
         if prediction is not None and target is not None:
             self._check(node, prediction.value, target.value, loss=loss)
 
-    def _loss_name(self, call: cst.Call) -> str | None:
+    def _loss_name(self, call: cst.Call) -> cst.BaseExpression | None:
+        """The expression that names the loss ``call`` computes (its source goes in the message,
+        written out only for a finding), if it is a shape-sensitive loss."""
         if self.context.names.matches(call.func, SHAPE_SENSITIVE_FUNCTIONAL_LOSSES):
-            return self.context.code(call.func)
+            return call.func
         if not source_mentions(self.context, SHAPE_SENSITIVE_LOSS_MODULES):
             return None
         layer = called_layer(self.context, call.func, self.context.semantic.binding_function(self.context.ancestors).node)
         if isinstance(layer, cst.Call) and self.context.names.matches(layer.func, SHAPE_SENSITIVE_LOSS_MODULES):
-            return self.context.code(layer.func)
+            return layer.func
         return None
 
-    def _check(self, node: cst.CSTNode, left: cst.BaseExpression, right: cst.BaseExpression, loss: str | None) -> None:
+    def _check(self, node: cst.CSTNode, left: cst.BaseExpression, right: cst.BaseExpression,
+               loss: cst.BaseExpression | None) -> None:
         scope = self.context.semantic.binding_function(self.context.ancestors).node
         first = shape_of(self.context, left, scope)
         if first is None:
@@ -341,10 +344,10 @@ class AmbiguousBroadcast(Rule):
             return False
         return any(v.is_torch_tensor for v in values)
 
-    def _describe(self, first: Shape, second: Shape, loss: str | None) -> str:
+    def _describe(self, first: Shape, second: Shape, loss: cst.BaseExpression | None) -> str:
         result = broadcast(first, second)
         if loss is not None:
-            return (f"`{loss}` gets an input of shape {first} and a target of shape {second}, which "
+            return (f"`{self.context.code(loss)}` gets an input of shape {first} and a target of shape {second}, which "
                     f"broadcast to {result}: every prediction is compared with every target; "
                     "make them match (`.squeeze(-1)` the input or `.view(-1, 1)` the target)")
         return (f"shapes {first} and {second} broadcast both ways, to {result}: every element meets "

@@ -517,9 +517,10 @@ class LossAccumulatedWithGraph(Rule):
         if name not in scope.bindings or name in scope.declared_outside:
             return False
         around = self.context.semantic.frame_of(function)
-        return any(is_optimizer_step(call) and any(isinstance(arg.value, cst.Name) and arg.value.value == function.name.value
-                                                   for arg in call.args)
-                   for call in around.calls)
+        closure = function.name.value
+        # the arguments first, by exact type: every call of the frame around (a module's, often)
+        return any(any(type(arg.value) is cst.Name and arg.value.value == closure for arg in call.args)
+                   and is_optimizer_step(call) for call in around.calls)
 
     def _imported(self, accumulator: cst.BaseExpression | None) -> bool:
         """``tracker.add({"loss": loss})`` with ``from labml import tracker``: what another

@@ -446,7 +446,8 @@ class MissingEvalMode(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         context = self.context
-        if not isinstance(node.func, (cst.Name, cst.Attribute)) or isinstance(context.parent(), cst.Expr):
+        func_type = type(node.func)  # exact types (every call): libcst's classes are slow-to-ask ABCs
+        if not (func_type is cst.Name or func_type is cst.Attribute) or type(context.parent()) is cst.Expr:
             return  # a run whose output is dropped is for its side effects: hooks, calibration, BN stats
         evaluation = self._evaluation_context()
         if evaluation is None:
@@ -512,14 +513,15 @@ class MissingEvalMode(Rule):
         chain = context.ancestors
         for index in range(len(chain) - 1, -1, -1):
             node = chain[index]
-            if isinstance(node, cst.With) and any(disables_grad(context, i.item) for i in node.items):
+            # exact types, as for the anchors
+            if type(node) is cst.With and any(disables_grad(context, i.item) for i in node.items):
                 in_step = _IN_TRAINING_STEP.get(context, node, partial(self._in_training_step, chain[:index], within))
                 return None if in_step else "no_grad"
-            if isinstance(node, cst.FunctionDef):
+            if type(node) is cst.FunctionDef:
                 if function_disables_grad(context, node):
                     return "no_grad"
                 return "name" if self._evaluation_function(node, within) else None
-            if isinstance(node, (cst.Lambda, cst.ClassDef)):
+            if type(node) is cst.Lambda or type(node) is cst.ClassDef:
                 return None
         return None
 

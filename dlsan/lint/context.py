@@ -115,6 +115,8 @@ class FileContext:
     @staticmethod
     def code(node: cst.CSTNode) -> str:
         """Source of ``node`` as it would be written on its own (outer parentheses dropped)."""
+        if type(node) is cst.Name:
+            return node.value  # what the code generator writes of it, without building a module's state
         if isinstance(node, cst.BaseExpression) and (node.lpar or node.rpar):
             node = node.with_changes(lpar=(), rpar=())
         return _EMPTY_MODULE.code_for_node(node)
@@ -144,7 +146,9 @@ class Fact(Generic[K, T]):
 
     def get(self, context: FileContext, key: K, compute: Callable[[], T]) -> T:
         """The answer for ``key``: ``compute()`` the first time, the same answer afterwards."""
-        table = self._table(context)
+        table: dict[K, T] | None = context._facts.get(self)  # inlined _table: asked at nearly every node
+        if table is None:
+            table = context._facts[self] = {}
         try:
             return table[key]
         except KeyError:
@@ -196,7 +200,9 @@ def node_fact(compute: Callable[[FileContext, K], T]) -> Callable[[FileContext, 
 
     @functools.wraps(compute)
     def cached(context: FileContext, key: K) -> T:
-        table = fact._table(context)  # inlined Fact.get: these are asked for on every node
+        table: dict[K, T] | None = context._facts.get(fact)  # inlined Fact._table: asked for on every node
+        if table is None:
+            table = context._facts[fact] = {}
         try:
             return table[key]
         except KeyError:

@@ -33,7 +33,7 @@ from dlsan.lint.catalog.torch_api import (
     SEQUENTIAL,
     Activation,
 )
-from dlsan.lint.context import Fact, FileContext
+from dlsan.lint.context import Fact, FileContext, node_fact
 from dlsan.lint.semantic import project
 from dlsan.lint.semantic.model import Located
 from dlsan.lint.semantic.objects import constructor
@@ -256,14 +256,13 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
     built by ``nn.CrossEntropyLoss(...)`` (``criterion(pred, y)``, ``nn.CrossEntropyLoss()(pred, y)``)
     or by a loss module of this file that wraps one of them (:func:`_wraps_loss`), each known to be
     torch's where it is written.  Call it during the walk: the scope is the walk's current one."""
-    if not call.args or call.args[0].keyword is not None and call.args[0].keyword.value != "input":
+    shape = _loss_shape(context, call)
+    if shape is None:
         return None
-    prediction = get_arg(call, "input", 0)
-    if prediction is None or prediction.star:
-        return None
+    prediction, names_a_library_object = shape
     if refers_to_torch(context, call.func, functions):
-        return LossCall(prediction.value, None, functional=True, scope=_walk_scope(context))
-    if not isinstance(call.func, (cst.Name, cst.Attribute, cst.Call)) or context.names.resolve(call.func):
+        return LossCall(prediction, None, functional=True, scope=_walk_scope(context))
+    if names_a_library_object:
         return None
     mentioned = source_mentions(context, modules | functions)
     if not mentioned and not project.imports_project_modules(context):
@@ -273,8 +272,26 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
         return None
     if (mentioned and refers_to_torch(context, built.expr.func, modules)) or _wraps_loss(
             context, built.expr, functions, modules):
-        return LossCall(prediction.value, built, functional=False, scope=_walk_scope(context))
+        return LossCall(prediction, built, functional=False, scope=_walk_scope(context))
     return None
+
+
+@node_fact
+def _loss_shape(context: FileContext, call: cst.Call) -> tuple[cst.BaseExpression, bool] | None:
+    """What :func:`loss_call` reads of ``call`` whatever the kind of loss (several rules ask it of
+    every call): the prediction argument, and whether the called expression is no object built
+    in the file (not a name, attribute or call, or the name of a library object); ``None`` when
+    the call has no prediction argument."""
+    if not call.args or call.args[0].keyword is not None and call.args[0].keyword.value != "input":
+        return None
+    prediction = get_arg(call, "input", 0)
+    if prediction is None or prediction.star:
+        return None
+    func = call.func
+    func_type = type(func)
+    # exact types: libcst's classes are slow-to-ask ABCs, and the parser builds no subclasses
+    not_built = not (func_type is cst.Name or func_type is cst.Attribute or func_type is cst.Call)
+    return prediction.value, not_built or context.names.resolve(func) is not None
 
 
 def _wraps_loss(context: FileContext, built: cst.Call, functions: frozenset[str], modules: frozenset[str]) -> bool:

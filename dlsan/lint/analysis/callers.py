@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function
-from dlsan.lint.analysis.nodes import ancestors_of, calls_in
+from dlsan.lint.analysis.nodes import calls_in
 from dlsan.lint.context import FileContext, file_fact
 
 
@@ -23,7 +23,11 @@ def call_sites(context: FileContext, function: cst.FunctionDef) -> list[cst.Call
 def _call_sites(context: FileContext) -> dict[cst.FunctionDef, list[cst.Call]]:
     sites: dict[cst.FunctionDef, list[cst.Call]] = {}
     for call in calls_in(context, context.module):
-        if not isinstance(call.func, (cst.Name, cst.Attribute)):
+        func = call.func
+        # exact types (every call of the file): only ``f(...)`` and ``self.f(...)`` run a function
+        # of the file, and the class around the call is looked up for those alone
+        if type(func) is not cst.Name and not (
+                type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self"):
             continue
         target = called_function(context, call, enclosing_class_of(context, call))
         if target is not None:
@@ -32,9 +36,10 @@ def _call_sites(context: FileContext) -> dict[cst.FunctionDef, list[cst.Call]]:
 
 
 def enclosing_function(context: FileContext, node: cst.CSTNode) -> cst.FunctionDef | None:
-    return next((n for n in ancestors_of(context, node) if type(n) is cst.FunctionDef), None)
+    return next((n for n in context.semantic.ancestors(node) if type(n) is cst.FunctionDef), None)
 
 
 def enclosing_class_of(context: FileContext, node: cst.CSTNode) -> cst.ClassDef | None:
-    # exact types (asked for every call of the file): libcst's classes are slow-to-ask ABCs
-    return next((n for n in ancestors_of(context, node) if type(n) is cst.ClassDef), None)
+    # exact types (asked for every call of the file): libcst's classes are slow-to-ask ABCs; the
+    # ancestors are walked up lazily, not listed first
+    return next((n for n in context.semantic.ancestors(node) if type(n) is cst.ClassDef), None)

@@ -27,7 +27,7 @@ from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.context import FileContext, node_fact
 from dlsan.lint.names import dotted_name
-from dlsan.lint.semantic import Binding, BindingKind, Scope, names_read, root_names_read
+from dlsan.lint.semantic import Binding, BindingKind, Scope, names_read
 from dlsan.lint.semantic.values import value_of
 
 GraphKind = Literal["loss", "output", "clean"]
@@ -299,4 +299,6 @@ def _value_bindings(context: FileContext, scope: Scope) -> list[tuple[Binding, f
     reads (asked by every taint from the scope: once per file)."""
     bindings = sorted((b for bs in scope.bindings.values() for b in bs if b.kind not in _NOT_VALUES),
                       key=lambda b: b.position)
-    return [(b, frozenset(root_names_read(b.value)) | frozenset(names_read(b.value))) for b in bindings]
+    # names_read() has every plain name root_names_read() has (a Name's dotted name is itself): one
+    # walk of each value, not two
+    return [(b, frozenset(names_read(b.value))) for b in bindings]

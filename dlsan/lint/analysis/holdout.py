@@ -168,7 +168,6 @@ class _HoldoutFlow:
     def name(self, node: cst.Name | cst.Attribute) -> TestData | None:
         """Why the name ``node`` holds test data where it is read: its split, else what reaches
         it, else its name."""
-        code = self.context.code(node)
         known = self._provenance(node)
         if known is not None:
             return known or None
@@ -179,8 +178,9 @@ class _HoldoutFlow:
         for binding in reaching:
             found = self.binding(binding)
             if found is not None:
-                return TestData(code, found.root, found.reason)
+                return TestData(self.context.code(node), found.root, found.reason)
         if self.by_name and is_test_name(dotted.rsplit(".", 1)[-1]) and not self._empty_accumulator(reaching):
+            code = self.context.code(node)
             return TestData(code, code, "is named as test data")
         return None
 

@@ -92,14 +92,21 @@ _MODULE_BINDINGS: Fact[None, frozenset[str]] = Fact("module bindings")
 
 
 def _assignments(body: Sequence[cst.CSTNode]) -> Iterator[cst.Assign]:
+    # exact types (every statement of the file): libcst's classes are slow-to-ask ABCs, and the
+    # parser builds no subclasses of them
     stack = list(reversed(body))
     while stack:
         statement = stack.pop()
-        if isinstance(statement, cst.SimpleStatementLine):
-            yield from (small for small in statement.body if isinstance(small, cst.Assign))
+        if type(statement) is cst.SimpleStatementLine:
+            yield from (small for small in statement.body if type(small) is cst.Assign)
             continue
         for block in _blocks(statement):
             stack.extend(reversed(block))
+
+
+#: the kinds of ``cst.BaseSuite``, and the clauses that hold blocks of their own
+_SUITE_TYPES = frozenset({cst.IndentedBlock, cst.SimpleStatementSuite})
+_CLAUSE_TYPES = frozenset({cst.If, cst.Else, cst.Finally})
 
 
 def _blocks(statement: cst.CSTNode) -> Iterator[Sequence[cst.CSTNode]]:
@@ -109,10 +116,10 @@ def _blocks(statement: cst.CSTNode) -> Iterator[Sequence[cst.CSTNode]]:
         if isinstance(part, (list, tuple)):  # try handlers
             for handler in part:
                 yield from _blocks(handler)
-        elif isinstance(part, cst.BaseSuite) and isinstance(getattr(part, "body", None), (list, tuple)):
-            yield part.body
-        elif isinstance(part, (cst.If, cst.Else, cst.Finally)):
-            yield from _blocks(part)
+        elif type(part) in _SUITE_TYPES and isinstance(getattr(part, "body", None), (list, tuple)):
+            yield part.body  # type: ignore[union-attr]
+        elif type(part) in _CLAUSE_TYPES:
+            yield from _blocks(part)  # type: ignore[arg-type]
 
 
 def _model_like_name(last: str) -> bool:

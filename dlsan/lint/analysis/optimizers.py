@@ -27,9 +27,9 @@ import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.loops import (
+    BACKWARD_METHODS,
     SCHEDULER_NAME,
     enclosing_loops,
-    is_backward_call,
     is_optimizer_step,
 )
 from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
@@ -205,18 +205,20 @@ def grad_events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef |
 def _events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | None,
             seen: frozenset[int], depth: int) -> list[GradEvent]:
     def compute() -> list[GradEvent]:
-        statement_calls = {id(n.value) for n in nodes_in(context, scope) if type(n) is cst.Expr}
+        nodes = nodes_in(context, scope)
+        statement_calls = {id(n.value) for n in nodes if type(n) is cst.Expr}
         found: list[GradEvent] = []
         nested = _nested_function_nodes(context, scope)
-        for node in nodes_in(context, scope):
-            inner = id(node) in nested
-            if _assigns_grad(node):
-                found.append(GradEvent("clear", node, followed=inner))
+        for node in nodes:
             if type(node) is not cst.Call:
+                if _assigns_grad(node):
+                    found.append(GradEvent("clear", node, followed=id(node) in nested))
                 continue
+            inner = id(node) in nested
             event = _call_event(node, id(node) in statement_calls)
             if event is not None:
-                found.append(replace(event, followed=inner))
+                # a new event is not followed: copied only when it is (replace() is slow)
+                found.append(replace(event, followed=True) if inner else event)
                 continue
             target = called_function(context, node, within)
             if target is not None and id(target) not in seen and depth < _MAX_CALL_DEPTH:
@@ -242,12 +244,19 @@ def iteration_events(context: FileContext, kind: EventKind) -> list[GradEvent] |
 
 
 def _call_event(call: cst.Call, is_statement: bool) -> GradEvent | None:
-    if is_backward_call(call):
+    # each test below asks for a method of its own name first: ask for the name once (this is
+    # asked of every call of every loop)
+    method = method_name(call)
+    if method is None:
+        return None
+    if method in BACKWARD_METHODS:
         return GradEvent("backward", call)
-    if method_name(call) == "zero_grad":
+    if method == "zero_grad":
         return _zero_grad_event(call)
-    if _resets_grad(call):
+    if method in _GRAD_RESETS and _resets_grad(call):
         return GradEvent("clear", call)
+    if method != "step":
+        return None
     optimizer = stepped_optimizer(call)
     if optimizer is not None:
         return GradEvent("step", call, optimizer)

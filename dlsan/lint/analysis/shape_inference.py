@@ -420,6 +420,10 @@ class _Inference:
 def called_layer(context: FileContext, func: cst.BaseExpression, scope: cst.CSTNode) -> cst.BaseExpression | cst.ClassDef | None:
     """What a called expression is, following names, ``self.<attr>`` and ``.to(device)``: the
     constructor call of a layer or loss (``nn.MSELoss()``), or a same-file Module class."""
+    func_type = type(func)
+    if func_type is not cst.Name and func_type is not cst.Call and not (
+            func_type is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self"):  # type: ignore[attr-defined]
+        return None  # what _resolve_layer answers at once, without the owner class it would look up first
     return _Inference(context, scope, None)._resolve_layer(func)
 
 

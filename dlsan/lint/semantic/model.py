@@ -39,7 +39,12 @@ from dlsan.lint.walk import children
 
 #: nodes whose body may run fewer times than the code around them (or not at all)
 CONDITIONAL = (cst.If, cst.IfExp, cst.For, cst.While, cst.Try, cst.ExceptHandler, cst.Match)
-_LOOPS = (cst.For, cst.While)
+# the same and the other node kinds asked below, as exact types (the parser builds no subclasses of
+# them): these tests run on every ancestor of a node, and libcst's classes are ABCs, slow to ask
+_CONDITIONAL_TYPES = frozenset(CONDITIONAL)
+_LOOP_TYPES = frozenset({cst.For, cst.While})
+_FRAME_TYPES = frozenset({cst.FunctionDef, cst.Lambda, cst.ClassDef})
+_FRAME_OR_MODULE_TYPES = _FRAME_TYPES | {cst.Module}
 
 
 @dataclass(frozen=True)
@@ -93,9 +98,10 @@ class SemanticModel:
         """The function whose code the walk is in, given its chain of enclosing nodes (outermost
         first): the innermost ``def``, or the module for code in a lambda or a class body."""
         for node in reversed(ancestors):
-            if isinstance(node, cst.FunctionDef):
+            node_type = type(node)
+            if node_type is cst.FunctionDef:
                 return self.scope_for(node)
-            if isinstance(node, (cst.Lambda, cst.ClassDef)):
+            if node_type is cst.Lambda or node_type is cst.ClassDef:
                 break
         return self.root
 
@@ -126,7 +132,7 @@ class SemanticModel:
         for ancestor in self.ancestors(node):
             if ancestor is outer:
                 return True
-            if isinstance(ancestor, CONDITIONAL):
+            if type(ancestor) in _CONDITIONAL_TYPES:
                 return False
         return True
 
@@ -134,10 +140,11 @@ class SemanticModel:
         """Loops around ``node`` within its own function, innermost first."""
         found: list[cst.For | cst.While] = []
         for ancestor in self.ancestors(node):
-            if isinstance(ancestor, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            ancestor_type = type(ancestor)
+            if ancestor_type in _FRAME_TYPES:
                 break
-            if isinstance(ancestor, _LOOPS):
-                found.append(ancestor)
+            if ancestor_type in _LOOP_TYPES:
+                found.append(ancestor)  # type: ignore[arg-type]  # a For or a While
         return found
 
     # -- which bindings ----------------------------------------------------------------------
@@ -149,7 +156,8 @@ class SemanticModel:
         use: cst.CSTNode = at
         head = name.split(".", 1)[0]
         while scope is not None:
-            if scope.binds(name) or (head != name and scope.binds(head)):
+            bindings = scope.bindings  # Scope.binds, inlined: asked for every scope up from every use
+            if name in bindings or (head != name and head in bindings):
                 return scope, use
             if head in scope.declared_outside:
                 return (self.root, use) if self.root.binds(name) else None
@@ -172,9 +180,18 @@ class SemanticModel:
         bindings = scope.bindings_of(name)
         if not bindings:
             return []
-        if use is not at and isinstance(use, cst.FunctionDef):
+        if _in_closure(use, at):
             return list(bindings)  # a closure sees whatever the enclosing scope holds when it runs
         return self._reaching_in(scope, bindings, use, definite=False)
+
+    def closure_scope(self, name: str, at: cst.CSTNode) -> Scope | None:
+        """The scope of which :meth:`reaching` answers every binding of ``name`` (plain) read at
+        ``at``, as ``at`` is in a function nested in it (the same answer for every such read,
+        wherever it is); ``None`` when the read's position in its scope decides."""
+        found = self.resolving_scope(name, at)
+        if found is None or not _in_closure(found[1], at) or not found[0].bindings_of(name):
+            return None
+        return found[0]
 
     def value_at(self, name: cst.Name | cst.Attribute) -> Located | None:
         """The value ``name`` holds where it is read, when one plain assignment decides it: the
@@ -188,7 +205,7 @@ class SemanticModel:
             return None
         scope, use = found
         bindings = scope.bindings_of(dotted)
-        if isinstance(use, cst.FunctionDef) or (scope is self.root and self.frame_of(name) is not self.root):
+        if type(use) is cst.FunctionDef or (scope is self.root and self.frame_of(name) is not self.root):
             if len(bindings) == 1 and bindings[0].is_plain:
                 return Located(bindings[0].value, scope)  # type: ignore[arg-type]
             return None
@@ -221,21 +238,28 @@ class SemanticModel:
                 reaching.append(earlier)
         # the back edge: bindings later in an enclosing loop reach the use on the next iteration,
         # unless the loop binds the name before the use on every iteration
-        for loop in self._loops_containing(scope, use):
-            latest = before[-1] if before else None
-            if (latest is not None and scope.contains(loop, latest.node) and latest.kind not in UPDATING_KINDS
-                    and self.runs_whenever(latest.node, loop)):
+        loops = self._loops_containing(scope, use)
+        if not loops:
+            return reaching
+        latest = before[-1] if before else None
+        order, ends = scope.frame.order, scope.frame.ends
+        for loop in loops:
+            # Scope.contains(loop, node), with the loop's range looked up once
+            start, end = order.get(id(loop), -1), ends.get(id(loop), -1)
+            if (latest is not None and 0 <= start <= order.get(id(latest.node), -1) <= end
+                    and latest.kind not in UPDATING_KINDS and self.runs_whenever(latest.node, loop)):
                 break
-            reaching.extend(b for b in bindings if b.position >= position and scope.contains(loop, b.node)
+            reaching.extend(b for b in bindings if b.position >= position and 0 <= start <= order.get(id(b.node), -1) <= end
                             and b not in reaching)
         return reaching
 
     def _guarded(self, statement: cst.CSTNode, use: cst.CSTNode) -> bool:
         """Whether ``statement`` sits in a branch or loop body that does not contain ``use``."""
         for ancestor in self.ancestors(statement):
-            if isinstance(ancestor, (cst.FunctionDef, cst.Lambda, cst.ClassDef, cst.Module)):
+            ancestor_type = type(ancestor)
+            if ancestor_type in _FRAME_OR_MODULE_TYPES:
                 return False
-            if isinstance(ancestor, CONDITIONAL) and not _is_ancestor(self, ancestor, use):
+            if ancestor_type in _CONDITIONAL_TYPES and not _is_ancestor(self, ancestor, use):
                 return True
         return False
 
@@ -259,6 +283,12 @@ class SemanticModel:
         return found
 
 
+def _in_closure(use: cst.CSTNode, at: cst.CSTNode) -> bool:
+    """Whether the node standing for a read at ``at`` in the scope that binds the name (see
+    :meth:`SemanticModel.resolving_scope`) is a function the read is nested in."""
+    return use is not at and type(use) is cst.FunctionDef
+
+
 def _is_ancestor(model: SemanticModel, outer: cst.CSTNode, node: cst.CSTNode) -> bool:
     return any(a is outer for a in model.ancestors(node))
 
@@ -270,7 +300,7 @@ def names_read(node: cst.CSTNode | None) -> list[str]:
         return []
     found = []
     for item in _own_nodes(node):
-        if isinstance(item, (cst.Name, cst.Attribute)):
+        if type(item) is cst.Name or type(item) is cst.Attribute:
             name = dotted_name(item)
             if name is not None:
                 found.append(name)
@@ -281,7 +311,7 @@ def root_names_read(node: cst.CSTNode | None) -> set[str]:
     """Plain names read anywhere in ``node`` (``df.values[:, 1]`` gives ``df``)."""
     if node is None:
         return set()
-    return {item.value for item in _own_nodes(node) if isinstance(item, cst.Name)}
+    return {item.value for item in _own_nodes(node) if type(item) is cst.Name}
 
 
 def _own_nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -289,7 +319,7 @@ def _own_nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         node = stack.pop()
         yield node
-        if node is root or not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if node is root or type(node) not in _FRAME_TYPES:
             stack.extend(reversed(children(node)))
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from dlsan.lint.semantic.model import SemanticModel
 
 _MAX_DEPTH = 6
+_IMPORT_TYPES = frozenset({cst.Import, cst.ImportFrom})
 
 
 class _Site(NamedTuple):
@@ -58,20 +59,28 @@ class SiteNames:
         self._answers: dict[int, tuple[cst.CSTNode, _Site]] = {}
         #: id(import statement) -> (the statement, the table of that statement alone)
         self._import_tables: dict[int, tuple[cst.CSTNode, ImportTable]] = {}
+        #: (dotted name, id(scope)) -> the answer for a read of the name in a function nested in
+        #: that scope, which binds its head: every binding there reaches all such reads alike
+        #: (``torch.zeros`` in each function of a module that imports torch)
+        self._closure_answers: dict[tuple[str, int], _Site] = {}
 
     # -- where a name is written -------------------------------------------------------------
 
     def qualified(self, node: cst.BaseExpression | None) -> frozenset[str]:
         """Every qualified name ``node`` (a Name/Attribute chain) may refer to where it is
         written; empty when it refers to a local object or cannot be known."""
-        return self._site(node, 0).names if node is not None else frozenset()
+        if node is None:
+            return frozenset()
+        known = self._answers.get(id(node))  # inlined _site's lookup: asked several times per call
+        return (known[1] if known is not None else self._site(node, 0)).names
 
     def resolve(self, node: cst.BaseExpression | None) -> str | None:
         """The one qualified name ``node`` refers to by a binding that reaches it, else ``None``
         (a star-imported name, two possible names, a local object, anything but a dotted name)."""
         if node is None:
             return None
-        site = self._site(node, 0)
+        known = self._answers.get(id(node))
+        site = known[1] if known is not None else self._site(node, 0)
         if not site.bound or len(site.names) != 1:
             return None
         return next(iter(site.names))
@@ -84,7 +93,10 @@ class SiteNames:
 
     def matches(self, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
         """Whether ``node`` may refer to one of the qualified names in ``targets``."""
-        return any(name in targets for name in self.qualified(node))
+        if node is None:
+            return False
+        known = self._answers.get(id(node))
+        return not (known[1] if known is not None else self._site(node, 0)).names.isdisjoint(targets)
 
     # -- the file as a whole -----------------------------------------------------------------
 
@@ -129,7 +141,7 @@ class SiteNames:
             return known[1]
         dotted = dotted_name(node)
         head_node = node
-        while isinstance(head_node, cst.Attribute):
+        while type(head_node) is cst.Attribute:  # exact types: libcst's classes are slow-to-ask ABCs
             head_node = head_node.value
         site = self._compute(dotted, node, head_node, depth) if dotted is not None else _UNKNOWN
         self._answers[id(node)] = (node, site)
@@ -144,16 +156,28 @@ class SiteNames:
         if not semantic.contains(head_node):
             table = self._top_level_table()  # a node a rule built: the module's top level decides
             return _Site(frozenset(table.candidates(node)), table.resolve_dotted(head) is not None)
-        reaching = semantic.reaching(head, head_node)
+        shared = semantic.closure_scope(head, head_node) if depth == 0 else None
+        if shared is None:
+            return self._from_bindings(head, rest, node, head_node, depth)
+        key = (dotted, id(shared))
+        site = self._closure_answers.get(key)
+        if site is None:
+            site = self._closure_answers[key] = self._from_bindings(head, rest, node, head_node, depth)
+        return site
+
+    def _from_bindings(self, head: str, rest: str, node: cst.BaseExpression, head_node: cst.CSTNode,
+                       depth: int) -> _Site:
+        """What ``node`` (``head.rest``) refers to by the bindings of ``head`` that reach ``head_node``."""
+        reaching = self._semantic().reaching(head, head_node)
         if not reaching:
             return _Site(frozenset(self._top_level_table().candidates(node)), False)
         found: set[str] = set()
         for binding in reaching:
-            if binding.kind is BindingKind.IMPORT and isinstance(binding.node, (cst.Import, cst.ImportFrom)):
-                bound = self._import_table(binding.node).resolve_dotted(head)
+            if binding.kind is BindingKind.IMPORT and type(binding.node) in _IMPORT_TYPES:
+                bound = self._import_table(binding.node).resolve_dotted(head)  # type: ignore[arg-type]
                 bases = frozenset({bound}) if bound is not None else frozenset()
             elif binding.is_plain and binding.kind is BindingKind.ASSIGNMENT and binding.value is not None:
-                if isinstance(binding.value, cst.Name) and binding.value.value == "None":
+                if type(binding.value) is cst.Name and binding.value.value == "None":
                     continue  # ``except ImportError: F = None``: the placeholder of an optional import
                 if is_own_module(binding.value):
                     bases = frozenset({OWN_MODULE})

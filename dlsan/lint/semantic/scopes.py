@@ -131,14 +131,14 @@ class Scope:
     returns: list[cst.Return] = field(default_factory=list)
     #: the frame's nodes in source order (nested frames' insides excluded)
     nodes: list[cst.CSTNode] = field(default_factory=list)
+    #: the nearest scope that is not a comprehension (this one, usually): set once, as it is asked
+    #: for every position; a scope whose parent changes (a reused ``def``, see :class:`ScopeReuse`)
+    #: is never a comprehension, so it stays its own frame
+    frame: Scope = field(init=False, repr=False)
 
-    @property
-    def frame(self) -> Scope:
-        """The nearest scope that is not a comprehension (this one, usually)."""
-        scope = self
-        while scope.kind is ScopeKind.COMPREHENSION and scope.parent is not None:
-            scope = scope.parent
-        return scope
+    def __post_init__(self) -> None:
+        parent = self.parent
+        self.frame = parent.frame if self.kind is ScopeKind.COMPREHENSION and parent is not None else self
 
     @property
     def name(self) -> str | None:
