@@ -3,15 +3,11 @@ applied again; whatever the edit, the answer is a fresh lint's."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-import dlsan.server.session as session_module
-from dlsan.lint.engine import Unsuppressed
-from dlsan.lint.reuse import DocumentReuse, comment_edits
-from dlsan.lint.runner import Linter
+from dlsan.lint.reuse import comment_edits
 from dlsan.lint.suppressions import comments
 from dlsan.server.session import Session
 
@@ -26,21 +22,6 @@ LEAK = (
     "    total += loss\n"
     "print('# not a comment')\n"
 )
-
-
-@pytest.fixture
-def lints(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The texts the rules really ran on."""
-    ran: list[str] = []
-    real = session_module.lint_part
-
-    def counted(linter: Linter, path: str, text: str, codes: Sequence[str],
-                reuse: DocumentReuse | None) -> Unsuppressed:
-        ran.append(text)
-        return real(linter, path, text, codes, reuse)
-
-    monkeypatch.setattr(session_module, "lint_part", counted)
-    return ran
 
 
 def _edited(text: str, line: int, new: str) -> str:

@@ -4,33 +4,14 @@ and lints again when the text, the configuration or a project file the findings 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import dlsan.server.session as session_module
-from dlsan.lint.engine import Unsuppressed
-from dlsan.lint.reuse import DocumentReuse
-from dlsan.lint.runner import Linter
 from dlsan.server.session import Session
 
 LEAK = "import torch\n\ntotal = 0\nfor x in loader:\n    loss = model(x).sum()\n    loss.backward()\n    total += loss\n"
-
-
-@pytest.fixture
-def lints(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The texts the linter was really run on (the session's answers are the real findings)."""
-    ran: list[str] = []
-    real = session_module.lint_part
-
-    def counted(linter: Linter, path: str, text: str, codes: Sequence[str],
-                reuse: DocumentReuse | None) -> Unsuppressed:
-        ran.append(text)
-        return real(linter, path, text, codes, reuse)
-
-    monkeypatch.setattr(session_module, "lint_part", counted)
-    return ran
 
 
 def test_unchanged_text_is_answered_from_the_last_lint(tmp_path: Path, lints: list[str]) -> None:
