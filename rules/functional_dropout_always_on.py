@@ -4,6 +4,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.functions import is_module_class
 from dlsan.lint.calls import get_arg, has_unpacking, numeric_value
+from dlsan.lint.names import is_self_member
 from dlsan.lint.rule import Invalid, Rule, Valid
 
 _F = "torch.nn.functional."
@@ -247,4 +248,4 @@ class FunctionalDropoutAlwaysOn(Rule):
         number = numeric_value(value)
         if number is not None:
             return number != 0
-        return isinstance(value, cst.Attribute) and isinstance(value.value, cst.Name) and value.value.value == "self"
+        return is_self_member(value)

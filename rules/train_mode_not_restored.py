@@ -15,7 +15,7 @@ from dlsan.lint.analysis.modes import (
 )
 from dlsan.lint.analysis.nodes import method_name
 from dlsan.lint.context import FileContext
-from dlsan.lint.names import dotted_name
+from dlsan.lint.names import dotted_name, is_self_member
 from dlsan.lint.rule import Invalid, Rule, Valid
 from dlsan.lint.semantic.summaries import argument_for, summary_of
 from dlsan.lint.walk import children
@@ -397,7 +397,7 @@ class TrainModeNotRestored(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         context = self.context
         mode = mode_of_call(node)
-        if mode is None and (method_name(node) is not None and not _is_self_method(node)):
+        if mode is None and (method_name(node) is not None and not is_self_member(node.func)):
             return
         if mode not in (None, "eval"):
             return
@@ -489,11 +489,6 @@ def _calls_below(node: cst.CSTNode) -> list[cst.Call]:
             found.append(item)
         stack.extend(children(item))
     return found
-
-
-def _is_self_method(call: cst.Call) -> bool:
-    func = call.func
-    return isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self"
 
 
 def _steps_before_restore(events: list[ModeEvent], start: int) -> bool:

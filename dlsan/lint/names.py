@@ -21,10 +21,20 @@ module's top level (what another project file exports), or for a node that is no
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from dlsan.lint.catalog.names import canonical
+
+if TYPE_CHECKING:
+    from typing import TypeGuard
+
+
+def is_self_member(expr: object) -> TypeGuard[cst.Attribute]:
+    """Whether ``expr`` is ``self.<name>`` (exact types: asked of every call, and libcst's classes
+    are slow-to-ask ABCs; the parser builds no subclasses of them)."""
+    return type(expr) is cst.Attribute and type(expr.value) is cst.Name and expr.value.value == "self"
 
 
 def dotted_name(node: cst.BaseExpression | None) -> str | None:

@@ -12,6 +12,7 @@ import libcst as cst
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.nodes import calls_in
 from dlsan.lint.context import FileContext, file_fact
+from dlsan.lint.names import is_self_member
 
 
 def call_sites(context: FileContext, function: cst.FunctionDef) -> list[cst.Call]:
@@ -23,11 +24,9 @@ def call_sites(context: FileContext, function: cst.FunctionDef) -> list[cst.Call
 def _call_sites(context: FileContext) -> dict[cst.FunctionDef, list[cst.Call]]:
     sites: dict[cst.FunctionDef, list[cst.Call]] = {}
     for call in calls_in(context, context.module):
-        func = call.func
-        # exact types (every call of the file): only ``f(...)`` and ``self.f(...)`` run a function
-        # of the file, and the class around the call is looked up for those alone
-        if type(func) is not cst.Name and not (
-                type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self"):
+        # only ``f(...)`` and ``self.f(...)`` run a function of the file, and the class around the
+        # call is looked up for those alone (exact type: asked of every call of the file)
+        if type(call.func) is not cst.Name and not is_self_member(call.func):
             continue
         target = called_function(context, call, enclosing_class_of(context, call))
         if target is not None:

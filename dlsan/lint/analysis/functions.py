@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from dlsan.lint.context import Fact, FileContext, file_fact, node_fact
-from dlsan.lint.names import OWN_MODULE, dotted_name
+from dlsan.lint.names import OWN_MODULE, dotted_name, is_self_member
 from dlsan.lint.semantic.scopes import BindingKind
 
 
@@ -135,8 +135,8 @@ def callee(context: FileContext, call: cst.Call, within: cst.ClassDef | None = N
     """What ``call`` runs, following the project: a function of this file, a ``self`` method of
     ``within`` or of a base class (this file's or a project module's), or a function imported from
     a project module (``from engine import train``)."""
-    func = call.func  # exact types below (asked of every call): libcst's classes are slow-to-ask ABCs
-    if type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self":
+    func = call.func
+    if is_self_member(func):
         return method_of(context, within, func.attr.value) if within is not None else None
     local = called_function(context, call, within)
     if local is not None:
@@ -198,11 +198,6 @@ def _called_function(context: FileContext, call: cst.Call, within: cst.ClassDef 
                 and isinstance(reaching[0].node, cst.FunctionDef):
             return reaching[0].node
         return index.functions.get(func.value)
-    if (
-        within is not None
-        and isinstance(func, cst.Attribute)
-        and isinstance(func.value, cst.Name)
-        and func.value.value == "self"
-    ):
+    if within is not None and is_self_member(func):
         return index.methods.get(within.name.value, {}).get(func.attr.value)
     return None

@@ -40,7 +40,7 @@ from dlsan.lint.calls import (
 from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.catalog.torch_api import SELF_RETURNING, SEQUENTIAL
 from dlsan.lint.context import Fact, FileContext, node_fact
-from dlsan.lint.names import dotted_name
+from dlsan.lint.names import dotted_name, is_self_member
 from dlsan.lint.semantic.objects import attribute_value
 
 # -- qualified names ------------------------------------------------------------------------------
@@ -257,7 +257,7 @@ class _Inference:
                 return self.owner
             if type(func) is cst.Name:
                 found = self.context.semantic.value_at(func)
-            elif type(func) is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self":
+            elif is_self_member(func):
                 found = attribute_value(self.context, self.owner, func.attr.value) if self.owner is not None else None
             elif (type(func) is cst.Call and type(func.func) is cst.Attribute
                   and func.func.attr.value in SELF_RETURNING):
@@ -420,9 +420,7 @@ class _Inference:
 def called_layer(context: FileContext, func: cst.BaseExpression, scope: cst.CSTNode) -> cst.BaseExpression | cst.ClassDef | None:
     """What a called expression is, following names, ``self.<attr>`` and ``.to(device)``: the
     constructor call of a layer or loss (``nn.MSELoss()``), or a same-file Module class."""
-    func_type = type(func)
-    if func_type is not cst.Name and func_type is not cst.Call and not (
-            func_type is cst.Attribute and type(func.value) is cst.Name and func.value.value == "self"):  # type: ignore[attr-defined]
+    if type(func) is not cst.Name and type(func) is not cst.Call and not is_self_member(func):
         return None  # what _resolve_layer answers at once, without the owner class it would look up first
     return _Inference(context, scope, None)._resolve_layer(func)
 

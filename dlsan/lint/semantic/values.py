@@ -31,7 +31,7 @@ from dlsan.lint.catalog.keras_api import LOAD_DATA as KERAS_LOAD_DATA
 from dlsan.lint.catalog.sklearn_api import SAMPLER_PREFIX, TRANSFORMER_PACKAGES
 from dlsan.lint.catalog.torch_api import is_in_place
 from dlsan.lint.context import FileContext, file_fact
-from dlsan.lint.names import dotted_name
+from dlsan.lint.names import dotted_name, is_self_member
 from dlsan.lint.semantic.scopes import UPDATING_KINDS, Binding, BindingKind
 from dlsan.lint.walk import children
 
@@ -324,7 +324,7 @@ class _Inference:
         """``x.T`` of a tensor; ``model.fc`` of a module of this file's class (what the class
         assigns to ``self.fc``); ``layer.weight`` of a torch layer (a parameter)."""
         attr = expr.attr.value
-        if isinstance(expr.value, cst.Name) and expr.value.value == "self":
+        if is_self_member(expr):
             return None
         base = self.value(expr.value, depth + 1)
         if base.kind is Kind.TENSOR and attr in T.TENSOR_ATTRIBUTES:
@@ -446,7 +446,7 @@ class _Inference:
         return join(values)
 
     def _self_attribute_class(self, expr: cst.BaseExpression) -> cst.ClassDef | None:
-        if not (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self"):
+        if not is_self_member(expr):
             return None
         owner = self.semantic.enclosing(expr, cst.ClassDef)
         return owner if isinstance(owner, cst.ClassDef) else None
