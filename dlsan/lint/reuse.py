@@ -93,9 +93,9 @@ class DocumentReuse:
 def comment_edits(old: str, old_comments: list[suppressions.Comment], new: str,
                   new_comments: list[suppressions.Comment]) -> set[int] | None:
     """When ``new`` differs from ``old`` in comments only (and the blanks before them), the lines
-    that differ; None when any code differs.  Every line then keeps its
-    code at the same columns, so every node of the tree keeps its position.  The comments are
-    each text's :func:`~dlsan.lint.suppressions.comments` (a ``#`` in a string is none)."""
+    that differ; None when any code differs.  Every line then keeps its code at the same columns,
+    so every node of the tree keeps its position.  The comments are each text's
+    :func:`~dlsan.lint.suppressions.comments` (a ``#`` in a string is none)."""
     old_lines, new_lines = split_lines(old), split_lines(new)
     if len(old_lines) != len(new_lines) or line_endings(old) != line_endings(new):
         return None

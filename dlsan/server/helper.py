@@ -42,6 +42,7 @@ def helper_wanted() -> bool:
     the user did not switch it off (``DLSAN_SERVER_HELPER=0``)."""
     return (os.cpu_count() or 1) >= 2 and os.environ.get(HELPER_VARIABLE, "1") != "0"
 
+
 #: what the helper answers a lint with: the findings of its rules, the project files (path ->
 #: content digest) they depend on, and the processor time the lint took there, in seconds
 PartResult = tuple[Unsuppressed, dict[str, str], float]
@@ -76,7 +77,7 @@ class RuleHelper:
     def __init__(self, command: Sequence[str] | None = None) -> None:
         self._command = list(command or [sys.executable, "-m", "dlsan.server.helper"])
         self._process: subprocess.Popen[bytes] | None = None
-        self._plans: dict[int, Linter] = {}  # plan number -> the linter it was sent for
+        self._plans: list[Linter] = []  # the linters whose plans were sent, numbered in order
         self._pending = False
         self.failed = False
         #: until when (``time.monotonic()``) the server lints alone: the machine had no core free
@@ -108,12 +109,12 @@ class RuleHelper:
         process = self._process
         if process is None or process.stdin is None or self._pending:
             return False
-        number = next((n for n, known in self._plans.items() if known is linter), None)
+        number = next((n for n, known in enumerate(self._plans) if known is linter), None)
         try:
             if number is None:
                 number = len(self._plans)
                 _send(process.stdin, ("plan", number, linter.plan))
-                self._plans[number] = linter
+                self._plans.append(linter)
             _send(process.stdin, ("lint", number, path, text, tuple(codes)))
         except (OSError, ValueError, pickle.PicklingError):
             self._fail()
