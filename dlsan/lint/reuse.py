@@ -19,7 +19,7 @@ from dlsan.lint import suppressions
 from dlsan.lint.incremental import IncrementalParser, same_statement, statement_key
 from dlsan.lint.semantic.scopes import ScopeReuse
 from dlsan.lint.text import line_endings, split_lines
-from dlsan.lint.walk import Preorder, preorder
+from dlsan.lint.walk import Listed, Preorder, listed
 
 _LINE_END = re.compile(r"\r\n?|\n")
 
@@ -32,33 +32,29 @@ class DocumentReuse:
     scopes: ScopeReuse = field(default_factory=ScopeReuse)
     #: chunk text -> its comments, lines counted from the chunk's first (the last version's chunks)
     _comments: dict[str, list[suppressions.Comment]] = field(default_factory=dict)
-    #: statement key -> the statement and its :func:`~dlsan.lint.walk.preorder` (the last version's)
-    _subtrees: dict[tuple[int, ...], tuple[cst.CSTNode, Preorder]] = field(default_factory=dict)
+    #: statement key -> the statement and its :func:`~dlsan.lint.walk.listed` (the last version's)
+    _subtrees: dict[tuple[int, ...], tuple[cst.CSTNode, Listed]] = field(default_factory=dict)
 
     def preorder(self, module: cst.Module) -> Preorder:
         """:func:`~dlsan.lint.walk.preorder` of ``module``, from the last version's lists of the
-        top-level statements it shares with it (a module's list is the module, then each
-        statement's list in turn; a statement's list is a function of its subtree alone)."""
-        nodes: list[cst.CSTNode] = [module]
-        spans: dict[int, tuple[int, int]] = {}
-        kept: dict[tuple[int, ...], tuple[cst.CSTNode, Preorder]] = {}
+        top-level statements it shares with it (a statement's list is a function of its subtree
+        alone)."""
+        parts: list[Listed] = []
+        kept: dict[tuple[int, ...], tuple[cst.CSTNode, Listed]] = {}
         for statement in module.body:
             key = statement_key(statement)
             found = self._subtrees.get(key)
             if found is None or not same_statement(found[0], statement):
-                own = preorder(statement)
+                own = listed(statement)
             else:
                 old, own = found
                 if old is not statement:  # the copy that moved lines before it: its own node first
-                    own[0][0] = statement
-                    own[1][id(statement)] = own[1].pop(id(old))
+                    own.nodes[0] = statement
+                    own.places[id(statement)] = own.places.pop(id(old))
             kept[key] = (statement, own)
-            offset = len(nodes)
-            nodes.extend(own[0])
-            spans.update({node: (start + offset, end + offset) for node, (start, end) in own[1].items()})
-        spans[id(module)] = (0, len(nodes))
+            parts.append(own)
         self._subtrees = kept
-        return nodes, spans
+        return Preorder.of_parts(module, parts)
 
     def comments(self, source: str) -> list[suppressions.Comment]:
         """:func:`~dlsan.lint.suppressions.comments` of ``source``, tokenizing only the chunks

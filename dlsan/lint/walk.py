@@ -10,15 +10,16 @@ brackets, operators: rules read those from their parent when they need them) and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import libcst as cst
 
 VisitFn = Callable[[Any], Any]
-#: a tree's nodes in source order (the root first), and for each node, by id, the range of that list
-#: its subtree fills (itself, then its descendants)
-Preorder = tuple[list[cst.CSTNode], dict[int, tuple[int, int]]]
+#: where a listed node lies: the list it is in, and the range of that list its subtree fills
+#: (itself, then its descendants)
+Place = tuple[list[cst.CSTNode], int, int]
 
 _SYNTAX_FIELDS = frozenset(
     {
@@ -110,29 +111,38 @@ def walk_listed(tree: Preorder, dispatcher: Dispatcher, ancestors: list[cst.CSTN
     """:func:`walk` over a tree already listed by :func:`preorder`: the same calls in the same
     order, with no child looked up again (the language server's path, once per edit: its loop is
     written for the interpreter, one lookup of a node's hooks and one of its subtree's end)."""
-    nodes, spans = tree
     hooks = dispatcher.hooks
     known = dispatcher._hooks_by_type
-    ends: list[int] = []  # where the subtree of each node of ``ancestors`` ends in ``nodes``
-    pending: list[tuple[VisitFn, ...]] = []  # the leave hooks of each node of ``ancestors``
-    for index, node in enumerate(nodes):
-        while ends and ends[-1] <= index:
+    root = tree.root
+    root_visits, root_leaves = hooks(type(root))
+    for visit in root_visits:
+        visit(root)
+    ancestors.append(root)
+    for part in tree.parts:
+        nodes, places = part.nodes, part.places
+        ends: list[int] = []  # where the subtree of each node of ``ancestors`` ends in ``nodes``
+        pending: list[tuple[VisitFn, ...]] = []  # the leave hooks of each node of ``ancestors``
+        for index, node in enumerate(nodes):
+            while ends and ends[-1] <= index:
+                ends.pop()
+                done = ancestors.pop()
+                for leave in pending.pop():
+                    leave(done)
+            node_type = type(node)
+            visits, leaves = known.get(node_type) or hooks(node_type)
+            for visit in visits:
+                visit(node)
+            ancestors.append(node)
+            ends.append(places[id(node)][2])
+            pending.append(leaves)
+        while ends:
             ends.pop()
             done = ancestors.pop()
             for leave in pending.pop():
                 leave(done)
-        node_type = type(node)
-        visits, leaves = known.get(node_type) or hooks(node_type)
-        for visit in visits:
-            visit(node)
-        ancestors.append(node)
-        ends.append(spans[id(node)][1])
-        pending.append(leaves)
-    while ends:
-        ends.pop()
-        done = ancestors.pop()
-        for leave in pending.pop():
-            leave(done)
+    ancestors.pop()
+    for leave in root_leaves:
+        leave(root)
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -171,20 +181,66 @@ def descendants(root: cst.CSTNode) -> list[cst.CSTNode]:
     return found
 
 
-def preorder(root: cst.CSTNode) -> Preorder:
-    """``root`` and every node below it in source order, with each node's subtree range."""
+@dataclass(frozen=True)
+class Listed:
+    """One subtree's nodes in source order (its root first), and where each of them lies."""
+
+    nodes: list[cst.CSTNode]
+    #: id of each node -> its :data:`Place` (in ``nodes``)
+    places: dict[int, Place]
+
+
+def listed(root: cst.CSTNode) -> Listed:
+    """``root`` and every node below it in source order, with each node's place."""
     nodes: list[cst.CSTNode] = []
-    spans: dict[int, tuple[int, int]] = {}
+    places: dict[int, Place] = {}
     starts: list[int] = []
     stack: list[cst.CSTNode | None] = [root]
     while stack:
         node = stack.pop()
         if node is None:  # leaving the subtree that started last
             start = starts.pop()
-            spans[id(nodes[start])] = (start, len(nodes))
+            places[id(nodes[start])] = (nodes, start, len(nodes))
             continue
         starts.append(len(nodes))
         nodes.append(node)
         stack.append(None)
         stack.extend(reversed(children(node)))
-    return nodes, spans
+    return Listed(nodes, places)
+
+
+@dataclass(frozen=True)
+class Preorder:
+    """A tree in source order: its root, then each of its children's subtrees listed alone.
+
+    Listed per child, a top-level statement's list (with its places) is a function of its own
+    subtree: the language server keeps it for the next version of the document as long as the
+    statement is unchanged (:meth:`~dlsan.lint.reuse.DocumentReuse.preorder`), and a version's
+    table of places is the union of its statements' own tables, merged without a new entry."""
+
+    root: cst.CSTNode
+    parts: Sequence[Listed]
+    #: id of every node but the root -> its place (in the list of the part it belongs to)
+    places: dict[int, Place]
+
+    @classmethod
+    def of_parts(cls, root: cst.CSTNode, parts: Sequence[Listed]) -> Preorder:
+        places: dict[int, Place] = {}
+        for part in parts:
+            places.update(part.places)
+        return cls(root, parts, places)
+
+    def below(self, node: cst.CSTNode) -> list[cst.CSTNode] | None:
+        """Every node below ``node`` in source order; None for a node that is not the tree's."""
+        if node is self.root:
+            return [item for part in self.parts for item in part.nodes]
+        place = self.places.get(id(node))
+        if place is None:
+            return None
+        nodes, start, end = place
+        return nodes[start + 1:end] if nodes[start] is node else None
+
+
+def preorder(root: cst.CSTNode) -> Preorder:
+    """``root`` and every node below it in source order, listed by ``root``'s children."""
+    return Preorder.of_parts(root, [listed(child) for child in children(root)])

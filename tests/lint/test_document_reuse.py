@@ -26,7 +26,7 @@ from dlsan.lint.reuse import DocumentReuse
 from dlsan.lint.runner import Linter
 from dlsan.lint.semantic.scopes import FileScopes, Scope, ScopeReuse, build_scopes
 from dlsan.lint.suppressions import comments
-from dlsan.lint.walk import Dispatcher, preorder, walk, walk_listed
+from dlsan.lint.walk import Dispatcher, Preorder, descendants, preorder, walk, walk_listed
 from dlsan.server.edits import code_edit, edit_sequence
 from dlsan.server.session import Session
 
@@ -189,10 +189,18 @@ def test_preorder_from_the_last_versions_statements_is_the_modules(path: Path) -
         parsed = reuse.parser.parse(version)
         if parsed is None:
             continue
-        nodes, spans = reuse.preorder(parsed.module)
-        fresh_nodes, fresh_spans = preorder(parsed.module)
-        assert _ids(nodes) == _ids(fresh_nodes)
-        assert spans == fresh_spans
+        kept, fresh = reuse.preorder(parsed.module), preorder(parsed.module)
+        assert kept.root is fresh.root is parsed.module
+        assert [_ids(part.nodes) for part in kept.parts] == [_ids(part.nodes) for part in fresh.parts]
+        assert _places(kept) == _places(fresh)
+        every = [node for part in kept.parts for node in part.nodes]
+        for node in [parsed.module, *every[::7]]:
+            assert _ids(kept.below(node) or ()) == _ids(descendants(node))
+        assert kept.below(cst.Name("made_by_a_rule")) is None
+
+
+def _places(tree: Preorder) -> dict[int, tuple[list[int], int, int]]:
+    return {key: (_ids(nodes), start, end) for key, (nodes, start, end) in tree.places.items()}
 
 
 class _Recorder:

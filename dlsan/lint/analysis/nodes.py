@@ -20,11 +20,8 @@ def nodes_in(context: FileContext, root: cst.CSTNode) -> list[cst.CSTNode]:
     A slice of the module's one pre-order list (``context.preorder``): analyses ask for the nodes of
     a function, then of each loop in it, then of the loop's body, and walking each of those
     subtrees again was a tenth of a large file's lint."""
-    nodes, spans = context.preorder
-    span = spans.get(id(root))
-    if span is None or nodes[span[0]] is not root:  # a node made by a rule, not the file's
-        return descendants(root)
-    return nodes[span[0] + 1:span[1]]
+    below = context.preorder.below(root)
+    return descendants(root) if below is None else below  # None: a node made by a rule, not the file's
 
 
 def uses_in(context: FileContext, root: cst.CSTNode, name: str) -> int:
