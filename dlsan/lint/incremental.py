@@ -159,7 +159,7 @@ class IncrementalParser:
             key = (first, newline, text)
             reusable = available.get(key)
             if reusable:
-                return reusable.pop(), end
+                return reusable.pop(0), end  # the earliest first: repeated texts keep their order
             if end < len(pieces) and (key in self._failed or _open_triple_quote(text)):
                 end += 1
                 continue
