@@ -41,7 +41,7 @@ class FileContext:
         self.source = source
         self.module = module
         #: what dotted names refer to where they are written
-        self.names = SiteNames(module, lambda: self.semantic)
+        self.names = SiteNames(module, lambda: self.semantic, reuse.sites if reuse is not None else None)
         #: enclosing nodes of the node being visited, outermost first (maintained by the walker)
         self.ancestors: list[cst.CSTNode] = []
         #: each kind of fact's answers, by key (see :class:`Fact`)
@@ -82,6 +82,7 @@ class FileContext:
         here, so the whole of it would otherwise be freed only by the cyclic collector, which then
         traverses it, every generation up: in the server, at the edits after."""
         self._facts.clear()
+        self.names.keep(built=self._semantic is not None)
         self._semantic = None
         del self.names
 

@@ -17,6 +17,7 @@ import libcst as cst
 
 from dlsan.lint import suppressions
 from dlsan.lint.incremental import IncrementalParser, same_statement, statement_key
+from dlsan.lint.semantic.qualified import SiteReuse
 from dlsan.lint.semantic.scopes import ScopeReuse
 from dlsan.lint.text import line_endings, split_lines
 from dlsan.lint.walk import Listed, Preorder, listed
@@ -32,28 +33,35 @@ class DocumentReuse:
     scopes: ScopeReuse = field(default_factory=ScopeReuse)
     #: chunk text -> its comments, lines counted from the chunk's first (the last version's chunks)
     _comments: dict[str, list[suppressions.Comment]] = field(default_factory=dict)
-    #: statement key -> the statement and its :func:`~dlsan.lint.walk.listed` (the last version's)
-    _subtrees: dict[tuple[int, ...], tuple[cst.CSTNode, Listed]] = field(default_factory=dict)
+    sites: SiteReuse = field(default_factory=SiteReuse)
+    #: statement key -> the statement, its :func:`~dlsan.lint.walk.listed` and its place in the
+    #: module's body (the last version's)
+    _subtrees: dict[tuple[int, ...], tuple[cst.CSTNode, Listed, int]] = field(default_factory=dict)
 
     def preorder(self, module: cst.Module) -> Preorder:
         """:func:`~dlsan.lint.walk.preorder` of ``module``, from the last version's lists of the
         top-level statements it shares with it (a statement's list is a function of its subtree
-        alone)."""
+        alone).  It tells :attr:`sites` whether those statements kept their order."""
         parts: list[Listed] = []
-        kept: dict[tuple[int, ...], tuple[cst.CSTNode, Listed]] = {}
-        for statement in module.body:
+        kept: dict[tuple[int, ...], tuple[cst.CSTNode, Listed, int]] = {}
+        in_order = True
+        last = -1  # the place in the last version of the last statement kept from it
+        for index, statement in enumerate(module.body):
             key = statement_key(statement)
             found = self._subtrees.get(key)
             if found is None or not same_statement(found[0], statement):
                 own = listed(statement)
             else:
-                old, own = found
+                old, own, was = found
+                in_order = in_order and was > last
+                last = was
                 if old is not statement:  # the copy that moved lines before it: its own node first
                     own.nodes[0] = statement
                     own.places[id(statement)] = own.places.pop(id(old))
-            kept[key] = (statement, own)
+            kept[key] = (statement, own, index)
             parts.append(own)
         self._subtrees = kept
+        self.sites.in_order = module if in_order else None
         return Preorder.of_parts(module, parts)
 
     def comments(self, source: str) -> list[suppressions.Comment]:

@@ -24,6 +24,7 @@ from dlsan.lint.api import prepare
 from dlsan.lint.incremental import IncrementalParser
 from dlsan.lint.reuse import DocumentReuse
 from dlsan.lint.runner import Linter
+from dlsan.lint.semantic.qualified import SiteNames
 from dlsan.lint.semantic.scopes import FileScopes, Scope, ScopeReuse, build_scopes
 from dlsan.lint.suppressions import comments
 from dlsan.lint.walk import Dispatcher, Preorder, descendants, preorder, walk, walk_listed
@@ -96,6 +97,67 @@ def test_a_definition_reads_the_module_binding_of_the_new_version(tmp_path: Path
     assert any(f.code == "DLS502" for f in session.lint(path, torch_version))
     assert not any(f.code == "DLS502" for f in session.lint(path, other_version))
     assert any(f.code == "DLS502" for f in session.lint(path, torch_version))
+
+
+_LOSS = "\n\ndef loss_of(logits, y):\n    return F.cross_entropy(F.softmax(logits, dim=1), y)\n"
+_LOCAL_ALIAS = ("\n\ndef loss_of(logits, y):\n    G = F\n"
+                "    return G.cross_entropy(G.softmax(logits, dim=1), y)\n")
+
+
+@pytest.mark.parametrize(("name", "versions"), [
+    # an alias's answer is decided by the names its value reads, at any depth
+    ("alias of an edited import", ["import torch.nn as nn\nF = nn.functional\n" + _LOSS,
+                                   "import flax.linen as nn\nF = nn.functional\n" + _LOSS]),
+    ("local alias of an edited import", ["import torch.nn.functional as F\n" + _LOCAL_ALIAS,
+                                         "import jax.nn as F\n" + _LOCAL_ALIAS]),
+    # a module-level read sees the bindings before it: moving a statement changes what reaches it
+    ("statement moved above its import", [
+        "import jax.nn as F\nimport torch.nn.functional as F\nloss = F.cross_entropy(F.softmax(x, dim=1), y)\n",
+        "import torch.nn.functional as F\nimport jax.nn as F\nloss = F.cross_entropy(F.softmax(x, dim=1), y)\n"]),
+    ("use moved below the import", [
+        "import jax.nn as F\nloss = F.cross_entropy(F.softmax(x, dim=1), y)\nimport torch.nn.functional as F\n",
+        "import jax.nn as F\nimport torch.nn.functional as F\nloss = F.cross_entropy(F.softmax(x, dim=1), y)\n"]),
+    ("star import edited", ["from torch.nn.functional import *\n" + _LOSS.replace("F.", ""),
+                            "from jax.nn import *\n" + _LOSS.replace("F.", "")]),
+    ("name bound again in a later statement", ["import torch.nn.functional as F\n" + _LOSS,
+                                               "import torch.nn.functional as F\n" + _LOSS + "F = jax.nn\n"]),
+])
+def test_site_names_carried_to_the_next_version_hold_there(tmp_path: Path, name: str, versions: list[str]) -> None:
+    """What a name refers to is carried from the last version for the nodes of unchanged
+    statements, unless a binding that decided it changed: each version's findings are a fresh
+    lint's, and the DLS502 of the torch version comes and goes."""
+    (tmp_path / "pyproject.toml").write_text('[tool.dlsan]\nselect = ["ALL"]\n', encoding="utf-8")
+    session, path = Session(), str(tmp_path / "train.py")
+    plan = prepare([Path(path)]).plan
+    flagged = []
+    for text in [*versions, *versions]:
+        found = session.lint(path, text)
+        assert found == Linter(plan).lint_content(path, text.encode("utf-8")).findings
+        flagged.append(any(f.code == "DLS502" for f in found))
+    assert flagged[0] != flagged[1] and flagged[:2] == flagged[2:]
+
+
+def test_an_unchanged_statements_site_names_are_carried(tmp_path: Path) -> None:
+    """The carry is what saves the work: after a code edit in one function, the reads of the
+    others are not resolved again."""
+    session, path = Session(), str(tmp_path / "train.py")
+    text = (FIXTURES[0].parent / "image_classifier_amp_dls3_4_5_6.py").read_text(encoding="utf-8")
+    session.lint(path, text)
+    reuse = session._reuse[path]
+    edited = code_edit(text, 0)
+    resolved: list[str] = []
+    original = SiteNames._compute
+
+    def counting(self: SiteNames, dotted: str, *args: Any) -> Any:
+        resolved.append(dotted)
+        return original(self, dotted, *args)
+
+    SiteNames._compute = counting  # type: ignore[method-assign]
+    try:
+        session.lint(path, edited)
+    finally:
+        SiteNames._compute = original  # type: ignore[method-assign]
+    assert reuse.sites._answers and len(resolved) < len(reuse.sites._answers) / 4
 
 
 def _findings_by_function(session: Session, path: str, text: str) -> dict[str, list[str]]:

@@ -19,7 +19,7 @@ of the rule's torch names by every account (a name star-imported from both ``tor
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 import libcst as cst
 
@@ -45,24 +45,33 @@ class _Site(NamedTuple):
 
 _UNKNOWN = _Site(frozenset(), False)
 _LOCAL = _Site(frozenset(), True)
+#: an answer and the names whose bindings decided it, at any depth (None: it may depend on more,
+#: a node a rule built or a chain cut at ``_MAX_DEPTH``, so it is never carried to another version)
+_Answer = tuple[_Site, Optional[frozenset[str]]]
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 class SiteNames:
     """What dotted names refer to where they are written (each node answered once)."""
 
-    def __init__(self, module: cst.Module, semantic: Callable[[], SemanticModel]) -> None:
+    def __init__(self, module: cst.Module, semantic: Callable[[], SemanticModel],
+                 reuse: SiteReuse | None = None) -> None:
         self._module = module
         self._semantic = semantic
         self._top_level: ImportTable | None = None
         self._every_import: frozenset[str] | None = None
-        #: id(node) -> (node, answer); the node is kept so that its id stays its own
-        self._answers: dict[int, tuple[cst.CSTNode, _Site]] = {}
+        #: id(node) -> (node, answer, the names that decided it); the node is kept so that its id
+        #: stays its own
+        self._answers: dict[int, tuple[cst.CSTNode, _Site, frozenset[str] | None]] = {}
+        #: what the last version's lint kept, and (once asked) its answers that still hold here
+        self._reuse = reuse
+        self._carried: dict[int, tuple[cst.CSTNode, _Site, frozenset[str] | None]] | None = None
         #: id(import statement) -> (the statement, the table of that statement alone)
         self._import_tables: dict[int, tuple[cst.CSTNode, ImportTable]] = {}
         #: (dotted name, id(scope)) -> the answer for a read of the name in a function nested in
         #: that scope, which binds its head: every binding there reaches all such reads alike
         #: (``torch.zeros`` in each function of a module that imports torch)
-        self._closure_answers: dict[tuple[str, int], _Site] = {}
+        self._closure_answers: dict[tuple[str, int], _Answer] = {}
 
     # -- where a name is written -------------------------------------------------------------
 
@@ -88,7 +97,7 @@ class SiteNames:
     def bound_at(self, name: str, at: cst.CSTNode) -> str | None:
         """What the plain ``name`` would refer to if it were read at ``at`` (a node of the file):
         how a fix may spell ``torch.`` or ``nn.`` where it writes them."""
-        site = self._compute(name, cst.Name(name), at, 0)
+        site = self._compute(name, cst.Name(name), at, 0)[0]
         return next(iter(site.names)) if site.bound and len(site.names) == 1 else None
 
     def matches(self, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
@@ -136,41 +145,55 @@ class SiteNames:
         return table
 
     def _site(self, node: cst.BaseExpression, depth: int) -> _Site:
+        return self._answer(node, depth)[0]
+
+    def _answer(self, node: cst.BaseExpression, depth: int) -> _Answer:
         known = self._answers.get(id(node))
+        if known is None:
+            carried = self._carried if self._carried is not None else self._carry()
+            known = carried.get(id(node))
+            if known is not None and known[0] is node:
+                self._answers[id(node)] = known
         if known is not None:
-            return known[1]
+            return known[1], known[2]
         dotted = dotted_name(node)
         head_node = node
         while type(head_node) is cst.Attribute:  # exact types: libcst's classes are slow-to-ask ABCs
             head_node = head_node.value
-        site = self._compute(dotted, node, head_node, depth) if dotted is not None else _UNKNOWN
-        self._answers[id(node)] = (node, site)
-        return site
+        answer = self._compute(dotted, node, head_node, depth) if dotted is not None else (_UNKNOWN, _NO_NAMES)
+        self._answers[id(node)] = (node, *answer)
+        return answer
 
-    def _compute(self, dotted: str, node: cst.BaseExpression, head_node: cst.CSTNode, depth: int) -> _Site:
+    def _carry(self) -> dict[int, tuple[cst.CSTNode, _Site, frozenset[str] | None]]:
+        reuse = self._reuse
+        self._carried = reuse.still_holding(self._semantic(), self.star_modules()) if reuse is not None else {}
+        return self._carried
+
+    def _compute(self, dotted: str, node: cst.BaseExpression, head_node: cst.CSTNode, depth: int) -> _Answer:
         """What ``node`` (written ``dotted``) refers to, its head read where ``head_node`` is."""
         if depth > _MAX_DEPTH:
-            return _UNKNOWN
+            return _UNKNOWN, None
         head, _, rest = dotted.partition(".")
         semantic = self._semantic()
         if not semantic.contains(head_node):
             table = self._top_level_table()  # a node a rule built: the module's top level decides
-            return _Site(frozenset(table.candidates(node)), table.resolve_dotted(head) is not None)
+            return _Site(frozenset(table.candidates(node)), table.resolve_dotted(head) is not None), None
         shared = semantic.closure_scope(head, head_node) if depth == 0 else None
         if shared is None:
             return self._from_bindings(head, rest, node, head_node, depth)
         key = (dotted, id(shared))
-        site = self._closure_answers.get(key)
-        if site is None:
-            site = self._closure_answers[key] = self._from_bindings(head, rest, node, head_node, depth)
-        return site
+        answer = self._closure_answers.get(key)
+        if answer is None:
+            answer = self._closure_answers[key] = self._from_bindings(head, rest, node, head_node, depth)
+        return answer
 
     def _from_bindings(self, head: str, rest: str, node: cst.BaseExpression, head_node: cst.CSTNode,
-                       depth: int) -> _Site:
+                       depth: int) -> _Answer:
         """What ``node`` (``head.rest``) refers to by the bindings of ``head`` that reach ``head_node``."""
         reaching = self._semantic().reaching(head, head_node)
+        deciding: frozenset[str] | None = frozenset((head,))
         if not reaching:
-            return _Site(frozenset(self._top_level_table().candidates(node)), False)
+            return _Site(frozenset(self._top_level_table().candidates(node)), False), deciding
         found: set[str] = set()
         for binding in reaching:
             if binding.kind is BindingKind.IMPORT and type(binding.node) in _IMPORT_TYPES:
@@ -182,13 +205,78 @@ class SiteNames:
                 if is_own_module(binding.value):
                     bases = frozenset({OWN_MODULE})
                 else:
-                    bases = self._site(binding.value, depth + 1).names
+                    site, by = self._answer(binding.value, depth + 1)
+                    bases = site.names
+                    deciding = None if deciding is None or by is None else deciding | by
             else:
-                return _LOCAL
+                return _LOCAL, deciding
             if not bases:
-                return _LOCAL
+                return _LOCAL, deciding
             found.update(canonical(f"{base}.{rest}") if rest else base for base in bases)
-        return _Site(frozenset(found), True)
+        return _Site(frozenset(found), True), deciding
+
+    def keep(self, *, built: bool) -> None:
+        """Keep this version's answers for the next version's lint, when there is a reuse (none
+        when the semantic model was not ``built``: then nothing was answered from bindings, and
+        the answers of an older version must not meet the next version's order of statements)."""
+        if self._reuse is None:
+            return
+        if built:
+            self._reuse.keep(self._answers, self._semantic(), self.star_modules())
+        else:
+            self._reuse.keep({}, None, ())
+
+
+class SiteReuse:
+    """The answers of a document's last version, for its next version (the language server's path:
+    an edit leaves all but one or two top-level statements the very same node objects).
+
+    An answer for a node of a statement that did not change still holds when the bindings that
+    decided it did not change: what its head refers to is decided by the bindings of its head that
+    reach it (and, for an alias, by the value's own answer, at any depth), in the statement's own
+    scopes, else in the module's.  The statement's scopes are its subtree's; so an answer is
+    carried unless one of the names that decided it is bound differently at the module's level (a
+    binding added, gone, or made by another node: the changed statements' nodes are new objects),
+    the star imports changed, or the unchanged statements are not in their old order (a read at
+    the module's level sees the bindings before it).  Answers kept hold their nodes, so no id is
+    reused by another object."""
+
+    def __init__(self) -> None:
+        self._answers: dict[int, tuple[cst.CSTNode, _Site, frozenset[str] | None]] = {}
+        #: plain or dotted name -> the target nodes of its module-level bindings, in order
+        self._bindings: dict[str, tuple[cst.CSTNode, ...]] = {}
+        self._stars: tuple[str, ...] = ()
+        #: the module of the version whose unchanged statements kept the order they had in the last
+        #: version (told by the document's listing, which compares every statement of the two)
+        self.in_order: cst.Module | None = None
+
+    def keep(self, answers: dict[int, tuple[cst.CSTNode, _Site, frozenset[str] | None]],
+             semantic: SemanticModel | None, stars: tuple[str, ...]) -> None:
+        self._answers = answers
+        self._bindings = _module_bindings(semantic) if semantic is not None else {}
+        self._stars = stars
+
+    def still_holding(self, semantic: SemanticModel,
+                      stars: tuple[str, ...]) -> dict[int, tuple[cst.CSTNode, _Site, frozenset[str] | None]]:
+        """The last version's answers that still hold in the version ``semantic`` models (whose
+        star imports are ``stars``): none when the order of the statements changed, else all but
+        those decided by a name bound anew.  An answer is used only for its own node."""
+        if not self._answers or self.in_order is not semantic.module or stars != self._stars:
+            return {}
+        bindings = _module_bindings(semantic)
+        rebound = {name for name in bindings.keys() | self._bindings.keys()
+                   if not _same_nodes(bindings.get(name, ()), self._bindings.get(name, ()))}
+        rebound |= {name.partition(".")[0] for name in rebound}
+        return {key: answer for key, answer in self._answers.items()
+                if answer[2] is not None and answer[2].isdisjoint(rebound)}
+
+
+def _module_bindings(semantic: SemanticModel) -> dict[str, tuple[cst.CSTNode, ...]]:
+    return {name: tuple(binding.target for binding in bindings) for name, bindings in semantic.root.bindings.items()}
+
+
+def _same_nodes(these: tuple[cst.CSTNode, ...], those: tuple[cst.CSTNode, ...]) -> bool:
+    return len(these) == len(those) and all(this is that for this, that in zip(these, those))
 
 
 def refers_to_torch(context: FileContext, node: cst.BaseExpression | None, targets: Collection[str]) -> bool:
