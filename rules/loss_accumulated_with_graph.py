@@ -27,6 +27,8 @@ _ACCUMULATING_METHODS = frozenset({"append", "extend", "update", "add"})
 _FIRST_RESET: Fact[tuple[Scope, cst.CSTNode, str], int | None] = Fact("DLS101 first reset")
 #: (scope, name) -> the name's value is only ever printed or logged
 _ONLY_LOGGED: Fact[tuple[Scope, str], bool] = Fact("DLS101 only logged")
+#: function -> an optimizer step of the frame around it is given it (an LBFGS closure)
+_STEP_CLOSURE: Fact[cst.FunctionDef, bool] = Fact("DLS101 step closure")
 _ATOMS = (cst.Name, cst.Attribute, cst.Subscript, cst.Call)
 _LOGGING_CALL = re.compile(
     r"^(print|pprint|log|log_dict|info|debug|warning|warn|error|write|echo|format|add_scalar|"
@@ -516,9 +518,14 @@ class LossAccumulatedWithGraph(Rule):
         scope = self.context.semantic.scope_for(function)
         if name not in scope.bindings or name in scope.declared_outside:
             return False
+        return _STEP_CLOSURE.get(self.context, function, lambda: self._passed_to_a_step(function))
+
+    def _passed_to_a_step(self, function: cst.FunctionDef) -> bool:
+        """Whether a call of the frame around ``function`` (a module's, often) is an optimizer step
+        given it by name: once per function, not per accumulation site in it."""
         around = self.context.semantic.frame_of(function)
         closure = function.name.value
-        # the arguments first, by exact type: every call of the frame around (a module's, often)
+        # the arguments first, by exact type
         return any(any(type(arg.value) is cst.Name and arg.value.value == closure for arg in call.args)
                    and is_optimizer_step(call) for call in around.calls)
 
