@@ -34,7 +34,7 @@ from dlsan.lint.analysis.loops import (
     enclosing_loops,
     is_optimizer_step,
 )
-from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
+from dlsan.lint.analysis.nodes import method_name, nodes_in, positions_by_type, receiver
 from dlsan.lint.catalog import Framework
 from dlsan.lint.catalog.torch_api import SCHEDULER_PREFIX
 from dlsan.lint.context import Fact, FileContext, file_fact
@@ -298,17 +298,10 @@ def _file_sites(context: FileContext) -> tuple[list[int], list[tuple[int, int]]]
     """The positions in the file's pre-order list of its calls and ``.grad`` assignments, and the
     ranges there of its functions and lambdas (in order)."""
     nodes, spans = context.preorder
-    sites: list[int] = []
-    functions: list[tuple[int, int]] = []
-    call, function_def, lambda_ = cst.Call, cst.FunctionDef, cst.Lambda
-    for index, node in enumerate(nodes):
-        node_type = type(node)
-        if node_type is call:
-            sites.append(index)
-        elif node_type is function_def or node_type is lambda_:
-            functions.append(spans[id(node)])
-        elif _assigns_grad(node):
-            sites.append(index)
+    by_type = positions_by_type(context)
+    grads = [at for kind in (cst.Assign, cst.AnnAssign) for at in by_type.get(kind, ()) if _assigns_grad(nodes[at])]
+    sites = sorted([*by_type.get(cst.Call, ()), *grads]) if grads else by_type.get(cst.Call, [])
+    functions = sorted(spans[id(nodes[at])] for kind in (cst.FunctionDef, cst.Lambda) for at in by_type.get(kind, ()))
     return sites, functions
 
 
