@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from dlsan.lint.analysis.nodes import function_names
 from dlsan.lint.context import Fact, FileContext, file_fact, node_fact
 from dlsan.lint.names import OWN_MODULE, dotted_name, is_self_member
 from dlsan.lint.semantic.scopes import BindingKind
@@ -193,6 +194,8 @@ def _called_function(context: FileContext, call: cst.Call, within: cst.ClassDef 
     index = file_index(context)
     func = call.func
     if isinstance(func, cst.Name):
+        if func.value not in function_names(context):
+            return None  # no def of the name anywhere in the file: no binding to look for
         reaching = context.semantic.reaching(func.value, call)
         if len(reaching) == 1 and reaching[0].kind is BindingKind.FUNCTION_DEF \
                 and isinstance(reaching[0].node, cst.FunctionDef):
