@@ -25,7 +25,8 @@ _NOT_MODULES = frozenset({"Parameter", "UninitializedParameter", "UninitializedB
 _ADDS_ITEM = frozenset({"append", "extend", "insert"})
 _REGISTERS = frozenset({"add_module", "register_module"})
 _STRING_KEYS = (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)
-_CONTAINERS = (cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp)
+#: tested by exact type (the parser builds no subclasses of them): asked of every assignment
+_CONTAINER_TYPES = frozenset({cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp})
 _Container = Union[cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp]
 
 
@@ -323,7 +324,7 @@ class ModuleInPlainContainer(Rule):
     ]
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        if len(node.targets) != 1 or not isinstance(node.value, _CONTAINERS):
+        if len(node.targets) != 1 or type(node.value) not in _CONTAINER_TYPES:
             return
         attr = self_attribute(node.targets[0].target)
         if attr is None:
