@@ -18,6 +18,7 @@ Anything else (a model of unknown class, ``outputs.logits``, a branchy forward) 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -265,7 +266,7 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
         return LossCall(prediction, None, functional=True, scope=_walk_scope(context))
     if names_a_library_object:
         return None
-    mentioned = source_mentions(context, modules | functions)
+    mentioned = source_mentions(context, _loss_names(functions, modules))
     if not mentioned and not project.imports_project_modules(context):
         return None
     built = constructor(context, call.func, context.enclosing(cst.ClassDef))
@@ -275,6 +276,13 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
             context, built.expr, functions, modules):
         return LossCall(prediction, built, functional=False, scope=_walk_scope(context))
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _loss_names(functions: frozenset[str], modules: frozenset[str]) -> frozenset[str]:
+    """Every name of the given kinds of loss: one set per pair of a rule's sets (their union, made
+    and hashed for each call, cost as much as the lookup it is the key of)."""
+    return modules | functions
 
 
 @node_fact
