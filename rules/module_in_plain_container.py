@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Union
+from typing import Union, cast
 
 import libcst as cst
 
@@ -332,7 +332,7 @@ class ModuleInPlainContainer(Rule):
         cls = self.context.enclosing(cst.ClassDef)
         if cls is None or not is_module_class(self.context, cls):
             return
-        value = node.value
+        value = cast(_Container, node.value)  # one of _CONTAINER_TYPES
         if not self._holds_modules(cls, attr, value) or self._registered_elsewhere(cls, attr, node):
             return
         is_dict = isinstance(value, (cst.Dict, cst.DictComp))
