@@ -27,6 +27,8 @@ _ACCUMULATING_METHODS = frozenset({"append", "extend", "update", "add"})
 _FIRST_RESET: Fact[tuple[Scope, cst.CSTNode, str], int | None] = Fact("DLS101 first reset")
 #: (scope, name) -> the name's value is only ever printed or logged
 _ONLY_LOGGED: Fact[tuple[Scope, str], bool] = Fact("DLS101 only logged")
+#: frame -> the plain names its optimizer steps are given (LBFGS closures)
+_STEP_CLOSURES: Fact[Scope, frozenset[str]] = Fact("DLS101 step closures")
 _ATOMS = (cst.Name, cst.Attribute, cst.Subscript, cst.Call)
 _LOGGING_CALL = re.compile(
     r"^(print|pprint|log|log_dict|info|debug|warning|warn|error|write|echo|format|add_scalar|"
@@ -517,10 +519,7 @@ class LossAccumulatedWithGraph(Rule):
         if name not in scope.bindings or name in scope.declared_outside:
             return False
         around = self.context.semantic.frame_of(function)
-        closure = function.name.value
-        # the arguments first, by exact type: every call of the frame around (a module's, often)
-        return any(any(type(arg.value) is cst.Name and arg.value.value == closure for arg in call.args)
-                   and is_optimizer_step(call) for call in around.calls)
+        return function.name.value in _STEP_CLOSURES.get(self.context, around, lambda: _passed_to_steps(around))
 
     def _imported(self, accumulator: cst.BaseExpression | None) -> bool:
         """``tracker.add({"loss": loss})`` with ``from labml import tracker``: what another
@@ -638,6 +637,13 @@ class LossAccumulatedWithGraph(Rule):
         parents = ancestors_of(self.context, attribute)
         return bool(parents) and isinstance(parents[0], cst.Call) and parents[0].func is attribute \
             and attribute.attr.value in _ACCUMULATING_METHODS
+
+
+def _passed_to_steps(frame: Scope) -> frozenset[str]:
+    """The plain names given to the optimizer steps among ``frame``'s calls (``optimizer.step(closure)``):
+    once per frame, not per function in it and accumulation site in that."""
+    return frozenset(arg.value.value for call in frame.calls if is_optimizer_step(call)
+                     for arg in call.args if type(arg.value) is cst.Name)  # exact type: libcst's classes are ABCs
 
 
 def _accumulator_name(node: cst.BaseExpression | None) -> str | None:

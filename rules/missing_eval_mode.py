@@ -630,9 +630,10 @@ def _is_pytest_test(context: FileContext, function: cst.FunctionDef) -> bool:
     In a test module (``test_*.py``, ``*_test.py``) ``test_batch`` is a test too
     (pyg-team/pytorch_geometric test/nn/models/test_basic_gnn.py)."""
     name = function.name.value.lstrip("_")
+    if not name.startswith("test"):
+        return False  # before the path is read: asked of the function around every call
     loop_names = () if is_test_module(context.path) else _EVAL_LOOP_TESTS
-    return (name.startswith("test") and name not in loop_names
-            and not any(_EVALUATED_PARAMETER.search(p) for p in parameter_names(function)))
+    return name not in loop_names and not any(_EVALUATED_PARAMETER.search(p) for p in parameter_names(function))
 
 
 def _module_like(context: FileContext, cls: cst.ClassDef) -> bool:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Union
+from typing import Union, cast
 
 import libcst as cst
 
@@ -25,7 +25,8 @@ _NOT_MODULES = frozenset({"Parameter", "UninitializedParameter", "UninitializedB
 _ADDS_ITEM = frozenset({"append", "extend", "insert"})
 _REGISTERS = frozenset({"add_module", "register_module"})
 _STRING_KEYS = (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)
-_CONTAINERS = (cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp)
+#: tested by exact type (the parser builds no subclasses of them): asked of every assignment
+_CONTAINER_TYPES = frozenset({cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp})
 _Container = Union[cst.List, cst.Tuple, cst.ListComp, cst.Dict, cst.DictComp]
 
 
@@ -323,7 +324,7 @@ class ModuleInPlainContainer(Rule):
     ]
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        if len(node.targets) != 1 or not isinstance(node.value, _CONTAINERS):
+        if len(node.targets) != 1 or type(node.value) not in _CONTAINER_TYPES:
             return
         attr = self_attribute(node.targets[0].target)
         if attr is None:
@@ -331,7 +332,7 @@ class ModuleInPlainContainer(Rule):
         cls = self.context.enclosing(cst.ClassDef)
         if cls is None or not is_module_class(self.context, cls):
             return
-        value = node.value
+        value = cast(_Container, node.value)  # one of _CONTAINER_TYPES
         if not self._holds_modules(cls, attr, value) or self._registered_elsewhere(cls, attr, node):
             return
         is_dict = isinstance(value, (cst.Dict, cst.DictComp))

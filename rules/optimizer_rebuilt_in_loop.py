@@ -270,7 +270,7 @@ class OptimizerRebuiltInLoop(Rule):
 
     def visit_Call(self, node: cst.Call) -> None:
         resolved = self.context.names.resolve(node.func)
-        local = isinstance(node.func, cst.Name) and node.func.value in file_index(self.context).functions
+        local = type(node.func) is cst.Name and node.func.value in file_index(self.context).functions
         if not local and (resolved is None or not resolved.startswith("torch.optim.")):
             return  # cheap: only torch.optim constructors and same-file factories can build one
         value = value_of(self.context, node)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.nodes import callee_among, nodes_in
+from dlsan.lint.analysis.nodes import calls_in, callee_among
 from dlsan.lint.calls import append_keyword, get_arg, has_unpacking
 from dlsan.lint.catalog.torch_api import TORCH_LOAD
 from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Rule, Valid
@@ -148,9 +148,7 @@ class TorchLoadWithoutWeightsOnly(Rule):
                 and isinstance(parent.targets[0].target, cst.Name) and parent.value is node):
             return ""
         loaded = parent.targets[0].target.value
-        for use in nodes_in(self.context, self.context.semantic.walk_function(self.context.ancestors).node):
-            if type(use) is not cst.Call:  # exact type: asked of every node of the function
-                continue
+        for use in calls_in(self.context, self.context.semantic.walk_function(self.context.ancestors).node):
             func = use.func
             if isinstance(func, cst.Name) and func.value == loaded:
                 return _WHOLE_MODEL_ADVICE

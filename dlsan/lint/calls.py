@@ -36,9 +36,17 @@ def numeric_value(node: cst.BaseExpression) -> float | None:
     if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
         sign = -1.0 if isinstance(node.operator, cst.Minus) else 1.0
         node = node.expression
-    if isinstance(node, (cst.Integer, cst.Float)):
+    node_type = type(node)
+    if node_type is cst.Integer or node_type is cst.Float:
+        # what ``evaluated_value`` gives (an ``ast.literal_eval``, ten times slower), read directly
         try:
-            return sign * float(node.evaluated_value)
+            return sign * float(int(node.value, 0) if node_type is cst.Integer else node.value)  # type: ignore[attr-defined]
+        except OverflowError:
+            return None
+        except ValueError:
+            pass  # what only literal_eval reads, or the error it gives
+        try:
+            return sign * float(node.evaluated_value)  # type: ignore[attr-defined]
         except (ValueError, OverflowError):
             return None
     return None

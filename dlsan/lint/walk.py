@@ -10,6 +10,7 @@ brackets, operators: rules read those from their parent when they need them) and
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -233,12 +234,40 @@ class Preorder:
     def below(self, node: cst.CSTNode) -> list[cst.CSTNode] | None:
         """Every node below ``node`` in source order; None for a node that is not the tree's."""
         if node is self.root:
-            return [item for part in self.parts for item in part.nodes]
+            return self.nodes[1:]
         place = self.places.get(id(node))
         if place is None:
             return None
         nodes, start, end = place
         return nodes[start + 1:end] if nodes[start] is node else None
+
+    @functools.cached_property
+    def nodes(self) -> list[cst.CSTNode]:
+        """The whole tree's nodes in source order, the root first (one list: positions in it are
+        what :meth:`span` answers)."""
+        return [self.root, *(node for part in self.parts for node in part.nodes)]
+
+    @functools.cached_property
+    def _offsets(self) -> dict[int, int]:
+        """id of each part's list -> the position of its first node in :attr:`nodes`."""
+        offsets: dict[int, int] = {}
+        at = 1
+        for part in self.parts:
+            offsets[id(part.nodes)] = at
+            at += len(part.nodes)
+        return offsets
+
+    def span(self, node: cst.CSTNode) -> tuple[int, int] | None:
+        """The range of :attr:`nodes` that ``node``'s subtree fills; None for a node that is not
+        the tree's."""
+        if node is self.root:
+            return 0, len(self.nodes)
+        place = self.places.get(id(node))
+        if place is None or place[0][place[1]] is not node:
+            return None
+        nodes, start, end = place
+        offset = self._offsets[id(nodes)]
+        return start + offset, end + offset
 
 
 def preorder(root: cst.CSTNode) -> Preorder:

@@ -256,9 +256,12 @@ def test_preorder_from_the_last_versions_statements_is_the_modules(path: Path) -
         assert [_ids(part.nodes) for part in kept.parts] == [_ids(part.nodes) for part in fresh.parts]
         assert _places(kept) == _places(fresh)
         every = [node for part in kept.parts for node in part.nodes]
+        assert _ids(kept.nodes) == _ids([parsed.module, *every])
         for node in [parsed.module, *every[::7]]:
             assert _ids(kept.below(node) or ()) == _ids(descendants(node))
-        assert kept.below(cst.Name("made_by_a_rule")) is None
+            start, end = kept.span(node) or (-1, -1)
+            assert kept.nodes[start] is node and _ids(kept.nodes[start + 1:end]) == _ids(descendants(node))
+        assert kept.below(cst.Name("made_by_a_rule")) is None and kept.span(cst.Name("made_by_a_rule")) is None
 
 
 def _places(tree: Preorder) -> dict[int, tuple[list[int], int, int]]:

@@ -18,7 +18,9 @@ Anything else (a model of unknown class, ``outputs.logits``, a branchy forward) 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import libcst as cst
 
@@ -264,7 +266,7 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
         return LossCall(prediction, None, functional=True, scope=_walk_scope(context))
     if names_a_library_object:
         return None
-    mentioned = source_mentions(context, modules | functions)
+    mentioned = source_mentions(context, _loss_names(functions, modules))
     if not mentioned and not project.imports_project_modules(context):
         return None
     built = constructor(context, call.func, context.enclosing(cst.ClassDef))
@@ -274,6 +276,13 @@ def loss_call(context: FileContext, call: cst.Call, functions: frozenset[str],
             context, built.expr, functions, modules):
         return LossCall(prediction, built, functional=False, scope=_walk_scope(context))
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _loss_names(functions: frozenset[str], modules: frozenset[str]) -> frozenset[str]:
+    """Every name of the given kinds of loss: one set per pair of a rule's sets (their union, made
+    and hashed for each call, cost as much as the lookup it is the key of)."""
+    return modules | functions
 
 
 @node_fact
@@ -303,19 +312,39 @@ def _wraps_loss(context: FileContext, built: cst.Call, functions: frozenset[str]
             def forward(self, logits, target):
                 return F.cross_entropy(logits, target)
     """
+    forward = _module_forward(context, built)
+    return forward is not None and bool(forward.returns) and all(
+        _loss_of_parameter(forward.context, r.value, forward.parameter, forward.cls, functions, modules)
+        for r in forward.returns)
+
+
+class _Forward(NamedTuple):
+    """The ``forward`` of a module class of the project, as :func:`_wraps_loss` reads it."""
+
+    #: the file that defines the class
+    context: FileContext
+    cls: cst.ClassDef
+    returns: list[cst.Return]
+    #: the name of its first input (after ``self``)
+    parameter: str
+
+
+@node_fact
+def _module_forward(context: FileContext, built: cst.Call) -> _Forward | None:
+    """The ``forward`` of the module class of the project that ``built`` constructs, when it
+    takes an input; asked once per constructor call (four rules ask :func:`loss_call` of each call
+    of an object, each for its own kinds of loss, and finding the class may look for files)."""
     found = defined_class(context, built.func)
     if found is None:
-        return False
+        return None
     owner, cls = found
     if not is_module_class(owner, cls):
-        return False
+        return None
     forward = forward_of(owner, cls)
     params = forward.params.params if forward is not None else ()
     if forward is None or len(params) < 2:
-        return False
-    returns = owner.semantic.scope_for(forward).returns
-    return bool(returns) and all(_loss_of_parameter(owner, r.value, params[1].name.value, cls, functions, modules)
-                                 for r in returns)
+        return None
+    return _Forward(owner, cls, owner.semantic.scope_for(forward).returns, params[1].name.value)
 
 
 def _loss_of_parameter(context: FileContext, expr: cst.BaseExpression | None, parameter: str, cls: cst.ClassDef,

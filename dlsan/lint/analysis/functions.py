@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from dlsan.lint.analysis.nodes import function_names
 from dlsan.lint.context import Fact, FileContext, file_fact, node_fact
 from dlsan.lint.names import OWN_MODULE, dotted_name, is_self_member
 from dlsan.lint.semantic.scopes import BindingKind
@@ -183,6 +184,13 @@ def called_function(context: FileContext, call: cst.Call, within: cst.ClassDef |
     """The same-file definition ``call`` runs: ``helper(...)`` (also a function nested in the
     calling one, as the bindings reaching the call say) or, inside a class, ``self.helper(...)``
     (asked of each call by several analyses: answered once per file)."""
+    func = call.func
+    # what can run no function of the file answers at once, before the table (most calls)
+    if type(func) is cst.Name:
+        if func.value not in function_names(context):
+            return None  # no def of the name anywhere in the file: no binding to look for
+    elif within is None or not is_self_member(func):
+        return None
     return _CALLED_FUNCTION.get(context, (call, within), lambda: _called_function(context, call, within))
 
 

@@ -49,11 +49,12 @@ def grad_disabled(context: FileContext, ancestors: Sequence[cst.CSTNode] | None 
     a caller's context is unknown and does not."""
     chain = context.ancestors if ancestors is None else ancestors
     for node in reversed(chain):
-        if isinstance(node, cst.With) and any(disables_grad(context, item.item) for item in node.items):
+        node_type = type(node)  # exact types (every ancestor): libcst's classes are slow-to-ask ABCs
+        if node_type is cst.With and any(disables_grad(context, item.item) for item in node.items):  # type: ignore[attr-defined]
             return True
-        if isinstance(node, cst.FunctionDef):
-            return function_disables_grad(context, node)
-        if isinstance(node, (cst.Lambda, cst.ClassDef)):
+        if node_type is cst.FunctionDef:
+            return function_disables_grad(context, node)  # type: ignore[arg-type]
+        if node_type is cst.Lambda or node_type is cst.ClassDef:
             return False
     return False
 

@@ -228,17 +228,25 @@ def _is_part_name(name: str) -> bool:
     return bool(_TRAINING.search(last) or _HELD_OUT.search(last))
 
 
+#: the last parts of the names of the calls that split (canonical names keep the last part of these)
+_SPLITTING_NAMES = SPLIT_FUNCTIONS | CV_FUNCTIONS | {"split"}
+
+
 def _split_call_data(context: FileContext, call: cst.Call) -> tuple[cst.BaseExpression, ...]:
-    resolved = context.names.resolve(call.func)
-    name = dotted_name(call.func)
+    func = call.func
+    if type(func) is cst.Attribute and func.attr.value not in _SPLITTING_NAMES:
+        return ()  # what ``x.attr`` resolves to ends in ``attr`` too (asked of every call of the file)
+    resolved = context.names.resolve(func)
+    name = dotted_name(func)
     last = (resolved or name or "").rsplit(".", 1)[-1]
-    args = [arg.value for arg in positional_args(call)]
     if resolved is not None and not resolved.startswith(("sklearn.", "torch.")):
         return ()
     if last in SPLIT_FUNCTIONS and (resolved is not None or name == last):
+        args = [arg.value for arg in positional_args(call)]
         return tuple(args if last == "train_test_split" else args[:1])
     if last in CV_FUNCTIONS and (resolved is not None or name == last):
-        return tuple(args[1:])
+        return tuple(arg.value for arg in positional_args(call)[1:])
+    args = [arg.value for arg in positional_args(call)]
     if method_name(call) == "split" and args:
         splitter = receiver(call)
         splitter_name = dotted_name(splitter)

@@ -24,7 +24,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function, file_index, is_module_class
 from dlsan.lint.catalog import torch_api as T
-from dlsan.lint.context import Fact, FileContext
+from dlsan.lint.context import Fact, FileContext, file_fact
 from dlsan.lint.names import dotted_name
 
 #: a model-ish word, as the last ``_``-separated token of a name (``model``, ``ema_model``,
@@ -71,24 +71,29 @@ def _constructed_module(context: FileContext, value: cst.BaseExpression) -> bool
     return False
 
 
-def module_bindings(context: FileContext) -> frozenset[str]:
-    """Dotted names assigned a module constructor anywhere in the file (``model = Net()``,
-    ``self.encoder = nn.LSTM(...)``); reads statements only, not expressions."""
+def binds_a_module(context: FileContext, name: str) -> bool:
+    """Whether the dotted ``name`` is assigned a module constructor anywhere in the file
+    (``model = Net()``, ``self.encoder = nn.LSTM(...)``); reads statements only, not expressions.
 
-    def compute() -> frozenset[str]:
-        found = set()
-        for statement in _assignments(context.module.body):
-            if _constructed_module(context, statement.value):
-                for target in statement.targets:
-                    name = dotted_name(target.target)
-                    if name is not None:
-                        found.add(name)
-        return frozenset(found)
-
-    return _MODULE_BINDINGS.get(context, None, compute)
+    Asked per name (the names of the calls that may run a model): resolving the callee of every
+    assignment of the file up front was as costly as the rest of these questions together."""
+    return _BINDS_A_MODULE.get(context, name, lambda: any(
+        _constructed_module(context, value) for value in _assigned_values(context).get(name, ())))
 
 
-_MODULE_BINDINGS: Fact[None, frozenset[str]] = Fact("module bindings")
+_BINDS_A_MODULE: Fact[str, bool] = Fact("binds a module")
+
+
+@file_fact
+def _assigned_values(context: FileContext) -> dict[str, list[cst.BaseExpression]]:
+    """The values each dotted name is assigned by the file's assignment statements."""
+    found: dict[str, list[cst.BaseExpression]] = {}
+    for statement in _assignments(context.module.body):
+        for target in statement.targets:
+            name = dotted_name(target.target)
+            if name is not None:
+                found.setdefault(name, []).append(statement.value)
+    return found
 
 
 def _assignments(body: Sequence[cst.CSTNode]) -> Iterator[cst.Assign]:
@@ -175,7 +180,7 @@ def _is_model_name(context: FileContext, expr: cst.BaseExpression, name: str) ->
     """Whether ``expr`` (dotted ``name``) holds a model: bound to a module constructor, named like
     a model, or known by the semantic model to hold a torch module."""
     last = name.rsplit(".", 1)[-1]
-    if name in module_bindings(context):
+    if binds_a_module(context, name):
         return True
     if context.names.resolve(expr) is not None:
         return False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.context import FileContext, node_fact
+from dlsan.lint.context import FileContext, file_fact, node_fact
 from dlsan.lint.semantic.qualified import refers_to_torch
 from dlsan.lint.walk import descendants
 
@@ -22,6 +22,27 @@ def nodes_in(context: FileContext, root: cst.CSTNode) -> list[cst.CSTNode]:
     subtrees again was a tenth of a large file's lint."""
     below = context.preorder.below(root)
     return descendants(root) if below is None else below  # None: a node made by a rule, not the file's
+
+
+@file_fact
+def positions_by_type(context: FileContext) -> dict[type[cst.CSTNode], list[int]]:
+    """The positions in the module's pre-order list (``context.preorder``) of its nodes of each
+    type, in order: one pass, for the analyses that look for a few kinds of node in the file."""
+    found: dict[type[cst.CSTNode], list[int]] = {}
+    for index, node in enumerate(context.preorder.nodes):
+        known = found.get(type(node))
+        if known is None:
+            found[type(node)] = [index]
+        else:
+            known.append(index)
+    return found
+
+
+@file_fact
+def function_names(context: FileContext) -> frozenset[str]:
+    """The name of every ``def`` of the file, at any depth."""
+    nodes = context.preorder.nodes
+    return frozenset(nodes[index].name.value for index in positions_by_type(context).get(cst.FunctionDef, ()))  # type: ignore[attr-defined]
 
 
 def uses_in(context: FileContext, root: cst.CSTNode, name: str) -> int:

@@ -20,6 +20,8 @@ functions of the same file are followed (their events are attributed to the call
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -32,10 +34,10 @@ from dlsan.lint.analysis.loops import (
     enclosing_loops,
     is_optimizer_step,
 )
-from dlsan.lint.analysis.nodes import method_name, nodes_in, receiver
+from dlsan.lint.analysis.nodes import method_name, nodes_in, positions_by_type, receiver
 from dlsan.lint.catalog import Framework
 from dlsan.lint.catalog.torch_api import SCHEDULER_PREFIX
-from dlsan.lint.context import Fact, FileContext
+from dlsan.lint.context import Fact, FileContext, file_fact
 from dlsan.lint.names import dotted_name
 from dlsan.lint.semantic.objects import narrowed_class
 from dlsan.lint.semantic.values import Kind, may_use_torch, value_of
@@ -205,17 +207,12 @@ def grad_events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef |
 def _events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | None,
             seen: frozenset[int], depth: int) -> list[GradEvent]:
     def compute() -> list[GradEvent]:
-        nodes = nodes_in(context, scope)
-        statement_calls = {id(n.value) for n in nodes if type(n) is cst.Expr}
         found: list[GradEvent] = []
-        nested = _nested_function_nodes(context, scope)
-        for node in nodes:
+        for node, inner, is_statement in _event_sites(context, scope):
             if type(node) is not cst.Call:
-                if _assigns_grad(node):
-                    found.append(GradEvent("clear", node, followed=id(node) in nested))
+                found.append(GradEvent("clear", node, followed=inner))
                 continue
-            inner = id(node) in nested
-            event = _call_event(node, id(node) in statement_calls)
+            event = _call_event(node, is_statement)
             if event is not None:
                 # a new event is not followed: copied only when it is (replace() is slow)
                 found.append(replace(event, followed=True) if inner else event)
@@ -223,7 +220,7 @@ def _events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | Non
             target = called_function(context, node, within)
             if target is not None and id(target) not in seen and depth < _MAX_CALL_DEPTH:
                 for sub in _events(context, target, within, seen | {id(scope)}, depth + 1):
-                    found.append(replace(sub, node=node, followed=True))
+                    found.append(GradEvent(sub.kind, node, sub.optimizer, sub.by_zero_grad, followed=True))
         return found
 
     return _GRAD_EVENTS.get(context, (scope, within, depth), compute)
@@ -265,13 +262,62 @@ def _call_event(call: cst.Call, is_statement: bool) -> GradEvent | None:
     return None
 
 
-def _nested_function_nodes(context: FileContext, scope: cst.CSTNode) -> set[int]:
-    """Ids of the nodes that sit inside functions nested in ``scope``."""
+def _event_sites(context: FileContext, scope: cst.CSTNode) -> Iterator[tuple[cst.CSTNode, bool, bool]]:
+    """The nodes below ``scope`` that may make a gradient event (its calls and ``.grad``
+    assignments) in source order, each with whether it sits in a function nested in ``scope``
+    and, for a call, whether it is a statement of its own.
+
+    Read from the file's lists of such nodes (:func:`_file_sites`): a loop's events are asked
+    for, then its function's, then those of every function it calls, and each of them walked
+    every node of its subtree."""
+    nodes = context.preorder.nodes
+    span = context.preorder.span(scope)
+    if span is None:  # a node made by a rule, not the file's
+        yield from _walked_sites(context, scope)
+        return
+    start, end = span
+    sites, functions = _file_sites(context)
+    first = bisect_right(functions, (start, end))
+    # the outermost functions nested in ``scope``: their ranges hold every nested node
+    nested: list[tuple[int, int]] = []
+    for function in functions[first:bisect_left(functions, (end, end), first)]:
+        if not nested or function[0] >= nested[-1][1]:
+            nested.append(function)
+    index = 0
+    for at in sites[bisect_right(sites, start):bisect_left(sites, end)]:
+        while index < len(nested) and nested[index][1] <= at:
+            index += 1
+        node = nodes[at]
+        inner = index < len(nested) and nested[index][0] < at
+        before = nodes[at - 1]
+        yield node, inner, type(before) is cst.Expr and at - 1 > start and before.value is node
+
+
+@file_fact
+def _file_sites(context: FileContext) -> tuple[list[int], list[tuple[int, int]]]:
+    """The positions in the file's pre-order list of its calls and ``.grad`` assignments, and the
+    ranges there of its functions and lambdas (in order)."""
+    preorder = context.preorder
+    nodes = preorder.nodes
+    by_type = positions_by_type(context)
+    grads = [at for kind in (cst.Assign, cst.AnnAssign) for at in by_type.get(kind, ()) if _assigns_grad(nodes[at])]
+    sites = sorted([*by_type.get(cst.Call, ()), *grads]) if grads else by_type.get(cst.Call, [])
+    spans = (preorder.span(nodes[at]) for kind in (cst.FunctionDef, cst.Lambda) for at in by_type.get(kind, ()))
+    functions = sorted(span for span in spans if span is not None)  # each node of the list has one
+    return sites, functions
+
+
+def _walked_sites(context: FileContext, scope: cst.CSTNode) -> Iterator[tuple[cst.CSTNode, bool, bool]]:
+    """:func:`_event_sites` of a subtree that is not the file's, walked."""
+    nodes = nodes_in(context, scope)
+    statement_calls = {id(n.value) for n in nodes if type(n) is cst.Expr}
     inside: set[int] = set()
-    for node in nodes_in(context, scope):
+    for node in nodes:
         if (type(node) is cst.FunctionDef or type(node) is cst.Lambda) and id(node) not in inside:
             inside |= {id(n) for n in nodes_in(context, node)}
-    return inside
+    for node in nodes:
+        if type(node) is cst.Call or _assigns_grad(node):
+            yield node, id(node) in inside, id(node) in statement_calls
 
 
 def stepped_optimizers(events: list[GradEvent]) -> set[str]:
