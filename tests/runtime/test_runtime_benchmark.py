@@ -21,3 +21,19 @@ def test_benchmark_runs_one_case_quickly():
         del sys.modules[spec.name]
     assert set(result) >= {"plain_ms", "core_ratio", "all_ratio", "anomaly_ratio", "eval_plain_ms", "eval_ratio"}
     assert result["core_ms"] > 0 and result["eval_ms"] > 0
+
+
+def test_breakdown_prints_every_variant(capsys):
+    spec = importlib.util.spec_from_file_location("dlsan_runtime_breakdown", SCRIPT.with_name("runtime_breakdown.py"))
+    assert spec is not None and spec.loader is not None
+    breakdown = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = breakdown
+    try:
+        spec.loader.exec_module(breakdown)
+        assert breakdown.main(["--case", "smaller MLP", "--reps", "2", "--inner", "1"]) == 0
+        names = list(breakdown.variants())
+    finally:
+        del sys.modules[spec.name]
+        sys.modules.pop("runtime_overhead", None)
+    rows = [line.split("  ")[0].strip() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows == ["plain (again)", *names]
