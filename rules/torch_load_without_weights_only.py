@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from dlsan.lint.analysis.nodes import calls_in, callee_among
+from dlsan.lint.analysis.nodes import callee_among, calls_in
 from dlsan.lint.calls import append_keyword, get_arg, has_unpacking
 from dlsan.lint.catalog.torch_api import TORCH_LOAD
 from dlsan.lint.rule import FixSpec, InsertAfter, Invalid, Rule, Valid
