@@ -16,13 +16,17 @@ from dlsan.server.session import Session, halves
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
-#: DLS501 on the optimizer line, suppressed by a code comment and by a blanket one; a DLS001 for a
-#: comment that suppresses nothing
+#: DLS504 (a training-loop rule) on an optimizer step, suppressed by a code comment and by a blanket
+#: one; a DLS001 for a comment that suppresses nothing
 SUPPRESSED = (
     "import torch\n\n"
-    "opt = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-4)  # noqa: DLS501\n"
-    "opt2 = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-4)  # noqa\n"
-    "x = 1  # noqa: DLS501\n"
+    "for batch in loader:\n"
+    "    model(batch).sum().backward()\n"
+    "    optimizer.step()  # noqa: DLS504\n"
+    "for batch in loader:\n"
+    "    model(batch).sum().backward()\n"
+    "    optimizer.step()  # noqa\n"
+    "x = 1  # noqa: DLS504\n"
 )
 
 
@@ -47,6 +51,21 @@ def test_halves_split_every_rule_once(tmp_path: Path) -> None:
     assert sorted(here + there) == sorted(rule.code for rule in linter.selection_for(Path(path)).rules)
 
 
+def test_the_rules_that_follow_training_loops_lint_in_one_half(tmp_path: Path) -> None:
+    here, there = _codes_in_halves(Session(), str(tmp_path / "train.py"))
+    # they share the costliest facts (loop events, optimizer steps, modes): each process would
+    # compute them for its own rules
+    assert {"DLS101", "DLS301", "DLS302", "DLS402", "DLS504", "DLS505", "DLS506", "DLS511"} <= set(there)
+    assert {"DLS001", "DLS201", "DLS202", "DLS401", "DLS403", "DLS502", "DLS503", "DLS601"} <= set(here)
+
+
+def test_a_selection_that_loop_rules_would_leave_lopsided_is_split_every_other(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dlsan]\nselect = ["DLS502", "DLS504", "DLS505", "DLS506", "DLS509"]\n')
+    assert _codes_in_halves(Session(), str(tmp_path / "train.py")) == (
+        ["DLS502", "DLS505", "DLS509"], ["DLS504", "DLS506"])
+
+
 @pytest.mark.parametrize("name", ["tabular_leakage_notebook.py", "image_classifier_amp_dls3_4_5_6.py"])
 def test_every_version_of_an_editing_session_finds_what_one_process_finds(tmp_path: Path, helped: Session,
                                                                            name: str) -> None:
@@ -62,10 +81,10 @@ def test_every_version_of_an_editing_session_finds_what_one_process_finds(tmp_pa
 def test_suppressions_apply_to_the_findings_of_both_halves(tmp_path: Path, helped: Session) -> None:
     path = str(tmp_path / "opt.py")
     here, there = _codes_in_halves(helped, path)
-    # the suppressed rule and DLS001 lint in different processes: DLS001 must see DLS501's findings
-    assert ("DLS501" in here) != ("DLS001" in here)
+    # the suppressed rule and DLS001 lint in different processes: DLS001 must see DLS504's findings
+    assert ("DLS504" in here) != ("DLS001" in here)
     findings = helped.lint(path, SUPPRESSED)
-    assert [(f.line, f.code) for f in findings] == [(5, "DLS001")]
+    assert [(f.line, f.code) for f in findings] == [(9, "DLS001")]
     assert findings == Session().lint(path, SUPPRESSED)
 
 
