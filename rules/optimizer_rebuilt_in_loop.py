@@ -305,7 +305,7 @@ class OptimizerRebuiltInLoop(Rule):
         for site in call_sites(self.context, function):
             loops = self.context.semantic.loops_around(site)
             if loops and not self._reads_rebound(site, site, loops[0]):
-                when = f"on every call of `{function.name.value}`, which the loop on line {self.context.line_of(loops[0])} makes"
+                when = f"on every call of `{function.name.value}`, which the loop on {self.context.place_of(loops[0])} makes"
                 self.report(node, self.message.format(what=what, when=when))
                 return
 

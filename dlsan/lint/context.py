@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 N = TypeVar("N", bound=cst.CSTNode)
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
+#: a notebook's map from a line of its virtual module to (cell number, line within the cell): the
+#: place a finding there is shown at; ``None`` for a line outside every cell
+CellOf = Callable[[int], "tuple[int, int] | None"]
 
 _EMPTY_MODULE = cst.Module(body=[])
 #: types asked for by :meth:`FileContext.enclosing` -> node type -> whether it is one of them
@@ -36,10 +39,12 @@ _IS_A: dict[tuple[type, ...], dict[type, bool]] = {}
 
 class FileContext:
     def __init__(self, path: str, source: str, module: cst.Module, positions: Positions | None = None,
-                 reuse: DocumentReuse | None = None) -> None:
+                 reuse: DocumentReuse | None = None, cell_of: CellOf | None = None) -> None:
         self.path = path
         self.source = source
         self.module = module
+        #: where a line of a notebook's virtual module is shown (``None`` for a file of its own)
+        self.cell_of = cell_of
         #: what dotted names refer to where they are written
         self.names = SiteNames(module, lambda: self.semantic, reuse.sites if reuse is not None else None)
         #: enclosing nodes of the node being visited, outermost first (maintained by the walker)
@@ -89,6 +94,14 @@ class FileContext:
     def line_of(self, node: cst.CSTNode) -> int:
         """The 1-based line ``node`` starts on."""
         return self.positions[node].start.line
+
+    def place_of(self, node: cst.CSTNode) -> str:
+        """Where ``node`` starts, as a message names it for the user: ``line 12``, or in a notebook
+        ``line 3 of cell 7`` (where findings are shown; a line of the virtual module that joins the
+        cells means nothing to the user)."""
+        line = self.line_of(node)
+        found = self.cell_of(line) if self.cell_of is not None else None
+        return f"line {line}" if found is None else f"line {found[1]} of cell {found[0]}"
 
     # -- where are we? -----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import libcst as cst
 
 from dlsan.lint import suppressions
 from dlsan.lint.cell_output import CellSpan, without_displayed_outputs
-from dlsan.lint.context import FileContext
+from dlsan.lint.context import CellOf, FileContext
 from dlsan.lint.finding import PARSE_ERROR_CODE, PARSE_ERROR_NAME, Edit, Fix, LintFinding
 from dlsan.lint.positions import Positions, positions_of
 from dlsan.lint.pyversion import NEWEST, PythonVersion
@@ -182,16 +182,19 @@ def checked_parse(path: str, source: str, cpython: _CPythonReading | None = None
 
 
 def lint_source(path: str, source: str, selection: RuleSelection,
-                cells: Sequence[CellSpan] | None = None, reuse: DocumentReuse | None = None) -> list[LintFinding]:
+                cells: Sequence[CellSpan] | None = None, reuse: DocumentReuse | None = None,
+                cell_of: CellOf | None = None) -> list[LintFinding]:
     """All findings for one file's decoded text; ``cells``: the notebook cells it is made of
-    (found from ``# %%`` markers when not given).  With ``reuse`` (what the lints of earlier
-    versions of this document kept), what did not change since is not parsed again, nor are its
-    scopes built again; the findings are the same."""
-    return with_suppressions(path, source, selection, unsuppressed(path, source, selection, cells, reuse), reuse)
+    (found from ``# %%`` markers when not given), and ``cell_of``, for a notebook's virtual module,
+    where each of its lines is shown (for the lines messages name).  With ``reuse`` (what the lints
+    of earlier versions of this document kept), what did not change since is not parsed again, nor
+    are its scopes built again; the findings are the same."""
+    outcome = unsuppressed(path, source, selection, cells, reuse, cell_of)
+    return with_suppressions(path, source, selection, outcome, reuse)
 
 
 def unsuppressed(path: str, source: str, selection: RuleSelection, cells: Sequence[CellSpan] | None = None,
-                 reuse: DocumentReuse | None = None) -> Unsuppressed:
+                 reuse: DocumentReuse | None = None, cell_of: CellOf | None = None) -> Unsuppressed:
     """What :func:`lint_source` finds before it applies the suppression comments (arguments as
     for it)."""
     parsed = reuse.parser.parse(source) if reuse is not None else None
@@ -212,7 +215,7 @@ def unsuppressed(path: str, source: str, selection: RuleSelection, cells: Sequen
         if newer.found is None:
             return Unsuppressed(ran=_ids(selection.rules))
         return Unsuppressed(verdict=(_newer_syntax_finding(path, positions or positions_of(module), newer),))
-    context = FileContext(path, source, module, positions, reuse)
+    context = FileContext(path, source, module, positions, reuse, cell_of)
     try:
         return _lint_in_context(context, selection, cells, reuse)
     finally:
@@ -275,10 +278,10 @@ def _instantiate(context: FileContext, selection: RuleSelection) -> list[Rule]:
 
 
 def lint_module(path: str, source: str, module: cst.Module, selection: RuleSelection,
-                cells: Sequence[CellSpan] | None = None) -> list[LintFinding]:
+                cells: Sequence[CellSpan] | None = None, cell_of: CellOf | None = None) -> list[LintFinding]:
     """All findings for an already parsed file (``module`` must be ``source`` parsed); ``cells``
-    as for :func:`lint_source`."""
-    context = FileContext(path, source, module)
+    and ``cell_of`` as for :func:`lint_source`."""
+    context = FileContext(path, source, module, cell_of=cell_of)
     try:
         outcome = _lint_in_context(context, selection, cells, None)
     finally:

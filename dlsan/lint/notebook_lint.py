@@ -49,7 +49,8 @@ def _has_dls000(findings: Sequence[LintFinding]) -> bool:
 
 def _lint_virtual(path: str, cells: Cells, selection: RuleSelection) -> list[LintFinding]:
     module = VirtualModule.build(cells)
-    return [module.locate(finding) for finding in lint_source(path, module.source, selection, module.cells)]
+    found = lint_source(path, module.source, selection, module.cells, cell_of=module.cell_line)
+    return [module.locate(finding) for finding in found]
 
 
 def lint_cells(path: str, cells: Cells, selection: RuleSelection) -> list[LintFinding]:
@@ -109,7 +110,7 @@ def notebook_result(path: str, data: bytes, selection: RuleSelection, *, fix: bo
             break
         sources, applied_total = new_sources, applied_total + applied
         located = [module.locate(finding)
-                   for finding in lint_module(path, module.source, parsed, selection, module.cells)]
+                   for finding in lint_module(path, module.source, parsed, selection, module.cells, module.cell_line)]
         remaining = _in_cell_order(broken + located) if broken else located
     changed = {index: text for index, text in sources.items() if text != notebook.source(index)}
     original = data.decode("utf-8-sig")

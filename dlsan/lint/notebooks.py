@@ -166,6 +166,8 @@ def _source_lines(text: str) -> list[str]:
 
 def parse_notebook(text: str) -> Notebook:
     """Read a notebook; raises :class:`NotebookError` naming what is wrong."""
+    if not text.strip():  # a save that failed, a file created empty: JSON's error would say only "line 1 column 1"
+        raise NotebookError("Notebook file is empty: no JSON at all (Jupyter cannot open it either)")
     try:
         data = json.loads(text)
     except ValueError as error:
@@ -275,6 +277,10 @@ class _CellSpan:
     line_count: int
     magic_lines: frozenset[int]  # within the cell
 
+    def line_in(self, line: int) -> int:
+        """The line within the cell of line ``line`` of the virtual module (its last line for one past it)."""
+        return min(line - self.first_line + 1, self.line_count)
+
 
 @dataclass(frozen=True)
 class VirtualModule:
@@ -309,12 +315,18 @@ class VirtualModule:
                 return span
         return None
 
+    def cell_line(self, line: int) -> tuple[int, int] | None:
+        """Where line ``line`` of :attr:`source` is shown: its cell (1-based position among all
+        cells) and line within the cell; ``None`` before the first cell with lines."""
+        span = self.span_of(line)
+        return None if span is None else (span.index + 1, span.line_in(line))
+
     def locate(self, finding: LintFinding) -> LintFinding:
-        """``finding`` at its cell (1-based position among all cells) and line within the cell."""
+        """``finding`` at its cell and line within the cell (see :meth:`cell_line`)."""
         span = self.span_of(finding.line)
         if span is None:
             return finding
-        line = min(finding.line - span.first_line + 1, span.line_count)
+        line = span.line_in(finding.line)
         end_line, end_column = finding.end_line - span.first_line + 1, finding.end_column
         if end_line > span.line_count:  # ends beyond its cell (past the last line): clamp to the cell
             end_line, end_column = line, finding.column

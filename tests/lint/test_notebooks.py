@@ -124,6 +124,8 @@ def test_markdown_only_and_other_languages_are_quiet():
     ("text", "message"),
     [
         ("{not json", "Notebook is not valid JSON"),
+        ("", "Notebook file is empty"),
+        ("\n  \n", "Notebook file is empty"),
         ("[1, 2]", "the JSON document is not an object"),
         ('{"cells": []}', "no integer 'nbformat' key"),
         ('{"nbformat": 3, "worksheets": []}', "nbformat 3 notebooks are not supported"),
@@ -225,3 +227,17 @@ def test_linting_a_notebook_imports_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_messages_name_other_lines_by_cell_and_line():
+    # found on udacity/deep-learning-v2-pytorch, gan-mnist/MNIST_GAN_Solution.ipynb: the message
+    # named the dataset's line of the virtual module that joins the cells ("line 18"), a line
+    # the user cannot find; it is line 13 of cell 3 there
+    loader_in_its_own_cell = _notebook(
+        "import torch\nfrom torchvision import datasets\n",
+        "batch_size = 64\ntrain_data = datasets.MNIST(root='data', train=True, download=True)\n",
+        "train_loader = torch.utils.data.DataLoader(train_data, batch_size=batch_size)\n",
+    )
+    found = [f for f in _lint(loader_in_its_own_cell).findings if f.code == "DLS405"]
+    assert [(f.cell, f.line) for f in found] == [(3, 1)]
+    assert "built on line 2 of cell 2" in found[0].message

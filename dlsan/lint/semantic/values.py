@@ -66,10 +66,10 @@ class Evidence:
     node: cst.CSTNode | None = None
 
     def render(self, context: FileContext) -> str:
-        """``"`nn.Dropout` on line 12"``: the phrase, and the line of its node."""
+        """``"`nn.Dropout` on line 12"``: the phrase, and the place of its node."""
         if self.node is None:
             return self.text
-        return f"{self.text} on line {context.line_of(self.node)}"
+        return f"{self.text} on {context.place_of(self.node)}"
 
 
 @dataclass(frozen=True)
