@@ -252,18 +252,29 @@ def _is_ipython_line(code: str) -> bool:
 
 def neutralise(source: str) -> tuple[str, frozenset[int]]:
     """``source`` with each line of IPython syntax replaced by ``pass`` at its indentation; returns
-    the text and the 1-based numbers of the lines replaced."""
+    the text and the 1-based numbers of the lines replaced.
+
+    A line of IPython syntax that ends in a backslash goes on to the next line, as IPython reads
+    it (``find_end_of_continued_line``: ``!cmd --a \\`` then ``    --b``): those lines are emptied.
+    Open brackets do not continue it (IPython 7 on ends ``%timeit f(a,`` at its line)."""
     lines = source.split("\n")
     magic = re.match(r"%%(\w+)", lines[0].lstrip())
     if magic is not None and magic.group(1) not in _PYTHON_CELL_MAGICS:
         return "\n".join("" for _ in lines), frozenset(range(1, len(lines) + 1))
     scanner = _LineScanner()
     replaced: set[int] = set()
+    continued = False
     for number, line in enumerate(lines, start=1):
+        if continued:  # the rest of a line of IPython syntax
+            continued = line.endswith("\\")
+            lines[number - 1] = ""
+            replaced.add(number)
+            continue
         starts = scanner.at_statement_start()
         code = scanner.code_part(line)
         if starts and _is_ipython_line(code):
             indent = line[: len(line) - len(line.lstrip())]
+            continued = line.endswith("\\")
             lines[number - 1] = f"{indent}pass"
             replaced.add(number)
             scanner = _LineScanner()

@@ -75,6 +75,24 @@ def test_ipython_lines_become_pass_and_nothing_else_moves():
     assert replaced == {1, 3, 4, 5}
 
 
+def test_a_backslash_continues_a_line_of_ipython_syntax():
+    # ageron/handson-ml3, 19_training_and_deploying_at_scale.ipynb: a shell escape over two lines,
+    # which IPython joins; the second line, left as it was, was a DLS000 ("unexpected indent")
+    text, replaced = neutralise("!saved_model_cli show --dir d \\\n    --tag_set serve \\\n    --all\nx = 1")
+    assert text.split("\n") == ["pass", "", "", "x = 1"] and replaced == {1, 2, 3}
+    assumed, replaced = neutralise("files = !ls -la \\\n   /tmp\nprint(files)")
+    assert assumed.split("\n") == ["pass", "", "print(files)"] and replaced == {1, 2}
+    result = _lint(_notebook("import torch\n!pip install -q \\\n    timm\nstate = torch.load(path)"))
+    assert _where(result) == [("DLS602", 1, 4, 9)]
+
+
+def test_brackets_do_not_continue_a_line_of_ipython_syntax():
+    # IPython 7 on reads "%timeit f(a," alone (PythonDataScienceHandbook's 03.12 cell 6, written
+    # for an older IPython, fails today): the next line stays Python, and here does not parse
+    text, replaced = neutralise("%timeit f(a,\n    b)")
+    assert text.split("\n") == ["pass", "    b)"] and replaced == {1}
+
+
 def test_python_that_looks_like_ipython_is_kept():
     source = 'ratio = (a\n         % b)\nok = (x\n      != y)\ns = """\n%d items?\n"""\nz = 1  # why?\n'
     assert neutralise(source) == (source, frozenset())
