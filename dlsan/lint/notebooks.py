@@ -250,6 +250,21 @@ def _is_ipython_line(code: str) -> bool:
     return stripped.startswith(_ESCAPES) or "?" in stripped or bool(re.match(r"[\w.,\s]+=\s*[!%]", stripped))
 
 
+def without_leading_indent(source: str) -> tuple[str, int, frozenset[int]]:
+    """``source`` as IPython runs it when its first line that is not blank is indented
+    (``leading_indent``: that indentation is removed from every line that starts with it), the
+    indentation's width and the 1-based lines it was removed from; ``source`` itself, 0 and no
+    lines otherwise.  A cell pasted as `` Image(filename=...)`` runs; as Python it would not parse."""
+    lines = source.split("\n")
+    first = next((line for line in lines if line.strip()), "")
+    space = first[: len(first) - len(first.lstrip(" \t"))]
+    if not space:
+        return source, 0, frozenset()
+    shifted = frozenset(number for number, line in enumerate(lines, start=1) if line.startswith(space))
+    kept = [line[len(space):] if number in shifted else line for number, line in enumerate(lines, start=1)]
+    return "\n".join(kept), len(space), shifted
+
+
 def neutralise(source: str) -> tuple[str, frozenset[int]]:
     """``source`` with each line of IPython syntax replaced by ``pass`` at its indentation; returns
     the text and the 1-based numbers of the lines replaced.
@@ -287,10 +302,18 @@ class _CellSpan:
     first_line: int  # first line of the cell in the virtual module
     line_count: int
     magic_lines: frozenset[int]  # within the cell
+    #: the leading indentation IPython removes from the cell (see :func:`without_leading_indent`):
+    #: its width, and the lines of the cell it was removed from
+    indent: int = 0
+    shifted: frozenset[int] = frozenset()
 
     def line_in(self, line: int) -> int:
         """The line within the cell of line ``line`` of the virtual module (its last line for one past it)."""
         return min(line - self.first_line + 1, self.line_count)
+
+    def column_in(self, line: int, column: int) -> int:
+        """The column in the cell of ``column`` of line ``line`` of the cell as the virtual module holds it."""
+        return column + self.indent if line in self.shifted else column
 
 
 @dataclass(frozen=True)
@@ -306,11 +329,12 @@ class VirtualModule:
         spans: list[_CellSpan] = []
         line = 1
         for index, source in sources:
-            text, magic = neutralise(source)
+            dedented, indent, shifted = without_leading_indent(source)
+            text, magic = neutralise(dedented)
             if text and not text.endswith("\n"):
                 text += "\n"
             count = text.count("\n")
-            spans.append(_CellSpan(index, line, count, magic))
+            spans.append(_CellSpan(index, line, count, magic, indent, shifted))
             parts.append(text)
             line += count
         return cls("".join(parts), tuple(spans))
@@ -341,12 +365,14 @@ class VirtualModule:
         end_line, end_column = finding.end_line - span.first_line + 1, finding.end_column
         if end_line > span.line_count:  # ends beyond its cell (past the last line): clamp to the cell
             end_line, end_column = line, finding.column
-        return replace(finding, line=line, end_line=end_line, end_column=end_column, cell=span.index + 1,
+        return replace(finding, line=line, column=span.column_in(line, finding.column), end_line=end_line,
+                       end_column=span.column_in(end_line, end_column), cell=span.index + 1,
                        fix=self._cell_fix(finding.fix, span))
 
     def _cell_fix(self, fix: Fix | None, span: _CellSpan) -> Fix | None:
         """The fix in cell coordinates, or None when it reaches outside the cell or into a line of
-        IPython syntax (which the virtual module does not hold as written)."""
+        IPython syntax (which the virtual module does not hold as written), or writes new lines
+        into a cell IPython dedents (they would lack the cell's indentation)."""
         if fix is None:
             return None
         edits = []
@@ -356,7 +382,10 @@ class VirtualModule:
                 return None
             if any(number in span.magic_lines for number in range(line, end_line + 1)):
                 return None
-            edits.append(replace(edit, line=line, end_line=end_line))
+            if span.indent and "\n" in edit.content:
+                return None
+            edits.append(replace(edit, line=line, column=span.column_in(line, edit.column), end_line=end_line,
+                                 end_column=span.column_in(end_line, edit.end_column)))
         return replace(fix, edits=tuple(edits))
 
 

@@ -13,7 +13,7 @@ from rule_doubles import BreaksTheFile
 
 from dlsan.lint.engine import RuleSelection
 from dlsan.lint.notebook_lint import notebook_result
-from dlsan.lint.notebooks import JsonStyle, NotebookError, neutralise, parse_notebook
+from dlsan.lint.notebooks import JsonStyle, NotebookError, neutralise, parse_notebook, without_leading_indent
 from dlsan.lint.registry import all_rules
 
 
@@ -84,6 +84,24 @@ def test_a_backslash_continues_a_line_of_ipython_syntax():
     assert assumed.split("\n") == ["pass", "", "print(files)"] and replaced == {1, 2}
     result = _lint(_notebook("import torch\n!pip install -q \\\n    timm\nstate = torch.load(path)"))
     assert _where(result) == [("DLS602", 1, 4, 9)]
+
+
+def test_an_indented_cell_runs_dedented_as_in_ipython():
+    # rasbt/machine-learning-book ch02.ipynb cell 18 is " Image(filename=..., width=600) ", and
+    # ch13_part1.ipynb cell 14 a whole def indented by one space: IPython removes the first line's
+    # indentation from every line (leading_indent), so they run; each was a DLS000
+    indented = _notebook("import torch\n", " state = torch.load(path)\n  # more\n x = 1\n")
+    result = _lint(indented)
+    assert [(f.code, f.cell, f.line, f.column, f.end_column) for f in result.findings] == [("DLS602", 2, 1, 10, 26)]
+    text, width, shifted = without_leading_indent(" a = 1\n\n  b = 2\nc = 3")
+    assert (text, width, shifted) == ("a = 1\n\n b = 2\nc = 3", 1, {1, 3})
+    assert without_leading_indent("\n\tx = 1\n\ty = 2") == ("\nx = 1\ny = 2", 1, {2, 3})
+
+
+def test_a_fix_in_an_indented_cell_keeps_its_columns():
+    cells = _notebook("import torch\nfrom torch import nn\nmodel = nn.Linear(2, 2)\n", "  y = model.forward(x)\n")
+    fixed = json.loads(_lint(cells, fix=True, unsafe=True).fixed)
+    assert fixed["cells"][1]["source"] == "  y = model(x)\n"
 
 
 def test_brackets_do_not_continue_a_line_of_ipython_syntax():
