@@ -95,6 +95,30 @@ class LossAccumulatedWithGraph(Rule):
     requires = ("torch", "lightning")
 
     VALID = [
+        # dair-ai/ML-Notebooks notebooks/linear_regression.ipynb: a numpy model of the file's own,
+        # with hand-written forward() and backward() methods: no autograd, no graph to keep
+        Valid("""
+            import numpy as np
+            import torch
+            class LinearRegression():
+                def __init__(self, dim, lr=0.1):
+                    self.lr = lr
+                    self.w = np.zeros(dim)
+                def forward(self, x):
+                    return self.w.T @ x
+                def backward(self, x, y_hat, y):
+                    self.dw = ((y_hat - y) @ x.T).T / x.shape[1]
+                def optimize(self):
+                    self.w = self.w - self.lr * self.dw
+            model = LinearRegression(dim=3)
+            train_loss_history = []
+            for i in range(100):
+                y_hat = model.forward(x_train)
+                train_loss = ((y_train - y_hat) ** 2).sum() / 2
+                model.backward(x_train, y_hat, y_train)
+                model.optimize()
+                train_loss_history.append(train_loss)
+        """),
         # L1aoXingyu/code-of-learn-deep-learning-with-pytorch neural-transfer/run_code.py: the
         # LBFGS closure sums this step's loss terms, reset at each call
         Valid("""

@@ -551,7 +551,7 @@ class MissingEvalMode(Rule):
     def _is_step(self, call: cst.Call, within: cst.ClassDef | None) -> bool:
         """``loss.backward()``, ``opt.step()``, or a call of a per-step function of the project (one
         that trains without looping, unlike a whole training epoch)."""
-        if is_backward_call(call) or is_optimizer_step(call):
+        if is_backward_call(self.context, call) or is_optimizer_step(call):
             return True
         target = callee(self.context, call, within)
         return (target is not None and not target.context.semantic.scope_for(target.function).loops

@@ -6,9 +6,9 @@ import textwrap
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import called_function, file_index, is_module_class
+from dlsan.lint.analysis.functions import called_function, file_index, is_module_class, is_plain_class
 from dlsan.lint.analysis.grad_mode import grad_disabled, in_evaluation_context
-from dlsan.lint.analysis.loops import enclosing_training_loop, is_optimizer_step, trains
+from dlsan.lint.analysis.loops import enclosing_training_loop, is_backward_call, is_optimizer_step, trains
 from dlsan.lint.analysis.nodes import ancestors_of, calls_in
 from dlsan.lint.context import FileContext
 
@@ -158,3 +158,52 @@ def test_runs_whenever_stops_at_branches_loops_and_try():
     assert not context.semantic.runs_whenever(_call(context, "c()"), loop)
     assert not context.semantic.runs_whenever(_call(context, "d()"), loop)
     assert not context.semantic.runs_whenever(_call(context, "a()"), None)
+
+
+def test_plain_classes_are_known_to_be_no_module():
+    ctx = _context("""
+        import abc
+        import torch.nn as nn
+        from somewhere import Base
+
+        class Plain():
+            pass
+
+        class FromObject(object):
+            pass
+
+        class Derived(Plain):
+            pass
+
+        class Net(nn.Module):
+            pass
+
+        class Unknown(Base):
+            pass
+
+        class Meta(metaclass=abc.ABCMeta):
+            pass
+
+        class OnUnknown(Unknown):
+            pass
+    """)
+    classes = file_index(ctx).classes
+    plain = {name for name, cls in classes.items() if is_plain_class(ctx, cls)}
+    assert plain == {"Plain", "FromObject", "Derived"}
+
+
+def test_the_backward_method_of_a_plain_class_is_no_autograd_backward():
+    ctx = _context("""
+        class NumpyModel:
+            def backward(self, x, y_hat, y):
+                self.dw = (y_hat - y) @ x.T
+
+        model = NumpyModel()
+        model.backward(x, y_hat, y)
+        loss.backward()
+        accelerator.backward(loss)
+        net.backward(x)
+    """)
+    calls = {ctx.code(call.func): is_backward_call(ctx, call) for call in calls_in(ctx, ctx.module)}
+    assert calls == {"NumpyModel": False, "model.backward": False, "loss.backward": True,
+                     "accelerator.backward": True, "net.backward": True}

@@ -88,6 +88,20 @@ def is_module_class(context: FileContext, cls: cst.ClassDef, _seen: frozenset[in
     return False
 
 
+def is_plain_class(context: FileContext, cls: cst.ClassDef, _seen: frozenset[int] = frozenset()) -> bool:
+    """Whether ``cls`` is known to be no torch module: its bases are ``object`` or classes of this
+    file or of the project's own modules that are plain themselves, and it names no metaclass
+    (``class LinearRegression():`` with numpy weights and its own ``forward``/``backward``, in
+    dair-ai/ML-Notebooks).  A base that cannot be followed may be a module: not plain."""
+    if cls.keywords:
+        return False
+    followed = base_classes(context, cls)
+    if len(followed) != sum(1 for base in cls.bases if dotted_name(base.value) != "object"):
+        return False
+    return all(id(base) not in _seen and is_plain_class(base_context, base, _seen | {id(cls)})
+               for base_context, base in followed)
+
+
 @node_fact
 def base_classes(context: FileContext, cls: cst.ClassDef) -> list[tuple[FileContext, cst.ClassDef]]:
     """The bases of ``cls`` defined in this file or in the project's own modules, with the

@@ -22,6 +22,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function, forward_of
 from dlsan.lint.analysis.grad_mode import grad_disabled
+from dlsan.lint.analysis.loops import is_backward_call
 from dlsan.lint.analysis.models import is_loss_call, is_self_call, model_name
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.catalog import torch_api as T
@@ -57,7 +58,7 @@ def backpropagated(context: FileContext, scope: Scope) -> set[str]:
 def _backpropagated_in(context: FileContext, frame: Scope) -> set[str]:
     found: set[str] = set()
     for call in frame.calls:
-        if method_name(call) in ("backward", "manual_backward"):
+        if is_backward_call(context, call):
             for part in (receiver(call), *(arg.value for arg in call.args)):
                 found |= set(names_read(part))
     return found

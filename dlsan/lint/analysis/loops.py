@@ -36,8 +36,18 @@ _SCOPE_BOUNDARIES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 _SCOPE_BOUNDARY_TYPES = frozenset(_SCOPE_BOUNDARIES)
 
 
-def is_backward_call(call: cst.Call) -> bool:
-    return method_name(call) in BACKWARD_METHODS
+def is_backward_call(context: FileContext, call: cst.Call) -> bool:
+    """``loss.backward()``, ``self.manual_backward(loss)``, ``accelerator.backward(loss)``: not the
+    ``backward`` method of an instance of a plain class of the project (a numpy model's
+    hand-written ``model.backward(x, y_hat, y)`` in dair-ai/ML-Notebooks), which runs no autograd."""
+    if method_name(call) not in BACKWARD_METHODS:
+        return False
+    from dlsan.lint.analysis.functions import is_plain_class
+    from dlsan.lint.semantic.values import value_of
+
+    target = receiver(call)
+    owner = value_of(context, target).cls if target is not None else None
+    return owner is None or not is_plain_class(context, owner)
 
 
 def is_optimizer_step(call: cst.Call) -> bool:
@@ -59,7 +69,7 @@ def trains(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None 
 def _trains(context: FileContext, node: cst.CSTNode, within: cst.ClassDef | None, seen: frozenset[int]) -> bool:
     def compute() -> bool:
         for call in calls_in(context, node):
-            if is_backward_call(call) or is_optimizer_step(call):
+            if is_backward_call(context, call) or is_optimizer_step(call):
                 return True
             target = callee(context, call, within)
             if target is not None and id(target.function) not in seen and _trains(

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
-from dlsan.lint.analysis.functions import called_function, file_index, is_module_class
+from dlsan.lint.analysis.functions import called_function, file_index, is_module_class, is_plain_class
 from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.context import Fact, FileContext, file_fact
 from dlsan.lint.names import dotted_name
@@ -178,11 +178,18 @@ def model_name(context: FileContext, call: cst.Call) -> str | None:
 
 def _is_model_name(context: FileContext, expr: cst.BaseExpression, name: str) -> bool:
     """Whether ``expr`` (dotted ``name``) holds a model: bound to a module constructor, named like
-    a model, or known by the semantic model to hold a torch module."""
+    a model, or known by the semantic model to hold a torch module.  Not when the semantic model
+    knows it holds an instance of a plain class of the project (``model = LinearRegression(...)``
+    with numpy weights): the name says nothing then."""
+    from dlsan.lint.semantic.values import value_of
+
     last = name.rsplit(".", 1)[-1]
     if binds_a_module(context, name):
         return True
     if context.names.resolve(expr) is not None:
+        return False
+    value = value_of(context, expr)
+    if value.cls is not None and not value.is_torch_module and is_plain_class(context, value.cls):
         return False
     return _model_like_name(last) or (not _LOSS_NAME.search(last) and _holds_a_model(context, expr))
 

@@ -102,7 +102,7 @@ def _call_events(context: FileContext, call: cst.Call, within: cst.ClassDef | No
     mode = mode_of_call(call)
     if mode is not None:
         return [ModeEvent(mode, dotted_name(receiver(call)), call)]
-    if is_backward_call(call) or is_optimizer_step(call):
+    if is_backward_call(context, call) or is_optimizer_step(call):
         return [ModeEvent("step", None, call)]
     target = callee(context, call, within)
     if target is None or id(target.function) in seen:

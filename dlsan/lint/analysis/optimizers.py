@@ -32,6 +32,7 @@ from dlsan.lint.analysis.loops import (
     BACKWARD_METHODS,
     SCHEDULER_NAME,
     enclosing_loops,
+    is_backward_call,
     is_optimizer_step,
 )
 from dlsan.lint.analysis.nodes import method_name, nodes_in, positions_by_type, receiver
@@ -212,7 +213,7 @@ def _events(context: FileContext, scope: cst.CSTNode, within: cst.ClassDef | Non
             if type(node) is not cst.Call:
                 found.append(GradEvent("clear", node, followed=inner))
                 continue
-            event = _call_event(node, is_statement)
+            event = _call_event(context, node, is_statement)
             if event is not None:
                 # a new event is not followed: copied only when it is (replace() is slow)
                 found.append(replace(event, followed=True) if inner else event)
@@ -240,14 +241,14 @@ def iteration_events(context: FileContext, kind: EventKind) -> list[GradEvent] |
     return None
 
 
-def _call_event(call: cst.Call, is_statement: bool) -> GradEvent | None:
+def _call_event(context: FileContext, call: cst.Call, is_statement: bool) -> GradEvent | None:
     # each test below asks for a method of its own name first: ask for the name once (this is
     # asked of every call of every loop)
     method = method_name(call)
     if method is None:
         return None
     if method in BACKWARD_METHODS:
-        return GradEvent("backward", call)
+        return GradEvent("backward", call) if is_backward_call(context, call) else None
     if method == "zero_grad":
         return _zero_grad_event(call)
     if method in _GRAD_RESETS and _resets_grad(call):
