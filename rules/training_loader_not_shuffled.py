@@ -54,6 +54,16 @@ class TrainingLoaderNotShuffled(Rule):
     default_enabled = False
 
     VALID = [
+        # rasbt/machine-learning-book ch14/ch14_part2.py: a loader over the training set only to
+        # show two augmented images; the training loader further down shuffles
+        Valid("""
+            from torch.utils.data import DataLoader
+            import torchvision
+            celeba_train_dataset = torchvision.datasets.CelebA(image_path, split='train', download=False)
+            data_loader = DataLoader(celeba_train_dataset, batch_size=2)
+            for j in range(2):
+                img_batch, label_batch = next(iter(data_loader))
+        """),
         Valid("""
             from torch.utils.data import DataLoader
             from torchvision import datasets
@@ -111,6 +121,17 @@ class TrainingLoaderNotShuffled(Rule):
         """),
     ]
     INVALID = [
+        # peeked at, and trained on too (udacity/deep-learning-v2-pytorch gan-mnist)
+        Invalid("""
+            import torch
+            from torchvision import datasets
+            train_data = datasets.MNIST(root='data', train=True, download=True)
+            train_loader = torch.utils.data.DataLoader(train_data, batch_size=64)
+            images, labels = next(iter(train_loader))
+            for epoch in range(10):
+                for real_images, _ in train_loader:
+                    pass
+        """, line=4),
         Invalid("""
             from torch.utils.data import DataLoader
             from torchvision import datasets
@@ -177,9 +198,38 @@ class TrainingLoaderNotShuffled(Rule):
             # "part 1 of a random_split" is the training part only when the data split was the
             # full data: mrdbourke/pytorch-deep-learning subsamples its *test* set that way
             return
-        if self._iterable_dataset(node):
+        if self._iterable_dataset(node) or self._only_peeked_at(node):
             return
         self.report(node, self.message.format(evidence=value.split.evidence.render(self.context)))
+
+    def _only_peeked_at(self, node: cst.Call) -> bool:
+        """``loader = DataLoader(train_set, batch_size=2)`` read only as ``next(iter(loader))``, to
+        show a batch: no epoch runs over it (rasbt/machine-learning-book ch14_part2, ch17_part1)."""
+        semantic = self.context.semantic
+        assign = semantic.parent(node)
+        if not (type(assign) is cst.Assign and len(assign.targets) == 1 and type(assign.targets[0].target) is cst.Name):
+            return False
+        name = assign.targets[0].target.value
+        pending = [semantic.scope_of(node)]
+        reads: list[cst.BaseExpression] = []
+        while pending:
+            scope = pending.pop()
+            reads.extend(scope.reads.get(name, ()))
+            pending.extend(scope.children)
+        return bool(reads) and all(self._peek(read) for read in reads)
+
+    def _peek(self, read: cst.BaseExpression) -> bool:
+        """Whether ``read`` is the ``x`` of ``next(iter(x))``."""
+        calls: list[str] = []
+        node: cst.CSTNode | None = read
+        for _ in range(2):
+            arg = self.context.semantic.parent(node) if node is not None else None
+            call = self.context.semantic.parent(arg) if type(arg) is cst.Arg else None
+            if type(call) is not cst.Call or len(call.args) != 1 or type(call.func) is not cst.Name:
+                return False
+            calls.append(call.func.value)
+            node = call
+        return calls == ["iter", "next"]
 
     def _iterable_dataset(self, node: cst.Call) -> bool:
         dataset = get_arg(node, "dataset", 0)
