@@ -47,16 +47,20 @@ def extract(name: str, root: pathlib.Path) -> pathlib.Path | None:
     Blob by blob (``git cat-file --batch``), not by ``git archive``: a snapshot may list a file
     whose blob it does not hold, and ``git archive`` then stops at that file, so everything after
     it in path order was silently left out (57 of the 76 notebooks of
-    udacity/deep-learning-v2-pytorch).  Absent blobs are skipped and counted on stderr."""
+    udacity/deep-learning-v2-pytorch).  Absent blobs are skipped and counted on stderr; symbolic
+    links are left out (Atcold/NYU-DLSP20's ``extra/plot_lib.py`` is one)."""
     target = root / name
     if target.is_dir():
         return target
     git = git_dir(MIRROR / name)
     if git is None:
         return None
-    listed = subprocess.run(["git", f"--git-dir={git}", "ls-tree", "-r", "-z", "--name-only", "HEAD"],
+    listed = subprocess.run(["git", f"--git-dir={git}", "ls-tree", "-r", "-z", "HEAD"],
                             capture_output=True, check=True).stdout.decode().split("\0")
-    paths = [path for path in listed if path.endswith(_SOURCES) and "\n" not in path]
+    entries = [entry.split("\t", 1) for entry in listed if "\t" in entry]
+    # mode 120000 is a symbolic link, whose blob is the target's path, not a source file
+    paths = [path for meta, path in entries
+             if not meta.startswith("120000") and path.endswith(_SOURCES) and "\n" not in path]
     target.mkdir(parents=True)
     batch = subprocess.run(["git", f"--git-dir={git}", "cat-file", "--batch"],
                            input="".join(f"HEAD:{path}\n" for path in paths).encode(), capture_output=True, check=True)

@@ -245,9 +245,14 @@ class _LineScanner:
         return "".join(code)
 
 
-def _is_ipython_line(code: str) -> bool:
-    stripped = code.strip()
-    return stripped.startswith(_ESCAPES) or "?" in stripped or bool(re.match(r"[\w.,\s]+=\s*[!%]", stripped))
+def _is_ipython_line(line: str, code: str) -> bool:
+    """Whether ``line`` (``code``: its part outside strings and comments) is IPython syntax: it
+    starts with an escape, or assigns one (``files = !ls``), as written, or has a ``?`` outside
+    strings.  The escapes are looked for in the line as written: without its strings,
+    ``'%s/%s' % (root, name)`` would start with ``%`` and ``path = '%s' % x`` assign one
+    (ShusenTang/Dive-into-DL-PyTorch 9.9 was a DLS000)."""
+    written = line.strip()
+    return written.startswith(_ESCAPES) or "?" in code or bool(re.match(r"[\w.,\s]+=\s*[!%]", written))
 
 
 def without_leading_indent(source: str) -> tuple[str, int, frozenset[int]]:
@@ -287,7 +292,7 @@ def neutralise(source: str) -> tuple[str, frozenset[int]]:
             continue
         starts = scanner.at_statement_start()
         code = scanner.code_part(line)
-        if starts and _is_ipython_line(code):
+        if starts and _is_ipython_line(line, code):
             indent = line[: len(line) - len(line.lstrip())]
             continued = line.endswith("\\")
             lines[number - 1] = f"{indent}pass"

@@ -111,6 +111,14 @@ def test_brackets_do_not_continue_a_line_of_ipython_syntax():
     assert text.split("\n") == ["pass", "    b)"] and replaced == {1}
 
 
+def test_a_line_that_starts_with_a_string_is_python():
+    # ShusenTang/Dive-into-DL-PyTorch 9.9 cell 5: without its string, the line
+    # "txt_fname = '%s/%s' % (" looked like "x = %magic" and became pass, and the cell a DLS000
+    source = "txt_fname = '%s/ImageSets/%s' % (\n    root, 'train.txt')\n'%d items' % n\n\"!\" + s\n"
+    assert neutralise(source) == (source, frozenset())
+    assert _where(_lint(_notebook(source))) == []
+
+
 def test_python_that_looks_like_ipython_is_kept():
     source = 'ratio = (a\n         % b)\nok = (x\n      != y)\ns = """\n%d items?\n"""\nz = 1  # why?\n'
     assert neutralise(source) == (source, frozenset())
