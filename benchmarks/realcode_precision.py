@@ -13,6 +13,12 @@ NEW: read the code and add a verdict.  Parse errors (DLS000) are not counted.
   python benchmarks/realcode_precision.py                       # every mirrored repository
   python benchmarks/realcode_precision.py --show NEW pytorch+ignite kuangliu+pytorch-cifar
 
+Every default rule on the notebook repositories judged in ``notebook_verdicts.jsonl`` (its
+``repo`` is written ``owner/name``; either form matches)::
+
+  codes=$(dlsan rules | awk '$1 ~ /^DLS[0-7]/ && / on / {print $1}' | grep -v DLS000 | paste -sd,)
+  python benchmarks/realcode_precision.py --select "$codes,DLS405" --verdicts benchmarks/notebook_verdicts.jsonl
+
 It prints, per rule, TP / FP / debatable / NEW and how many repositories the findings came from.
 Fetched code is extracted under /tmp, never into the worktree.
 """
@@ -88,7 +94,8 @@ def load_verdicts(paths: list[pathlib.Path]) -> dict[tuple[str, str, str], list[
         for line in path.read_text().splitlines():
             if line.strip():
                 verdict = json.loads(line)
-                judged[(verdict["repo"], verdict["path"], verdict["code"])].append(verdict)
+                # "owner+name" as the mirror names it, or "owner/name" (notebook_verdicts.jsonl)
+                judged[(verdict["repo"].replace("/", "+"), verdict["path"], verdict["code"])].append(verdict)
     return judged
 
 
