@@ -16,8 +16,8 @@ from dlsan.lint.analysis.grad_mode import (
     function_disables_grad,
     is_eval_function_name,
 )
-from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step, trains
-from dlsan.lint.analysis.models import model_name, run_receiver
+from dlsan.lint.analysis.loops import is_optimizer_step, trains
+from dlsan.lint.analysis.models import is_backward_call, model_name, run_receiver
 from dlsan.lint.analysis.modes import (
     REPORT_UNRESOLVED,
     ModeEvent,

@@ -8,7 +8,8 @@ import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function, file_index, is_module_class, is_plain_class
 from dlsan.lint.analysis.grad_mode import grad_disabled, in_evaluation_context
-from dlsan.lint.analysis.loops import enclosing_training_loop, is_backward_call, is_optimizer_step, trains
+from dlsan.lint.analysis.loops import enclosing_training_loop, is_optimizer_step, trains
+from dlsan.lint.analysis.models import is_backward_call
 from dlsan.lint.analysis.nodes import ancestors_of, calls_in
 from dlsan.lint.context import FileContext
 

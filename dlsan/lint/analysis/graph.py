@@ -22,8 +22,7 @@ import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function, forward_of
 from dlsan.lint.analysis.grad_mode import grad_disabled
-from dlsan.lint.analysis.loops import is_backward_call
-from dlsan.lint.analysis.models import is_loss_call, is_self_call, model_name
+from dlsan.lint.analysis.models import is_backward_call, is_loss_call, is_self_call, model_name
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.context import FileContext, node_fact

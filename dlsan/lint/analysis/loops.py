@@ -22,11 +22,11 @@ from typing import cast
 import libcst as cst
 
 from dlsan.lint.analysis.functions import callee
+from dlsan.lint.analysis.models import is_backward_call
 from dlsan.lint.analysis.nodes import ancestors_of, calls_in, method_name, receiver
 from dlsan.lint.context import Fact, FileContext
 from dlsan.lint.names import dotted_name
 
-BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
 _OPTIMIZER_NAME = re.compile(r"opt|scaler", re.IGNORECASE)
 #: a receiver named like an LR scheduler (``scheduler``, ``lr_sched``): its ``step()`` is no optimizer step
 SCHEDULER_NAME = re.compile(r"sched|lr_", re.IGNORECASE)
@@ -34,20 +34,6 @@ SCHEDULER_NAME = re.compile(r"sched|lr_", re.IGNORECASE)
 Loop = (cst.For, cst.While)
 _SCOPE_BOUNDARIES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 _SCOPE_BOUNDARY_TYPES = frozenset(_SCOPE_BOUNDARIES)
-
-
-def is_backward_call(context: FileContext, call: cst.Call) -> bool:
-    """``loss.backward()``, ``self.manual_backward(loss)``, ``accelerator.backward(loss)``: not the
-    ``backward`` method of an instance of a plain class of the project (a numpy model's
-    hand-written ``model.backward(x, y_hat, y)`` in dair-ai/ML-Notebooks), which runs no autograd."""
-    if method_name(call) not in BACKWARD_METHODS:
-        return False
-    from dlsan.lint.analysis.functions import is_plain_class
-    from dlsan.lint.semantic.values import value_of
-
-    target = receiver(call)
-    owner = value_of(context, target).cls if target is not None else None
-    return owner is None or not is_plain_class(context, owner)
 
 
 def is_optimizer_step(call: cst.Call) -> bool:

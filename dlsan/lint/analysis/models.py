@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function, file_index, is_module_class, is_plain_class
+from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.catalog import torch_api as T
 from dlsan.lint.context import Fact, FileContext, file_fact
 from dlsan.lint.names import dotted_name
@@ -47,6 +48,10 @@ _NOT_A_MODEL_NAME = re.compile(
 _LOSS_NAME = re.compile(r"loss|criterion|criteria", re.IGNORECASE)
 _NOT_A_LOSS_NAME = re.compile(r"(weight|weights|scale|scaler|meter|history|log|logger|tracker)$",
                               re.IGNORECASE)
+
+
+#: methods that run autograd's backward pass on their receiver or argument (see :func:`is_backward_call`)
+BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
 
 
 def is_self_call(call: cst.Call) -> bool:
@@ -202,6 +207,19 @@ def _holds_a_model(context: FileContext, func: cst.BaseExpression) -> bool:
 
     value = value_of(context, func)
     return value.is_torch_module and not (value.module is not None and value.module.qualified in LOSS_MODULES)
+
+
+def is_backward_call(context: FileContext, call: cst.Call) -> bool:
+    """``loss.backward()``, ``self.manual_backward(loss)``, ``accelerator.backward(loss)``: not the
+    ``backward`` method of an instance of a plain class of the project (a numpy model's
+    hand-written ``model.backward(x, y_hat, y)`` in dair-ai/ML-Notebooks), which runs no autograd."""
+    if method_name(call) not in BACKWARD_METHODS:
+        return False
+    from dlsan.lint.semantic.values import value_of
+
+    target = receiver(call)
+    owner = value_of(context, target).cls if target is not None else None
+    return owner is None or not is_plain_class(context, owner)
 
 
 def is_loss_call(context: FileContext, call: cst.Call) -> bool:

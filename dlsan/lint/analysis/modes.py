@@ -23,7 +23,8 @@ from typing import Literal
 import libcst as cst
 
 from dlsan.lint.analysis.functions import callee
-from dlsan.lint.analysis.loops import is_backward_call, is_optimizer_step
+from dlsan.lint.analysis.loops import is_optimizer_step
+from dlsan.lint.analysis.models import is_backward_call
 from dlsan.lint.analysis.nodes import method_name, receiver
 from dlsan.lint.catalog import Framework
 from dlsan.lint.context import Fact, FileContext

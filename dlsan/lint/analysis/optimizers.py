@@ -29,12 +29,11 @@ import libcst as cst
 
 from dlsan.lint.analysis.functions import called_function
 from dlsan.lint.analysis.loops import (
-    BACKWARD_METHODS,
     SCHEDULER_NAME,
     enclosing_loops,
-    is_backward_call,
     is_optimizer_step,
 )
+from dlsan.lint.analysis.models import BACKWARD_METHODS, is_backward_call
 from dlsan.lint.analysis.nodes import method_name, nodes_in, positions_by_type, receiver
 from dlsan.lint.catalog import Framework
 from dlsan.lint.catalog.torch_api import SCHEDULER_PREFIX
