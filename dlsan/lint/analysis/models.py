@@ -186,15 +186,10 @@ def _is_model_name(context: FileContext, expr: cst.BaseExpression, name: str) ->
     a model, or known by the semantic model to hold a torch module.  Not when the semantic model
     knows it holds an instance of a plain class of the project (``model = LinearRegression(...)``
     with numpy weights): the name says nothing then."""
-    from dlsan.lint.semantic.values import value_of
-
     last = name.rsplit(".", 1)[-1]
     if binds_a_module(context, name):
         return True
-    if context.names.resolve(expr) is not None:
-        return False
-    value = value_of(context, expr)
-    if value.cls is not None and not value.is_torch_module and is_plain_class(context, value.cls):
+    if context.names.resolve(expr) is not None or holds_plain_object(context, expr):
         return False
     return _model_like_name(last) or (not _LOSS_NAME.search(last) and _holds_a_model(context, expr))
 
@@ -215,11 +210,18 @@ def is_backward_call(context: FileContext, call: cst.Call) -> bool:
     hand-written ``model.backward(x, y_hat, y)`` in dair-ai/ML-Notebooks), which runs no autograd."""
     if method_name(call) not in BACKWARD_METHODS:
         return False
+    target = receiver(call)
+    return target is None or not holds_plain_object(context, target)
+
+
+def holds_plain_object(context: FileContext, expr: cst.BaseExpression) -> bool:
+    """Whether the semantic model knows ``expr`` holds an instance of a plain class of the project
+    (see :func:`~dlsan.lint.analysis.functions.is_plain_class`): no model, whatever its name, and
+    its own methods run no autograd."""
     from dlsan.lint.semantic.values import value_of
 
-    target = receiver(call)
-    owner = value_of(context, target).cls if target is not None else None
-    return owner is None or not is_plain_class(context, owner)
+    value = value_of(context, expr)
+    return value.cls is not None and not value.is_torch_module and is_plain_class(context, value.cls)
 
 
 def is_loss_call(context: FileContext, call: cst.Call) -> bool:
